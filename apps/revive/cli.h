@@ -1,0 +1,31 @@
+// The `revive` command line: each file in apps/revive/ adds its subcommands to the CLI11 app through one of
+// the add_*_commands functions below. A subcommand reports its outcome by returning an exit status from its
+// callback through set_exit_status(); bad input is reported by throwing InputError (exit status 2, nothing
+// changed).
+#pragma once
+
+#include <stdexcept>
+#include <string>
+
+#include <CLI/CLI.hpp>
+
+namespace revive::cli {
+
+inline constexpr int kExitOk = 0;
+inline constexpr int kExitBadInput = 2;
+inline constexpr int kExitNotAllPlaced = 3;
+
+// Bad input (file, argument, request): main prints "revive: <message>" on stderr and exits 2.
+class InputError : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+void set_exit_status(int status);
+
+void add_inventory_commands(CLI::App& app);  // inventory validate | show
+void add_generate_command(CLI::App& app);    // generate
+void add_plan_commands(CLI::App& app);       // plan, check
+void add_simulate_commands(CLI::App& app);   // simulate, evacuate
+
+}  // namespace revive::cli

@@ -1,0 +1,43 @@
+#include <iostream>
+
+#include "cli.h"
+#include "model/inventory.h"
+
+namespace revive::cli {
+namespace {
+int exit_status = kExitOk;
+}
+void set_exit_status(int status) {
+  exit_status = status;
+}
+}  // namespace revive::cli
+
+int main(int argc, char** argv) {
+  using namespace revive::cli;
+  CLI::App app{"Revive: VM resiliency manager (plan, simulate and run recoveries of failed hosts)", "revive"};
+  app.require_subcommand(1);
+  app.set_version_flag("--version", "revive 0.1.0");
+  add_inventory_commands(app);
+  add_generate_command(app);
+  add_plan_commands(app);
+  add_simulate_commands(app);
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::CallForHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::CallForAllHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::CallForVersion& e) {
+    return app.exit(e);
+  } catch (const CLI::ParseError& e) {
+    app.exit(e);
+    return kExitBadInput;
+  } catch (const revive::model::InventoryError& e) {
+    std::cerr << e.what();
+    return kExitBadInput;
+  } catch (const InputError& e) {
+    std::cerr << "revive: " << e.what() << "\n";
+    return kExitBadInput;
+  }
+  return revive::cli::exit_status;
+}

@@ -1,0 +1,5 @@
+#include "env/event_loop.h"
+#include "env/fencer.h"
+#include "env/hypervisor.h"
+#include "env/journal.h"
+#include "env/storage.h"

@@ -1,0 +1,149 @@
+#include "model/cloud.h"
+
+#include <algorithm>
+
+namespace revive::model {
+
+std::string_view to_string(Priority priority) {
+  switch (priority) {
+    case Priority::critical:
+      return "critical";
+    case Priority::high:
+      return "high";
+    case Priority::medium:
+      return "medium";
+    case Priority::low:
+      return "low";
+  }
+  return "medium";
+}
+
+std::optional<Priority> parse_priority(std::string_view text) {
+  if (text == "critical") return Priority::critical;
+  if (text == "high") return Priority::high;
+  if (text == "medium") return Priority::medium;
+  if (text == "low") return Priority::low;
+  return std::nullopt;
+}
+
+double priority_weight(Priority priority) {
+  static constexpr double kWeights[kPriorityCount] = {1000.0, 100.0, 10.0, 1.0};
+  return kWeights[static_cast<int>(priority)];
+}
+
+std::string_view to_string(HostState state) {
+  switch (state) {
+    case HostState::up:
+      return "up";
+    case HostState::maintenance:
+      return "maintenance";
+    case HostState::down:
+      return "down";
+  }
+  return "up";
+}
+
+std::optional<HostState> parse_host_state(std::string_view text) {
+  if (text == "up") return HostState::up;
+  if (text == "maintenance") return HostState::maintenance;
+  if (text == "down") return HostState::down;
+  return std::nullopt;
+}
+
+std::string_view to_string(GroupKind kind) {
+  return kind == GroupKind::affinity ? "affinity" : "anti-affinity";
+}
+
+Symbol SymbolTable::intern(std::string_view text) {
+  if (auto found = ids_.find(text); found != ids_.end()) return found->second;
+  auto id = static_cast<Symbol>(names_.size());
+  names_.emplace_back(text);
+  ids_.emplace(std::string(text), id);
+  return id;
+}
+
+Symbol SymbolTable::find(std::string_view text) const {
+  auto found = ids_.find(text);
+  return found == ids_.end() ? kNoIndex : found->second;
+}
+
+Cloud::Cloud() : scope_host_(symbols.intern("host")), default_arch_(symbols.intern("x86_64")) {}
+
+namespace {
+template <typename Entity>
+void index_names(const std::vector<Entity>& entities, NameMap<Index>& ids) {
+  ids.clear();
+  ids.reserve(entities.size());
+  for (Index i = 0; i < entities.size(); ++i) ids.emplace(entities[i].name, i);
+}
+
+Index lookup(const NameMap<Index>& ids, std::string_view name) {
+  auto found = ids.find(name);
+  return found == ids.end() ? kNoIndex : found->second;
+}
+}  // namespace
+
+void Cloud::rebuild_indexes() {
+  index_names(hosts, host_ids_);
+  index_names(vms, vm_ids_);
+  index_names(disks, disk_ids_);
+  index_names(arrays, array_ids_);
+  index_names(endpoints, endpoint_ids_);
+  index_names(switches, switch_ids_);
+  index_names(groups, group_ids_);
+  vms_by_host_.assign(hosts.size(), {});
+  for (VmIndex v = 0; v < vms.size(); ++v) {
+    vms[v].groups.clear();
+    if (vms[v].host < hosts.size()) vms_by_host_[vms[v].host].push_back(v);
+  }
+  for (GroupIndex g = 0; g < groups.size(); ++g) {
+    for (VmIndex member : groups[g].members) vms[member].groups.push_back(g);
+  }
+}
+
+HostIndex Cloud::find_host(std::string_view name) const {
+  return lookup(host_ids_, name);
+}
+VmIndex Cloud::find_vm(std::string_view name) const {
+  return lookup(vm_ids_, name);
+}
+DiskIndex Cloud::find_disk(std::string_view name) const {
+  return lookup(disk_ids_, name);
+}
+ArrayIndex Cloud::find_array(std::string_view name) const {
+  return lookup(array_ids_, name);
+}
+EndpointIndex Cloud::find_endpoint(std::string_view name) const {
+  return lookup(endpoint_ids_, name);
+}
+SwitchIndex Cloud::find_switch(std::string_view name) const {
+  return lookup(switch_ids_, name);
+}
+GroupIndex Cloud::find_group(std::string_view name) const {
+  return lookup(group_ids_, name);
+}
+
+Index Cloud::scope_value(HostIndex host, Symbol scope) const {
+  if (scope == scope_host_) return host;
+  for (const Label& label : hosts[host].labels) {
+    if (label.key == scope) return label.value;
+  }
+  return kNoIndex;
+}
+
+bool Cloud::has_label(HostIndex host, Label label) const {
+  const auto& labels = hosts[host].labels;
+  return std::find(labels.begin(), labels.end(), label) != labels.end();
+}
+
+bool Cloud::has_network(HostIndex host, Symbol network) const {
+  const auto& networks = hosts[host].networks;
+  return std::binary_search(networks.begin(), networks.end(), network);
+}
+
+bool Cloud::reaches_array(HostIndex host, ArrayIndex array) const {
+  const auto& reachable = hosts[host].arrays;
+  return std::binary_search(reachable.begin(), reachable.end(), array);
+}
+
+}  // namespace revive::model

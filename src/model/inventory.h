@@ -1,0 +1,43 @@
+// Inventory files (../shared/spec/inventory.md, YAML v1): strict loading and writing.
+// Loading checks everything the spec forbids (unknown fields, duplicates, dangling references, impossible
+// values, `after` cycles, a VM larger than every host) and reports every error of the file at once, each as
+// "FILE:LINE: field: what is wrong"; it never returns a partially loaded cloud.
+#pragma once
+
+#include <iosfwd>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "model/cloud.h"
+
+namespace revive::model {
+
+struct Diagnostic {
+  std::string file;
+  int line = 0;       // 1-based
+  std::string field;  // path of the field, e.g. "vms[db-1].memory_mib"
+  std::string message;
+  std::string to_string() const;  // "FILE:LINE: field: message"
+};
+
+// All errors found in one inventory; what() is every diagnostic, one per line.
+class InventoryError : public std::runtime_error {
+ public:
+  explicit InventoryError(std::vector<Diagnostic> diagnostics);
+  const std::vector<Diagnostic>& diagnostics() const { return diagnostics_; }
+
+ private:
+  std::vector<Diagnostic> diagnostics_;
+};
+
+// Throws InventoryError (an unreadable file is one diagnostic at line 0).
+Cloud load_inventory_file(const std::string& path);
+// `file_name` is used in diagnostics only.
+Cloud load_inventory_text(std::string_view yaml_text, std::string_view file_name);
+
+// Writes `cloud` as an inventory that load_inventory_text reads back to an equal cloud. Deterministic.
+void write_inventory(const Cloud& cloud, std::ostream& out);
+
+}  // namespace revive::model
