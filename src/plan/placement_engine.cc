@@ -1,0 +1,762 @@
+#include "plan/placement_engine.h"
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <limits>
+#include <numeric>
+#include <stdexcept>
+
+#include <fmt/format.h>
+
+namespace revive::plan {
+
+using model::HostIndex;
+using model::kNoIndex;
+using model::Priority;
+using model::VmIndex;
+
+namespace {
+
+constexpr double kEpsilon = 1e-9;
+constexpr std::size_t kNoSet = std::numeric_limits<std::size_t>::max();
+// How many further feasible hosts are looked at to honour a VM's soft prefer_labels.
+constexpr int kPreferenceScan = 64;
+// How many first-member hosts an affinity unit tries before it waits.
+constexpr int kAffinityAttempts = 16;
+
+std::string gib(double memory_mib) {
+  return fmt::format("{:.1f} GiB", memory_mib / 1024.0);
+}
+
+std::string cpus_text(double cpus) {
+  return std::abs(cpus - std::round(cpus)) < 1e-6 ? fmt::format("{:.0f} vCPU", cpus)
+                                                  : fmt::format("{:.1f} vCPU", cpus);
+}
+
+std::vector<int> dependency_depths(const model::Cloud& cloud) {
+  // Iterative DFS; the inventory loader guarantees `after` is acyclic, a cycle here is treated as depth 0.
+  std::vector<int> depth(cloud.vms.size(), -1);
+  std::vector<std::pair<VmIndex, std::size_t>> stack;
+  for (VmIndex root = 0; root < cloud.vms.size(); ++root) {
+    if (depth[root] >= 0) continue;
+    stack.push_back({root, 0});
+    depth[root] = -2;  // in progress
+    while (!stack.empty()) {
+      auto& [vm, next] = stack.back();
+      const auto& after = cloud.vms[vm].after;
+      if (next < after.size()) {
+        VmIndex dependency = after[next++];
+        if (depth[dependency] == -1) {
+          depth[dependency] = -2;
+          stack.push_back({dependency, 0});
+        }
+        continue;
+      }
+      int own = 0;
+      for (VmIndex dependency : after)
+        own = std::max(own, depth[dependency] >= 0 ? depth[dependency] + 1 : 0);
+      depth[vm] = own;
+      stack.pop_back();
+    }
+  }
+  return depth;
+}
+
+}  // namespace
+
+std::vector<Priority> effective_priorities(const model::Cloud& cloud) {
+  std::vector<Priority> effective(cloud.vms.size());
+  for (VmIndex v = 0; v < cloud.vms.size(); ++v) effective[v] = cloud.vms[v].priority;
+  // Each VM can be lifted at most kPriorityCount - 1 times, so this worklist ends after O(edges * 4) steps.
+  std::vector<VmIndex> work(cloud.vms.size());
+  std::iota(work.begin(), work.end(), 0);
+  while (!work.empty()) {
+    VmIndex vm = work.back();
+    work.pop_back();
+    for (VmIndex dependency : cloud.vms[vm].after) {
+      if (effective[vm] < effective[dependency]) {
+        effective[dependency] = effective[vm];
+        work.push_back(dependency);
+      }
+    }
+  }
+  return effective;
+}
+
+PlacementEngine::PlacementEngine(const model::Cloud& cloud)
+    : cloud_(cloud), effective_(plan::effective_priorities(cloud)), depth_(dependency_depths(cloud)) {
+  const std::size_t host_count = cloud.hosts.size();
+  cpu_used_.assign(host_count, 0.0);
+  memory_used_.assign(host_count, 0.0);
+  cpu_capacity_.resize(host_count);
+  memory_capacity_.resize(host_count);
+  role_.resize(host_count);
+  sets_of_host_.resize(host_count);
+  planned_on_.resize(host_count);
+  residents_.resize(host_count);
+  double cpu_total = 0, memory_total = 0;
+  for (HostIndex h = 0; h < host_count; ++h) {
+    cpu_capacity_[h] = cloud.usable_cpus(h);
+    memory_capacity_[h] = cloud.usable_memory_mib(h);
+    cpu_total += cpu_capacity_[h];
+    memory_total += memory_capacity_[h];
+    role_[h] = cloud.hosts[h].state == model::HostState::up ? HostRole::available : HostRole::not_up;
+  }
+  if (host_count > 0) {
+    cpu_scale_ = std::max(1.0, cpu_total / static_cast<double>(host_count));
+    memory_scale_ = std::max(1.0, memory_total / static_cast<double>(host_count));
+  }
+  location_.resize(cloud.vms.size());
+  moving_.assign(cloud.vms.size(), 0);
+  set_of_vm_.assign(cloud.vms.size(), kNoSet);
+  for (VmIndex v = 0; v < cloud.vms.size(); ++v) {
+    HostIndex host = cloud.vms[v].host;
+    location_[v] = host;
+    if (host >= host_count) continue;
+    residents_[host].push_back(v);
+    cpu_used_[host] += cloud.vms[v].cpus;
+    memory_used_[host] += static_cast<double>(cloud.vms[v].memory_mib);
+  }
+}
+
+double PlacementEngine::load_of(HostIndex host) const {
+  double cpu = cpu_capacity_[host] > 0 ? cpu_used_[host] / cpu_capacity_[host] : 1.0;
+  double memory = memory_capacity_[host] > 0 ? memory_used_[host] / memory_capacity_[host] : 1.0;
+  return std::max(cpu, memory);
+}
+
+void PlacementEngine::add_vm_load(HostIndex host, VmIndex vm, double sign) {
+  double before = load_of(host);
+  cpu_used_[host] += sign * cloud_.vms[vm].cpus;
+  memory_used_[host] += sign * static_cast<double>(cloud_.vms[vm].memory_mib);
+  double after = load_of(host);
+  if (after == before) return;
+  for (std::size_t set : sets_of_host_[host]) {
+    sets_[set].by_load.erase({before, host});
+    sets_[set].by_load.insert({after, host});
+  }
+}
+
+double PlacementEngine::vm_size(VmIndex vm) const {
+  return std::max(cloud_.vms[vm].cpus / cpu_scale_,
+                  static_cast<double>(cloud_.vms[vm].memory_mib) / memory_scale_);
+}
+
+bool PlacementEngine::statically_compatible(VmIndex vm, HostIndex host) const {
+  const model::Vm& machine = cloud_.vms[vm];
+  const model::Host& target = cloud_.hosts[host];
+  model::Symbol arch =
+      machine.host < cloud_.hosts.size() ? cloud_.hosts[machine.host].arch : cloud_.default_arch();
+  if (target.arch != arch) return false;
+  for (const auto& label : machine.require_labels) {
+    if (!cloud_.has_label(host, label)) return false;
+  }
+  for (auto network : machine.networks) {
+    if (!cloud_.has_network(host, network)) return false;
+  }
+  for (auto d = machine.first_disk; d < cloud_.vm_disk_end(vm); ++d) {
+    if (!cloud_.reaches_array(host, cloud_.disks[d].array)) return false;
+  }
+  return true;
+}
+
+std::size_t PlacementEngine::candidate_set_of(VmIndex vm) {
+  if (set_of_vm_[vm] != kNoSet) return set_of_vm_[vm];
+  const model::Vm& machine = cloud_.vms[vm];
+  std::vector<model::Index> requirements;
+  requirements.push_back(machine.host < cloud_.hosts.size() ? cloud_.hosts[machine.host].arch
+                                                            : cloud_.default_arch());
+  requirements.push_back(static_cast<model::Index>(machine.require_labels.size()));
+  for (const auto& label : machine.require_labels) {
+    requirements.push_back(label.key);
+    requirements.push_back(label.value);
+  }
+  requirements.push_back(static_cast<model::Index>(machine.networks.size()));
+  requirements.insert(requirements.end(), machine.networks.begin(), machine.networks.end());
+  std::vector<model::Index> arrays;
+  for (auto d = machine.first_disk; d < cloud_.vm_disk_end(vm); ++d) arrays.push_back(cloud_.disks[d].array);
+  std::sort(arrays.begin(), arrays.end());
+  arrays.erase(std::unique(arrays.begin(), arrays.end()), arrays.end());
+  requirements.insert(requirements.end(), arrays.begin(), arrays.end());
+
+  if (auto found = set_by_requirements_.find(requirements); found != set_by_requirements_.end()) {
+    return set_of_vm_[vm] = found->second;
+  }
+  std::vector<HostIndex> hosts;
+  for (HostIndex h = 0; h < cloud_.hosts.size(); ++h) {
+    if (statically_compatible(vm, h)) hosts.push_back(h);
+  }
+  std::size_t set;
+  if (auto found = set_by_hosts_.find(hosts); found != set_by_hosts_.end()) {
+    set = found->second;
+  } else {
+    set = sets_.size();
+    CandidateSet candidates;
+    candidates.hosts = hosts;
+    for (HostIndex h : hosts) {
+      candidates.by_load.insert({load_of(h), h});
+      sets_of_host_[h].push_back(set);
+    }
+    sets_.push_back(std::move(candidates));
+    set_by_hosts_.emplace(std::move(hosts), set);
+  }
+  set_by_requirements_.emplace(std::move(requirements), set);
+  return set_of_vm_[vm] = set;
+}
+
+bool PlacementEngine::fits(VmIndex vm, HostIndex host) const {
+  return cpu_used_[host] + cloud_.vms[vm].cpus <= cpu_capacity_[host] + kEpsilon &&
+         memory_used_[host] + static_cast<double>(cloud_.vms[vm].memory_mib) <=
+             memory_capacity_[host] + kEpsilon;
+}
+
+std::string PlacementEngine::group_conflict(VmIndex vm, HostIndex host) const {
+  for (model::GroupIndex g : cloud_.vms[vm].groups) {
+    const model::Group& group = cloud_.groups[g];
+    model::Index value = cloud_.scope_value(host, group.scope);
+    for (VmIndex member : group.members) {
+      if (member == vm) continue;
+      HostIndex where = location_[member];
+      if (where == kNoIndex || role_[where] == HostRole::failed) continue;  // not placed yet, or dead
+      model::Index member_value = cloud_.scope_value(where, group.scope);
+      const std::string& scope = cloud_.symbols.name(group.scope);
+      if (group.kind == model::GroupKind::anti_affinity) {
+        if (value != kNoIndex && value == member_value) {
+          return fmt::format("anti-affinity group {}: {} is on {} (same {})", group.name,
+                             cloud_.vms[member].name, cloud_.hosts[where].name, scope);
+        }
+      } else if (value == kNoIndex || value != member_value) {
+        return fmt::format("affinity group {}: {} is on {} (another {})", group.name, cloud_.vms[member].name,
+                           cloud_.hosts[where].name, scope);
+      }
+    }
+  }
+  return {};
+}
+
+bool PlacementEngine::prefers(VmIndex vm, HostIndex host) const {
+  for (const auto& label : cloud_.vms[vm].prefer_labels) {
+    if (!cloud_.has_label(host, label)) return false;
+  }
+  return true;
+}
+
+HostIndex PlacementEngine::find_host(VmIndex vm, Scoring scoring, const std::vector<HostIndex>& avoid) {
+  const CandidateSet& candidates = sets_[candidate_set_of(vm)];
+  const bool has_preference = !cloud_.vms[vm].prefer_labels.empty();
+  HostIndex first = kNoIndex;
+  int scanned_after_first = 0;
+  auto consider = [&](HostIndex host) {
+    if (role_[host] != HostRole::available) return false;
+    if (!avoid.empty() && std::find(avoid.begin(), avoid.end(), host) != avoid.end()) return false;
+    if (!fits(vm, host) || !group_conflict(vm, host).empty()) return false;
+    if (first == kNoIndex) first = host;
+    return !has_preference || prefers(vm, host);
+  };
+  auto scan = [&](auto begin, auto end) -> HostIndex {
+    for (auto it = begin; it != end; ++it) {
+      if (first != kNoIndex && ++scanned_after_first > kPreferenceScan) break;
+      if (consider(it->second)) return it->second;
+    }
+    return first;
+  };
+  if (scoring == Scoring::spread) return scan(candidates.by_load.begin(), candidates.by_load.end());
+  return scan(candidates.by_load.rbegin(), candidates.by_load.rend());
+}
+
+void PlacementEngine::assign(VmIndex vm, HostIndex host, Attempt& attempt) {
+  add_vm_load(host, vm, +1.0);
+  location_[vm] = host;
+  planned_on_[host].push_back(vm);
+  attempt.placed.push_back({vm, host});
+  attempt.weight += model::priority_weight(effective_[vm]);
+}
+
+void PlacementEngine::unassign(VmIndex vm, Attempt& attempt) {
+  HostIndex host = location_[vm];
+  add_vm_load(host, vm, -1.0);
+  location_[vm] = kNoIndex;
+  auto& planned = planned_on_[host];
+  planned.erase(std::find(planned.begin(), planned.end(), vm));
+  auto it = std::find_if(attempt.placed.begin(), attempt.placed.end(),
+                         [&](const auto& p) { return p.first == vm; });
+  attempt.placed.erase(it);
+  attempt.weight -= model::priority_weight(effective_[vm]);
+}
+
+void PlacementEngine::rollback(Attempt& attempt) {
+  while (!attempt.placed.empty()) unassign(attempt.placed.back().first, attempt);
+}
+
+bool PlacementEngine::place_unit(const Unit& unit, Scoring scoring, Attempt& attempt) {
+  static const std::vector<HostIndex> kNothingToAvoid;
+  if (unit.members.size() == 1) {
+    HostIndex host = find_host(unit.members[0], scoring, kNothingToAvoid);
+    if (host == kNoIndex) return false;
+    assign(unit.members[0], host, attempt);
+    return true;
+  }
+  // Affinity unit: the first member picks the scope; the others must follow it (group_conflict enforces it).
+  std::vector<HostIndex> avoid;
+  for (int tries = 0; tries < kAffinityAttempts; ++tries) {
+    HostIndex anchor = find_host(unit.members[0], scoring, avoid);
+    if (anchor == kNoIndex) return false;
+    assign(unit.members[0], anchor, attempt);
+    std::size_t placed = 1;
+    for (; placed < unit.members.size(); ++placed) {
+      HostIndex host = find_host(unit.members[placed], scoring, kNothingToAvoid);
+      if (host == kNoIndex) break;
+      assign(unit.members[placed], host, attempt);
+    }
+    if (placed == unit.members.size()) return true;
+    for (std::size_t i = placed; i-- > 0;) unassign(unit.members[i], attempt);
+    avoid.push_back(anchor);
+  }
+  return false;
+}
+
+bool PlacementEngine::repair(VmIndex vm, Scoring scoring, const PlannerOptions& options, Attempt& attempt) {
+  const CandidateSet& candidates = sets_[candidate_set_of(vm)];
+  const double cpus = cloud_.vms[vm].cpus;
+  const double memory = static_cast<double>(cloud_.vms[vm].memory_mib);
+  // Hosts to try, most free first; copied because moving VMs reorders the set.
+  std::vector<HostIndex> hosts;
+  for (const auto& [load, host] : candidates.by_load) {
+    if (role_[host] != HostRole::available || !group_conflict(vm, host).empty()) continue;
+    if (cpus > cpu_capacity_[host] + kEpsilon || memory > memory_capacity_[host] + kEpsilon) continue;
+    hosts.push_back(host);
+    if (static_cast<int>(hosts.size()) >= options.repair_attempts) break;
+  }
+  for (HostIndex host : hosts) {
+    const double cpu_short = cpu_used_[host] + cpus - cpu_capacity_[host];
+    const double memory_short = memory_used_[host] + memory - memory_capacity_[host];
+    // Planned VMs on this host whose departure alone makes room, smallest first.
+    std::vector<VmIndex> movable;
+    for (VmIndex other : planned_on_[host]) {
+      const model::Vm& machine = cloud_.vms[other];
+      bool in_affinity = std::any_of(machine.groups.begin(), machine.groups.end(), [&](model::GroupIndex g) {
+        return cloud_.groups[g].kind == model::GroupKind::affinity;
+      });
+      if (in_affinity || machine.cpus + kEpsilon < cpu_short ||
+          static_cast<double>(machine.memory_mib) + kEpsilon < memory_short) {
+        continue;
+      }
+      movable.push_back(other);
+    }
+    std::sort(movable.begin(), movable.end(), [&](VmIndex a, VmIndex b) {
+      double size_a = vm_size(a), size_b = vm_size(b);
+      return size_a != size_b ? size_a < size_b : a < b;
+    });
+    for (VmIndex other : movable) {
+      unassign(other, attempt);
+      HostIndex elsewhere = find_host(other, scoring, {host});
+      if (elsewhere != kNoIndex) {
+        assign(other, elsewhere, attempt);
+        if (fits(vm, host) && group_conflict(vm, host).empty()) {
+          assign(vm, host, attempt);
+          return true;
+        }
+        unassign(other, attempt);
+      }
+      assign(other, host, attempt);
+    }
+  }
+  return false;
+}
+
+std::vector<PlacementEngine::Unit> PlacementEngine::build_units(const std::vector<VmIndex>& moving) const {
+  // Union-find over affinity groups among moving VMs.
+  std::unordered_map<VmIndex, VmIndex> parent;
+  for (VmIndex v : moving) parent[v] = v;
+  auto root = [&](VmIndex v) {
+    while (parent[v] != v) v = parent[v] = parent[parent[v]];
+    return v;
+  };
+  for (VmIndex v : moving) {
+    for (model::GroupIndex g : cloud_.vms[v].groups) {
+      if (cloud_.groups[g].kind != model::GroupKind::affinity) continue;
+      for (VmIndex member : cloud_.groups[g].members) {
+        if (member != v && moving_[member]) parent[root(member)] = root(v);
+      }
+    }
+  }
+  std::map<VmIndex, std::size_t> unit_of_root;
+  std::vector<Unit> units;
+  for (VmIndex v : moving) {
+    VmIndex r = root(v);
+    auto [it, inserted] = unit_of_root.emplace(r, units.size());
+    if (inserted) {
+      units.emplace_back();
+      units.back().priority = Priority::low;
+      units.back().depth = std::numeric_limits<int>::max();
+    }
+    Unit& unit = units[it->second];
+    unit.members.push_back(v);
+    unit.priority = std::min(unit.priority, effective_[v]);
+    unit.depth = std::min(unit.depth, depth_[v]);
+    unit.size += vm_size(v);
+  }
+  for (Unit& unit : units) {
+    std::sort(unit.members.begin(), unit.members.end(), [&](VmIndex a, VmIndex b) {
+      double size_a = vm_size(a), size_b = vm_size(b);
+      return size_a != size_b ? size_a > size_b : a < b;
+    });
+  }
+  std::sort(units.begin(), units.end(), [](const Unit& a, const Unit& b) {
+    if (a.priority != b.priority) return a.priority < b.priority;
+    if (a.depth != b.depth) return a.depth < b.depth;
+    if (a.size != b.size) return a.size > b.size;
+    return a.members[0] < b.members[0];
+  });
+  return units;
+}
+
+PlacementEngine::Attempt PlacementEngine::run_pass(const std::vector<Unit>& units, Scoring scoring,
+                                                   const PlannerOptions& options) {
+  Attempt attempt;
+  for (const Unit& unit : units) {
+    // A VM whose `after` dependency is moving but waits cannot start, so it waits too.
+    std::string blocked;
+    for (VmIndex member : unit.members) {
+      for (VmIndex dependency : cloud_.vms[member].after) {
+        if (moving_[dependency] && location_[dependency] == kNoIndex) {
+          blocked = fmt::format("waits for {} (after), which cannot be placed", cloud_.vms[dependency].name);
+          break;
+        }
+      }
+      if (!blocked.empty()) break;
+    }
+    if (blocked.empty()) {
+      if (place_unit(unit, scoring, attempt)) continue;
+      if (unit.members.size() == 1 && repair(unit.members[0], scoring, options, attempt)) continue;
+    }
+    for (VmIndex member : unit.members) {
+      attempt.waiting.push_back(member);
+      if (!blocked.empty()) attempt.waiting_reason_override[member] = blocked;
+    }
+  }
+  return attempt;
+}
+
+void PlacementEngine::begin_request(const PlanRequest& request, std::vector<VmIndex>& moving) {
+  const std::size_t host_count = cloud_.hosts.size();
+  auto check_host = [&](HostIndex h) {
+    if (h >= host_count) throw std::invalid_argument(fmt::format("host index {} out of range", h));
+  };
+  for (HostIndex h : request.failed_hosts) check_host(h);
+  for (HostIndex h : request.evacuated_hosts) check_host(h);
+  for (HostIndex h : request.excluded_hosts) check_host(h);
+  for (VmIndex v : request.only_vms) {
+    if (v >= cloud_.vms.size()) throw std::invalid_argument(fmt::format("VM index {} out of range", v));
+  }
+  auto set_role = [&](HostIndex h, HostRole role) {
+    saved_roles_.push_back({h, role_[h]});
+    role_[h] = role;
+  };
+  for (HostIndex h : request.excluded_hosts) set_role(h, HostRole::excluded);
+  for (HostIndex h : request.evacuated_hosts) set_role(h, HostRole::evacuated);
+  for (HostIndex h : request.failed_hosts) set_role(h, HostRole::failed);
+
+  if (!request.only_vms.empty()) {
+    for (VmIndex v : request.only_vms) {
+      if (cloud_.vms[v].protect && !moving_[v]) {
+        moving_[v] = 1;
+        moving.push_back(v);
+      }
+    }
+  } else {
+    auto take_residents = [&](HostIndex h) {
+      for (VmIndex v : residents_[h]) {
+        if (cloud_.vms[v].protect && !moving_[v]) {
+          moving_[v] = 1;
+          moving.push_back(v);
+        }
+      }
+    };
+    for (HostIndex h : request.failed_hosts) take_residents(h);
+    for (HostIndex h : request.evacuated_hosts) take_residents(h);
+  }
+  for (VmIndex v : moving) {
+    HostIndex from = location_[v];
+    lifted_.push_back({v, from});
+    if (from != kNoIndex) add_vm_load(from, v, -1.0);
+    location_[v] = kNoIndex;
+  }
+}
+
+void PlacementEngine::end_request() {
+  for (auto it = lifted_.rbegin(); it != lifted_.rend(); ++it) {
+    auto [vm, from] = *it;
+    if (location_[vm] != kNoIndex) {
+      HostIndex host = location_[vm];
+      add_vm_load(host, vm, -1.0);
+      auto& planned = planned_on_[host];
+      planned.erase(std::find(planned.begin(), planned.end(), vm));
+    }
+    location_[vm] = from;
+    if (from != kNoIndex) add_vm_load(from, vm, +1.0);
+    moving_[vm] = 0;
+  }
+  lifted_.clear();
+  for (auto it = saved_roles_.rbegin(); it != saved_roles_.rend(); ++it) role_[it->first] = it->second;
+  saved_roles_.clear();
+}
+
+std::string PlacementEngine::describe_needs(VmIndex vm) const {
+  return fmt::format("{} and {}", cpus_text(cloud_.vms[vm].cpus),
+                     gib(static_cast<double>(cloud_.vms[vm].memory_mib)));
+}
+
+std::string PlacementEngine::waiting_reason(VmIndex vm) const {
+  const model::Vm& machine = cloud_.vms[vm];
+  model::Symbol arch =
+      machine.host < cloud_.hosts.size() ? cloud_.hosts[machine.host].arch : cloud_.default_arch();
+  std::size_t available = 0, arch_ok = 0, labels_ok = 0, networks_ok = 0, arrays_ok = 0, room = 0;
+  HostIndex most_free = kNoIndex;
+  double most_free_memory = -1;
+  std::string first_group_conflict;
+  for (HostIndex h = 0; h < cloud_.hosts.size(); ++h) {
+    if (role_[h] != HostRole::available) continue;
+    ++available;
+    if (cloud_.hosts[h].arch != arch) continue;
+    ++arch_ok;
+    bool labels = std::all_of(machine.require_labels.begin(), machine.require_labels.end(),
+                              [&](const model::Label& label) { return cloud_.has_label(h, label); });
+    if (!labels) continue;
+    ++labels_ok;
+    bool networks = std::all_of(machine.networks.begin(), machine.networks.end(),
+                                [&](model::Symbol network) { return cloud_.has_network(h, network); });
+    if (!networks) continue;
+    ++networks_ok;
+    if (!statically_compatible(vm, h)) continue;
+    ++arrays_ok;
+    double free_memory = memory_capacity_[h] - memory_used_[h];
+    if (free_memory > most_free_memory) {
+      most_free_memory = free_memory;
+      most_free = h;
+    }
+    if (!fits(vm, h)) continue;
+    ++room;
+    if (first_group_conflict.empty()) first_group_conflict = group_conflict(vm, h);
+  }
+  auto list = [&](auto begin, auto end, auto name_of) {
+    std::string text;
+    for (auto it = begin; it != end; ++it) text += (text.empty() ? "" : ", ") + name_of(*it);
+    return text;
+  };
+  const std::string arch_name = cloud_.symbols.name(arch);
+  if (available == 0) return "no host is available: every other host is down, failed, draining or excluded";
+  if (arch_ok == 0) return fmt::format("no available host of arch {}", arch_name);
+  if (labels_ok == 0) {
+    return fmt::format(
+        "no available host of arch {} carries the required labels {}", arch_name,
+        list(machine.require_labels.begin(), machine.require_labels.end(), [&](const model::Label& l) {
+          return cloud_.symbols.name(l.key) + "=" + cloud_.symbols.name(l.value);
+        }));
+  }
+  if (networks_ok == 0) {
+    return fmt::format("no available compatible host is attached to all of its networks ({})",
+                       list(machine.networks.begin(), machine.networks.end(),
+                            [&](model::Symbol s) { return cloud_.symbols.name(s); }));
+  }
+  if (arrays_ok == 0) {
+    std::vector<model::ArrayIndex> arrays;
+    for (auto d = machine.first_disk; d < cloud_.vm_disk_end(vm); ++d)
+      arrays.push_back(cloud_.disks[d].array);
+    std::sort(arrays.begin(), arrays.end());
+    arrays.erase(std::unique(arrays.begin(), arrays.end()), arrays.end());
+    return fmt::format(
+        "no available compatible host reaches every array of its disks ({})",
+        list(arrays.begin(), arrays.end(), [&](model::ArrayIndex a) { return cloud_.arrays[a].name; }));
+  }
+  if (room == 0) {
+    return fmt::format(
+        "needs {}; none of the {} compatible hosts has that free after the plan (most free: {} with {} and "
+        "{} "
+        "free); free capacity on a compatible host or add a spare",
+        describe_needs(vm), arrays_ok, cloud_.hosts[most_free].name,
+        cpus_text(cpu_capacity_[most_free] - cpu_used_[most_free]), gib(most_free_memory));
+  }
+  if (!first_group_conflict.empty()) {
+    return fmt::format("the {} compatible hosts with room are ruled out by its groups (e.g. {})", room,
+                       first_group_conflict);
+  }
+  return fmt::format(
+      "needs {}; the hosts with room were taken by VMs of equal or higher priority placed first",
+      describe_needs(vm));
+}
+
+Plan PlacementEngine::plan(const PlanRequest& request, const PlannerOptions& options) {
+  const auto started = std::chrono::steady_clock::now();
+  std::vector<VmIndex> moving;
+  struct Cleanup {
+    PlacementEngine* engine;
+    ~Cleanup() { engine->end_request(); }
+  } cleanup{this};
+  begin_request(request, moving);
+  std::vector<Unit> units = build_units(moving);
+  Attempt best = run_pass(units, Scoring::spread, options);
+  if (!best.waiting.empty()) {
+    auto spread_placed = best.placed;
+    rollback(best);
+    Attempt packed = run_pass(units, Scoring::best_fit, options);
+    if (packed.weight > best.weight + kEpsilon) {
+      best = std::move(packed);
+    } else {
+      rollback(packed);
+      for (auto [vm, host] : spread_placed) assign(vm, host, best);
+    }
+  }
+
+  Plan plan;
+  plan.failed_hosts = request.failed_hosts;
+  plan.evacuated_hosts = request.evacuated_hosts;
+  std::unordered_map<VmIndex, HostIndex> origin;
+  for (auto [vm, from] : lifted_) origin[vm] = from;
+  for (auto [vm, host] : best.placed) {
+    Placement placement;
+    placement.vm = vm;
+    placement.from = origin[vm];
+    placement.to = host;
+    placement.effective_priority = effective_[vm];
+    for (VmIndex dependency : cloud_.vms[vm].after) {
+      HostIndex where = location_[dependency];
+      bool dead = where != kNoIndex && role_[where] == HostRole::failed && !moving_[dependency];
+      if (!dead) placement.start_after.push_back(dependency);
+    }
+    plan.placements.push_back(std::move(placement));
+  }
+  std::stable_sort(
+      plan.placements.begin(), plan.placements.end(),
+      [](const Placement& a, const Placement& b) { return a.effective_priority < b.effective_priority; });
+  std::sort(best.waiting.begin(), best.waiting.end(), [&](VmIndex a, VmIndex b) {
+    return effective_[a] != effective_[b] ? effective_[a] < effective_[b] : a < b;
+  });
+  for (VmIndex vm : best.waiting) {
+    Waiting waiting;
+    waiting.vm = vm;
+    waiting.from = origin[vm];
+    waiting.effective_priority = effective_[vm];
+    auto reason = best.waiting_reason_override.find(vm);
+    waiting.reason = reason != best.waiting_reason_override.end() ? reason->second : waiting_reason(vm);
+    plan.waiting.push_back(std::move(waiting));
+  }
+  plan.plan_ms =
+      std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - started).count();
+  return plan;
+}
+
+std::string PlacementEngine::describe_host_rejection(VmIndex vm, HostIndex host) const {
+  const model::Vm& machine = cloud_.vms[vm];
+  switch (role_[host]) {
+    case HostRole::failed:
+      return "failed";
+    case HostRole::evacuated:
+      return "being drained";
+    case HostRole::excluded:
+      return "excluded from this plan";
+    case HostRole::not_up:
+      return fmt::format("state is {}", model::to_string(cloud_.hosts[host].state));
+    case HostRole::available:
+      break;
+  }
+  model::Symbol arch =
+      machine.host < cloud_.hosts.size() ? cloud_.hosts[machine.host].arch : cloud_.default_arch();
+  if (cloud_.hosts[host].arch != arch) {
+    return fmt::format("arch {} is not the VM's {}", cloud_.symbols.name(cloud_.hosts[host].arch),
+                       cloud_.symbols.name(arch));
+  }
+  for (const auto& label : machine.require_labels) {
+    if (!cloud_.has_label(host, label)) {
+      return fmt::format("lacks required label {}={}", cloud_.symbols.name(label.key),
+                         cloud_.symbols.name(label.value));
+    }
+  }
+  for (auto network : machine.networks) {
+    if (!cloud_.has_network(host, network)) {
+      return fmt::format("not attached to network {}", cloud_.symbols.name(network));
+    }
+  }
+  for (auto d = machine.first_disk; d < cloud_.vm_disk_end(vm); ++d) {
+    if (!cloud_.reaches_array(host, cloud_.disks[d].array)) {
+      return fmt::format("cannot reach array {} (disk {})", cloud_.arrays[cloud_.disks[d].array].name,
+                         cloud_.disks[d].name);
+    }
+  }
+  if (!fits(vm, host)) {
+    return fmt::format("not enough room after the plan: {} and {} free, needs {}",
+                       cpus_text(cpu_capacity_[host] - cpu_used_[host]),
+                       gib(memory_capacity_[host] - memory_used_[host]), describe_needs(vm));
+  }
+  return group_conflict(vm, host);
+}
+
+std::vector<HostVerdict> PlacementEngine::explain(const PlanRequest& request, const Plan& plan, VmIndex vm) {
+  std::vector<VmIndex> moving;
+  struct Cleanup {
+    PlacementEngine* engine;
+    ~Cleanup() { engine->end_request(); }
+  } cleanup{this};
+  begin_request(request, moving);
+  if (vm >= cloud_.vms.size() || !moving_[vm]) {
+    throw std::invalid_argument(
+        fmt::format("{} does not move in this plan", vm < cloud_.vms.size() ? cloud_.vms[vm].name : "VM"));
+  }
+  Attempt replay;
+  HostIndex chosen = kNoIndex;
+  for (const Placement& placement : plan.placements) {
+    if (placement.vm == vm) {
+      chosen = placement.to;
+      continue;
+    }
+    assign(placement.vm, placement.to, replay);
+  }
+  std::vector<HostVerdict> verdicts;
+  double chosen_load = chosen != kNoIndex ? load_of(chosen) : 0.0;
+  for (HostIndex h = 0; h < cloud_.hosts.size(); ++h) {
+    HostVerdict verdict;
+    verdict.host = h;
+    std::string rejection = describe_host_rejection(vm, h);
+    verdict.feasible = rejection.empty();
+    verdict.chosen = h == chosen;
+    if (!verdict.feasible) {
+      verdict.reason = rejection;
+    } else if (verdict.chosen) {
+      verdict.reason =
+          fmt::format("chosen: feasible, load {:.2f} before the VM (lowest among feasible hosts{})",
+                      load_of(h), cloud_.vms[vm].prefer_labels.empty() ? "" : " with its prefer_labels");
+    } else if (chosen != kNoIndex) {
+      verdict.reason =
+          fmt::format("feasible, but {} was preferred (load {:.2f} here vs {:.2f} there{})",
+                      cloud_.hosts[chosen].name, load_of(h), chosen_load,
+                      prefers(vm, chosen) && !prefers(vm, h) ? ", and it carries the prefer_labels" : "");
+    } else {
+      verdict.reason = "feasible now, given the final plan (the VM waited for a dependency or was outranked)";
+    }
+    verdicts.push_back(std::move(verdict));
+  }
+  rollback(replay);
+  return verdicts;
+}
+
+void PlacementEngine::on_vm_moved(VmIndex vm, HostIndex previous_host) {
+  HostIndex now = cloud_.vms[vm].host;
+  if (previous_host != kNoIndex && previous_host < residents_.size()) {
+    add_vm_load(previous_host, vm, -1.0);
+    auto& residents = residents_[previous_host];
+    residents.erase(std::find(residents.begin(), residents.end(), vm));
+  }
+  if (now != kNoIndex && now < residents_.size()) {
+    add_vm_load(now, vm, +1.0);
+    auto& residents = residents_[now];
+    residents.insert(std::lower_bound(residents.begin(), residents.end(), vm), vm);
+  }
+  location_[vm] = now;
+}
+
+void PlacementEngine::on_host_changed(HostIndex host) {
+  role_[host] = cloud_.hosts[host].state == model::HostState::up ? HostRole::available : HostRole::not_up;
+}
+
+}  // namespace revive::plan

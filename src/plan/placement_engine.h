@@ -1,0 +1,128 @@
+// The placement engine behind plan_failover, precomputed plans and the capacity check. It keeps the load of
+// every host for the cloud as it is, and answers plan requests against it: a request temporarily marks hosts
+// unavailable, lifts the moving VMs off, places them in one pass, and restores the state before returning, so
+// thousands of single-host plans can be computed from one engine without rebuilding it.
+//
+// Heuristic: units (a moving VM, or the moving members of an affinity group together) in order of effective
+// priority, then dependency depth (VMs waited for first), then size (largest dominant share first). Each VM
+// goes to the feasible host with the lowest load (max of cpu and memory utilisation: the L-infinity
+// norm-based rule of Panigrahy et al., which spreads load so the next failure has room too); soft
+// prefer_labels break ties among the first feasible hosts. A VM that fits nowhere gets a bounded repair (move
+// one already-planned VM elsewhere, or displace a planned VM of strictly lower priority). If VMs still wait,
+// a best-fit pass (most-loaded feasible host first) is tried too and the plan with the higher placed priority
+// weight wins.
+//
+// Thread-safety: none; one engine per thread. The engine keeps a reference to the cloud: the caller keeps it
+// alive and reports changes (on_vm_moved, on_host_changed) after mutating it.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <set>
+#include <string>
+#include <unordered_map>
+#include <utility>
+#include <vector>
+
+#include "model/cloud.h"
+#include "plan/plan.h"
+#include "plan/planner.h"
+
+namespace revive::plan {
+
+// Why one host does or does not suit one VM (for --explain).
+struct HostVerdict {
+  model::HostIndex host = model::kNoIndex;
+  bool feasible = false;  // all hard constraints hold with the plan's other moves in place
+  bool chosen = false;
+  std::string reason;
+};
+
+class PlacementEngine {
+ public:
+  explicit PlacementEngine(const model::Cloud& cloud);
+  PlacementEngine(const PlacementEngine&) = delete;
+  PlacementEngine& operator=(const PlacementEngine&) = delete;
+
+  // Computes a plan; the engine's state is the same after the call as before. Throws std::invalid_argument
+  // for indexes out of range.
+  Plan plan(const PlanRequest& request, const PlannerOptions& options);
+
+  // For `vm` (one of the moving VMs of `request`): every host with the verdict for it, given the rest of
+  // `plan`.
+  std::vector<HostVerdict> explain(const PlanRequest& request, const Plan& plan, model::VmIndex vm);
+
+  // Incremental updates after the caller changed the cloud: cloud.vms[vm].host now differs from
+  // `previous_host`.
+  void on_vm_moved(model::VmIndex vm, model::HostIndex previous_host);
+  // A host's state (up/maintenance/down) or reserved flag changed.
+  void on_host_changed(model::HostIndex host);
+
+  const std::vector<model::Priority>& effective_priorities() const { return effective_; }
+
+ private:
+  enum class Scoring { spread, best_fit };
+  enum class HostRole : std::uint8_t { available, not_up, failed, evacuated, excluded };
+  struct CandidateSet {
+    std::vector<model::HostIndex> hosts;                    // statically compatible hosts, by index
+    std::set<std::pair<double, model::HostIndex>> by_load;  // the same hosts ordered by current load
+  };
+  struct Unit {
+    std::vector<model::VmIndex> members;  // placed in this order
+    model::Priority priority = model::Priority::low;
+    int depth = 0;
+    double size = 0;
+  };
+  struct Attempt {  // the outcome of one pass over all units
+    std::vector<std::pair<model::VmIndex, model::HostIndex>> placed;  // in placement order
+    std::vector<model::VmIndex> waiting;
+    std::unordered_map<model::VmIndex, std::string> waiting_reason_override;
+    double weight = 0;
+  };
+
+  double load_of(model::HostIndex host) const;
+  void add_vm_load(model::HostIndex host, model::VmIndex vm, double sign);
+  double vm_size(model::VmIndex vm) const;
+  void rollback(Attempt& attempt);
+  std::size_t candidate_set_of(model::VmIndex vm);
+  bool statically_compatible(model::VmIndex vm, model::HostIndex host) const;
+  bool fits(model::VmIndex vm, model::HostIndex host) const;
+  // Empty when the groups of `vm` allow `host`; otherwise the first conflict, in words.
+  std::string group_conflict(model::VmIndex vm, model::HostIndex host) const;
+  bool prefers(model::VmIndex vm, model::HostIndex host) const;
+  model::HostIndex find_host(model::VmIndex vm, Scoring scoring, const std::vector<model::HostIndex>& avoid);
+  void assign(model::VmIndex vm, model::HostIndex host, Attempt& attempt);
+  void unassign(model::VmIndex vm, Attempt& attempt);
+  bool place_unit(const Unit& unit, Scoring scoring, Attempt& attempt);
+  bool repair(model::VmIndex vm, Scoring scoring, const PlannerOptions& options, Attempt& attempt);
+  std::vector<Unit> build_units(const std::vector<model::VmIndex>& moving) const;
+  Attempt run_pass(const std::vector<Unit>& units, Scoring scoring, const PlannerOptions& options);
+  void begin_request(const PlanRequest& request, std::vector<model::VmIndex>& moving);
+  void end_request();
+  std::string waiting_reason(model::VmIndex vm) const;
+  std::string describe_host_rejection(model::VmIndex vm, model::HostIndex host) const;
+  std::string describe_needs(model::VmIndex vm) const;
+
+  const model::Cloud& cloud_;
+  std::vector<model::Priority> effective_;
+  std::vector<int> depth_;  // 0 for VMs that wait for nobody; 1 + max depth of what a VM waits for
+  std::vector<double> cpu_used_, memory_used_, cpu_capacity_, memory_capacity_;
+  std::vector<HostRole> role_;
+  std::vector<model::HostIndex>
+      location_;  // where each VM is (or is planned) for group checks; kNoIndex: nowhere
+  std::vector<CandidateSet> sets_;
+  std::map<std::vector<model::Index>, std::size_t> set_by_requirements_;
+  std::map<std::vector<model::HostIndex>, std::size_t> set_by_hosts_;
+  std::vector<std::vector<std::size_t>> sets_of_host_;
+  std::vector<std::vector<model::VmIndex>> planned_on_;  // VMs this request placed on each host
+  std::vector<std::vector<model::VmIndex>> residents_;   // VMs whose cloud host is each host
+  std::vector<std::size_t> set_of_vm_;                   // candidate set per VM, SIZE_MAX until computed
+  double cpu_scale_ = 1.0, memory_scale_ = 1.0;          // average usable host capacity, for VM sizes
+
+  // Per-request undo information.
+  std::vector<std::pair<model::HostIndex, HostRole>> saved_roles_;
+  std::vector<std::pair<model::VmIndex, model::HostIndex>> lifted_;  // moving VMs and the host they left
+  std::vector<std::uint8_t> moving_;
+};
+
+}  // namespace revive::plan
