@@ -5,7 +5,7 @@ packages=(
   build-essential cmake ninja-build pkg-config git clang-format clang-tidy
   libyaml-cpp-dev libyaml-dev nlohmann-json3-dev libcli11-dev libfmt-dev libspdlog-dev libsqlite3-dev
   libgtest-dev libgmock-dev libbenchmark-dev coinor-libcbc-dev
-  openipmi ipmitool fence-agents-ipmilan iproute2 procps
+  openipmi ipmitool fence-agents iproute2 procps
 )
 missing=()
 for package in "${packages[@]}"; do
