@@ -1,5 +1,7 @@
 #include "model/cloud_json.h"
 
+#include <algorithm>
+
 namespace revive::model {
 
 namespace {
@@ -12,10 +14,13 @@ json labels_json(const Cloud& cloud, const std::vector<Label>& labels) {
   return object;
 }
 
+// By name, so that the export does not depend on the order in which the symbols were interned.
 json symbols_json(const Cloud& cloud, const std::vector<Symbol>& symbols) {
-  json list = json::array();
-  for (Symbol symbol : symbols) list.push_back(cloud.symbols.name(symbol));
-  return list;
+  std::vector<std::string> names;
+  names.reserve(symbols.size());
+  for (Symbol symbol : symbols) names.push_back(cloud.symbols.name(symbol));
+  std::sort(names.begin(), names.end());
+  return names;
 }
 
 template <typename Entity>
