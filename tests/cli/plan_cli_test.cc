@@ -1,0 +1,173 @@
+// `revive plan` and `revive check` through the command line, as an operator runs them.
+#include <gtest/gtest.h>
+
+#include <nlohmann/json.hpp>
+#include <set>
+
+#include "model/inventory.h"
+#include "support/test_support.h"
+
+namespace revive::testing {
+namespace {
+
+std::string scenario_inventory(const std::string& name) {
+  return (shared_dir() / "scenarios" / name / "inventory.yaml").string();
+}
+
+// Every protected VM of the failed hosts appears exactly once in placements or waiting.
+void expect_partition(const std::string& inventory, const nlohmann::json& plan) {
+  model::Cloud cloud = model::load_inventory_file(inventory);
+  std::set<std::string> failed;
+  for (const auto& host : plan["failed_hosts"]) failed.insert(host.get<std::string>());
+  std::multiset<std::string> expected, seen;
+  for (const auto& vm : cloud.vms) {
+    if (vm.protect && failed.count(cloud.hosts[vm.host].name)) expected.insert(vm.name);
+  }
+  for (const auto& item : plan["placements"]) {
+    seen.insert(item["vm"].get<std::string>());
+    EXPECT_EQ(failed.count(item["to"].get<std::string>()), 0u) << item.dump();
+  }
+  for (const auto& item : plan["waiting"]) {
+    seen.insert(item["vm"].get<std::string>());
+    EXPECT_FALSE(item["reason"].get<std::string>().empty());
+  }
+  EXPECT_EQ(seen, expected);
+  EXPECT_EQ(plan["stats"]["vms"].get<std::size_t>(), expected.size());
+}
+
+TEST(PlanCli, Pod16AllPlacedJsonMatchesSpec) {
+  auto result = run_cli({"plan", "--inventory", scenario_inventory("pod-16"), "--fail", "host-0006,host-0015",
+                         "--format", "json"});
+  ASSERT_EQ(result.exit_status, 0) << result.err;
+  auto plan = nlohmann::json::parse(result.out);
+  EXPECT_EQ(plan["version"], 1);
+  EXPECT_EQ(plan["failed_hosts"], nlohmann::json::array({"host-0006", "host-0015"}));
+  ASSERT_FALSE(plan["placements"].empty());
+  for (const char* field : {"vm", "from", "to", "priority", "disks", "start_after"}) {
+    EXPECT_TRUE(plan["placements"][0].contains(field)) << field;
+  }
+  EXPECT_TRUE(plan["waiting"].empty());
+  expect_partition(scenario_inventory("pod-16"), plan);
+}
+
+TEST(PlanCli, TightCloudLeavesLowPriorityWaitingWithReasonsAndExit3) {
+  auto result = run_cli({"plan", "--inventory", scenario_inventory("tight-8"), "--fail", "host-0003,host-0002",
+                         "--format", "json"});
+  ASSERT_EQ(result.exit_status, 3) << result.err;
+  auto plan = nlohmann::json::parse(result.out);
+  ASSERT_FALSE(plan["waiting"].empty());
+  expect_partition(scenario_inventory("tight-8"), plan);
+  // Waiting VMs are the least important: no critical VM waits while a low one is placed.
+  bool low_placed = false;
+  for (const auto& item : plan["placements"]) {
+    low_placed |= item.value("effective_priority", item["priority"].get<std::string>()) == "low";
+  }
+  for (const auto& item : plan["waiting"]) {
+    if (low_placed) {
+      EXPECT_NE(item.value("effective_priority", item["priority"].get<std::string>()), "critical");
+    }
+  }
+}
+
+TEST(PlanCli, SameInputGivesSameOutput) {
+  std::vector<std::string> arguments{"plan", "--inventory", scenario_inventory("pod-16"), "--fail",
+                                     "host-0001,host-0002,host-0003", "--format", "json"};
+  auto first = nlohmann::json::parse(run_cli(arguments).out);
+  auto second = nlohmann::json::parse(run_cli(arguments).out);
+  first["stats"].erase("plan_ms");
+  second["stats"].erase("plan_ms");
+  EXPECT_EQ(first.dump(), second.dump());
+}
+
+TEST(PlanCli, TableNamesEveryVm) {
+  auto result = run_cli({"plan", "--inventory", scenario_inventory("tight-8"), "--fail", "host-0003"});
+  EXPECT_EQ(result.exit_status == 0 || result.exit_status == 3, true) << result.err;
+  EXPECT_NE(result.out.find("Plan: failed host-0003"), std::string::npos) << result.out;
+  EXPECT_NE(result.out.find("PRIORITY"), std::string::npos);
+}
+
+TEST(PlanCli, ExplainSaysWhyForEveryHost) {
+  auto plan = nlohmann::json::parse(run_cli({"plan", "--inventory", scenario_inventory("pod-16"), "--fail",
+                                             "host-0006", "--format", "json"})
+                                        .out);
+  std::string vm = plan["placements"][0]["vm"];
+  std::string target = plan["placements"][0]["to"];
+  auto result = run_cli({"plan", "--inventory", scenario_inventory("pod-16"), "--fail", "host-0006", "--explain", vm,
+                         "--format", "json"});
+  ASSERT_EQ(result.exit_status, 0) << result.err;
+  auto explanation = nlohmann::json::parse(result.out);
+  EXPECT_EQ(explanation["hosts"].size(), 16u);
+  int chosen = 0;
+  for (const auto& host : explanation["hosts"]) {
+    EXPECT_FALSE(host["reason"].get<std::string>().empty()) << host.dump();
+    if (host["chosen"].get<bool>()) {
+      ++chosen;
+      EXPECT_EQ(host["host"], target);
+    }
+    if (host["host"] == "host-0006") {
+      EXPECT_EQ(host["reason"], "failed");
+    }
+  }
+  EXPECT_EQ(chosen, 1);
+}
+
+TEST(PlanCli, BadInputExits2AndNamesTheProblem) {
+  auto unknown_host = run_cli({"plan", "--inventory", scenario_inventory("pod-16"), "--fail", "host-9999"});
+  EXPECT_EQ(unknown_host.exit_status, 2);
+  EXPECT_NE(unknown_host.err.find("--fail: unknown host 'host-9999'"), std::string::npos) << unknown_host.err;
+  auto no_hosts = run_cli({"plan", "--inventory", scenario_inventory("pod-16")});
+  EXPECT_EQ(no_hosts.exit_status, 2);
+  auto missing_file = run_cli({"plan", "--inventory", "/nonexistent.yaml", "--fail", "h"});
+  EXPECT_EQ(missing_file.exit_status, 2);
+  EXPECT_NE(missing_file.err.find("/nonexistent.yaml"), std::string::npos) << missing_file.err;
+  auto unknown_vm =
+      run_cli({"plan", "--inventory", scenario_inventory("pod-16"), "--fail", "host-0001", "--explain", "nope"});
+  EXPECT_EQ(unknown_vm.exit_status, 2);
+  TempDir dir;
+  auto broken = dir.write("broken.yaml", "version: 1\nhosts:\n  - name: h1\n    cpus: -4\n");
+  auto bad_inventory = run_cli({"plan", "--inventory", broken.string(), "--fail", "h1"});
+  EXPECT_EQ(bad_inventory.exit_status, 2);
+  EXPECT_NE(bad_inventory.err.find("broken.yaml:4:"), std::string::npos) << bad_inventory.err;
+}
+
+TEST(PlanCli, PrecomputeCoversEveryHostAndRack) {
+  auto result =
+      run_cli({"plan", "--inventory", scenario_inventory("pod-16"), "--precompute", "--format", "json"});
+  // Every db-licensed host of pod-16 is in rack r2: losing that rack strands the licensed VMs (exit 3).
+  ASSERT_EQ(result.exit_status, 3) << result.err;
+  auto out = nlohmann::json::parse(result.out);
+  EXPECT_EQ(out["stats"]["plans"], 16 + 4);  // 16 hosts, racks r1..r4
+  EXPECT_EQ(out["stats"]["plans_with_waiting"], 1);
+  std::set<std::string> names;
+  for (const auto& plan : out["plans"]) {
+    names.insert(plan["name"].get<std::string>());
+    if (plan["name"] != "rack=r2") EXPECT_TRUE(plan["waiting"].empty()) << plan["name"];
+    for (const auto& waiting : plan["waiting"]) {
+      EXPECT_NE(waiting["reason"].get<std::string>().find("license=db"), std::string::npos) << waiting.dump();
+    }
+  }
+  EXPECT_TRUE(names.count("host-0001"));
+  EXPECT_TRUE(names.count("rack=r2"));
+}
+
+TEST(CheckCli, ReportsFailuresThatDoNotFit) {
+  auto roomy = run_cli({"check", "--inventory", scenario_inventory("pod-16")});
+  EXPECT_EQ(roomy.exit_status, 0) << roomy.out << roomy.err;
+  EXPECT_NE(roomy.out.find("Checked 16 failures"), std::string::npos) << roomy.out;
+
+  auto tight = run_cli({"check", "--inventory", scenario_inventory("tight-8"), "--tolerate", "2", "--format", "json"});
+  ASSERT_EQ(tight.exit_status, 3) << tight.err;
+  auto report = nlohmann::json::parse(tight.out);
+  EXPECT_EQ(report["failures_checked"], 8 + 28);  // 8 singles + C(8,2) pairs
+  ASSERT_FALSE(report["shortfalls"].empty());
+  for (const auto& shortfall : report["shortfalls"]) {
+    EXPECT_GT(shortfall["spare_needed"]["memory_mib"].get<double>(), 0.0);
+    EXPECT_FALSE(shortfall["waiting_vms"].empty());
+  }
+  auto bad_domain = run_cli({"check", "--inventory", scenario_inventory("tight-8"), "--domain", "nosuchlabel"});
+  EXPECT_EQ(bad_domain.exit_status, 2);
+  EXPECT_NE(bad_domain.err.find("--domain"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace revive::testing
