@@ -1,6 +1,7 @@
 // Planner speed on a generated cloud of 5,000 hosts and 100,000 VMs (docs/PERFORMANCE.md, "Planner"):
 //   build/release/bench/planner_bench
-// - FailFivePercent/cold: plan_failover from scratch (engine built from the cloud, then one plan) for 250 hosts.
+// - FailFivePercent/cold: plan_failover from scratch (engine built from the cloud, then one plan) for 250
+// hosts.
 // - FailFivePercent/warm: the same plan from an engine kept ready (as the daemon keeps it).
 // - PrecomputeAllSingleHost: all 5,000 single-host plans.
 // - IncrementalUpdateAfterVmMove: one VM moves; the affected prestaged plans are recomputed.

@@ -51,8 +51,8 @@ TEST(PlanCli, Pod16AllPlacedJsonMatchesSpec) {
 }
 
 TEST(PlanCli, TightCloudLeavesLowPriorityWaitingWithReasonsAndExit3) {
-  auto result = run_cli({"plan", "--inventory", scenario_inventory("tight-8"), "--fail", "host-0003,host-0002",
-                         "--format", "json"});
+  auto result = run_cli({"plan", "--inventory", scenario_inventory("tight-8"), "--fail",
+                         "host-0003,host-0002", "--format", "json"});
   ASSERT_EQ(result.exit_status, 3) << result.err;
   auto plan = nlohmann::json::parse(result.out);
   ASSERT_FALSE(plan["waiting"].empty());
@@ -70,8 +70,9 @@ TEST(PlanCli, TightCloudLeavesLowPriorityWaitingWithReasonsAndExit3) {
 }
 
 TEST(PlanCli, SameInputGivesSameOutput) {
-  std::vector<std::string> arguments{"plan", "--inventory", scenario_inventory("pod-16"), "--fail",
-                                     "host-0001,host-0002,host-0003", "--format", "json"};
+  std::vector<std::string> arguments{
+      "plan",     "--inventory", scenario_inventory("pod-16"), "--fail", "host-0001,host-0002,host-0003",
+      "--format", "json"};
   auto first = nlohmann::json::parse(run_cli(arguments).out);
   auto second = nlohmann::json::parse(run_cli(arguments).out);
   first["stats"].erase("plan_ms");
@@ -92,8 +93,8 @@ TEST(PlanCli, ExplainSaysWhyForEveryHost) {
                                         .out);
   std::string vm = plan["placements"][0]["vm"];
   std::string target = plan["placements"][0]["to"];
-  auto result = run_cli({"plan", "--inventory", scenario_inventory("pod-16"), "--fail", "host-0006", "--explain", vm,
-                         "--format", "json"});
+  auto result = run_cli({"plan", "--inventory", scenario_inventory("pod-16"), "--fail", "host-0006",
+                         "--explain", vm, "--format", "json"});
   ASSERT_EQ(result.exit_status, 0) << result.err;
   auto explanation = nlohmann::json::parse(result.out);
   EXPECT_EQ(explanation["hosts"].size(), 16u);
@@ -120,8 +121,8 @@ TEST(PlanCli, BadInputExits2AndNamesTheProblem) {
   auto missing_file = run_cli({"plan", "--inventory", "/nonexistent.yaml", "--fail", "h"});
   EXPECT_EQ(missing_file.exit_status, 2);
   EXPECT_NE(missing_file.err.find("/nonexistent.yaml"), std::string::npos) << missing_file.err;
-  auto unknown_vm =
-      run_cli({"plan", "--inventory", scenario_inventory("pod-16"), "--fail", "host-0001", "--explain", "nope"});
+  auto unknown_vm = run_cli(
+      {"plan", "--inventory", scenario_inventory("pod-16"), "--fail", "host-0001", "--explain", "nope"});
   EXPECT_EQ(unknown_vm.exit_status, 2);
   TempDir dir;
   auto broken = dir.write("broken.yaml", "version: 1\nhosts:\n  - name: h1\n    cpus: -4\n");
@@ -141,7 +142,9 @@ TEST(PlanCli, PrecomputeCoversEveryHostAndRack) {
   std::set<std::string> names;
   for (const auto& plan : out["plans"]) {
     names.insert(plan["name"].get<std::string>());
-    if (plan["name"] != "rack=r2") EXPECT_TRUE(plan["waiting"].empty()) << plan["name"];
+    if (plan["name"] != "rack=r2") {
+      EXPECT_TRUE(plan["waiting"].empty()) << plan["name"];
+    }
     for (const auto& waiting : plan["waiting"]) {
       EXPECT_NE(waiting["reason"].get<std::string>().find("license=db"), std::string::npos) << waiting.dump();
     }
@@ -155,7 +158,8 @@ TEST(CheckCli, ReportsFailuresThatDoNotFit) {
   EXPECT_EQ(roomy.exit_status, 0) << roomy.out << roomy.err;
   EXPECT_NE(roomy.out.find("Checked 16 failures"), std::string::npos) << roomy.out;
 
-  auto tight = run_cli({"check", "--inventory", scenario_inventory("tight-8"), "--tolerate", "2", "--format", "json"});
+  auto tight =
+      run_cli({"check", "--inventory", scenario_inventory("tight-8"), "--tolerate", "2", "--format", "json"});
   ASSERT_EQ(tight.exit_status, 3) << tight.err;
   auto report = nlohmann::json::parse(tight.out);
   EXPECT_EQ(report["failures_checked"], 8 + 28);  // 8 singles + C(8,2) pairs
@@ -164,7 +168,8 @@ TEST(CheckCli, ReportsFailuresThatDoNotFit) {
     EXPECT_GT(shortfall["spare_needed"]["memory_mib"].get<double>(), 0.0);
     EXPECT_FALSE(shortfall["waiting_vms"].empty());
   }
-  auto bad_domain = run_cli({"check", "--inventory", scenario_inventory("tight-8"), "--domain", "nosuchlabel"});
+  auto bad_domain =
+      run_cli({"check", "--inventory", scenario_inventory("tight-8"), "--domain", "nosuchlabel"});
   EXPECT_EQ(bad_domain.exit_status, 2);
   EXPECT_NE(bad_domain.err.find("--domain"), std::string::npos);
 }
