@@ -689,10 +689,11 @@ class Loader {
     if (list == kNoNode || !read_optional_list(list, "", "vms")) return;
     std::uint32_t count = list_size(list);
     cloud_.vms.reserve(count);
-    cloud_.disks.reserve(static_cast<std::size_t>(count) * 4);
+    std::size_t disks = count_disks(list);
+    cloud_.disks.reserve(disks);  // exact: the model keeps no spare capacity
     vm_nodes_.reserve(count);
     vm_names_.reserve(count);
-    disk_names_.reserve(static_cast<std::size_t>(count) * 4);
+    disk_names_.reserve(disks);
     for (std::uint32_t i = 0; i < count; ++i) {
       NodeId map = document_.item(list, i);
       std::string path = entity_path("vms", map, i);
@@ -706,6 +707,22 @@ class Loader {
       cloud_.vms.push_back(std::move(vm));
       vm_nodes_.push_back(nodes);
     }
+  }
+
+  // The number of disks listed by all VMs (well-formed or not).
+  std::size_t count_disks(NodeId list) const {
+    std::size_t disks = 0;
+    for (std::uint32_t i = 0, n = list_size(list); i < n; ++i) {
+      NodeId map = document_.item(list, i);
+      if (document_.kind(map) != NodeKind::mapping) continue;
+      for (std::uint32_t k = 0, keys = document_.size(map); k < keys; ++k) {
+        NodeId key = document_.key(map, k);
+        if (document_.kind(key) == NodeKind::scalar && document_.text(key) == "disks") {
+          disks += list_size(document_.value(map, k));
+        }
+      }
+    }
+    return disks;
   }
 
   void read_vm(NodeId map, const std::string& path, const std::array<NodeId, kVmFields.size()>& fields,
