@@ -1022,10 +1022,24 @@ Cloud load_inventory_file(const std::string& path) {
   if (!in) {
     throw InventoryError({{path, 0, "file", std::string("cannot read: ") + std::strerror(errno)}});
   }
-  std::ostringstream text;
-  text << in.rdbuf();
+  // Read straight into one string sized from the file: no intermediate copy of a large inventory.
+  // A pipe cannot tell its size: read it as a stream.
+  std::string text;
+  in.seekg(0, std::ios::end);
+  auto size = static_cast<std::streamoff>(in.tellg());
+  if (size >= 0) {
+    in.seekg(0, std::ios::beg);
+    text.resize(static_cast<std::size_t>(size));
+    in.read(text.data(), size);
+    if (in.gcount() != size) throw InventoryError({{path, 0, "file", "read error"}});
+  } else {
+    in.clear();
+    std::ostringstream stream;
+    stream << in.rdbuf();
+    text = std::move(stream).str();
+  }
   if (in.bad()) throw InventoryError({{path, 0, "file", "read error"}});
-  return load_inventory_text(text.str(), path);
+  return load_inventory_text(text, path);
 }
 
 }  // namespace revive::model
