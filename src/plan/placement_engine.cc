@@ -92,7 +92,10 @@ PlacementEngine::PlacementEngine(const model::Cloud& cloud)
   cpu_capacity_.resize(host_count);
   memory_capacity_.resize(host_count);
   role_.resize(host_count);
-  sets_of_host_.resize(host_count);
+  hosts_by_array_.resize(cloud.arrays.size());
+  for (HostIndex h = 0; h < host_count; ++h) {
+    for (auto array : cloud.hosts[h].arrays) hosts_by_array_[array].push_back(h);
+  }
   planned_on_.resize(host_count);
   residents_.resize(host_count);
   double cpu_total = 0, memory_total = 0;
@@ -118,6 +121,7 @@ PlacementEngine::PlacementEngine(const model::Cloud& cloud)
     cpu_used_[host] += cloud.vms[v].cpus;
     memory_used_[host] += static_cast<double>(cloud.vms[v].memory_mib);
   }
+  for (HostIndex h = 0; h < host_count; ++h) all_by_load_.insert({load_of(h), h});
 }
 
 double PlacementEngine::load_of(HostIndex host) const {
@@ -132,10 +136,8 @@ void PlacementEngine::add_vm_load(HostIndex host, VmIndex vm, double sign) {
   memory_used_[host] += sign * static_cast<double>(cloud_.vms[vm].memory_mib);
   double after = load_of(host);
   if (after == before) return;
-  for (std::size_t set : sets_of_host_[host]) {
-    sets_[set].by_load.erase({before, host});
-    sets_[set].by_load.insert({after, host});
-  }
+  all_by_load_.erase({before, host});
+  all_by_load_.insert({after, host});
 }
 
 double PlacementEngine::vm_size(VmIndex vm) const {
@@ -183,9 +185,20 @@ std::size_t PlacementEngine::candidate_set_of(VmIndex vm) {
   if (auto found = set_by_requirements_.find(requirements); found != set_by_requirements_.end()) {
     return set_of_vm_[vm] = found->second;
   }
+  // Start from the hosts reaching the least-reached array of the VM (or all hosts), then filter.
+  const std::vector<HostIndex>* pool = nullptr;
+  for (auto array : arrays) {
+    if (!pool || hosts_by_array_[array].size() < pool->size()) pool = &hosts_by_array_[array];
+  }
   std::vector<HostIndex> hosts;
-  for (HostIndex h = 0; h < cloud_.hosts.size(); ++h) {
-    if (statically_compatible(vm, h)) hosts.push_back(h);
+  if (pool) {
+    for (HostIndex h : *pool) {
+      if (statically_compatible(vm, h)) hosts.push_back(h);
+    }
+  } else {
+    for (HostIndex h = 0; h < cloud_.hosts.size(); ++h) {
+      if (statically_compatible(vm, h)) hosts.push_back(h);
+    }
   }
   std::size_t set;
   if (auto found = set_by_hosts_.find(hosts); found != set_by_hosts_.end()) {
@@ -194,9 +207,10 @@ std::size_t PlacementEngine::candidate_set_of(VmIndex vm) {
     set = sets_.size();
     CandidateSet candidates;
     candidates.hosts = hosts;
-    for (HostIndex h : hosts) {
-      candidates.by_load.insert({load_of(h), h});
-      sets_of_host_[h].push_back(set);
+    candidates.small = hosts.size() * 8 < cloud_.hosts.size();
+    if (!candidates.small) {
+      candidates.member.assign(cloud_.hosts.size(), 0);
+      for (HostIndex h : hosts) candidates.member[h] = 1;
     }
     sets_.push_back(std::move(candidates));
     set_by_hosts_.emplace(std::move(hosts), set);
@@ -211,7 +225,26 @@ bool PlacementEngine::fits(VmIndex vm, HostIndex host) const {
              memory_capacity_[host] + kEpsilon;
 }
 
+bool PlacementEngine::groups_allow(VmIndex vm, HostIndex host) const {
+  for (model::GroupIndex g : cloud_.vms[vm].groups) {
+    const model::Group& group = cloud_.groups[g];
+    model::Index value = cloud_.scope_value(host, group.scope);
+    const bool anti = group.kind == model::GroupKind::anti_affinity;
+    for (VmIndex member : group.members) {
+      HostIndex where = location_[member];
+      if (member == vm || where == kNoIndex || role_[where] == HostRole::failed) continue;
+      model::Index member_value = cloud_.scope_value(where, group.scope);
+      if (anti ? (value != kNoIndex && value == member_value)
+               : (value == kNoIndex || value != member_value)) {
+        return false;
+      }
+    }
+  }
+  return true;
+}
+
 std::string PlacementEngine::group_conflict(VmIndex vm, HostIndex host) const {
+  if (groups_allow(vm, host)) return {};
   for (model::GroupIndex g : cloud_.vms[vm].groups) {
     const model::Group& group = cloud_.groups[g];
     model::Index value = cloud_.scope_value(host, group.scope);
@@ -245,24 +278,65 @@ bool PlacementEngine::prefers(VmIndex vm, HostIndex host) const {
 HostIndex PlacementEngine::find_host(VmIndex vm, Scoring scoring, const std::vector<HostIndex>& avoid) {
   const CandidateSet& candidates = sets_[candidate_set_of(vm)];
   const bool has_preference = !cloud_.vms[vm].prefer_labels.empty();
-  HostIndex first = kNoIndex;
-  int scanned_after_first = 0;
-  auto consider = [&](HostIndex host) {
+  auto feasible = [&](HostIndex host) {
     if (role_[host] != HostRole::available) return false;
     if (!avoid.empty() && std::find(avoid.begin(), avoid.end(), host) != avoid.end()) return false;
-    if (!fits(vm, host) || !group_conflict(vm, host).empty()) return false;
-    if (first == kNoIndex) first = host;
-    return !has_preference || prefers(vm, host);
+    return fits(vm, host) && groups_allow(vm, host);
   };
+  if (candidates.small) {
+    // Whole scan: the best feasible host by load (preferred hosts first), ties to the lower index.
+    HostIndex best = kNoIndex;
+    bool best_preferred = false;
+    double best_load = 0;
+    for (HostIndex host : candidates.hosts) {
+      if (!feasible(host)) continue;
+      bool preferred = has_preference && prefers(vm, host);
+      double load = load_of(host);
+      bool better =
+          best == kNoIndex || (preferred && !best_preferred) ||
+          (preferred == best_preferred && (scoring == Scoring::spread ? load < best_load : load > best_load));
+      if (better) {
+        best = host;
+        best_preferred = preferred;
+        best_load = load;
+      }
+    }
+    return best;
+  }
+  HostIndex first = kNoIndex;
+  int scanned_after_first = 0;
   auto scan = [&](auto begin, auto end) -> HostIndex {
     for (auto it = begin; it != end; ++it) {
       if (first != kNoIndex && ++scanned_after_first > kPreferenceScan) break;
-      if (consider(it->second)) return it->second;
+      HostIndex host = it->second;
+      if (!candidates.member[host] || !feasible(host)) continue;
+      if (first == kNoIndex) first = host;
+      if (!has_preference || prefers(vm, host)) return host;
     }
     return first;
   };
-  if (scoring == Scoring::spread) return scan(candidates.by_load.begin(), candidates.by_load.end());
-  return scan(candidates.by_load.rbegin(), candidates.by_load.rend());
+  if (scoring == Scoring::spread) return scan(all_by_load_.begin(), all_by_load_.end());
+  return scan(all_by_load_.rbegin(), all_by_load_.rend());
+}
+
+std::vector<HostIndex> PlacementEngine::hosts_in_order(VmIndex vm, std::size_t limit) {
+  const CandidateSet& candidates = sets_[candidate_set_of(vm)];
+  std::vector<HostIndex> hosts;
+  if (candidates.small) {
+    std::vector<std::pair<double, HostIndex>> ordered;
+    for (HostIndex host : candidates.hosts) ordered.push_back({load_of(host), host});
+    std::sort(ordered.begin(), ordered.end());
+    for (auto [load, host] : ordered) {
+      if (hosts.size() >= limit) break;
+      hosts.push_back(host);
+    }
+    return hosts;
+  }
+  for (const auto& [load, host] : all_by_load_) {
+    if (hosts.size() >= limit) break;
+    if (candidates.member[host]) hosts.push_back(host);
+  }
+  return hosts;
 }
 
 void PlacementEngine::assign(VmIndex vm, HostIndex host, Attempt& attempt) {
@@ -317,13 +391,12 @@ bool PlacementEngine::place_unit(const Unit& unit, Scoring scoring, Attempt& att
 }
 
 bool PlacementEngine::repair(VmIndex vm, Scoring scoring, const PlannerOptions& options, Attempt& attempt) {
-  const CandidateSet& candidates = sets_[candidate_set_of(vm)];
   const double cpus = cloud_.vms[vm].cpus;
   const double memory = static_cast<double>(cloud_.vms[vm].memory_mib);
-  // Hosts to try, most free first; copied because moving VMs reorders the set.
+  // Hosts to try, most free first; copied because moving VMs reorders them.
   std::vector<HostIndex> hosts;
-  for (const auto& [load, host] : candidates.by_load) {
-    if (role_[host] != HostRole::available || !group_conflict(vm, host).empty()) continue;
+  for (HostIndex host : hosts_in_order(vm, cloud_.hosts.size())) {
+    if (role_[host] != HostRole::available || !groups_allow(vm, host)) continue;
     if (cpus > cpu_capacity_[host] + kEpsilon || memory > memory_capacity_[host] + kEpsilon) continue;
     hosts.push_back(host);
     if (static_cast<int>(hosts.size()) >= options.repair_attempts) break;
@@ -353,7 +426,7 @@ bool PlacementEngine::repair(VmIndex vm, Scoring scoring, const PlannerOptions& 
       HostIndex elsewhere = find_host(other, scoring, {host});
       if (elsewhere != kNoIndex) {
         assign(other, elsewhere, attempt);
-        if (fits(vm, host) && group_conflict(vm, host).empty()) {
+        if (fits(vm, host) && groups_allow(vm, host)) {
           assign(vm, host, attempt);
           return true;
         }

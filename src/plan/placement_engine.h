@@ -63,9 +63,15 @@ class PlacementEngine {
  private:
   enum class Scoring { spread, best_fit };
   enum class HostRole : std::uint8_t { available, not_up, failed, evacuated, excluded };
+  using LoadOrder = std::set<std::pair<double, model::HostIndex>>;  // hosts by (current load, index)
+  // The statically compatible hosts of a class of VMs. A set holding a large share of the hosts is searched
+  // in the engine's one ordering of all hosts by load, skipping non-members; a small set (under 1/8 of the
+  // hosts) is scanned whole. Either way a load update costs one reordering, however many classes a host is
+  // in.
   struct CandidateSet {
-    std::vector<model::HostIndex> hosts;                    // statically compatible hosts, by index
-    std::set<std::pair<double, model::HostIndex>> by_load;  // the same hosts ordered by current load
+    std::vector<model::HostIndex> hosts;  // by index
+    std::vector<std::uint8_t> member;     // per host: 1 if compatible (large sets only)
+    bool small = false;
   };
   struct Unit {
     std::vector<model::VmIndex> members;  // placed in this order
@@ -87,10 +93,13 @@ class PlacementEngine {
   std::size_t candidate_set_of(model::VmIndex vm);
   bool statically_compatible(model::VmIndex vm, model::HostIndex host) const;
   bool fits(model::VmIndex vm, model::HostIndex host) const;
+  bool groups_allow(model::VmIndex vm, model::HostIndex host) const;
   // Empty when the groups of `vm` allow `host`; otherwise the first conflict, in words.
   std::string group_conflict(model::VmIndex vm, model::HostIndex host) const;
   bool prefers(model::VmIndex vm, model::HostIndex host) const;
   model::HostIndex find_host(model::VmIndex vm, Scoring scoring, const std::vector<model::HostIndex>& avoid);
+  // Candidate hosts of `vm` in search order (spread: least loaded first), at most `limit` of them.
+  std::vector<model::HostIndex> hosts_in_order(model::VmIndex vm, std::size_t limit);
   void assign(model::VmIndex vm, model::HostIndex host, Attempt& attempt);
   void unassign(model::VmIndex vm, Attempt& attempt);
   bool place_unit(const Unit& unit, Scoring scoring, Attempt& attempt);
@@ -111,13 +120,14 @@ class PlacementEngine {
   std::vector<model::HostIndex>
       location_;  // where each VM is (or is planned) for group checks; kNoIndex: nowhere
   std::vector<CandidateSet> sets_;
+  LoadOrder all_by_load_;
   std::map<std::vector<model::Index>, std::size_t> set_by_requirements_;
   std::map<std::vector<model::HostIndex>, std::size_t> set_by_hosts_;
-  std::vector<std::vector<std::size_t>> sets_of_host_;
-  std::vector<std::vector<model::VmIndex>> planned_on_;  // VMs this request placed on each host
-  std::vector<std::vector<model::VmIndex>> residents_;   // VMs whose cloud host is each host
-  std::vector<std::size_t> set_of_vm_;                   // candidate set per VM, SIZE_MAX until computed
-  double cpu_scale_ = 1.0, memory_scale_ = 1.0;          // average usable host capacity, for VM sizes
+  std::vector<std::vector<model::HostIndex>> hosts_by_array_;  // hosts that reach each array, by index
+  std::vector<std::vector<model::VmIndex>> planned_on_;        // VMs this request placed on each host
+  std::vector<std::vector<model::VmIndex>> residents_;         // VMs whose cloud host is each host
+  std::vector<std::size_t> set_of_vm_;           // candidate set per VM, SIZE_MAX until computed
+  double cpu_scale_ = 1.0, memory_scale_ = 1.0;  // average usable host capacity, for VM sizes
 
   // Per-request undo information.
   std::vector<std::pair<model::HostIndex, HostRole>> saved_roles_;
