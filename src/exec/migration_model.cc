@@ -77,6 +77,7 @@ MigrationFlows::Id MigrationFlows::start(const FlowSpec& spec) {
   flow.id = next_id_++;
   flow.spec = spec;
   flow.start_s = time_s_;
+  if (spec.skip_setup) begin_transfer(flow);
   flows_.push_back(flow);
   return flow.id;
 }
@@ -151,17 +152,21 @@ FlowOutcome MigrationFlows::outcome_of(const Flow& flow, bool ok, std::string er
   return outcome;
 }
 
+void MigrationFlows::begin_transfer(Flow& flow) {
+  flow.phase = Phase::precopy;
+  flow.transfer_start_s = time_s_;
+  flow.round_start_s = time_s_;
+  flow.rounds = 1;
+  flow.round_mib = flow.remaining_mib = flow.spec.memory_mib;
+  ++transferring_[flow.spec.from];
+  ++transferring_[flow.spec.to];
+}
+
 bool MigrationFlows::transition(Flow& flow, std::vector<FlowOutcome>& finished) {
   const double memory = flow.spec.memory_mib;
   switch (flow.phase) {
     case Phase::setup:
-      flow.phase = Phase::precopy;
-      flow.transfer_start_s = time_s_;
-      flow.round_start_s = time_s_;
-      flow.rounds = 1;
-      flow.round_mib = flow.remaining_mib = memory;
-      ++transferring_[flow.spec.from];
-      ++transferring_[flow.spec.to];
+      begin_transfer(flow);
       return false;
     case Phase::precopy: {
       flow.transferred_mib += flow.round_mib;

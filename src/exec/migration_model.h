@@ -63,6 +63,7 @@ struct FlowSpec {
   model::HostIndex to = model::kNoIndex;
   double memory_mib = 0.0;
   double dirty_mib_s = 0.0;
+  bool skip_setup = false;  // already set up: starts transferring at once (a migration known to be under way)
 };
 
 struct FlowOutcome {
@@ -135,6 +136,7 @@ class MigrationFlows {
     std::uint32_t stalls = 0;
   };
   double event_time(const Flow& flow) const;
+  void begin_transfer(Flow& flow);
   void recompute_shares();
   // Handles `flow`'s phase change at time_s_; true when the migration ended (outcome appended).
   bool transition(Flow& flow, std::vector<FlowOutcome>& finished);

@@ -1,0 +1,150 @@
+// The evacuation engine: drains hosts (maintenance, predicted failure) by moving their VMs off before a
+// deadline, through the environment interfaces only (Hypervisor::migrate_vm for live moves; stop, disk
+// unmap/map, net_config and start for cold ones), so the same engine drives the simulator and real clouds.
+//
+// drain() plans every protected VM of the drained hosts in one pass (plan_failover in evacuation mode, with
+// the targets of moves already planned counted) and schedules the moves:
+// - `revive`: per source host, highest effective priority first, then longest first. A migration starts only
+// if
+//   it still converges and does not lower the bandwidth progress of the migrations it shares a NIC with (the
+//   sum over them of share - dirty rate, looked at setup_s ahead so one migration's setup overlaps another's
+//   transfer and the NIC never idles), and every one keeps a share of at least `min_share_over_dirty` times
+//   its dirty rate. Before starting and at every completion it predicts per source host when the live queue
+//   ends; VMs that cannot finish live by the deadline (minus a margin) go cold, lowest priority and largest
+//   first, started in time: at once for a predicted failure, at their latest safe start for maintenance (and
+//   taken back into the live queue if the prediction improves before then). A VM whose migration fails, or
+//   that cannot converge even alone, goes cold too.
+// - `sequential`: one migration at a time overall; `fixed-8`: at most 8 concurrent migrations per host, first
+//   come first served. Neither predicts or moves cold; a failed migration is retried at the back of the
+//   queue.
+// Every strategy keeps within host_max_parallel_migrations per source or target host, and the endpoint,
+// array, switch and host_max_parallel_restarts limits for the steps of cold moves and stops. protect:false
+// VMs are stopped (cleanly) so that they are down by the deadline. A VM no host can take is reported with the
+// planner's reason and blocks nothing. At each deadline every VM still running on its drained host is
+// flagged in the report with why.
+//
+// Threading: single-threaded; call everything on the EventLoop's thread. The engine only runs in its
+// callbacks.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "env/event_loop.h"
+#include "env/hypervisor.h"
+#include "env/journal.h"
+#include "env/storage.h"
+#include "exec/migration_model.h"
+#include "model/cloud.h"
+#include "plan/planner.h"
+
+namespace revive::exec {
+
+enum class EvacuationStrategy : std::uint8_t { sequential, fixed_8, revive };
+std::string_view to_string(EvacuationStrategy strategy);  // "sequential", "fixed-8", "revive"
+std::optional<EvacuationStrategy> parse_evacuation_strategy(std::string_view text);
+
+enum class EvacuationReason : std::uint8_t { maintenance, predicted_failure };
+std::string_view to_string(EvacuationReason reason);  // "maintenance", "predicted-failure"
+std::optional<EvacuationReason> parse_evacuation_reason(std::string_view text);
+
+// The engine's expectations of the steps of a cold move, seconds (medians).
+struct ColdMoveDurations {
+  double vm_stop_s = 20.0;
+  double disk_unmap_s = 2.0;
+  double disk_map_s = 4.0;
+  double net_config_s = 3.0;
+  double vm_start_s = 60.0;
+};
+
+struct EvacuationOptions {
+  EvacuationStrategy strategy = EvacuationStrategy::revive;
+  LiveMigrationParameters migration;
+  ColdMoveDurations cold;
+  double deadline_margin_s = 10.0;    // live moves are planned to end this long (+3% of the window) before it
+  double min_share_over_dirty = 2.0;  // revive admission: each transferring migration keeps this headroom
+  std::uint32_t fixed_limit = 8;      // fixed-8: concurrent migrations per host
+  std::uint32_t max_live_attempts = 3;  // baselines: attempts of a migration before it is given up
+  std::uint32_t max_step_attempts = 3;  // attempts of a cold-move step before the VM is given up
+  std::uint32_t candidate_scan = 64;    // revive: candidates examined per source host per dispatch
+  plan::PlannerOptions planner;
+};
+
+// The environment the engine acts through; every reference must outlive the engine.
+struct EvacuationEnvironment {
+  env::EventLoop& loop;
+  env::Hypervisor& hypervisor;
+  env::Storage& storage;
+  env::Network& network;
+  env::Journal* journal = nullptr;  // intents and results; null: not journaled
+};
+
+enum class EvacuationOutcome : std::uint8_t {
+  pending,      // waiting for its turn (or its cold start)
+  migrating,    // live migration in flight
+  moving_cold,  // cold move in flight
+  migrated,     // runs on its target, moved live
+  moved_cold,   // runs on its target, moved cold
+  stopped,      // protect: false: stopped on its host
+  not_placed,   // no host can take it: keeps running where it is
+  failed,       // gave up (reason says why)
+  cancelled,    // the evacuation was cancelled or the host left maintenance first
+};
+std::string_view to_string(EvacuationOutcome outcome);
+
+struct EvacuationVmReport {
+  model::VmIndex vm = model::kNoIndex;
+  model::HostIndex from = model::kNoIndex;             // the drained host it ran on
+  model::HostIndex to = model::kNoIndex;               // its target (kNoIndex when none)
+  model::Priority priority = model::Priority::medium;  // effective priority
+  bool protect = true;
+  EvacuationOutcome outcome = EvacuationOutcome::pending;
+  bool cold = false;   // moved (or being moved) cold
+  std::string reason;  // why cold, stopped, not placed, failed, or running at the deadline
+  double deadline_s = 0.0;
+  double start_s = -1.0;             // its move began
+  double off_source_s = -1.0;        // it stopped running on the drained host (switch-over or clean stop)
+  double end_s = -1.0;               // it runs on its target (or was stopped)
+  bool running_at_deadline = false;  // still running on the drained host when the deadline passed
+  std::uint32_t live_attempts = 0;
+  bool fail_back = false;  // a move back to its original host after maintenance
+};
+
+class Evacuator {
+ public:
+  // Takes a snapshot of `cloud` as its view of the world.
+  Evacuator(const model::Cloud& cloud, EvacuationEnvironment environment, EvacuationOptions options = {});
+  ~Evacuator();
+  Evacuator(const Evacuator&) = delete;
+  Evacuator& operator=(const Evacuator&) = delete;
+
+  // Puts `hosts` into maintenance (no longer targets) and moves their VMs off by `deadline_s` (absolute, on
+  // the loop's clock). A predicted failure is urgent: cold moves start at once. Throws std::invalid_argument
+  // for an unknown host.
+  void drain(const std::vector<model::HostIndex>& hosts, double deadline_s, EvacuationReason reason);
+  // Ends maintenance: the hosts are up again (targets for later plans). Moves of their VMs not yet begun are
+  // cancelled. With `fail_back`, the VMs moved off them go back (live, as far as the constraints allow).
+  void exit_maintenance(const std::vector<model::HostIndex>& hosts, bool fail_back);
+  // Cancels the evacuation of `hosts`: moves not begun are dropped (those in flight finish), the hosts are
+  // up.
+  void cancel(const std::vector<model::HostIndex>& hosts);
+
+  // True while moves are pending or in flight.
+  bool busy() const;
+  // One entry per VM of a drained host the engine took charge of (latest move per VM), in VM index order.
+  std::vector<EvacuationVmReport> report() const;
+  // The engine's view of the cloud: VMs at their (planned) targets, drained hosts in maintenance.
+  const model::Cloud& state() const;
+  // Largest number of migrations ever in flight at once on one host (source or target).
+  std::uint32_t peak_migrations_per_host() const;
+
+ private:
+  class Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace revive::exec
