@@ -1,0 +1,230 @@
+#include "fence/levels.h"
+
+#include <algorithm>
+
+#include <fmt/format.h>
+
+namespace revive::fence {
+
+namespace {
+using StatusDone = std::function<void(const env::OperationResult&, env::PowerState)>;
+
+void post_unknown(env::EventLoop& loop, StatusDone done) {
+  loop.post([done = std::move(done)] { done(env::OperationResult::success(), env::PowerState::unknown); });
+}
+}  // namespace
+
+// ---------------------------------------------------------------------------------------------- storage
+
+StorageFencer::StorageFencer(env::EventLoop& loop, env::Storage& storage, const model::Cloud& cloud)
+    : loop_(loop), storage_(storage), cloud_(cloud) {}
+
+void StorageFencer::fence(model::HostIndex host, env::Completion done) {
+  std::map<model::ArrayIndex, std::vector<model::DiskIndex>> by_array;
+  if (host < cloud_.hosts.size()) {
+    for (model::VmIndex vm : cloud_.vms_on(host)) {
+      for (std::size_t disk = cloud_.vms[vm].first_disk; disk < cloud_.vm_disk_end(vm); ++disk) {
+        by_array[cloud_.disks[disk].array].push_back(static_cast<model::DiskIndex>(disk));
+      }
+    }
+  }
+  if (by_array.empty()) {
+    loop_.post([done] {
+      done(env::OperationResult::failure("no disk mapped to the host: storage fencing proves nothing", true));
+    });
+    return;
+  }
+  struct Join {
+    std::size_t remaining = 0;
+    std::string errors;
+    bool permanent = true;
+    env::Completion done;
+  };
+  auto join = std::make_shared<Join>();
+  join->remaining = by_array.size();
+  join->done = std::move(done);
+  for (auto& [array, disks] : by_array) {
+    std::string array_name = array < cloud_.arrays.size() ? cloud_.arrays[array].name : std::to_string(array);
+    storage_.unmap_disks(array, host, disks, [join, array_name](const env::OperationResult& result) {
+      if (!result.ok) {
+        if (!join->errors.empty()) join->errors += "; ";
+        join->errors += "unmap on " + array_name + ": " + result.error;
+        join->permanent = join->permanent && result.permanent;
+      }
+      if (--join->remaining > 0) return;
+      if (join->errors.empty()) {
+        join->done(env::OperationResult::success());
+      } else {
+        join->done(env::OperationResult::failure(join->errors, join->permanent));
+      }
+    });
+  }
+}
+
+void StorageFencer::power_status(model::HostIndex, StatusDone done) {
+  post_unknown(loop_, std::move(done));
+}
+
+// ------------------------------------------------------------------------------------------- hypervisor
+
+HypervisorFencer::HypervisorFencer(env::EventLoop& loop, env::Hypervisor& hypervisor)
+    : loop_(loop), hypervisor_(hypervisor) {}
+
+void HypervisorFencer::fence(model::HostIndex host, env::Completion done) {
+  hypervisor_.list_running(
+      host, [this, host, done](const env::OperationResult& listed, std::vector<model::VmIndex> running) {
+        if (!listed.ok) {
+          done(env::OperationResult::failure("hypervisor unreachable: " + listed.error));
+          return;
+        }
+        if (running.empty()) {
+          done(env::OperationResult::success());
+          return;
+        }
+        auto remaining = std::make_shared<std::size_t>(running.size());
+        for (model::VmIndex vm : running) {
+          hypervisor_.stop_vm(host, vm, /*graceful=*/false,
+                              [this, host, done, remaining](const env::OperationResult&) {
+                                // Individual results do not matter: the listing below is the proof.
+                                if (--*remaining == 0) verify(host, done);
+                              });
+        }
+      });
+}
+
+void HypervisorFencer::verify(model::HostIndex host, env::Completion done) {
+  hypervisor_.list_running(
+      host, [done](const env::OperationResult& listed, std::vector<model::VmIndex> running) {
+        if (!listed.ok) {
+          done(env::OperationResult::failure("hypervisor unreachable while verifying: " + listed.error));
+        } else if (!running.empty()) {
+          done(env::OperationResult::failure(
+              fmt::format("{} VM(s) still running after destroy", running.size())));
+        } else {
+          done(env::OperationResult::success());
+        }
+      });
+}
+
+void HypervisorFencer::power_status(model::HostIndex, StatusDone done) {
+  post_unknown(loop_, std::move(done));
+}
+
+// ------------------------------------------------------------------------------------------------ lease
+
+LeaseFencer::LeaseFencer(env::EventLoop& loop, const Liveness& liveness, LeaseSettings settings)
+    : loop_(loop), liveness_(liveness), settings_(settings) {}
+
+LeaseFencer::~LeaseFencer() {
+  *alive_ = false;
+}
+
+std::optional<double> LeaseFencer::proof_time_s(model::HostIndex host) const {
+  auto renewal = liveness_.last_lease_renewal_s(host);
+  if (!renewal) return std::nullopt;
+  double expiry = *renewal + settings_.lease_ttl_s;
+  if (auto contact = liveness_.last_agent_contact_s(host)) {
+    expiry = std::max(expiry, *contact + settings_.controller_timeout_s);
+  }
+  return expiry + settings_.watchdog_s + settings_.margin_s;
+}
+
+void LeaseFencer::fence(model::HostIndex host, env::Completion done) {
+  auto proof = proof_time_s(host);
+  if (!proof) {
+    loop_.post([done] { done(env::OperationResult::failure("the host has no storage lease", true)); });
+    return;
+  }
+  double renewal = *liveness_.last_lease_renewal_s(host);
+  check_later(host, renewal, *proof + settings_.read_wait_s, std::max(0.0, *proof - loop_.now_s()), done);
+}
+
+void LeaseFencer::check_later(model::HostIndex host, double renewal, double give_up_s, double delay_s,
+                              env::Completion done) {
+  std::weak_ptr<bool> alive = alive_;
+  loop_.schedule_after(delay_s, [this, alive, host, renewal, give_up_s, done] {
+    if (alive.expired()) return;
+    auto latest = liveness_.last_lease_renewal_s(host);
+    if (latest && *latest > renewal) {
+      done(env::OperationResult::failure(
+          fmt::format("lease renewed at {:.2f} s while waiting for its expiry: the host is alive", *latest)));
+      return;
+    }
+    auto proof = proof_time_s(host);
+    double now = loop_.now_s();
+    if (proof && *proof > now + 1e-9) {
+      // The agent was heard meanwhile: its watchdog deadline moved.
+      done(env::OperationResult::failure("the agent was heard while waiting for the lease proof"));
+      return;
+    }
+    auto checked = liveness_.last_lease_check_s(host);
+    if (checked && proof && *checked >= *proof) {
+      done(env::OperationResult::success());
+      return;
+    }
+    if (now >= give_up_s) {
+      done(env::OperationResult::failure("the lease could not be read after its deadline: no proof"));
+      return;
+    }
+    check_later(host, renewal, give_up_s, settings_.read_recheck_s, done);
+  });
+}
+
+void LeaseFencer::power_status(model::HostIndex, StatusDone done) {
+  post_unknown(loop_, std::move(done));
+}
+
+// ----------------------------------------------------------------------------------------------- manual
+
+ManualFencer::ManualFencer(env::EventLoop& loop, const model::Cloud& cloud, double wait_s)
+    : loop_(loop), cloud_(cloud), wait_s_(wait_s) {}
+
+ManualFencer::~ManualFencer() {
+  *alive_ = false;
+  for (auto& [host, pending] : pending_) loop_.cancel(pending->timer);
+}
+
+void ManualFencer::confirm(model::HostIndex host) {
+  auto [first, last] = pending_.equal_range(host);
+  if (first == last) {
+    confirmed_.insert(host);  // for the next fence of this host
+    return;
+  }
+  std::vector<std::shared_ptr<Pending>> waiting;
+  for (auto it = first; it != last; ++it) waiting.push_back(it->second);
+  pending_.erase(first, last);
+  for (auto& pending : waiting) {
+    loop_.cancel(pending->timer);
+    loop_.post([pending] { pending->done(env::OperationResult::success()); });
+  }
+}
+
+void ManualFencer::fence(model::HostIndex host, env::Completion done) {
+  if (confirmed_.erase(host) > 0) {
+    loop_.post([done] { done(env::OperationResult::success()); });
+    return;
+  }
+  auto pending = std::make_shared<Pending>();
+  pending->done = std::move(done);
+  std::string name = host < cloud_.hosts.size() ? cloud_.hosts[host].name : std::to_string(host);
+  std::weak_ptr<bool> alive = alive_;
+  pending->timer = loop_.schedule_after(wait_s_, [this, alive, host, pending, name] {
+    if (alive.expired()) return;
+    auto [first, last] = pending_.equal_range(host);
+    for (auto it = first; it != last; ++it) {
+      if (it->second == pending) {
+        pending_.erase(it);
+        break;
+      }
+    }
+    pending->done(env::OperationResult::failure(
+        fmt::format("no operator confirmation yet: run `revive host confirm-down {}` once it is off", name)));
+  });
+  pending_.emplace(host, pending);
+}
+
+void ManualFencer::power_status(model::HostIndex, StatusDone done) {
+  post_unknown(loop_, std::move(done));
+}
+
+}  // namespace revive::fence
