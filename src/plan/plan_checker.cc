@@ -257,10 +257,50 @@ class Checker {
 
   std::string describe_location(VmIndex v, Symbol scope) const {
     HostIndex h = final_host_[v];
-    if (scope == cloud_.scope_host()) return fmt::format("{} on {}", vm_name(v), host_name(h));
-    Index value = cloud_.scope_value(h, scope);
-    return fmt::format("{} on {} ({}={})", vm_name(v), host_name(h), cloud_.symbols.name(scope),
-                       value == kNoIndex ? std::string("none") : cloud_.symbols.name(value));
+    std::string text = fmt::format("{} on {}", vm_name(v), host_name(h));
+    if (scope != cloud_.scope_host()) {
+      Index value = cloud_.scope_value(h, scope);
+      text += fmt::format(" ({}={})", cloud_.symbols.name(scope),
+                          value == kNoIndex ? std::string("none") : cloud_.symbols.name(value));
+    }
+    if (moving_[v] && waiting_[v]) text += " [waiting, so still running on its evacuated host]";
+    return text;
+  }
+
+  // Hints that name the likely cause of a waiting problem, for whoever reads the report.
+  std::string waiting_hint(VmIndex w) const {
+    for (VmIndex dependency : cloud_.vms[w].after) {
+      if (dependency < cloud_.vms.size() && moving_[dependency] && waiting_[dependency] &&
+          final_host_[dependency] != kNoIndex) {
+        return fmt::format(" [it waits for {}, which waits but still runs on its evacuated host]",
+                           vm_name(dependency));
+      }
+    }
+    for (GroupIndex g : groups_of_[w]) {
+      const model::Group& group = cloud_.groups[g];
+      if (group.kind != GroupKind::affinity) continue;
+      for (VmIndex member : group.members) {
+        if (member != w && member < cloud_.vms.size() && moving_[member] && waiting_[member]) {
+          return fmt::format(
+              " [affinity group {} waits as a whole, though the group only binds members that run]",
+              group.name);
+        }
+      }
+    }
+    return {};
+  }
+
+  std::string rider_hint(VmIndex p) const {
+    for (GroupIndex g : groups_of_[p]) {
+      const model::Group& group = cloud_.groups[g];
+      if (group.kind != GroupKind::affinity) continue;
+      for (VmIndex member : group.members) {
+        if (member != p && member < cloud_.vms.size() && placed(member)) {
+          return fmt::format(" [{} moved with affinity group {}]", vm_name(p), group.name);
+        }
+      }
+    }
+    return {};
   }
 
   void check_groups() {
@@ -360,14 +400,10 @@ class Checker {
     return true;
   }
 
-  // Affinity groups move as one: a member may wait because a partner that also moves could not be placed.
-  bool waits_with_affinity_partner(VmIndex w) const {
-    for (GroupIndex g : groups_of_[w]) {
-      const model::Group& group = cloud_.groups[g];
-      if (group.kind != GroupKind::affinity) continue;
-      for (VmIndex member : group.members) {
-        if (member != w && member < cloud_.vms.size() && moving_[member] && waiting_[member]) return true;
-      }
+  // A VM cannot start before the VMs of its `after` list run: if one of them will run nowhere, it may wait.
+  bool waits_for_missing_dependency(VmIndex w) const {
+    for (VmIndex dependency : cloud_.vms[w].after) {
+      if (dependency < cloud_.vms.size() && final_host_[dependency] == kNoIndex) return true;
     }
     return false;
   }
@@ -375,12 +411,12 @@ class Checker {
   void check_waiting() {
     for (const Waiting& waiting : plan_.waiting) {
       VmIndex w = waiting.vm;
-      if (!moving_[w] || waits_with_affinity_partner(w)) continue;
+      if (!moving_[w] || waits_for_missing_dependency(w)) continue;
       bool reported = false;
       for (HostIndex h = 0; h < cloud_.hosts.size() && !reported; ++h) {
         if (h == final_host_[w] || !fits(w, h, kNoIndex)) continue;
-        report("{} ({}) waits although it fits on {} (reason given: \"{}\")", vm_name(w), priority_name(w),
-               host_name(h), waiting.reason);
+        report("{} ({}) waits although it fits on {} (reason given: \"{}\"){}", vm_name(w), priority_name(w),
+               host_name(h), waiting.reason, waiting_hint(w));
         reported = true;
       }
       for (const Placement& placement : plan_.placements) {
@@ -389,9 +425,9 @@ class Checker {
         if (effective_[p] <= effective_[w] || !fits(w, placement.to, p)) continue;
         report(
             "priority inversion: {} ({}) waits although it would fit on {} in place of {} ({}) "
-            "(reason given: \"{}\")",
+            "(reason given: \"{}\"){}{}",
             vm_name(w), priority_name(w), host_name(placement.to), vm_name(p), priority_name(p),
-            waiting.reason);
+            waiting.reason, waiting_hint(w), rider_hint(p));
         reported = true;
       }
     }

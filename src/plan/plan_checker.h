@@ -19,8 +19,9 @@
 //   list.
 // - maximality and priority: a waiting VM must not fit (every hard constraint) on any host as the plan leaves
 //   it, nor on the target of a placed VM of strictly lower effective priority once that VM is taken out
-//   ("priority inversion"). Exempt: a waiting VM whose affinity group has another moving member that also
-//   waits (affinity groups move as one).
+//   ("priority inversion"). Exempt: a waiting VM with an `after` VM that will run nowhere (it could not
+//   start). An affinity group binds only the members that run, so a member that fits alone must not wait
+//   because its partners do not fit.
 //
 // Cost: O(placements + waiting x (hosts + placements) x group sizes); meant for tests and for checking a plan
 // before it is replayed, not for the planner's inner loop. Thread-safety: pure functions.

@@ -190,9 +190,10 @@ TEST(PlanChecker, WaitingVmOfAnEvacuatedHostStillCountsForGroups) {
                    .build();
   // a is drained but finds no room, so it keeps running on h1 in rack r1; b must not restart in r1.
   auto request = fail(cloud, {"h3"}, {"h1"});
-  EXPECT_THAT(
-      find_plan_violations(cloud, request, make_plan(cloud, request, {{"b", "h2"}}, {"a"})),
-      ElementsAre(HasSubstr("anti-affinity group racks violated: a on h1 (rack=r1) and b on h2 (rack=r1)")));
+  EXPECT_THAT(find_plan_violations(cloud, request, make_plan(cloud, request, {{"b", "h2"}}, {"a"})),
+              ElementsAre(HasSubstr(
+                  "anti-affinity group racks violated: a on h1 (rack=r1) [waiting, so still running "
+                  "on its evacuated host] and b on h2 (rack=r1)")));
   EXPECT_THAT(find_plan_violations(cloud, request, make_plan(cloud, request, {}, {"a", "b"})), IsEmpty());
 }
 
@@ -305,7 +306,7 @@ TEST(PlanChecker, FlagsPriorityInversion) {
       IsEmpty());
 }
 
-TEST(PlanChecker, LetsAffinityGroupsWaitAsOne) {
+TEST(PlanChecker, AffinityBindsOnlyMembersThatRun) {
   auto cloud = two_racks()
                    .vm({.name = "a", .host = "h1", .cpus = 4})
                    .vm({.name = "b", .host = "h1", .cpus = 6})
@@ -315,8 +316,11 @@ TEST(PlanChecker, LetsAffinityGroupsWaitAsOne) {
                    .group("pair", GroupKind::affinity, "host", {"a", "b"})
                    .build();
   auto request = fail(cloud, {"h1"});
-  // a alone would fit, but not with b.
-  EXPECT_THAT(find_plan_violations(cloud, request, make_plan(cloud, request, {}, {"a", "b"})), IsEmpty());
+  // a alone fits, b does not: b waits on a failed host, so it binds a to nothing.
+  EXPECT_THAT(find_plan_violations(cloud, request, make_plan(cloud, request, {}, {"a", "b"})),
+              ElementsAre(HasSubstr("a (medium) waits although it fits on h2")));
+  EXPECT_THAT(find_plan_violations(cloud, request, make_plan(cloud, request, {{"a", "h2"}}, {"b"})),
+              IsEmpty());
 }
 
 }  // namespace

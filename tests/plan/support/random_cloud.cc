@@ -194,7 +194,7 @@ void add_vms(Random& random, Cloud& cloud, const Vocabulary& words, const Random
 
 // Groups that hold on the current placement: anti-affinity members in distinct scope values, affinity members
 // in one.
-void add_groups(Random& random, Cloud& cloud, const Vocabulary& words) {
+void add_groups(Random& random, Cloud& cloud, const Vocabulary& words, const RandomCloudOptions& options) {
   if (cloud.vms.size() < 2) return;
   int group_count = random.between(0, 2 + static_cast<int>(cloud.hosts.size()) / 4);
   const int last_vm = static_cast<int>(cloud.vms.size()) - 1;
@@ -202,6 +202,7 @@ void add_groups(Random& random, Cloud& cloud, const Vocabulary& words) {
     model::Group group;
     group.name = numbered("group-", static_cast<std::size_t>(g), 2);
     group.kind = random.chance(0.5) ? GroupKind::anti_affinity : GroupKind::affinity;
+    if (!options.allow_affinity) group.kind = GroupKind::anti_affinity;
     double scope_draw = random.unit();
     group.scope = scope_draw < 0.5 ? cloud.scope_host() : scope_draw < 0.8 ? words.rack : words.zone;
     auto value_of = [&](VmIndex v) { return cloud.scope_value(cloud.vms[v].host, group.scope); };
@@ -296,7 +297,7 @@ RandomInstance random_instance(std::uint64_t seed, const RandomCloudOptions& opt
   add_hosts(random, cloud, words, options);
   add_vms(random, cloud, words, options);
   cloud.rebuild_indexes();
-  add_groups(random, cloud, words);
+  if (options.allow_groups) add_groups(random, cloud, words, options);
   cloud.rebuild_indexes();
   instance.request = random_request(random, cloud, options);
   return instance;

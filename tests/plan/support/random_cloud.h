@@ -30,6 +30,7 @@ struct RandomCloudOptions {
   double exclusion_chance = 0.1;   // also exclude one host from receiving VMs
   bool allow_mixed_arch = true;
   bool allow_groups = true;
+  bool allow_affinity = true;  // with allow_groups: affinity groups too (else anti-affinity only)
   bool allow_after = true;
   bool allow_unprotected = true;
   bool allow_reserved = true;
