@@ -1,1 +1,1165 @@
-namespace revive::exec {}
+#include "exec/executor.h"
+
+#include <algorithm>
+#include <array>
+#include <cmath>
+#include <deque>
+#include <limits>
+#include <map>
+#include <set>
+#include <unordered_map>
+
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
+
+#include "exec/bound.h"
+
+namespace revive::exec {
+
+std::string_view to_string(Strategy strategy) {
+  switch (strategy) {
+    case Strategy::serial:
+      return "serial";
+    case Strategy::parallel_restart:
+      return "parallel-restart";
+    case Strategy::parallel:
+      return "parallel";
+    case Strategy::revive:
+      return "revive";
+  }
+  return "revive";
+}
+
+std::optional<Strategy> parse_strategy(std::string_view text) {
+  for (auto strategy : {Strategy::serial, Strategy::parallel_restart, Strategy::parallel, Strategy::revive}) {
+    if (to_string(strategy) == text) return strategy;
+  }
+  return std::nullopt;
+}
+
+std::string_view to_string(VmState state) {
+  switch (state) {
+    case VmState::recovering:
+      return "recovering";
+    case VmState::running:
+      return "running";
+    case VmState::waiting:
+      return "waiting";
+    case VmState::failed:
+      return "failed";
+  }
+  return "recovering";
+}
+
+namespace {
+
+using StepId = std::uint32_t;
+constexpr StepId kNoStep = std::numeric_limits<StepId>::max();
+constexpr std::uint32_t kNoTask = std::numeric_limits<std::uint32_t>::max();
+
+enum class StepState : std::uint8_t { blocked, held, ready, retry_wait, running, done, failed, abandoned };
+
+// Order of ready steps on a resource: earliest deadline, then higher priority, then longer chain, then plan
+// order, then the step's place in its VM's sequence.
+struct ReadyKey {
+  double deadline = 0.0;
+  std::uint8_t priority = 0;
+  double negative_chain = 0.0;
+  std::uint64_t order = 0;
+  std::uint32_t sequence = 0;
+  StepId step = kNoStep;
+  friend bool operator<(const ReadyKey& a, const ReadyKey& b) {
+    if (a.deadline != b.deadline) return a.deadline < b.deadline;
+    if (a.priority != b.priority) return a.priority < b.priority;
+    if (a.negative_chain != b.negative_chain) return a.negative_chain < b.negative_chain;
+    if (a.order != b.order) return a.order < b.order;
+    if (a.sequence != b.sequence) return a.sequence < b.sequence;
+    return a.step < b.step;
+  }
+};
+
+struct Step {
+  env::StepKind kind = env::StepKind::vm_start;
+  StepState state = StepState::blocked;
+  model::VmIndex vm = model::kNoIndex;
+  model::DiskIndex disk = model::kNoIndex;
+  model::HostIndex host = model::kNoIndex;  // unmap: the host unmapped from; otherwise the target
+  std::uint32_t task = kNoTask;
+  std::uint32_t generation = 0;
+  std::uint32_t resource = 0;
+  std::uint32_t unmet = 0;
+  std::uint32_t attempts = 0;
+  std::uint32_t sequence = 0;
+  bool last_attempt_timed_out = false;
+  ReadyKey queued;  // valid while state == ready
+  std::vector<StepId> successors;
+};
+
+struct Task {
+  model::VmIndex vm = model::kNoIndex;
+  model::HostIndex from = model::kNoIndex;    // where it ran when its first recovery began
+  model::HostIndex target = model::kNoIndex;  // current target
+  model::Priority priority = model::Priority::medium;
+  VmState state = VmState::recovering;
+  std::uint32_t generation = 0;
+  std::uint32_t replans = 0;
+  double deadline = 0.0;
+  double chain_s = 0.0;
+  std::uint64_t order = 0;
+  double ready_s = -1.0;
+  std::string reason;
+  std::string last_error;
+  std::vector<model::HostIndex> excluded;
+  std::vector<model::VmIndex> start_after;
+  std::vector<StepId> steps;  // of the current generation
+  StepId start_step = kNoStep;
+  bool counted_in_tier = false;
+  int counted_tier = 0;
+};
+
+struct Op {
+  StepId step = kNoStep;
+  std::uint32_t resource = 0;
+  model::HostIndex start_host = model::kNoIndex;
+  model::HostIndex hypervisor_host = model::kNoIndex;  // released when this host is fenced
+  model::DiskIndex disk = model::kNoIndex;
+  bool storage = false;
+  bool global = false;
+  bool timed_out = false;
+  env::TimerId timeout = 0;
+};
+
+struct Fence {
+  enum class State : std::uint8_t { none, running, done, failed } state = State::none;
+  std::uint32_t attempts = 0;
+  std::vector<StepId> waiters;
+  std::string error;
+};
+
+std::string json_escape(std::string_view text) {
+  std::string out;
+  out.reserve(text.size());
+  for (char c : text) {
+    if (c == '"' || c == '\\') {
+      out += '\\';
+      out += c;
+    } else if (static_cast<unsigned char>(c) < 0x20) {
+      out += fmt::format("\\u{:04x}", static_cast<int>(c));
+    } else {
+      out += c;
+    }
+  }
+  return out;
+}
+
+double default_estimate(env::StepKind kind) {
+  switch (kind) {
+    case env::StepKind::fence:
+      return 8.0;
+    case env::StepKind::disk_unmap:
+      return 2.0;
+    case env::StepKind::disk_map:
+      return 4.0;
+    case env::StepKind::net_config:
+      return 3.0;
+    case env::StepKind::vm_start:
+      return 60.0;
+    case env::StepKind::vm_stop:
+      return 20.0;
+    case env::StepKind::migrate:
+      return 60.0;
+  }
+  return 60.0;
+}
+
+}  // namespace
+
+class Executor::Impl {
+ public:
+  Impl(const model::Cloud& cloud, Environment environment, ExecutorOptions options)
+      : state_(cloud), env_(environment), options_(std::move(options)) {
+    auto hosts = state_.hosts.size();
+    host_failed_.assign(hosts, false);
+    fences_.resize(hosts);
+    host_starts_busy_.assign(hosts, 0);
+    ops_by_host_.resize(hosts);
+    vm_location_.resize(state_.vms.size());
+    for (std::size_t v = 0; v < state_.vms.size(); ++v) vm_location_[v] = state_.vms[v].host;
+    task_of_vm_.assign(state_.vms.size(), kNoTask);
+    disk_busy_.assign(state_.disks.size(), 0);
+    array_base_ = 0;
+    switch_base_ = static_cast<std::uint32_t>(state_.arrays.size());
+    endpoint_base_ = switch_base_ + static_cast<std::uint32_t>(state_.switches.size());
+    unlimited_resource_ = endpoint_base_ + static_cast<std::uint32_t>(state_.endpoints.size());
+    capacity_.resize(unlimited_resource_ + 1);
+    for (std::size_t a = 0; a < state_.arrays.size(); ++a) capacity_[array_base_ + a] = state_.arrays[a].max_parallel;
+    for (std::size_t s = 0; s < state_.switches.size(); ++s) {
+      capacity_[switch_base_ + s] = state_.switches[s].max_parallel;
+    }
+    for (std::size_t e = 0; e < state_.endpoints.size(); ++e) {
+      capacity_[endpoint_base_ + e] = state_.endpoints[e].max_parallel;
+    }
+    capacity_[unlimited_resource_] = std::numeric_limits<std::uint32_t>::max();
+    for (auto& capacity : capacity_) capacity = std::max<std::uint32_t>(capacity, 1);
+    busy_.assign(capacity_.size(), 0);
+    queues_.resize(capacity_.size());
+    dirty_.assign(capacity_.size(), 0);
+    if (options_.strategy == Strategy::serial) global_limit_ = 1;
+    if (options_.global_max_parallel != 0) {
+      global_limit_ = global_limit_ == 0 ? options_.global_max_parallel
+                                         : std::min(global_limit_, options_.global_max_parallel);
+    }
+    if (options_.strategy == Strategy::parallel_restart) storage_limit_ = 1;
+  }
+
+  // ---- entry points ------------------------------------------------------------------------------------
+
+  void on_host_failed(model::HostIndex host) {
+    if (host >= state_.hosts.size()) throw std::invalid_argument("on_host_failed: no such host");
+    if (host_failed_[host]) return;
+    host_failed_[host] = true;
+    state_.hosts[host].state = model::HostState::down;
+    failed_order_.push_back(host);
+    journal("host_failed", fmt::format(R"({{"host":"{}"}})", json_escape(state_.hosts[host].name)));
+    pending_failed_hosts_.push_back(host);
+    start_fence(host);
+    request_process();
+  }
+
+  bool busy() const {
+    return !ops_.empty() || retries_pending_ > 0 || process_posted_ || dispatch_posted_;
+  }
+
+  void finalize() {
+    for (auto& task : tasks_) {
+      if (task.state != VmState::recovering) continue;
+      task.reason = blocked_reason(task);
+      set_state(task, VmState::waiting);
+    }
+  }
+
+  std::vector<VmReport> report() const {
+    std::vector<VmReport> result;
+    result.reserve(tasks_.size());
+    for (const auto& task : tasks_) {
+      VmReport item;
+      item.vm = task.vm;
+      item.from = task.from;
+      item.to = task.target;
+      item.priority = task.priority;
+      item.state = task.state;
+      item.ready_s = task.ready_s;
+      item.replans = task.replans;
+      item.reason = task.reason;
+      result.push_back(std::move(item));
+    }
+    std::sort(result.begin(), result.end(), [](const VmReport& a, const VmReport& b) { return a.vm < b.vm; });
+    return result;
+  }
+
+  const model::Cloud& state() const { return state_; }
+  double estimated_bound_s() const { return estimated_bound_s_; }
+
+  std::function<void(const plan::Plan&)> plan_observer;
+  std::function<void(model::VmIndex)> ready_observer;
+
+ private:
+  // ---- estimates ---------------------------------------------------------------------------------------
+
+  double estimate(env::StepKind kind, model::Index subject, model::DiskIndex disk) const {
+    if (env_.estimator != nullptr) return env_.estimator->expected_s(kind, subject, disk);
+    return default_estimate(kind);
+  }
+
+  double timeout_for(const Step& step) const {
+    auto subject = step.kind == env::StepKind::fence ? step.host : step.vm;
+    return std::max(options_.min_timeout_s, options_.timeout_factor * estimate(step.kind, subject, step.disk));
+  }
+
+  // ---- journal -----------------------------------------------------------------------------------------
+
+  void journal(std::string kind, std::string payload) { env_.journal.append({std::move(kind), std::move(payload)}); }
+
+  void journal_step(const char* kind, const Step& step, std::string_view error = {}) {
+    std::string text = fmt::format(R"({{"vm":"{}","step":"{}","host":"{}")",
+                                   step.vm == model::kNoIndex ? "" : json_escape(state_.vms[step.vm].name),
+                                   env::to_string(step.kind), json_escape(state_.hosts[step.host].name));
+    if (step.disk != model::kNoIndex) text += fmt::format(R"(,"disk":"{}")", json_escape(state_.disks[step.disk].name));
+    text += fmt::format(R"(,"attempt":{},"generation":{})", step.attempts, step.generation);
+    if (!error.empty()) text += fmt::format(R"(,"error":"{}")", json_escape(error));
+    text += "}";
+    journal(kind, std::move(text));
+  }
+
+  // ---- fencing -----------------------------------------------------------------------------------------
+
+  void start_fence(model::HostIndex host) {
+    auto& fence = fences_[host];
+    if (fence.state == Fence::State::running || fence.state == Fence::State::done) return;
+    fence.state = Fence::State::running;
+    ++fence.attempts;
+    journal("fence_started", fmt::format(R"({{"host":"{}","attempt":{}}})", json_escape(state_.hosts[host].name),
+                                         fence.attempts));
+    auto attempt = fence.attempts;
+    auto timeout_s = std::max(options_.min_timeout_s, options_.timeout_factor * estimate(env::StepKind::fence, host,
+                                                                                         model::kNoIndex));
+    auto timer = env_.loop.schedule_after(timeout_s, [this, host, attempt] {
+      if (fences_[host].state == Fence::State::running && fences_[host].attempts == attempt) {
+        fence_failed(host, env::OperationResult::failure("fence did not answer in time"));
+      }
+    });
+    ++fences_in_flight_;
+    env_.fencer.fence(host, [this, host, attempt, timer](const env::OperationResult& result) {
+      --fences_in_flight_;
+      env_.loop.cancel(timer);
+      auto& current = fences_[host];
+      if (current.state != Fence::State::running || current.attempts != attempt) return;  // timed out before
+      if (result.ok) {
+        fence_done(host);
+      } else {
+        fence_failed(host, result);
+      }
+    });
+  }
+
+  void fence_done(model::HostIndex host) {
+    auto& fence = fences_[host];
+    fence.state = Fence::State::done;
+    journal("fence_done", fmt::format(R"({{"host":"{}"}})", json_escape(state_.hosts[host].name)));
+    // Calls in flight on the host can no longer answer: their slots are free again.
+    auto ids = std::move(ops_by_host_[host]);
+    ops_by_host_[host].clear();
+    for (auto id : ids) {
+      auto found = ops_.find(id);
+      if (found == ops_.end()) continue;
+      auto op = found->second;
+      ops_.erase(found);
+      if (!op.timed_out) env_.loop.cancel(op.timeout);
+      release(op);
+      auto& step = steps_[op.step];
+      if (step.state == StepState::running && step_is_current(step)) {
+        // Its host was declared failed; the VM was already sent back to the planner, so this is stale.
+        step.state = StepState::abandoned;
+      }
+    }
+    auto waiters = std::move(fence.waiters);
+    fence.waiters.clear();
+    for (auto id : waiters) satisfy(id);
+    request_dispatch();
+  }
+
+  void fence_failed(model::HostIndex host, const env::OperationResult& result) {
+    auto& fence = fences_[host];
+    fence.error = result.error;
+    journal("fence_failed", fmt::format(R"({{"host":"{}","error":"{}"}})", json_escape(state_.hosts[host].name),
+                                        json_escape(result.error)));
+    if (fence.attempts < options_.max_fence_attempts && !result.permanent) {
+      fence.state = Fence::State::none;
+      ++retries_pending_;
+      double backoff = options_.retry_backoff_s * std::pow(2.0, fence.attempts - 1);
+      env_.loop.schedule_after(backoff, [this, host] {
+        --retries_pending_;
+        start_fence(host);
+      });
+      return;
+    }
+    fence.state = Fence::State::failed;
+    // No proof that the host's VMs stopped: none of them may start elsewhere.
+    auto waiters = std::move(fence.waiters);
+    fence.waiters.clear();
+    for (auto id : waiters) {
+      const auto& step = steps_[id];
+      if (!step_is_current(step)) continue;
+      auto& task = tasks_[step.task];
+      if (task.state != VmState::recovering) continue;
+      abandon_steps(task);
+      task.reason = fmt::format("host {} could not be fenced ({}); the VM may still run there, so it is not "
+                                "restarted: confirm the host is off",
+                                state_.hosts[host].name, result.error);
+      set_state(task, VmState::waiting);
+    }
+  }
+
+  // ---- planning ----------------------------------------------------------------------------------------
+
+  void request_process() {
+    if (process_posted_) return;
+    process_posted_ = true;
+    env_.loop.post([this] {
+      process_posted_ = false;
+      process();
+    });
+  }
+
+  std::uint32_t task_for(model::VmIndex vm) {
+    if (task_of_vm_[vm] == kNoTask) {
+      task_of_vm_[vm] = static_cast<std::uint32_t>(tasks_.size());
+      Task task;
+      task.vm = vm;
+      task.from = vm_location_[vm];
+      task.priority = state_.vms[vm].priority;
+      task.state = VmState::waiting;  // not yet counted anywhere
+      tasks_.push_back(std::move(task));
+    }
+    return task_of_vm_[vm];
+  }
+
+  void process() {
+    std::set<std::uint32_t> moving;  // tasks to plan, in task order
+    if (!pending_failed_hosts_.empty()) {
+      state_.rebuild_indexes();
+      auto hosts = std::move(pending_failed_hosts_);
+      pending_failed_hosts_.clear();
+      std::sort(hosts.begin(), hosts.end());
+      for (auto host : hosts) {
+        for (auto vm : state_.vms_on(host)) {
+          if (!state_.vms[vm].protect) continue;
+          auto index = task_for(vm);
+          auto& task = tasks_[index];
+          if (task.state == VmState::recovering) abandon_steps(task);
+          moving.insert(index);
+        }
+      }
+    }
+    for (auto index : pending_replans_) moving.insert(index);
+    pending_replans_.clear();
+    if (capacity_released_) {
+      capacity_released_ = false;
+      for (std::uint32_t index = 0; index < tasks_.size(); ++index) {
+        if (tasks_[index].state == VmState::waiting && tasks_[index].target == model::kNoIndex) moving.insert(index);
+      }
+    }
+    if (moving.empty()) return;
+
+    // One planner call per distinct set of excluded hosts (usually one).
+    std::map<std::vector<model::HostIndex>, std::vector<model::VmIndex>> groups;
+    for (auto index : moving) {
+      auto& task = tasks_[index];
+      auto excluded = task.excluded;
+      std::sort(excluded.begin(), excluded.end());
+      excluded.erase(std::unique(excluded.begin(), excluded.end()), excluded.end());
+      groups[excluded].push_back(task.vm);
+      // For the planner the VM sits on a failed host, holding no capacity anywhere.
+      state_.vms[task.vm].host = vm_location_[task.vm];
+    }
+    state_.rebuild_indexes();
+    std::vector<model::HostIndex> failed = failed_order_;
+    std::sort(failed.begin(), failed.end());
+    for (auto& [excluded, vms] : groups) {
+      plan::PlanRequest request;
+      request.failed_hosts = failed;
+      request.only_vms = vms;
+      request.excluded_hosts = excluded;
+      auto result = plan::plan_failover(state_, request, options_.planner);
+      apply_plan(result);
+    }
+    state_.rebuild_indexes();
+    request_dispatch();
+  }
+
+  void apply_plan(const plan::Plan& result) {
+    if (plan_observer) plan_observer(result);
+    journal("plan", plan::to_json(state_, result).dump());
+    double now = env_.loop.now_s();
+    for (const auto& waiting : result.waiting) {
+      auto& task = tasks_[task_for(waiting.vm)];
+      task.priority = waiting.effective_priority;
+      task.target = model::kNoIndex;
+      task.reason = waiting.reason;
+      state_.vms[task.vm].host = vm_location_[task.vm];
+      set_state(task, VmState::waiting);
+    }
+    if (result.placements.empty()) return;
+    compute_deadlines(result, now);
+    for (const auto& placement : result.placements) {
+      auto& task = tasks_[task_for(placement.vm)];
+      task.target = placement.to;
+      task.priority = placement.effective_priority;
+      task.start_after = placement.start_after;
+      task.order = next_order_++;
+      task.reason.clear();
+      state_.vms[task.vm].host = placement.to;
+      set_state(task, VmState::recovering);
+      build_steps(task);
+    }
+  }
+
+  double fence_done_estimate(model::HostIndex host, double now) const {
+    if (host == model::kNoIndex || fences_[host].state == Fence::State::done || !host_failed_[host]) return now;
+    return now + estimate(env::StepKind::fence, host, model::kNoIndex);
+  }
+
+  // Deadlines for the revive strategy: a VM must begin preparing no later than (estimated bound - its
+  // preparation - its start) to keep the makespan at the bound, and its tier would begin around the moment
+  // the work of the higher tiers fits through the busiest scope. Its deadline is the earlier of the two.
+  void compute_deadlines(const plan::Plan& result, double now) {
+    auto duration = [this](env::StepKind kind, model::Index subject, model::DiskIndex disk) {
+      return estimate(kind, subject, disk);
+    };
+    std::vector<BoundVm> bound_vms;
+    bound_vms.reserve(result.placements.size());
+    double earliest = std::numeric_limits<double>::infinity();
+    for (const auto& placement : result.placements) {
+      double fence_done = fence_done_estimate(vm_location_[placement.vm], now);
+      earliest = std::min(earliest, fence_done);
+      bound_vms.push_back({placement.vm, placement.to, fence_done});
+    }
+    auto bound = lower_bound(state_, bound_vms, duration, options_.global_max_parallel);
+    estimated_bound_s_ = std::max(estimated_bound_s_, bound.value_s);
+
+    // Work per tier and scope: arrays, switches, endpoints, target hosts.
+    std::size_t scopes = capacity_.size() + state_.hosts.size();
+    std::vector<std::array<double, model::kPriorityCount>> work(scopes);
+    std::vector<double> limit(scopes, 1.0);
+    for (std::size_t r = 0; r < capacity_.size(); ++r) limit[r] = capacity_[r];
+    for (std::size_t h = 0; h < state_.hosts.size(); ++h) {
+      limit[capacity_.size() + h] = std::max<std::uint32_t>(1, state_.policy.host_max_parallel_restarts);
+    }
+    std::vector<double> preparation(result.placements.size()), start(result.placements.size());
+    for (std::size_t i = 0; i < result.placements.size(); ++i) {
+      const auto& placement = result.placements[i];
+      auto vm = placement.vm;
+      auto tier = static_cast<int>(placement.effective_priority);
+      preparation[i] = preparation_s(state_, vm, placement.to, duration);
+      start[i] = estimate(env::StepKind::vm_start, vm, model::kNoIndex);
+      for (auto d = state_.vms[vm].first_disk; d < state_.vm_disk_end(vm); ++d) {
+        work[array_base_ + state_.disks[d].array][tier] +=
+            estimate(env::StepKind::disk_unmap, vm, d) + estimate(env::StepKind::disk_map, vm, d);
+      }
+      const auto& target = state_.hosts[placement.to];
+      if (target.network_switch != model::kNoIndex) {
+        work[switch_base_ + target.network_switch][tier] += estimate(env::StepKind::net_config, vm, model::kNoIndex);
+      }
+      work[start_resource(placement.to)][tier] += start[i];
+      work[capacity_.size() + placement.to][tier] += start[i];
+    }
+    std::array<double, model::kPriorityCount> tier_begin{};
+    for (int tier = 1; tier < model::kPriorityCount; ++tier) {
+      double latest = 0.0;
+      for (std::size_t s = 0; s < scopes; ++s) {
+        double before = 0.0;
+        for (int higher = 0; higher < tier; ++higher) before += work[s][higher];
+        latest = std::max(latest, before / limit[s]);
+      }
+      tier_begin[tier] = latest;
+    }
+    for (std::size_t i = 0; i < result.placements.size(); ++i) {
+      const auto& placement = result.placements[i];
+      auto& task = tasks_[task_for(placement.vm)];
+      double chain = preparation[i] + start[i];
+      task.chain_s = chain;
+      double latest_begin = bound.value_s - chain;
+      double tier_deadline = earliest + tier_begin[static_cast<int>(placement.effective_priority)];
+      task.deadline = options_.strategy == Strategy::revive
+                          ? std::min(latest_begin, tier_deadline)
+                          : static_cast<double>(static_cast<int>(placement.effective_priority));
+    }
+  }
+
+  // ---- step graphs -------------------------------------------------------------------------------------
+
+  std::uint32_t start_resource(model::HostIndex host) const {
+    auto endpoint = state_.hosts[host].endpoint;
+    return endpoint == model::kNoIndex ? unlimited_resource_ : endpoint_base_ + endpoint;
+  }
+
+  std::vector<model::HostIndex>& disk_hosts(model::DiskIndex disk) {
+    auto found = disk_hosts_.find(disk);
+    if (found != disk_hosts_.end()) return found->second;
+    auto& hosts = disk_hosts_[disk];
+    auto owner = vm_location_[state_.disks[disk].vm];
+    if (owner != model::kNoIndex) hosts.push_back(owner);
+    return hosts;
+  }
+
+  StepId new_step(Task& task, env::StepKind kind, model::DiskIndex disk, model::HostIndex host,
+                  std::uint32_t resource) {
+    auto id = static_cast<StepId>(steps_.size());
+    Step step;
+    step.kind = kind;
+    step.vm = task.vm;
+    step.disk = disk;
+    step.host = host;
+    step.task = task_of_vm_[task.vm];
+    step.generation = task.generation;
+    step.resource = resource;
+    step.sequence = static_cast<std::uint32_t>(task.steps.size());
+    steps_.push_back(std::move(step));
+    task.steps.push_back(id);
+    return id;
+  }
+
+  void add_dependency(StepId before, StepId after) {
+    steps_[before].successors.push_back(after);
+    ++steps_[after].unmet;
+  }
+
+  void add_fence_dependency(StepId step, model::HostIndex host) {
+    if (host == model::kNoIndex || !host_failed_[host]) return;
+    auto& fence = fences_[host];
+    if (fence.state == Fence::State::done) return;
+    if (fence.state == Fence::State::failed) {
+      fence.state = Fence::State::none;
+      fence.attempts = 0;
+      start_fence(host);
+    }
+    fence.waiters.push_back(step);
+    ++steps_[step].unmet;
+  }
+
+  void build_steps(Task& task) {
+    task.steps.clear();
+    auto vm = task.vm;
+    auto target = task.target;
+    auto array_resource = [this](model::DiskIndex d) { return array_base_ + state_.disks[d].array; };
+    std::vector<model::DiskIndex> disks;
+    for (auto d = state_.vms[vm].first_disk; d < state_.vm_disk_end(vm); ++d) disks.push_back(d);
+    if (options_.strategy == Strategy::revive) {
+      // Longest unmap+map pair first: it decides when the VM can start.
+      std::vector<std::pair<double, model::DiskIndex>> ordered;
+      for (auto d : disks) {
+        ordered.emplace_back(-(estimate(env::StepKind::disk_unmap, vm, d) + estimate(env::StepKind::disk_map, vm, d)),
+                             d);
+      }
+      std::sort(ordered.begin(), ordered.end());
+      for (std::size_t i = 0; i < disks.size(); ++i) disks[i] = ordered[i].second;
+    }
+    std::vector<StepId> before_start;
+    std::vector<StepId> sequence;  // for serial: every step in this order
+    for (auto d : disks) {
+      auto hosts = disk_hosts(d);  // a copy: steps below do not change beliefs yet
+      std::sort(hosts.begin(), hosts.end());
+      std::vector<StepId> unmaps;
+      for (auto host : hosts) {
+        if (host == target) continue;
+        auto unmap = new_step(task, env::StepKind::disk_unmap, d, host, array_resource(d));
+        add_fence_dependency(unmap, host);
+        unmaps.push_back(unmap);
+        sequence.push_back(unmap);
+      }
+      if (std::find(hosts.begin(), hosts.end(), target) == hosts.end()) {
+        auto map = new_step(task, env::StepKind::disk_map, d, target, array_resource(d));
+        for (auto unmap : unmaps) add_dependency(unmap, map);
+        before_start.push_back(map);
+        sequence.push_back(map);
+      } else {
+        before_start.insert(before_start.end(), unmaps.begin(), unmaps.end());
+      }
+    }
+    auto location = vm_location_[vm];
+    auto network_switch = state_.hosts[target].network_switch;
+    if (network_switch != model::kNoIndex) {
+      auto net = new_step(task, env::StepKind::net_config, model::kNoIndex, target, switch_base_ + network_switch);
+      add_fence_dependency(net, location);
+      before_start.push_back(net);
+      sequence.push_back(net);
+    }
+    auto start = new_step(task, env::StepKind::vm_start, model::kNoIndex, target, start_resource(target));
+    task.start_step = start;
+    add_fence_dependency(start, location);
+    for (auto step : before_start) add_dependency(step, start);
+    for (auto other : task.start_after) {
+      if (other == vm) continue;
+      auto other_task = task_of_vm_[other];
+      if (other_task == kNoTask || tasks_[other_task].state == VmState::running) continue;
+      after_waiters_[other].push_back(start);
+      ++steps_[start].unmet;
+    }
+    if (options_.strategy == Strategy::serial) {
+      for (std::size_t i = 1; i < sequence.size(); ++i) add_dependency(sequence[i - 1], sequence[i]);
+    }
+    for (auto id : task.steps) {
+      if (steps_[id].unmet == 0) make_ready(id);
+    }
+  }
+
+  bool step_is_current(const Step& step) const {
+    const auto& task = tasks_[step.task];
+    return step.generation == task.generation && task.state == VmState::recovering;
+  }
+
+  // One dependency of a blocked step is met.
+  void satisfy(StepId id) {
+    auto& step = steps_[id];
+    if (step.state != StepState::blocked || !step_is_current(step)) return;
+    if (step.unmet > 0 && --step.unmet == 0) make_ready(id);
+  }
+
+  bool tier_open(int tier) const {
+    if (options_.strategy != Strategy::parallel) return true;
+    for (int higher = 0; higher < tier; ++higher) {
+      if (tier_unfinished_[higher] > 0) return false;
+    }
+    return true;
+  }
+
+  void make_ready(StepId id) {
+    auto& step = steps_[id];
+    const auto& task = tasks_[step.task];
+    auto tier = static_cast<int>(task.priority);
+    if (!tier_open(tier)) {
+      step.state = StepState::held;
+      held_[tier].push_back(id);
+      return;
+    }
+    step.state = StepState::ready;
+    step.queued = ReadyKey{task.deadline, static_cast<std::uint8_t>(tier), -task.chain_s, task.order, step.sequence, id};
+    queues_[step.resource].insert(step.queued);
+    mark_dirty(step.resource);
+  }
+
+  void release_held() {
+    for (int tier = 0; tier < model::kPriorityCount; ++tier) {
+      if (!tier_open(tier) || held_[tier].empty()) continue;
+      auto held = std::move(held_[tier]);
+      held_[tier].clear();
+      for (auto id : held) {
+        auto& step = steps_[id];
+        if (step.state == StepState::held && step_is_current(step)) make_ready(id);
+      }
+    }
+  }
+
+  void set_state(Task& task, VmState state) {
+    auto tier = static_cast<int>(task.priority);
+    if (task.counted_in_tier) {
+      --tier_unfinished_[task.counted_tier];
+      task.counted_in_tier = false;
+    }
+    task.state = state;
+    if (state == VmState::recovering) {
+      task.counted_in_tier = true;
+      task.counted_tier = tier;
+      ++tier_unfinished_[tier];
+    } else if (options_.strategy == Strategy::parallel) {
+      release_held();
+    }
+  }
+
+  // Takes the task's current steps out of play; steps in flight finish as stale.
+  void abandon_steps(Task& task) {
+    for (auto id : task.steps) {
+      auto& step = steps_[id];
+      if (step.state == StepState::ready) {
+        queues_[step.resource].erase(step.queued);
+        step.state = StepState::abandoned;
+      } else if (step.state == StepState::blocked || step.state == StepState::held ||
+                 step.state == StepState::retry_wait) {
+        step.state = StepState::abandoned;
+      }
+    }
+    task.steps.clear();
+    task.start_step = kNoStep;
+    ++task.generation;
+  }
+
+  void replan(Task& task, model::HostIndex exclude, const std::string& error) {
+    abandon_steps(task);
+    task.last_error = error;
+    if (exclude != model::kNoIndex) task.excluded.push_back(exclude);
+    ++task.replans;
+    state_.vms[task.vm].host = vm_location_[task.vm];
+    capacity_released_ = true;
+    journal("replan", fmt::format(R"({{"vm":"{}","error":"{}"}})", json_escape(state_.vms[task.vm].name),
+                                  json_escape(error)));
+    if (task.replans > options_.max_replans) {
+      task.reason = fmt::format("gave up after {} targets; last error: {}", task.replans, error);
+      task.target = model::kNoIndex;
+      set_state(task, VmState::failed);
+    } else {
+      pending_replans_.push_back(task_of_vm_[task.vm]);
+    }
+    request_process();
+  }
+
+  // ---- dispatching -------------------------------------------------------------------------------------
+
+  void mark_dirty(std::uint32_t resource) {
+    if (!dirty_[resource]) {
+      dirty_[resource] = 1;
+      dirty_list_.push_back(resource);
+    }
+    request_dispatch();
+  }
+
+  void request_dispatch() {
+    if (dispatch_posted_) return;
+    dispatch_posted_ = true;
+    env_.loop.post([this] {
+      dispatch_posted_ = false;
+      dispatch();
+    });
+  }
+
+  bool is_storage(std::uint32_t resource) const { return resource < switch_base_; }
+
+  // Whether the step can take its secondary limits now (its resource's own slot is checked by the caller).
+  bool can_take(const Step& step) const {
+    if (global_limit_ != 0 && global_busy_ >= global_limit_) return false;
+    if (step.disk != model::kNoIndex) {
+      if (disk_busy_[step.disk]) return false;
+      if (storage_limit_ != 0 && storage_busy_ >= storage_limit_) return false;
+    }
+    if (step.kind == env::StepKind::vm_start &&
+        host_starts_busy_[step.host] >= std::max<std::uint32_t>(1, state_.policy.host_max_parallel_restarts)) {
+      return false;
+    }
+    return true;
+  }
+
+  // The first step of the resource's queue that can run now, or end().
+  std::set<ReadyKey>::iterator first_runnable(std::uint32_t resource) {
+    auto& queue = queues_[resource];
+    if (busy_[resource] >= capacity_[resource]) return queue.end();
+    for (auto it = queue.begin(); it != queue.end(); ++it) {
+      if (can_take(steps_[it->step])) return it;
+    }
+    return queue.end();
+  }
+
+  void dispatch() {
+    std::map<std::tuple<int, std::uint32_t, model::HostIndex>, std::vector<StepId>> batches;
+    auto launch_or_batch = [&](StepId id) {
+      auto& step = steps_[id];
+      if (step.disk != model::kNoIndex && options_.strategy == Strategy::revive) {
+        batches[{static_cast<int>(step.kind), step.resource, step.host}].push_back(id);
+      } else {
+        launch({id});
+      }
+    };
+    bool merged_all = global_limit_ != 0;
+    if (merged_all || storage_limit_ != 0) {
+      // A limit spans several resources: pick the best step across their queues, one at a time.
+      while (true) {
+        std::uint32_t best_resource = 0;
+        std::set<ReadyKey>::iterator best;
+        bool found = false;
+        for (std::uint32_t r = 0; r < queues_.size(); ++r) {
+          if (!merged_all && !is_storage(r)) continue;
+          auto it = first_runnable(r);
+          if (it == queues_[r].end()) continue;
+          if (!found || *it < *best) {
+            best = it;
+            best_resource = r;
+            found = true;
+          }
+        }
+        if (!found) break;
+        auto id = best->step;
+        queues_[best_resource].erase(best);
+        take(id);
+        launch_or_batch(id);
+      }
+    }
+    auto dirty = std::move(dirty_list_);
+    dirty_list_.clear();
+    std::sort(dirty.begin(), dirty.end());
+    for (auto resource : dirty) {
+      dirty_[resource] = 0;
+      if (merged_all || (storage_limit_ != 0 && is_storage(resource))) continue;
+      auto& queue = queues_[resource];
+      for (auto it = queue.begin(); it != queue.end() && busy_[resource] < capacity_[resource];) {
+        auto id = it->step;
+        if (!can_take(steps_[id])) {
+          ++it;
+          continue;
+        }
+        it = queue.erase(it);
+        take(id);
+        launch_or_batch(id);
+      }
+    }
+    for (auto& [key, ids] : batches) launch(ids);
+  }
+
+  void take(StepId id) {
+    auto& step = steps_[id];
+    step.state = StepState::running;
+    ++step.attempts;
+    ++busy_[step.resource];
+    if (global_limit_ != 0) ++global_busy_;
+    if (step.disk != model::kNoIndex) {
+      disk_busy_[step.disk] = 1;
+      ++storage_busy_;
+    }
+    if (step.kind == env::StepKind::vm_start) ++host_starts_busy_[step.host];
+  }
+
+  std::uint64_t new_op(StepId id) {
+    const auto& step = steps_[id];
+    Op op;
+    op.step = id;
+    op.resource = step.resource;
+    op.global = global_limit_ != 0;
+    op.disk = step.disk;
+    op.storage = step.disk != model::kNoIndex;
+    if (step.kind == env::StepKind::vm_start) {
+      op.start_host = step.host;
+      op.hypervisor_host = step.host;
+    }
+    auto op_id = next_op_++;
+    op.timeout = env_.loop.schedule_after(timeout_for(step), [this, op_id] { on_timeout(op_id); });
+    ops_.emplace(op_id, op);
+    if (op.hypervisor_host != model::kNoIndex) ops_by_host_[op.hypervisor_host].push_back(op_id);
+    journal_step("step_started", step);
+    return op_id;
+  }
+
+  void release(const Op& op) {
+    --busy_[op.resource];
+    mark_dirty(op.resource);
+    if (op.global) --global_busy_;
+    if (op.storage) {
+      --storage_busy_;
+      disk_busy_[op.disk] = 0;
+      if (storage_limit_ != 0 || global_limit_ != 0) {
+        // Another storage queue may be the one waiting for the shared lane.
+        for (std::uint32_t r = 0; r < switch_base_; ++r) mark_dirty(r);
+      }
+    }
+    if (op.start_host != model::kNoIndex) {
+      --host_starts_busy_[op.start_host];
+      mark_dirty(op.resource);
+    }
+  }
+
+  // Issues the steps (one call, or one batch of disks of one array for one host and kind).
+  void launch(const std::vector<StepId>& ids) {
+    const auto& first = steps_[ids.front()];
+    switch (first.kind) {
+      case env::StepKind::disk_map:
+      case env::StepKind::disk_unmap: {
+        std::vector<model::DiskIndex> disks;
+        std::vector<std::pair<model::DiskIndex, std::uint64_t>> op_of_disk;
+        for (auto id : ids) {
+          auto op_id = new_op(id);
+          disks.push_back(steps_[id].disk);
+          op_of_disk.emplace_back(steps_[id].disk, op_id);
+          // Until an unmap proves otherwise, a disk being mapped may be mapped.
+          if (first.kind == env::StepKind::disk_map) {
+            auto& hosts = disk_hosts(steps_[id].disk);
+            if (std::find(hosts.begin(), hosts.end(), first.host) == hosts.end()) hosts.push_back(first.host);
+          }
+        }
+        auto array = state_.disks[first.disk].array;
+        auto done = [this, op_of_disk = std::move(op_of_disk)](model::DiskIndex disk, const env::OperationResult& r) {
+          for (const auto& [d, op_id] : op_of_disk) {
+            if (d == disk) {
+              on_op_done(op_id, r);
+              return;
+            }
+          }
+        };
+        if (first.kind == env::StepKind::disk_map) {
+          env_.storage.map_disks(array, first.host, std::move(disks), std::move(done));
+        } else {
+          env_.storage.unmap_disks(array, first.host, std::move(disks), std::move(done));
+        }
+        break;
+      }
+      case env::StepKind::net_config: {
+        auto op_id = new_op(ids.front());
+        env_.network.configure_vm_networks(state_.hosts[first.host].network_switch, first.host, first.vm,
+                                           [this, op_id](const env::OperationResult& r) { on_op_done(op_id, r); });
+        break;
+      }
+      case env::StepKind::vm_start: {
+        auto op_id = new_op(ids.front());
+        env_.hypervisor.start_vm(first.host, first.vm,
+                                 [this, op_id](const env::OperationResult& r) { on_op_done(op_id, r); });
+        break;
+      }
+      default:
+        break;
+    }
+  }
+
+  void on_timeout(std::uint64_t op_id) {
+    auto found = ops_.find(op_id);
+    if (found == ops_.end()) return;
+    auto& op = found->second;
+    op.timed_out = true;  // keeps its slot until it answers or its host is fenced
+    auto& step = steps_[op.step];
+    if (step.state != StepState::running || !step_is_current(step)) return;
+    step.last_attempt_timed_out = true;
+    step_failed(op.step, env::OperationResult::failure(fmt::format("no answer after {:.0f} s", timeout_for(step))));
+  }
+
+  void on_op_done(std::uint64_t op_id, const env::OperationResult& result) {
+    auto found = ops_.find(op_id);
+    if (found == ops_.end()) return;  // released when its host was fenced
+    auto op = found->second;
+    ops_.erase(found);
+    if (!op.timed_out) env_.loop.cancel(op.timeout);
+    release(op);
+    auto& step = steps_[op.step];
+    // What the world now is, whoever asked.
+    if (result.ok) {
+      if (step.kind == env::StepKind::disk_unmap) {
+        auto& hosts = disk_hosts(step.disk);
+        hosts.erase(std::remove(hosts.begin(), hosts.end(), step.host), hosts.end());
+      } else if (step.kind == env::StepKind::vm_start) {
+        vm_location_[step.vm] = step.host;
+      }
+    }
+    if (op.timed_out || step.state != StepState::running || !step_is_current(step)) {
+      if (step.state == StepState::running) step.state = result.ok ? StepState::done : StepState::failed;
+      return;
+    }
+    if (result.ok) {
+      step_done(op.step);
+    } else {
+      step_failed(op.step, result);
+    }
+  }
+
+  void step_done(StepId id) {
+    auto& step = steps_[id];
+    step.state = StepState::done;
+    journal_step("step_done", step);
+    if (step.kind == env::StepKind::vm_start) {
+      vm_running(tasks_[step.task]);
+      return;
+    }
+    auto successors = step.successors;
+    for (auto next : successors) satisfy(next);
+  }
+
+  void vm_running(Task& task) {
+    task.ready_s = env_.loop.now_s();
+    vm_location_[task.vm] = task.target;
+    state_.vms[task.vm].host = task.target;
+    task.reason.clear();
+    set_state(task, VmState::running);
+    journal("vm_running", fmt::format(R"({{"vm":"{}","host":"{}"}})", json_escape(state_.vms[task.vm].name),
+                                      json_escape(state_.hosts[task.target].name)));
+    if (ready_observer) ready_observer(task.vm);
+    auto found = after_waiters_.find(task.vm);
+    if (found != after_waiters_.end()) {
+      auto waiters = std::move(found->second);
+      after_waiters_.erase(found);
+      for (auto id : waiters) satisfy(id);
+    }
+  }
+
+  void step_failed(StepId id, const env::OperationResult& result) {
+    auto& step = steps_[id];
+    journal_step("step_failed", step, result.error);
+    auto& task = tasks_[step.task];
+    if (!result.permanent && step.attempts < options_.max_attempts) {
+      step.state = StepState::retry_wait;
+      ++retries_pending_;
+      double backoff = options_.retry_backoff_s * std::pow(2.0, step.attempts - 1);
+      auto generation = step.generation;
+      env_.loop.schedule_after(backoff, [this, id, generation] {
+        --retries_pending_;
+        auto& retry = steps_[id];
+        if (retry.state == StepState::retry_wait && retry.generation == generation && step_is_current(retry)) {
+          make_ready(id);
+        }
+      });
+      return;
+    }
+    step.state = StepState::failed;
+    auto what = fmt::format("{} on {} failed {} times: {}", env::to_string(step.kind), state_.hosts[step.host].name,
+                            step.attempts, result.error);
+    if (step.kind == env::StepKind::vm_start && step.last_attempt_timed_out) {
+      // The VM may have come up there after all: never start it elsewhere without proof it does not run.
+      abandon_steps(task);
+      task.reason = what + "; the VM may be running there unseen: check or fence that host";
+      task.target = model::kNoIndex;
+      set_state(task, VmState::failed);
+      return;
+    }
+    auto exclude = step.kind == env::StepKind::disk_unmap ? model::kNoIndex : step.host;
+    replan(task, exclude, what);
+  }
+
+  std::string blocked_reason(const Task& task) const {
+    if (task.start_step == kNoStep) return "recovery did not complete";
+    for (auto other : task.start_after) {
+      auto other_task = task_of_vm_[other];
+      if (other_task != kNoTask && tasks_[other_task].state != VmState::running) {
+        return fmt::format("waits for {} (after), which is {}", state_.vms[other].name,
+                           to_string(tasks_[other_task].state));
+      }
+    }
+    auto location = vm_location_[task.vm];
+    if (location != model::kNoIndex && host_failed_[location] && fences_[location].state != Fence::State::done) {
+      return fmt::format("host {} is not fenced yet", state_.hosts[location].name);
+    }
+    return "recovery did not complete";
+  }
+
+  model::Cloud state_;
+  Environment env_;
+  ExecutorOptions options_;
+
+  std::vector<bool> host_failed_;
+  std::vector<model::HostIndex> failed_order_;
+  std::vector<Fence> fences_;
+  std::uint32_t fences_in_flight_ = 0;
+  std::vector<model::HostIndex> vm_location_;
+  std::unordered_map<model::DiskIndex, std::vector<model::HostIndex>> disk_hosts_;
+  std::vector<std::uint8_t> disk_busy_;
+
+  std::vector<Task> tasks_;
+  std::vector<std::uint32_t> task_of_vm_;
+  std::deque<Step> steps_;
+  std::uint64_t next_order_ = 0;
+  std::unordered_map<model::VmIndex, std::vector<StepId>> after_waiters_;
+
+  std::uint32_t array_base_ = 0, switch_base_ = 0, endpoint_base_ = 0, unlimited_resource_ = 0;
+  std::vector<std::uint32_t> capacity_, busy_;
+  std::vector<std::set<ReadyKey>> queues_;
+  std::vector<std::uint8_t> dirty_;
+  std::vector<std::uint32_t> dirty_list_;
+  std::vector<std::uint32_t> host_starts_busy_;
+  std::uint32_t global_limit_ = 0, global_busy_ = 0;
+  std::uint32_t storage_limit_ = 0, storage_busy_ = 0;
+
+  std::unordered_map<std::uint64_t, Op> ops_;
+  std::vector<std::vector<std::uint64_t>> ops_by_host_;
+  std::uint64_t next_op_ = 1;
+  std::uint32_t retries_pending_ = 0;
+
+  std::array<std::uint32_t, model::kPriorityCount> tier_unfinished_{};
+  std::array<std::vector<StepId>, model::kPriorityCount> held_;
+
+  std::vector<model::HostIndex> pending_failed_hosts_;
+  std::vector<std::uint32_t> pending_replans_;
+  bool capacity_released_ = false;
+  bool process_posted_ = false;
+  bool dispatch_posted_ = false;
+  double estimated_bound_s_ = 0.0;
+};
+
+Executor::Executor(const model::Cloud& cloud, Environment environment, ExecutorOptions options)
+    : impl_(std::make_unique<Impl>(cloud, environment, std::move(options))) {}
+Executor::~Executor() = default;
+void Executor::on_host_failed(model::HostIndex host) {
+  impl_->on_host_failed(host);
+}
+void Executor::set_plan_observer(std::function<void(const plan::Plan&)> observer) {
+  impl_->plan_observer = std::move(observer);
+}
+void Executor::set_ready_observer(std::function<void(model::VmIndex)> observer) {
+  impl_->ready_observer = std::move(observer);
+}
+bool Executor::busy() const {
+  return impl_->busy();
+}
+void Executor::finalize() {
+  impl_->finalize();
+}
+std::vector<VmReport> Executor::report() const {
+  return impl_->report();
+}
+const model::Cloud& Executor::state() const {
+  return impl_->state();
+}
+double Executor::estimated_bound_s() const {
+  return impl_->estimated_bound_s();
+}
+
+}  // namespace revive::exec

@@ -1,0 +1,92 @@
+// Simulation scenarios (../shared/spec/simulation.md, YAML v1): the seed, the latency model, heartbeats,
+// migration parameters and the timed events (host crashes, isolation, evacuations, failing and slow steps).
+// Loading is strict: unknown fields, unknown names (resolved against the cloud), impossible values are errors,
+// every one of the file reported at once as "FILE:LINE: field: what is wrong". Thread-safety: value types.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "env/step.h"
+#include "model/cloud.h"
+#include "model/inventory.h"
+#include "sim/latency.h"
+
+namespace revive::sim {
+
+struct LatencyModel {
+  std::optional<Latency> detect;  // absent: the detector on simulated heartbeats decides
+  Latency fence{8.0, 0.2};
+  Latency disk_unmap{2.0, 0.3};
+  Latency disk_map{4.0, 0.3};
+  Latency net_config{3.0, 0.3};
+  Latency vm_start{60.0, 0.4};
+  Latency vm_stop{20.0, 0.3};
+  const Latency& of(env::StepKind kind) const;
+};
+
+struct HeartbeatModel {
+  double interval_ms = 1000.0;
+  double loss = 0.0;  // probability a heartbeat is lost, [0, 1)
+  double jitter_ms = 0.0;
+};
+
+struct MigrationModel {
+  double setup_s = 2.0;
+  double downtime_ms = 300.0;
+};
+
+// Which resource a slow_step event slows down.
+enum class ResourceKind : std::uint8_t { array, endpoint, network_switch, host };
+
+struct ScenarioEvent {
+  enum class Kind : std::uint8_t { fail, isolate, evacuate, fail_step, slow_step };
+  Kind kind = Kind::fail;
+  double at_s = 0.0;
+  int line = 0;  // in the scenario file, for messages
+  // fail, isolate: the hosts; evacuate: one host.
+  std::vector<model::HostIndex> hosts;
+  // evacuate
+  double deadline_s = 0.0;
+  std::string reason;  // maintenance | predicted-failure
+  // fail_step: the next `times` attempts of `step` of `vm` (or of the fence of `host`) started at or after
+  // at_s fail; `disk` narrows disk steps to one disk.
+  model::VmIndex vm = model::kNoIndex;
+  env::StepKind step = env::StepKind::vm_start;
+  std::uint32_t times = 1;
+  model::DiskIndex disk = model::kNoIndex;
+  // slow_step: steps on `resource` started in [at_s, until_s) take `factor` times as long.
+  ResourceKind resource_kind = ResourceKind::array;
+  model::Index resource = model::kNoIndex;
+  double factor = 1.0;
+  double until_s = 1e300;
+};
+
+struct Scenario {
+  std::string file;
+  std::uint64_t seed = 1;
+  LatencyModel latency;
+  HeartbeatModel heartbeat;
+  MigrationModel migration;
+  std::vector<ScenarioEvent> events;  // sorted by at_s, file order among equal times
+};
+
+// All errors found in one scenario; what() is every diagnostic, one per line.
+class ScenarioError : public std::runtime_error {
+ public:
+  explicit ScenarioError(std::vector<model::Diagnostic> diagnostics);
+  const std::vector<model::Diagnostic>& diagnostics() const { return diagnostics_; }
+
+ private:
+  std::vector<model::Diagnostic> diagnostics_;
+};
+
+// Throws ScenarioError (an unreadable file is one diagnostic at line 0). Names resolve against `cloud`.
+Scenario load_scenario_file(const std::string& path, const model::Cloud& cloud);
+Scenario load_scenario_text(std::string_view yaml_text, std::string_view file_name, const model::Cloud& cloud);
+
+}  // namespace revive::sim
