@@ -14,6 +14,8 @@ namespace revive::cli {
 inline constexpr int kExitOk = 0;
 inline constexpr int kExitBadInput = 2;
 inline constexpr int kExitNotAllPlaced = 3;
+// A simulated run broke a safety invariant (two copies of a VM, a limit exceeded...): a bug in Revive.
+inline constexpr int kExitInvariantBroken = 4;
 
 // Bad input (file, argument, request): main prints "revive: <message>" on stderr and exits 2.
 class InputError : public std::runtime_error {

@@ -1,5 +1,5 @@
-// The kinds of recovery and evacuation steps, shared by the executor (which issues them), the simulator (which
-// times them) and the timeline (which shows them), and the estimates the scheduler uses to order them.
+// The kinds of recovery and evacuation steps, shared by the executor (which issues them), the simulator
+// (which times them) and the timeline (which shows them), and the estimates the scheduler uses to order them.
 #pragma once
 
 #include <optional>
@@ -16,10 +16,10 @@ inline constexpr int kStepKindCount = 7;
 std::string_view to_string(StepKind kind);
 std::optional<StepKind> parse_step_kind(std::string_view text);
 
-// Expected durations of steps, in seconds, for the scheduler's critical-path ordering. Real implementation: the
-// durations this VM's steps took last time (kept in the journal), falling back to medians per kind; the
-// simulator's twin reads the scenario's latency model. `subject` is the VM, or the host for `fence`; `disk` is
-// set for disk steps only (kNoIndex otherwise). Thread-safety: engine thread only.
+// Expected durations of steps, in seconds, for the scheduler's critical-path ordering. Real implementation:
+// the durations this VM's steps took last time (kept in the journal), falling back to medians per kind; the
+// simulator's twin reads the scenario's latency model. `subject` is the VM, or the host for `fence`; `disk`
+// is set for disk steps only (kNoIndex otherwise). Thread-safety: engine thread only.
 class DurationEstimator {
  public:
   DurationEstimator() = default;

@@ -1,9 +1,10 @@
 // Storage: which host may access which disk. Real driver: iSCSI target (tgt) or an array's API; twin in sim/.
-// A batch call covers disks of one array (one API call where the array supports it; an array that cannot batch is
-// driven one disk at a time by the driver). Each disk of a batch counts as one operation against the array's
-// max_parallel, and `done` runs once per disk as that disk finishes, so the engine frees slots as early as it
-// can. Unmapping every disk of a host is also a fence (storage fencing): the old copy can no longer write.
-// All calls return at once; `done` runs later on the engine's EventLoop. Thread-safety: engine thread only.
+// A batch call covers disks of one array (one API call where the array supports it; an array that cannot
+// batch is driven one disk at a time by the driver). Each disk of a batch counts as one operation against the
+// array's max_parallel, and `done` runs once per disk as that disk finishes, so the engine frees slots as
+// early as it can. Unmapping every disk of a host is also a fence (storage fencing): the old copy can no
+// longer write. All calls return at once; `done` runs later on the engine's EventLoop. Thread-safety: engine
+// thread only.
 #pragma once
 
 #include <functional>

@@ -10,7 +10,8 @@ double preparation_s(const model::Cloud& cloud, model::VmIndex vm, model::HostIn
                      const DurationFunction& duration) {
   double longest = 0.0;
   for (auto d = cloud.vms[vm].first_disk; d < cloud.vm_disk_end(vm); ++d) {
-    longest = std::max(longest, duration(env::StepKind::disk_unmap, vm, d) + duration(env::StepKind::disk_map, vm, d));
+    longest = std::max(longest,
+                       duration(env::StepKind::disk_unmap, vm, d) + duration(env::StepKind::disk_map, vm, d));
   }
   if (to != model::kNoIndex && cloud.hosts[to].network_switch != model::kNoIndex) {
     longest = std::max(longest, duration(env::StepKind::net_config, vm, model::kNoIndex));
@@ -26,7 +27,8 @@ double scope_bound(double ready_s, std::vector<double>& durations, std::uint32_t
   std::nth_element(durations.begin(), durations.begin() + static_cast<std::ptrdiff_t>(per_slot - 1),
                    durations.end());
   std::sort(durations.begin(), durations.begin() + static_cast<std::ptrdiff_t>(per_slot));
-  double shortest = std::accumulate(durations.begin(), durations.begin() + static_cast<std::ptrdiff_t>(per_slot), 0.0);
+  double shortest =
+      std::accumulate(durations.begin(), durations.begin() + static_cast<std::ptrdiff_t>(per_slot), 0.0);
   return ready_s + std::max(total / limit, shortest);
 }
 
@@ -41,8 +43,8 @@ struct Scope {
 
 }  // namespace
 
-LowerBound lower_bound(const model::Cloud& cloud, const std::vector<BoundVm>& vms, const DurationFunction& duration,
-                       std::uint32_t global_max_parallel) {
+LowerBound lower_bound(const model::Cloud& cloud, const std::vector<BoundVm>& vms,
+                       const DurationFunction& duration, std::uint32_t global_max_parallel) {
   LowerBound best;
   std::vector<Scope> arrays(cloud.arrays.size()), switches(cloud.switches.size()),
       endpoints(cloud.endpoints.size());

@@ -5,8 +5,8 @@
 //    L and n steps of durations d1 <= ... <= dn: r + max(sum(d) / L, d1 + ... + d_ceil(n/L)), where r is the
 //    earliest moment the first of them could begin: the earliest fence completion among the scope's VMs, and
 //    for starts plus the shortest preparation among them.
-// The simulator evaluates it with the true (attempt 0) durations for its report; the executor evaluates it with
-// its estimates to know how much slack each VM has. Pure function, no I/O.
+// The simulator evaluates it with the true (attempt 0) durations for its report; the executor evaluates it
+// with its estimates to know how much slack each VM has. Pure function, no I/O.
 #pragma once
 
 #include <functional>
@@ -37,8 +37,8 @@ using DurationFunction = std::function<double(env::StepKind, model::Index, model
 double preparation_s(const model::Cloud& cloud, model::VmIndex vm, model::HostIndex to,
                      const DurationFunction& duration);
 
-LowerBound lower_bound(const model::Cloud& cloud, const std::vector<BoundVm>& vms, const DurationFunction& duration,
-                       std::uint32_t global_max_parallel = 0);
+LowerBound lower_bound(const model::Cloud& cloud, const std::vector<BoundVm>& vms,
+                       const DurationFunction& duration, std::uint32_t global_max_parallel = 0);
 
 // One scope's term: r + max(sum / limit, sum of the ceil(n / limit) smallest). `durations` is reordered.
 double scope_bound(double ready_s, std::vector<double>& durations, std::uint32_t limit);

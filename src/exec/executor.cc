@@ -13,6 +13,7 @@
 #include <nlohmann/json.hpp>
 
 #include "exec/bound.h"
+#include "exec/dry_run.h"
 
 namespace revive::exec {
 
@@ -192,7 +193,8 @@ class Executor::Impl {
     endpoint_base_ = switch_base_ + static_cast<std::uint32_t>(state_.switches.size());
     unlimited_resource_ = endpoint_base_ + static_cast<std::uint32_t>(state_.endpoints.size());
     capacity_.resize(unlimited_resource_ + 1);
-    for (std::size_t a = 0; a < state_.arrays.size(); ++a) capacity_[array_base_ + a] = state_.arrays[a].max_parallel;
+    for (std::size_t a = 0; a < state_.arrays.size(); ++a)
+      capacity_[array_base_ + a] = state_.arrays[a].max_parallel;
     for (std::size_t s = 0; s < state_.switches.size(); ++s) {
       capacity_[switch_base_ + s] = state_.switches[s].max_parallel;
     }
@@ -226,9 +228,7 @@ class Executor::Impl {
     request_process();
   }
 
-  bool busy() const {
-    return !ops_.empty() || retries_pending_ > 0 || process_posted_ || dispatch_posted_;
-  }
+  bool busy() const { return !ops_.empty() || retries_pending_ > 0 || process_posted_ || dispatch_posted_; }
 
   void finalize() {
     for (auto& task : tasks_) {
@@ -273,18 +273,22 @@ class Executor::Impl {
 
   double timeout_for(const Step& step) const {
     auto subject = step.kind == env::StepKind::fence ? step.host : step.vm;
-    return std::max(options_.min_timeout_s, options_.timeout_factor * estimate(step.kind, subject, step.disk));
+    return std::max(options_.min_timeout_s,
+                    options_.timeout_factor * estimate(step.kind, subject, step.disk));
   }
 
   // ---- journal -----------------------------------------------------------------------------------------
 
-  void journal(std::string kind, std::string payload) { env_.journal.append({std::move(kind), std::move(payload)}); }
+  void journal(std::string kind, std::string payload) {
+    env_.journal.append({std::move(kind), std::move(payload)});
+  }
 
   void journal_step(const char* kind, const Step& step, std::string_view error = {}) {
     std::string text = fmt::format(R"({{"vm":"{}","step":"{}","host":"{}")",
                                    step.vm == model::kNoIndex ? "" : json_escape(state_.vms[step.vm].name),
                                    env::to_string(step.kind), json_escape(state_.hosts[step.host].name));
-    if (step.disk != model::kNoIndex) text += fmt::format(R"(,"disk":"{}")", json_escape(state_.disks[step.disk].name));
+    if (step.disk != model::kNoIndex)
+      text += fmt::format(R"(,"disk":"{}")", json_escape(state_.disks[step.disk].name));
     text += fmt::format(R"(,"attempt":{},"generation":{})", step.attempts, step.generation);
     if (!error.empty()) text += fmt::format(R"(,"error":"{}")", json_escape(error));
     text += "}";
@@ -298,11 +302,12 @@ class Executor::Impl {
     if (fence.state == Fence::State::running || fence.state == Fence::State::done) return;
     fence.state = Fence::State::running;
     ++fence.attempts;
-    journal("fence_started", fmt::format(R"({{"host":"{}","attempt":{}}})", json_escape(state_.hosts[host].name),
-                                         fence.attempts));
+    journal("fence_started", fmt::format(R"({{"host":"{}","attempt":{}}})",
+                                         json_escape(state_.hosts[host].name), fence.attempts));
     auto attempt = fence.attempts;
-    auto timeout_s = std::max(options_.min_timeout_s, options_.timeout_factor * estimate(env::StepKind::fence, host,
-                                                                                         model::kNoIndex));
+    auto timeout_s =
+        std::max(options_.min_timeout_s,
+                 options_.timeout_factor * estimate(env::StepKind::fence, host, model::kNoIndex));
     auto timer = env_.loop.schedule_after(timeout_s, [this, host, attempt] {
       if (fences_[host].state == Fence::State::running && fences_[host].attempts == attempt) {
         fence_failed(host, env::OperationResult::failure("fence did not answer in time"));
@@ -351,8 +356,8 @@ class Executor::Impl {
   void fence_failed(model::HostIndex host, const env::OperationResult& result) {
     auto& fence = fences_[host];
     fence.error = result.error;
-    journal("fence_failed", fmt::format(R"({{"host":"{}","error":"{}"}})", json_escape(state_.hosts[host].name),
-                                        json_escape(result.error)));
+    journal("fence_failed", fmt::format(R"({{"host":"{}","error":"{}"}})",
+                                        json_escape(state_.hosts[host].name), json_escape(result.error)));
     if (fence.attempts < options_.max_fence_attempts && !result.permanent) {
       fence.state = Fence::State::none;
       ++retries_pending_;
@@ -373,9 +378,10 @@ class Executor::Impl {
       auto& task = tasks_[step.task];
       if (task.state != VmState::recovering) continue;
       abandon_steps(task);
-      task.reason = fmt::format("host {} could not be fenced ({}); the VM may still run there, so it is not "
-                                "restarted: confirm the host is off",
-                                state_.hosts[host].name, result.error);
+      task.reason = fmt::format(
+          "host {} could not be fenced ({}); the VM may still run there, so it is not "
+          "restarted: confirm the host is off",
+          state_.hosts[host].name, result.error);
       set_state(task, VmState::waiting);
     }
   }
@@ -407,18 +413,17 @@ class Executor::Impl {
   void process() {
     std::set<std::uint32_t> moving;  // tasks to plan, in task order
     if (!pending_failed_hosts_.empty()) {
-      state_.rebuild_indexes();
-      auto hosts = std::move(pending_failed_hosts_);
+      // Every protected VM that runs, or is being recovered onto, a newly failed host moves.
+      std::vector<std::uint8_t> newly_failed(state_.hosts.size(), 0);
+      for (auto host : pending_failed_hosts_) newly_failed[host] = 1;
       pending_failed_hosts_.clear();
-      std::sort(hosts.begin(), hosts.end());
-      for (auto host : hosts) {
-        for (auto vm : state_.vms_on(host)) {
-          if (!state_.vms[vm].protect) continue;
-          auto index = task_for(vm);
-          auto& task = tasks_[index];
-          if (task.state == VmState::recovering) abandon_steps(task);
-          moving.insert(index);
-        }
+      for (model::VmIndex vm = 0; vm < state_.vms.size(); ++vm) {
+        auto host = state_.vms[vm].host;
+        if (host == model::kNoIndex || !newly_failed[host] || !state_.vms[vm].protect) continue;
+        auto index = task_for(vm);
+        auto& task = tasks_[index];
+        if (task.state == VmState::recovering) abandon_steps(task);
+        moving.insert(index);
       }
     }
     for (auto index : pending_replans_) moving.insert(index);
@@ -426,7 +431,8 @@ class Executor::Impl {
     if (capacity_released_) {
       capacity_released_ = false;
       for (std::uint32_t index = 0; index < tasks_.size(); ++index) {
-        if (tasks_[index].state == VmState::waiting && tasks_[index].target == model::kNoIndex) moving.insert(index);
+        if (tasks_[index].state == VmState::waiting && tasks_[index].target == model::kNoIndex)
+          moving.insert(index);
       }
     }
     if (moving.empty()) return;
@@ -442,7 +448,6 @@ class Executor::Impl {
       // For the planner the VM sits on a failed host, holding no capacity anywhere.
       state_.vms[task.vm].host = vm_location_[task.vm];
     }
-    state_.rebuild_indexes();
     std::vector<model::HostIndex> failed = failed_order_;
     std::sort(failed.begin(), failed.end());
     for (auto& [excluded, vms] : groups) {
@@ -453,7 +458,6 @@ class Executor::Impl {
       auto result = plan::plan_failover(state_, request, options_.planner);
       apply_plan(result);
     }
-    state_.rebuild_indexes();
     request_dispatch();
   }
 
@@ -485,7 +489,8 @@ class Executor::Impl {
   }
 
   double fence_done_estimate(model::HostIndex host, double now) const {
-    if (host == model::kNoIndex || fences_[host].state == Fence::State::done || !host_failed_[host]) return now;
+    if (host == model::kNoIndex || fences_[host].state == Fence::State::done || !host_failed_[host])
+      return now;
     return now + estimate(env::StepKind::fence, host, model::kNoIndex);
   }
 
@@ -528,7 +533,8 @@ class Executor::Impl {
       }
       const auto& target = state_.hosts[placement.to];
       if (target.network_switch != model::kNoIndex) {
-        work[switch_base_ + target.network_switch][tier] += estimate(env::StepKind::net_config, vm, model::kNoIndex);
+        work[switch_base_ + target.network_switch][tier] +=
+            estimate(env::StepKind::net_config, vm, model::kNoIndex);
       }
       work[start_resource(placement.to)][tier] += start[i];
       work[capacity_.size() + placement.to][tier] += start[i];
@@ -543,6 +549,7 @@ class Executor::Impl {
       }
       tier_begin[tier] = latest;
     }
+    std::vector<double> base(result.placements.size()), floor(result.placements.size(), earliest);
     for (std::size_t i = 0; i < result.placements.size(); ++i) {
       const auto& placement = result.placements[i];
       auto& task = tasks_[task_for(placement.vm)];
@@ -550,10 +557,68 @@ class Executor::Impl {
       task.chain_s = chain;
       double latest_begin = bound.value_s - chain;
       double tier_deadline = earliest + tier_begin[static_cast<int>(placement.effective_priority)];
-      task.deadline = options_.strategy == Strategy::revive
-                          ? std::min(latest_begin, tier_deadline)
-                          : static_cast<double>(static_cast<int>(placement.effective_priority));
+      base[i] = options_.strategy == Strategy::revive
+                    ? std::min(latest_begin, tier_deadline)
+                    : static_cast<double>(static_cast<int>(placement.effective_priority));
     }
+    if (options_.strategy == Strategy::revive && options_.schedule_passes > 0) {
+      base = repair_deadlines(result, base, floor, bound.value_s, now);
+    }
+    for (std::size_t i = 0; i < result.placements.size(); ++i) {
+      tasks_[task_for(result.placements[i].vm)].deadline = base[i];
+    }
+  }
+
+  // Runs the schedule on estimates and pulls the deadlines of VMs that would end after the bound earlier,
+  // never ahead of the critical tier (floor), so the critical VMs keep every slot they need first.
+  std::vector<double> repair_deadlines(const plan::Plan& result, const std::vector<double>& base,
+                                       const std::vector<double>& floor, double target_s, double now) {
+    std::vector<DryVm> dry(result.placements.size());
+    std::unordered_map<model::VmIndex, std::uint32_t> index_of;
+    for (std::size_t i = 0; i < result.placements.size(); ++i) {
+      index_of[result.placements[i].vm] = static_cast<std::uint32_t>(i);
+    }
+    for (std::size_t i = 0; i < result.placements.size(); ++i) {
+      const auto& placement = result.placements[i];
+      auto vm = placement.vm;
+      auto target = placement.to;
+      auto& item = dry[i];
+      const auto& task = tasks_[task_for(vm)];
+      item.release_s = fence_done_estimate(vm_location_[vm], now);
+      item.priority = static_cast<std::uint8_t>(placement.effective_priority);
+      item.chain_s = task.chain_s;
+      item.order = i;
+      for (auto d = state_.vms[vm].first_disk; d < state_.vm_disk_end(vm); ++d) {
+        DryDisk disk;
+        disk.resource = array_base_ + state_.disks[d].array;
+        const auto& hosts = disk_hosts(d);
+        disk.needs_map = std::find(hosts.begin(), hosts.end(), target) == hosts.end();
+        disk.needs_unmap =
+            std::any_of(hosts.begin(), hosts.end(), [&](model::HostIndex h) { return h != target; });
+        disk.unmap_s = estimate(env::StepKind::disk_unmap, vm, d);
+        disk.map_s = estimate(env::StepKind::disk_map, vm, d);
+        if (disk.needs_map || disk.needs_unmap) item.disks.push_back(disk);
+      }
+      auto network_switch = state_.hosts[target].network_switch;
+      if (network_switch != model::kNoIndex) {
+        item.net_resource = switch_base_ + network_switch;
+        item.net_s = estimate(env::StepKind::net_config, vm, model::kNoIndex);
+      }
+      item.start_resource = start_resource(target);
+      item.start_host = target;
+      item.start_s = estimate(env::StepKind::vm_start, vm, model::kNoIndex);
+      for (auto other : placement.start_after) {
+        auto found = index_of.find(other);
+        if (found != index_of.end()) item.after.push_back(found->second);
+      }
+    }
+    DryRun dry_run(capacity_, state_.policy.host_max_parallel_restarts,
+                   static_cast<std::uint32_t>(state_.hosts.size()));
+    double projected = 0.0;
+    auto repaired =
+        dry_run.repair(dry, base, floor, target_s, static_cast<int>(options_.schedule_passes), &projected);
+    projected_makespan_s_ = projected;
+    return repaired;
   }
 
   // ---- step graphs -------------------------------------------------------------------------------------
@@ -618,8 +683,8 @@ class Executor::Impl {
       // Longest unmap+map pair first: it decides when the VM can start.
       std::vector<std::pair<double, model::DiskIndex>> ordered;
       for (auto d : disks) {
-        ordered.emplace_back(-(estimate(env::StepKind::disk_unmap, vm, d) + estimate(env::StepKind::disk_map, vm, d)),
-                             d);
+        ordered.emplace_back(
+            -(estimate(env::StepKind::disk_unmap, vm, d) + estimate(env::StepKind::disk_map, vm, d)), d);
       }
       std::sort(ordered.begin(), ordered.end());
       for (std::size_t i = 0; i < disks.size(); ++i) disks[i] = ordered[i].second;
@@ -649,7 +714,8 @@ class Executor::Impl {
     auto location = vm_location_[vm];
     auto network_switch = state_.hosts[target].network_switch;
     if (network_switch != model::kNoIndex) {
-      auto net = new_step(task, env::StepKind::net_config, model::kNoIndex, target, switch_base_ + network_switch);
+      auto net =
+          new_step(task, env::StepKind::net_config, model::kNoIndex, target, switch_base_ + network_switch);
       add_fence_dependency(net, location);
       before_start.push_back(net);
       sequence.push_back(net);
@@ -703,7 +769,8 @@ class Executor::Impl {
       return;
     }
     step.state = StepState::ready;
-    step.queued = ReadyKey{task.deadline, static_cast<std::uint8_t>(tier), -task.chain_s, task.order, step.sequence, id};
+    step.queued = ReadyKey{
+        task.deadline, static_cast<std::uint8_t>(tier), -task.chain_s, task.order, step.sequence, id};
     queues_[step.resource].insert(step.queued);
     mark_dirty(step.resource);
   }
@@ -801,7 +868,8 @@ class Executor::Impl {
       if (storage_limit_ != 0 && storage_busy_ >= storage_limit_) return false;
     }
     if (step.kind == env::StepKind::vm_start &&
-        host_starts_busy_[step.host] >= std::max<std::uint32_t>(1, state_.policy.host_max_parallel_restarts)) {
+        host_starts_busy_[step.host] >=
+            std::max<std::uint32_t>(1, state_.policy.host_max_parallel_restarts)) {
       return false;
     }
     return true;
@@ -942,7 +1010,8 @@ class Executor::Impl {
           }
         }
         auto array = state_.disks[first.disk].array;
-        auto done = [this, op_of_disk = std::move(op_of_disk)](model::DiskIndex disk, const env::OperationResult& r) {
+        auto done = [this, op_of_disk = std::move(op_of_disk)](model::DiskIndex disk,
+                                                               const env::OperationResult& r) {
           for (const auto& [d, op_id] : op_of_disk) {
             if (d == disk) {
               on_op_done(op_id, r);
@@ -959,8 +1028,9 @@ class Executor::Impl {
       }
       case env::StepKind::net_config: {
         auto op_id = new_op(ids.front());
-        env_.network.configure_vm_networks(state_.hosts[first.host].network_switch, first.host, first.vm,
-                                           [this, op_id](const env::OperationResult& r) { on_op_done(op_id, r); });
+        env_.network.configure_vm_networks(
+            state_.hosts[first.host].network_switch, first.host, first.vm,
+            [this, op_id](const env::OperationResult& r) { on_op_done(op_id, r); });
         break;
       }
       case env::StepKind::vm_start: {
@@ -982,7 +1052,8 @@ class Executor::Impl {
     auto& step = steps_[op.step];
     if (step.state != StepState::running || !step_is_current(step)) return;
     step.last_attempt_timed_out = true;
-    step_failed(op.step, env::OperationResult::failure(fmt::format("no answer after {:.0f} s", timeout_for(step))));
+    step_failed(op.step,
+                env::OperationResult::failure(fmt::format("no answer after {:.0f} s", timeout_for(step))));
   }
 
   void on_op_done(std::uint64_t op_id, const env::OperationResult& result) {
@@ -1054,15 +1125,16 @@ class Executor::Impl {
       env_.loop.schedule_after(backoff, [this, id, generation] {
         --retries_pending_;
         auto& retry = steps_[id];
-        if (retry.state == StepState::retry_wait && retry.generation == generation && step_is_current(retry)) {
+        if (retry.state == StepState::retry_wait && retry.generation == generation &&
+            step_is_current(retry)) {
           make_ready(id);
         }
       });
       return;
     }
     step.state = StepState::failed;
-    auto what = fmt::format("{} on {} failed {} times: {}", env::to_string(step.kind), state_.hosts[step.host].name,
-                            step.attempts, result.error);
+    auto what = fmt::format("{} on {} failed {} times: {}", env::to_string(step.kind),
+                            state_.hosts[step.host].name, step.attempts, result.error);
     if (step.kind == env::StepKind::vm_start && step.last_attempt_timed_out) {
       // The VM may have come up there after all: never start it elsewhere without proof it does not run.
       abandon_steps(task);
@@ -1085,7 +1157,8 @@ class Executor::Impl {
       }
     }
     auto location = vm_location_[task.vm];
-    if (location != model::kNoIndex && host_failed_[location] && fences_[location].state != Fence::State::done) {
+    if (location != model::kNoIndex && host_failed_[location] &&
+        fences_[location].state != Fence::State::done) {
       return fmt::format("host {} is not fenced yet", state_.hosts[location].name);
     }
     return "recovery did not complete";
@@ -1132,6 +1205,7 @@ class Executor::Impl {
   bool process_posted_ = false;
   bool dispatch_posted_ = false;
   double estimated_bound_s_ = 0.0;
+  double projected_makespan_s_ = 0.0;
 };
 
 Executor::Executor(const model::Cloud& cloud, Environment environment, ExecutorOptions options)

@@ -2,21 +2,21 @@
 // (never a driver directly), so the same engine drives the simulator and real clouds.
 //
 // When the failure detector declares a host failed (on_host_failed), the executor fences it (once per host),
-// asks the planner for targets for its protected VMs, and runs for every placed VM a graph of steps: unmap each
-// disk from every host it may still be mapped to (after that host is fenced), map it to the target, configure
-// the VM's networks through the target's switch (when it has one), then start the VM on the target through its
-// endpoint -- only once every host it may run on is fenced, every disk is mapped to the target alone, and the
-// VMs it starts `after` are running. Every step runs within the concurrency limit of its resource scopes
-// (array, switch, endpoint, target host's host_max_parallel_restarts, the optional global limit), has a
-// timeout, is retried with exponential backoff, and once it fails for good (or its target host fails) the VM
-// goes back to the planner with the cloud as it is then, excluding the hosts that failed it. VMs the planner
-// cannot place wait with a reason and are retried when capacity is released. Intent is journaled before each
-// action and results after.
+// asks the planner for targets for its protected VMs, and runs for every placed VM a graph of steps: unmap
+// each disk from every host it may still be mapped to (after that host is fenced), map it to the target,
+// configure the VM's networks through the target's switch (when it has one), then start the VM on the target
+// through its endpoint -- only once every host it may run on is fenced, every disk is mapped to the target
+// alone, and the VMs it starts `after` are running. Every step runs within the concurrency limit of its
+// resource scopes (array, switch, endpoint, target host's host_max_parallel_restarts, the optional global
+// limit), has a timeout, is retried with exponential backoff, and once it fails for good (or its target host
+// fails) the VM goes back to the planner with the cloud as it is then, excluding the hosts that failed it.
+// VMs the planner cannot place wait with a reason and are retried when capacity is released. Intent is
+// journaled before each action and results after.
 //
 // Strategies (../shared/spec/simulation.md): serial, parallel-restart, parallel (tier by tier) and revive
 // (no tier barriers; earliest-deadline-first list scheduling where a VM's deadline is the earlier of the
-// moment its priority tier would begin and the latest moment its remaining chain can begin without lengthening
-// the recovery beyond the estimated lower bound; map and unmap calls batched per array and host).
+// moment its priority tier would begin and the latest moment its remaining chain can begin without
+// lengthening the recovery beyond the estimated lower bound; map and unmap calls batched per array and host).
 //
 // Threading: single-threaded; every method must be called on the EventLoop's thread, and the executor only
 // runs inside callbacks of that loop. Drivers post their completions to the loop.
@@ -59,13 +59,15 @@ struct Environment {
 
 struct ExecutorOptions {
   Strategy strategy = Strategy::revive;
-  std::uint32_t max_attempts = 3;      // attempts of one step on one target before the VM is replanned
-  double retry_backoff_s = 2.0;        // before the first retry; doubled for each further one
-  std::uint32_t max_replans = 3;       // new targets per VM before it is given up as failed
+  std::uint32_t max_attempts = 3;  // attempts of one step on one target before the VM is replanned
+  double retry_backoff_s = 2.0;    // before the first retry; doubled for each further one
+  std::uint32_t max_replans = 3;   // new targets per VM before it is given up as failed
   std::uint32_t max_fence_attempts = 5;
-  double timeout_factor = 5.0;         // a step times out after max(min_timeout_s, factor x its estimate)
+  double timeout_factor = 5.0;  // a step times out after max(min_timeout_s, factor x its estimate)
   double min_timeout_s = 60.0;
   std::uint32_t global_max_parallel = 0;  // operations in flight at once across every resource; 0 = no limit
+  // revive: passes of the what-if schedule used to repair deadlines toward the bound (0: deadlines only)
+  std::uint32_t schedule_passes = 40;
   plan::PlannerOptions planner;
 };
 
@@ -75,8 +77,8 @@ std::string_view to_string(VmState state);
 // What became of one VM the executor took charge of.
 struct VmReport {
   model::VmIndex vm = model::kNoIndex;
-  model::HostIndex from = model::kNoIndex;  // the host it ran on when its first recovery began
-  model::HostIndex to = model::kNoIndex;    // its latest target (kNoIndex if never placed)
+  model::HostIndex from = model::kNoIndex;             // the host it ran on when its first recovery began
+  model::HostIndex to = model::kNoIndex;               // its latest target (kNoIndex if never placed)
   model::Priority priority = model::Priority::medium;  // effective priority from the plan
   VmState state = VmState::recovering;
   double ready_s = -1.0;  // when it was last reported running, on the loop's clock

@@ -1,7 +1,7 @@
-// The simulator's EventLoop: a deterministic discrete-event loop on a virtual clock. Callbacks run in order of
-// (due time, sequence number): two callbacks due at the same instant run in the order they were scheduled, and
-// post() is schedule_after(0). Time only moves when run() takes the next callback. post() is thread-safe (drivers
-// may call it from their own threads); everything else is for the thread that calls run().
+// The simulator's EventLoop: a deterministic discrete-event loop on a virtual clock. Callbacks run in order
+// of (due time, sequence number): two callbacks due at the same instant run in the order they were scheduled,
+// and post() is schedule_after(0). Time only moves when run() takes the next callback. post() is thread-safe
+// (drivers may call it from their own threads); everything else is for the thread that calls run().
 #pragma once
 
 #include <atomic>
@@ -50,7 +50,8 @@ class SimEventLoop final : public env::EventLoop {
   std::uint64_t next_sequence_ = 1;
   std::uint64_t callbacks_run_ = 0;
   std::priority_queue<Entry, std::vector<Entry>, Later> queue_;
-  std::unordered_set<env::TimerId> pending_;  // scheduled, neither run nor cancelled (others in queue_ are skipped)
+  std::unordered_set<env::TimerId>
+      pending_;  // scheduled, neither run nor cancelled (others in queue_ are skipped)
   std::mutex posted_mutex_;
   std::vector<env::Callback> posted_;
   std::atomic<bool> has_posted_{false};  // from other threads, moved into queue_ in arrival order

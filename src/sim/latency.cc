@@ -14,7 +14,8 @@ std::uint64_t splitmix64(std::uint64_t x) {
   return x ^ (x >> 31);
 }
 
-std::uint64_t hash_key(std::uint64_t seed, std::uint64_t a, std::uint64_t b, std::uint64_t c, std::uint64_t d) {
+std::uint64_t hash_key(std::uint64_t seed, std::uint64_t a, std::uint64_t b, std::uint64_t c,
+                       std::uint64_t d) {
   std::uint64_t h = splitmix64(seed);
   h = splitmix64(h ^ a);
   h = splitmix64(h ^ b);

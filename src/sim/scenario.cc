@@ -36,7 +36,8 @@ class Parser {
   }
 
   // Reports keys of a map that are not in `allowed`.
-  bool check_map(const YAML::Node& node, const std::string& field, std::initializer_list<std::string_view> allowed) {
+  bool check_map(const YAML::Node& node, const std::string& field,
+                 std::initializer_list<std::string_view> allowed) {
     if (!node.IsMap()) {
       error(node, field, "must be a mapping");
       return false;
@@ -162,8 +163,8 @@ class Parser {
   }
 
   void parse_event(const YAML::Node& node, const std::string& field, Scenario& scenario) {
-    if (!check_map(node, field, {"at", "fail", "isolate", "evacuate", "deadline", "reason", "fail_step",
-                                 "slow_step"})) {
+    if (!check_map(node, field,
+                   {"at", "fail", "isolate", "evacuate", "deadline", "reason", "fail_step", "slow_step"})) {
       return;
     }
     ScenarioEvent event;
@@ -317,8 +318,10 @@ class Parser {
       }
     };
     resolve("array", ResourceKind::array, [&](const std::string& n) { return cloud_.find_array(n); });
-    resolve("endpoint", ResourceKind::endpoint, [&](const std::string& n) { return cloud_.find_endpoint(n); });
-    resolve("switch", ResourceKind::network_switch, [&](const std::string& n) { return cloud_.find_switch(n); });
+    resolve("endpoint", ResourceKind::endpoint,
+            [&](const std::string& n) { return cloud_.find_endpoint(n); });
+    resolve("switch", ResourceKind::network_switch,
+            [&](const std::string& n) { return cloud_.find_switch(n); });
     resolve("host", ResourceKind::host, [&](const std::string& n) { return cloud_.find_host(n); });
     if (auto factor = node["factor"]; factor) {
       auto value = positive(factor, field + ".factor");
@@ -339,7 +342,8 @@ class Parser {
   Scenario parse(const YAML::Node& root) {
     Scenario scenario;
     scenario.file = file_;
-    if (!check_map(root, "", {"version", "seed", "latency", "heartbeat", "migration", "events"})) return scenario;
+    if (!check_map(root, "", {"version", "seed", "latency", "heartbeat", "migration", "events"}))
+      return scenario;
     if (auto version = root["version"]; !version) {
       error(root, "version", "is required (1)");
     } else if (!version.IsScalar() || version.Scalar() != "1") {
@@ -439,7 +443,8 @@ const Latency& LatencyModel::of(env::StepKind kind) const {
 ScenarioError::ScenarioError(std::vector<model::Diagnostic> diagnostics)
     : std::runtime_error(join_diagnostics(diagnostics)), diagnostics_(std::move(diagnostics)) {}
 
-Scenario load_scenario_text(std::string_view yaml_text, std::string_view file_name, const model::Cloud& cloud) {
+Scenario load_scenario_text(std::string_view yaml_text, std::string_view file_name,
+                            const model::Cloud& cloud) {
   Parser parser(file_name, cloud);
   YAML::Node root;
   try {

@@ -1,7 +1,8 @@
 // Simulation scenarios (../shared/spec/simulation.md, YAML v1): the seed, the latency model, heartbeats,
 // migration parameters and the timed events (host crashes, isolation, evacuations, failing and slow steps).
-// Loading is strict: unknown fields, unknown names (resolved against the cloud), impossible values are errors,
-// every one of the file reported at once as "FILE:LINE: field: what is wrong". Thread-safety: value types.
+// Loading is strict: unknown fields, unknown names (resolved against the cloud), impossible values are
+// errors, every one of the file reported at once as "FILE:LINE: field: what is wrong". Thread-safety: value
+// types.
 #pragma once
 
 #include <cstdint>
@@ -87,6 +88,7 @@ class ScenarioError : public std::runtime_error {
 
 // Throws ScenarioError (an unreadable file is one diagnostic at line 0). Names resolve against `cloud`.
 Scenario load_scenario_file(const std::string& path, const model::Cloud& cloud);
-Scenario load_scenario_text(std::string_view yaml_text, std::string_view file_name, const model::Cloud& cloud);
+Scenario load_scenario_text(std::string_view yaml_text, std::string_view file_name,
+                            const model::Cloud& cloud);
 
 }  // namespace revive::sim

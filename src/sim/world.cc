@@ -52,29 +52,30 @@ class SimHypervisor final : public env::Hypervisor {
     double duration = w.base_duration_s(env::StepKind::vm_start, vm, model::kNoIndex, step.attempt) *
                       w.slow_factor(resources, host);
     auto id = w.begin(std::move(step), resources, host);
-    w.in_flight_[id].timer = w.loop_.schedule_after(duration, [this, id, host, vm, fails, done = std::move(done)] {
-      auto& world = world_;
-      if (fails) {
-        world.finish(id, false, "injected failure");
-        if (world.reachable_[host]) done(env::OperationResult::failure("vm_start failed (injected)"));
-        return;
-      }
-      world.finish(id, true, "");
-      auto& copies = world.copies_[vm];
-      if (!copies.empty() && !contains(copies, host)) {
-        ++world.double_runs_;
-        world.violation(fmt::format("{} runs on {} and {} at {:.3f} s (two copies)", world.cloud_.vms[vm].name,
-                                    world.cloud_.hosts[copies.front()].name, world.cloud_.hosts[host].name,
-                                    world.loop_.now_s()));
-      }
-      if (!contains(copies, host)) {
-        copies.push_back(host);
-        world.vms_running_on_host_[host].push_back(vm);
-      }
-      if (!contains(world.ran_on_[vm], host)) world.ran_on_[vm].push_back(host);
-      world.running_since_[vm] = world.loop_.now_s();
-      if (world.reachable_[host]) done(env::OperationResult::success());
-    });
+    w.in_flight_[id].timer =
+        w.loop_.schedule_after(duration, [this, id, host, vm, fails, done = std::move(done)] {
+          auto& world = world_;
+          if (fails) {
+            world.finish(id, false, "injected failure");
+            if (world.reachable_[host]) done(env::OperationResult::failure("vm_start failed (injected)"));
+            return;
+          }
+          world.finish(id, true, "");
+          auto& copies = world.copies_[vm];
+          if (!copies.empty() && !contains(copies, host)) {
+            ++world.double_runs_;
+            world.violation(fmt::format("{} runs on {} and {} at {:.3f} s (two copies)",
+                                        world.cloud_.vms[vm].name, world.cloud_.hosts[copies.front()].name,
+                                        world.cloud_.hosts[host].name, world.loop_.now_s()));
+          }
+          if (!contains(copies, host)) {
+            copies.push_back(host);
+            world.vms_running_on_host_[host].push_back(vm);
+          }
+          if (!contains(world.ran_on_[vm], host)) world.ran_on_[vm].push_back(host);
+          world.running_since_[vm] = world.loop_.now_s();
+          if (world.reachable_[host]) done(env::OperationResult::success());
+        });
   }
 
   void stop_vm(model::HostIndex host, model::VmIndex vm, bool graceful, env::Completion done) override {
@@ -96,20 +97,23 @@ class SimHypervisor final : public env::Hypervisor {
         graceful ? w.base_duration_s(env::StepKind::vm_stop, vm, model::kNoIndex, step.attempt) : 1.0;
     duration *= w.slow_factor(resources, host);
     auto id = w.begin(std::move(step), resources, host);
-    w.in_flight_[id].timer = w.loop_.schedule_after(duration, [this, id, host, vm, fails, done = std::move(done)] {
-      auto& world = world_;
-      world.finish(id, !fails, fails ? "injected failure" : "");
-      if (!fails) {
-        erase_value(world.copies_[vm], host);
-        erase_value(world.ran_on_[vm], host);
-      }
-      if (world.reachable_[host]) {
-        done(fails ? env::OperationResult::failure("vm_stop failed (injected)") : env::OperationResult::success());
-      }
-    });
+    w.in_flight_[id].timer =
+        w.loop_.schedule_after(duration, [this, id, host, vm, fails, done = std::move(done)] {
+          auto& world = world_;
+          world.finish(id, !fails, fails ? "injected failure" : "");
+          if (!fails) {
+            erase_value(world.copies_[vm], host);
+            erase_value(world.ran_on_[vm], host);
+          }
+          if (world.reachable_[host]) {
+            done(fails ? env::OperationResult::failure("vm_stop failed (injected)")
+                       : env::OperationResult::success());
+          }
+        });
   }
 
-  void migrate_vm(model::VmIndex vm, model::HostIndex from, model::HostIndex to, env::Completion done) override {
+  void migrate_vm(model::VmIndex vm, model::HostIndex from, model::HostIndex to,
+                  env::Completion done) override {
     (void)vm;
     (void)from;
     (void)to;
@@ -118,8 +122,9 @@ class SimHypervisor final : public env::Hypervisor {
     });
   }
 
-  void list_running(model::HostIndex host,
-                    std::function<void(const env::OperationResult&, std::vector<model::VmIndex>)> done) override {
+  void list_running(
+      model::HostIndex host,
+      std::function<void(const env::OperationResult&, std::vector<model::VmIndex>)> done) override {
     auto& w = world_;
     if (!w.reachable_[host]) return;  // no answer
     w.loop_.schedule_after(0.5, [this, host, done = std::move(done)] {
@@ -164,8 +169,8 @@ class SimStorage final : public env::Storage {
   }
 
  private:
-  void run(env::StepKind kind, model::ArrayIndex array, model::HostIndex host, std::vector<model::DiskIndex> disks,
-           env::DiskCompletion done) {
+  void run(env::StepKind kind, model::ArrayIndex array, model::HostIndex host,
+           std::vector<model::DiskIndex> disks, env::DiskCompletion done) {
     auto& w = world_;
     auto shared_done = std::make_shared<env::DiskCompletion>(std::move(done));
     for (auto disk : disks) {
@@ -188,21 +193,23 @@ class SimStorage final : public env::Storage {
       bool fails = w.take_failure(kind, vm, disk);
       double duration = w.base_duration_s(kind, vm, disk, step.attempt) * w.slow_factor(resources, host);
       auto id = w.begin(std::move(step), resources, model::kNoIndex);
-      w.in_flight_[id].timer = w.loop_.schedule_after(duration, [this, id, kind, host, disk, fails, shared_done] {
-        auto& world = world_;
-        world.finish(id, !fails, fails ? "injected failure" : "");
-        if (fails) {
-          (*shared_done)(disk, env::OperationResult::failure(std::string(env::to_string(kind)) + " failed (injected)"));
-          return;
-        }
-        auto& hosts = world.disk_hosts_[disk];
-        if (kind == env::StepKind::disk_map) {
-          if (!contains(hosts, host)) hosts.push_back(host);
-        } else {
-          erase_value(hosts, host);
-        }
-        (*shared_done)(disk, env::OperationResult::success());
-      });
+      w.in_flight_[id].timer =
+          w.loop_.schedule_after(duration, [this, id, kind, host, disk, fails, shared_done] {
+            auto& world = world_;
+            world.finish(id, !fails, fails ? "injected failure" : "");
+            if (fails) {
+              (*shared_done)(disk, env::OperationResult::failure(std::string(env::to_string(kind)) +
+                                                                 " failed (injected)"));
+              return;
+            }
+            auto& hosts = world.disk_hosts_[disk];
+            if (kind == env::StepKind::disk_map) {
+              if (!contains(hosts, host)) hosts.push_back(host);
+            } else {
+              erase_value(hosts, host);
+            }
+            (*shared_done)(disk, env::OperationResult::success());
+          });
     }
   }
 
@@ -230,7 +237,8 @@ class SimNetwork final : public env::Network {
     auto id = w.begin(std::move(step), resources, model::kNoIndex);
     w.in_flight_[id].timer = w.loop_.schedule_after(duration, [this, id, fails, done = std::move(done)] {
       world_.finish(id, !fails, fails ? "injected failure" : "");
-      done(fails ? env::OperationResult::failure("net_config failed (injected)") : env::OperationResult::success());
+      done(fails ? env::OperationResult::failure("net_config failed (injected)")
+                 : env::OperationResult::success());
     });
   }
 
@@ -251,24 +259,26 @@ class SimFencer final : public env::Fencer {
     bool fails = w.take_failure(env::StepKind::fence, host, model::kNoIndex);
     double duration = w.base_duration_s(env::StepKind::fence, host, model::kNoIndex, step.attempt);
     auto id = w.begin(std::move(step), SimWorld::Resources{}, model::kNoIndex);
-    w.in_flight_[id].timer = w.loop_.schedule_after(duration, [this, id, host, fails, done = std::move(done)] {
-      auto& world = world_;
-      if (fails) {
-        world.finish(id, false, "injected failure");
-        done(env::OperationResult::failure("fence failed (injected): power state not confirmed off"));
-        return;
-      }
-      world.finish(id, true, "");
-      world.power_off(host);
-      world.fenced_[host] = true;
-      done(env::OperationResult::success());
-    });
+    w.in_flight_[id].timer =
+        w.loop_.schedule_after(duration, [this, id, host, fails, done = std::move(done)] {
+          auto& world = world_;
+          if (fails) {
+            world.finish(id, false, "injected failure");
+            done(env::OperationResult::failure("fence failed (injected): power state not confirmed off"));
+            return;
+          }
+          world.finish(id, true, "");
+          world.power_off(host);
+          world.fenced_[host] = true;
+          done(env::OperationResult::success());
+        });
   }
 
   void power_status(model::HostIndex host,
                     std::function<void(const env::OperationResult&, env::PowerState)> done) override {
     world_.loop_.schedule_after(0.1, [this, host, done = std::move(done)] {
-      done(env::OperationResult::success(), world_.powered_[host] ? env::PowerState::on : env::PowerState::off);
+      done(env::OperationResult::success(),
+           world_.powered_[host] ? env::PowerState::on : env::PowerState::off);
     });
   }
 
@@ -417,7 +427,8 @@ void SimWorld::release(const Resources& resources) {
   if (resources.global) --global_busy_;
 }
 
-std::uint64_t SimWorld::begin(TimelineStep step, const Resources& resources, model::HostIndex hypervisor_host) {
+std::uint64_t SimWorld::begin(TimelineStep step, const Resources& resources,
+                              model::HostIndex hypervisor_host) {
   step.start_s = loop_.now_s();
   auto index = timeline_.size();
   timeline_.push_back(std::move(step));

@@ -1,9 +1,9 @@
 // The simulated cloud: the true state of hosts (powered, reachable, fenced), VM copies (which host runs which
 // VM) and disk mappings (which hosts may access which disk), the operations in flight on every resource, and
-// the timeline of every step. It implements the environment interfaces (SimHypervisor, SimStorage, SimNetwork,
-// SimFencer below, plus an in-memory Journal) on a SimEventLoop: an operation takes the duration the scenario's
-// latency model draws for (seed, step, subject, disk, attempt), scaled by slow_step events, and fails when a
-// fail_step event says so.
+// the timeline of every step. It implements the environment interfaces (SimHypervisor, SimStorage,
+// SimNetwork, SimFencer below, plus an in-memory Journal) on a SimEventLoop: an operation takes the duration
+// the scenario's latency model draws for (seed, step, subject, disk, attempt), scaled by slow_step events,
+// and fails when a fail_step event says so.
 //
 // It checks the safety invariants at every instant, independently of the engine: never two running copies of
 // a VM (an isolated host's VMs still run until it is fenced); no VM starts before every host it ran on is
@@ -11,10 +11,10 @@
 // resource's concurrency limit exceeded (array, switch, endpoint, host_max_parallel_restarts, the global
 // limit). Violations are collected as sentences, never thrown.
 //
-// Failure model: a crashed host loses power (its VMs stop) and answers nothing; an isolated host keeps running
-// its VMs but neither receives the controller's calls nor answers them. Hypervisor calls to either hang (no
-// completion: the engine's timeouts and failure detection must cope); operations in flight on a crashed host
-// end there. Arrays, switches and BMCs stay reachable, so storage steps and fencing still work.
+// Failure model: a crashed host loses power (its VMs stop) and answers nothing; an isolated host keeps
+// running its VMs but neither receives the controller's calls nor answers them. Hypervisor calls to either
+// hang (no completion: the engine's timeouts and failure detection must cope); operations in flight on a
+// crashed host end there. Arrays, switches and BMCs stay reachable, so storage steps and fencing still work.
 //
 // Thread-safety: none; everything runs on the SimEventLoop's thread.
 #pragma once

@@ -1,0 +1,305 @@
+#include "sim/simulation.h"
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <numeric>
+
+#include <fmt/format.h>
+
+#include "exec/bound.h"
+#include "plan/planner.h"
+
+namespace revive::sim {
+
+namespace {
+
+// Seconds from a host losing contact until the detector declares it failed.
+double detection_delay_s(const Scenario& scenario, model::HostIndex host, double at_s) {
+  if (scenario.latency.detect) {
+    // Keyed like a step of its own (one past the last step kind), so it never shares draws with steps.
+    return draw_duration(*scenario.latency.detect, scenario.seed,
+                         static_cast<env::StepKind>(env::kStepKindCount), host, model::kNoIndex, 0);
+  }
+  // Without a fixed delay: the host is declared failed after three heartbeat intervals without a heartbeat
+  // (the phi-accrual detector of issue 6 replaces this rule).
+  double interval = scenario.heartbeat.interval_ms / 1000.0;
+  double since_last = std::fmod(at_s, interval);
+  double jitter = scenario.heartbeat.jitter_ms / 1000.0 * uniform_variate(scenario.seed, host, 1, 0);
+  return 3.0 * interval - since_last + jitter;
+}
+
+}  // namespace
+
+double round_ms(double seconds) {
+  return std::round(seconds * 1000.0) / 1000.0;
+}
+
+SimulationResult run_simulation(const model::Cloud& cloud, const Scenario& scenario,
+                                const SimulationOptions& options) {
+  for (std::size_t i = 0; i < scenario.events.size(); ++i) {
+    const auto& event = scenario.events[i];
+    if (event.kind == ScenarioEvent::Kind::evacuate) {
+      throw ScenarioError({{scenario.file, event.line, "events.evacuate",
+                            "evacuation is not simulated yet (issue 5); remove the evacuate event"}});
+    }
+  }
+  auto wall_start = std::chrono::steady_clock::now();
+  SimulationResult result;
+  result.strategy = options.strategy;
+
+  SimEventLoop loop;
+  auto executor_options = options.executor;
+  executor_options.strategy = options.strategy;
+  SimWorld world(cloud, scenario, loop, executor_options.global_max_parallel);
+  InMemoryJournal journal;
+  SimEstimator estimator(world, scenario, options.estimates);
+  exec::Environment environment{loop,    world.hypervisor(), world.storage(), world.network(), world.fencer(),
+                                journal, &estimator};
+  exec::Executor executor(cloud, environment, executor_options);
+
+  // Scenario events, and the detector's verdicts on the hosts they take down.
+  result.first_event_s = scenario.events.empty() ? 0.0 : scenario.events.front().at_s;
+  std::vector<double> lost_contact_s(cloud.hosts.size(), -1.0);
+  for (const auto& event : scenario.events) {
+    switch (event.kind) {
+      case ScenarioEvent::Kind::fail:
+      case ScenarioEvent::Kind::isolate:
+        for (auto host : event.hosts) {
+          if (lost_contact_s[host] >= 0) continue;  // the first loss of contact counts
+          lost_contact_s[host] = event.at_s;
+          result.failed_hosts.push_back(host);
+          bool crash = event.kind == ScenarioEvent::Kind::fail;
+          loop.schedule_at(event.at_s, [&world, host, crash] {
+            if (crash) {
+              world.crash_host(host);
+            } else {
+              world.isolate_host(host);
+            }
+          });
+          loop.schedule_at(event.at_s + detection_delay_s(scenario, host, event.at_s),
+                           [&executor, host] { executor.on_host_failed(host); });
+        }
+        break;
+      case ScenarioEvent::Kind::fail_step:
+        loop.schedule_at(event.at_s, [&world, &event] { world.arm_fail_step(event); });
+        break;
+      case ScenarioEvent::Kind::slow_step:
+        world.add_slowdown(event);
+        break;
+      case ScenarioEvent::Kind::evacuate:
+        break;
+    }
+  }
+
+  std::size_t recovered = 0;
+  executor.set_ready_observer([&recovered](model::VmIndex) { ++recovered; });
+  if (options.progress) {
+    std::uint64_t next_report = 20000;
+    while (loop.run_one()) {
+      if (loop.callbacks_run() >= next_report) {
+        next_report += 20000;
+        options.progress({loop.now_s(), recovered, executor.report().size()});
+      }
+    }
+  } else {
+    loop.run();
+  }
+  executor.finalize();
+  result.callbacks = loop.callbacks_run();
+  result.journal_records = journal.size();
+
+  // Outcome, from the world's true state.
+  result.vms = executor.report();
+  result.timeline = world.timeline();
+  result.violations = world.violations();
+  result.double_runs = world.double_runs();
+  std::vector<bool> reported(cloud.vms.size(), false);
+  double last_running = result.first_event_s;
+  std::array<double, model::kPriorityCount> tier_last{};
+  std::array<bool, model::kPriorityCount> tier_any_running{};
+  for (const auto& vm : result.vms) {
+    reported[vm.vm] = true;
+    auto tier = static_cast<int>(vm.priority);
+    result.tier_present[tier] = true;
+    const auto& copies = world.running_on(vm.vm);
+    switch (vm.state) {
+      case exec::VmState::running: {
+        if (copies.size() != 1 || copies.front() != vm.to) {
+          result.violations.push_back(
+              fmt::format("{} is reported running on {} but really runs on {} host(s)", cloud.vms[vm.vm].name,
+                          cloud.hosts[vm.to].name, copies.size()));
+          break;
+        }
+        ++result.restarted;
+        double since = world.running_since_s(vm.vm);
+        last_running = std::max(last_running, since);
+        tier_last[tier] = std::max(tier_last[tier], since);
+        tier_any_running[tier] = true;
+        break;
+      }
+      case exec::VmState::waiting:
+        ++result.waiting;
+        break;
+      case exec::VmState::failed:
+        ++result.failed;
+        break;
+      case exec::VmState::recovering:
+        result.violations.push_back(fmt::format("{} is still recovering at the end", cloud.vms[vm.vm].name));
+        break;
+    }
+    if (vm.state != exec::VmState::running && vm.reason.empty()) {
+      result.violations.push_back(
+          fmt::format("{} ends {} without a reason", cloud.vms[vm.vm].name, exec::to_string(vm.state)));
+    }
+  }
+  result.makespan_s = round_ms(last_running - result.first_event_s);
+  for (int tier = 0; tier < model::kPriorityCount; ++tier) {
+    if (tier_any_running[tier]) result.tier_done_s[tier] = round_ms(tier_last[tier] - result.first_event_s);
+  }
+
+  // Every protected VM that ran when the scenario began must run at the end, or wait with a reason; those
+  // that do not run although a placement exists are lost.
+  std::vector<model::VmIndex> not_running;
+  for (model::VmIndex v = 0; v < cloud.vms.size(); ++v) {
+    const auto& vm = cloud.vms[v];
+    if (!vm.protect || vm.host == model::kNoIndex || cloud.hosts[vm.host].state == model::HostState::down)
+      continue;
+    if (!world.running_on(v).empty()) continue;
+    not_running.push_back(v);
+    if (!reported[v]) {
+      result.violations.push_back(
+          fmt::format("{} does not run at the end and the executor never took charge of it", vm.name));
+    }
+  }
+  if (!not_running.empty()) {
+    model::Cloud final_state = cloud;
+    plan::PlanRequest request;
+    for (model::HostIndex h = 0; h < cloud.hosts.size(); ++h) {
+      if (!world.powered(h) || !world.reachable(h)) {
+        final_state.hosts[h].state = model::HostState::down;
+        request.failed_hosts.push_back(h);
+      }
+    }
+    for (model::VmIndex v = 0; v < cloud.vms.size(); ++v) {
+      const auto& copies = world.running_on(v);
+      if (!copies.empty()) final_state.vms[v].host = copies.front();
+    }
+    request.only_vms = not_running;
+    auto placeable = plan::plan_failover(final_state, request, executor_options.planner);
+    result.lost = static_cast<std::uint32_t>(placeable.placements.size());
+  }
+
+  // The lower bound, from the plan for every host the scenario takes down and the true durations.
+  if (!result.failed_hosts.empty()) {
+    plan::PlanRequest request;
+    request.failed_hosts = result.failed_hosts;
+    std::sort(request.failed_hosts.begin(), request.failed_hosts.end());
+    auto bound_plan = plan::plan_failover(cloud, request, executor_options.planner);
+    std::vector<exec::BoundVm> bound_vms;
+    for (const auto& placement : bound_plan.placements) {
+      auto source = placement.from;
+      double fence_done = lost_contact_s[source] +
+                          detection_delay_s(scenario, source, lost_contact_s[source]) +
+                          world.base_duration_s(env::StepKind::fence, source, model::kNoIndex);
+      bound_vms.push_back({placement.vm, placement.to, fence_done});
+    }
+    auto duration = [&world](env::StepKind kind, model::Index subject, model::DiskIndex disk) {
+      return world.base_duration_s(kind, subject, disk);
+    };
+    auto bound = exec::lower_bound(cloud, bound_vms, duration, executor_options.global_max_parallel);
+    result.lower_bound_s = round_ms(std::max(0.0, bound.value_s - result.first_event_s));
+    result.bound_binding = bound.binding;
+  }
+  result.estimated_bound_s = executor.estimated_bound_s();
+  result.wall_ms =
+      std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - wall_start).count();
+  return result;
+}
+
+nlohmann::ordered_json summary_json(const SimulationResult& result) {
+  nlohmann::ordered_json out;
+  out["strategy"] = exec::to_string(result.strategy);
+  out["makespan_s"] = result.makespan_s;
+  out["lower_bound_s"] = result.lower_bound_s;
+  out["restarted"] = result.restarted;
+  out["evacuated"] = result.evacuated;
+  out["waiting"] = result.waiting;
+  out["failed"] = result.failed;
+  out["double_runs"] = result.double_runs;
+  out["lost"] = result.lost;
+  nlohmann::ordered_json tiers = nlohmann::ordered_json::object();
+  for (int tier = 0; tier < model::kPriorityCount; ++tier) {
+    if (!result.tier_present[tier]) continue;
+    auto name = std::string(model::to_string(static_cast<model::Priority>(tier)));
+    if (result.tier_done_s[tier]) {
+      tiers[name] = *result.tier_done_s[tier];
+    } else {
+      tiers[name] = nullptr;
+    }
+  }
+  out["tier_done_s"] = tiers;
+  out["wall_ms"] = std::round(result.wall_ms * 10.0) / 10.0;
+  return out;
+}
+
+nlohmann::ordered_json timeline_json(const model::Cloud& cloud, const SimulationResult& result) {
+  std::vector<std::size_t> order(result.timeline.size());
+  std::iota(order.begin(), order.end(), 0);
+  std::stable_sort(order.begin(), order.end(), [&](std::size_t a, std::size_t b) {
+    return result.timeline[a].start_s < result.timeline[b].start_s;
+  });
+  double end_of_run = result.first_event_s;
+  for (const auto& step : result.timeline) end_of_run = std::max(end_of_run, step.end_s);
+  auto steps = nlohmann::ordered_json::array();
+  for (auto index : order) {
+    const auto& step = result.timeline[index];
+    nlohmann::ordered_json item;
+    item["vm"] = step.vm == model::kNoIndex ? std::string() : cloud.vms[step.vm].name;
+    item["step"] = env::to_string(step.kind);
+    item["host"] = step.host == model::kNoIndex ? std::string() : cloud.hosts[step.host].name;
+    item["disk"] = step.disk == model::kNoIndex ? std::string() : cloud.disks[step.disk].name;
+    item["start_s"] = round_ms(step.start_s - result.first_event_s);
+    item["end_s"] = round_ms((step.finished ? step.end_s : end_of_run) - result.first_event_s);
+    item["ok"] = step.finished && step.ok;
+    if (step.kind == env::StepKind::migrate && step.from != model::kNoIndex)
+      item["from"] = cloud.hosts[step.from].name;
+    steps.push_back(std::move(item));
+  }
+  nlohmann::ordered_json out;
+  out["steps"] = std::move(steps);
+  return out;
+}
+
+std::string summary_table(const model::Cloud& cloud, const SimulationResult& result) {
+  (void)cloud;
+  std::string text;
+  text += fmt::format("strategy        {}\n", exec::to_string(result.strategy));
+  text += fmt::format("makespan        {:.1f} s\n", result.makespan_s);
+  text += fmt::format("lower bound     {:.1f} s  (set by {}; makespan = {:.2f}x the bound)\n",
+                      result.lower_bound_s, result.bound_binding.empty() ? "nothing" : result.bound_binding,
+                      result.lower_bound_s > 0 ? result.makespan_s / result.lower_bound_s : 0.0);
+  text += fmt::format("restarted       {}\n", result.restarted);
+  text += fmt::format("waiting         {}\n", result.waiting);
+  text += fmt::format("failed          {}\n", result.failed);
+  text += fmt::format("double runs     {}\n", result.double_runs);
+  text += fmt::format("lost            {}\n", result.lost);
+  for (int tier = 0; tier < model::kPriorityCount; ++tier) {
+    if (!result.tier_present[tier]) continue;
+    auto name = model::to_string(static_cast<model::Priority>(tier));
+    if (result.tier_done_s[tier]) {
+      text += fmt::format("{:<16}{:.1f} s\n", fmt::format("{} done", name), *result.tier_done_s[tier]);
+    } else {
+      text += fmt::format("{:<16}never (none of it runs)\n", fmt::format("{} done", name));
+    }
+  }
+  text += fmt::format("wall time       {:.0f} ms\n", result.wall_ms);
+  if (!result.violations.empty()) {
+    text += fmt::format("INVARIANTS BROKEN ({}):\n", result.violations.size());
+    for (std::size_t i = 0; i < result.violations.size() && i < 20; ++i)
+      text += "  " + result.violations[i] + "\n";
+  }
+  return text;
+}
+
+}  // namespace revive::sim

@@ -1,0 +1,72 @@
+// One simulated recovery, end to end: the real executor and planner against the simulated world of a
+// scenario, on a virtual clock; then the outcome measured against the world's true state (not the engine's
+// beliefs) and the spec's outputs (../shared/spec/simulation.md): the summary, timeline.json and its Gantt
+// chart. Deterministic: the same cloud, scenario and options give the same result (but wall_ms).
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <functional>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "exec/executor.h"
+#include "model/cloud.h"
+#include "sim/scenario.h"
+#include "sim/world.h"
+
+namespace revive::sim {
+
+struct SimulationProgress {
+  double virtual_s = 0.0;
+  std::size_t running = 0;     // VMs recovered so far
+  std::size_t recovering = 0;  // VMs the executor took charge of
+};
+
+struct SimulationOptions {
+  exec::Strategy strategy = exec::Strategy::revive;
+  SimEstimator::Mode estimates = SimEstimator::Mode::history;
+  exec::ExecutorOptions executor;  // its strategy is replaced by `strategy`
+  // Called now and then during long runs (about every 20,000 simulated callbacks).
+  std::function<void(const SimulationProgress&)> progress;
+};
+
+struct SimulationResult {
+  exec::Strategy strategy = exec::Strategy::revive;
+  double makespan_s = 0.0;     // first event -> last VM running
+  double lower_bound_s = 0.0;  // relative to the first event
+  std::string bound_binding;   // which chain or scope sets the bound
+  double estimated_bound_s = 0.0;
+  std::uint32_t restarted = 0, evacuated = 0, waiting = 0, failed = 0, double_runs = 0, lost = 0;
+  // Per priority tier (critical, high, medium, low): whether any VM of it was recovered, and when its last
+  // VM became running (relative to the first event); nullopt when none of it ended running.
+  std::array<bool, model::kPriorityCount> tier_present{};
+  std::array<std::optional<double>, model::kPriorityCount> tier_done_s{};
+  double wall_ms = 0.0;
+  double first_event_s = 0.0;
+  std::uint64_t callbacks = 0;
+  std::size_t journal_records = 0;
+  std::vector<TimelineStep> timeline;
+  std::vector<std::string> violations;  // invariants broken (empty on a correct run)
+  std::vector<exec::VmReport> vms;
+  std::vector<model::HostIndex> failed_hosts;  // hosts crashed or isolated by the scenario
+};
+
+// Throws ScenarioError for scenario events this build cannot simulate yet (evacuate: issue 5).
+SimulationResult run_simulation(const model::Cloud& cloud, const Scenario& scenario,
+                                const SimulationOptions& options = {});
+
+// The stdout object of the spec, keys in the spec's order.
+nlohmann::ordered_json summary_json(const SimulationResult& result);
+// {"steps": [...]} of the spec, sorted by start time (then issue order).
+nlohmann::ordered_json timeline_json(const model::Cloud& cloud, const SimulationResult& result);
+// A summary for people (a few aligned lines).
+std::string summary_table(const model::Cloud& cloud, const SimulationResult& result);
+
+// Seconds rounded to the millisecond, as every output shows them.
+double round_ms(double seconds);
+
+}  // namespace revive::sim
