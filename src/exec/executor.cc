@@ -120,6 +120,7 @@ struct Task {
 
 struct Op {
   StepId step = kNoStep;
+  std::uint32_t attempt = 0;  // the step's attempt this op carries out
   std::uint32_t resource = 0;
   model::HostIndex start_host = model::kNoIndex;
   model::HostIndex hypervisor_host = model::kNoIndex;  // released when this host is fenced
@@ -341,10 +342,10 @@ class Executor::Impl {
       ops_.erase(found);
       if (!op.timed_out) env_.loop.cancel(op.timeout);
       release(op);
-      auto& step = steps_[op.step];
-      if (step.state == StepState::running && step_is_current(step)) {
-        // Its host was declared failed; the VM was already sent back to the planner, so this is stale.
-        step.state = StepState::abandoned;
+      const auto& step = steps_[op.step];
+      if (op.attempt == step.attempts && step.state == StepState::running && step_is_current(step)) {
+        // Normally the VM went back to the planner when the host was declared failed; if not, now.
+        step_failed(op.step, env::OperationResult::failure("its host was fenced", true));
       }
     }
     auto waiters = std::move(fence.waiters);
@@ -943,6 +944,7 @@ class Executor::Impl {
   void take(StepId id) {
     auto& step = steps_[id];
     step.state = StepState::running;
+    step.last_attempt_timed_out = false;
     ++step.attempts;
     ++busy_[step.resource];
     if (global_limit_ != 0) ++global_busy_;
@@ -957,6 +959,7 @@ class Executor::Impl {
     const auto& step = steps_[id];
     Op op;
     op.step = id;
+    op.attempt = step.attempts;
     op.resource = step.resource;
     op.global = global_limit_ != 0;
     op.disk = step.disk;
@@ -1050,7 +1053,7 @@ class Executor::Impl {
     auto& op = found->second;
     op.timed_out = true;  // keeps its slot until it answers or its host is fenced
     auto& step = steps_[op.step];
-    if (step.state != StepState::running || !step_is_current(step)) return;
+    if (op.attempt != step.attempts || step.state != StepState::running || !step_is_current(step)) return;
     step.last_attempt_timed_out = true;
     step_failed(op.step,
                 env::OperationResult::failure(fmt::format("no answer after {:.0f} s", timeout_for(step))));
@@ -1073,8 +1076,10 @@ class Executor::Impl {
         vm_location_[step.vm] = step.host;
       }
     }
-    if (op.timed_out || step.state != StepState::running || !step_is_current(step)) {
-      if (step.state == StepState::running) step.state = result.ok ? StepState::done : StepState::failed;
+    // A late answer to an attempt given up on (timed out, superseded by a retry, or of an abandoned graph)
+    // only updated the beliefs above.
+    if (op.timed_out || op.attempt != step.attempts || step.state != StepState::running ||
+        !step_is_current(step)) {
       return;
     }
     if (result.ok) {

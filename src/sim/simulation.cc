@@ -272,7 +272,6 @@ nlohmann::ordered_json timeline_json(const model::Cloud& cloud, const Simulation
 }
 
 std::string summary_table(const model::Cloud& cloud, const SimulationResult& result) {
-  (void)cloud;
   std::string text;
   text += fmt::format("strategy        {}\n", exec::to_string(result.strategy));
   text += fmt::format("makespan        {:.1f} s\n", result.makespan_s);
@@ -294,6 +293,17 @@ std::string summary_table(const model::Cloud& cloud, const SimulationResult& res
     }
   }
   text += fmt::format("wall time       {:.0f} ms\n", result.wall_ms);
+  std::size_t shown = 0, not_running = 0;
+  for (const auto& vm : result.vms) {
+    if (vm.state == exec::VmState::running) continue;
+    ++not_running;
+    if (shown == 0) text += "not running:\n";
+    if (shown++ < 100) {
+      text += fmt::format("  {} ({}, {}): {}\n", cloud.vms[vm.vm].name, model::to_string(vm.priority),
+                          exec::to_string(vm.state), vm.reason);
+    }
+  }
+  if (not_running > shown) text += fmt::format("  ... and {} more\n", not_running - shown);
   if (!result.violations.empty()) {
     text += fmt::format("INVARIANTS BROKEN ({}):\n", result.violations.size());
     for (std::size_t i = 0; i < result.violations.size() && i < 20; ++i)

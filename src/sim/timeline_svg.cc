@@ -253,9 +253,9 @@ std::string timeline_svg(const model::Cloud& cloud, const Scenario& scenario,
       what += fmt::format(": {:.1f}-{:.1f} s", step.start_s - origin, finish - origin);
       if (failed) what += " FAILED" + (step.error.empty() ? std::string() : " (" + step.error + ")");
       body += fmt::format(
-          R"(<rect x="{:.1f}" y="{:.1f}" width="{:.1f}" height="{:.1f}" fill="{}"{}><title>{}</title></rect>)"
+          R"(<rect x="{:.1f}" y="{:.1f}" width="{:.1f}" height="{:.1f}" fill="{}" class="{}"><title>{}</title></rect>)"
           "\n",
-          x0, top, width, kLaneHeight, colour(step.kind), failed ? R"( class="failed")" : "", escape(what));
+          x0, top, width, kLaneHeight, colour(step.kind), failed ? "bar failed" : "bar", escape(what));
       if (failed) {
         body += fmt::format(R"(<path d="M{:.1f},{:.1f} l-3,-5 h6 z" class="fail"/>)"
                             "\n",
@@ -296,9 +296,11 @@ std::string timeline_svg(const model::Cloud& cloud, const Scenario& scenario,
     tiers += fmt::format(R"(<line x1="{:.1f}" y1="84" x2="{:.1f}" y2="{:.1f}" class="tier"/>)"
                          "\n",
                          x, x, chart_bottom);
-    tiers += fmt::format(R"(<text x="{:.1f}" y="{:.1f}" class="tierlabel">{} done {:.1f} s</text>)"
+    bool right_half = x > kLabelWidth + kChartWidth * 0.6;
+    tiers += fmt::format(R"(<text x="{:.1f}" y="{:.1f}" class="tierlabel"{}>{} done {:.1f} s</text>)"
                          "\n",
-                         x + 3, chart_bottom + 26 + 12.0 * shown,
+                         right_half ? x - 3 : x + 3, chart_bottom + 26 + 12.0 * shown,
+                         right_half ? R"( text-anchor="end")" : "",
                          model::to_string(static_cast<model::Priority>(tier)), *result.tier_done_s[tier]);
     ++shown;
   }
@@ -335,8 +337,8 @@ std::string timeline_svg(const model::Cloud& cloud, const Scenario& scenario,
   svg += R"(<style>
 .title{font-size:15px;font-weight:bold} .sub{font-size:11px;fill:#444} .group{font-size:11px;font-weight:bold}
 .lane{font-size:9px;fill:#555} .tick{font-size:9px;fill:#555;text-anchor:middle} .legend{font-size:10px}
-.lanebg{fill:#f4f4f4} .grid{stroke:#ddd;stroke-width:0.5} .tier{stroke:#c00;stroke-width:1;stroke-dasharray:4,3}
-.tierlabel{font-size:10px;fill:#c00} .failed{stroke:#d62728;stroke-width:1.5} .fail{fill:#d62728}
+.lanebg{fill:#f4f4f4} rect.bar{stroke:#ffffff;stroke-width:0.6} .grid{stroke:#ddd;stroke-width:0.5} .tier{stroke:#c00;stroke-width:1;stroke-dasharray:4,3}
+.tierlabel{font-size:10px;fill:#c00} rect.failed,.failed{stroke:#d62728;stroke-width:1.5} .fail{fill:#d62728}
 </style>
 <rect width="100%" height="100%" fill="#ffffff"/>
 )";

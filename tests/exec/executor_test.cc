@@ -1,0 +1,391 @@
+// The executor against the simulated cloud: strategies, the bound, determinism, and every fault event of the
+// spec with a check of its outcome. Every run's invariants are asserted (no two copies, fence and disks
+// before start, limits, every VM running or waiting with a reason).
+#include <fmt/format.h>
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <map>
+#include <set>
+#include <string>
+
+#include "exec/executor.h"
+#include "model/inventory.h"
+#include "plan/planner.h"
+#include "sim/scenario.h"
+#include "sim/simulation.h"
+#include "sim/world.h"
+#include "support/test_support.h"
+
+namespace revive::exec {
+namespace {
+
+using revive::testing::shared_dir;
+using sim::SimulationResult;
+
+const model::Cloud& cloud_of(const std::string& name) {
+  static std::map<std::string, model::Cloud> clouds;
+  auto found = clouds.find(name);
+  if (found == clouds.end()) {
+    found = clouds
+                .emplace(name, model::load_inventory_file(
+                                   (shared_dir() / "scenarios" / name / "inventory.yaml").string()))
+                .first;
+  }
+  return found->second;
+}
+
+const model::Cloud& pod16() {
+  return cloud_of("pod-16");
+}
+
+constexpr const char* kPod16Head = R"(version: 1
+seed: 7
+latency:
+  detect: 5
+  fence: {median: 8, spread: 0.2}
+  disk_unmap: {median: 2, spread: 0.3}
+  disk_map: {median: 4, spread: 0.3}
+  net_config: {median: 3, spread: 0.3}
+  vm_start: {median: 60, spread: 0.4}
+  vm_stop: {median: 20, spread: 0.3}
+events:
+  - {at: 0, fail: [host-0006, host-0015]}
+)";
+
+void expect_invariants(const model::Cloud& cloud, const SimulationResult& result) {
+  EXPECT_TRUE(result.violations.empty())
+      << result.violations.size()
+      << " violations, first: " << (result.violations.empty() ? "" : result.violations.front());
+  EXPECT_EQ(result.double_runs, 0u);
+  EXPECT_EQ(result.lost, 0u);
+  for (const auto& vm : result.vms) {
+    if (vm.state != VmState::running) {
+      EXPECT_FALSE(vm.reason.empty()) << cloud.vms[vm.vm].name;
+    }
+  }
+}
+
+SimulationResult simulate(const model::Cloud& cloud, const std::string& scenario_text, Strategy strategy,
+                          sim::SimulationOptions options = {}) {
+  auto scenario = sim::load_scenario_text(scenario_text, "test-scenario.yaml", cloud);
+  options.strategy = strategy;
+  auto result = sim::run_simulation(cloud, scenario, options);
+  expect_invariants(cloud, result);
+  return result;
+}
+
+SimulationResult simulate_pod16(const std::string& extra_events = "", Strategy strategy = Strategy::revive) {
+  return simulate(pod16(), std::string(kPod16Head) + extra_events, strategy);
+}
+
+std::vector<const sim::TimelineStep*> steps_of(const SimulationResult& result, const std::string& vm_name,
+                                               env::StepKind kind) {
+  std::vector<const sim::TimelineStep*> steps;
+  auto vm = pod16().find_vm(vm_name);
+  for (const auto& step : result.timeline) {
+    if (step.vm == vm && step.kind == kind) steps.push_back(&step);
+  }
+  return steps;
+}
+
+const VmReport& report_of(const SimulationResult& result, model::VmIndex vm) {
+  for (const auto& report : result.vms) {
+    if (report.vm == vm) return report;
+  }
+  throw std::runtime_error("no report");
+}
+
+TEST(Executor, StrategiesOnPod16AreOrderedAndReviveReachesTheBound) {
+  std::map<Strategy, SimulationResult> results;
+  for (auto strategy : {Strategy::serial, Strategy::parallel_restart, Strategy::parallel, Strategy::revive}) {
+    results[strategy] = simulate_pod16("", strategy);
+    EXPECT_EQ(results[strategy].restarted, 48u) << to_string(strategy);
+    EXPECT_EQ(results[strategy].waiting + results[strategy].failed, 0u);
+  }
+  const auto& serial = results[Strategy::serial];
+  const auto& parallel_restart = results[Strategy::parallel_restart];
+  const auto& parallel = results[Strategy::parallel];
+  const auto& revive = results[Strategy::revive];
+  EXPECT_GT(serial.makespan_s, parallel_restart.makespan_s);
+  EXPECT_GT(parallel_restart.makespan_s, parallel.makespan_s);
+  EXPECT_GT(parallel.makespan_s, revive.makespan_s);
+  // The same plan and durations: the same bound for all.
+  for (const auto& [strategy, result] : results) {
+    EXPECT_DOUBLE_EQ(result.lower_bound_s, revive.lower_bound_s);
+    EXPECT_GE(result.makespan_s, result.lower_bound_s - 1e-6) << to_string(strategy);
+  }
+  EXPECT_LE(revive.makespan_s, 1.10 * revive.lower_bound_s);
+  EXPECT_LE(revive.makespan_s, 0.6 * parallel.makespan_s);
+  ASSERT_TRUE(revive.tier_done_s[0] && parallel.tier_done_s[0]);
+  EXPECT_LE(*revive.tier_done_s[0], *parallel.tier_done_s[0]);
+}
+
+TEST(Executor, SameInputsGiveTheSameRun) {
+  auto first = simulate_pod16();
+  auto second = simulate_pod16();
+  EXPECT_EQ(sim::timeline_json(pod16(), first).dump(), sim::timeline_json(pod16(), second).dump());
+  auto a = sim::summary_json(first);
+  auto b = sim::summary_json(second);
+  a.erase("wall_ms");
+  b.erase("wall_ms");
+  EXPECT_EQ(a.dump(), b.dump());
+}
+
+TEST(Executor, SerialRunsOneStepAtATimeAndParallelWaitsTierByTier) {
+  auto serial = simulate_pod16("", Strategy::serial);
+  std::vector<std::pair<double, double>> spans;
+  for (const auto& step : serial.timeline) {
+    if (step.kind != env::StepKind::fence) spans.emplace_back(step.start_s, step.end_s);
+  }
+  std::sort(spans.begin(), spans.end());
+  for (std::size_t i = 1; i < spans.size(); ++i) EXPECT_GE(spans[i].first, spans[i - 1].second - 1e-9);
+
+  auto parallel = simulate_pod16("", Strategy::parallel);
+  // No step of a VM of a lower tier begins before the higher tier is done.
+  std::map<model::VmIndex, int> tier;
+  for (const auto& vm : parallel.vms) tier[vm.vm] = static_cast<int>(vm.priority);
+  for (const auto& step : parallel.timeline) {
+    if (step.vm == model::kNoIndex) continue;
+    for (int higher = 0; higher < tier[step.vm]; ++higher) {
+      if (parallel.tier_done_s[higher]) {
+        EXPECT_GE(step.start_s + 1e-3, *parallel.tier_done_s[higher]);
+      }
+    }
+  }
+}
+
+TEST(Executor, FailedStepIsRetriedAndTheVmStillRuns) {
+  auto result = simulate_pod16("  - {at: 0, fail_step: {vm: vm-000161, step: vm_start, times: 1}}\n");
+  auto starts = steps_of(result, "vm-000161", env::StepKind::vm_start);
+  ASSERT_EQ(starts.size(), 2u);
+  EXPECT_FALSE(starts[0]->ok);
+  EXPECT_TRUE(starts[1]->ok);
+  EXPECT_EQ(starts[0]->host, starts[1]->host);                   // retried in place
+  EXPECT_GE(starts[1]->start_s, starts[0]->end_s + 2.0 - 1e-9);  // after the backoff
+  EXPECT_EQ(result.restarted, 48u);
+  EXPECT_EQ(report_of(result, pod16().find_vm("vm-000161")).state, VmState::running);
+}
+
+TEST(Executor, StepFailingForGoodSendsTheVmToAnotherTarget) {
+  auto result = simulate_pod16("  - {at: 0, fail_step: {vm: vm-000161, step: vm_start, times: 3}}\n");
+  auto starts = steps_of(result, "vm-000161", env::StepKind::vm_start);
+  ASSERT_EQ(starts.size(), 4u);
+  auto& report = report_of(result, pod16().find_vm("vm-000161"));
+  EXPECT_EQ(report.state, VmState::running);
+  EXPECT_EQ(report.replans, 1u);
+  EXPECT_NE(starts[3]->host, starts[0]->host);
+  EXPECT_EQ(report.to, starts[3]->host);
+  // Its disks were unmapped from the refused target before being mapped to the new one.
+  auto unmaps = steps_of(result, "vm-000161", env::StepKind::disk_unmap);
+  EXPECT_TRUE(
+      std::any_of(unmaps.begin(), unmaps.end(), [&](const auto* s) { return s->host == starts[0]->host; }));
+  EXPECT_EQ(result.restarted, 48u);
+}
+
+TEST(Executor, FailedDiskAndNetworkStepsAreRetried) {
+  auto result = simulate_pod16(
+      "  - {at: 0, fail_step: {vm: vm-000157, step: disk_map, times: 2}}\n"
+      "  - {at: 0, fail_step: {vm: vm-000157, step: net_config, times: 1}}\n"
+      "  - {at: 0, fail_step: {host: host-0006, step: fence, times: 1}}\n");
+  auto maps = steps_of(result, "vm-000157", env::StepKind::disk_map);
+  EXPECT_EQ(std::count_if(maps.begin(), maps.end(), [](const auto* s) { return !s->ok; }), 2);
+  auto fences = std::count_if(result.timeline.begin(), result.timeline.end(), [](const sim::TimelineStep& s) {
+    return s.kind == env::StepKind::fence && s.host == pod16().find_host("host-0006");
+  });
+  EXPECT_EQ(fences, 2);
+  EXPECT_EQ(result.restarted, 48u);
+}
+
+TEST(Executor, SlowArrayLengthensItsLane) {
+  auto base = simulate_pod16();
+  auto slow = simulate_pod16("  - {at: 0, slow_step: {array: array-2, factor: 3, until: 1000}}\n");
+  auto array = pod16().find_array("array-2");
+  auto lane_end = [&](const SimulationResult& result) {
+    double end = 0;
+    double busy = 0;
+    for (const auto& step : result.timeline) {
+      if (step.disk != model::kNoIndex && pod16().disks[step.disk].array == array) {
+        end = std::max(end, step.end_s);
+        busy += step.end_s - step.start_s;
+      }
+    }
+    return std::make_pair(end, busy);
+  };
+  auto [base_end, base_busy] = lane_end(base);
+  auto [slow_end, slow_busy] = lane_end(slow);
+  EXPECT_NEAR(slow_busy, 3.0 * base_busy, 1e-6);
+  EXPECT_GT(slow_end, 2.0 * (base_end - 15.0));
+  EXPECT_GT(slow.makespan_s, base.makespan_s);
+  EXPECT_EQ(slow.restarted, 48u);
+}
+
+// The host that received the most restarted VMs in the fault-free run.
+model::HostIndex busiest_target(const SimulationResult& result) {
+  std::map<model::HostIndex, int> count;
+  for (const auto& vm : result.vms) ++count[vm.to];
+  return std::max_element(count.begin(), count.end(),
+                          [](const auto& a, const auto& b) { return a.second < b.second; })
+      ->first;
+}
+
+TEST(Executor, TargetDyingMidRecoveryHasItsVmsReplannedElsewhere) {
+  auto base = simulate_pod16();
+  auto target = busiest_target(base);
+  const auto& name = pod16().hosts[target].name;
+  auto result = simulate_pod16("  - {at: 60, fail: [" + name + "]}\n");
+  // Every VM that was headed there, and every VM that ran there, runs elsewhere.
+  std::set<model::VmIndex> were_headed_there;
+  for (const auto& vm : base.vms) {
+    if (vm.to == target) were_headed_there.insert(vm.vm);
+  }
+  ASSERT_FALSE(were_headed_there.empty());
+  for (const auto& vm : result.vms) {
+    if (vm.state == VmState::running) {
+      EXPECT_NE(vm.to, target) << pod16().vms[vm.vm].name;
+    }
+    if (were_headed_there.count(vm.vm)) {
+      EXPECT_EQ(vm.state, VmState::running) << pod16().vms[vm.vm].name << ": " << vm.reason;
+    }
+  }
+  auto residents = pod16().vms_on(target).size();
+  EXPECT_EQ(result.restarted, 48u + residents);
+  // Its fence happened, and no VM started elsewhere before it for VMs that ran there.
+  double fenced_at = -1;
+  for (const auto& step : result.timeline) {
+    if (step.kind == env::StepKind::fence && step.host == target && step.ok) fenced_at = step.end_s;
+  }
+  EXPECT_GE(fenced_at, 60.0);
+}
+
+TEST(Executor, IsolatedHostsVmsAreNotRestartedBeforeItIsFenced) {
+  auto result =
+      simulate(pod16(), std::string(kPod16Head) + "  - {at: 0, isolate: [host-0003]}\n", Strategy::revive);
+  auto isolated = pod16().find_host("host-0003");
+  double fenced_at = -1;
+  for (const auto& step : result.timeline) {
+    if (step.kind == env::StepKind::fence && step.host == isolated && step.ok) fenced_at = step.end_s;
+  }
+  ASSERT_GT(fenced_at, 0);
+  std::size_t moved = 0;
+  for (auto vm : pod16().vms_on(isolated)) {
+    for (const auto& step : result.timeline) {
+      if (step.vm == vm && step.kind == env::StepKind::vm_start) {
+        EXPECT_GE(step.start_s, fenced_at);
+      }
+    }
+    EXPECT_EQ(report_of(result, vm).state, VmState::running);
+    ++moved;
+  }
+  EXPECT_GT(moved, 0u);
+  EXPECT_EQ(result.double_runs, 0u);
+}
+
+TEST(Executor, TargetIsolatedMidRecoveryIsFencedAndItsVmsRunOnce) {
+  auto base = simulate_pod16();
+  auto target = busiest_target(base);
+  auto result = simulate_pod16("  - {at: 70, isolate: [" + pod16().hosts[target].name + "]}\n");
+  for (const auto& vm : result.vms) {
+    EXPECT_EQ(vm.state, VmState::running) << pod16().vms[vm.vm].name << ": " << vm.reason;
+    EXPECT_NE(vm.to, target);
+  }
+  EXPECT_EQ(result.double_runs, 0u);
+}
+
+TEST(Executor, TightCloudLeavesVmsWaitingWithReasonsAndRestartsTheRest) {
+  const auto& cloud = cloud_of("tight-8");
+  auto text = sim::load_scenario_file((shared_dir() / "scenarios/tight-8/scenario.yaml").string(), cloud);
+  for (auto strategy : {Strategy::serial, Strategy::parallel, Strategy::revive}) {
+    sim::SimulationOptions options;
+    options.strategy = strategy;
+    auto result = sim::run_simulation(cloud, text, options);
+    expect_invariants(cloud, result);
+    EXPECT_GT(result.restarted, 0u);
+    EXPECT_GT(result.waiting, 0u);
+    EXPECT_EQ(result.restarted + result.waiting, result.vms.size());
+  }
+}
+
+TEST(Executor, AfterDependenciesStartOnlyOnceTheirVmsRun) {
+  // Make vm-000157 wait for vm-000161 (both on host-0006).
+  model::Cloud cloud = pod16();
+  auto waiting_vm = cloud.find_vm("vm-000157");
+  auto awaited = cloud.find_vm("vm-000161");
+  cloud.vms[waiting_vm].after.push_back(awaited);
+  cloud.rebuild_indexes();
+  auto result = simulate(cloud, kPod16Head, Strategy::revive);
+  const sim::TimelineStep* dependent_start = nullptr;
+  const sim::TimelineStep* awaited_start = nullptr;
+  for (const auto& step : result.timeline) {
+    if (step.kind == env::StepKind::vm_start && step.vm == waiting_vm && step.ok) dependent_start = &step;
+    if (step.kind == env::StepKind::vm_start && step.vm == awaited && step.ok) awaited_start = &step;
+  }
+  ASSERT_TRUE(dependent_start && awaited_start);
+  EXPECT_GE(dependent_start->start_s, awaited_start->end_s);
+}
+
+TEST(Executor, RandomFaultsNeverBreakTheInvariants) {
+  const auto& cloud = pod16();
+  for (int seed = 1; seed <= 12; ++seed) {
+    std::string events = fmt::format(
+        "  - {{at: {}, fail: [host-{:04d}]}}\n"
+        "  - {{at: {}, isolate: [host-{:04d}]}}\n"
+        "  - {{at: 0, fail_step: {{vm: vm-{:06d}, step: vm_start, times: {}}}}}\n"
+        "  - {{at: 0, fail_step: {{vm: vm-{:06d}, step: disk_map, times: 2}}}}\n"
+        "  - {{at: 10, slow_step: {{endpoint: mgmt-1, factor: 2, until: 90}}}}\n",
+        20 + seed * 7, 1 + (seed * 5) % 16, 40 + seed * 11, 1 + (seed * 3 + 7) % 16, 150 + seed * 3,
+        1 + seed % 4, 160 + seed);
+    std::string text =
+        std::string(kPod16Head)
+            .replace(std::string(kPod16Head).find("seed: 7"), 7, "seed: " + std::to_string(seed)) +
+        events;
+    for (auto strategy : {Strategy::serial, Strategy::parallel, Strategy::revive}) {
+      SCOPED_TRACE(fmt::format("seed {} strategy {}", seed, to_string(strategy)));
+      auto result = simulate(cloud, text, strategy);
+      EXPECT_GT(result.restarted, 0u);
+    }
+  }
+}
+
+TEST(Executor, JournalsIntentBeforeActingAndResultsAfter) {
+  const auto& cloud = pod16();
+  auto scenario = sim::load_scenario_text(kPod16Head, "scn.yaml", cloud);
+  sim::SimEventLoop loop;
+  sim::SimWorld world(cloud, scenario, loop);
+  sim::InMemoryJournal journal;
+  Environment environment{loop,   world.hypervisor(), world.storage(), world.network(), world.fencer(),
+                          journal};
+  Executor executor(cloud, environment);
+  loop.schedule_at(5.0, [&] {
+    executor.on_host_failed(cloud.find_host("host-0006"));
+    executor.on_host_failed(cloud.find_host("host-0015"));
+  });
+  std::size_t plans = 0;
+  executor.set_plan_observer([&](const plan::Plan&) { ++plans; });
+  loop.run();
+  executor.finalize();
+  EXPECT_EQ(plans, 1u);  // both hosts planned in one pass
+  auto records = journal.read_all();
+  ASSERT_FALSE(records.empty());
+  EXPECT_EQ(records[0].kind, "host_failed");
+  std::map<std::string, int> open;
+  std::size_t started = 0, done = 0;
+  for (const auto& record : records) {
+    if (record.kind == "step_started") {
+      ++open[record.payload.substr(0, record.payload.find(",\"attempt\""))];
+      ++started;
+    } else if (record.kind == "step_done") {
+      auto key = record.payload.substr(0, record.payload.find(",\"attempt\""));
+      EXPECT_GT(open[key], 0) << "result journaled before intent: " << record.payload;
+      --open[key];
+      ++done;
+    }
+  }
+  EXPECT_EQ(started, done);
+  auto vms_running = std::count_if(records.begin(), records.end(),
+                                   [](const env::JournalRecord& r) { return r.kind == "vm_running"; });
+  EXPECT_EQ(vms_running, 48);
+}
+
+}  // namespace
+}  // namespace revive::exec
