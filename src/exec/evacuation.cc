@@ -853,15 +853,17 @@ class Evacuator::Impl {
   void launch(const StepRequest& request) {
     const auto& move = moves_[request.move];
     auto done = [this, request](const env::OperationResult& result) { on_step_done(request, result); };
+    // One disk per call here, so the per-disk completion is the step's.
+    auto disk_done = [done](model::DiskIndex, const env::OperationResult& result) { done(result); };
     switch (request.kind) {
       case StepKind::stop:
         env_.hypervisor.stop_vm(move.from, move.vm, true, done);
         break;
       case StepKind::unmap:
-        env_.storage.unmap_disks(cloud_.disks[request.disk].array, move.from, {request.disk}, done);
+        env_.storage.unmap_disks(cloud_.disks[request.disk].array, move.from, {request.disk}, disk_done);
         break;
       case StepKind::map:
-        env_.storage.map_disks(cloud_.disks[request.disk].array, move.to, {request.disk}, done);
+        env_.storage.map_disks(cloud_.disks[request.disk].array, move.to, {request.disk}, disk_done);
         break;
       case StepKind::net_config:
         env_.network.configure_vm_networks(cloud_.hosts[move.to].network_switch, move.to, move.vm, done);

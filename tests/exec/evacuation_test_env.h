@@ -128,11 +128,11 @@ class TestWorld final : public env::Hypervisor, public env::Storage, public env:
   void subscribe(std::function<void(const env::HypervisorEvent&)>) override {}
 
   void map_disks(model::ArrayIndex array, model::HostIndex host, std::vector<model::DiskIndex> disks,
-                 env::Completion done) override {
+                 env::DiskCompletion done) override {
     disk_step("disk_map", array, host, std::move(disks), 4, std::move(done));
   }
   void unmap_disks(model::ArrayIndex array, model::HostIndex host, std::vector<model::DiskIndex> disks,
-                   env::Completion done) override {
+                   env::DiskCompletion done) override {
     disk_step("disk_unmap", array, host, std::move(disks), 2, std::move(done));
   }
   void configure_vm_networks(model::SwitchIndex network_switch, model::HostIndex host, model::VmIndex vm,
@@ -175,12 +175,12 @@ class TestWorld final : public env::Hypervisor, public env::Storage, public env:
     });
   }
   void disk_step(const char* kind, model::ArrayIndex array, model::HostIndex host,
-                 std::vector<model::DiskIndex> disks, double duration, env::Completion done) {
+                 std::vector<model::DiskIndex> disks, double duration, env::DiskCompletion done) {
     for (auto disk : disks) {
       claim(array_, array, cloud_.arrays[array].max_parallel, "array");
       later(kind, cloud_.disks[disk].vm, host, duration, [=, this] {
         release(array_, array);
-        done(env::OperationResult::success());
+        done(disk, env::OperationResult::success());
       });
     }
   }
