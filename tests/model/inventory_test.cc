@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include <filesystem>
+#include <random>
 #include <sstream>
 
 #include "model/cloud_json.h"
@@ -268,6 +269,54 @@ TEST(Inventory, FindsALongCycleAmongManyVms) {
   EXPECT_THAT(diagnostics[0].message, HasSubstr("`after` cycle: v0 -> v1 -> v2"));
   EXPECT_THAT(diagnostics[0].message, HasSubstr("v1999 -> v0"));
   EXPECT_EQ(diagnostics[0].field, "vms[v1999].after[0]");
+}
+
+// Deterministic corruptions of a valid inventory (lines deleted, duplicated, swapped, cut short, characters
+// changed): each must load or be rejected with diagnostics inside the file, never crash or loop.
+TEST(Inventory, SurvivesCorruptedInventories) {
+  const auto& lines = revive::testing::valid_inventory_lines();
+  std::mt19937 random(7);
+  auto pick = [&](std::size_t bound) { return static_cast<std::size_t>(random() % bound); };
+  int rejected = 0;
+  for (int round = 0; round < 1500; ++round) {
+    std::vector<std::string> mutated = lines;
+    for (int edit = 0, edits = 1 + static_cast<int>(pick(3)); edit < edits; ++edit) {
+      std::size_t at = pick(mutated.size());
+      switch (pick(5)) {
+        case 0:
+          mutated.erase(mutated.begin() + static_cast<long>(at));
+          break;
+        case 1:
+          mutated.insert(mutated.begin() + static_cast<long>(at), mutated[pick(mutated.size())]);
+          break;
+        case 2:
+          std::swap(mutated[at], mutated[pick(mutated.size())]);
+          break;
+        case 3:
+          mutated.resize(at + 1);
+          break;
+        default:
+          if (!mutated[at].empty())
+            mutated[at][pick(mutated[at].size())] = std::string_view(":-[]{}, x0\\")[pick(11)];
+          break;
+      }
+      if (mutated.empty()) mutated.push_back("");
+    }
+    std::string text = revive::testing::join_lines(mutated);
+    try {
+      load_inventory_text(text, "fuzz.yaml");
+    } catch (const InventoryError& error) {
+      ++rejected;
+      ASSERT_FALSE(error.diagnostics().empty());
+      for (const auto& d : error.diagnostics()) {
+        ASSERT_GE(d.line, 1) << d.to_string() << "\n" << text;
+        ASSERT_LE(d.line, static_cast<int>(mutated.size()) + 1) << d.to_string() << "\n" << text;
+        ASSERT_FALSE(d.field.empty()) << d.to_string();
+        ASSERT_FALSE(d.message.empty()) << d.to_string();
+      }
+    }
+  }
+  EXPECT_GT(rejected, 1000);
 }
 
 TEST(Inventory, WrittenInventoryReadsBackEqual) {
