@@ -4,7 +4,6 @@
 
 #include <algorithm>
 #include <array>
-#include <cmath>
 #include <numeric>
 #include <random>
 #include <span>
@@ -37,14 +36,6 @@ class Random {
   std::uint64_t between(std::uint64_t low, std::uint64_t high) { return low + below(high - low + 1); }
   // True with probability per_mille / 1000.
   bool chance(std::uint32_t per_mille) { return below(1000) < per_mille; }
-  // Uniform in (0, 1].
-  double unit() { return (static_cast<double>(engine_() >> 11) + 1.0) * 0x1.0p-53; }
-  // exp(N(log(median), sigma)), by Box-Muller.
-  double lognormal(double median, double sigma) {
-    const double radius = std::sqrt(-2.0 * std::log(unit()));
-    const double normal = radius * std::cos(6.283185307179586 * unit());
-    return median * std::exp(sigma * normal);
-  }
   // An index drawn with probability proportional to weights[index].
   template <typename Item>
   std::size_t weighted(std::span<const Item> items) {
@@ -124,6 +115,13 @@ constexpr std::array<Weighted, 6> kDataDiskGib = {
     {{50, 20}, {100, 25}, {200, 25}, {500, 18}, {1000, 9}, {2000, 3}}};
 // 10% critical, 20% high, 40% medium, 30% low (in Priority order).
 constexpr std::array<Weighted, 4> kPriorities = {{{0, 10}, {1, 20}, {2, 40}, {3, 30}}};
+
+// Memory dirty rates, MiB/s: a log-normal of median 25 and sigma 1.1 cut to 5–500, as 33 quantiles at
+// 0/32, 1/32, ... 32/32; a draw is uniform between two neighbouring quantiles (integers only, so no libm
+// rounding can change a cloud between platforms).
+constexpr std::array<std::uint32_t, 33> kDirtyRateQuantiles = {
+    5,  5,  5,  6,  7,  8,  9,  11, 12, 13, 15, 16, 18,  19,  21,  23, 25,
+    27, 30, 32, 35, 39, 43, 47, 53, 59, 66, 76, 89, 107, 135, 194, 500};
 
 std::uint32_t draw(Random& random, std::span<const Weighted> table) {
   return table[random.weighted(table)].value;
@@ -274,8 +272,9 @@ class Generator {
       vm.needs_license = licences && random_.chance(50);
       vm.on_backup_network = random_.chance(250);
       vm.prefers_zone = random_.chance(100);
-      vm.dirty_mib_s =
-          static_cast<std::uint32_t>(std::clamp(std::lround(random_.lognormal(25, 1.1)), 5L, 500L));
+      const std::size_t slice = random_.below(kDirtyRateQuantiles.size() - 1);
+      vm.dirty_mib_s = static_cast<std::uint32_t>(
+          random_.between(kDirtyRateQuantiles[slice], kDirtyRateQuantiles[slice + 1]));
       vm.disk_count = draw(random_, kDiskCounts);
     }
   }
