@@ -41,23 +41,27 @@ void StorageFencer::fence(model::HostIndex host, env::Completion done) {
     env::Completion done;
   };
   auto join = std::make_shared<Join>();
-  join->remaining = by_array.size();
+  for (const auto& [array, disks] : by_array) join->remaining += disks.size();
   join->done = std::move(done);
   for (auto& [array, disks] : by_array) {
     std::string array_name = array < cloud_.arrays.size() ? cloud_.arrays[array].name : std::to_string(array);
-    storage_.unmap_disks(array, host, disks, [join, array_name](const env::OperationResult& result) {
-      if (!result.ok) {
-        if (!join->errors.empty()) join->errors += "; ";
-        join->errors += "unmap on " + array_name + ": " + result.error;
-        join->permanent = join->permanent && result.permanent;
-      }
-      if (--join->remaining > 0) return;
-      if (join->errors.empty()) {
-        join->done(env::OperationResult::success());
-      } else {
-        join->done(env::OperationResult::failure(join->errors, join->permanent));
-      }
-    });
+    // Called once per disk.
+    storage_.unmap_disks(array, host, disks,
+                         [this, join, array_name](model::DiskIndex disk, const env::OperationResult& result) {
+                           if (!result.ok) {
+                             if (!join->errors.empty()) join->errors += "; ";
+                             std::string disk_name =
+                                 disk < cloud_.disks.size() ? cloud_.disks[disk].name : std::to_string(disk);
+                             join->errors += "unmap " + disk_name + " on " + array_name + ": " + result.error;
+                             join->permanent = join->permanent && result.permanent;
+                           }
+                           if (--join->remaining > 0) return;
+                           if (join->errors.empty()) {
+                             join->done(env::OperationResult::success());
+                           } else {
+                             join->done(env::OperationResult::failure(join->errors, join->permanent));
+                           }
+                         });
   }
 }
 

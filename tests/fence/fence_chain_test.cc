@@ -170,17 +170,19 @@ TEST(FenceChain, PowerStatusAsksLevelsUntilOneKnows) {
 class FakeStorage final : public env::Storage {
  public:
   explicit FakeStorage(VirtualLoop& loop) : loop_(loop) {}
-  void map_disks(model::ArrayIndex, model::HostIndex, std::vector<model::DiskIndex>,
-                 env::Completion done) override {
-    loop_.post([done] { done(env::OperationResult::success()); });
+  void map_disks(model::ArrayIndex, model::HostIndex, std::vector<model::DiskIndex> disks,
+                 env::DiskCompletion done) override {
+    for (auto disk : disks) loop_.post([done, disk] { done(disk, env::OperationResult::success()); });
   }
   void unmap_disks(model::ArrayIndex array, model::HostIndex host, std::vector<model::DiskIndex> disks,
-                   env::Completion done) override {
+                   env::DiskCompletion done) override {
     calls.push_back({array, host, disks});
     bool fail = failing_arrays.contains(array);
-    loop_.post([done, fail] {
-      done(fail ? env::OperationResult::failure("array busy") : env::OperationResult::success());
-    });
+    for (auto disk : disks) {
+      loop_.post([done, fail, disk] {
+        done(disk, fail ? env::OperationResult::failure("array busy") : env::OperationResult::success());
+      });
+    }
   }
   struct Call {
     model::ArrayIndex array;
@@ -232,7 +234,7 @@ TEST(StorageFencer, UnmapsEveryDiskOfTheHostPerArray) {
   level.fence(0, [&](const env::OperationResult& r) { result = r; });
   loop.run_until(2.0);
   EXPECT_FALSE(result->ok);
-  EXPECT_NE(result->error.find("array-b: array busy"), std::string::npos);
+  EXPECT_NE(result->error.find("unmap d1 on array-b: array busy"), std::string::npos) << result->error;
 }
 
 TEST(StorageFencer, HostWithoutDisksCannotBeFencedThisWay) {
