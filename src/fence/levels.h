@@ -62,7 +62,9 @@ struct LeaseSettings {
   double lease_ttl_s = 10.0;
   double controller_timeout_s = 10.0;
   double watchdog_s = 5.0;
-  double margin_s = 1.0;  // covers message delays between the agent's clock and the controller's
+  // Covers the agent's tick (it checks once per interval) and message delays: at least the agent's interval
+  // plus the worst network delay.
+  double margin_s = 2.0;
   // The proof also needs the lease read (unchanged) after the deadline; re-check this often, for this long.
   double read_recheck_s = 0.5;
   double read_wait_s = 30.0;

@@ -1,0 +1,268 @@
+// revive-agent: the host agent. Every --interval it
+//   - sends a signed UDP heartbeat to the controller (--controller ADDR:PORT) and listens for its signed
+//   acks;
+//   - renews its storage lease (a record in --lease-dir, on storage shared with the controller);
+//   - when the controller is lost (no ack for --controller-timeout) but the lease still renews, the host is
+//     isolated: it applies the isolation response (--isolation-response leave | stop: after --isolation-grace
+//     it runs --stop-command once, e.g. to shut its VMs down);
+//   - when it has lost both the controller and its lease (not renewed for --lease-ttl), it self-fences: stops
+//     petting --watchdog-device (the hardware resets the host within --watchdog) and runs --watchdog-command
+//     (in tests: kill the simulated host's processes), then exits for good. The controller's lease fencer
+//     relies on this: an unchanged lease past ttl + watchdog + margin means the host is off.
+// Logs one line per state change on stdout. Exit: 0 on SIGTERM/SIGINT, 2 bad arguments, 3 self-fenced.
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <netdb.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <chrono>
+#include <cstdio>
+#include <iostream>
+#include <string>
+
+#include <fmt/format.h>
+#include <CLI/CLI.hpp>
+
+#include "detect/heartbeat_protocol.h"
+#include "detect/heartbeat_receiver.h"
+#include "drivers/process/command.h"
+
+namespace {
+
+using revive::detect::MessageKind;
+using revive::detect::SignedMessage;
+using Clock = std::chrono::steady_clock;
+
+std::atomic<bool> stop_requested{false};
+
+void on_signal(int) {
+  stop_requested = true;
+}
+
+struct Settings {
+  std::string host;
+  std::string controller;
+  std::string key_file;
+  std::string bind_address;
+  double interval_s = 1.0;
+  std::string lease_dir;
+  double lease_ttl_s = 10.0;
+  double controller_timeout_s = 10.0;
+  double watchdog_s = 5.0;
+  std::string isolation_response = "leave";
+  double isolation_grace_s = 30.0;
+  std::string stop_command;
+  std::string watchdog_command;
+  std::string watchdog_device;
+};
+
+double seconds_since(Clock::time_point since) {
+  return std::chrono::duration<double>(Clock::now() - since).count();
+}
+
+void log(const Settings& settings, const std::string& line) {
+  std::cout << fmt::format("revive-agent {} [{}]: {}", settings.host, revive::detect::unix_now_ms(), line)
+            << std::endl;
+}
+
+int run_shell(const std::string& command_line, double timeout_s) {
+  revive::drivers::Command command;
+  command.argv = {"/bin/sh", "-c", command_line};
+  command.timeout_s = timeout_s;
+  auto result = revive::drivers::run_command(command);
+  return result.timed_out ? -1 : result.exit_status;
+}
+
+sockaddr_in resolve(const std::string& endpoint) {
+  auto colon = endpoint.rfind(':');
+  if (colon == std::string::npos) throw CLI::ValidationError("--controller", "expected ADDRESS:PORT");
+  std::string host = endpoint.substr(0, colon);
+  std::string port = endpoint.substr(colon + 1);
+  addrinfo hints{};
+  hints.ai_family = AF_INET;
+  hints.ai_socktype = SOCK_DGRAM;
+  addrinfo* found = nullptr;
+  if (::getaddrinfo(host.c_str(), port.c_str(), &hints, &found) != 0 || !found) {
+    throw CLI::ValidationError("--controller", "cannot resolve " + endpoint);
+  }
+  sockaddr_in address{};
+  std::memcpy(&address, found->ai_addr, sizeof address);
+  ::freeaddrinfo(found);
+  return address;
+}
+
+int run(const Settings& settings) {
+  std::string key = revive::detect::read_key_file(settings.key_file);
+  sockaddr_in controller = resolve(settings.controller);
+  int socket_fd = ::socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  if (socket_fd < 0) throw std::runtime_error("socket failed");
+  if (!settings.bind_address.empty()) {
+    sockaddr_in local{};
+    local.sin_family = AF_INET;
+    if (::inet_pton(AF_INET, settings.bind_address.c_str(), &local.sin_addr) != 1 ||
+        ::bind(socket_fd, reinterpret_cast<sockaddr*>(&local), sizeof local) != 0) {
+      throw std::runtime_error("cannot bind " + settings.bind_address);
+    }
+  }
+  int watchdog_fd = -1;
+  if (!settings.watchdog_device.empty()) {
+    watchdog_fd = ::open(settings.watchdog_device.c_str(), O_WRONLY | O_CLOEXEC);
+    if (watchdog_fd < 0) throw std::runtime_error("cannot open watchdog device " + settings.watchdog_device);
+  }
+
+  const std::uint64_t epoch = static_cast<std::uint64_t>(revive::detect::unix_now_ms());
+  std::uint64_t sequence = 0;
+  std::uint64_t lease_sequence = 0;
+  auto start = Clock::now();
+  auto last_ack = start;      // a grace period at start
+  auto last_renewal = start;  // idem
+  bool controller_lost = false;
+  bool lease_lost = false;
+  bool stop_command_ran = false;
+  auto next_tick = start;
+  log(settings, fmt::format("started: controller {}, lease dir {}, interval {:g} s", settings.controller,
+                            settings.lease_dir.empty() ? "(none)" : settings.lease_dir, settings.interval_s));
+
+  while (!stop_requested) {
+    auto now = Clock::now();
+    if (now >= next_tick) {
+      next_tick +=
+          std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(settings.interval_s));
+      if (next_tick < now) next_tick = now;
+      SignedMessage heartbeat{MessageKind::heartbeat, settings.host, epoch, ++sequence,
+                              revive::detect::unix_now_ms()};
+      std::string datagram = revive::detect::encode(heartbeat, key);
+      ::sendto(socket_fd, datagram.data(), datagram.size(), MSG_DONTWAIT,
+               reinterpret_cast<sockaddr*>(&controller), sizeof controller);
+      if (!settings.lease_dir.empty()) {
+        SignedMessage lease{MessageKind::lease, settings.host, epoch, ++lease_sequence,
+                            revive::detect::unix_now_ms()};
+        if (revive::detect::write_lease(settings.lease_dir, settings.host,
+                                        revive::detect::encode(lease, key))) {
+          last_renewal = Clock::now();
+        }
+      } else {
+        last_renewal = Clock::now();  // no lease configured: only the controller matters
+      }
+      if (watchdog_fd >= 0) {
+        if (::write(watchdog_fd, "k", 1) != 1) log(settings, "watchdog write failed");
+      }
+
+      bool now_controller_lost = seconds_since(last_ack) >= settings.controller_timeout_s;
+      bool now_lease_lost =
+          !settings.lease_dir.empty() && seconds_since(last_renewal) >= settings.lease_ttl_s;
+      if (now_controller_lost != controller_lost) {
+        controller_lost = now_controller_lost;
+        log(settings, controller_lost
+                          ? fmt::format("controller lost (no ack for {:.1f} s)", seconds_since(last_ack))
+                          : "controller back");
+        if (!controller_lost) stop_command_ran = false;
+      }
+      if (now_lease_lost != lease_lost) {
+        lease_lost = now_lease_lost;
+        log(settings, lease_lost
+                          ? fmt::format("lease lost (not renewed for {:.1f} s)", seconds_since(last_renewal))
+                          : "lease renewed again");
+      }
+      if (controller_lost && lease_lost) {
+        log(settings, "controller and lease lost: self-fencing (watchdog)");
+        if (watchdog_fd >= 0) {
+          // Stop petting without the magic close: the hardware resets the host within its timeout.
+          ::close(watchdog_fd);
+          watchdog_fd = -1;
+        }
+        if (!settings.watchdog_command.empty()) {
+          int status = run_shell(settings.watchdog_command, settings.watchdog_s);
+          log(settings, fmt::format("watchdog command exited with {}", status));
+        }
+        return 3;
+      }
+      if (controller_lost && settings.isolation_response == "stop" && !stop_command_ran &&
+          seconds_since(last_ack) >= settings.controller_timeout_s + settings.isolation_grace_s) {
+        stop_command_ran = true;
+        log(settings, "isolated: applying the isolation response (stop)");
+        if (!settings.stop_command.empty()) {
+          int status = run_shell(settings.stop_command, 60.0);
+          log(settings, fmt::format("stop command exited with {}", status));
+        }
+      }
+    }
+    // Wait for acks until the next tick.
+    auto wait = std::chrono::duration_cast<std::chrono::milliseconds>(next_tick - Clock::now()).count();
+    pollfd descriptor{socket_fd, POLLIN, 0};
+    if (::poll(&descriptor, 1, static_cast<int>(std::max<long long>(0, std::min<long long>(wait, 200)))) >
+        0) {
+      char buffer[1024];
+      ssize_t got = ::recv(socket_fd, buffer, sizeof buffer, MSG_DONTWAIT);
+      if (got > 0) {
+        auto decoded = revive::detect::decode(std::string_view(buffer, static_cast<std::size_t>(got)), key,
+                                              MessageKind::ack);
+        if (decoded.error == revive::detect::DecodeError::none && decoded.message.host == settings.host &&
+            decoded.message.epoch == epoch && decoded.message.sequence <= sequence) {
+          last_ack = Clock::now();
+        }
+      }
+    }
+  }
+  if (watchdog_fd >= 0) {
+    if (::write(watchdog_fd, "V", 1) != 1) log(settings, "watchdog magic close failed");  // disarm cleanly
+    ::close(watchdog_fd);
+  }
+  log(settings, "stopped");
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"revive-agent: heartbeats, storage lease, isolation response and self-fencing for one host",
+               "revive-agent"};
+  Settings settings;
+  app.add_option("--host", settings.host, "This host's name, as in the inventory")->required();
+  app.add_option("--controller", settings.controller, "The controller's heartbeat endpoint ADDRESS:PORT")
+      ->required();
+  app.add_option("--key-file", settings.key_file, "File holding the shared heartbeat key")->required();
+  app.add_option("--bind", settings.bind_address, "Local IPv4 address to send from");
+  app.add_option("--interval", settings.interval_s, "Seconds between heartbeats and lease renewals")
+      ->check(CLI::Range(0.01, 60.0));
+  app.add_option("--lease-dir", settings.lease_dir, "Directory on shared storage for the lease record");
+  app.add_option("--lease-ttl", settings.lease_ttl_s,
+                 "Seconds without renewal after which the lease is lost");
+  app.add_option("--controller-timeout", settings.controller_timeout_s,
+                 "Seconds without an ack after which the controller is lost");
+  app.add_option("--watchdog", settings.watchdog_s, "Seconds the watchdog takes to reset the host");
+  app.add_option("--isolation-response", settings.isolation_response, "leave (default) or stop")
+      ->check(CLI::IsMember({"leave", "stop"}));
+  app.add_option("--isolation-grace", settings.isolation_grace_s,
+                 "Seconds isolated before the stop response runs");
+  app.add_option("--stop-command", settings.stop_command, "Shell command stopping this host's VMs");
+  app.add_option("--watchdog-command", settings.watchdog_command,
+                 "Shell command run when self-fencing (tests: kill the host's processes)");
+  app.add_option("--watchdog-device", settings.watchdog_device, "Watchdog device to pet, e.g. /dev/watchdog");
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& error) {
+    return app.exit(error) == 0 ? 0 : 2;
+  }
+  if (!revive::detect::valid_host_name(settings.host)) {
+    std::cerr << "revive-agent: --host: not a valid host name: " << settings.host << "\n";
+    return 2;
+  }
+  struct sigaction action {};
+  action.sa_handler = on_signal;
+  ::sigaction(SIGTERM, &action, nullptr);
+  ::sigaction(SIGINT, &action, nullptr);
+  try {
+    return run(settings);
+  } catch (const CLI::ValidationError& error) {
+    std::cerr << "revive-agent: " << error.what() << "\n";
+    return 2;
+  } catch (const std::exception& error) {
+    std::cerr << "revive-agent: " << error.what() << "\n";
+    return 2;
+  }
+}

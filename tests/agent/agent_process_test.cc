@@ -1,0 +1,364 @@
+// The host agent as a real process against the controller side (HeartbeatReceiver, LeaseWatcher, HostMonitor,
+// FenceChain) on a wall-clock loop: heartbeats verified, a killed agent is a failed host, an isolated one
+// (its network namespace's link down, its lease still renewed) is isolated and never failed, and an agent
+// that loses both controller and lease self-fences so that the lease fencer can prove it.
+#include <sys/stat.h>
+
+#include <algorithm>
+#include <filesystem>
+#include <optional>
+
+#include <gtest/gtest.h>
+
+#include "detect/heartbeat_protocol.h"
+#include "detect/heartbeat_receiver.h"
+#include "detect/host_monitor.h"
+#include "drivers/realtime/wall_clock_loop.h"
+#include "fence/fence_chain.h"
+#include "fence/levels.h"
+#include "support/real_processes.h"
+#include "support/test_support.h"
+
+namespace revive {
+namespace {
+
+using detect::Channel;
+using detect::HostHealth;
+using testing::BackgroundProcess;
+using testing::TempDir;
+
+// Records fence calls; never answers (a host that only needs to be declared).
+class RecordingFencer final : public env::Fencer {
+ public:
+  void fence(model::HostIndex host, env::Completion) override { calls.push_back(host); }
+  void power_status(model::HostIndex,
+                    std::function<void(const env::OperationResult&, env::PowerState)>) override {}
+  std::vector<model::HostIndex> calls;
+};
+
+// Scaled-down timings (agent interval 0.1 s) so that tests take seconds.
+detect::DetectorSettings fast_detector() {
+  detect::DetectorSettings settings;
+  settings.network_phi = {.expected_interval_s = 0.1, .acceptable_pause_s = 0.3, .min_std_dev_s = 0.05};
+  settings.storage_phi = {.expected_interval_s = 0.1, .acceptable_pause_s = 0.6, .min_std_dev_s = 0.05};
+  settings.lease_ttl_s = 1.5;
+  settings.storm_settle_s = 0.5;
+  return settings;
+}
+
+struct Controller {
+  Controller(const std::string& bind_address, const std::filesystem::path& lease_dir, env::Fencer& fencer,
+             std::string key_text, detect::HostNames hosts)
+      : key(std::move(key_text)),
+        monitor(loop, fencer, fast_detector()),
+        receiver(loop, {.bind_address = bind_address, .port = 0, .key = key, .max_skew_s = 30.0}, hosts,
+                 [this](model::HostIndex host) { monitor.heartbeat(host, Channel::agent); }),
+        leases(
+            loop, {.directory = lease_dir.string(), .key = key, .poll_s = 0.05}, hosts,
+            [this](model::HostIndex host) { monitor.lease_checked(host); },
+            [this](model::HostIndex host) { monitor.heartbeat(host, Channel::storage); }) {
+    monitor.subscribe([this](const detect::HostEvent& event) { events.push_back(event); });
+    for (const auto& [name, host] : hosts)
+      monitor.add_host(host, detect::ChannelSet::of({Channel::agent, Channel::storage}));
+    receiver.start();
+    leases.start();
+  }
+  ~Controller() {
+    receiver.stop();
+    leases.stop();
+  }
+  bool ever(model::HostIndex host, HostHealth health) const {
+    return std::any_of(events.begin(), events.end(), [&](const detect::HostEvent& event) {
+      return event.host == host && event.kind == detect::HostEvent::Kind::transition && event.to == health;
+    });
+  }
+  std::string history(model::HostIndex host) const {
+    std::string text;
+    for (const auto& event : events) {
+      if (event.host != host) continue;
+      text += std::string(detect::to_string(event.from)) + " -> " + std::string(detect::to_string(event.to)) +
+              ": " + event.reason + "\n";
+    }
+    return text;
+  }
+
+  std::string key;
+  drivers::WallClockLoop loop;
+  detect::HostMonitor monitor;
+  detect::HeartbeatReceiver receiver;
+  detect::LeaseWatcher leases;
+  std::vector<detect::HostEvent> events;
+};
+
+std::vector<std::string> agent_command(const std::string& host, const std::string& controller,
+                                       const std::filesystem::path& key_file,
+                                       const std::filesystem::path& lease_dir,
+                                       std::vector<std::string> extra = {}) {
+  std::vector<std::string> argv{REVIVE_AGENT,
+                                "--host",
+                                host,
+                                "--controller",
+                                controller,
+                                "--key-file",
+                                key_file.string(),
+                                "--interval",
+                                "0.1",
+                                "--lease-dir",
+                                lease_dir.string(),
+                                "--lease-ttl",
+                                "1",
+                                "--controller-timeout",
+                                "1",
+                                "--watchdog",
+                                "0.5"};
+  argv.insert(argv.end(), extra.begin(), extra.end());
+  return argv;
+}
+
+TEST(Agent, HeartbeatsAreVerifiedAndABadKeyIsRejected) {
+  TempDir dir;
+  auto key_file = dir.write("key", "shared-secret-key\n");
+  auto bad_key_file = dir.write("bad-key", "some-other-key\n");
+  std::filesystem::create_directories(dir.path() / "leases");
+  RecordingFencer fencer;
+  Controller controller("127.0.0.1", dir.path() / "leases", fencer, "shared-secret-key",
+                        {{"h0", 0}, {"h1", 1}});
+  std::string endpoint = "127.0.0.1:" + std::to_string(controller.receiver.port());
+  BackgroundProcess good(agent_command("h0", endpoint, key_file, dir.path() / "leases"),
+                         dir.path() / "h0.log");
+  BackgroundProcess bad(agent_command("h1", endpoint, bad_key_file, dir.path() / "leases"),
+                        dir.path() / "h1.log");
+  controller.loop.run_for(3.0);
+  EXPECT_GT(controller.receiver.counters().accepted, 10u);
+  EXPECT_GT(controller.receiver.counters().bad_signature, 10u);
+  EXPECT_EQ(controller.monitor.health(0), HostHealth::up) << controller.history(0);
+  // h1's heartbeats and lease are forged as far as the controller knows: it is silent, hence failed.
+  EXPECT_TRUE(controller.ever(1, HostHealth::failed)) << controller.history(1);
+  EXPECT_GT(controller.leases.bad_records(), 0u);
+  EXPECT_EQ(fencer.calls, std::vector<model::HostIndex>{1});
+  // The agent reports the controller lost: no valid ack ever reached it.
+  EXPECT_TRUE(bad.running());
+  EXPECT_NE(testing::read_file(dir.path() / "h1.log").find("controller lost"), std::string::npos);
+}
+
+TEST(Agent, KilledAgentIsDeclaredFailed) {
+  TempDir dir;
+  auto key_file = dir.write("key", "k\n");
+  std::filesystem::create_directories(dir.path() / "leases");
+  RecordingFencer fencer;
+  Controller controller("127.0.0.1", dir.path() / "leases", fencer, "k", {{"h0", 0}, {"h1", 1}, {"h2", 2}});
+  std::string endpoint = "127.0.0.1:" + std::to_string(controller.receiver.port());
+  std::vector<BackgroundProcess> agents;
+  for (const char* host : {"h0", "h1", "h2"}) {
+    agents.emplace_back(agent_command(host, endpoint, key_file, dir.path() / "leases"),
+                        dir.path() / (std::string(host) + ".log"));
+  }
+  controller.loop.run_for(2.0);
+  for (model::HostIndex host = 0; host < 3; ++host) {
+    ASSERT_EQ(controller.monitor.health(host), HostHealth::up) << controller.history(host);
+  }
+  agents[1].stop();  // SIGKILL: the host crashed
+  ASSERT_TRUE(controller.loop.run_until([&] { return !fencer.calls.empty(); }, 20.0))
+      << controller.history(1);
+  EXPECT_EQ(fencer.calls, std::vector<model::HostIndex>{1});
+  EXPECT_TRUE(controller.ever(1, HostHealth::failed));
+  EXPECT_FALSE(controller.ever(1, HostHealth::isolated));
+  EXPECT_EQ(controller.monitor.health(0), HostHealth::up);
+  EXPECT_EQ(controller.monitor.health(2), HostHealth::up);
+}
+
+TEST(Agent, LosingControllerAndLeaseSelfFencesAndTheLeaseFencerProvesIt) {
+  TempDir dir;
+  auto key_file = dir.write("key", "k\n");
+  auto shared = dir.path() / "shared-leases";
+  std::filesystem::create_directories(shared);
+  // The agent reaches the shared storage through a link the test can cut.
+  auto agent_view = dir.path() / "agent-view";
+  std::filesystem::create_directory_symlink(shared, agent_view);
+  auto marker = dir.path() / "self-fenced";
+  auto vm = testing::shell("sleep 1000 </dev/null >/dev/null 2>&1 & echo $!");
+  int vm_pid = std::stoi(vm.out);
+
+  // The controller: agent + storage channels, fence chain with the lease level only.
+  struct LeaseController {
+    explicit LeaseController(const std::filesystem::path& lease_dir)
+        : chain(loop),
+          monitor(loop, chain, fast_detector()),
+          lease(loop, monitor,
+                {.lease_ttl_s = 1.0,
+                 .controller_timeout_s = 1.0,
+                 .watchdog_s = 0.5,
+                 .margin_s = 0.5,
+                 .read_recheck_s = 0.05,
+                 .read_wait_s = 10.0}),
+          receiver(loop, {.bind_address = "127.0.0.1", .port = 0, .key = "k", .max_skew_s = 30.0},
+                   {{"h0", 0}, {"h1", 1}, {"h2", 2}},
+                   [this](model::HostIndex host) { monitor.heartbeat(host, Channel::agent); }),
+          other_receiver(loop, {.bind_address = "127.0.0.1", .port = 0, .key = "k", .max_skew_s = 30.0},
+                         {{"h0", 0}, {"h1", 1}, {"h2", 2}},
+                         [this](model::HostIndex host) { monitor.heartbeat(host, Channel::agent); }),
+          leases(
+              loop, {.directory = lease_dir.string(), .key = "k", .poll_s = 0.05},
+              {{"h0", 0}, {"h1", 1}, {"h2", 2}},
+              [this](model::HostIndex host) { monitor.lease_checked(host); },
+              [this](model::HostIndex host) { monitor.heartbeat(host, Channel::storage); }) {
+      chain.add_level("lease", lease);
+      chain.set_default_levels({"lease"});
+      monitor.subscribe([this](const detect::HostEvent& event) {
+        if (event.kind == detect::HostEvent::Kind::transition && event.to == HostHealth::fenced) {
+          fenced_at = loop.now_s();
+        }
+      });
+      for (model::HostIndex host = 0; host < 3; ++host) {
+        monitor.add_host(host, detect::ChannelSet::of({Channel::agent, Channel::storage}));
+      }
+      receiver.start();
+      other_receiver.start();
+      leases.start();
+    }
+    ~LeaseController() {
+      receiver.stop();
+      other_receiver.stop();
+      leases.stop();
+    }
+    drivers::WallClockLoop loop;
+    fence::FenceChain chain;
+    detect::HostMonitor monitor;
+    fence::LeaseFencer lease;
+    detect::HeartbeatReceiver receiver;        // h0 talks to this one
+    detect::HeartbeatReceiver other_receiver;  // h1 and h2 to this one
+    detect::LeaseWatcher leases;
+    std::optional<double> fenced_at;
+  };
+  LeaseController controller(shared);
+  std::string endpoint = "127.0.0.1:" + std::to_string(controller.receiver.port());
+  std::string watchdog = "kill -9 " + std::to_string(vm_pid) + "; date +%s.%N > " + marker.string();
+  std::vector<BackgroundProcess> agents;
+  agents.emplace_back(agent_command("h0", endpoint, key_file, agent_view, {"--watchdog-command", watchdog}),
+                      dir.path() / "h0.log");
+  std::string other_endpoint = "127.0.0.1:" + std::to_string(controller.other_receiver.port());
+  for (const char* host : {"h1", "h2"}) {
+    agents.emplace_back(agent_command(host, other_endpoint, key_file, shared),
+                        dir.path() / (std::string(host) + ".log"));
+  }
+  controller.loop.run_for(2.0);
+  ASSERT_EQ(controller.monitor.health(0), HostHealth::up);
+
+  // h0 is cut off: its storage path breaks and the controller no longer hears it (its receiver stops).
+  std::filesystem::remove(agent_view);
+  std::filesystem::create_directory_symlink(dir.path() / "nowhere", agent_view);
+  controller.receiver.stop();
+  ASSERT_TRUE(controller.loop.run_until([&] { return controller.fenced_at.has_value(); }, 30.0))
+      << testing::read_file(dir.path() / "h0.log");
+  // The agent self-fenced (watchdog command ran, host processes gone) before the controller called it fenced.
+  EXPECT_TRUE(std::filesystem::exists(marker)) << testing::read_file(dir.path() / "h0.log");
+  EXPECT_TRUE(testing::eventually([&] { return !testing::process_alive(vm_pid); }, 2.0));
+  EXPECT_TRUE(testing::eventually([&] { return !agents[0].running(); }, 2.0));
+  EXPECT_NE(testing::read_file(dir.path() / "h0.log").find("self-fencing"), std::string::npos);
+  ASSERT_TRUE(std::filesystem::exists(marker));
+  // The proof came after the watchdog command ran (both on this machine's clock).
+  EXPECT_TRUE(agents[1].running());
+  EXPECT_TRUE(agents[2].running());
+  EXPECT_EQ(controller.monitor.health(1), HostHealth::up);
+  EXPECT_EQ(controller.monitor.health(2), HostHealth::up);
+}
+
+// ------------------------------------------------------------------------------------ network namespace
+
+// A network namespace joined to the test's namespace by a veth pair on a private /30 in 169.254.0.0/16
+// (link-local, addresses created here only). Removed (with its veth) by the destructor.
+class Namespace {
+ public:
+  Namespace() {
+    int tag = static_cast<int>(::getpid() % 60000);
+    name_ = "rv" + std::to_string(tag);
+    host_link_ = "rvh" + std::to_string(tag);
+    inner_link_ = "rvn" + std::to_string(tag);
+    int third = 100 + (tag / 64) % 150;
+    int fourth = (tag % 64) * 4;
+    host_address_ = "169.254." + std::to_string(third) + "." + std::to_string(fourth + 1);
+    inner_address_ = "169.254." + std::to_string(third) + "." + std::to_string(fourth + 2);
+    ok_ = run("ip netns add " + name_) &&
+          run("ip link add " + host_link_ + " type veth peer name " + inner_link_) &&
+          run("ip link set " + inner_link_ + " netns " + name_) &&
+          run("ip addr add " + host_address_ + "/30 dev " + host_link_) &&
+          run("ip link set " + host_link_ + " up") &&
+          run("ip netns exec " + name_ + " ip addr add " + inner_address_ + "/30 dev " + inner_link_) &&
+          run("ip netns exec " + name_ + " ip link set " + inner_link_ + " up") &&
+          run("ip netns exec " + name_ + " ip link set lo up");
+  }
+  ~Namespace() {
+    testing::shell("ip link del " + host_link_ + " 2>/dev/null", 10.0);
+    testing::shell("ip netns del " + name_ + " 2>/dev/null", 10.0);
+  }
+  bool ok() const { return ok_; }
+  const std::string& error() const { return error_; }
+  void set_link(bool up) { run("ip link set " + host_link_ + (up ? " up" : " down")); }
+  const std::string& name() const { return name_; }
+  const std::string& host_address() const { return host_address_; }
+
+ private:
+  bool run(const std::string& command) {
+    auto result = testing::shell(command + " 2>&1", 10.0);
+    if (result.exit_status != 0) error_ += command + ": " + result.out;
+    return result.exit_status == 0;
+  }
+  std::string name_, host_link_, inner_link_, host_address_, inner_address_, error_;
+  bool ok_ = false;
+};
+
+TEST(Agent, IsolatedInANetworkNamespaceIsIsolatedNotFailedAndAppliesItsResponse) {
+  if (::geteuid() != 0) GTEST_SKIP() << "needs root for ip netns";
+  if (!testing::have_tool("ip")) GTEST_SKIP() << "iproute2 not installed";
+  Namespace ns;
+  if (!ns.ok()) GTEST_SKIP() << "cannot set up a network namespace here: " << ns.error();
+  TempDir dir;
+  auto key_file = dir.write("key", "k\n");
+  std::filesystem::create_directories(dir.path() / "leases");
+  auto vm = testing::shell("sleep 1000 </dev/null >/dev/null 2>&1 & echo $!");
+  int vm_pid = std::stoi(vm.out);
+  auto stopped_marker = dir.path() / "stopped";
+  RecordingFencer fencer;
+  Controller controller(ns.host_address(), dir.path() / "leases", fencer, "k",
+                        {{"h0", 0}, {"h1", 1}, {"h2", 2}});
+  std::string endpoint = ns.host_address() + ":" + std::to_string(controller.receiver.port());
+  std::string loopback = "127.0.0.1:" + std::to_string(controller.receiver.port());
+  // h0 lives in the namespace; h1 and h2 talk over the host side's address (outside the namespace).
+  auto command = agent_command("h0", endpoint, key_file, dir.path() / "leases",
+                               {"--isolation-response", "stop", "--isolation-grace", "0.5", "--stop-command",
+                                "kill -9 " + std::to_string(vm_pid) + "; touch " + stopped_marker.string()});
+  command.insert(command.begin(), {"ip", "netns", "exec", ns.name()});
+  std::vector<BackgroundProcess> agents;
+  agents.emplace_back(command, dir.path() / "h0.log");
+  for (const char* host : {"h1", "h2"}) {
+    agents.emplace_back(agent_command(host, endpoint, key_file, dir.path() / "leases"),
+                        dir.path() / (std::string(host) + ".log"));
+  }
+  controller.loop.run_for(2.0);
+  ASSERT_EQ(controller.monitor.health(0), HostHealth::up)
+      << controller.history(0) << testing::read_file(dir.path() / "h0.log");
+
+  ns.set_link(false);  // h0's network is cut; its lease file keeps being renewed
+  ASSERT_TRUE(
+      controller.loop.run_until([&] { return controller.monitor.health(0) == HostHealth::isolated; }, 20.0))
+      << controller.history(0);
+  controller.loop.run_for(3.0);
+  EXPECT_EQ(controller.monitor.health(0), HostHealth::isolated) << controller.history(0);
+  EXPECT_FALSE(controller.ever(0, HostHealth::failed)) << controller.history(0);
+  EXPECT_TRUE(fencer.calls.empty());
+  // The agent applied its isolation response: its VMs stopped after the grace period; it keeps running.
+  EXPECT_TRUE(testing::eventually([&] { return std::filesystem::exists(stopped_marker); }, 5.0))
+      << testing::read_file(dir.path() / "h0.log");
+  EXPECT_TRUE(testing::eventually([&] { return !testing::process_alive(vm_pid); }, 2.0));
+  EXPECT_TRUE(agents[0].running());
+
+  ns.set_link(true);
+  ASSERT_TRUE(controller.loop.run_until([&] { return controller.monitor.health(0) == HostHealth::up; }, 20.0))
+      << controller.history(0);
+  EXPECT_EQ(controller.monitor.health(1), HostHealth::up);
+  EXPECT_EQ(controller.monitor.health(2), HostHealth::up);
+  (void)loopback;
+}
+
+}  // namespace
+}  // namespace revive
