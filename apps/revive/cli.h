@@ -29,5 +29,6 @@ void add_inventory_commands(CLI::App& app);  // inventory validate | show
 void add_generate_command(CLI::App& app);    // generate
 void add_plan_commands(CLI::App& app);       // plan, check
 void add_simulate_commands(CLI::App& app);   // simulate, evacuate
+void add_host_commands(CLI::App& app);       // host confirm-down, arm, disarm, status
 
 }  // namespace revive::cli

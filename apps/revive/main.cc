@@ -1,6 +1,7 @@
 #include <iostream>
 
 #include "cli.h"
+#include "env/state_store.h"
 #include "model/inventory.h"
 
 namespace revive::cli {
@@ -21,6 +22,7 @@ int main(int argc, char** argv) {
   add_generate_command(app);
   add_plan_commands(app);
   add_simulate_commands(app);
+  add_host_commands(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {
@@ -34,6 +36,9 @@ int main(int argc, char** argv) {
     return kExitBadInput;
   } catch (const revive::model::InventoryError& e) {
     std::cerr << e.what();
+    return kExitBadInput;
+  } catch (const revive::env::StoreError& e) {
+    std::cerr << "revive: " << e.what() << "\n";
     return kExitBadInput;
   } catch (const InputError& e) {
     std::cerr << "revive: " << e.what() << "\n";

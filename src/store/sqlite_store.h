@@ -1,0 +1,39 @@
+// SqliteStore: env::StateStore in one SQLite file (WAL mode, 5 s busy timeout so that the CLI and the daemon
+// can use it at once). The schema is created on first open. Opening a path whose directory does not exist
+// creates the directory. Errors throw env::StoreError naming the file. Thread-safety: one object per thread.
+#pragma once
+
+#include <string>
+
+#include "env/state_store.h"
+
+struct sqlite3;
+
+namespace revive::store {
+
+class SqliteStore final : public env::StateStore {
+ public:
+  explicit SqliteStore(const std::string& path);
+  ~SqliteStore() override;
+
+  env::ArmState arm_state() override;
+  void set_armed(bool armed, const std::string& by, const std::string& reason) override;
+  void confirm_down(const std::string& host, const std::string& by) override;
+  std::vector<env::DownConfirmation> confirmations(bool include_applied = false) override;
+  void mark_applied(std::int64_t confirmation_id) override;
+  void publish_status(const std::string& json) override;
+  std::optional<env::PublishedStatus> published_status() override;
+
+  const std::string& path() const { return path_; }
+
+ private:
+  void execute(const std::string& sql);
+  [[noreturn]] void fail(const std::string& what);
+  std::string path_;
+  sqlite3* db_ = nullptr;
+};
+
+// The store path: `option` if given, else $REVIVE_STATE, else /var/lib/revive/state.db.
+std::string state_path(const std::string& option);
+
+}  // namespace revive::store
