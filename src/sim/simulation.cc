@@ -9,6 +9,7 @@
 
 #include "exec/bound.h"
 #include "plan/planner.h"
+#include "sim/sim_detector.h"
 
 namespace revive::sim {
 
@@ -77,8 +78,10 @@ SimulationResult run_simulation(const model::Cloud& cloud, const Scenario& scena
               world.isolate_host(host);
             }
           });
-          loop.schedule_at(event.at_s + detection_delay_s(scenario, host, event.at_s),
-                           [&executor, host] { executor.on_host_failed(host); });
+          if (scenario.latency.detect) {
+            loop.schedule_at(event.at_s + detection_delay_s(scenario, host, event.at_s),
+                             [&executor, host] { executor.on_host_failed(host); });
+          }
         }
         break;
       case ScenarioEvent::Kind::fail_step:
@@ -90,6 +93,16 @@ SimulationResult run_simulation(const model::Cloud& cloud, const Scenario& scena
       case ScenarioEvent::Kind::evacuate:
         break;
     }
+  }
+
+  // Without a fixed detection delay the real detector watches simulated heartbeats and decides (issue 6);
+  // heartbeats stop two minutes after the last host goes down, when detection no longer matters.
+  std::unique_ptr<SimDetector> detector;
+  if (!scenario.latency.detect && !result.failed_hosts.empty()) {
+    double last_loss = *std::max_element(lost_contact_s.begin(), lost_contact_s.end());
+    detector = std::make_unique<SimDetector>(
+        loop, world, scenario, cloud.hosts.size(),
+        [&executor](model::HostIndex host) { executor.on_host_failed(host); }, last_loss + 120.0);
   }
 
   std::size_t recovered = 0;
@@ -191,17 +204,24 @@ SimulationResult run_simulation(const model::Cloud& cloud, const Scenario& scena
   }
 
   // The lower bound, from the plan for every host the scenario takes down and the true durations.
-  if (!result.failed_hosts.empty()) {
-    plan::PlanRequest request;
-    request.failed_hosts = result.failed_hosts;
+  plan::PlanRequest bound_request;
+  bound_request.failed_hosts = result.failed_hosts;
+  if (detector) {
+    // With the real detector only the hosts it declared (an isolated host is not) are recovered.
+    std::erase_if(bound_request.failed_hosts,
+                  [&](model::HostIndex host) { return detector->declared_at_s()[host] < 0; });
+  }
+  if (!bound_request.failed_hosts.empty()) {
+    auto& request = bound_request;
     std::sort(request.failed_hosts.begin(), request.failed_hosts.end());
     auto bound_plan = plan::plan_failover(cloud, request, executor_options.planner);
     std::vector<exec::BoundVm> bound_vms;
     for (const auto& placement : bound_plan.placements) {
       auto source = placement.from;
-      double fence_done = lost_contact_s[source] +
-                          detection_delay_s(scenario, source, lost_contact_s[source]) +
-                          world.base_duration_s(env::StepKind::fence, source, model::kNoIndex);
+      double declared =
+          detector ? detector->declared_at_s()[source]
+                   : lost_contact_s[source] + detection_delay_s(scenario, source, lost_contact_s[source]);
+      double fence_done = declared + world.base_duration_s(env::StepKind::fence, source, model::kNoIndex);
       bound_vms.push_back({placement.vm, placement.to, fence_done});
     }
     auto duration = [&world](env::StepKind kind, model::Index subject, model::DiskIndex disk) {
