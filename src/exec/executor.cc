@@ -92,7 +92,8 @@ struct Step {
   std::uint32_t attempts = 0;
   std::uint32_t sequence = 0;
   bool last_attempt_timed_out = false;
-  ReadyKey queued;  // valid while state == ready
+  bool reserves = false;  // a critical step not yet dispatched: holds back a slot of its resource (revive)
+  ReadyKey queued;        // valid while state == ready
   std::vector<StepId> successors;
 };
 
@@ -205,6 +206,7 @@ class Executor::Impl {
     capacity_[unlimited_resource_] = std::numeric_limits<std::uint32_t>::max();
     for (auto& capacity : capacity_) capacity = std::max<std::uint32_t>(capacity, 1);
     busy_.assign(capacity_.size(), 0);
+    critical_future_.assign(capacity_.size(), 0);
     queues_.resize(capacity_.size());
     dirty_.assign(capacity_.size(), 0);
     if (options_.strategy == Strategy::serial) global_limit_ = 1;
@@ -650,6 +652,10 @@ class Executor::Impl {
     step.generation = task.generation;
     step.resource = resource;
     step.sequence = static_cast<std::uint32_t>(task.steps.size());
+    if (options_.strategy == Strategy::revive && task.priority == model::Priority::critical) {
+      step.reserves = true;
+      ++critical_future_[resource];
+    }
     steps_.push_back(std::move(step));
     task.steps.push_back(id);
     return id;
@@ -808,6 +814,7 @@ class Executor::Impl {
   void abandon_steps(Task& task) {
     for (auto id : task.steps) {
       auto& step = steps_[id];
+      unreserve(step);
       if (step.state == StepState::ready) {
         queues_[step.resource].erase(step.queued);
         step.state = StepState::abandoned;
@@ -864,6 +871,12 @@ class Executor::Impl {
   // Whether the step can take its secondary limits now (its resource's own slot is checked by the caller).
   bool can_take(const Step& step) const {
     if (global_limit_ != 0 && global_busy_ >= global_limit_) return false;
+    // Slots still needed by critical steps that are not ready yet go to nobody else (so the critical tier is
+    // done no later than if it ran alone).
+    if (!step.reserves && critical_future_[step.resource] > 0 &&
+        busy_[step.resource] + critical_future_[step.resource] >= capacity_[step.resource]) {
+      return false;
+    }
     if (step.disk != model::kNoIndex) {
       if (disk_busy_[step.disk]) return false;
       if (storage_limit_ != 0 && storage_busy_ >= storage_limit_) return false;
@@ -941,8 +954,16 @@ class Executor::Impl {
     for (auto& [key, ids] : batches) launch(ids);
   }
 
+  void unreserve(Step& step) {
+    if (!step.reserves) return;
+    step.reserves = false;
+    --critical_future_[step.resource];
+    mark_dirty(step.resource);
+  }
+
   void take(StepId id) {
     auto& step = steps_[id];
+    unreserve(step);
     step.state = StepState::running;
     step.last_attempt_timed_out = false;
     ++step.attempts;
@@ -1189,6 +1210,7 @@ class Executor::Impl {
 
   std::uint32_t array_base_ = 0, switch_base_ = 0, endpoint_base_ = 0, unlimited_resource_ = 0;
   std::vector<std::uint32_t> capacity_, busy_;
+  std::vector<std::uint32_t> critical_future_;  // per resource: critical steps created, not yet dispatched
   std::vector<std::set<ReadyKey>> queues_;
   std::vector<std::uint8_t> dirty_;
   std::vector<std::uint32_t> dirty_list_;
