@@ -9,3 +9,15 @@ inventory=examples/demo-cloud.yaml
 echo "== the example cloud ($inventory)"
 "$revive" inventory validate "$inventory"
 "$revive" inventory show "$inventory" | head -40
+
+scenario=examples/demo-scenario.yaml
+out=build/demo
+echo
+echo "== a simulated recovery: two hosts crash at once ($scenario)"
+echo "   the real planner and executor against the deterministic simulated cloud, on a virtual clock;"
+echo "   all four strategies on the same plan and step durations (summary of the revive run first)"
+status=0
+"$revive" simulate --inventory "$inventory" --scenario "$scenario" --compare --format table --out "$out" || status=$?
+if [ "$status" -ne 0 ] && [ "$status" -ne 3 ]; then exit "$status"; fi
+echo
+echo "Gantt chart of the revive run: $out/timeline.svg (every step: $out/timeline.json)"

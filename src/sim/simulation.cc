@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <chrono>
 #include <cmath>
+#include <cstdio>
+#include <cstdlib>
 #include <numeric>
 
 #include <fmt/format.h>
@@ -46,6 +48,15 @@ SimulationResult run_simulation(const model::Cloud& cloud, const Scenario& scena
     }
   }
   auto wall_start = std::chrono::steady_clock::now();
+  // REVIVE_PROFILE=1: phase times on stderr (for docs/PERFORMANCE.md).
+  bool profile = std::getenv("REVIVE_PROFILE") != nullptr;
+  auto phase = [&, last = wall_start](const char* name) mutable {
+    if (!profile) return;
+    auto now = std::chrono::steady_clock::now();
+    std::fprintf(stderr, "profile: %-28s %8.1f ms\n", name,
+                 std::chrono::duration<double, std::milli>(now - last).count());
+    last = now;
+  };
   SimulationResult result;
   result.strategy = options.strategy;
 
@@ -118,6 +129,7 @@ SimulationResult run_simulation(const model::Cloud& cloud, const Scenario& scena
   } else {
     loop.run();
   }
+  phase("run (plan + execute)");
   executor.finalize();
   result.callbacks = loop.callbacks_run();
   result.journal_records = journal.size();
@@ -185,6 +197,7 @@ SimulationResult run_simulation(const model::Cloud& cloud, const Scenario& scena
           fmt::format("{} does not run at the end and the executor never took charge of it", vm.name));
     }
   }
+  phase("outcome");
   if (!not_running.empty()) {
     model::Cloud final_state = cloud;
     plan::PlanRequest request;
@@ -203,6 +216,7 @@ SimulationResult run_simulation(const model::Cloud& cloud, const Scenario& scena
     result.lost = static_cast<std::uint32_t>(placeable.placements.size());
   }
 
+  phase("lost check");
   // The lower bound, from the plan for every host the scenario takes down and the true durations.
   plan::PlanRequest bound_request;
   bound_request.failed_hosts = result.failed_hosts;
@@ -231,6 +245,7 @@ SimulationResult run_simulation(const model::Cloud& cloud, const Scenario& scena
     result.lower_bound_s = round_ms(std::max(0.0, bound.value_s - result.first_event_s));
     result.bound_binding = bound.binding;
   }
+  phase("lower bound");
   result.estimated_bound_s = executor.estimated_bound_s();
   result.wall_ms =
       std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - wall_start).count();
