@@ -28,7 +28,8 @@ void set_exit_status(int status);
 void add_inventory_commands(CLI::App& app);  // inventory validate | show
 void add_generate_command(CLI::App& app);    // generate
 void add_plan_commands(CLI::App& app);       // plan, check
-void add_simulate_commands(CLI::App& app);   // simulate, evacuate
+void add_simulate_commands(CLI::App& app);   // simulate
+void add_evacuate_command(CLI::App& app);    // evacuate (evacuate_command.cc)
 void add_host_commands(CLI::App& app);       // host confirm-down, arm, disarm, status
 
 }  // namespace revive::cli

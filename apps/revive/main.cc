@@ -22,6 +22,7 @@ int main(int argc, char** argv) {
   add_generate_command(app);
   add_plan_commands(app);
   add_simulate_commands(app);
+  add_evacuate_command(app);
   add_host_commands(app);
   try {
     app.parse(argc, argv);

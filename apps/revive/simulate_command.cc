@@ -8,6 +8,7 @@
 #include <nlohmann/json.hpp>
 
 #include "cli.h"
+#include "exec/evacuation.h"
 #include "model/inventory.h"
 #include "sim/scenario.h"
 #include "sim/simulation.h"
@@ -51,13 +52,20 @@ void run_simulate(const SimulateOptions& options) {
   if (options.format != "json" && options.format != "table") {
     throw InputError("--format: must be json or table, not '" + options.format + "'");
   }
+  // A recovery strategy name sets the recovery strategy, an evacuation one (sequential, fixed-8) the
+  // evacuation strategy for `evacuate` events; revive is both.
   auto strategy = exec::parse_strategy(options.strategy);
-  if (!strategy) {
-    throw InputError("--strategy: must be serial, parallel-restart, parallel or revive, not '" +
-                     options.strategy + "'");
+  auto evacuation_strategy = exec::parse_evacuation_strategy(options.strategy);
+  if (!strategy && !evacuation_strategy) {
+    throw InputError(
+        "--strategy: must be serial, parallel-restart, parallel, revive (recovery) or sequential, "
+        "fixed-8 (evacuation), not '" +
+        options.strategy + "'");
   }
+  if (!strategy) strategy = exec::Strategy::revive;
   sim::SimulationOptions simulation;
   simulation.strategy = *strategy;
+  simulation.evacuation_strategy = evacuation_strategy.value_or(exec::EvacuationStrategy::revive);
   if (options.estimates == "history") {
     simulation.estimates = sim::SimEstimator::Mode::history;
   } else if (options.estimates == "median") {

@@ -55,6 +55,41 @@ std::string_view to_string(EvacuationOutcome outcome) {
   return kOutcomeNames[static_cast<std::size_t>(outcome)];
 }
 
+double evacuation_lower_bound_s(const model::Cloud& cloud, const std::vector<HostIndex>& hosts,
+                                const LiveMigrationParameters& parameters, std::string* binding) {
+  std::vector<bool> drained(cloud.hosts.size(), false);
+  for (auto h : hosts) drained[h] = true;
+  double fastest = 0;
+  for (HostIndex h = 0; h < cloud.hosts.size(); ++h) {
+    if (!drained[h] && cloud.hosts[h].state == model::HostState::up)
+      fastest = std::max(fastest, cloud.hosts[h].nic_gbps);
+  }
+  if (fastest == 0) return 0;
+  double bound = 0;
+  std::string what;
+  for (auto h : hosts) {
+    double nic = cloud.hosts[h].nic_gbps * kMibPerSecondPerGbps;
+    double memory = 0;
+    for (VmIndex v = 0; v < cloud.vms.size(); ++v) {
+      if (cloud.vms[v].host != h || !cloud.vms[v].protect) continue;
+      double vm_memory = static_cast<double>(cloud.vms[v].memory_mib);
+      memory += vm_memory;
+      double alone = parameters.setup_s + vm_memory / std::min(nic, fastest * kMibPerSecondPerGbps);
+      if (alone > bound) {
+        bound = alone;
+        what = "one copy of " + cloud.vms[v].name;
+      }
+    }
+    double through_nic = parameters.setup_s + memory / nic;
+    if (through_nic > bound) {
+      bound = through_nic;
+      what = "the NIC of " + cloud.hosts[h].name;
+    }
+  }
+  if (binding != nullptr) *binding = what;
+  return bound;
+}
+
 class Evacuator::Impl {
  public:
   Impl(const model::Cloud& cloud, EvacuationEnvironment environment, EvacuationOptions options)
@@ -64,6 +99,7 @@ class Evacuator::Impl {
         mirror_(MigrationFlows::for_cloud(cloud, options.migration)) {
     const auto host_count = cloud_.hosts.size();
     draining_.assign(host_count, false);
+    avoid_.assign(host_count, false);
     host_deadline_.assign(host_count, kNoDeadline);
     host_urgent_.assign(host_count, false);
     migrations_on_.assign(host_count, 0);
@@ -72,6 +108,9 @@ class Evacuator::Impl {
     array_busy_.assign(cloud_.arrays.size(), 0);
     switch_busy_.assign(cloud_.switches.size(), 0);
     latest_move_.assign(cloud_.vms.size(), kNoMove);
+    env_.hypervisor.subscribe([this](const env::HypervisorEvent& event) {
+      if (event.kind == env::HypervisorEvent::Kind::host_connection_lost) on_host_lost(event.host);
+    });
   }
 
   // ---- operations --------------------------------------------------------------------------------------
@@ -116,8 +155,19 @@ class Evacuator::Impl {
     plan_moves(to_plan);
     for (HostIndex h : hosts) schedule_deadline(h, host_deadline_[h]);
     cloud_.rebuild_indexes();
-    replan_deadlines();
-    dispatch();
+    // Moves begin on the loop, so drains requested at the same instant are all planned first (a host drained
+    // a moment later in the same instant is no target for the first).
+    request_dispatch();
+  }
+
+  void request_dispatch() {
+    if (dispatch_posted_) return;
+    dispatch_posted_ = true;
+    env_.loop.post([this] {
+      dispatch_posted_ = false;
+      replan_deadlines();
+      dispatch();
+    });
   }
 
   void exit_maintenance(const std::vector<HostIndex>& hosts, bool fail_back, const char* why) {
@@ -171,8 +221,7 @@ class Evacuator::Impl {
       }
     }
     cloud_.rebuild_indexes();
-    replan_deadlines();
-    dispatch();
+    request_dispatch();
   }
 
   bool busy() const {
@@ -345,6 +394,9 @@ class Evacuator::Impl {
     for (HostIndex h = 0; h < cloud_.hosts.size(); ++h) {
       if (draining_[h]) request.evacuated_hosts.push_back(h);
     }
+    for (HostIndex h = 0; h < cloud_.hosts.size(); ++h) {
+      if (avoid_[h] && !draining_[h]) request.excluded_hosts.push_back(h);
+    }
     auto plan = plan::plan_failover(cloud_, request, options_.planner);
     journal("plan", fmt::format(R"({{"placements": {}, "waiting": {}}})", plan.placements.size(),
                                 plan.waiting.size()));
@@ -414,6 +466,29 @@ class Evacuator::Impl {
     });
   }
 
+  // A host stopped answering: no more moves to it. Moves planned there and not begun are replanned; those in
+  // flight end with a failure from the environment and are replanned then.
+  void on_host_lost(HostIndex host) {
+    if (host >= avoid_.size() || avoid_[host]) return;
+    avoid_[host] = true;
+    journal("host_lost", fmt::format(R"({{"host": "{}"}})", cloud_.hosts[host].name));
+    std::vector<VmIndex> replan;
+    for (auto& move : moves_) {
+      if ((move.state == State::pending || move.state == State::cold_waiting) && move.to == host) {
+        cancel_timer(move);
+        cloud_.vms[move.vm].host = move.from;
+        move.state = State::cancelled;
+        move.reason = fmt::format("target {} lost before the move began", cloud_.hosts[host].name);
+        replan.push_back(move.vm);
+      }
+    }
+    if (replan.empty()) return;
+    plan_moves(replan);
+    cloud_.rebuild_indexes();
+    replan_deadlines();
+    dispatch();
+  }
+
   // ---- live migrations ---------------------------------------------------------------------------------
 
   // Brings the engine's mirror of its migrations to now. A migration the mirror sees end while it really
@@ -481,7 +556,37 @@ class Evacuator::Impl {
       }
     } else {
       journal_move("migrate_failed", move, fmt::format(R"(, "error": "{}")", result.error));
-      if (options_.strategy == EvacuationStrategy::revive) {
+      bool converging = result.error.find("did not converge") == std::string::npos;
+      if (converging && move.to != kNoIndex) {
+        // Not the VM's dirty rate: the target (or the way to it) failed. Avoid it and replan the VM.
+        avoid_[move.to] = true;
+        auto vm = move.vm;
+        auto attempts = move.live_attempts;
+        auto start = move.start_s;
+        move.state = State::cancelled;
+        move.reason = fmt::format("migration to {} failed: {}", cloud_.hosts[move.to].name, result.error);
+        std::string why = move.reason;
+        cloud_.vms[vm].host = move.from;
+        plan_moves({vm});
+        cloud_.rebuild_indexes();
+        auto& retry = moves_[latest_move_[vm]];
+        retry.live_attempts = attempts;
+        retry.start_s = start;
+        if (retry.state == State::not_placed) {
+          retry.reason = why + "; " + retry.reason;
+        } else if (attempts >= options_.max_live_attempts) {
+          retry.reason = why + "; " + fmt::format("gave up live after {} attempts", attempts);
+          if (options_.strategy == EvacuationStrategy::revive) {
+            retry.reason = "moved cold: " + retry.reason;
+            start_cold(latest_move_[vm]);
+          } else {
+            retry.state = State::failed;
+            cloud_.vms[vm].host = retry.from;
+          }
+        } else {
+          retry.reason = why + "; retried on " + cloud_.hosts[retry.to].name;
+        }
+      } else if (options_.strategy == EvacuationStrategy::revive) {
         move.reason = "moved cold: " + result.error;
         start_cold(m);
       } else if (move.live_attempts < options_.max_live_attempts) {
@@ -961,6 +1066,7 @@ class Evacuator::Impl {
   EvacuationOptions options_;
   MigrationFlows mirror_;
   std::vector<bool> draining_;
+  std::vector<bool> avoid_;  // targets whose migrations failed for reasons other than convergence
   std::vector<double> host_deadline_;
   std::vector<bool> host_urgent_;
   std::vector<std::uint32_t> migrations_on_;
@@ -976,6 +1082,7 @@ class Evacuator::Impl {
   std::uint64_t next_sequence_ = 1;
   env::TimerId wake_timer_ = 0;
   bool wake_scheduled_ = false;
+  bool dispatch_posted_ = false;
 };
 
 Evacuator::Evacuator(const model::Cloud& cloud, EvacuationEnvironment environment, EvacuationOptions options)

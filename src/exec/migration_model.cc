@@ -147,6 +147,7 @@ FlowOutcome MigrationFlows::outcome_of(const Flow& flow, bool ok, std::string er
   outcome.end_s = time_s_;
   outcome.rounds = flow.rounds;
   outcome.transferred_mib = flow.transferred_mib;
+  outcome.round_ends_s = flow.round_ends_s;
   if (ok) outcome.downtime_s = time_s_ - flow.round_start_s;
   outcome.error = std::move(error);
   return outcome;
@@ -170,6 +171,7 @@ bool MigrationFlows::transition(Flow& flow, std::vector<FlowOutcome>& finished) 
       return false;
     case Phase::precopy: {
       flow.transferred_mib += flow.round_mib;
+      flow.round_ends_s.push_back(time_s_);
       double dirty = std::min(memory, flow.spec.dirty_mib_s * (time_s_ - flow.round_start_s));
       if (dirty <= flow.share * parameters_.downtime_ms / 1000.0) {
         flow.phase = Phase::stop_copy;

@@ -77,7 +77,8 @@ struct FlowOutcome {
   std::uint32_t rounds = 0;
   double downtime_s = 0.0;
   double transferred_mib = 0.0;
-  std::string error;  // non-convergence or cancellation, in words
+  std::vector<double> round_ends_s;  // when each pre-copy round ended (the last one begins the stop-and-copy)
+  std::string error;                 // non-convergence or cancellation, in words
 };
 
 class MigrationFlows {
@@ -134,6 +135,7 @@ class MigrationFlows {
     double transferred_mib = 0.0;
     std::uint32_t rounds = 0;
     std::uint32_t stalls = 0;
+    std::vector<double> round_ends_s;
   };
   double event_time(const Flow& flow) const;
   void begin_transfer(Flow& flow);

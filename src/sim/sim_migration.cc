@@ -77,8 +77,12 @@ std::vector<exec::FlowOutcome> SimMigrations::abort_host(model::HostIndex host, 
     if (view.spec.from != host && view.spec.to != host) continue;
     auto outcome = flows_.cancel(view.id);
     outcome.error = error;
-    done_.erase(view.id);
     aborted.push_back(outcome);
+    auto found = done_.find(view.id);
+    if (found == done_.end()) continue;
+    auto callback = std::move(found->second);
+    done_.erase(found);
+    loop_.schedule_after(0.0, [callback = std::move(callback), outcome] { callback(outcome); });
   }
   reschedule();
   return aborted;

@@ -40,13 +40,6 @@ double round_ms(double seconds) {
 
 SimulationResult run_simulation(const model::Cloud& cloud, const Scenario& scenario,
                                 const SimulationOptions& options) {
-  for (std::size_t i = 0; i < scenario.events.size(); ++i) {
-    const auto& event = scenario.events[i];
-    if (event.kind == ScenarioEvent::Kind::evacuate) {
-      throw ScenarioError({{scenario.file, event.line, "events.evacuate",
-                            "evacuation is not simulated yet (issue 5); remove the evacuate event"}});
-    }
-  }
   auto wall_start = std::chrono::steady_clock::now();
   // REVIVE_PROFILE=1: phase times on stderr (for docs/PERFORMANCE.md).
   bool profile = std::getenv("REVIVE_PROFILE") != nullptr;
@@ -69,6 +62,17 @@ SimulationResult run_simulation(const model::Cloud& cloud, const Scenario& scena
   exec::Environment environment{loop,    world.hypervisor(), world.storage(), world.network(), world.fencer(),
                                 journal, &estimator};
   exec::Executor executor(cloud, environment, executor_options);
+  auto evacuation_options = options.evacuation;
+  evacuation_options.strategy = options.evacuation_strategy;
+  evacuation_options.migration.setup_s = scenario.migration.setup_s;
+  evacuation_options.migration.downtime_ms = scenario.migration.downtime_ms;
+  evacuation_options.cold = {scenario.latency.vm_stop.median_s, scenario.latency.disk_unmap.median_s,
+                             scenario.latency.disk_map.median_s, scenario.latency.net_config.median_s,
+                             scenario.latency.vm_start.median_s};
+  evacuation_options.planner = executor_options.planner;
+  exec::Evacuator evacuator(cloud, {loop, world.hypervisor(), world.storage(), world.network(), &journal},
+                            evacuation_options);
+  result.evacuation_strategy = options.evacuation_strategy;
 
   // Scenario events, and the detector's verdicts on the hosts they take down.
   result.first_event_s = scenario.events.empty() ? 0.0 : scenario.events.front().at_s;
@@ -101,8 +105,15 @@ SimulationResult run_simulation(const model::Cloud& cloud, const Scenario& scena
       case ScenarioEvent::Kind::slow_step:
         world.add_slowdown(event);
         break;
-      case ScenarioEvent::Kind::evacuate:
+      case ScenarioEvent::Kind::evacuate: {
+        result.has_evacuations = true;
+        auto reason =
+            exec::parse_evacuation_reason(event.reason).value_or(exec::EvacuationReason::maintenance);
+        loop.schedule_at(event.at_s, [&evacuator, &event, reason] {
+          evacuator.drain(event.hosts, event.at_s + event.deadline_s, reason);
+        });
         break;
+      }
     }
   }
 
@@ -178,6 +189,68 @@ SimulationResult run_simulation(const model::Cloud& cloud, const Scenario& scena
           fmt::format("{} ends {} without a reason", cloud.vms[vm.vm].name, exec::to_string(vm.state)));
     }
   }
+  // Evacuations, checked against the world: a moved VM runs on its target alone, a stopped one nowhere.
+  result.evacuations = evacuator.report();
+  for (const auto& vm : result.evacuations) {
+    reported[vm.vm] = true;
+    const auto& copies = world.running_on(vm.vm);
+    const auto& name = cloud.vms[vm.vm].name;
+    auto tier = static_cast<int>(vm.priority);
+    switch (vm.outcome) {
+      case exec::EvacuationOutcome::migrated:
+      case exec::EvacuationOutcome::moved_cold:
+        if (copies.size() != 1 || copies.front() != vm.to) {
+          result.violations.push_back(fmt::format("{} was moved to {} but really runs on {} host(s)", name,
+                                                  cloud.hosts[vm.to].name, copies.size()));
+          break;
+        }
+        ++result.evacuated;
+        ++(vm.outcome == exec::EvacuationOutcome::migrated ? result.migrated : result.moved_cold);
+        last_running = std::max(last_running, vm.end_s);
+        result.tier_present[tier] = true;
+        tier_last[tier] = std::max(tier_last[tier], vm.end_s);
+        tier_any_running[tier] = true;
+        break;
+      case exec::EvacuationOutcome::stopped:
+        ++result.stopped;
+        if (!copies.empty()) result.violations.push_back(name + " was reported stopped but still runs");
+        break;
+      case exec::EvacuationOutcome::not_placed:
+        ++result.not_placed;
+        break;
+      case exec::EvacuationOutcome::failed:
+        ++result.failed;
+        break;
+      case exec::EvacuationOutcome::cancelled:
+        break;
+      case exec::EvacuationOutcome::pending:
+      case exec::EvacuationOutcome::migrating:
+      case exec::EvacuationOutcome::moving_cold:
+        result.violations.push_back(fmt::format("{} is still being moved at the end", name));
+        break;
+    }
+    if (vm.running_at_deadline) ++result.running_at_deadline;
+    if (vm.cold || vm.running_at_deadline || vm.outcome == exec::EvacuationOutcome::not_placed ||
+        vm.outcome == exec::EvacuationOutcome::failed) {
+      nlohmann::ordered_json item;
+      item["vm"] = name;
+      item["from"] = cloud.hosts[vm.from].name;
+      item["outcome"] = exec::to_string(vm.outcome);
+      item["priority"] = model::to_string(vm.priority);
+      item["reason"] = vm.reason;
+      result.evacuation_reported.push_back(std::move(item));
+    }
+    bool needs_reason = vm.running_at_deadline || vm.cold || vm.outcome == exec::EvacuationOutcome::failed ||
+                        vm.outcome == exec::EvacuationOutcome::not_placed;
+    if (needs_reason && vm.reason.empty()) {
+      result.violations.push_back(
+          fmt::format("{} ends {} without a reason", name, exec::to_string(vm.outcome)));
+    }
+  }
+  for (const auto& violation : world.migrations().violations()) result.violations.push_back(violation);
+  result.peak_migrations_per_host = world.peak_migrations_per_host();
+  result.peak_nic_utilisation = world.migrations().peak_nic_utilisation();
+
   result.makespan_s = round_ms(last_running - result.first_event_s);
   for (int tier = 0; tier < model::kPriorityCount; ++tier) {
     if (tier_any_running[tier]) result.tier_done_s[tier] = round_ms(tier_last[tier] - result.first_event_s);
@@ -245,6 +318,22 @@ SimulationResult run_simulation(const model::Cloud& cloud, const Scenario& scena
     result.lower_bound_s = round_ms(std::max(0.0, bound.value_s - result.first_event_s));
     result.bound_binding = bound.binding;
   }
+  if (result.failed_hosts.empty() && result.has_evacuations) {
+    // Evacuations only: the live-migration bound of every drained host, from its evacuation's start.
+    double bound = 0;
+    for (const auto& event : scenario.events) {
+      if (event.kind != ScenarioEvent::Kind::evacuate) continue;
+      std::string binding;
+      double value =
+          event.at_s - result.first_event_s +
+          exec::evacuation_lower_bound_s(cloud, event.hosts, evacuation_options.migration, &binding);
+      if (value > bound) {
+        bound = value;
+        result.bound_binding = "live migrations: " + binding;
+      }
+    }
+    result.lower_bound_s = round_ms(bound);
+  }
   phase("lower bound");
   result.estimated_bound_s = executor.estimated_bound_s();
   result.wall_ms =
@@ -254,7 +343,9 @@ SimulationResult run_simulation(const model::Cloud& cloud, const Scenario& scena
 
 nlohmann::ordered_json summary_json(const SimulationResult& result) {
   nlohmann::ordered_json out;
-  out["strategy"] = exec::to_string(result.strategy);
+  bool only_evacuations = result.has_evacuations && result.failed_hosts.empty();
+  out["strategy"] =
+      only_evacuations ? exec::to_string(result.evacuation_strategy) : exec::to_string(result.strategy);
   out["makespan_s"] = result.makespan_s;
   out["lower_bound_s"] = result.lower_bound_s;
   out["restarted"] = result.restarted;
@@ -275,6 +366,18 @@ nlohmann::ordered_json summary_json(const SimulationResult& result) {
   }
   out["tier_done_s"] = tiers;
   out["wall_ms"] = std::round(result.wall_ms * 10.0) / 10.0;
+  if (result.has_evacuations) {
+    nlohmann::ordered_json evacuation;
+    evacuation["strategy"] = exec::to_string(result.evacuation_strategy);
+    evacuation["migrated"] = result.migrated;
+    evacuation["moved_cold"] = result.moved_cold;
+    evacuation["stopped"] = result.stopped;
+    evacuation["not_placed"] = result.not_placed;
+    evacuation["running_at_deadline"] = result.running_at_deadline;
+    evacuation["peak_migrations_per_host"] = result.peak_migrations_per_host;
+    evacuation["reported"] = result.evacuation_reported;
+    out["evacuation"] = std::move(evacuation);
+  }
   return out;
 }
 
@@ -297,8 +400,11 @@ nlohmann::ordered_json timeline_json(const model::Cloud& cloud, const Simulation
     item["start_s"] = round_ms(step.start_s - result.first_event_s);
     item["end_s"] = round_ms((step.finished ? step.end_s : end_of_run) - result.first_event_s);
     item["ok"] = step.finished && step.ok;
-    if (step.kind == env::StepKind::migrate && step.from != model::kNoIndex)
+    if (step.kind == env::StepKind::migrate && step.from != model::kNoIndex) {
       item["from"] = cloud.hosts[step.from].name;
+      item["rounds"] = step.rounds;
+      item["downtime_s"] = round_ms(step.downtime_s);
+    }
     steps.push_back(std::move(item));
   }
   nlohmann::ordered_json out;
@@ -325,6 +431,20 @@ std::string summary_table(const model::Cloud& cloud, const SimulationResult& res
       text += fmt::format("{:<16}{:.1f} s\n", fmt::format("{} done", name), *result.tier_done_s[tier]);
     } else {
       text += fmt::format("{:<16}never (none of it runs)\n", fmt::format("{} done", name));
+    }
+  }
+  if (result.has_evacuations) {
+    text += fmt::format(
+        "evacuation      {}: {} migrated live, {} moved cold, {} stopped (protect: false), {} not "
+        "placed, {} still running at a deadline\n",
+        exec::to_string(result.evacuation_strategy), result.migrated, result.moved_cold, result.stopped,
+        result.not_placed, result.running_at_deadline);
+    text += fmt::format("migrations      at most {} at once on one host; busiest NIC at {:.0f}%\n",
+                        result.peak_migrations_per_host, result.peak_nic_utilisation * 100);
+    for (const auto& item : result.evacuation_reported) {
+      text += fmt::format("  {} ({}, on {}): {}: {}\n", item["vm"].get<std::string>(),
+                          item["priority"].get<std::string>(), item["from"].get<std::string>(),
+                          item["outcome"].get<std::string>(), item["reason"].get<std::string>());
     }
   }
   text += fmt::format("wall time       {:.0f} ms\n", result.wall_ms);

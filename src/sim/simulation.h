@@ -13,6 +13,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "exec/evacuation.h"
 #include "exec/executor.h"
 #include "model/cloud.h"
 #include "sim/scenario.h"
@@ -30,6 +31,10 @@ struct SimulationOptions {
   exec::Strategy strategy = exec::Strategy::revive;
   SimEstimator::Mode estimates = SimEstimator::Mode::history;
   exec::ExecutorOptions executor;  // its strategy is replaced by `strategy`
+  // For `evacuate` events (exec/evacuation.h); its migration parameters and cold-move durations come from
+  // the scenario.
+  exec::EvacuationStrategy evacuation_strategy = exec::EvacuationStrategy::revive;
+  exec::EvacuationOptions evacuation;
   // Called now and then during long runs (about every 20,000 simulated callbacks).
   std::function<void(const SimulationProgress&)> progress;
 };
@@ -53,9 +58,19 @@ struct SimulationResult {
   std::vector<std::string> violations;  // invariants broken (empty on a correct run)
   std::vector<exec::VmReport> vms;
   std::vector<model::HostIndex> failed_hosts;  // hosts crashed or isolated by the scenario
+  // Evacuations (scenario `evacuate` events): what became of each VM of the drained hosts.
+  bool has_evacuations = false;
+  exec::EvacuationStrategy evacuation_strategy = exec::EvacuationStrategy::revive;
+  std::vector<exec::EvacuationVmReport> evacuations;
+  std::uint32_t migrated = 0, moved_cold = 0, stopped = 0, not_placed = 0, running_at_deadline = 0;
+  std::uint32_t peak_migrations_per_host = 0;
+  // The VMs that went cold, were not placed, failed or still ran at a deadline: {"vm", "from", "outcome",
+  // "priority", "reason"} each, in VM order (part of the summary).
+  nlohmann::ordered_json evacuation_reported = nlohmann::ordered_json::array();
+  double peak_nic_utilisation = 0.0;  // fraction of the busiest NIC at its busiest (<= 1)
 };
 
-// Throws ScenarioError for scenario events this build cannot simulate yet (evacuate: issue 5).
+// `evacuate` events drain their host from `at` with the deadline `at + deadline` (exec::Evacuator).
 SimulationResult run_simulation(const model::Cloud& cloud, const Scenario& scenario,
                                 const SimulationOptions& options = {});
 

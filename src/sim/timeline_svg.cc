@@ -111,6 +111,8 @@ std::string timeline_svg(const model::Cloud& cloud, const Scenario& scenario,
     endpoints[e].title = "endpoint " + cloud.endpoints[e].name;
     endpoints[e].limit = cloud.endpoints[e].max_parallel;
   }
+  // Migrations: one block per source host (its NIC is what they share).
+  std::map<model::HostIndex, Block> migrations;
   Block unmanaged;
   unmanaged.title = "hosts without endpoint";
   for (std::size_t i = 0; i < timeline.size(); ++i) {
@@ -124,6 +126,16 @@ std::string timeline_svg(const model::Cloud& cloud, const Scenario& scenario,
       case env::StepKind::disk_unmap:
         block = &arrays[cloud.disks[step.disk].array];
         break;
+      case env::StepKind::migrate: {
+        auto source = step.from == model::kNoIndex ? step.host : step.from;
+        block = &migrations[source];
+        if (block->title.empty()) {
+          block->title = fmt::format("migrations off {} ({:g} Gbps)", cloud.hosts[source].name,
+                                     cloud.hosts[source].nic_gbps);
+          block->limit = cloud.policy.host_max_parallel_migrations;
+        }
+        break;
+      }
       case env::StepKind::net_config:
         if (cloud.hosts[step.host].network_switch != model::kNoIndex) {
           block = &switches[cloud.hosts[step.host].network_switch];
@@ -146,6 +158,7 @@ std::string timeline_svg(const model::Cloud& cloud, const Scenario& scenario,
   add_blocks(arrays);
   add_blocks(switches);
   add_blocks(endpoints);
+  for (auto& [host, block] : migrations) blocks.push_back(std::move(block));
   if (!unmanaged.steps.empty()) blocks.push_back(std::move(unmanaged));
 
   // Pack each block's steps into lanes (first lane free at the step's start).
@@ -251,11 +264,30 @@ std::string timeline_svg(const model::Cloud& cloud, const Scenario& scenario,
       if (step.disk != model::kNoIndex) what += " " + cloud.disks[step.disk].name;
       if (step.host != model::kNoIndex) what += " on " + cloud.hosts[step.host].name;
       what += fmt::format(": {:.1f}-{:.1f} s", step.start_s - origin, finish - origin);
+      if (step.kind == env::StepKind::migrate) {
+        what += fmt::format(" from {}, {} round{}, downtime {:.0f} ms", cloud.hosts[step.from].name,
+                            step.rounds, step.rounds == 1 ? "" : "s", step.downtime_s * 1000);
+      }
       if (failed) what += " FAILED" + (step.error.empty() ? std::string() : " (" + step.error + ")");
       body += fmt::format(
           R"(<rect x="{:.1f}" y="{:.1f}" width="{:.1f}" height="{:.1f}" fill="{}" class="{}"><title>{}</title></rect>)"
           "\n",
           x0, top, width, kLaneHeight, colour(step.kind), failed ? "bar failed" : "bar", escape(what));
+      if (step.kind == env::StepKind::migrate) {
+        // Pre-copy round boundaries as white ticks; the stop-and-copy pause (downtime) as a dark end cap.
+        for (double round_end : step.round_ends_s) {
+          body += fmt::format(R"(<line x1="{:.1f}" y1="{:.1f}" x2="{:.1f}" y2="{:.1f}" class="round"/>)"
+                              "\n",
+                              x_of(round_end), top, x_of(round_end), top + kLaneHeight);
+        }
+        if (step.finished && step.ok) {
+          double cap = std::max(1.5, x_of(finish) - x_of(finish - step.downtime_s));
+          body +=
+              fmt::format(R"(<rect x="{:.1f}" y="{:.1f}" width="{:.1f}" height="{:.1f}" class="downtime"/>)"
+                          "\n",
+                          x0 + width - cap, top, cap, kLaneHeight);
+        }
+      }
       if (failed) {
         body += fmt::format(R"(<path d="M{:.1f},{:.1f} l-3,-5 h6 z" class="fail"/>)"
                             "\n",
@@ -324,6 +356,13 @@ std::string timeline_svg(const model::Cloud& cloud, const Scenario& scenario,
                         "\n",
                         lx, lx + 12, lx + 16);
   lx += 80;
+  legend += fmt::format(R"(<rect x="{:.1f}" y="44" width="12" height="10" fill="{}"/>)"
+                        R"(<line x1="{:.1f}" y1="44" x2="{:.1f}" y2="54" class="round"/>)"
+                        R"(<rect x="{:.1f}" y="44" width="3" height="10" class="downtime"/>)"
+                        R"(<text x="{:.1f}" y="53" class="legend">rounds | downtime</text>)"
+                        "\n",
+                        lx, colour(env::StepKind::migrate), lx + 5, lx + 5, lx + 9, lx + 16);
+  lx += 120;
   legend += fmt::format(R"(<line x1="{:.1f}" y1="49" x2="{:.1f}" y2="49" class="tier"/>)"
                         R"(<text x="{:.1f}" y="53" class="legend">tier done</text>)"
                         "\n",
@@ -339,12 +378,16 @@ std::string timeline_svg(const model::Cloud& cloud, const Scenario& scenario,
 .lane{font-size:9px;fill:#555} .tick{font-size:9px;fill:#555;text-anchor:middle} .legend{font-size:10px}
 .lanebg{fill:#f4f4f4} rect.bar{stroke:#ffffff;stroke-width:0.6} .grid{stroke:#ddd;stroke-width:0.5} .tier{stroke:#c00;stroke-width:1;stroke-dasharray:4,3}
 .tierlabel{font-size:10px;fill:#c00} rect.failed,.failed{stroke:#d62728;stroke-width:1.5} .fail{fill:#d62728}
+.round{stroke:#ffffff;stroke-width:0.8} .downtime{fill:#1f3f3d}
 </style>
 <rect width="100%" height="100%" fill="#ffffff"/>
 )";
-  svg += fmt::format(R"(<text x="10" y="20" class="title">Recovery timeline: strategy {}</text>)"
+  svg += fmt::format(R"(<text x="10" y="20" class="title">{} timeline: strategy {}</text>)"
                      "\n",
-                     exec::to_string(result.strategy));
+                     result.has_evacuations && result.failed_hosts.empty() ? "Evacuation" : "Recovery",
+                     result.has_evacuations && result.failed_hosts.empty()
+                         ? exec::to_string(result.evacuation_strategy)
+                         : exec::to_string(result.strategy));
   svg += fmt::format(
       R"(<text x="10" y="36" class="sub">makespan {:.1f} s, lower bound {:.1f} s ({:.2f}x); {} restarted, {} waiting, {} failed; {} double runs; time from the first event; {}</text>)"
       "\n",

@@ -114,12 +114,60 @@ class SimHypervisor final : public env::Hypervisor {
 
   void migrate_vm(model::VmIndex vm, model::HostIndex from, model::HostIndex to,
                   env::Completion done) override {
-    (void)vm;
-    (void)from;
-    (void)to;
-    world_.loop_.post([done = std::move(done)] {
-      done(env::OperationResult::failure("live migration is not simulated yet (issue 5)", true));
-    });
+    auto& w = world_;
+    TimelineStep step;
+    step.kind = env::StepKind::migrate;
+    step.vm = vm;
+    step.host = to;
+    step.from = from;
+    step.attempt = w.next_attempt(env::StepKind::migrate, vm, model::kNoIndex);
+    if (!w.reachable_[from] || !w.reachable_[to]) {
+      hang(std::move(step), "host unreachable: no answer");
+      return;
+    }
+    if (!contains(w.copies_[vm], from)) {
+      w.loop_.post([done = std::move(done)] {
+        done(env::OperationResult::failure("the VM does not run on the source host", true));
+      });
+      return;
+    }
+    SimWorld::Resources resources;
+    resources.migrate_from = from;
+    resources.migrate_to = to;
+    bool fails = w.take_failure(env::StepKind::migrate, vm, model::kNoIndex);
+    auto id = w.begin(std::move(step), resources, from);
+    w.in_flight_[id].migration = w.migrations_->start(
+        vm, from, to,
+        [this, id, vm, from, to, fails, done = std::move(done)](const exec::FlowOutcome& outcome) {
+          auto& world = world_;
+          auto flight = world.in_flight_.find(id);
+          if (flight == world.in_flight_.end()) return;  // ended with a host that lost power
+          auto& entry = world.timeline_[flight->second.step];
+          entry.rounds = outcome.rounds;
+          entry.round_ends_s = outcome.round_ends_s;
+          entry.downtime_s = outcome.downtime_s;
+          bool ok = outcome.ok && !fails;
+          std::string error = fails ? std::string("injected failure") : outcome.error;
+          world.finish(id, ok, error);
+          if (ok) {
+            // Switch-over: the VM runs on the target only; its disks follow it.
+            erase_value(world.copies_[vm], from);
+            erase_value(world.ran_on_[vm], from);
+            if (!contains(world.copies_[vm], to)) {
+              world.copies_[vm].push_back(to);
+              world.vms_running_on_host_[to].push_back(vm);
+            }
+            if (!contains(world.ran_on_[vm], to)) world.ran_on_[vm].push_back(to);
+            for (auto d = world.cloud_.vms[vm].first_disk; d < world.cloud_.vm_disk_end(vm); ++d) {
+              erase_value(world.disk_hosts_[d], from);
+              if (!contains(world.disk_hosts_[d], to)) world.disk_hosts_[d].push_back(to);
+            }
+          }
+          if (world.reachable_[from]) {
+            done(ok ? env::OperationResult::success()
+                    : env::OperationResult::failure(fails ? "migrate failed (injected)" : error));
+          }
+        });
   }
 
   void list_running(
@@ -320,6 +368,12 @@ SimWorld::SimWorld(const model::Cloud& cloud, const Scenario& scenario, SimEvent
   endpoint_busy_.assign(cloud.endpoints.size(), 0);
   switch_busy_.assign(cloud.switches.size(), 0);
   host_starts_busy_.assign(host_count, 0);
+  host_migrations_busy_.assign(host_count, 0);
+  SimMigrations::Options migration_options;
+  migration_options.parameters.setup_s = scenario.migration.setup_s;
+  migration_options.parameters.downtime_ms = scenario.migration.downtime_ms;
+  migration_options.seed = scenario.seed;
+  migrations_ = std::make_unique<SimMigrations>(cloud, loop, migration_options);
   hypervisor_ = std::make_unique<SimHypervisor>(*this);
   storage_ = std::make_unique<SimStorage>(*this);
   network_ = std::make_unique<SimNetwork>(*this);
@@ -417,9 +471,17 @@ void SimWorld::claim(const Resources& resources, std::size_t step) {
     ++global_busy_;
     if (global_max_parallel_ != 0) over("the controller", "(global)", global_busy_, global_max_parallel_);
   }
+  for (auto host : {resources.migrate_from, resources.migrate_to}) {
+    if (host == model::kNoIndex) continue;
+    auto busy = ++host_migrations_busy_[host];
+    peak_migrations_per_host_ = std::max(peak_migrations_per_host_, busy);
+    over("host (migrations)", cloud_.hosts[host].name, busy, cloud_.policy.host_max_parallel_migrations);
+  }
 }
 
 void SimWorld::release(const Resources& resources) {
+  if (resources.migrate_from != model::kNoIndex) --host_migrations_busy_[resources.migrate_from];
+  if (resources.migrate_to != model::kNoIndex) --host_migrations_busy_[resources.migrate_to];
   if (resources.array != model::kNoIndex) --array_busy_[resources.array];
   if (resources.endpoint != model::kNoIndex) --endpoint_busy_[resources.endpoint];
   if (resources.network_switch != model::kNoIndex) --switch_busy_[resources.network_switch];
@@ -455,11 +517,13 @@ void SimWorld::power_off(model::HostIndex host) {
   reachable_[host] = false;
   for (auto vm : vms_running_on_host_[host]) erase_value(copies_[vm], host);
   vms_running_on_host_[host].clear();
-  // Hypervisor calls in flight on the host end with it; their callers never hear back.
+  // Hypervisor calls in flight on the host end with it; their callers never hear back. Migrations to it end
+  // too (the source keeps the VM; the engine hears of the failure).
   std::vector<std::uint64_t> ended;
   for (const auto& [id, flight] : in_flight_) {
     if (flight.hypervisor_host == host) ended.push_back(id);
   }
+  migrations_->abort_host(host, "host lost power");
   std::sort(ended.begin(), ended.end());
   for (auto id : ended) {
     loop_.cancel(in_flight_[id].timer);

@@ -34,6 +34,7 @@
 #include "model/cloud.h"
 #include "sim/event_loop.h"
 #include "sim/scenario.h"
+#include "sim/sim_migration.h"
 
 namespace revive::sim {
 
@@ -50,6 +51,10 @@ struct TimelineStep {
   bool ok = false;
   bool finished = false;  // false while in flight (and for calls that hang forever)
   std::string error;
+  // migrate only: pre-copy rounds, when each ended, and the stop-and-copy pause (docs/evacuation.md).
+  std::uint32_t rounds = 0;
+  std::vector<double> round_ends_s;
+  double downtime_s = 0.0;
 };
 
 class SimHypervisor;
@@ -92,6 +97,10 @@ class SimWorld {
   std::uint32_t double_runs() const { return double_runs_; }
   // The largest number of operations ever in flight at once on any array / endpoint (for reports).
   std::uint32_t peak_in_flight() const { return peak_in_flight_; }
+  // Live migrations (sim/sim_migration.h): NIC bandwidth shared by the migrations in flight; their own
+  // invariant (no NIC over its bandwidth) is checked there. At most host_max_parallel_migrations per host.
+  const SimMigrations& migrations() const { return *migrations_; }
+  std::uint32_t peak_migrations_per_host() const { return peak_migrations_per_host_; }
 
   // The duration of attempt 0 of a step as drawn from the scenario (no slowdowns): the estimate of a perfect
   // history, and the durations the lower bound uses.
@@ -108,7 +117,9 @@ class SimWorld {
     model::ArrayIndex array = model::kNoIndex;
     model::EndpointIndex endpoint = model::kNoIndex;
     model::SwitchIndex network_switch = model::kNoIndex;
-    model::HostIndex start_host = model::kNoIndex;  // counts against host_max_parallel_restarts
+    model::HostIndex start_host = model::kNoIndex;    // counts against host_max_parallel_restarts
+    model::HostIndex migrate_from = model::kNoIndex;  // both count against host_max_parallel_migrations
+    model::HostIndex migrate_to = model::kNoIndex;
     bool global = false;
   };
   struct InFlight {
@@ -116,6 +127,7 @@ class SimWorld {
     Resources resources;
     env::TimerId timer = 0;
     model::HostIndex hypervisor_host = model::kNoIndex;  // hypervisor calls end when this host crashes
+    std::uint64_t migration = 0;                         // SimMigrations id, for migrate steps
   };
 
   std::uint32_t next_attempt(env::StepKind kind, model::Index subject, model::DiskIndex disk);
@@ -171,6 +183,9 @@ class SimWorld {
   std::uint32_t double_runs_ = 0;
   std::vector<std::function<void(const env::HypervisorEvent&)>> hypervisor_handlers_;
 
+  std::vector<std::uint32_t> host_migrations_busy_;
+  std::uint32_t peak_migrations_per_host_ = 0;
+  std::unique_ptr<SimMigrations> migrations_;
   std::unique_ptr<SimHypervisor> hypervisor_;
   std::unique_ptr<SimStorage> storage_;
   std::unique_ptr<SimNetwork> network_;

@@ -117,8 +117,7 @@ TEST(SimulateCli, BadInputIsReportedWithFileLineAndField) {
 
   auto evacuate = run_cli({"simulate", "--inventory", scenario_file("pod-16", "inventory.yaml"), "--scenario",
                            scenario_file("pod-16", "scenario-evacuate.yaml")});
-  EXPECT_EQ(evacuate.exit_status, 2);
-  EXPECT_NE(evacuate.err.find("not simulated yet"), std::string::npos) << evacuate.err;
+  EXPECT_EQ(evacuate.exit_status, 0) << evacuate.err;  // evacuations are simulated (evacuate_cli_test.cc)
 }
 
 }  // namespace

@@ -359,7 +359,9 @@ TEST(Evacuation, CancelDropsMovesNotBegun) {
   b.mixed(0, 10, "v");
   auto& cloud = b.done();
   auto run = evacuate(cloud, {0}, 1e6, EvacuationStrategy::sequential, EvacuationReason::maintenance, 0.0,
-                      [](Evacuator& evacuator, TestLoop&) { evacuator.cancel({0}); });
+                      [](Evacuator& evacuator, TestLoop& loop) {
+                        loop.schedule_after(1.0, [&evacuator] { evacuator.cancel({0}); });
+                      });
   int cancelled = 0, migrated = 0;
   for (const auto& r : run.report) {
     cancelled += r.outcome == EvacuationOutcome::cancelled;

@@ -86,6 +86,9 @@ TEST(MigrationFlows, OneFlowMatchesTheEstimate) {
   EXPECT_NEAR(outcomes[0].end_s, estimate.total_s, 1e-9);
   EXPECT_EQ(outcomes[0].rounds, estimate.rounds);
   EXPECT_NEAR(outcomes[0].downtime_s, estimate.downtime_s, 1e-9);
+  ASSERT_EQ(outcomes[0].round_ends_s.size(), outcomes[0].rounds);
+  EXPECT_NEAR(outcomes[0].round_ends_s.front(), 2.0 + 32768 / kTenGbps, 1e-9);
+  EXPECT_NEAR(outcomes[0].round_ends_s.back() + outcomes[0].downtime_s, outcomes[0].end_s, 1e-9);
 }
 
 TEST(MigrationFlows, TwoFlowsFromOneSourceShareItsNic) {

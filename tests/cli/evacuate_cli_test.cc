@@ -1,0 +1,122 @@
+// `revive evacuate --simulate` and `evacuate` events in `revive simulate`, run as a user would.
+#include <gtest/gtest.h>
+
+#include <nlohmann/json.hpp>
+
+#include "support/test_support.h"
+
+namespace revive::testing {
+namespace {
+
+std::string pod16(const char* file) {
+  return (shared_dir() / "scenarios/pod-16" / file).string();
+}
+
+nlohmann::json without_wall(const std::string& out) {
+  auto json = nlohmann::json::parse(out);
+  json.erase("wall_ms");
+  return json;
+}
+
+TEST(EvacuateCli, PredictedFailureEmptiesTheHostBeforeTheDeadline) {
+  TempDir dir;
+  auto result =
+      run_cli({"evacuate", "--inventory", pod16("inventory.yaml"), "--host", "host-0009", "--deadline", "300",
+               "--reason", "predicted-failure", "--simulate", "--out", dir.path().string()});
+  ASSERT_EQ(result.exit_status, 0) << result.err;
+  auto summary = nlohmann::json::parse(result.out);
+  EXPECT_EQ(summary["strategy"], "revive");
+  EXPECT_EQ(summary["evacuated"], 30);
+  EXPECT_EQ(summary["double_runs"], 0);
+  EXPECT_EQ(summary["evacuation"]["running_at_deadline"], 0);
+  EXPECT_LE(summary["makespan_s"].get<double>(), 300.0);
+  EXPECT_GT(summary["lower_bound_s"].get<double>(), 0.0);
+  for (const auto& vm : summary["evacuation"]["reported"]) {
+    EXPECT_EQ(vm["outcome"], "moved_cold");
+    EXPECT_NE(vm["reason"].get<std::string>().find("moved cold"), std::string::npos);
+  }
+  auto timeline = nlohmann::json::parse(read_file(dir.path() / "timeline.json"));
+  int migrations = 0;
+  for (const auto& step : timeline["steps"]) {
+    if (step["step"] != "migrate") continue;
+    ++migrations;
+    EXPECT_EQ(step["from"], "host-0009");
+    EXPECT_NE(step["host"], "host-0009");
+    EXPECT_TRUE(step.contains("rounds") && step.contains("downtime_s")) << step.dump();
+  }
+  EXPECT_GT(migrations, 20);
+  auto svg = read_file(dir.path() / "timeline.svg");
+  EXPECT_NE(svg.find("Evacuation timeline: strategy revive"), std::string::npos);
+  EXPECT_NE(svg.find("migrations off host-0009"), std::string::npos);
+  EXPECT_NE(svg.find("class=\"downtime\""), std::string::npos);
+}
+
+TEST(EvacuateCli, BaselinesRunAndReportWhatTheyLeaveRunning) {
+  for (const char* strategy : {"sequential", "fixed-8"}) {
+    auto result = run_cli({"evacuate", "--inventory", pod16("inventory.yaml"), "--host",
+                           "host-0003,host-0009", "--deadline", "300", "--simulate", "--strategy", strategy});
+    ASSERT_EQ(result.exit_status, 0) << result.err;
+    auto summary = nlohmann::json::parse(result.out);
+    EXPECT_EQ(summary["strategy"], strategy);
+    EXPECT_EQ(summary["evacuated"], 58);
+    EXPECT_GT(summary["evacuation"]["running_at_deadline"].get<int>(), 0);
+  }
+}
+
+TEST(EvacuateCli, TableForPeopleNamesColdMoves) {
+  auto result = run_cli({"evacuate", "--inventory", pod16("inventory.yaml"), "--host", "host-0009",
+                         "--deadline", "200", "--simulate", "--format", "table"});
+  ASSERT_EQ(result.exit_status, 0) << result.err;
+  EXPECT_NE(result.out.find("evacuation      revive:"), std::string::npos) << result.out;
+  EXPECT_NE(result.out.find("moved cold:"), std::string::npos) << result.out;
+}
+
+TEST(EvacuateCli, OutputsAreByteIdenticalTwice) {
+  TempDir a, b;
+  auto first = run_cli({"evacuate", "--inventory", pod16("inventory.yaml"), "--host", "host-0003",
+                        "--deadline", "900", "--simulate", "--seed", "5", "--out", a.path().string()});
+  auto second = run_cli({"evacuate", "--inventory", pod16("inventory.yaml"), "--host", "host-0003",
+                         "--deadline", "900", "--simulate", "--seed", "5", "--out", b.path().string()});
+  ASSERT_EQ(first.exit_status, 0) << first.err;
+  EXPECT_EQ(without_wall(first.out), without_wall(second.out));
+  EXPECT_EQ(read_file(a.path() / "timeline.json"), read_file(b.path() / "timeline.json"));
+  EXPECT_EQ(read_file(a.path() / "timeline.svg"), read_file(b.path() / "timeline.svg"));
+}
+
+TEST(EvacuateCli, BadInputIsExitTwo) {
+  auto inventory = pod16("inventory.yaml");
+  EXPECT_EQ(run_cli({"evacuate", "--inventory", inventory, "--host", "host-9999", "--deadline", "300",
+                     "--simulate"})
+                .exit_status,
+            2);
+  EXPECT_EQ(
+      run_cli({"evacuate", "--inventory", inventory, "--host", "host-0003", "--deadline", "300"}).exit_status,
+      2);  // no --simulate
+  EXPECT_EQ(run_cli({"evacuate", "--inventory", inventory, "--host", "host-0003", "--deadline", "300",
+                     "--simulate", "--strategy", "fastest"})
+                .exit_status,
+            2);
+  EXPECT_EQ(
+      run_cli({"evacuate", "--inventory", inventory, "--host", "host-0003", "--deadline", "0", "--simulate"})
+          .exit_status,
+      2);
+  EXPECT_EQ(run_cli({"evacuate", "--inventory", inventory, "--host", "host-0003", "--deadline", "300",
+                     "--simulate", "--reason", "boredom"})
+                .exit_status,
+            2);
+}
+
+TEST(SimulateCli, EvacuateEventsWithEachEvacuationStrategy) {
+  for (const char* strategy : {"sequential", "fixed-8", "revive"}) {
+    auto result = run_cli({"simulate", "--inventory", pod16("inventory.yaml"), "--scenario",
+                           pod16("scenario-evacuate.yaml"), "--strategy", strategy});
+    ASSERT_EQ(result.exit_status, 0) << strategy << ": " << result.err;
+    auto summary = nlohmann::json::parse(result.out);
+    EXPECT_EQ(summary["strategy"], strategy);
+    EXPECT_EQ(summary["evacuation"]["strategy"], strategy);
+    EXPECT_EQ(summary["evacuated"], 58);
+  }
+}
+
+}  // namespace
+}  // namespace revive::testing

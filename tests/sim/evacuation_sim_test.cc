@@ -1,0 +1,213 @@
+// Evacuations in the full simulator (scenario `evacuate` events, SimWorld's live migrations): limits, every
+// VM on exactly one host, deadlines, constraints after the moves, failures, determinism.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <map>
+
+#include "model/inventory.h"
+#include "sim/scenario.h"
+#include "sim/simulation.h"
+#include "support/test_support.h"
+
+namespace revive::sim {
+namespace {
+
+const model::Cloud& pod16() {
+  static const model::Cloud cloud = model::load_inventory_file(
+      (revive::testing::shared_dir() / "scenarios/pod-16/inventory.yaml").string());
+  return cloud;
+}
+
+Scenario pod16_evacuate() {
+  return load_scenario_file(
+      (revive::testing::shared_dir() / "scenarios/pod-16/scenario-evacuate.yaml").string(), pod16());
+}
+
+SimulationResult run(const Scenario& scenario, exec::EvacuationStrategy strategy,
+                     const model::Cloud& cloud = pod16()) {
+  SimulationOptions options;
+  options.evacuation_strategy = strategy;
+  return run_simulation(cloud, scenario, options);
+}
+
+// Where every VM runs at the end, replayed from the timeline (successful migrations and starts).
+std::vector<model::HostIndex> final_hosts(const model::Cloud& cloud, const SimulationResult& result) {
+  std::vector<model::HostIndex> where(cloud.vms.size());
+  for (model::VmIndex v = 0; v < cloud.vms.size(); ++v) where[v] = cloud.vms[v].host;
+  std::vector<std::size_t> order(result.timeline.size());
+  for (std::size_t i = 0; i < order.size(); ++i) order[i] = i;
+  std::stable_sort(order.begin(), order.end(),
+                   [&](auto a, auto b) { return result.timeline[a].end_s < result.timeline[b].end_s; });
+  for (auto i : order) {
+    const auto& step = result.timeline[i];
+    if (!step.finished || !step.ok) continue;
+    if (step.kind == env::StepKind::migrate || step.kind == env::StepKind::vm_start)
+      where[step.vm] = step.host;
+    if (step.kind == env::StepKind::vm_stop) where[step.vm] = model::kNoIndex;
+  }
+  return where;
+}
+
+TEST(EvacuationSimulation, Pod16EveryStrategyKeepsEveryLimitAndEveryVmOnOneHost) {
+  auto scenario = pod16_evacuate();
+  for (auto strategy : {exec::EvacuationStrategy::sequential, exec::EvacuationStrategy::fixed_8,
+                        exec::EvacuationStrategy::revive}) {
+    SCOPED_TRACE(std::string(exec::to_string(strategy)));
+    auto result = run(scenario, strategy);
+    EXPECT_TRUE(result.violations.empty()) << result.violations.front();
+    EXPECT_LE(result.peak_migrations_per_host, pod16().policy.host_max_parallel_migrations);
+    EXPECT_LE(result.peak_nic_utilisation, 1.0 + 1e-9);
+    EXPECT_EQ(result.double_runs, 0u);
+    EXPECT_EQ(result.evacuated, 58u);  // 28 + 30 VMs, all protected
+    auto where = final_hosts(pod16(), result);
+    auto h3 = pod16().find_host("host-0003"), h9 = pod16().find_host("host-0009");
+    for (const auto& vm : result.evacuations) {
+      EXPECT_NE(where[vm.vm], h3);
+      EXPECT_NE(where[vm.vm], h9);
+      EXPECT_EQ(where[vm.vm], vm.to) << pod16().vms[vm.vm].name;
+    }
+  }
+}
+
+TEST(EvacuationSimulation, Pod16ReviveMeetsBothDeadlinesTheBaselinesDoNot) {
+  auto scenario = pod16_evacuate();
+  auto revive = run(scenario, exec::EvacuationStrategy::revive);
+  EXPECT_EQ(revive.running_at_deadline, 0u);
+  // Every protected VM of the predicted failure (300 s) is off it before the deadline.
+  auto h9 = pod16().find_host("host-0009");
+  for (const auto& vm : revive.evacuations) {
+    if (vm.from != h9) continue;
+    EXPECT_GE(vm.off_source_s, 0.0);
+    EXPECT_LE(vm.off_source_s, 300.0) << pod16().vms[vm.vm].name;
+    if (vm.cold) {
+      EXPECT_NE(vm.reason.find("moved cold"), std::string::npos);
+      EXPECT_EQ(vm.priority, model::Priority::low) << pod16().vms[vm.vm].name << ": " << vm.reason;
+    }
+  }
+  auto fixed = run(scenario, exec::EvacuationStrategy::fixed_8);
+  EXPECT_GT(fixed.running_at_deadline, 0u);
+  EXPECT_FALSE(fixed.evacuation_reported.empty());
+  EXPECT_LE(revive.makespan_s, 0.75 * fixed.makespan_s);
+  EXPECT_GE(revive.makespan_s, revive.lower_bound_s - 60);  // cold moves may beat the live bound a little
+}
+
+TEST(EvacuationSimulation, ConstraintsHoldAfterTheMoves) {
+  auto scenario = pod16_evacuate();
+  const auto& cloud = pod16();
+  auto result = run(scenario, exec::EvacuationStrategy::revive);
+  auto where = final_hosts(cloud, result);
+  std::map<model::HostIndex, double> memory, cpus;
+  for (model::VmIndex v = 0; v < cloud.vms.size(); ++v) {
+    if (where[v] == model::kNoIndex) continue;
+    memory[where[v]] += static_cast<double>(cloud.vms[v].memory_mib);
+    cpus[where[v]] += cloud.vms[v].cpus;
+  }
+  for (auto [host, used] : memory) EXPECT_LE(used, cloud.usable_memory_mib(host)) << cloud.hosts[host].name;
+  for (auto [host, used] : cpus) EXPECT_LE(used, cloud.usable_cpus(host)) << cloud.hosts[host].name;
+  for (const auto& group : cloud.groups) {
+    if (group.kind != model::GroupKind::anti_affinity) continue;
+    std::map<model::Index, int> per_scope;
+    for (auto member : group.members) {
+      if (where[member] != model::kNoIndex) ++per_scope[cloud.scope_value(where[member], group.scope)];
+    }
+    for (auto [scope, count] : per_scope) EXPECT_LE(count, 1) << group.name;
+  }
+  for (const auto& vm : result.evacuations) {
+    for (const auto& label : cloud.vms[vm.vm].require_labels)
+      EXPECT_TRUE(cloud.has_label(where[vm.vm], label));
+  }
+}
+
+TEST(EvacuationSimulation, AFailedMigrationGoesColdWithTheReason) {
+  auto text = std::string(R"(version: 1
+seed: 3
+migration: {setup_s: 2, downtime_ms: 300}
+events:
+- {at: 0, evacuate: host-0009, deadline: 600, reason: maintenance}
+- {at: 0, fail_step: {vm: VM, step: migrate, times: 5}}
+)");
+  const auto& cloud = pod16();
+  auto h9 = cloud.find_host("host-0009");
+  auto victim = cloud.vms_on(h9).front();
+  text.replace(text.find("VM"), 2, cloud.vms[victim].name);
+  auto scenario = load_scenario_text(text, "failing.yaml", cloud);
+  auto result = run(scenario, exec::EvacuationStrategy::revive);
+  EXPECT_TRUE(result.violations.empty()) << result.violations.front();
+  auto found = std::find_if(result.evacuations.begin(), result.evacuations.end(),
+                            [&](const auto& vm) { return vm.vm == victim; });
+  ASSERT_NE(found, result.evacuations.end());
+  EXPECT_EQ(found->outcome, exec::EvacuationOutcome::moved_cold) << found->reason;
+  EXPECT_NE(found->reason.find("failed"), std::string::npos) << found->reason;
+  EXPECT_EQ(result.evacuated, 30u);
+}
+
+TEST(EvacuationSimulation, ATargetThatDiesMidMigrationIsAvoided) {
+  const auto& cloud = pod16();
+  // Find where revive sends the first VMs of host-0009, then crash that target 1 s in (before any of its
+  // migrations could end: setup alone takes 2 s).
+  auto base = load_scenario_text(
+      "version: 1\nseed: 3\nevents:\n- {at: 0, evacuate: host-0009, deadline: 900}\n", "base.yaml", cloud);
+  auto first = run(base, exec::EvacuationStrategy::revive);
+  model::HostIndex target = model::kNoIndex;
+  for (const auto& step : first.timeline) {
+    if (step.kind == env::StepKind::migrate && step.start_s < 1.0) target = step.host;
+  }
+  ASSERT_NE(target, model::kNoIndex);
+  auto crash = load_scenario_text(
+      "version: 1\nseed: 3\nevents:\n- {at: 0, evacuate: host-0009, deadline: 900}\n"
+      "- {at: 1, fail: [" +
+          cloud.hosts[target].name + "]}\n",
+      "crash.yaml", cloud);
+  auto result = run(crash, exec::EvacuationStrategy::revive);
+  EXPECT_TRUE(result.violations.empty()) << result.violations.front();
+  for (const auto& vm : result.evacuations) EXPECT_NE(vm.to, target) << cloud.vms[vm.vm].name;
+  // No migration to it starts after the crash.
+  for (const auto& step : result.timeline) {
+    if (step.kind == env::StepKind::migrate && step.host == target) {
+      EXPECT_LT(step.start_s, 1.0);
+    }
+  }
+  int moved = 0;
+  for (const auto& vm : result.evacuations) {
+    moved +=
+        vm.outcome == exec::EvacuationOutcome::migrated || vm.outcome == exec::EvacuationOutcome::moved_cold;
+  }
+  EXPECT_EQ(moved, 30);
+}
+
+TEST(EvacuationSimulation, SameScenarioGivesByteIdenticalOutputs) {
+  auto scenario = pod16_evacuate();
+  auto a = run(scenario, exec::EvacuationStrategy::revive);
+  auto b = run(scenario, exec::EvacuationStrategy::revive);
+  auto summary_a = summary_json(a), summary_b = summary_json(b);
+  summary_a.erase("wall_ms");
+  summary_b.erase("wall_ms");
+  EXPECT_EQ(summary_a.dump(), summary_b.dump());
+  EXPECT_EQ(timeline_json(pod16(), a).dump(), timeline_json(pod16(), b).dump());
+}
+
+TEST(EvacuationSimulation, TimelineShowsMigrationsWithSourceRoundsAndDowntime) {
+  auto result = run(pod16_evacuate(), exec::EvacuationStrategy::revive);
+  auto json = timeline_json(pod16(), result);
+  int migrations = 0;
+  for (const auto& step : json["steps"]) {
+    if (step["step"] != "migrate") continue;
+    ++migrations;
+    EXPECT_TRUE(step["from"] == "host-0003" || step["from"] == "host-0009") << step.dump();
+    if (!step["ok"].get<bool>()) continue;
+    EXPECT_GE(step["rounds"].get<int>(), 1);
+    // Stop-and-copy starts when the remainder fits 300 ms at the share of that moment; a share that shrinks
+    // during it (another migration starts transferring) makes the pause longer.
+    EXPECT_LE(step["downtime_s"].get<double>(), 1.0);
+    EXPECT_GT(step["downtime_s"].get<double>(), 0.0);
+  }
+  EXPECT_EQ(migrations, static_cast<int>(result.migrated) +
+                            static_cast<int>(std::count_if(
+                                result.timeline.begin(), result.timeline.end(), [](const auto& s) {
+                                  return s.kind == env::StepKind::migrate && !(s.finished && s.ok);
+                                })));
+}
+
+}  // namespace
+}  // namespace revive::sim
