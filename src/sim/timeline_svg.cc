@@ -396,6 +396,13 @@ std::string timeline_svg(const model::Cloud& cloud, const Scenario& scenario,
       result.waiting, result.failed, result.double_runs,
       occupancy ? "one lane per resource: busy slots over time"
                 : "one lane per concurrent slot of each resource");
+  if (result.has_evacuations) {
+    svg += fmt::format(
+        R"(<text x="420" y="20" class="sub">evacuation ({}): {} migrated live, {} moved cold, {} stopped, {} not placed, {} still running at a deadline</text>)"
+        "\n",
+        exec::to_string(result.evacuation_strategy), result.migrated, result.moved_cold, result.stopped,
+        result.not_placed, result.running_at_deadline);
+  }
   svg += legend;
   svg += axis;
   svg += body;

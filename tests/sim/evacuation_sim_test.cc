@@ -92,6 +92,38 @@ TEST(EvacuationSimulation, Pod16ReviveMeetsBothDeadlinesTheBaselinesDoNot) {
   EXPECT_GE(revive.makespan_s, revive.lower_bound_s - 60);  // cold moves may beat the live bound a little
 }
 
+// Every strategy: a VM of a drained host still on it at that host's deadline (from the timeline, not the
+// engine's word) is flagged and carries a reason.
+TEST(EvacuationSimulation, NoVmIsLeftRunningAtTheDeadlineUnreported) {
+  auto scenario = pod16_evacuate();
+  const auto& cloud = pod16();
+  std::map<model::HostIndex, double> deadline;
+  for (const auto& event : scenario.events) deadline[event.hosts.front()] = event.at_s + event.deadline_s;
+  for (auto strategy : {exec::EvacuationStrategy::sequential, exec::EvacuationStrategy::fixed_8,
+                        exec::EvacuationStrategy::revive}) {
+    SCOPED_TRACE(std::string(exec::to_string(strategy)));
+    auto result = run(scenario, strategy);
+    std::map<model::VmIndex, double> left;  // when each VM stopped running on its drained host
+    for (const auto& step : result.timeline) {
+      if (!step.finished || !step.ok) continue;
+      if (step.kind == env::StepKind::migrate && deadline.count(step.from)) left[step.vm] = step.end_s;
+      if (step.kind == env::StepKind::vm_stop && deadline.count(step.host)) left[step.vm] = step.end_s;
+    }
+    std::uint32_t flagged = 0;
+    for (const auto& vm : result.evacuations) {
+      auto off = left.count(vm.vm) ? left[vm.vm] : 1e300;
+      bool late = off > deadline[vm.from] + 1e-9;
+      EXPECT_EQ(late, vm.running_at_deadline) << cloud.vms[vm.vm].name;
+      if (late) {
+        ++flagged;
+        EXPECT_NE(vm.reason.find("at the deadline"), std::string::npos) << vm.reason;
+      }
+    }
+    EXPECT_EQ(flagged, result.running_at_deadline);
+    EXPECT_EQ(result.evacuation_reported.size(), flagged + result.moved_cold);
+  }
+}
+
 TEST(EvacuationSimulation, ConstraintsHoldAfterTheMoves) {
   auto scenario = pod16_evacuate();
   const auto& cloud = pod16();
