@@ -1,7 +1,9 @@
 // revive-agent: the host agent. Every --interval it
 //   - sends a signed UDP heartbeat to the controller (--controller ADDR:PORT) and listens for its signed
 //   acks;
-//   - renews its storage lease (a record in --lease-dir, on storage shared with the controller);
+//   - renews its storage lease (a record in --lease-dir, on storage shared with the controller, or in the
+//   state
+//     store given by --lease-store);
 //   - when the controller is lost (no ack for --controller-timeout) but the lease still renews, the host is
 //     isolated: it applies the isolation response (--isolation-response leave | stop: after --isolation-grace
 //     it runs --stop-command once, e.g. to shut its VMs down);
@@ -22,6 +24,7 @@
 #include <chrono>
 #include <cstdio>
 #include <iostream>
+#include <memory>
 #include <string>
 
 #include <fmt/format.h>
@@ -30,6 +33,7 @@
 #include "detect/heartbeat_protocol.h"
 #include "detect/heartbeat_receiver.h"
 #include "drivers/process/command.h"
+#include "store/sqlite_store.h"
 
 namespace {
 
@@ -50,6 +54,7 @@ struct Settings {
   std::string bind_address;
   double interval_s = 1.0;
   std::string lease_dir;
+  std::string lease_store;
   double lease_ttl_s = 10.0;
   double controller_timeout_s = 10.0;
   double watchdog_s = 5.0;
@@ -114,6 +119,11 @@ int run(const Settings& settings) {
     if (watchdog_fd < 0) throw std::runtime_error("cannot open watchdog device " + settings.watchdog_device);
   }
 
+  std::unique_ptr<revive::store::SqliteStore> lease_store;
+  if (!settings.lease_store.empty()) {
+    lease_store = std::make_unique<revive::store::SqliteStore>(settings.lease_store, 200);
+  }
+  const bool has_lease = !settings.lease_dir.empty() || lease_store;
   const std::uint64_t epoch = static_cast<std::uint64_t>(revive::detect::unix_now_ms());
   std::uint64_t sequence = 0;
   std::uint64_t lease_sequence = 0;
@@ -124,8 +134,11 @@ int run(const Settings& settings) {
   bool lease_lost = false;
   bool stop_command_ran = false;
   auto next_tick = start;
-  log(settings, fmt::format("started: controller {}, lease dir {}, interval {:g} s", settings.controller,
-                            settings.lease_dir.empty() ? "(none)" : settings.lease_dir, settings.interval_s));
+  log(settings, fmt::format("started: controller {}, lease {}, interval {:g} s", settings.controller,
+                            !settings.lease_dir.empty()     ? "dir " + settings.lease_dir
+                            : !settings.lease_store.empty() ? "store " + settings.lease_store
+                                                            : std::string("(none)"),
+                            settings.interval_s));
 
   while (!stop_requested) {
     auto now = Clock::now();
@@ -138,13 +151,22 @@ int run(const Settings& settings) {
       std::string datagram = revive::detect::encode(heartbeat, key);
       ::sendto(socket_fd, datagram.data(), datagram.size(), MSG_DONTWAIT,
                reinterpret_cast<sockaddr*>(&controller), sizeof controller);
-      if (!settings.lease_dir.empty()) {
+      if (has_lease) {
         SignedMessage lease{MessageKind::lease, settings.host, epoch, ++lease_sequence,
                             revive::detect::unix_now_ms()};
-        if (revive::detect::write_lease(settings.lease_dir, settings.host,
-                                        revive::detect::encode(lease, key))) {
-          last_renewal = Clock::now();
+        std::string record = revive::detect::encode(lease, key);
+        bool renewed = false;
+        if (lease_store) {
+          try {
+            lease_store->write_lease(settings.host, record);
+            renewed = true;
+          } catch (const revive::env::StoreError&) {
+            renewed = false;
+          }
+        } else {
+          renewed = revive::detect::write_lease(settings.lease_dir, settings.host, record);
         }
+        if (renewed) last_renewal = Clock::now();
       } else {
         last_renewal = Clock::now();  // no lease configured: only the controller matters
       }
@@ -153,8 +175,7 @@ int run(const Settings& settings) {
       }
 
       bool now_controller_lost = seconds_since(last_ack) >= settings.controller_timeout_s;
-      bool now_lease_lost =
-          !settings.lease_dir.empty() && seconds_since(last_renewal) >= settings.lease_ttl_s;
+      bool now_lease_lost = has_lease && seconds_since(last_renewal) >= settings.lease_ttl_s;
       if (now_controller_lost != controller_lost) {
         controller_lost = now_controller_lost;
         log(settings, controller_lost
@@ -229,7 +250,11 @@ int main(int argc, char** argv) {
   app.add_option("--bind", settings.bind_address, "Local IPv4 address to send from");
   app.add_option("--interval", settings.interval_s, "Seconds between heartbeats and lease renewals")
       ->check(CLI::Range(0.01, 60.0));
-  app.add_option("--lease-dir", settings.lease_dir, "Directory on shared storage for the lease record");
+  auto* lease_dir =
+      app.add_option("--lease-dir", settings.lease_dir, "Directory on shared storage for the lease record");
+  app.add_option("--lease-store", settings.lease_store,
+                 "State store (SQLite file) holding the lease record instead")
+      ->excludes(lease_dir);
   app.add_option("--lease-ttl", settings.lease_ttl_s,
                  "Seconds without renewal after which the lease is lost");
   app.add_option("--controller-timeout", settings.controller_timeout_s,

@@ -147,29 +147,44 @@ void LeaseWatcher::stop() {
   if (thread_.joinable()) thread_.join();
 }
 
+namespace {
+
+std::optional<LeaseRecords> read_lease_directory(const std::string& directory, const HostNames& hosts) {
+  struct stat directory_status {};
+  if (::stat(directory.c_str(), &directory_status) != 0 || !S_ISDIR(directory_status.st_mode))
+    return std::nullopt;
+  LeaseRecords records;
+  for (const auto& [name, host] : hosts) {
+    std::ifstream in(directory + "/" + name + ".lease");
+    if (!in) continue;  // no lease yet
+    std::string line;
+    std::getline(in, line);
+    records.emplace_back(name, line);
+  }
+  return records;
+}
+
+}  // namespace
+
 void LeaseWatcher::run() {
   std::map<model::HostIndex, std::pair<std::uint64_t, std::uint64_t>> last_seen;
   auto next = std::chrono::steady_clock::now();
   while (!stopping_) {
-    struct stat directory_status {};
-    bool readable =
-        ::stat(options_.directory.c_str(), &directory_status) == 0 && S_ISDIR(directory_status.st_mode);
-    if (readable) {
+    auto records = options_.reader ? options_.reader() : read_lease_directory(options_.directory, hosts_);
+    if (records) {
+      std::map<std::string, const std::string*, std::less<>> by_host;
+      for (const auto& [name, line] : *records) by_host[name] = &line;
       for (const auto& [name, host] : hosts_) {
-        std::string path = options_.directory + "/" + name + ".lease";
-        std::ifstream in(path);
         bool renewed = false;
-        if (in) {
-          std::string line;
-          std::getline(in, line);
-          auto decoded = decode(line, options_.key, MessageKind::lease);
+        if (auto found = by_host.find(name); found != by_host.end()) {
+          auto decoded = decode(*found->second, options_.key, MessageKind::lease);
           if (decoded.error != DecodeError::none || decoded.message.host != name) {
             ++bad_records_;
           } else {
             auto stamp = std::make_pair(decoded.message.epoch, decoded.message.sequence);
-            auto found = last_seen.find(host);
-            if (found == last_seen.end() || stamp > found->second) {
-              renewed = found != last_seen.end();  // the first sighting is the baseline, not a renewal
+            auto seen = last_seen.find(host);
+            if (seen == last_seen.end() || stamp > seen->second) {
+              renewed = seen != last_seen.end();  // the first sighting is the baseline, not a renewal
               last_seen[host] = stamp;
             }
           }

@@ -2,7 +2,8 @@
 //   HeartbeatReceiver — a UDP socket receiving the agents' signed heartbeats (heartbeat_protocol.h): verifies
 //     signature, host, replay (epoch, sequence) and clock skew, answers each accepted one with a signed ack
 //     (the agent counts the controller lost without acks), and posts on_heartbeat(host) to the EventLoop.
-//   LeaseWatcher — reads every host's lease file (DIRECTORY/HOST.lease, written by the agent) each poll_s:
+//   LeaseWatcher — reads every host's lease file (DIRECTORY/HOST.lease, written by the agent; or the records
+//     of a LeaseReader such as the state store's leases) each poll_s:
 //     posts on_read(host) for each successful read of the directory, and on_renewal(host) when the record's
 //     (epoch, sequence) changed since the previous read (a storage heartbeat).
 // Both run one thread of their own (blocking I/O never touches the engine thread); callbacks run on the loop
@@ -14,9 +15,12 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <thread>
 #include <unordered_map>
+#include <utility>
+#include <vector>
 
 #include "env/event_loop.h"
 #include "model/cloud.h"
@@ -72,8 +76,13 @@ class HeartbeatReceiver {
   ReceiverCounters counters_;
 };
 
+// Every host's lease record as (host, record line); nullopt when the leases cannot be read at all.
+using LeaseRecords = std::vector<std::pair<std::string, std::string>>;
+using LeaseReader = std::function<std::optional<LeaseRecords>()>;
+
 struct LeaseWatcherOptions {
-  std::string directory;
+  std::string directory;  // lease files DIRECTORY/HOST.lease ...
+  LeaseReader reader;  // ... or, when set, this (e.g. the state store's leases); called on the watcher thread
   std::string key;
   double poll_s = 0.5;
 };

@@ -1,6 +1,8 @@
 // StateStore: the controller's small persistent state, the single place where the operator's switches live
 // and where the daemon publishes what it sees. Written by the CLI (`revive arm|disarm`, `revive host
 // confirm-down`), read and applied by the daemon (detect::sync_with_store), shown by `revive status`.
+// It can also hold the agents' storage leases (the alternative to lease files on shared storage): each agent
+// rewrites its signed lease record, the controller's lease watcher reads them all.
 // Real drivers: SQLite (store/sqlite_store.h); etcd later. Several processes may open the same store: every
 // call is one atomic transaction, durable when it returns. Errors throw StoreError naming the store.
 // Thread-safety: one object per thread.
@@ -10,6 +12,7 @@
 #include <optional>
 #include <stdexcept>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace revive::env {
@@ -57,6 +60,11 @@ class StateStore {
 
   virtual void publish_status(const std::string& json) = 0;
   virtual std::optional<PublishedStatus> published_status() = 0;
+
+  // The host's lease record (detect/heartbeat_protocol.h REVIVE-LEASE line), replacing the previous one.
+  virtual void write_lease(const std::string& host, const std::string& record) = 0;
+  // Every host's lease record: (host, record), by host name.
+  virtual std::vector<std::pair<std::string, std::string>> leases() = 0;
 };
 
 }  // namespace revive::env

@@ -53,7 +53,7 @@ std::string state_path(const std::string& option) {
   return "/var/lib/revive/state.db";
 }
 
-SqliteStore::SqliteStore(const std::string& path) : path_(path) {
+SqliteStore::SqliteStore(const std::string& path, int busy_timeout_ms) : path_(path) {
   std::error_code ignored;
   auto parent = std::filesystem::path(path).parent_path();
   if (!parent.empty()) std::filesystem::create_directories(parent, ignored);
@@ -64,7 +64,7 @@ SqliteStore::SqliteStore(const std::string& path) : path_(path) {
     db_ = nullptr;
     throw env::StoreError("state store " + path + ": cannot open: " + message);
   }
-  sqlite3_busy_timeout(db_, 5000);
+  sqlite3_busy_timeout(db_, busy_timeout_ms);
   execute("PRAGMA journal_mode=WAL");
   execute(
       "CREATE TABLE IF NOT EXISTS switches (name TEXT PRIMARY KEY, value TEXT NOT NULL, by TEXT NOT NULL,"
@@ -72,7 +72,9 @@ SqliteStore::SqliteStore(const std::string& path) : path_(path) {
       "CREATE TABLE IF NOT EXISTS confirmations (id INTEGER PRIMARY KEY AUTOINCREMENT, host TEXT NOT NULL,"
       " by TEXT NOT NULL, at_ms INTEGER NOT NULL, applied INTEGER NOT NULL DEFAULT 0);"
       "CREATE TABLE IF NOT EXISTS status (id INTEGER PRIMARY KEY CHECK (id = 1), json TEXT NOT NULL,"
-      " at_ms INTEGER NOT NULL);");
+      " at_ms INTEGER NOT NULL);"
+      "CREATE TABLE IF NOT EXISTS leases (host TEXT PRIMARY KEY, record TEXT NOT NULL, at_ms INTEGER NOT "
+      "NULL);");
 }
 
 SqliteStore::~SqliteStore() {
@@ -162,6 +164,25 @@ std::optional<env::PublishedStatus> SqliteStore::published_status() {
   if (step == SQLITE_ROW) return env::PublishedStatus{query.text(0), query.integer(1)};
   if (step != SQLITE_DONE) fail("read status");
   return std::nullopt;
+}
+
+void SqliteStore::write_lease(const std::string& host, const std::string& record) {
+  Statement update(db_,
+                   "INSERT INTO leases (host, record, at_ms) VALUES (?1, ?2, ?3)"
+                   " ON CONFLICT(host) DO UPDATE SET record = ?2, at_ms = ?3");
+  if (!update.ok()) fail("write lease");
+  update.bind(1, host).bind(2, record).bind(3, now_ms());
+  if (update.step() != SQLITE_DONE) fail("write lease");
+}
+
+std::vector<std::pair<std::string, std::string>> SqliteStore::leases() {
+  Statement query(db_, "SELECT host, record FROM leases ORDER BY host");
+  if (!query.ok()) fail("read leases");
+  std::vector<std::pair<std::string, std::string>> result;
+  int step;
+  while ((step = query.step()) == SQLITE_ROW) result.emplace_back(query.text(0), query.text(1));
+  if (step != SQLITE_DONE) fail("read leases");
+  return result;
 }
 
 }  // namespace revive::store

@@ -13,7 +13,7 @@ namespace revive::store {
 
 class SqliteStore final : public env::StateStore {
  public:
-  explicit SqliteStore(const std::string& path);
+  explicit SqliteStore(const std::string& path, int busy_timeout_ms = 5000);
   ~SqliteStore() override;
 
   env::ArmState arm_state() override;
@@ -23,6 +23,8 @@ class SqliteStore final : public env::StateStore {
   void mark_applied(std::int64_t confirmation_id) override;
   void publish_status(const std::string& json) override;
   std::optional<env::PublishedStatus> published_status() override;
+  void write_lease(const std::string& host, const std::string& record) override;
+  std::vector<std::pair<std::string, std::string>> leases() override;
 
   const std::string& path() const { return path_; }
 

@@ -16,6 +16,7 @@
 #include "drivers/realtime/wall_clock_loop.h"
 #include "fence/fence_chain.h"
 #include "fence/levels.h"
+#include "store/sqlite_store.h"
 #include "support/real_processes.h"
 #include "support/test_support.h"
 
@@ -54,7 +55,7 @@ struct Controller {
         receiver(loop, {.bind_address = bind_address, .port = 0, .key = key, .max_skew_s = 30.0}, hosts,
                  [this](model::HostIndex host) { monitor.heartbeat(host, Channel::agent); }),
         leases(
-            loop, {.directory = lease_dir.string(), .key = key, .poll_s = 0.05}, hosts,
+            loop, {.directory = lease_dir.string(), .reader = {}, .key = key, .poll_s = 0.05}, hosts,
             [this](model::HostIndex host) { monitor.lease_checked(host); },
             [this](model::HostIndex host) { monitor.heartbeat(host, Channel::storage); }) {
     monitor.subscribe([this](const detect::HostEvent& event) { events.push_back(event); });
@@ -198,7 +199,7 @@ TEST(Agent, LosingControllerAndLeaseSelfFencesAndTheLeaseFencerProvesIt) {
                          {{"h0", 0}, {"h1", 1}, {"h2", 2}},
                          [this](model::HostIndex host) { monitor.heartbeat(host, Channel::agent); }),
           leases(
-              loop, {.directory = lease_dir.string(), .key = "k", .poll_s = 0.05},
+              loop, {.directory = lease_dir.string(), .reader = {}, .key = "k", .poll_s = 0.05},
               {{"h0", 0}, {"h1", 1}, {"h2", 2}},
               [this](model::HostIndex host) { monitor.lease_checked(host); },
               [this](model::HostIndex host) { monitor.heartbeat(host, Channel::storage); }) {
@@ -261,6 +262,77 @@ TEST(Agent, LosingControllerAndLeaseSelfFencesAndTheLeaseFencerProvesIt) {
   EXPECT_TRUE(agents[2].running());
   EXPECT_EQ(controller.monitor.health(1), HostHealth::up);
   EXPECT_EQ(controller.monitor.health(2), HostHealth::up);
+}
+
+TEST(Agent, LeaseRecordInTheStateStoreTellsIsolationFromACrash) {
+  TempDir dir;
+  auto key_file = dir.write("key", "k\n");
+  std::string state = (dir.path() / "state.db").string();
+  RecordingFencer fencer;
+  drivers::WallClockLoop loop;
+  detect::HostMonitor monitor(loop, fencer, fast_detector());
+  std::vector<detect::HostEvent> events;
+  monitor.subscribe([&](const detect::HostEvent& event) { events.push_back(event); });
+  detect::HostNames hosts{{"h0", 0}, {"h1", 1}, {"h2", 2}, {"h3", 3}, {"h4", 4}};
+  for (model::HostIndex host = 0; host < 5; ++host) {
+    monitor.add_host(host, detect::ChannelSet::of({Channel::agent, Channel::storage}));
+  }
+  // Each host's agent talks to its own receiver so that the test can cut one host off the controller.
+  std::vector<std::unique_ptr<detect::HeartbeatReceiver>> receivers;
+  for (int i = 0; i < 5; ++i) {
+    receivers.push_back(std::make_unique<detect::HeartbeatReceiver>(
+        loop, detect::ReceiverOptions{.bind_address = "127.0.0.1", .port = 0, .key = "k", .max_skew_s = 30.0},
+        hosts, [&](model::HostIndex host) { monitor.heartbeat(host, Channel::agent); }));
+    receivers.back()->start();
+  }
+  // The controller reads the leases from the state store on the watcher's thread (its own connection).
+  auto reader_store = std::make_shared<std::unique_ptr<store::SqliteStore>>();
+  detect::LeaseWatcherOptions lease_options;
+  lease_options.key = "k";
+  lease_options.poll_s = 0.05;
+  lease_options.reader = [reader_store, state]() -> std::optional<detect::LeaseRecords> {
+    try {
+      if (!*reader_store) *reader_store = std::make_unique<store::SqliteStore>(state);
+      return (*reader_store)->leases();
+    } catch (const env::StoreError&) {
+      return std::nullopt;
+    }
+  };
+  detect::LeaseWatcher leases(
+      loop, lease_options, hosts, [&](model::HostIndex host) { monitor.lease_checked(host); },
+      [&](model::HostIndex host) { monitor.heartbeat(host, Channel::storage); });
+  leases.start();
+  std::vector<BackgroundProcess> agents;
+  for (int i = 0; i < 5; ++i) {
+    std::string host = "h" + std::to_string(i);
+    auto argv = agent_command(host, "127.0.0.1:" + std::to_string(receivers[i]->port()), key_file,
+                              dir.path() / "unused", {});
+    // --lease-store instead of --lease-dir.
+    auto at = std::find(argv.begin(), argv.end(), "--lease-dir");
+    *at = "--lease-store";
+    *(at + 1) = state;
+    agents.emplace_back(argv, dir.path() / (host + ".log"));
+  }
+  loop.run_for(2.0);
+  for (model::HostIndex host = 0; host < 5; ++host) ASSERT_EQ(monitor.health(host), HostHealth::up);
+  ASSERT_TRUE(monitor.last_lease_renewal_s(0).has_value());
+  EXPECT_GT(*monitor.last_lease_renewal_s(0), 1.0);  // renewals seen, not only the initial baseline
+
+  receivers[0]->stop();  // h0 cut off from the controller; its lease record keeps being renewed
+  agents[2].stop();      // h2 crashes
+  ASSERT_TRUE(loop.run_until(
+      [&] { return monitor.health(0) == HostHealth::isolated && !fencer.calls.empty(); }, 20.0))
+      << "h0 " << detect::to_string(monitor.health(0)) << ", h2 " << detect::to_string(monitor.health(2));
+  loop.run_for(1.0);
+  EXPECT_EQ(monitor.health(0), HostHealth::isolated);
+  EXPECT_EQ(fencer.calls, std::vector<model::HostIndex>{2});
+  EXPECT_EQ(monitor.health(1), HostHealth::up);
+  bool h0_failed = std::any_of(events.begin(), events.end(), [](const detect::HostEvent& event) {
+    return event.host == 0 && event.to == HostHealth::failed;
+  });
+  EXPECT_FALSE(h0_failed);
+  leases.stop();
+  for (auto& receiver : receivers) receiver->stop();
 }
 
 // ------------------------------------------------------------------------------------ network namespace

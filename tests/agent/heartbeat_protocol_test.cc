@@ -119,7 +119,7 @@ TEST(LeaseWatcher, ReportsReadsAndRenewals) {
   drivers::WallClockLoop loop;
   int reads = 0, renewals = 0;
   LeaseWatcher watcher(
-      loop, {.directory = dir.path().string(), .key = "k3y", .poll_s = 0.02}, {{"h0", 0}},
+      loop, {.directory = dir.path().string(), .reader = {}, .key = "k3y", .poll_s = 0.02}, {{"h0", 0}},
       [&](model::HostIndex) { ++reads; }, [&](model::HostIndex) { ++renewals; });
   ASSERT_TRUE(
       write_lease(dir.path().string(), "h0", encode({MessageKind::lease, "h0", 1, 1, unix_now_ms()}, "k3y")));
