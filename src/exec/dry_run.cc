@@ -60,6 +60,16 @@ std::vector<double> DryRun::finish_times(const std::vector<DryVm>& vms,
   std::priority_queue<Event> events;
   std::uint64_t sequence = 0;
   std::vector<double> finish(vms.size(), kNever);
+  // Slots held back for critical ops not dispatched yet, as the executor does (priority 0 is critical).
+  std::vector<std::uint32_t> critical_future(resource_count, 0);
+  for (const auto& vm : vms) {
+    if (vm.priority != 0) continue;
+    for (const auto& disk : vm.disks) {
+      critical_future[disk.resource] += (disk.needs_unmap ? 1 : 0) + (disk.needs_map ? 1 : 0);
+    }
+    if (vm.net_resource != UINT32_MAX) ++critical_future[vm.net_resource];
+    ++critical_future[vm.start_resource];
+  }
   std::vector<std::uint32_t> pending(vms.size(), 0);  // what each start still waits for
   std::vector<std::vector<std::uint32_t>> dependents(vms.size());
   double now = 0.0;
@@ -126,7 +136,9 @@ std::vector<double> DryRun::finish_times(const std::vector<DryVm>& vms,
       std::vector<QueuedOp> host_blocked;
       while (!queue.empty() && busy[r] < capacity_[r]) {
         auto op = queue.top();
+        if (op.priority != 0 && critical_future[r] > 0 && busy[r] + critical_future[r] >= capacity_[r]) break;
         queue.pop();
+        if (op.priority == 0 && critical_future[r] > 0) --critical_future[r];
         if (op.kind == OpKind::start) {
           auto host = vms[op.vm].start_host;
           if (host_busy[host] >= host_limit_) {

@@ -96,7 +96,8 @@ struct Step {
   std::uint32_t sequence = 0;
   bool last_attempt_timed_out = false;
   bool reserves = false;  // a critical step not yet dispatched: holds back a slot of its resource (revive)
-  ReadyKey queued;        // valid while state == ready
+  bool in_critical_queue = false;  // queued (while ready) in critical_queues_ rather than queues_
+  ReadyKey queued;                 // valid while state == ready
   std::vector<StepId> successors;
 };
 
@@ -211,6 +212,7 @@ class Executor::Impl {
     busy_.assign(capacity_.size(), 0);
     critical_future_.assign(capacity_.size(), 0);
     queues_.resize(capacity_.size());
+    critical_queues_.resize(capacity_.size());
     dirty_.assign(capacity_.size(), 0);
     if (options_.strategy == Strategy::serial) global_limit_ = 1;
     if (options_.global_max_parallel != 0) {
@@ -813,7 +815,8 @@ class Executor::Impl {
     step.state = StepState::ready;
     step.queued = ReadyKey{
         task.deadline, static_cast<std::uint8_t>(tier), -task.chain_s, task.order, step.sequence, id};
-    queues_[step.resource].insert(step.queued);
+    step.in_critical_queue = step.reserves;
+    queue_of(step).insert(step.queued);
     mark_dirty(step.resource);
   }
 
@@ -851,7 +854,7 @@ class Executor::Impl {
       auto& step = steps_[id];
       unreserve(step);
       if (step.state == StepState::ready) {
-        queues_[step.resource].erase(step.queued);
+        queue_of(step).erase(step.queued);
         step.state = StepState::abandoned;
       } else if (step.state == StepState::blocked || step.state == StepState::held ||
                  step.state == StepState::retry_wait) {
@@ -924,14 +927,20 @@ class Executor::Impl {
     return true;
   }
 
-  // The first step of the resource's queue that can run now, or end().
-  std::set<ReadyKey>::iterator first_runnable(std::uint32_t resource) {
-    auto& queue = queues_[resource];
-    if (busy_[resource] >= capacity_[resource]) return queue.end();
-    for (auto it = queue.begin(); it != queue.end(); ++it) {
-      if (can_take(steps_[it->step])) return it;
+  std::set<ReadyKey>& queue_of(const Step& step) {
+    return step.in_critical_queue ? critical_queues_[step.resource] : queues_[step.resource];
+  }
+
+  // The first step of the resource's queues that can run now (critical steps holding slots first), or null.
+  std::pair<std::set<ReadyKey>*, std::set<ReadyKey>::iterator> first_runnable(std::uint32_t resource) {
+    if (busy_[resource] < capacity_[resource]) {
+      for (auto* queue : {&critical_queues_[resource], &queues_[resource]}) {
+        for (auto it = queue->begin(); it != queue->end(); ++it) {
+          if (can_take(steps_[it->step])) return {queue, it};
+        }
+      }
     }
-    return queue.end();
+    return {nullptr, {}};
   }
 
   void dispatch() {
@@ -948,22 +957,20 @@ class Executor::Impl {
     if (merged_all || storage_limit_ != 0) {
       // A limit spans several resources: pick the best step across their queues, one at a time.
       while (true) {
-        std::uint32_t best_resource = 0;
+        std::set<ReadyKey>* best_queue = nullptr;
         std::set<ReadyKey>::iterator best;
-        bool found = false;
         for (std::uint32_t r = 0; r < queues_.size(); ++r) {
           if (!merged_all && !is_storage(r)) continue;
-          auto it = first_runnable(r);
-          if (it == queues_[r].end()) continue;
-          if (!found || *it < *best) {
+          auto [queue, it] = first_runnable(r);
+          if (queue == nullptr) continue;
+          if (best_queue == nullptr || *it < *best) {
             best = it;
-            best_resource = r;
-            found = true;
+            best_queue = queue;
           }
         }
-        if (!found) break;
+        if (best_queue == nullptr) break;
         auto id = best->step;
-        queues_[best_resource].erase(best);
+        best_queue->erase(best);
         take(id);
         launch_or_batch(id);
       }
@@ -974,16 +981,22 @@ class Executor::Impl {
     for (auto resource : dirty) {
       dirty_[resource] = 0;
       if (merged_all || (storage_limit_ != 0 && is_storage(resource))) continue;
-      auto& queue = queues_[resource];
-      for (auto it = queue.begin(); it != queue.end() && busy_[resource] < capacity_[resource];) {
-        auto id = it->step;
-        if (!can_take(steps_[id])) {
-          ++it;
-          continue;
+      for (auto* queue : {&critical_queues_[resource], &queues_[resource]}) {
+        for (auto it = queue->begin(); it != queue->end() && busy_[resource] < capacity_[resource];) {
+          auto id = it->step;
+          if (!can_take(steps_[id])) {
+            // Slots held back for critical steps block every other step of this resource alike.
+            if (!steps_[id].reserves && critical_future_[resource] > 0 &&
+                busy_[resource] + critical_future_[resource] >= capacity_[resource]) {
+              break;
+            }
+            ++it;
+            continue;
+          }
+          it = queue->erase(it);
+          take(id);
+          launch_or_batch(id);
         }
-        it = queue.erase(it);
-        take(id);
-        launch_or_batch(id);
       }
     }
     for (auto& [key, ids] : batches) launch(ids);
@@ -1247,6 +1260,7 @@ class Executor::Impl {
   std::vector<std::uint32_t> capacity_, busy_;
   std::vector<std::uint32_t> critical_future_;  // per resource: critical steps created, not yet dispatched
   std::vector<std::set<ReadyKey>> queues_;
+  std::vector<std::set<ReadyKey>> critical_queues_;  // ready critical steps still holding back a slot
   std::vector<std::uint8_t> dirty_;
   std::vector<std::uint32_t> dirty_list_;
   std::vector<std::uint32_t> host_starts_busy_;
