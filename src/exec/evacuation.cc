@@ -259,6 +259,7 @@ class Evacuator::Impl {
 
   const model::Cloud& state() const { return cloud_; }
   std::uint32_t peak_migrations() const { return peak_migrations_; }
+  std::function<void(VmIndex, HostIndex)> move_observer;
 
  private:
   enum class State : std::uint8_t {
@@ -472,6 +473,31 @@ class Evacuator::Impl {
     if (host >= avoid_.size() || avoid_[host]) return;
     avoid_[host] = true;
     journal("host_lost", fmt::format(R"({{"host": "{}"}})", cloud_.hosts[host].name));
+    // Moves off the lost host end here: its VMs are the failure recovery's now (the calls in flight there get
+    // no answer). Their slots are given back at once.
+    advance_mirror();
+    for (auto& move : moves_) {
+      if (move.from != host || move.fail_back) continue;
+      bool live = move.state == State::live;
+      bool not_begun = move.state == State::pending || move.state == State::cold_waiting ||
+                       move.state == State::stop_waiting || move.state == State::not_placed;
+      bool still_there = (move.state == State::cold || move.state == State::stopping) && move.off_s < 0;
+      if (!live && !not_begun && !still_there) continue;  // a cold move past its stop goes on
+      if (live) {
+        if (mirror_.contains(move.flow)) mirror_.cancel(move.flow);
+        flow_move_.erase(move.flow);
+        --migrations_on_[move.from];
+        --migrations_on_[move.to];
+        --live_in_flight_;
+      }
+      cancel_timer(move);
+      if (move.to != kNoIndex) cloud_.vms[move.vm].host = move.from;
+      move.state = State::failed;
+      move.reason = fmt::format("{}{}{} was lost before the move ended: left to failure recovery",
+                                move.reason, move.reason.empty() ? "" : "; ", cloud_.hosts[host].name);
+    }
+    draining_[host] = false;
+    host_deadline_[host] = kNoDeadline;
     std::vector<VmIndex> replan;
     for (auto& move : moves_) {
       if ((move.state == State::pending || move.state == State::cold_waiting) && move.to == host) {
@@ -482,9 +508,10 @@ class Evacuator::Impl {
         replan.push_back(move.vm);
       }
     }
-    if (replan.empty()) return;
-    plan_moves(replan);
-    cloud_.rebuild_indexes();
+    if (!replan.empty()) {
+      plan_moves(replan);
+      cloud_.rebuild_indexes();
+    }
     replan_deadlines();
     dispatch();
   }
@@ -541,6 +568,7 @@ class Evacuator::Impl {
   void on_live_done(std::size_t m, const env::OperationResult& result) {
     advance_mirror();
     auto& move = moves_[m];
+    if (move.state != State::live) return;  // given up when its source host was lost
     if (mirror_.contains(move.flow)) mirror_.cancel(move.flow);
     flow_move_.erase(move.flow);
     --migrations_on_[move.from];
@@ -550,6 +578,7 @@ class Evacuator::Impl {
       move.state = State::done_live;
       move.off_s = move.end_s = now();
       journal_move("migrate_done", move);
+      if (move_observer) move_observer(move.vm, move.to);
       if (draining_[move.to]) {  // its target was drained meanwhile: move it on
         plan_moves({move.vm});
         cloud_.rebuild_indexes();
@@ -1008,6 +1037,8 @@ class Evacuator::Impl {
           journal_move("stopped", move);
           break;
         }
+        // Off its source: from now on its home is the target (where the rest of the move starts it).
+        if (move_observer) move_observer(move.vm, move.to);
         move.disks_left = cloud_.vms[move.vm].disk_count;
         if (move.disks_left == 0) {
           after_disks(m);
@@ -1101,6 +1132,10 @@ void Evacuator::exit_maintenance(const std::vector<model::HostIndex>& hosts, boo
 
 void Evacuator::cancel(const std::vector<model::HostIndex>& hosts) {
   impl_->exit_maintenance(hosts, false, "evacuation cancelled");
+}
+
+void Evacuator::set_move_observer(std::function<void(model::VmIndex, model::HostIndex)> observer) {
+  impl_->move_observer = std::move(observer);
 }
 
 bool Evacuator::busy() const {

@@ -28,6 +28,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -139,6 +140,11 @@ class Evacuator {
   // Cancels the evacuation of `hosts`: moves not begun are dropped (those in flight finish), the hosts are
   // up.
   void cancel(const std::vector<model::HostIndex>& hosts);
+
+  // Called whenever a VM has left its source for good: at a live switch-over, and for a cold move once the VM
+  // is stopped on its source (its home is then the target, where the move goes on to start it), so other
+  // engines (the recovery executor) can follow. A source host lost before then leaves the VM to recovery.
+  void set_move_observer(std::function<void(model::VmIndex, model::HostIndex)> observer);
 
   // True while moves are pending or in flight.
   bool busy() const;

@@ -236,6 +236,14 @@ class Executor::Impl {
     request_process();
   }
 
+  void on_vm_moved(model::VmIndex vm, model::HostIndex host) {
+    if (vm >= state_.vms.size() || host >= state_.hosts.size())
+      throw std::invalid_argument("on_vm_moved: no such VM or host");
+    if (task_of_vm_[vm] != kNoTask && tasks_[task_of_vm_[vm]].state == VmState::recovering) return;
+    state_.vms[vm].host = host;
+    vm_location_[vm] = host;
+  }
+
   bool busy() const { return !ops_.empty() || retries_pending_ > 0 || process_posted_ || dispatch_posted_; }
 
   void finalize() {
@@ -1290,6 +1298,9 @@ Executor::Executor(const model::Cloud& cloud, Environment environment, ExecutorO
 Executor::~Executor() = default;
 void Executor::on_host_failed(model::HostIndex host) {
   impl_->on_host_failed(host);
+}
+void Executor::on_vm_moved(model::VmIndex vm, model::HostIndex host) {
+  impl_->on_vm_moved(vm, host);
 }
 void Executor::set_plan_observer(std::function<void(const plan::Plan&)> observer) {
   impl_->plan_observer = std::move(observer);

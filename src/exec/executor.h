@@ -97,6 +97,10 @@ class Executor {
   // The detector declared `host` failed (crashed or isolated): fence it and recover every protected VM that
   // may run there or was being recovered onto it. Calls made at the same instant are planned together.
   void on_host_failed(model::HostIndex host);
+  // Another engine (the evacuation engine) moved `vm` and it now runs on `host`: the executor's view follows,
+  // so a later failure of `host` recovers it and its old host no longer counts it. Ignored while the executor
+  // itself is recovering the VM.
+  void on_vm_moved(model::VmIndex vm, model::HostIndex host);
 
   // Called with every plan the executor obtains (initial and replans), before it acts on it.
   void set_plan_observer(std::function<void(const plan::Plan&)> observer);

@@ -73,6 +73,9 @@ SimulationResult run_simulation(const model::Cloud& cloud, const Scenario& scena
   exec::Evacuator evacuator(cloud, {loop, world.hypervisor(), world.storage(), world.network(), &journal},
                             evacuation_options);
   result.evacuation_strategy = options.evacuation_strategy;
+  // The executor follows the VMs the evacuation engine moves, so a host failing later recovers what is there.
+  evacuator.set_move_observer(
+      [&executor](model::VmIndex vm, model::HostIndex host) { executor.on_vm_moved(vm, host); });
 
   // Scenario events, and the detector's verdicts on the hosts they take down.
   result.first_event_s = scenario.events.empty() ? 0.0 : scenario.events.front().at_s;
@@ -192,6 +195,7 @@ SimulationResult run_simulation(const model::Cloud& cloud, const Scenario& scena
   // Evacuations, checked against the world: a moved VM runs on its target alone, a stopped one nowhere.
   result.evacuations = evacuator.report();
   for (const auto& vm : result.evacuations) {
+    if (reported[vm.vm]) continue;  // its host failed and the executor took charge of it: its outcome rules
     reported[vm.vm] = true;
     const auto& copies = world.running_on(vm.vm);
     const auto& name = cloud.vms[vm.vm].name;

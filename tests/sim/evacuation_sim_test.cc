@@ -208,6 +208,30 @@ TEST(EvacuationSimulation, ATargetThatDiesMidMigrationIsAvoided) {
   EXPECT_EQ(moved, 30);
 }
 
+// The predicted failure comes true 60 s in, long before the deadline: what was moved stays moved, the rest is
+// recovered by the executor (fence, remap, restart), never twice.
+TEST(EvacuationSimulation, PredictedFailureThatHappensEarlyIsRecoveredWithoutDoubleRuns) {
+  const auto& cloud = pod16();
+  auto scenario = load_scenario_text(
+      "version: 1\nseed: 7\nlatency: {detect: 5}\nevents:\n"
+      "- {at: 0, evacuate: host-0009, deadline: 300, reason: predicted-failure}\n"
+      "- {at: 60, fail: [host-0009]}\n",
+      "early.yaml", cloud);
+  auto result = run(scenario, exec::EvacuationStrategy::revive);
+  EXPECT_TRUE(result.violations.empty()) << result.violations.front();
+  EXPECT_EQ(result.double_runs, 0u);
+  EXPECT_EQ(result.lost, 0u);
+  EXPECT_GT(result.evacuated, 0u);
+  EXPECT_GT(result.restarted, 0u);
+  EXPECT_EQ(result.evacuated + result.restarted, 30u);
+  auto where = final_hosts(cloud, result);
+  auto h9 = cloud.find_host("host-0009");
+  for (auto vm : cloud.vms_on(h9)) {
+    EXPECT_NE(where[vm], h9) << cloud.vms[vm].name;
+    EXPECT_NE(where[vm], model::kNoIndex) << cloud.vms[vm].name;
+  }
+}
+
 TEST(EvacuationSimulation, SameScenarioGivesByteIdenticalOutputs) {
   auto scenario = pod16_evacuate();
   auto a = run(scenario, exec::EvacuationStrategy::revive);
