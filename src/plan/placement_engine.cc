@@ -22,8 +22,6 @@ constexpr double kEpsilon = 1e-9;
 constexpr std::size_t kNoSet = std::numeric_limits<std::size_t>::max();
 // How many further feasible hosts are looked at to honour a VM's soft prefer_labels.
 constexpr int kPreferenceScan = 64;
-// How many first-member hosts an affinity unit tries before it waits.
-constexpr int kAffinityAttempts = 16;
 
 std::string gib(double memory_mib) {
   return fmt::format("{:.1f} GiB", memory_mib / 1024.0);
@@ -112,6 +110,7 @@ PlacementEngine::PlacementEngine(const model::Cloud& cloud)
   }
   location_.resize(cloud.vms.size());
   moving_.assign(cloud.vms.size(), 0);
+  resting_.assign(cloud.vms.size(), kNoIndex);
   set_of_vm_.assign(cloud.vms.size(), kNoSet);
   for (VmIndex v = 0; v < cloud.vms.size(); ++v) {
     HostIndex host = cloud.vms[v].host;
@@ -275,13 +274,20 @@ bool PlacementEngine::prefers(VmIndex vm, HostIndex host) const {
   return true;
 }
 
-HostIndex PlacementEngine::find_host(VmIndex vm, Scoring scoring, const std::vector<HostIndex>& avoid) {
+HostIndex PlacementEngine::find_host(VmIndex vm, Scoring scoring, const std::vector<HostIndex>& avoid,
+                                     double extra_cpus, double extra_memory_mib) {
   const CandidateSet& candidates = sets_[candidate_set_of(vm)];
   const bool has_preference = !cloud_.vms[vm].prefer_labels.empty();
+  const model::Vm& machine = cloud_.vms[vm];
   auto feasible = [&](HostIndex host) {
     if (role_[host] != HostRole::available) return false;
     if (!avoid.empty() && std::find(avoid.begin(), avoid.end(), host) != avoid.end()) return false;
-    return fits(vm, host) && groups_allow(vm, host);
+    if (cpu_used_[host] + machine.cpus + extra_cpus > cpu_capacity_[host] + kEpsilon ||
+        memory_used_[host] + static_cast<double>(machine.memory_mib) + extra_memory_mib >
+            memory_capacity_[host] + kEpsilon) {
+      return false;
+    }
+    return groups_allow(vm, host);
   };
   if (candidates.small) {
     // Whole scan: the best feasible host by load (preferred hosts first), ties to the lower index.
@@ -350,7 +356,7 @@ void PlacementEngine::assign(VmIndex vm, HostIndex host, Attempt& attempt) {
 void PlacementEngine::unassign(VmIndex vm, Attempt& attempt) {
   HostIndex host = location_[vm];
   add_vm_load(host, vm, -1.0);
-  location_[vm] = kNoIndex;
+  location_[vm] = resting_[vm];
   auto& planned = planned_on_[host];
   planned.erase(std::find(planned.begin(), planned.end(), vm));
   auto it = std::find_if(attempt.placed.begin(), attempt.placed.end(),
@@ -363,31 +369,38 @@ void PlacementEngine::rollback(Attempt& attempt) {
   while (!attempt.placed.empty()) unassign(attempt.placed.back().first, attempt);
 }
 
-bool PlacementEngine::place_unit(const Unit& unit, Scoring scoring, Attempt& attempt) {
+bool PlacementEngine::place_vm(VmIndex vm, Scoring scoring, Attempt& attempt) {
   static const std::vector<HostIndex> kNothingToAvoid;
-  if (unit.members.size() == 1) {
-    HostIndex host = find_host(unit.members[0], scoring, kNothingToAvoid);
-    if (host == kNoIndex) return false;
-    assign(unit.members[0], host, attempt);
-    return true;
-  }
-  // Affinity unit: the first member picks the scope; the others must follow it (group_conflict enforces it).
-  std::vector<HostIndex> avoid;
-  for (int tries = 0; tries < kAffinityAttempts; ++tries) {
-    HostIndex anchor = find_host(unit.members[0], scoring, avoid);
-    if (anchor == kNoIndex) return false;
-    assign(unit.members[0], anchor, attempt);
-    std::size_t placed = 1;
-    for (; placed < unit.members.size(); ++placed) {
-      HostIndex host = find_host(unit.members[placed], scoring, kNothingToAvoid);
-      if (host == kNoIndex) break;
-      assign(unit.members[placed], host, attempt);
+  // Affinity on host scope with no member placed or staying yet: this VM anchors the group, so it first looks
+  // for a host with room for the moving members still to come as well; failing that it goes alone (the group
+  // binds only members that run).
+  double extra_cpus = 0, extra_memory = 0;
+  for (model::GroupIndex g : cloud_.vms[vm].groups) {
+    const model::Group& group = cloud_.groups[g];
+    if (group.kind != model::GroupKind::affinity || group.scope != cloud_.scope_host()) continue;
+    bool anchored = false;
+    double group_cpus = 0, group_memory = 0;
+    for (VmIndex member : group.members) {
+      if (member == vm) continue;
+      HostIndex where = location_[member];
+      if (where != kNoIndex && role_[where] != HostRole::failed) anchored = true;
+      if (moving_[member] && where == kNoIndex) {
+        group_cpus += cloud_.vms[member].cpus;
+        group_memory += static_cast<double>(cloud_.vms[member].memory_mib);
+      }
     }
-    if (placed == unit.members.size()) return true;
-    for (std::size_t i = placed; i-- > 0;) unassign(unit.members[i], attempt);
-    avoid.push_back(anchor);
+    if (!anchored) {
+      extra_cpus += group_cpus;
+      extra_memory += group_memory;
+    }
   }
-  return false;
+  HostIndex host = kNoIndex;
+  if (extra_cpus > 0 || extra_memory > 0)
+    host = find_host(vm, scoring, kNothingToAvoid, extra_cpus, extra_memory);
+  if (host == kNoIndex) host = find_host(vm, scoring, kNothingToAvoid);
+  if (host == kNoIndex) return false;
+  assign(vm, host, attempt);
+  return true;
 }
 
 bool PlacementEngine::repair(VmIndex vm, Scoring scoring, const PlannerOptions& options, Attempt& attempt) {
@@ -431,83 +444,92 @@ bool PlacementEngine::repair(VmIndex vm, Scoring scoring, const PlannerOptions& 
           return true;
         }
         unassign(other, attempt);
+      } else if (effective_[other] > effective_[vm] && fits(vm, host) && groups_allow(vm, host)) {
+        // Nowhere else for a VM of strictly lower priority: it gives way.
+        assign(vm, host, attempt);
+        displace(other, vm, attempt);
+        return true;
       }
       assign(other, host, attempt);
+    }
+  }
+  return displace_group_blockers(vm, scoring, attempt);
+}
+
+void PlacementEngine::displace(VmIndex loser, VmIndex winner, Attempt& attempt) {
+  attempt.waiting.push_back(loser);
+  attempt.waiting_reason_override[loser] =
+      fmt::format("gave way to {} ({} priority), and fits nowhere else", cloud_.vms[winner].name,
+                  model::to_string(effective_[winner]));
+}
+
+bool PlacementEngine::displace_group_blockers(VmIndex vm, Scoring scoring, Attempt& attempt) {
+  // Members of its groups placed by this plan with strictly lower priority may be what keeps `vm` out: take
+  // them out one at a time; if `vm` then fits, it stays and the member tries elsewhere.
+  for (model::GroupIndex g : cloud_.vms[vm].groups) {
+    for (VmIndex member : cloud_.groups[g].members) {
+      HostIndex where = location_[member];
+      if (member == vm || !moving_[member] || where == kNoIndex || where == resting_[member] ||
+          effective_[member] <= effective_[vm]) {
+        continue;
+      }
+      unassign(member, attempt);
+      if (place_vm(vm, scoring, attempt)) {
+        if (!place_vm(member, scoring, attempt)) displace(member, vm, attempt);
+        return true;
+      }
+      assign(member, where, attempt);
     }
   }
   return false;
 }
 
-std::vector<PlacementEngine::Unit> PlacementEngine::build_units(const std::vector<VmIndex>& moving) const {
-  // Union-find over affinity groups among moving VMs.
-  std::unordered_map<VmIndex, VmIndex> parent;
-  for (VmIndex v : moving) parent[v] = v;
-  auto root = [&](VmIndex v) {
-    while (parent[v] != v) v = parent[v] = parent[parent[v]];
-    return v;
-  };
-  for (VmIndex v : moving) {
-    for (model::GroupIndex g : cloud_.vms[v].groups) {
-      if (cloud_.groups[g].kind != model::GroupKind::affinity) continue;
-      for (VmIndex member : cloud_.groups[g].members) {
-        if (member != v && moving_[member]) parent[root(member)] = root(v);
-      }
-    }
-  }
-  std::map<VmIndex, std::size_t> unit_of_root;
-  std::vector<Unit> units;
-  for (VmIndex v : moving) {
-    VmIndex r = root(v);
-    auto [it, inserted] = unit_of_root.emplace(r, units.size());
-    if (inserted) {
-      units.emplace_back();
-      units.back().priority = Priority::low;
-      units.back().depth = std::numeric_limits<int>::max();
-    }
-    Unit& unit = units[it->second];
-    unit.members.push_back(v);
-    unit.priority = std::min(unit.priority, effective_[v]);
-    unit.depth = std::min(unit.depth, depth_[v]);
-    unit.size += vm_size(v);
-  }
-  for (Unit& unit : units) {
-    std::sort(unit.members.begin(), unit.members.end(), [&](VmIndex a, VmIndex b) {
-      double size_a = vm_size(a), size_b = vm_size(b);
-      return size_a != size_b ? size_a > size_b : a < b;
-    });
-  }
-  std::sort(units.begin(), units.end(), [](const Unit& a, const Unit& b) {
-    if (a.priority != b.priority) return a.priority < b.priority;
-    if (a.depth != b.depth) return a.depth < b.depth;
-    if (a.size != b.size) return a.size > b.size;
-    return a.members[0] < b.members[0];
+std::vector<VmIndex> PlacementEngine::placement_order(std::vector<VmIndex> moving) const {
+  std::vector<double> size(cloud_.vms.size());
+  for (VmIndex v : moving) size[v] = vm_size(v);
+  std::sort(moving.begin(), moving.end(), [&](VmIndex a, VmIndex b) {
+    if (effective_[a] != effective_[b]) return effective_[a] < effective_[b];
+    if (depth_[a] != depth_[b]) return depth_[a] < depth_[b];
+    if (size[a] != size[b]) return size[a] > size[b];
+    return a < b;
   });
-  return units;
+  return moving;
 }
 
-PlacementEngine::Attempt PlacementEngine::run_pass(const std::vector<Unit>& units, Scoring scoring,
+PlacementEngine::Attempt PlacementEngine::run_pass(const std::vector<VmIndex>& order, Scoring scoring,
                                                    const PlannerOptions& options) {
   Attempt attempt;
-  for (const Unit& unit : units) {
-    // A VM whose `after` dependency is moving but waits cannot start, so it waits too.
+  for (VmIndex vm : order) {
+    // A VM whose `after` dependency moves but waits, and does not keep running where it is, cannot start.
     std::string blocked;
-    for (VmIndex member : unit.members) {
-      for (VmIndex dependency : cloud_.vms[member].after) {
-        if (moving_[dependency] && location_[dependency] == kNoIndex) {
-          blocked = fmt::format("waits for {} (after), which cannot be placed", cloud_.vms[dependency].name);
-          break;
-        }
+    for (VmIndex dependency : cloud_.vms[vm].after) {
+      if (moving_[dependency] && location_[dependency] == kNoIndex) {
+        blocked = fmt::format("waits for {} (after), which cannot be placed", cloud_.vms[dependency].name);
+        break;
       }
-      if (!blocked.empty()) break;
     }
     if (blocked.empty()) {
-      if (place_unit(unit, scoring, attempt)) continue;
-      if (unit.members.size() == 1 && repair(unit.members[0], scoring, options, attempt)) continue;
+      if (place_vm(vm, scoring, attempt)) continue;
+      if (repair(vm, scoring, options, attempt)) continue;
     }
-    for (VmIndex member : unit.members) {
-      attempt.waiting.push_back(member);
-      if (!blocked.empty()) attempt.waiting_reason_override[member] = blocked;
+    attempt.waiting.push_back(vm);
+    if (!blocked.empty()) attempt.waiting_reason_override[vm] = blocked;
+  }
+  // Repairs and displacements after a VM waited may have freed its room: one more round, in priority order.
+  std::vector<VmIndex> retry;
+  retry.swap(attempt.waiting);
+  std::sort(retry.begin(), retry.end(), [&](VmIndex a, VmIndex b) {
+    return effective_[a] != effective_[b] ? effective_[a] < effective_[b] : a < b;
+  });
+  for (VmIndex vm : retry) {
+    if (location_[vm] != resting_[vm]) continue;  // placed meanwhile
+    bool blocked = attempt.waiting_reason_override.count(vm) > 0 &&
+                   attempt.waiting_reason_override[vm].rfind("waits for", 0) == 0;
+    if (!blocked && (place_vm(vm, scoring, attempt) || repair(vm, scoring, options, attempt))) {
+      attempt.waiting_reason_override.erase(vm);
+      continue;
     }
+    attempt.waiting.push_back(vm);
   }
   return attempt;
 }
@@ -554,20 +576,23 @@ void PlacementEngine::begin_request(const PlanRequest& request, std::vector<VmIn
     HostIndex from = location_[v];
     lifted_.push_back({v, from});
     if (from != kNoIndex) add_vm_load(from, v, -1.0);
-    location_[v] = kNoIndex;
+    // A VM drained from a host that is still up keeps running there until it moves (and if it waits).
+    resting_[v] = from != kNoIndex && role_[from] == HostRole::evacuated ? from : kNoIndex;
+    location_[v] = resting_[v];
   }
 }
 
 void PlacementEngine::end_request() {
   for (auto it = lifted_.rbegin(); it != lifted_.rend(); ++it) {
     auto [vm, from] = *it;
-    if (location_[vm] != kNoIndex) {
+    if (location_[vm] != kNoIndex && location_[vm] != resting_[vm]) {
       HostIndex host = location_[vm];
       add_vm_load(host, vm, -1.0);
       auto& planned = planned_on_[host];
       planned.erase(std::find(planned.begin(), planned.end(), vm));
     }
     location_[vm] = from;
+    resting_[vm] = kNoIndex;
     if (from != kNoIndex) add_vm_load(from, vm, +1.0);
     moving_[vm] = 0;
   }
@@ -668,12 +693,12 @@ Plan PlacementEngine::plan(const PlanRequest& request, const PlannerOptions& opt
     ~Cleanup() { engine->end_request(); }
   } cleanup{this};
   begin_request(request, moving);
-  std::vector<Unit> units = build_units(moving);
-  Attempt best = run_pass(units, Scoring::spread, options);
+  std::vector<VmIndex> order = placement_order(moving);
+  Attempt best = run_pass(order, Scoring::spread, options);
   if (!best.waiting.empty()) {
     auto spread_placed = best.placed;
     rollback(best);
-    Attempt packed = run_pass(units, Scoring::best_fit, options);
+    Attempt packed = run_pass(order, Scoring::best_fit, options);
     if (packed.weight > best.weight + kEpsilon) {
       best = std::move(packed);
     } else {
@@ -700,9 +725,13 @@ Plan PlacementEngine::plan(const PlanRequest& request, const PlannerOptions& opt
     }
     plan.placements.push_back(std::move(placement));
   }
-  std::stable_sort(
-      plan.placements.begin(), plan.placements.end(),
-      [](const Placement& a, const Placement& b) { return a.effective_priority < b.effective_priority; });
+  // Start order: priority, then VMs waited for before those waiting (a repair may have re-placed one later).
+  std::stable_sort(plan.placements.begin(), plan.placements.end(),
+                   [&](const Placement& a, const Placement& b) {
+                     if (a.effective_priority != b.effective_priority)
+                       return a.effective_priority < b.effective_priority;
+                     return depth_[a.vm] < depth_[b.vm];
+                   });
   std::sort(best.waiting.begin(), best.waiting.end(), [&](VmIndex a, VmIndex b) {
     return effective_[a] != effective_[b] ? effective_[a] < effective_[b] : a < b;
   });

@@ -73,12 +73,6 @@ class PlacementEngine {
     std::vector<std::uint8_t> member;     // per host: 1 if compatible (large sets only)
     bool small = false;
   };
-  struct Unit {
-    std::vector<model::VmIndex> members;  // placed in this order
-    model::Priority priority = model::Priority::low;
-    int depth = 0;
-    double size = 0;
-  };
   struct Attempt {  // the outcome of one pass over all units
     std::vector<std::pair<model::VmIndex, model::HostIndex>> placed;  // in placement order
     std::vector<model::VmIndex> waiting;
@@ -97,15 +91,21 @@ class PlacementEngine {
   // Empty when the groups of `vm` allow `host`; otherwise the first conflict, in words.
   std::string group_conflict(model::VmIndex vm, model::HostIndex host) const;
   bool prefers(model::VmIndex vm, model::HostIndex host) const;
-  model::HostIndex find_host(model::VmIndex vm, Scoring scoring, const std::vector<model::HostIndex>& avoid);
+  // The best feasible host for `vm`, with room for `extra` demand besides (an affinity group's other
+  // members).
+  model::HostIndex find_host(model::VmIndex vm, Scoring scoring, const std::vector<model::HostIndex>& avoid,
+                             double extra_cpus = 0, double extra_memory_mib = 0);
   // Candidate hosts of `vm` in search order (spread: least loaded first), at most `limit` of them.
   std::vector<model::HostIndex> hosts_in_order(model::VmIndex vm, std::size_t limit);
   void assign(model::VmIndex vm, model::HostIndex host, Attempt& attempt);
   void unassign(model::VmIndex vm, Attempt& attempt);
-  bool place_unit(const Unit& unit, Scoring scoring, Attempt& attempt);
+  bool place_vm(model::VmIndex vm, Scoring scoring, Attempt& attempt);
   bool repair(model::VmIndex vm, Scoring scoring, const PlannerOptions& options, Attempt& attempt);
-  std::vector<Unit> build_units(const std::vector<model::VmIndex>& moving) const;
-  Attempt run_pass(const std::vector<Unit>& units, Scoring scoring, const PlannerOptions& options);
+  // `loser` (placed, now unassigned) waits because `winner` of higher priority took its room.
+  void displace(model::VmIndex loser, model::VmIndex winner, Attempt& attempt);
+  bool displace_group_blockers(model::VmIndex vm, Scoring scoring, Attempt& attempt);
+  std::vector<model::VmIndex> placement_order(std::vector<model::VmIndex> moving) const;
+  Attempt run_pass(const std::vector<model::VmIndex>& order, Scoring scoring, const PlannerOptions& options);
   void begin_request(const PlanRequest& request, std::vector<model::VmIndex>& moving);
   void end_request();
   std::string waiting_reason(model::VmIndex vm) const;
@@ -133,6 +133,8 @@ class PlacementEngine {
   std::vector<std::pair<model::HostIndex, HostRole>> saved_roles_;
   std::vector<std::pair<model::VmIndex, model::HostIndex>> lifted_;  // moving VMs and the host they left
   std::vector<std::uint8_t> moving_;
+  std::vector<model::HostIndex>
+      resting_;  // where a moving VM is while not placed: its drained host, or nowhere
 };
 
 }  // namespace revive::plan

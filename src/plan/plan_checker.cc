@@ -390,9 +390,15 @@ class Checker {
       const model::Group& group = cloud_.groups[g];
       ScopeKey here = scope_key(h, group.scope);
       for (VmIndex member : group.members) {
-        if (member == w || member == removed || member >= cloud_.vms.size()) continue;
-        if (final_host_[member] == kNoIndex) continue;
-        bool together = scope_key(final_host_[member], group.scope) == here;
+        if (member == w || member >= cloud_.vms.size()) continue;
+        HostIndex location = final_host_[member];
+        if (member == removed) {
+          // Taken out of the plan, a VM drained from a host that stays up keeps running there.
+          HostIndex source = cloud_.vms[member].host;
+          location = source < cloud_.hosts.size() && evacuated_[source] ? source : kNoIndex;
+        }
+        if (location == kNoIndex) continue;
+        bool together = scope_key(location, group.scope) == here;
         if (group.kind == GroupKind::anti_affinity && together) return false;
         if (group.kind == GroupKind::affinity && !together) return false;
       }

@@ -80,6 +80,27 @@ TEST(PlanCli, SameInputGivesSameOutput) {
   EXPECT_EQ(first.dump(), second.dump());
 }
 
+TEST(PlanCli, ExactModePlacesAtLeastTheHeuristicsWeight) {
+  auto weight = [](const nlohmann::json& plan) {
+    double total = 0;
+    for (const auto& item : plan["placements"]) {
+      std::string priority = item.value("effective_priority", item["priority"].get<std::string>());
+      total += priority == "critical" ? 1000 : priority == "high" ? 100 : priority == "medium" ? 10 : 1;
+    }
+    return total;
+  };
+  std::vector<std::string> arguments{"plan",   "--inventory",         scenario_inventory("tight-8"),
+                                     "--fail", "host-0003,host-0002", "--format",
+                                     "json"};
+  auto heuristic = run_cli(arguments);
+  arguments.push_back("--exact");
+  auto exact = run_cli(arguments);
+  ASSERT_EQ(exact.exit_status, 3) << exact.err;
+  auto exact_plan = nlohmann::json::parse(exact.out);
+  expect_partition(scenario_inventory("tight-8"), exact_plan);
+  EXPECT_GE(weight(exact_plan) + 1e-9, weight(nlohmann::json::parse(heuristic.out)));
+}
+
 TEST(PlanCli, TableNamesEveryVm) {
   auto result = run_cli({"plan", "--inventory", scenario_inventory("tight-8"), "--fail", "host-0003"});
   EXPECT_EQ(result.exit_status == 0 || result.exit_status == 3, true) << result.err;
