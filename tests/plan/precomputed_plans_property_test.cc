@@ -25,29 +25,14 @@ using model::VmIndex;
 
 constexpr std::uint64_t kClouds = 200;
 
-// Seeds failing for a known planner issue not told apart by message: in seed 77's rack=r0 plan (29 hosts fail
-// at once) vm-024 (medium) waits while vm-097 (low) takes room on host-11 that vm-024 fits in; plan_failover
-// does the same for that request, so it is the planner, not the prestaging (a VM that waited is apparently
-// not retried once later placements or repairs change the picture). Delete once fixed.
-constexpr std::uint64_t kKnownFailingSeeds[] = {77};
 constexpr int kChangesPerCloud = 8;
-
-// Same phrases as the known planner issues of planner_property_test.cc (tolerated there, see that file).
-bool is_known_issue(const std::string& violation) {
-  for (const char* phrase :
-       {"is placed before", "still runs on its evacuated host", "still running on its evacuated host",
-        "moved with affinity group", "waits as a whole"}) {
-    if (violation.find(phrase) != std::string::npos) return true;
-  }
-  return false;
-}
 
 // Problems of every prestaged plan, prefixed with the plan's name; empty when all are sound.
 std::string check_all(const model::Cloud& cloud, const PrecomputedPlans& plans) {
   std::string problems;
   for (const PrestagedPlan& prestaged : plans.plans()) {
     for (const std::string& violation : find_plan_violations(cloud, prestaged.request, prestaged.plan)) {
-      if (!is_known_issue(violation)) problems += "\n  " + prestaged.name + ": " + violation;
+      problems += "\n  " + prestaged.name + ": " + violation;
     }
   }
   return problems;
@@ -131,12 +116,7 @@ TEST(PrecomputedPlansProperty, EveryPrestagedPlanStaysSoundThroughModelChanges) 
   if (const char* only = std::getenv("REVIVE_PROPERTY_SEED")) {
     seeds.push_back(std::stoull(only));
   } else {
-    for (std::uint64_t seed = 0; seed < kClouds; ++seed) {
-      if (std::find(std::begin(kKnownFailingSeeds), std::end(kKnownFailingSeeds), seed) ==
-          std::end(kKnownFailingSeeds)) {
-        seeds.push_back(seed);
-      }
-    }
+    for (std::uint64_t seed = 0; seed < kClouds; ++seed) seeds.push_back(seed);
   }
   int failing = 0;
   std::string failing_seeds;
