@@ -110,6 +110,7 @@ PlacementEngine::PlacementEngine(const model::Cloud& cloud)
   }
   location_.resize(cloud.vms.size());
   moving_.assign(cloud.vms.size(), 0);
+  stays_.assign(cloud.vms.size(), 0);
   resting_.assign(cloud.vms.size(), kNoIndex);
   set_of_vm_.assign(cloud.vms.size(), kNoSet);
   for (VmIndex v = 0; v < cloud.vms.size(); ++v) {
@@ -232,6 +233,8 @@ bool PlacementEngine::groups_allow(VmIndex vm, HostIndex host) const {
     for (VmIndex member : group.members) {
       HostIndex where = location_[member];
       if (member == vm || where == kNoIndex || role_[where] == HostRole::failed) continue;
+      // A drained partner not placed yet will follow; if it ends up waiting, run_pass settles the group.
+      if (!anti && where == resting_[member] && !stays_[member]) continue;
       model::Index member_value = cloud_.scope_value(where, group.scope);
       if (anti ? (value != kNoIndex && value == member_value)
                : (value == kNoIndex || value != member_value)) {
@@ -469,14 +472,16 @@ bool PlacementEngine::displace_group_blockers(VmIndex vm, Scoring scoring, Attem
   for (model::GroupIndex g : cloud_.vms[vm].groups) {
     for (VmIndex member : cloud_.groups[g].members) {
       HostIndex where = location_[member];
-      if (member == vm || !moving_[member] || where == kNoIndex || where == resting_[member] ||
-          effective_[member] <= effective_[vm]) {
-        continue;
-      }
+      if (member == vm || !moving_[member] || where == kNoIndex || where == resting_[member]) continue;
       unassign(member, attempt);
       if (place_vm(vm, scoring, attempt)) {
-        if (!place_vm(member, scoring, attempt)) displace(member, vm, attempt);
-        return true;
+        // The member moves elsewhere if it can; one of strictly lower priority gives way; otherwise undo.
+        if (place_vm(member, scoring, attempt)) return true;
+        if (effective_[member] > effective_[vm]) {
+          displace(member, vm, attempt);
+          return true;
+        }
+        unassign(vm, attempt);
       }
       assign(member, where, attempt);
     }
@@ -499,6 +504,7 @@ std::vector<VmIndex> PlacementEngine::placement_order(std::vector<VmIndex> movin
 PlacementEngine::Attempt PlacementEngine::run_pass(const std::vector<VmIndex>& order, Scoring scoring,
                                                    const PlannerOptions& options) {
   Attempt attempt;
+  for (VmIndex vm : order) stays_[vm] = 0;
   for (VmIndex vm : order) {
     // A VM whose `after` dependency moves but waits, and does not keep running where it is, cannot start.
     std::string blocked;
@@ -521,6 +527,7 @@ PlacementEngine::Attempt PlacementEngine::run_pass(const std::vector<VmIndex>& o
   std::sort(retry.begin(), retry.end(), [&](VmIndex a, VmIndex b) {
     return effective_[a] != effective_[b] ? effective_[a] < effective_[b] : a < b;
   });
+  settle_affinity_with_waiting_drained(attempt);
   for (VmIndex vm : retry) {
     if (location_[vm] != resting_[vm]) continue;  // placed meanwhile
     bool blocked = attempt.waiting_reason_override.count(vm) > 0 &&
@@ -531,7 +538,43 @@ PlacementEngine::Attempt PlacementEngine::run_pass(const std::vector<VmIndex>& o
     }
     attempt.waiting.push_back(vm);
   }
+  settle_affinity_with_waiting_drained(attempt);
   return attempt;
+}
+
+void PlacementEngine::settle_affinity_with_waiting_drained(Attempt& attempt) {
+  // A drained VM that waits keeps running on its source: members of its affinity groups that this plan sends
+  // to another scope value are taken out and placed again within the staying member's scope, or wait.
+  std::vector<std::pair<VmIndex, std::string>> displaced;
+  for (std::size_t i = 0; i < attempt.waiting.size(); ++i) {
+    VmIndex stuck = attempt.waiting[i];
+    HostIndex rest = resting_[stuck];
+    if (rest == kNoIndex || stays_[stuck]) continue;
+    stays_[stuck] = 1;
+    for (model::GroupIndex g : cloud_.vms[stuck].groups) {
+      const model::Group& group = cloud_.groups[g];
+      if (group.kind != model::GroupKind::affinity) continue;
+      model::Index value = cloud_.scope_value(rest, group.scope);
+      for (VmIndex member : group.members) {
+        HostIndex where = location_[member];
+        if (member == stuck || !moving_[member] || where == kNoIndex || where == resting_[member]) continue;
+        if (value != kNoIndex && cloud_.scope_value(where, group.scope) == value) continue;
+        unassign(member, attempt);
+        displaced.push_back(
+            {member, fmt::format("affinity group {}: {} waits and keeps running on {}", group.name,
+                                 cloud_.vms[stuck].name, cloud_.hosts[rest].name)});
+      }
+    }
+  }
+  std::sort(displaced.begin(), displaced.end(), [&](const auto& a, const auto& b) {
+    return effective_[a.first] != effective_[b.first] ? effective_[a.first] < effective_[b.first]
+                                                      : a.first < b.first;
+  });
+  for (auto& [member, reason] : displaced) {
+    if (place_vm(member, Scoring::spread, attempt)) continue;
+    attempt.waiting.push_back(member);
+    attempt.waiting_reason_override[member] = std::move(reason);
+  }
 }
 
 void PlacementEngine::begin_request(const PlanRequest& request, std::vector<VmIndex>& moving) {
@@ -593,6 +636,7 @@ void PlacementEngine::end_request() {
     }
     location_[vm] = from;
     resting_[vm] = kNoIndex;
+    stays_[vm] = 0;
     if (from != kNoIndex) add_vm_load(from, vm, +1.0);
     moving_[vm] = 0;
   }

@@ -104,6 +104,7 @@ class PlacementEngine {
   // `loser` (placed, now unassigned) waits because `winner` of higher priority took its room.
   void displace(model::VmIndex loser, model::VmIndex winner, Attempt& attempt);
   bool displace_group_blockers(model::VmIndex vm, Scoring scoring, Attempt& attempt);
+  void settle_affinity_with_waiting_drained(Attempt& attempt);
   std::vector<model::VmIndex> placement_order(std::vector<model::VmIndex> moving) const;
   Attempt run_pass(const std::vector<model::VmIndex>& order, Scoring scoring, const PlannerOptions& options);
   void begin_request(const PlanRequest& request, std::vector<model::VmIndex>& moving);
@@ -132,6 +133,7 @@ class PlacementEngine {
   // Per-request undo information.
   std::vector<std::pair<model::HostIndex, HostRole>> saved_roles_;
   std::vector<std::pair<model::VmIndex, model::HostIndex>> lifted_;  // moving VMs and the host they left
+  std::vector<std::uint8_t> stays_;  // drained VMs found to wait: they keep running where they rest
   std::vector<std::uint8_t> moving_;
   std::vector<model::HostIndex>
       resting_;  // where a moving VM is while not placed: its drained host, or nowhere
