@@ -35,7 +35,7 @@ std::string describe(const std::vector<std::string>& violations) {
 // Planner issues this test found, reported to the planner's author: tolerated (counted and printed) so that
 // the test guards everything else meanwhile. Delete an entry once fixed; from then on the test requires zero.
 // Each is recognised by a phrase of the checker's own message (plan_checker.cc);
-// PlannerKnownIssues.DISABLED_* and PlannerEdgeCases.DISABLED_* below reproduce them on minimal clouds.
+// PlannerKnownIssues.* below reproduce the issues it found (all fixed) on minimal clouds.
 struct KnownIssue {
   const char* description;
   const char* phrase;
@@ -255,7 +255,7 @@ TEST(PlannerEdgeCases, DrainedVmThatWaitsStillBlocksItsRack) {
 // --- minimal reproducers of the known issues above: enable each once the planner fixes it
 // -------------------
 
-TEST(PlannerKnownIssues, DISABLED_ListsADependencyBeforeItsDependent) {
+TEST(PlannerKnownIssues, ListsADependencyBeforeItsDependent) {
   // `frontend` (high, too big to place) waits for `app`, which waits for `database`: both low, lifted to
   // high. The plan lists `app` first, but it must start after `database` (minimised from tight seed 7).
   auto cloud =
@@ -280,7 +280,7 @@ TEST(PlannerKnownIssues, DISABLED_ListsADependencyBeforeItsDependent) {
   plan_and_check(cloud, fail(cloud, {"h1"}));
 }
 
-TEST(PlannerKnownIssues, DISABLED_StartsAfterADrainedVmThatWaitsButRuns) {
+TEST(PlannerKnownIssues, StartsAfterADrainedVmThatWaitsButRuns) {
   // `database` is drained from h1 but fits nowhere, so it keeps running on h1: `app` can start on h3.
   auto cloud = CloudBuilder()
                    .host({.name = "h1", .cpus = 16})
@@ -293,7 +293,7 @@ TEST(PlannerKnownIssues, DISABLED_StartsAfterADrainedVmThatWaitsButRuns) {
   EXPECT_EQ(target_of(cloud, plan, "app"), "h3");
 }
 
-TEST(PlannerKnownIssues, DISABLED_LeavesALowAffinityMemberBehindForAHigherVm) {
+TEST(PlannerKnownIssues, LeavesALowAffinityMemberBehindForAHigherVm) {
   // Room for 8 vCPU. The group {a critical, b low} moves as one and takes it all; c (high) waits, though a +
   // c fit and the group binds only members that run.
   auto cloud = CloudBuilder()
@@ -308,7 +308,7 @@ TEST(PlannerKnownIssues, DISABLED_LeavesALowAffinityMemberBehindForAHigherVm) {
   EXPECT_EQ(target_of(cloud, plan, "c"), "h2");
 }
 
-TEST(PlannerKnownIssues, DISABLED_PlacesTheAffinityMembersThatFit) {
+TEST(PlannerKnownIssues, PlacesTheAffinityMembersThatFit) {
   // The group {a critical 4 vCPU, b low 12 vCPU} does not fit on one host, but a alone does: it must not
   // wait.
   auto cloud = CloudBuilder()
