@@ -11,6 +11,7 @@
 #include <map>
 #include <set>
 #include <unordered_map>
+#include <unordered_set>
 
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
@@ -244,6 +245,115 @@ class Executor::Impl {
     vm_location_[vm] = host;
   }
 
+  void halt() { halted_ = true; }
+
+  // Rebuilds the executor's view from the journal (a controller that crashed and restarted with the same
+  // journal): failed hosts and fences, where disks may be mapped, which VMs run where, the latest plan's
+  // targets. VMs still to recover keep their journaled targets when those are up (an unanswered start may
+  // have taken effect there); their finished steps are not repeated, unfinished ones are issued again
+  // (idempotent).
+  void resume() {
+    auto records = env_.journal.read_all();
+    struct Target {
+      model::HostIndex to;
+      model::Priority priority;
+      std::vector<model::VmIndex> start_after;
+    };
+    std::map<model::VmIndex, Target> targets;
+    auto host_of = [this](const nlohmann::json& j, const char* key) {
+      return j.contains(key) ? state_.find_host(j[key].get<std::string>()) : model::kNoIndex;
+    };
+    auto touch_disks = [this](model::VmIndex vm) {
+      for (auto d = state_.vms[vm].first_disk; d < state_.vm_disk_end(vm); ++d) disk_hosts(d);
+    };
+    for (const auto& record : records) {
+      auto payload = nlohmann::json::parse(record.payload, nullptr, false);
+      if (payload.is_discarded()) continue;
+      if (record.kind == "host_failed") {
+        auto host = host_of(payload, "host");
+        if (host == model::kNoIndex || host_failed_[host]) continue;
+        host_failed_[host] = true;
+        state_.hosts[host].state = model::HostState::down;
+        failed_order_.push_back(host);
+      } else if (record.kind == "fence_done") {
+        auto host = host_of(payload, "host");
+        if (host != model::kNoIndex) fences_[host].state = Fence::State::done;
+      } else if (record.kind == "plan") {
+        for (const auto& placement : payload.value("placements", nlohmann::json::array())) {
+          auto vm = state_.find_vm(placement.value("vm", ""));
+          auto to = state_.find_host(placement.value("to", ""));
+          if (vm == model::kNoIndex || to == model::kNoIndex) continue;
+          Target target{to, state_.vms[vm].priority, {}};
+          if (auto priority = model::parse_priority(placement.value("priority", "")))
+            target.priority = *priority;
+          for (const auto& other : placement.value("start_after", nlohmann::json::array())) {
+            auto index = state_.find_vm(other.get<std::string>());
+            if (index != model::kNoIndex) target.start_after.push_back(index);
+          }
+          targets[vm] = std::move(target);
+        }
+        for (const auto& waiting : payload.value("waiting", nlohmann::json::array())) {
+          targets.erase(state_.find_vm(waiting.value("vm", "")));
+        }
+      } else if (record.kind == "step_started" || record.kind == "step_done") {
+        auto vm = state_.find_vm(payload.value("vm", ""));
+        auto host = host_of(payload, "host");
+        auto kind = env::parse_step_kind(payload.value("step", ""));
+        if (vm == model::kNoIndex || host == model::kNoIndex || !kind) continue;
+        auto disk =
+            payload.contains("disk") ? state_.find_disk(payload["disk"].get<std::string>()) : model::kNoIndex;
+        bool done = record.kind == "step_done";
+        touch_disks(vm);
+        if (*kind == env::StepKind::disk_map && disk != model::kNoIndex) {
+          auto& hosts = disk_hosts(disk);  // mapped, or maybe mapped
+          if (std::find(hosts.begin(), hosts.end(), host) == hosts.end()) hosts.push_back(host);
+        } else if (*kind == env::StepKind::disk_unmap && disk != model::kNoIndex && done) {
+          auto& hosts = disk_hosts(disk);
+          hosts.erase(std::remove(hosts.begin(), hosts.end(), host), hosts.end());
+        } else if (*kind == env::StepKind::vm_start && done) {
+          vm_location_[vm] = host;
+        } else if (*kind == env::StepKind::net_config && done) {
+          net_configured_.insert(vm_host_key(vm, host));
+        }
+      } else if (record.kind == "vm_running") {
+        auto vm = state_.find_vm(payload.value("vm", ""));
+        auto host = host_of(payload, "host");
+        if (vm == model::kNoIndex || host == model::kNoIndex) continue;
+        touch_disks(vm);
+        vm_location_[vm] = host;
+      }
+    }
+    journal("resumed", fmt::format(R"({{"records":{}}})", records.size()));
+    // Every protected VM that ran on a failed host and does not run elsewhere yet: its journaled target if
+    // that is up, the planner otherwise.
+    for (model::VmIndex vm = 0; vm < state_.vms.size(); ++vm) state_.vms[vm].host = vm_location_[vm];
+    plan::Plan replay;
+    for (model::VmIndex vm = 0; vm < state_.vms.size(); ++vm) {
+      auto location = vm_location_[vm];
+      if (location == model::kNoIndex || !host_failed_[location] || !state_.vms[vm].protect) continue;
+      auto index = task_for(vm);
+      auto found = targets.find(vm);
+      if (found != targets.end() && !host_failed_[found->second.to]) {
+        plan::Placement placement;
+        placement.vm = vm;
+        placement.from = location;
+        placement.to = found->second.to;
+        placement.effective_priority = found->second.priority;
+        placement.start_after = found->second.start_after;
+        replay.placements.push_back(std::move(placement));
+      } else {
+        pending_replans_.push_back(index);
+      }
+    }
+    for (auto host : failed_order_) {
+      if (fences_[host].state != Fence::State::done) start_fence(host);
+    }
+    replay.failed_hosts = failed_order_;
+    if (!replay.placements.empty()) apply_plan(replay);
+    request_process();
+    request_dispatch();
+  }
+
   bool busy() const { return !ops_.empty() || retries_pending_ > 0 || process_posted_ || dispatch_posted_; }
 
   void finalize() {
@@ -314,6 +424,7 @@ class Executor::Impl {
   // ---- fencing -----------------------------------------------------------------------------------------
 
   void start_fence(model::HostIndex host) {
+    if (halted_) return;
     auto& fence = fences_[host];
     if (fence.state == Fence::State::running || fence.state == Fence::State::done) return;
     fence.state = Fence::State::running;
@@ -344,6 +455,7 @@ class Executor::Impl {
   }
 
   void fence_done(model::HostIndex host) {
+    if (halted_) return;
     auto& fence = fences_[host];
     fence.state = Fence::State::done;
     journal("fence_done", fmt::format(R"({{"host":"{}"}})", json_escape(state_.hosts[host].name)));
@@ -370,6 +482,7 @@ class Executor::Impl {
   }
 
   void fence_failed(model::HostIndex host, const env::OperationResult& result) {
+    if (halted_) return;
     auto& fence = fences_[host];
     fence.error = result.error;
     journal("fence_failed", fmt::format(R"({{"host":"{}","error":"{}"}})",
@@ -427,6 +540,7 @@ class Executor::Impl {
   }
 
   void process() {
+    if (halted_) return;
     std::set<std::uint32_t> moving;  // tasks to plan, in task order
     if (!pending_failed_hosts_.empty()) {
       // Every protected VM that runs, or is being recovered onto, a newly failed host moves.
@@ -765,7 +879,7 @@ class Executor::Impl {
     }
     auto location = vm_location_[vm];
     auto network_switch = state_.hosts[target].network_switch;
-    if (network_switch != model::kNoIndex) {
+    if (network_switch != model::kNoIndex && !net_configured_.count(vm_host_key(vm, target))) {
       auto net =
           new_step(task, env::StepKind::net_config, model::kNoIndex, target, switch_base_ + network_switch);
       add_fence_dependency(net, location);
@@ -952,6 +1066,7 @@ class Executor::Impl {
   }
 
   void dispatch() {
+    if (halted_) return;
     std::map<std::tuple<int, std::uint32_t, model::HostIndex>, std::vector<StepId>> batches;
     auto launch_or_batch = [&](StepId id) {
       auto& step = steps_[id];
@@ -1125,6 +1240,7 @@ class Executor::Impl {
   }
 
   void on_timeout(std::uint64_t op_id) {
+    if (halted_) return;
     auto found = ops_.find(op_id);
     if (found == ops_.end()) return;
     auto& op = found->second;
@@ -1137,6 +1253,7 @@ class Executor::Impl {
   }
 
   void on_op_done(std::uint64_t op_id, const env::OperationResult& result) {
+    if (halted_) return;
     auto found = ops_.find(op_id);
     if (found == ops_.end()) return;  // released when its host was fenced
     auto op = found->second;
@@ -1166,9 +1283,14 @@ class Executor::Impl {
     }
   }
 
+  static std::uint64_t vm_host_key(model::VmIndex vm, model::HostIndex host) {
+    return (static_cast<std::uint64_t>(vm) << 32) | host;
+  }
+
   void step_done(StepId id) {
     auto& step = steps_[id];
     step.state = StepState::done;
+    if (step.kind == env::StepKind::net_config) net_configured_.insert(vm_host_key(step.vm, step.host));
     journal_step("step_done", step);
     if (step.kind == env::StepKind::vm_start) {
       vm_running(tasks_[step.task]);
@@ -1206,6 +1328,7 @@ class Executor::Impl {
       auto generation = step.generation;
       env_.loop.schedule_after(backoff, [this, id, generation] {
         --retries_pending_;
+        if (halted_) return;
         auto& retry = steps_[id];
         if (retry.state == StepState::retry_wait && retry.generation == generation &&
             step_is_current(retry)) {
@@ -1257,6 +1380,7 @@ class Executor::Impl {
   std::vector<model::HostIndex> vm_location_;
   std::unordered_map<model::DiskIndex, std::vector<model::HostIndex>> disk_hosts_;
   std::vector<std::uint8_t> disk_busy_;
+  std::unordered_set<std::uint64_t> net_configured_;  // (VM, host) pairs whose networks are configured
 
   std::vector<Task> tasks_;
   std::vector<std::uint32_t> task_of_vm_;
@@ -1291,6 +1415,7 @@ class Executor::Impl {
   double estimated_bound_s_ = 0.0;
   double projected_makespan_s_ = 0.0;
   bool profile_ = std::getenv("REVIVE_PROFILE") != nullptr;
+  bool halted_ = false;
 };
 
 Executor::Executor(const model::Cloud& cloud, Environment environment, ExecutorOptions options)
@@ -1307,6 +1432,12 @@ void Executor::set_plan_observer(std::function<void(const plan::Plan&)> observer
 }
 void Executor::set_ready_observer(std::function<void(model::VmIndex)> observer) {
   impl_->ready_observer = std::move(observer);
+}
+void Executor::resume() {
+  impl_->resume();
+}
+void Executor::halt() {
+  impl_->halt();
 }
 bool Executor::busy() const {
   return impl_->busy();

@@ -102,6 +102,12 @@ class Executor {
   // itself is recovering the VM.
   void on_vm_moved(model::VmIndex vm, model::HostIndex host);
 
+  // Continues the work of an executor that stopped (crashed) with the same journal: see Impl::resume. Call
+  // once, on a fresh executor, before any other entry point.
+  void resume();
+  // Stops acting: every later completion, timer or event is ignored (a controller that died; for tests).
+  void halt();
+
   // Called with every plan the executor obtains (initial and replans), before it acts on it.
   void set_plan_observer(std::function<void(const plan::Plan&)> observer);
   // Called whenever a VM is reported running.

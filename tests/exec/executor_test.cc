@@ -389,3 +389,74 @@ TEST(Executor, JournalsIntentBeforeActingAndResultsAfter) {
 
 }  // namespace
 }  // namespace revive::exec
+
+namespace revive::exec {
+namespace {
+
+// A controller that dies mid-recovery; another starts later with the same journal and finishes the job.
+TEST(Executor, ResumesFromTheJournalAfterTheControllerDies) {
+  const auto& cloud = pod16();
+  auto scenario = sim::load_scenario_text(kPod16Head, "scn.yaml", cloud);
+  sim::SimEventLoop loop;
+  sim::SimWorld world(cloud, scenario, loop);
+  sim::SimEstimator estimator(world, scenario, sim::SimEstimator::Mode::history);
+  sim::InMemoryJournal journal;
+  Environment environment{loop,    world.hypervisor(), world.storage(), world.network(), world.fencer(),
+                          journal, &estimator};
+  auto failed = {cloud.find_host("host-0006"), cloud.find_host("host-0015")};
+  for (auto host : failed) world.crash_host(host);
+  Executor first(cloud, environment);
+  std::unique_ptr<Executor> second;
+  std::set<std::string> done_before_crash;
+  std::size_t running_before_crash = 0;
+  loop.schedule_at(5.0, [&] {
+    for (auto host : failed) first.on_host_failed(host);
+  });
+  loop.schedule_at(60.0, [&] {
+    first.halt();
+    for (const auto& record : journal.read_all()) {
+      if (record.kind == "step_done")
+        done_before_crash.insert(record.payload.substr(0, record.payload.find(",\"attempt\"")));
+      if (record.kind == "vm_running") ++running_before_crash;
+    }
+  });
+  // The standby controller takes over once the dead one's calls have drained.
+  loop.schedule_at(240.0, [&] {
+    second = std::make_unique<Executor>(cloud, environment);
+    second->resume();
+  });
+  loop.run();
+  ASSERT_TRUE(second);
+  second->finalize();
+
+  EXPECT_TRUE(world.violations().empty()) << world.violations().front();
+  EXPECT_EQ(world.double_runs(), 0u);
+  std::size_t running = 0;
+  for (auto host : failed) {
+    for (auto vm : cloud.vms_on(host)) {
+      ASSERT_EQ(world.running_on(vm).size(), 1u) << cloud.vms[vm].name;
+      EXPECT_NE(world.running_on(vm).front(), host);
+      ++running;
+    }
+  }
+  EXPECT_EQ(running, 48u);
+  EXPECT_GT(done_before_crash.size(), 0u);
+  EXPECT_LT(running_before_crash, 48u);  // the crash really interrupted the recovery
+  // Nothing the first controller journaled as done is done again by the second.
+  std::size_t repeated = 0, issued_after = 0;
+  bool resumed = false;
+  for (const auto& record : journal.read_all()) {
+    if (record.kind == "resumed") resumed = true;
+    if (!resumed || record.kind != "step_started") continue;
+    ++issued_after;
+    auto key = record.payload.substr(0, record.payload.find(",\"attempt\""));
+    if (done_before_crash.count(key) != 0 && key.find("\"step\":\"vm_start\"") == std::string::npos)
+      ++repeated;
+  }
+  EXPECT_TRUE(resumed);
+  EXPECT_GT(issued_after, 0u);
+  EXPECT_EQ(repeated, 0u);
+}
+
+}  // namespace
+}  // namespace revive::exec
