@@ -59,6 +59,10 @@ class PlacementEngine {
   void on_host_changed(model::HostIndex host);
 
   const std::vector<model::Priority>& effective_priorities() const { return effective_; }
+  // Whether `vm` could go to `host` as the cloud stands (up, compatible, room; groups not checked).
+  bool has_room_for(model::HostIndex host, model::VmIndex vm) const {
+    return role_[host] == HostRole::available && statically_compatible(vm, host) && fits(vm, host);
+  }
 
  private:
   enum class Scoring { spread, best_fit };

@@ -91,8 +91,14 @@ std::size_t PrecomputedPlans::on_vm_moved(model::VmIndex vm, model::HostIndex pr
       }
     }
   }
+  // Plans with waiting VMs, when the room the VM left behind could take one of them.
   for (std::size_t i = 0; i < plans_.size(); ++i) {
-    if (!plans_[i].plan.waiting.empty()) affected.push_back(i);
+    const auto& waiting = plans_[i].plan.waiting;
+    bool could_help = previous_host < cloud_.hosts.size() &&
+                      std::any_of(waiting.begin(), waiting.end(), [&](const Waiting& w) {
+                        return engine_->has_room_for(previous_host, w.vm);
+                      });
+    if (could_help) affected.push_back(i);
   }
   return recompute(std::move(affected));
 }

@@ -1,7 +1,8 @@
 // Prestaged failover plans: one per single-host failure and one per failure-domain value (each value of the
 // `rack` label, or of any label key given), so that a failure matching one of them needs no planning at all.
 // Kept current incrementally: after a model change only the plans that touch the changed hosts or VMs are
-// recomputed (plans of the hosts involved, plans that target them, plans with waiting VMs, plans moving a
+// recomputed (plans of the hosts involved, plans that target them, plans whose waiting VMs would fit in the
+// room a moved VM left, plans moving a
 // group-mate of a moved VM). Unaffected plans stay valid (feasible) though a fresh computation might now
 // spread load slightly differently. Thread-safety: none. Holds a reference to the cloud; the caller mutates
 // it, then reports the change.
