@@ -160,6 +160,44 @@ BmcAnswer run_ipmitool(const model::Bmc& bmc, const IpmiOptions& options,
   return classify_ipmitool(bmc, run_command(call->command), call->secret);
 }
 
+// Runs `blocking(bmc)` (a BmcAnswer) for `host` on a worker thread and posts the outcome to the engine's
+// loop: the one dispatch path of both fencers. A host without a BMC fails at once, permanently.
+template <typename Blocking>
+void dispatch_fence(env::EventLoop& loop, const model::Cloud& cloud, Workers& workers, model::HostIndex host,
+                    env::Completion done, Blocking blocking) {
+  if (host >= cloud.hosts.size() || !cloud.hosts[host].bmc) {
+    loop.post([done] { done(env::OperationResult::failure("the host has no BMC configured", true)); });
+    return;
+  }
+  model::Bmc bmc = *cloud.hosts[host].bmc;
+  workers.run([&loop, bmc, done, blocking] {
+    BmcAnswer answer = blocking(bmc);
+    env::OperationResult result = answer.ok ? env::OperationResult::success()
+                                            : env::OperationResult::failure(answer.error, answer.permanent);
+    loop.post([done, result] { done(result); });
+  });
+}
+
+template <typename Blocking>
+void dispatch_status(env::EventLoop& loop, const model::Cloud& cloud, Workers& workers, model::HostIndex host,
+                     std::function<void(const env::OperationResult&, env::PowerState)> done,
+                     Blocking blocking) {
+  if (host >= cloud.hosts.size() || !cloud.hosts[host].bmc) {
+    loop.post([done] {
+      done(env::OperationResult::failure("the host has no BMC configured", true), env::PowerState::unknown);
+    });
+    return;
+  }
+  model::Bmc bmc = *cloud.hosts[host].bmc;
+  workers.run([&loop, bmc, done, blocking] {
+    BmcAnswer answer = blocking(bmc);
+    env::OperationResult result = answer.ok ? env::OperationResult::success()
+                                            : env::OperationResult::failure(answer.error, answer.permanent);
+    env::PowerState power = answer.power;
+    loop.post([done, result, power] { done(result, power); });
+  });
+}
+
 }  // namespace
 
 BmcAnswer IpmitoolFencer::read_power(const model::Bmc& bmc, const IpmiOptions& options) {
@@ -198,35 +236,14 @@ IpmitoolFencer::~IpmitoolFencer() {
 }
 
 void IpmitoolFencer::fence(model::HostIndex host, env::Completion done) {
-  if (host >= cloud_.hosts.size() || !cloud_.hosts[host].bmc) {
-    loop_.post([done] { done(env::OperationResult::failure("the host has no BMC configured", true)); });
-    return;
-  }
-  model::Bmc bmc = *cloud_.hosts[host].bmc;
-  workers_.run([this, bmc, options = options_, done] {
-    auto answer = fence_blocking(bmc, options);
-    env::OperationResult result = answer.ok ? env::OperationResult::success()
-                                            : env::OperationResult::failure(answer.error, answer.permanent);
-    loop_.post([done, result] { done(result); });
-  });
+  dispatch_fence(loop_, cloud_, workers_, host, std::move(done),
+                 [options = options_](const model::Bmc& bmc) { return fence_blocking(bmc, options); });
 }
 
 void IpmitoolFencer::power_status(model::HostIndex host,
                                   std::function<void(const env::OperationResult&, env::PowerState)> done) {
-  if (host >= cloud_.hosts.size() || !cloud_.hosts[host].bmc) {
-    loop_.post([done] {
-      done(env::OperationResult::failure("the host has no BMC configured", true), env::PowerState::unknown);
-    });
-    return;
-  }
-  model::Bmc bmc = *cloud_.hosts[host].bmc;
-  workers_.run([this, bmc, options = options_, done] {
-    auto answer = read_power(bmc, options);
-    env::OperationResult result = answer.ok ? env::OperationResult::success()
-                                            : env::OperationResult::failure(answer.error, answer.permanent);
-    env::PowerState power = answer.power;
-    loop_.post([done, result, power] { done(result, power); });
-  });
+  dispatch_status(loop_, cloud_, workers_, host, std::move(done),
+                  [options = options_](const model::Bmc& bmc) { return read_power(bmc, options); });
 }
 
 // ---------------------------------------------------------------------------------------- fence agent
@@ -297,35 +314,14 @@ FenceAgentFencer::~FenceAgentFencer() {
 }
 
 void FenceAgentFencer::fence(model::HostIndex host, env::Completion done) {
-  if (host >= cloud_.hosts.size() || !cloud_.hosts[host].bmc) {
-    loop_.post([done] { done(env::OperationResult::failure("the host has no BMC configured", true)); });
-    return;
-  }
-  model::Bmc bmc = *cloud_.hosts[host].bmc;
-  workers_.run([this, bmc, options = options_, done] {
-    auto answer = fence_blocking(bmc, options);
-    env::OperationResult result = answer.ok ? env::OperationResult::success()
-                                            : env::OperationResult::failure(answer.error, answer.permanent);
-    loop_.post([done, result] { done(result); });
-  });
+  dispatch_fence(loop_, cloud_, workers_, host, std::move(done),
+                 [options = options_](const model::Bmc& bmc) { return fence_blocking(bmc, options); });
 }
 
 void FenceAgentFencer::power_status(model::HostIndex host,
                                     std::function<void(const env::OperationResult&, env::PowerState)> done) {
-  if (host >= cloud_.hosts.size() || !cloud_.hosts[host].bmc) {
-    loop_.post([done] {
-      done(env::OperationResult::failure("the host has no BMC configured", true), env::PowerState::unknown);
-    });
-    return;
-  }
-  model::Bmc bmc = *cloud_.hosts[host].bmc;
-  workers_.run([this, bmc, options = options_, done] {
-    auto answer = run_action(bmc, options, "status");
-    env::OperationResult result = answer.ok ? env::OperationResult::success()
-                                            : env::OperationResult::failure(answer.error, answer.permanent);
-    env::PowerState power = answer.power;
-    loop_.post([done, result, power] { done(result, power); });
-  });
+  dispatch_status(loop_, cloud_, workers_, host, std::move(done),
+                  [options = options_](const model::Bmc& bmc) { return run_action(bmc, options, "status"); });
 }
 
 }  // namespace revive::drivers
