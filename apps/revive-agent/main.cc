@@ -22,10 +22,14 @@
 
 #include <atomic>
 #include <chrono>
+#include <condition_variable>
 #include <cstdio>
 #include <iostream>
 #include <memory>
+#include <mutex>
+#include <optional>
 #include <string>
+#include <thread>
 
 #include <fmt/format.h>
 #include <CLI/CLI.hpp>
@@ -100,6 +104,82 @@ sockaddr_in resolve(const std::string& endpoint) {
   return address;
 }
 
+// Renews the storage lease every interval on a thread of its own, so that slow storage (a commit whose fsync
+// takes a second on a busy disk or array) never delays the network heartbeat: the two channels the
+// controller compares to tell isolation from a crash stay independent. Thread-safe: start/stop/
+// seconds_since_renewal from the main thread, the store and lease directory touched only by the thread.
+class LeaseRenewer {
+ public:
+  LeaseRenewer(const Settings& settings, std::string key, std::uint64_t epoch)
+      : settings_(settings),
+        key_(std::move(key)),
+        epoch_(epoch),
+        last_renewal_(Clock::now().time_since_epoch().count()) {
+    if (!settings.lease_store.empty()) {
+      store_ = std::make_unique<revive::store::SqliteStore>(settings.lease_store, 200);
+    }
+  }
+  ~LeaseRenewer() { stop(); }
+  LeaseRenewer(const LeaseRenewer&) = delete;
+  LeaseRenewer& operator=(const LeaseRenewer&) = delete;
+
+  void start() {
+    thread_ = std::thread([this] { loop(); });
+  }
+  // Stops renewing (before self-fencing: a lease renewed after that would hide the fence). Idempotent.
+  void stop() {
+    {
+      std::lock_guard lock(mutex_);
+      stopping_ = true;
+    }
+    wake_.notify_all();
+    if (thread_.joinable()) thread_.join();
+  }
+  double seconds_since_renewal() const {
+    return seconds_since(Clock::time_point(Clock::duration(last_renewal_.load())));
+  }
+
+ private:
+  void loop() {
+    auto next = Clock::now();
+    std::uint64_t sequence = 0;
+    std::unique_lock lock(mutex_);
+    while (!stopping_) {
+      lock.unlock();
+      SignedMessage lease{MessageKind::lease, settings_.host, epoch_, ++sequence,
+                          revive::detect::unix_now_ms()};
+      std::string record = revive::detect::encode(lease, key_);
+      bool renewed = false;
+      if (store_) {
+        try {
+          store_->write_lease(settings_.host, record);
+          renewed = true;
+        } catch (const revive::env::StoreError&) {
+          renewed = false;
+        }
+      } else {
+        renewed = revive::detect::write_lease(settings_.lease_dir, settings_.host, record);
+      }
+      if (renewed) last_renewal_ = Clock::now().time_since_epoch().count();
+      next +=
+          std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(settings_.interval_s));
+      if (next < Clock::now()) next = Clock::now();
+      lock.lock();
+      wake_.wait_until(lock, next, [this] { return stopping_; });
+    }
+  }
+
+  const Settings& settings_;
+  const std::string key_;
+  const std::uint64_t epoch_;
+  std::unique_ptr<revive::store::SqliteStore> store_;
+  std::atomic<Clock::rep> last_renewal_;
+  std::mutex mutex_;
+  std::condition_variable wake_;
+  bool stopping_ = false;
+  std::thread thread_;
+};
+
 int run(const Settings& settings) {
   std::string key = revive::detect::read_key_file(settings.key_file);
   sockaddr_in controller = resolve(settings.controller);
@@ -119,17 +199,13 @@ int run(const Settings& settings) {
     if (watchdog_fd < 0) throw std::runtime_error("cannot open watchdog device " + settings.watchdog_device);
   }
 
-  std::unique_ptr<revive::store::SqliteStore> lease_store;
-  if (!settings.lease_store.empty()) {
-    lease_store = std::make_unique<revive::store::SqliteStore>(settings.lease_store, 200);
-  }
-  const bool has_lease = !settings.lease_dir.empty() || lease_store;
+  const bool has_lease = !settings.lease_dir.empty() || !settings.lease_store.empty();
   const std::uint64_t epoch = static_cast<std::uint64_t>(revive::detect::unix_now_ms());
+  std::optional<LeaseRenewer> lease;
+  if (has_lease) lease.emplace(settings, key, epoch);  // its grace period starts now, as the controller's
   std::uint64_t sequence = 0;
-  std::uint64_t lease_sequence = 0;
   auto start = Clock::now();
-  auto last_ack = start;      // a grace period at start
-  auto last_renewal = start;  // idem
+  auto last_ack = start;  // a grace period at start
   bool controller_lost = false;
   bool lease_lost = false;
   bool stop_command_ran = false;
@@ -140,6 +216,8 @@ int run(const Settings& settings) {
                                                             : std::string("(none)"),
                             settings.interval_s));
 
+  if (lease) lease->start();
+  auto seconds_since_renewal = [&] { return lease ? lease->seconds_since_renewal() : 0.0; };
   while (!stop_requested) {
     auto now = Clock::now();
     if (now >= next_tick) {
@@ -151,31 +229,12 @@ int run(const Settings& settings) {
       std::string datagram = revive::detect::encode(heartbeat, key);
       ::sendto(socket_fd, datagram.data(), datagram.size(), MSG_DONTWAIT,
                reinterpret_cast<sockaddr*>(&controller), sizeof controller);
-      if (has_lease) {
-        SignedMessage lease{MessageKind::lease, settings.host, epoch, ++lease_sequence,
-                            revive::detect::unix_now_ms()};
-        std::string record = revive::detect::encode(lease, key);
-        bool renewed = false;
-        if (lease_store) {
-          try {
-            lease_store->write_lease(settings.host, record);
-            renewed = true;
-          } catch (const revive::env::StoreError&) {
-            renewed = false;
-          }
-        } else {
-          renewed = revive::detect::write_lease(settings.lease_dir, settings.host, record);
-        }
-        if (renewed) last_renewal = Clock::now();
-      } else {
-        last_renewal = Clock::now();  // no lease configured: only the controller matters
-      }
       if (watchdog_fd >= 0) {
         if (::write(watchdog_fd, "k", 1) != 1) log(settings, "watchdog write failed");
       }
 
       bool now_controller_lost = seconds_since(last_ack) >= settings.controller_timeout_s;
-      bool now_lease_lost = has_lease && seconds_since(last_renewal) >= settings.lease_ttl_s;
+      bool now_lease_lost = has_lease && seconds_since_renewal() >= settings.lease_ttl_s;
       if (now_controller_lost != controller_lost) {
         controller_lost = now_controller_lost;
         log(settings, controller_lost
@@ -186,11 +245,12 @@ int run(const Settings& settings) {
       if (now_lease_lost != lease_lost) {
         lease_lost = now_lease_lost;
         log(settings, lease_lost
-                          ? fmt::format("lease lost (not renewed for {:.1f} s)", seconds_since(last_renewal))
+                          ? fmt::format("lease lost (not renewed for {:.1f} s)", seconds_since_renewal())
                           : "lease renewed again");
       }
       if (controller_lost && lease_lost) {
         log(settings, "controller and lease lost: self-fencing (watchdog)");
+        if (lease) lease->stop();  // no renewal may follow the decision
         if (watchdog_fd >= 0) {
           // Stop petting without the magic close: the hardware resets the host within its timeout.
           ::close(watchdog_fd);

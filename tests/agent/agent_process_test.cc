@@ -8,6 +8,7 @@
 #include <filesystem>
 #include <optional>
 
+#include <fmt/format.h>
 #include <gtest/gtest.h>
 
 #include "detect/heartbeat_protocol.h"
@@ -40,11 +41,21 @@ class RecordingFencer final : public env::Fencer {
 // Scaled-down timings (agent interval 0.1 s) so that tests take seconds.
 detect::DetectorSettings fast_detector() {
   detect::DetectorSettings settings;
-  settings.network_phi = {.expected_interval_s = 0.1, .acceptable_pause_s = 0.3, .min_std_dev_s = 0.05};
+  // Pauses up to ~0.5 s are tolerated: the tests run beside others on a shared 2-core machine.
+  settings.network_phi = {.expected_interval_s = 0.1, .acceptable_pause_s = 0.5, .min_std_dev_s = 0.05};
   settings.storage_phi = {.expected_interval_s = 0.1, .acceptable_pause_s = 0.6, .min_std_dev_s = 0.05};
   settings.lease_ttl_s = 1.5;
   settings.storm_settle_s = 0.5;
   return settings;
+}
+
+std::string describe_events(const std::vector<detect::HostEvent>& events) {
+  std::string text;
+  for (const auto& event : events) {
+    text += fmt::format("{:.2f} h{} {} -> {}: {}\n", event.at_s, event.host, detect::to_string(event.from),
+                        detect::to_string(event.to), event.reason);
+  }
+  return text;
 }
 
 struct Controller {
@@ -313,10 +324,18 @@ TEST(Agent, LeaseRecordInTheStateStoreTellsIsolationFromACrash) {
     *(at + 1) = state;
     agents.emplace_back(argv, dir.path() / (host + ".log"));
   }
-  loop.run_for(2.0);
-  for (model::HostIndex host = 0; host < 5; ++host) ASSERT_EQ(monitor.health(host), HostHealth::up);
-  ASSERT_TRUE(monitor.last_lease_renewal_s(0).has_value());
-  EXPECT_GT(*monitor.last_lease_renewal_s(0), 1.0);  // renewals seen, not only the initial baseline
+  // Five agent processes start on a machine that may be busy: wait (bounded) until every host is up and
+  // h0's renewals are seen, not only the initial baseline.
+  auto all_up_and_renewing = [&] {
+    for (model::HostIndex host = 0; host < 5; ++host) {
+      if (monitor.health(host) != HostHealth::up) return false;
+    }
+    auto renewal = monitor.last_lease_renewal_s(0);
+    return renewal.has_value() && *renewal > 1.0;
+  };
+  loop.run_for(1.0);
+  ASSERT_TRUE(loop.run_until(all_up_and_renewing, 15.0)) << describe_events(events);
+  ASSERT_TRUE(fencer.calls.empty()) << describe_events(events);
 
   receivers[0]->stop();  // h0 cut off from the controller; its lease record keeps being renewed
   agents[2].stop();      // h2 crashes
