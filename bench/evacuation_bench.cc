@@ -133,6 +133,8 @@ void compare(benchmark::State& state, const model::Cloud& cloud, std::vector<mod
   state.counters["fixed8_s"] = fixed.makespan_s;
   state.counters["sequential_s"] = sequential.makespan_s;
   state.counters["revive_over_fixed8"] = revive.makespan_s / fixed.makespan_s;
+  // The best ratio any live strategy could reach against fixed-8 in this drain: bound / fixed-8.
+  state.counters["bound_over_fixed8"] = lower_bound_s(cloud, hosts) / fixed.makespan_s;
   state.counters["revive_cold"] = revive.cold;
   state.counters["revive_late"] = revive.late;
   state.counters["fixed8_late"] = fixed.late;

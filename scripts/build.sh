@@ -1,7 +1,11 @@
 #!/usr/bin/env bash
-# Configures and builds one CMake preset (default: release). Usage: scripts/build.sh [PRESET]
+# Configures and builds one CMake preset (default: release), all targets or the ones named.
+# Usage: scripts/build.sh [PRESET [TARGET...]]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 preset=${1:-release}
+shift || true
+targets=()
+if (($# > 0)); then targets=(--target "$@"); fi
 cmake --preset "$preset" >/dev/null
-cmake --build --preset "$preset" -j "$(nproc)"
+cmake --build --preset "$preset" -j "$(nproc)" "${targets[@]}"

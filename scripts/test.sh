@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
-# Installs what is needed, builds, and runs every test: formatting, the release build's tests, and the same tests
-# built with AddressSanitizer + UndefinedBehaviorSanitizer. `.ci/run` calls this and nothing else.
+# Installs what is needed, builds, and runs every test: formatting, the release build's tests, the same tests
+# built with AddressSanitizer + UndefinedBehaviorSanitizer, and the tests of the concurrent code (driver worker
+# threads, the wall-clock loop, heartbeat receivers, the agent, the state store) built with ThreadSanitizer.
+# `.ci/run` calls this and nothing else.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/install-deps.sh
@@ -12,3 +14,6 @@ ctest --preset release -j "$(nproc)"
 echo "== asan+ubsan build + tests"
 scripts/build.sh asan
 ctest --preset asan -j "$(nproc)"
+echo "== tsan build + tests of the concurrent code"
+scripts/build.sh tsan ipmi_test agent_test store_test
+ctest --preset tsan -j "$(nproc)" -L '^(ipmi|agent|store)$'
