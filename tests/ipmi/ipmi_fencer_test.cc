@@ -223,6 +223,23 @@ TEST(FenceAgentFencer, WrongPasswordFailsWithoutTheSecret) {
 // ------------------------------------------------------------------------------ detector + fencing
 
 // Three hosts beating every 0.1 s on two channels, scaled-down detector timings, real IPMI fencing.
+// Simulated hosts h0, h1, ... under one directory, each with its BMC (ipmi_sim) started.
+struct SimulatedHosts {
+  ::testing::AssertionResult start(const std::filesystem::path& directory, int count) {
+    for (int i = 0; i < count; ++i) {
+      auto host_directory = directory / ("h" + std::to_string(i));
+      std::filesystem::create_directories(host_directory);
+      hosts.push_back(std::make_unique<IpmiSimHost>(host_directory));
+      if (!hosts.back()->start_bmc())
+        return ::testing::AssertionFailure() << "BMC of h" << i << " did not start";
+      bmcs.push_back(hosts.back()->bmc());
+    }
+    return ::testing::AssertionSuccess();
+  }
+  std::vector<std::unique_ptr<IpmiSimHost>> hosts;
+  std::vector<model::Bmc> bmcs;
+};
+
 struct LiveCluster {
   explicit LiveCluster(const model::Cloud& cloud_in, std::vector<std::string> levels = {"ipmi"})
       : cloud(cloud_in),
@@ -281,14 +298,10 @@ struct LiveCluster {
 TEST(DetectAndFence, CrashedHostIsFencedByIpmiBeforeRecovery) {
   REQUIRE_TOOLS();
   TempDir dir;
-  std::vector<std::unique_ptr<IpmiSimHost>> hosts;
-  std::vector<model::Bmc> bmcs;
-  for (int i = 0; i < 3; ++i) {
-    std::filesystem::create_directories(dir.path() / ("h" + std::to_string(i)));
-    hosts.push_back(std::make_unique<IpmiSimHost>(dir.path() / ("h" + std::to_string(i))));
-    ASSERT_TRUE(hosts.back()->start_bmc());
-    bmcs.push_back(hosts.back()->bmc());
-  }
+  SimulatedHosts three;
+  ASSERT_TRUE(three.start(dir.path(), 3));
+  auto& hosts = three.hosts;
+  auto& bmcs = three.bmcs;
   auto vms = hosts[1]->start_vms(2);
   auto other_vms = hosts[2]->start_vms(1);
   LiveCluster cluster(cloud_with(bmcs));
@@ -314,14 +327,10 @@ TEST(DetectAndFence, UnreachableBmcFallsToTheFenceAgentLevel) {
   REQUIRE_TOOLS();
   if (!testing::have_tool("fence_ipmilan")) GTEST_SKIP() << "fence_ipmilan not installed (fence-agents)";
   TempDir dir;
-  std::vector<std::unique_ptr<IpmiSimHost>> hosts;
-  std::vector<model::Bmc> bmcs;
-  for (int i = 0; i < 3; ++i) {
-    std::filesystem::create_directories(dir.path() / ("h" + std::to_string(i)));
-    hosts.push_back(std::make_unique<IpmiSimHost>(dir.path() / ("h" + std::to_string(i))));
-    ASSERT_TRUE(hosts.back()->start_bmc());
-    bmcs.push_back(hosts.back()->bmc());
-  }
+  SimulatedHosts three;
+  ASSERT_TRUE(three.start(dir.path(), 3));
+  auto& hosts = three.hosts;
+  auto& bmcs = three.bmcs;
   auto vms = hosts[0]->start_vms(1);
   LiveCluster cluster(cloud_with(bmcs), {"ipmi", "fence-agent"});
   // The ipmitool level gets a wrong port for host 0 (no BMC there); the fence agent level the right one.
@@ -346,14 +355,10 @@ TEST(DetectAndFence, UnreachableBmcFallsToTheFenceAgentLevel) {
 TEST(DetectAndFence, WrongPasswordMeansNoFenceAndNoRestart) {
   REQUIRE_TOOLS();
   TempDir dir;
-  std::vector<std::unique_ptr<IpmiSimHost>> hosts;
-  std::vector<model::Bmc> bmcs;
-  for (int i = 0; i < 3; ++i) {
-    std::filesystem::create_directories(dir.path() / ("h" + std::to_string(i)));
-    hosts.push_back(std::make_unique<IpmiSimHost>(dir.path() / ("h" + std::to_string(i))));
-    ASSERT_TRUE(hosts.back()->start_bmc());
-    bmcs.push_back(hosts.back()->bmc());
-  }
+  SimulatedHosts three;
+  ASSERT_TRUE(three.start(dir.path(), 3));
+  auto& hosts = three.hosts;
+  auto& bmcs = three.bmcs;
   auto wrong = dir.write("wrong-password", "Not-The-Right-One\n");
   bmcs[2].password_file = wrong.string();
   auto vms = hosts[2]->start_vms(1);
