@@ -92,6 +92,10 @@ double evacuation_lower_bound_s(const model::Cloud& cloud, const std::vector<Hos
 
 class Evacuator::Impl {
  public:
+  ~Impl() { ledger_->remove_listener(listener_); }
+  Impl(const Impl&) = delete;
+  Impl& operator=(const Impl&) = delete;
+
   Impl(const model::Cloud& cloud, EvacuationEnvironment environment, EvacuationOptions options)
       : cloud_(cloud),
         env_(environment),
@@ -103,10 +107,14 @@ class Evacuator::Impl {
     host_deadline_.assign(host_count, kNoDeadline);
     host_urgent_.assign(host_count, false);
     migrations_on_.assign(host_count, 0);
-    restarts_on_.assign(host_count, 0);
-    endpoint_busy_.assign(cloud_.endpoints.size(), 0);
-    array_busy_.assign(cloud_.arrays.size(), 0);
-    switch_busy_.assign(cloud_.switches.size(), 0);
+    // Slots of cold-move steps are counted in the ledger (shared with the recovery executor when given one).
+    if (env_.ledger == nullptr) {
+      own_ledger_ = std::make_unique<ResourceLedger>(cloud_);
+      env_.ledger = own_ledger_.get();
+    }
+    ledger_ = env_.ledger;
+    listener_ = ledger_->add_listener(ResourceLedger::kEvacuationRank,
+                                      [this](std::span<const ScopeId>) { request_pump(); });
     latest_move_.assign(cloud_.vms.size(), kNoMove);
     env_.hypervisor.subscribe([this](const env::HypervisorEvent& event) {
       if (event.kind == env::HypervisorEvent::Kind::host_connection_lost) on_host_lost(event.host);
@@ -908,54 +916,39 @@ class Evacuator::Impl {
     request_step({StepKind::stop, m});
   }
 
-  bool can_acquire(const StepRequest& request) const {
+  // The ledger scopes a step of a cold move holds: the endpoint of the host a stop or start goes through,
+  // the disk's array, the target's switch, the target's starts; and the global limit when there is one.
+  ScopeSet scopes_of(const StepRequest& request) const {
     const auto& move = moves_[request.move];
-    switch (request.kind) {
-      case StepKind::stop: {
-        auto endpoint = cloud_.hosts[move.from].endpoint;
-        return endpoint == kNoIndex || endpoint_busy_[endpoint] < cloud_.endpoints[endpoint].max_parallel;
-      }
-      case StepKind::unmap:
-      case StepKind::map: {
-        auto array = cloud_.disks[request.disk].array;
-        return array_busy_[array] < cloud_.arrays[array].max_parallel;
-      }
-      case StepKind::net_config: {
-        auto network_switch = cloud_.hosts[move.to].network_switch;
-        return switch_busy_[network_switch] < cloud_.switches[network_switch].max_parallel;
-      }
-      case StepKind::start: {
-        auto endpoint = cloud_.hosts[move.to].endpoint;
-        bool endpoint_free =
-            endpoint == kNoIndex || endpoint_busy_[endpoint] < cloud_.endpoints[endpoint].max_parallel;
-        return endpoint_free && restarts_on_[move.to] < cloud_.policy.host_max_parallel_restarts;
-      }
-    }
-    return false;
-  }
-
-  void acquire(const StepRequest& request, int sign) {
-    const auto& move = moves_[request.move];
-    auto add = [sign](std::uint32_t& counter) {
-      counter = static_cast<std::uint32_t>(static_cast<int>(counter) + sign);
-    };
+    ScopeSet scopes;
     switch (request.kind) {
       case StepKind::stop:
-        if (cloud_.hosts[move.from].endpoint != kNoIndex)
-          add(endpoint_busy_[cloud_.hosts[move.from].endpoint]);
+        scopes.add(ledger_->endpoint(cloud_.hosts[move.from].endpoint));
         break;
       case StepKind::unmap:
       case StepKind::map:
-        add(array_busy_[cloud_.disks[request.disk].array]);
+        scopes.add(ledger_->array(cloud_.disks[request.disk].array));
         break;
       case StepKind::net_config:
-        add(switch_busy_[cloud_.hosts[move.to].network_switch]);
+        scopes.add(ledger_->network_switch(cloud_.hosts[move.to].network_switch));
         break;
       case StepKind::start:
-        if (cloud_.hosts[move.to].endpoint != kNoIndex) add(endpoint_busy_[cloud_.hosts[move.to].endpoint]);
-        add(restarts_on_[move.to]);
+        scopes.add(ledger_->endpoint(cloud_.hosts[move.to].endpoint));
+        scopes.add(ledger_->host_starts(move.to));
         break;
     }
+    scopes.add(ledger_->global());
+    return scopes;
+  }
+
+  // Another engine released slots: the waiting steps are looked at again, after the current callback.
+  void request_pump() {
+    if (pump_posted_ || waiting_steps_.empty()) return;
+    pump_posted_ = true;
+    env_.loop.post([this] {
+      pump_posted_ = false;
+      pump_steps();
+    });
   }
 
   void request_step(StepRequest request) {
@@ -973,8 +966,7 @@ class Evacuator::Impl {
     std::vector<StepRequest> still;
     std::vector<StepRequest> go;
     for (const auto& request : waiting_steps_) {
-      if (can_acquire(request)) {
-        acquire(request, +1);
+      if (ledger_->try_acquire(scopes_of(request), listener_)) {
         go.push_back(request);
       } else {
         still.push_back(request);
@@ -1009,7 +1001,7 @@ class Evacuator::Impl {
   }
 
   void on_step_done(StepRequest request, const env::OperationResult& result) {
-    acquire(request, -1);
+    ledger_->release(scopes_of(request), listener_);
     auto m = request.move;
     auto& move = moves_[m];
     if (!result.ok) {
@@ -1101,8 +1093,9 @@ class Evacuator::Impl {
   std::vector<double> host_deadline_;
   std::vector<bool> host_urgent_;
   std::vector<std::uint32_t> migrations_on_;
-  std::vector<std::uint32_t> restarts_on_;
-  std::vector<std::uint32_t> endpoint_busy_, array_busy_, switch_busy_;
+  std::unique_ptr<ResourceLedger> own_ledger_;  // when the environment gives none
+  ResourceLedger* ledger_ = nullptr;            // slots of cold-move steps, per scope
+  ResourceLedger::ListenerId listener_ = 0;
   std::uint32_t live_in_flight_ = 0;
   std::uint32_t peak_migrations_ = 0;
   std::vector<Move> moves_;
@@ -1114,6 +1107,7 @@ class Evacuator::Impl {
   env::TimerId wake_timer_ = 0;
   bool wake_scheduled_ = false;
   bool dispatch_posted_ = false;
+  bool pump_posted_ = false;
 };
 
 Evacuator::Evacuator(const model::Cloud& cloud, EvacuationEnvironment environment, EvacuationOptions options)

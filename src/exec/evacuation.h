@@ -40,6 +40,7 @@
 #include "env/journal.h"
 #include "env/storage.h"
 #include "exec/migration_model.h"
+#include "exec/resource_ledger.h"
 #include "model/cloud.h"
 #include "plan/planner.h"
 
@@ -82,6 +83,10 @@ struct EvacuationEnvironment {
   env::Storage& storage;
   env::Network& network;
   env::Journal* journal = nullptr;  // intents and results; null: not journaled
+  // Slots of every limited scope, shared with the recovery executor acting on the same cloud so that together
+  // they keep every limit; recovery ranks first for released slots (resource_ledger.h). Null: the engine
+  // keeps its own. Must outlive the engine.
+  ResourceLedger* ledger = nullptr;
 };
 
 enum class EvacuationOutcome : std::uint8_t {

@@ -18,6 +18,7 @@
 
 #include "exec/bound.h"
 #include "exec/dry_run.h"
+#include "exec/resource_ledger.h"
 
 namespace revive::exec {
 
@@ -184,33 +185,41 @@ double default_estimate(env::StepKind kind) {
 
 class Executor::Impl {
  public:
+  ~Impl() { ledger_->remove_listener(listener_); }
+  Impl(const Impl&) = delete;
+  Impl& operator=(const Impl&) = delete;
+
   Impl(const model::Cloud& cloud, Environment environment, ExecutorOptions options)
       : state_(cloud), env_(environment), options_(std::move(options)) {
     auto hosts = state_.hosts.size();
     host_failed_.assign(hosts, false);
     fences_.resize(hosts);
-    host_starts_busy_.assign(hosts, 0);
     ops_by_host_.resize(hosts);
     vm_location_.resize(state_.vms.size());
     for (std::size_t v = 0; v < state_.vms.size(); ++v) vm_location_[v] = state_.vms[v].host;
     task_of_vm_.assign(state_.vms.size(), kNoTask);
     disk_busy_.assign(state_.disks.size(), 0);
+    // Slots are counted in the ledger (shared with the evacuation engine when given one); the executor's
+    // resources are the ledger's array, switch and endpoint scopes (same ids), plus one without a limit.
+    if (env_.ledger == nullptr) {
+      own_ledger_ = std::make_unique<ResourceLedger>(state_, options_.global_max_parallel);
+      env_.ledger = own_ledger_.get();
+    }
+    ledger_ = env_.ledger;
     array_base_ = 0;
-    switch_base_ = static_cast<std::uint32_t>(state_.arrays.size());
+    switch_base_ = array_base_ + static_cast<std::uint32_t>(state_.arrays.size());
     endpoint_base_ = switch_base_ + static_cast<std::uint32_t>(state_.switches.size());
     unlimited_resource_ = endpoint_base_ + static_cast<std::uint32_t>(state_.endpoints.size());
     capacity_.resize(unlimited_resource_ + 1);
-    for (std::size_t a = 0; a < state_.arrays.size(); ++a)
-      capacity_[array_base_ + a] = state_.arrays[a].max_parallel;
-    for (std::size_t s = 0; s < state_.switches.size(); ++s) {
-      capacity_[switch_base_ + s] = state_.switches[s].max_parallel;
-    }
-    for (std::size_t e = 0; e < state_.endpoints.size(); ++e) {
-      capacity_[endpoint_base_ + e] = state_.endpoints[e].max_parallel;
-    }
+    for (std::uint32_t r = 0; r < unlimited_resource_; ++r) capacity_[r] = ledger_->capacity(r);
     capacity_[unlimited_resource_] = std::numeric_limits<std::uint32_t>::max();
-    for (auto& capacity : capacity_) capacity = std::max<std::uint32_t>(capacity, 1);
-    busy_.assign(capacity_.size(), 0);
+    if (ledger_->host_starts(0) != unlimited_resource_ || ledger_->array(0) != array_base_) {
+      throw std::invalid_argument("Executor: the resource ledger was made for another cloud");
+    }
+    listener_ = ledger_->add_listener(
+        ResourceLedger::kRecoveryRank,
+        [this](std::span<const ScopeId> scopes) { on_ledger_released(scopes); },
+        [this](ScopeId scope) { return wants(scope); });
     critical_future_.assign(capacity_.size(), 0);
     queues_.resize(capacity_.size());
     critical_queues_.resize(capacity_.size());
@@ -978,6 +987,7 @@ class Executor::Impl {
       if (step.state == StepState::ready) {
         queue_of(step).erase(step.queued);
         step.state = StepState::abandoned;
+        wants_dropped(step.resource, step.kind == env::StepKind::vm_start ? step.host : model::kNoIndex);
       } else if (step.state == StepState::blocked || step.state == StepState::held ||
                  step.state == StepState::retry_wait) {
         step.state = StepState::abandoned;
@@ -1028,22 +1038,86 @@ class Executor::Impl {
 
   bool is_storage(std::uint32_t resource) const { return resource < switch_base_; }
 
+  // Operations in flight on the resource (every engine's, for the ledger's scopes).
+  std::uint32_t busy(std::uint32_t resource) const {
+    return resource == unlimited_resource_ ? unlimited_busy_ : ledger_->in_flight(resource);
+  }
+
+  // The ledger scopes an operation on `resource` holds; `start_host`: the target of a VM start.
+  ScopeSet scopes_of(std::uint32_t resource, model::HostIndex start_host) const {
+    ScopeSet scopes;
+    if (resource != unlimited_resource_) scopes.add(resource);
+    if (start_host != model::kNoIndex) scopes.add(ledger_->host_starts(start_host));
+    scopes.add(ledger_->global());
+    return scopes;
+  }
+
+  // Another engine released slots of `scopes`: the resources whose steps may now run are looked at again.
+  void on_ledger_released(std::span<const ScopeId> scopes) {
+    for (auto scope : scopes) {
+      if (scope == ledger_->global()) {
+        for (std::uint32_t r = 0; r < queues_.size(); ++r) mark_dirty(r);
+      } else if (ledger_->is_host_starts(scope)) {
+        mark_dirty(start_resource(ledger_->host_of(scope)));
+      } else if (scope < unlimited_resource_) {
+        mark_dirty(scope);
+      }
+    }
+  }
+
+  // Whether the executor would take a free slot of `scope` now (the ledger then holds it back from less
+  // urgent engines): it has a step ready for it that its other limits allow, or holds the slot back for
+  // critical steps not ready yet.
+  bool wants(ScopeId scope) {
+    if (scope == ledger_->global()) {
+      for (std::uint32_t r = 0; r < queues_.size(); ++r) {
+        if (wants_resource(r)) return true;
+      }
+      return false;
+    }
+    if (ledger_->is_host_starts(scope)) {
+      auto host = ledger_->host_of(scope);
+      auto resource = start_resource(host);
+      for (auto* queue : {&critical_queues_[resource], &queues_[resource]}) {
+        for (const auto& key : *queue) {
+          const auto& step = steps_[key.step];
+          if (step.kind == env::StepKind::vm_start && step.host == host && can_take(step)) return true;
+        }
+      }
+      return false;
+    }
+    return scope < unlimited_resource_ && wants_resource(scope);
+  }
+
+  bool wants_resource(std::uint32_t resource) {
+    if (critical_future_[resource] > 0 &&
+        busy(resource) + critical_future_[resource] >= capacity_[resource]) {
+      return true;
+    }
+    return first_runnable(resource).first != nullptr;
+  }
+
+  // Slots the executor no longer wants (steps given up, critical slots no longer held back): other engines
+  // waiting for them are told.
+  void wants_dropped(std::uint32_t resource, model::HostIndex start_host) {
+    ledger_->notify(scopes_of(resource, start_host), listener_);
+  }
+
   // Whether the step can take its secondary limits now (its resource's own slot is checked by the caller).
   bool can_take(const Step& step) const {
     if (global_limit_ != 0 && global_busy_ >= global_limit_) return false;
+    if (ledger_->global() != kNoScope && !ledger_->has_room(ledger_->global())) return false;
     // Slots still needed by critical steps that are not ready yet go to nobody else (so the critical tier is
     // done no later than if it ran alone).
     if (!step.reserves && critical_future_[step.resource] > 0 &&
-        busy_[step.resource] + critical_future_[step.resource] >= capacity_[step.resource]) {
+        busy(step.resource) + critical_future_[step.resource] >= capacity_[step.resource]) {
       return false;
     }
     if (step.disk != model::kNoIndex) {
       if (disk_busy_[step.disk]) return false;
       if (storage_limit_ != 0 && storage_busy_ >= storage_limit_) return false;
     }
-    if (step.kind == env::StepKind::vm_start &&
-        host_starts_busy_[step.host] >=
-            std::max<std::uint32_t>(1, state_.policy.host_max_parallel_restarts)) {
+    if (step.kind == env::StepKind::vm_start && !ledger_->has_room(ledger_->host_starts(step.host))) {
       return false;
     }
     return true;
@@ -1055,7 +1129,7 @@ class Executor::Impl {
 
   // The first step of the resource's queues that can run now (critical steps holding slots first), or null.
   std::pair<std::set<ReadyKey>*, std::set<ReadyKey>::iterator> first_runnable(std::uint32_t resource) {
-    if (busy_[resource] < capacity_[resource]) {
+    if (busy(resource) < capacity_[resource]) {
       for (auto* queue : {&critical_queues_[resource], &queues_[resource]}) {
         for (auto it = queue->begin(); it != queue->end(); ++it) {
           if (can_take(steps_[it->step])) return {queue, it};
@@ -1105,12 +1179,12 @@ class Executor::Impl {
       dirty_[resource] = 0;
       if (merged_all || (storage_limit_ != 0 && is_storage(resource))) continue;
       for (auto* queue : {&critical_queues_[resource], &queues_[resource]}) {
-        for (auto it = queue->begin(); it != queue->end() && busy_[resource] < capacity_[resource];) {
+        for (auto it = queue->begin(); it != queue->end() && busy(resource) < capacity_[resource];) {
           auto id = it->step;
           if (!can_take(steps_[id])) {
             // Slots held back for critical steps block every other step of this resource alike.
             if (!steps_[id].reserves && critical_future_[resource] > 0 &&
-                busy_[resource] + critical_future_[resource] >= capacity_[resource]) {
+                busy(resource) + critical_future_[resource] >= capacity_[resource]) {
               break;
             }
             ++it;
@@ -1130,6 +1204,7 @@ class Executor::Impl {
     step.reserves = false;
     --critical_future_[step.resource];
     mark_dirty(step.resource);
+    if (step.state != StepState::ready) wants_dropped(step.resource, model::kNoIndex);
   }
 
   void take(StepId id) {
@@ -1138,13 +1213,16 @@ class Executor::Impl {
     step.state = StepState::running;
     step.last_attempt_timed_out = false;
     ++step.attempts;
-    ++busy_[step.resource];
+    if (step.resource == unlimited_resource_) ++unlimited_busy_;
+    auto host = step.kind == env::StepKind::vm_start ? step.host : model::kNoIndex;
+    if (!ledger_->try_acquire(scopes_of(step.resource, host), listener_)) {
+      throw std::logic_error("Executor: took a step its resource ledger has no slot for");
+    }
     if (global_limit_ != 0) ++global_busy_;
     if (step.disk != model::kNoIndex) {
       disk_busy_[step.disk] = 1;
       ++storage_busy_;
     }
-    if (step.kind == env::StepKind::vm_start) ++host_starts_busy_[step.host];
   }
 
   std::uint64_t new_op(StepId id) {
@@ -1169,7 +1247,8 @@ class Executor::Impl {
   }
 
   void release(const Op& op) {
-    --busy_[op.resource];
+    if (op.resource == unlimited_resource_) --unlimited_busy_;
+    ledger_->release(scopes_of(op.resource, op.start_host), listener_);
     mark_dirty(op.resource);
     if (op.global) --global_busy_;
     if (op.storage) {
@@ -1180,10 +1259,7 @@ class Executor::Impl {
         for (std::uint32_t r = 0; r < switch_base_; ++r) mark_dirty(r);
       }
     }
-    if (op.start_host != model::kNoIndex) {
-      --host_starts_busy_[op.start_host];
-      mark_dirty(op.resource);
-    }
+    if (op.start_host != model::kNoIndex) mark_dirty(op.resource);
   }
 
   // Issues the steps (one call, or one batch of disks of one array for one host and kind).
@@ -1389,13 +1465,16 @@ class Executor::Impl {
   std::unordered_map<model::VmIndex, std::vector<StepId>> after_waiters_;
 
   std::uint32_t array_base_ = 0, switch_base_ = 0, endpoint_base_ = 0, unlimited_resource_ = 0;
-  std::vector<std::uint32_t> capacity_, busy_;
+  std::unique_ptr<ResourceLedger> own_ledger_;  // when the environment gives none
+  ResourceLedger* ledger_ = nullptr;            // slots in flight per array, switch, endpoint, host, global
+  ResourceLedger::ListenerId listener_ = 0;
+  std::vector<std::uint32_t> capacity_;  // per resource (the ledger's; the last one has no limit)
+  std::uint32_t unlimited_busy_ = 0;
   std::vector<std::uint32_t> critical_future_;  // per resource: critical steps created, not yet dispatched
   std::vector<std::set<ReadyKey>> queues_;
   std::vector<std::set<ReadyKey>> critical_queues_;  // ready critical steps still holding back a slot
   std::vector<std::uint8_t> dirty_;
   std::vector<std::uint32_t> dirty_list_;
-  std::vector<std::uint32_t> host_starts_busy_;
   std::uint32_t global_limit_ = 0, global_busy_ = 0;
   std::uint32_t storage_limit_ = 0, storage_busy_ = 0;
 

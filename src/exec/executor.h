@@ -36,6 +36,7 @@
 #include "env/journal.h"
 #include "env/step.h"
 #include "env/storage.h"
+#include "exec/resource_ledger.h"
 #include "model/cloud.h"
 #include "plan/plan.h"
 #include "plan/planner.h"
@@ -55,6 +56,10 @@ struct Environment {
   env::Fencer& fencer;
   env::Journal& journal;
   const env::DurationEstimator* estimator = nullptr;  // null: the spec's default medians
+  // Slots of every limited scope, shared with the other engines acting on the same cloud (the evacuation
+  // engine) so that together they keep every limit; recovery ranks first for released slots. Null: the
+  // executor keeps its own. Must outlive the executor.
+  ResourceLedger* ledger = nullptr;
 };
 
 struct ExecutorOptions {

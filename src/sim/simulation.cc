@@ -59,8 +59,10 @@ SimulationResult run_simulation(const model::Cloud& cloud, const Scenario& scena
   SimWorld world(cloud, scenario, loop, executor_options.global_max_parallel);
   InMemoryJournal journal;
   SimEstimator estimator(world, scenario, options.estimates);
+  // One ledger of slots for both engines: restarts and cold moves at the same time keep every limit together.
+  exec::ResourceLedger ledger(cloud, executor_options.global_max_parallel);
   exec::Environment environment{loop,    world.hypervisor(), world.storage(), world.network(), world.fencer(),
-                                journal, &estimator};
+                                journal, &estimator,         &ledger};
   exec::Executor executor(cloud, environment, executor_options);
   auto evacuation_options = options.evacuation;
   evacuation_options.strategy = options.evacuation_strategy;
@@ -70,7 +72,8 @@ SimulationResult run_simulation(const model::Cloud& cloud, const Scenario& scena
                              scenario.latency.disk_map.median_s, scenario.latency.net_config.median_s,
                              scenario.latency.vm_start.median_s};
   evacuation_options.planner = executor_options.planner;
-  exec::Evacuator evacuator(cloud, {loop, world.hypervisor(), world.storage(), world.network(), &journal},
+  exec::Evacuator evacuator(cloud,
+                            {loop, world.hypervisor(), world.storage(), world.network(), &journal, &ledger},
                             evacuation_options);
   result.evacuation_strategy = options.evacuation_strategy;
   // The executor follows the VMs the evacuation engine moves, so a host failing later recovers what is there.

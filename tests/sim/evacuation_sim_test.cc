@@ -265,5 +265,46 @@ TEST(EvacuationSimulation, TimelineShowsMigrationsWithSourceRoundsAndDowntime) {
                                 })));
 }
 
+// pod-16 with one endpoint and two arrays of 2 slots each: recovery and cold moves compete for the same
+// slots.
+model::Cloud pod16_tight_limits() {
+  model::Cloud cloud = pod16();
+  for (auto& endpoint : cloud.endpoints) endpoint.max_parallel = 2;
+  for (auto& array : cloud.arrays) array.max_parallel = 2;
+  return cloud;
+}
+
+// A host fails while another is evacuated on a predicted failure with a deadline so short that its VMs go
+// cold at once: the executor's restarts and the evacuation engine's cold moves run at the same instants
+// through the same endpoint and arrays, and together stay within every limit (one ledger of slots).
+TEST(EvacuationSimulation, RecoveryAndColdMovesAtOnceKeepEverySharedLimit) {
+  auto cloud = pod16_tight_limits();
+  auto scenario = load_scenario_text(
+      "version: 1\nseed: 7\nlatency: {detect: 5}\nevents:\n"
+      "- {at: 0, evacuate: host-0009, deadline: 40, reason: predicted-failure}\n"
+      "- {at: 0, fail: [host-0003]}\n",
+      "shared-limits.yaml", cloud);
+  auto result = run(scenario, exec::EvacuationStrategy::revive, cloud);
+  EXPECT_TRUE(result.violations.empty())
+      << result.violations.size()
+      << " violations, first: " << (result.violations.empty() ? "" : result.violations.front());
+  EXPECT_EQ(result.double_runs, 0u);
+  EXPECT_EQ(result.lost, 0u);
+  EXPECT_GT(result.moved_cold, 0u);
+  EXPECT_EQ(result.restarted, 28u);  // every VM of host-0003
+  EXPECT_EQ(result.evacuated, 30u);  // every VM of host-0009
+  // Every VM ends on exactly one host: the failed host's VMs off it, the drained host's VMs off it.
+  auto where = final_hosts(cloud, result);
+  auto h3 = cloud.find_host("host-0003"), h9 = cloud.find_host("host-0009");
+  for (model::VmIndex v = 0; v < cloud.vms.size(); ++v) {
+    if (!cloud.vms[v].protect) continue;
+    EXPECT_NE(where[v], model::kNoIndex) << cloud.vms[v].name;
+    EXPECT_NE(where[v], h3) << cloud.vms[v].name;
+    if (cloud.vms[v].host == h9) {
+      EXPECT_NE(where[v], h9) << cloud.vms[v].name;
+    }
+  }
+}
+
 }  // namespace
 }  // namespace revive::sim
