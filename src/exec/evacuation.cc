@@ -407,6 +407,8 @@ class Evacuator::Impl {
       if (avoid_[h] && !draining_[h]) request.excluded_hosts.push_back(h);
     }
     auto plan = plan::plan_failover(cloud_, request, options_.planner);
+    if (options_.strategy == EvacuationStrategy::revive)
+      plan = with_live_capable_targets(std::move(plan), request);
     journal("plan", fmt::format(R"({{"placements": {}, "waiting": {}}})", plan.placements.size(),
                                 plan.waiting.size()));
     for (const auto& placement : plan.placements) {
@@ -420,6 +422,74 @@ class Evacuator::Impl {
       moves_[m].state = State::not_placed;
       moves_[m].reason = "no host can take it: " + waiting.reason;
     }
+  }
+
+  // Whether `vm` converges live, alone, at this bandwidth (MiB/s).
+  bool converges_alone_at(VmIndex vm, double bandwidth_mib_s) const {
+    const auto& spec = cloud_.vms[vm];
+    return estimate_migration(static_cast<double>(spec.memory_mib), spec.dirty_mib_s, bandwidth_mib_s,
+                              options_.migration)
+        .converges;
+  }
+
+  // Revive: a VM whose planned target has too slow a NIC for it to converge live (it would have to move
+  // cold) is planned again among the hosts whose NIC is fast enough, when one can take it; otherwise its
+  // first placement stands (it moves cold). Every constraint is the planner's as usual: the other placements
+  // are applied first, and VMs no fast host can take are planned again among all hosts. At most one planner
+  // call per distinct NIC speed needed, plus one for those left over.
+  plan::Plan with_live_capable_targets(plan::Plan plan, const plan::PlanRequest& request) {
+    std::vector<double> speeds;  // NICs of the hosts that may receive, ascending, distinct
+    for (HostIndex h = 0; h < cloud_.hosts.size(); ++h) {
+      if (!draining_[h] && !avoid_[h] && cloud_.hosts[h].state == model::HostState::up) {
+        speeds.push_back(nic_of(h));
+      }
+    }
+    std::sort(speeds.begin(), speeds.end());
+    speeds.erase(std::unique(speeds.begin(), speeds.end()), speeds.end());
+    std::map<double, std::vector<VmIndex>> by_speed_needed;
+    std::vector<plan::Placement> settled;
+    for (const auto& placement : plan.placements) {
+      double source = nic_of(placement.from), target = nic_of(placement.to);
+      auto needed = speeds.end();
+      if (!converges_alone_at(placement.vm, std::min(source, target))) {
+        needed = std::find_if(speeds.begin(), speeds.end(), [&](double nic) {
+          return nic > target && converges_alone_at(placement.vm, std::min(source, nic));
+        });
+      }
+      if (needed == speeds.end()) {
+        settled.push_back(placement);
+      } else {
+        by_speed_needed[*needed].push_back(placement.vm);
+      }
+    }
+    if (by_speed_needed.empty()) return plan;
+    for (const auto& placement : settled) cloud_.vms[placement.vm].host = placement.to;
+    std::vector<VmIndex> left_over;
+    for (const auto& [speed, vms] : by_speed_needed) {
+      plan::PlanRequest faster = request;
+      faster.only_vms = vms;
+      for (HostIndex h = 0; h < cloud_.hosts.size(); ++h) {
+        if (nic_of(h) < speed) faster.excluded_hosts.push_back(h);
+      }
+      auto again = plan::plan_failover(cloud_, faster, options_.planner);
+      for (const auto& placement : again.placements) {
+        cloud_.vms[placement.vm].host = placement.to;
+        settled.push_back(placement);
+      }
+      for (const auto& waiting : again.waiting) left_over.push_back(waiting.vm);
+    }
+    if (!left_over.empty()) {
+      plan::PlanRequest anywhere = request;
+      anywhere.only_vms = left_over;
+      auto again = plan::plan_failover(cloud_, anywhere, options_.planner);
+      for (const auto& placement : again.placements) {
+        cloud_.vms[placement.vm].host = placement.to;
+        settled.push_back(placement);
+      }
+      plan.waiting.insert(plan.waiting.end(), again.waiting.begin(), again.waiting.end());
+    }
+    plan.placements = std::move(settled);
+    return plan;
   }
 
   void add_unprotected_stop(VmIndex vm, HostIndex host) {
@@ -884,7 +954,8 @@ class Evacuator::Impl {
                                 "{:.0f} MiB/s)",
                                 vm.dirty_mib_s, std::min(nic_of(move.from), nic_of(move.to)));
         double at = now();
-        if (!host_urgent_[source]) {
+        // A VM that cannot converge even alone gains nothing by waiting: it goes cold at once.
+        if (!host_urgent_[source] && move.converges_alone) {
           double stop = 2 * options_.cold.vm_stop_s + 10.0;
           at = std::max(now(), deadline - stop - stop * static_cast<double>(index / per_wave));
         }

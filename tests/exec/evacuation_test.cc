@@ -277,11 +277,42 @@ TEST(Evacuation, NonConvergingVmGoesColdWithItsReason) {
   EXPECT_TRUE(run.of(hot).cold);
   EXPECT_EQ(run.of(hot).outcome, EvacuationOutcome::moved_cold);
   EXPECT_NE(run.of(hot).reason.find("cannot converge"), std::string::npos) << run.of(hot).reason;
+  // Nothing to gain by waiting for the maintenance deadline: it went cold at once.
+  EXPECT_LT(run.of(hot).start_s, 1.0);
+  EXPECT_LT(run.of(hot).end_s, 600.0);
   expect_all_off(run, cloud, {0});
   auto fixed = evacuate(cloud, {0}, 1e6, EvacuationStrategy::fixed_8);
   EXPECT_EQ(fixed.of(hot).outcome, EvacuationOutcome::failed);
   EXPECT_NE(fixed.of(hot).reason.find("did not converge"), std::string::npos) << fixed.of(hot).reason;
   EXPECT_EQ(fixed.location[hot], 0u);  // still running where it was
+}
+
+// A VM that would not converge at the least loaded target's NIC goes live to a host with a faster NIC, while
+// the baselines (which do not look at NICs) take the planner's first choice.
+TEST(Evacuation, FastDirtyingVmGoesLiveToAHostWhoseNicLetsItConverge) {
+  Builder b(3);
+  b.cloud.hosts[0].nic_gbps = 100;  // the drained host
+  b.cloud.hosts[2].nic_gbps = 100;  // the only fast target, and the more loaded one
+  b.vm("busy", 2, 512, 5);
+  auto hot = b.vm("hot", 0, 16, 1500);  // more than a 10 Gbps NIC carries (1192 MiB/s)
+  b.vm("calm", 0, 4, 5);
+  auto& cloud = b.done();
+  auto run = evacuate(cloud, {0}, 1e6, EvacuationStrategy::revive);
+  EXPECT_EQ(run.of(hot).outcome, EvacuationOutcome::migrated) << run.of(hot).reason;
+  EXPECT_FALSE(run.of(hot).cold);
+  EXPECT_EQ(run.of(hot).to, 2u);
+  EXPECT_TRUE(run.violations.empty());
+  expect_all_off(run, cloud, {0});
+  // Without a fast host with room, it moves cold as before.
+  Builder small(3);
+  small.cloud.hosts[0].nic_gbps = 100;
+  small.cloud.hosts[2].nic_gbps = 100;
+  small.cloud.hosts[2].memory_mib = 8 * 1024;
+  auto hot_again = small.vm("hot", 0, 16, 1500);
+  auto& tight = small.done();
+  auto cold = evacuate(tight, {0}, 1e6, EvacuationStrategy::revive);
+  EXPECT_EQ(cold.of(hot_again).outcome, EvacuationOutcome::moved_cold) << cold.of(hot_again).reason;
+  EXPECT_EQ(cold.of(hot_again).to, 1u);
 }
 
 TEST(Evacuation, UnprotectedVmsAreStoppedByTheDeadlineNotMoved) {
