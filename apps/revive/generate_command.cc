@@ -30,6 +30,11 @@ void add_generate_command(CLI::App& app) {
   command->add_option("--seed", options->seed, "Seed of the random draws")->capture_default_str();
   command->add_option("--memory-load", options->memory_load, "Share of host memory the VMs use, 0.05-0.90")
       ->capture_default_str();
+  command
+      ->add_option(
+          "--dirty-rate-scale", options->dirty_rate_scale,
+          "Multiplies the VMs' memory dirty rates (median 25 MiB/s), 0.1-10; e.g. 3 for a busy fleet")
+      ->capture_default_str();
   command->callback([=] {
     if (racks_option->count() > 0) options->racks = *racks;
     if (arrays_option->count() > 0) options->arrays = *arrays;

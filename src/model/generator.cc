@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <array>
+#include <cmath>
 #include <numeric>
 #include <random>
 #include <span>
@@ -212,6 +213,9 @@ class Generator {
       throw GeneratorError("reserved-hosts", fmt::format("{} spares leave none of the {} hosts to run VMs",
                                                          reserved_, o.hosts));
     }
+    if (!(o.dirty_rate_scale >= 0.1 && o.dirty_rate_scale <= 10.0)) {
+      throw GeneratorError("dirty-rate-scale", fmt::format("{} is outside 0.1–10", o.dirty_rate_scale));
+    }
     if (!(o.memory_load >= 0.05 && o.memory_load <= 0.9)) {
       throw GeneratorError("memory-load", fmt::format("{} is outside 0.05–0.90", o.memory_load));
     }
@@ -275,6 +279,10 @@ class Generator {
       const std::size_t slice = random_.below(kDirtyRateQuantiles.size() - 1);
       vm.dirty_mib_s = static_cast<std::uint32_t>(
           random_.between(kDirtyRateQuantiles[slice], kDirtyRateQuantiles[slice + 1]));
+      if (options_.dirty_rate_scale != 1.0) {
+        vm.dirty_mib_s = static_cast<std::uint32_t>(
+            std::max<long long>(1, std::llround(vm.dirty_mib_s * options_.dirty_rate_scale)));
+      }
       vm.disk_count = draw(random_, kDiskCounts);
     }
   }

@@ -33,6 +33,9 @@ struct GeneratorOptions {
   std::optional<std::uint32_t> reserved_hosts;  // spares; default: one per 50 hosts (none below 8 hosts)
   std::uint64_t seed = 1;
   double memory_load = 0.68;  // target share of the memory of non-reserved hosts used by VMs, 0.05–0.90
+  // Multiplies every VM's memory dirty rate (MiB/s; default mix: median 25, 5–500), 0.1–10: e.g. 3 for a
+  // busy fleet of databases, caches and analytics (median 75, up to 1,500).
+  double dirty_rate_scale = 1.0;
   double cpu_overcommit = 4.0;
   std::uint32_t hosts_per_endpoint = 50;
   bool switches = true;  // one network switch per rack

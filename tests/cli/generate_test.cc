@@ -53,6 +53,7 @@ TEST(GenerateCommand, RefusesBadArgumentsNamingTheOption) {
       {{"--hosts", "4", "--vms", "10", "--arrays", "0"}, "--arrays: must be at least 1"},
       {{"--hosts", "4", "--vms", "10", "--reserved-hosts", "4"}, "--reserved-hosts: 4 spares leave none"},
       {{"--hosts", "4", "--vms", "10", "--memory-load", "0.99"}, "--memory-load: 0.99 is outside"},
+      {{"--hosts", "4", "--vms", "10", "--dirty-rate-scale", "20"}, "--dirty-rate-scale: 20 is outside"},
       {{"--hosts", "-3", "--vms", "10"}, "--hosts"},
       {{"--hosts", "ten", "--vms", "10"}, "--hosts"},
       {{"--vms", "10"}, "--hosts is required"},

@@ -194,6 +194,23 @@ TEST(Generator, RefusesImpossibleOptionsNamingTheOption) {
   GeneratorOptions load = options_for(4, 10, 1);
   load.memory_load = 0.95;
   EXPECT_EQ(error_option(load), "memory-load");
+  GeneratorOptions dirty = options_for(4, 10, 1);
+  dirty.dirty_rate_scale = 0.0;
+  EXPECT_EQ(error_option(dirty), "dirty-rate-scale");
+}
+
+TEST(Generator, DirtyRateScaleMultipliesTheRatesAndChangesNothingElse) {
+  GeneratorOptions plain = options_for(64, 1600, 5);
+  GeneratorOptions busy = plain;
+  busy.dirty_rate_scale = 3.0;
+  Cloud a = generate_cloud(plain);
+  Cloud b = generate_cloud(busy);
+  ASSERT_EQ(a.vms.size(), b.vms.size());
+  for (std::size_t v = 0; v < a.vms.size(); ++v) {
+    EXPECT_EQ(b.vms[v].dirty_mib_s, 3 * a.vms[v].dirty_mib_s) << a.vms[v].name;
+    EXPECT_EQ(b.vms[v].memory_mib, a.vms[v].memory_mib);
+    EXPECT_EQ(b.vms[v].host, a.vms[v].host);
+  }
 }
 
 }  // namespace
