@@ -22,6 +22,8 @@ constexpr double kEpsilon = 1e-9;
 constexpr std::size_t kNoSet = std::numeric_limits<std::size_t>::max();
 // How many further feasible hosts are looked at to honour a VM's soft prefer_labels.
 constexpr int kPreferenceScan = 64;
+// The improvement phase stops after about this many VM placements (passes x moving VMs).
+constexpr std::size_t kImprovementWork = 4096;
 
 std::string gib(double memory_mib) {
   return fmt::format("{:.1f} GiB", memory_mib / 1024.0);
@@ -278,7 +280,8 @@ bool PlacementEngine::prefers(VmIndex vm, HostIndex host) const {
 }
 
 HostIndex PlacementEngine::find_host(VmIndex vm, Scoring scoring, const std::vector<HostIndex>& avoid,
-                                     double extra_cpus, double extra_memory_mib) {
+                                     double extra_cpus, double extra_memory_mib,
+                                     const std::vector<VmIndex>* partners) {
   const CandidateSet& candidates = sets_[candidate_set_of(vm)];
   const bool has_preference = !cloud_.vms[vm].prefer_labels.empty();
   const model::Vm& machine = cloud_.vms[vm];
@@ -289,6 +292,11 @@ HostIndex PlacementEngine::find_host(VmIndex vm, Scoring scoring, const std::vec
         memory_used_[host] + static_cast<double>(machine.memory_mib) + extra_memory_mib >
             memory_capacity_[host] + kEpsilon) {
       return false;
+    }
+    if (partners) {
+      for (VmIndex partner : *partners) {
+        if (!statically_compatible(partner, host)) return false;
+      }
     }
     return groups_allow(vm, host);
   };
@@ -378,6 +386,7 @@ bool PlacementEngine::place_vm(VmIndex vm, Scoring scoring, Attempt& attempt) {
   // for a host with room for the moving members still to come as well; failing that it goes alone (the group
   // binds only members that run).
   double extra_cpus = 0, extra_memory = 0;
+  std::vector<VmIndex> partners;  // the moving members still to come, which must be able to join it
   for (model::GroupIndex g : cloud_.vms[vm].groups) {
     const model::Group& group = cloud_.groups[g];
     if (group.kind != model::GroupKind::affinity || group.scope != cloud_.scope_host()) continue;
@@ -395,11 +404,14 @@ bool PlacementEngine::place_vm(VmIndex vm, Scoring scoring, Attempt& attempt) {
     if (!anchored) {
       extra_cpus += group_cpus;
       extra_memory += group_memory;
+      for (VmIndex member : group.members) {
+        if (member != vm && moving_[member] && location_[member] == kNoIndex) partners.push_back(member);
+      }
     }
   }
   HostIndex host = kNoIndex;
   if (extra_cpus > 0 || extra_memory > 0)
-    host = find_host(vm, scoring, kNothingToAvoid, extra_cpus, extra_memory);
+    host = find_host(vm, scoring, kNothingToAvoid, extra_cpus, extra_memory, &partners);
   if (host == kNoIndex) host = find_host(vm, scoring, kNothingToAvoid);
   if (host == kNoIndex) return false;
   assign(vm, host, attempt);
@@ -489,13 +501,13 @@ bool PlacementEngine::displace_group_blockers(VmIndex vm, Scoring scoring, Attem
   return false;
 }
 
-std::vector<VmIndex> PlacementEngine::placement_order(std::vector<VmIndex> moving) const {
+std::vector<VmIndex> PlacementEngine::placement_order(std::vector<VmIndex> moving, bool largest_first) const {
   std::vector<double> size(cloud_.vms.size());
   for (VmIndex v : moving) size[v] = vm_size(v);
   std::sort(moving.begin(), moving.end(), [&](VmIndex a, VmIndex b) {
     if (effective_[a] != effective_[b]) return effective_[a] < effective_[b];
     if (depth_[a] != depth_[b]) return depth_[a] < depth_[b];
-    if (size[a] != size[b]) return size[a] > size[b];
+    if (size[a] != size[b]) return largest_first ? size[a] > size[b] : size[a] < size[b];
     return a < b;
   });
   return moving;
@@ -540,6 +552,115 @@ PlacementEngine::Attempt PlacementEngine::run_pass(const std::vector<VmIndex>& o
   }
   settle_affinity_with_waiting_drained(attempt);
   return attempt;
+}
+
+void PlacementEngine::restore(Attempt& trial, Attempt& kept, const Snapshot& snapshot,
+                              const std::vector<VmIndex>& order) {
+  rollback(trial);
+  rollback(kept);
+  for (std::size_t i = 0; i < order.size(); ++i) stays_[order[i]] = snapshot.stays[i];
+  for (auto [vm, host] : snapshot.placed) assign(vm, host, kept);
+}
+
+PlacementEngine::Snapshot PlacementEngine::snapshot(const Attempt& attempt,
+                                                    const std::vector<VmIndex>& order) const {
+  Snapshot taken;
+  taken.placed = attempt.placed;
+  taken.stays.resize(order.size());
+  for (std::size_t i = 0; i < order.size(); ++i) taken.stays[i] = stays_[order[i]];
+  return taken;
+}
+
+bool PlacementEngine::could_fit_empty(VmIndex vm) {
+  const double cpus = cloud_.vms[vm].cpus;
+  const double memory = static_cast<double>(cloud_.vms[vm].memory_mib);
+  for (HostIndex host : sets_[candidate_set_of(vm)].hosts) {
+    if (role_[host] == HostRole::available && cpus <= cpu_capacity_[host] + kEpsilon &&
+        memory <= memory_capacity_[host] + kEpsilon) {
+      return true;
+    }
+  }
+  return false;
+}
+
+std::vector<VmIndex> PlacementEngine::promoted(const std::vector<VmIndex>& order, VmIndex vm) const {
+  const Priority priority = effective_[vm];
+  // The VMs to move up: `vm` and what it waits for within its class (moving, not placed by other means).
+  std::vector<VmIndex> lifted{vm};
+  for (std::size_t i = 0; i < lifted.size(); ++i) {
+    for (VmIndex dependency : cloud_.vms[lifted[i]].after) {
+      if (!moving_[dependency] || effective_[dependency] != priority) continue;
+      if (std::find(lifted.begin(), lifted.end(), dependency) == lifted.end()) lifted.push_back(dependency);
+    }
+  }
+  auto is_lifted = [&](VmIndex v) { return std::find(lifted.begin(), lifted.end(), v) != lifted.end(); };
+  std::vector<VmIndex> result;
+  result.reserve(order.size());
+  std::size_t i = 0;
+  for (; i < order.size() && effective_[order[i]] < priority; ++i) result.push_back(order[i]);
+  // The lifted VMs keep their relative order (dependencies come first in `order`: lower depth).
+  for (std::size_t j = i; j < order.size(); ++j) {
+    if (is_lifted(order[j])) result.push_back(order[j]);
+  }
+  for (; i < order.size(); ++i) {
+    if (!is_lifted(order[i])) result.push_back(order[i]);
+  }
+  return result;
+}
+
+PlacementEngine::Attempt PlacementEngine::improve(std::vector<VmIndex>& order, Scoring scoring, Attempt best,
+                                                  const PlannerOptions& options) {
+  if (options.improvement_passes <= 0 || order.empty()) return best;
+  // Bounded: at most improvement_passes extra passes, fewer for requests moving many VMs (the work is about
+  // passes x moving VMs).
+  std::size_t budget = std::min<std::size_t>(static_cast<std::size_t>(options.improvement_passes),
+                                             kImprovementWork / order.size());
+  // First the same units smallest first within each priority and depth: more VMs of a priority may fit where
+  // one large one took the room.
+  {
+    Snapshot kept = snapshot(best, order);
+    const double kept_weight = best.weight;
+    std::vector<VmIndex> trial_order = placement_order(order, false);
+    --budget;
+    rollback(best);
+    Attempt trial = run_pass(trial_order, scoring, options);
+    if (trial.weight > kept_weight + kEpsilon) {
+      best = std::move(trial);
+      order = std::move(trial_order);
+    } else {
+      restore(trial, best, kept, order);
+    }
+  }
+  bool improved = true;
+  while (improved && budget > 0 && !best.waiting.empty()) {
+    improved = false;
+    Snapshot kept = snapshot(best, order);
+    const double kept_weight = best.weight;
+    // Waiting VMs, most valuable first, then in placement order.
+    std::vector<std::size_t> position(cloud_.vms.size());
+    for (std::size_t i = 0; i < order.size(); ++i) position[order[i]] = i;
+    std::vector<VmIndex> candidates = best.waiting;
+    std::sort(candidates.begin(), candidates.end(), [&](VmIndex a, VmIndex b) {
+      return effective_[a] != effective_[b] ? effective_[a] < effective_[b] : position[a] < position[b];
+    });
+    for (VmIndex vm : candidates) {
+      if (budget == 0) break;
+      if (!could_fit_empty(vm)) continue;  // no order helps a VM no available host can hold
+      std::vector<VmIndex> trial_order = promoted(order, vm);
+      if (trial_order == order) continue;
+      --budget;
+      rollback(best);
+      Attempt trial = run_pass(trial_order, scoring, options);
+      if (trial.weight > kept_weight + kEpsilon) {
+        best = std::move(trial);
+        order = std::move(trial_order);
+        improved = true;
+        break;
+      }
+      restore(trial, best, kept, order);
+    }
+  }
+  return best;
 }
 
 void PlacementEngine::settle_affinity_with_waiting_drained(Attempt& attempt) {
@@ -740,15 +861,18 @@ Plan PlacementEngine::plan(const PlanRequest& request, const PlannerOptions& opt
   std::vector<VmIndex> order = placement_order(moving);
   Attempt best = run_pass(order, Scoring::spread, options);
   if (!best.waiting.empty()) {
-    auto spread_placed = best.placed;
+    Scoring scoring = Scoring::spread;
+    Snapshot spread = snapshot(best, order);
+    const double spread_weight = best.weight;
     rollback(best);
     Attempt packed = run_pass(order, Scoring::best_fit, options);
-    if (packed.weight > best.weight + kEpsilon) {
+    if (packed.weight > spread_weight + kEpsilon) {
       best = std::move(packed);
+      scoring = Scoring::best_fit;
     } else {
-      rollback(packed);
-      for (auto [vm, host] : spread_placed) assign(vm, host, best);
+      restore(packed, best, spread, order);
     }
+    if (!best.waiting.empty()) best = improve(order, scoring, std::move(best), options);
   }
 
   Plan plan;

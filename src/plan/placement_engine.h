@@ -7,10 +7,21 @@
 // priority, then dependency depth (VMs waited for first), then size (largest dominant share first). Each VM
 // goes to the feasible host with the lowest load (max of cpu and memory utilisation: the L-infinity
 // norm-based rule of Panigrahy et al., which spreads load so the next failure has room too); soft
-// prefer_labels break ties among the first feasible hosts. A VM that fits nowhere gets a bounded repair (move
-// one already-planned VM elsewhere, or displace a planned VM of strictly lower priority). If VMs still wait,
-// a best-fit pass (most-loaded feasible host first) is tried too and the plan with the higher placed priority
-// weight wins.
+// prefer_labels break ties among the first feasible hosts. A VM that anchors an affinity group (first member
+// placed) looks first for a host with room for the moving members still to come that they can all run on. A
+// VM that fits nowhere gets a bounded repair (move one already-planned VM elsewhere, or displace a planned VM
+// of strictly lower priority). If VMs still wait, a best-fit pass (most-loaded feasible host first) is tried
+// too and the plan with the higher placed priority weight wins.
+//
+// Improvement phase, only when VMs still wait (so a plan that places everything costs nothing more): further
+// whole passes with the same scoring over changed orders, each kept only if it places strictly more priority
+// weight (1000 / 100 / 10 / 1 per critical / high / medium / low VM): first smallest-first within each
+// priority and depth (several small VMs where one large took the room), then, hill-climbing, each waiting VM
+// that some available compatible host could hold, most important first, moved to the front of its priority
+// class together with the VMs of that class it waits for (the exchange where a larger VM placed first shut
+// out a smaller one and its dependants). Every pass is the normal one, so every constraint and waiting reason
+// holds as without the phase. Bound: at most PlannerOptions::improvement_passes passes (default 32) and at
+// most 4,096 / moving VMs of them, so a request moving more than 4,096 VMs skips the phase.
 //
 // Thread-safety: none; one engine per thread. The engine keeps a reference to the cloud: the caller keeps it
 // alive and reports changes (on_vm_moved, on_host_changed) after mutating it.
@@ -96,9 +107,10 @@ class PlacementEngine {
   std::string group_conflict(model::VmIndex vm, model::HostIndex host) const;
   bool prefers(model::VmIndex vm, model::HostIndex host) const;
   // The best feasible host for `vm`, with room for `extra` demand besides (an affinity group's other
-  // members).
+  // members) and, when given, statically compatible with every one of `partners` too.
   model::HostIndex find_host(model::VmIndex vm, Scoring scoring, const std::vector<model::HostIndex>& avoid,
-                             double extra_cpus = 0, double extra_memory_mib = 0);
+                             double extra_cpus = 0, double extra_memory_mib = 0,
+                             const std::vector<model::VmIndex>* partners = nullptr);
   // Candidate hosts of `vm` in search order (spread: least loaded first), at most `limit` of them.
   std::vector<model::HostIndex> hosts_in_order(model::VmIndex vm, std::size_t limit);
   void assign(model::VmIndex vm, model::HostIndex host, Attempt& attempt);
@@ -109,8 +121,29 @@ class PlacementEngine {
   void displace(model::VmIndex loser, model::VmIndex winner, Attempt& attempt);
   bool displace_group_blockers(model::VmIndex vm, Scoring scoring, Attempt& attempt);
   void settle_affinity_with_waiting_drained(Attempt& attempt);
-  std::vector<model::VmIndex> placement_order(std::vector<model::VmIndex> moving) const;
+  // Units by effective priority, then dependency depth, then size (largest or smallest first), then index.
+  std::vector<model::VmIndex> placement_order(std::vector<model::VmIndex> moving,
+                                              bool largest_first = true) const;
   Attempt run_pass(const std::vector<model::VmIndex>& order, Scoring scoring, const PlannerOptions& options);
+  // The improvement phase (see the header comment): `best`, applied in the engine state, is the outcome of
+  // run_pass(order, scoring); on return the state holds the best attempt found and `order` the order that
+  // gave it.
+  Attempt improve(std::vector<model::VmIndex>& order, Scoring scoring, Attempt best,
+                  const PlannerOptions& options);
+  // `order` with `vm` and the moving VMs of its priority class it waits for (transitively, through `after`)
+  // moved to the front of that class.
+  std::vector<model::VmIndex> promoted(const std::vector<model::VmIndex>& order, model::VmIndex vm) const;
+  // What a rolled-back attempt needs to be applied again: its placements and which drained VMs stay.
+  struct Snapshot {
+    std::vector<std::pair<model::VmIndex, model::HostIndex>> placed;
+    std::vector<std::uint8_t> stays;  // per VM of the order
+  };
+  Snapshot snapshot(const Attempt& attempt, const std::vector<model::VmIndex>& order) const;
+  // Whether some available host compatible with `vm` could hold it if it were empty.
+  bool could_fit_empty(model::VmIndex vm);
+  // Undoes `trial` and applies `snapshot` (taken of `kept`) again into `kept`.
+  void restore(Attempt& trial, Attempt& kept, const Snapshot& snapshot,
+               const std::vector<model::VmIndex>& order);
   void begin_request(const PlanRequest& request, std::vector<model::VmIndex>& moving);
   void end_request();
   std::string waiting_reason(model::VmIndex vm) const;

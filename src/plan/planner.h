@@ -32,6 +32,9 @@ struct PlannerOptions {
   bool exact = false;  // solve as a MIP with CBC (small clouds): maximise placed priority weight
   double exact_time_limit_s = 30.0;
   int repair_attempts = 64;  // bounded repair (move/swap a smaller placed VM) per VM before it waits
+  // When VMs wait: at most this many extra passes, each with one waiting VM moved up its priority class
+  // (PlacementEngine's improvement phase); 0 turns the phase off.
+  int improvement_passes = 32;
 };
 
 // Throws std::invalid_argument for indexes out of range.

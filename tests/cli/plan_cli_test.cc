@@ -1,6 +1,7 @@
 // `revive plan` and `revive check` through the command line, as an operator runs them.
 #include <gtest/gtest.h>
 
+#include <map>
 #include <nlohmann/json.hpp>
 #include <set>
 
@@ -67,6 +68,42 @@ TEST(PlanCli, TightCloudLeavesLowPriorityWaitingWithReasonsAndExit3) {
       EXPECT_NE(item.value("effective_priority", item["priority"].get<std::string>()), "critical");
     }
   }
+}
+
+TEST(PlanCli, ExchangesOneLargeVmForTwoThatWeighMore) {
+  // h2 has 10 vCPU free: `large` (critical, 6) first would take it and shut out `small` (anti-affinity with
+  // it) and `dependant` (critical, after small). The plan places small + dependant and `large` waits, saying
+  // why.
+  TempDir dir;
+  auto inventory =
+      dir.write("exchange.yaml",
+                "version: 1\n"
+                "endpoints: [{name: e, max_parallel: 4}]\n"
+                "hosts:\n"
+                "- {name: h1, cpus: 16, memory_mib: 65536, endpoint: e}\n"
+                "- {name: h2, cpus: 16, memory_mib: 65536, endpoint: e}\n"
+                "- {name: h3, cpus: 16, memory_mib: 65536, endpoint: e}\n"
+                "vms:\n"
+                "- {name: large, host: h1, cpus: 6, memory_mib: 1024, priority: critical}\n"
+                "- {name: small, host: h1, cpus: 4, memory_mib: 1024}\n"
+                "- {name: dependant, host: h1, cpus: 4, memory_mib: 1024, priority: critical, "
+                "after: [small]}\n"
+                "- {name: fill2, host: h2, cpus: 6, memory_mib: 1024}\n"
+                "- {name: fill3, host: h3, cpus: 16, memory_mib: 8192}\n"
+                "groups: [{name: apart, kind: anti-affinity, scope: host, members: [large, small]}]\n");
+  auto result = run_cli({"plan", "--inventory", inventory.string(), "--fail", "h1", "--format", "json"});
+  ASSERT_EQ(result.exit_status, 3) << result.err;
+  auto plan = nlohmann::json::parse(result.out);
+  expect_partition(inventory.string(), plan);
+  std::map<std::string, std::string> targets;
+  for (const auto& item : plan["placements"]) targets[item["vm"]] = item["to"];
+  EXPECT_EQ(targets, (std::map<std::string, std::string>{{"dependant", "h2"}, {"small", "h2"}}));
+  ASSERT_EQ(plan["waiting"].size(), 1u);
+  EXPECT_EQ(plan["waiting"][0]["vm"], "large");
+  EXPECT_EQ(
+      plan["waiting"][0]["reason"],
+      "needs 6 vCPU and 1.0 GiB; none of the 2 compatible hosts has that free after the plan (most free: "
+      "h2 with 2 vCPU and 61.0 GiB free); free capacity on a compatible host or add a spare");
 }
 
 TEST(PlanCli, SameInputGivesSameOutput) {
