@@ -615,6 +615,7 @@ PlacementEngine::Attempt PlacementEngine::improve(std::vector<VmIndex>& order, S
   // passes x moving VMs).
   std::size_t budget = std::min<std::size_t>(static_cast<std::size_t>(options.improvement_passes),
                                              kImprovementWork / order.size());
+  if (budget == 0) return best;
   // First the same units smallest first within each priority and depth: more VMs of a priority may fit where
   // one large one took the room.
   {
