@@ -132,7 +132,7 @@ class Evacuator::Impl {
     std::vector<bool> newly(cloud_.hosts.size(), false);
     for (HostIndex h : hosts) {
       if (!draining_[h]) newly[h] = true;
-      draining_[h] = true;
+      set_draining(h, true);
       host_deadline_[h] = std::min(host_deadline_[h], deadline_s);
       if (reason == EvacuationReason::predicted_failure) host_urgent_[h] = true;
       cloud_.hosts[h].state = model::HostState::maintenance;
@@ -168,6 +168,12 @@ class Evacuator::Impl {
     request_dispatch();
   }
 
+  // The engine's own record and the shared view (for the recovery executor) together.
+  void set_draining(HostIndex host, bool on) {
+    draining_[host] = on;
+    if (env_.availability != nullptr) env_.availability->set(host, HostAvailability::Reason::draining, on);
+  }
+
   void request_dispatch() {
     if (dispatch_posted_) return;
     dispatch_posted_ = true;
@@ -187,7 +193,7 @@ class Evacuator::Impl {
     std::vector<bool> leaving(cloud_.hosts.size(), false);
     for (HostIndex h : hosts) {
       leaving[h] = true;
-      draining_[h] = false;
+      set_draining(h, false);
       host_deadline_[h] = kNoDeadline;
       host_urgent_[h] = false;
       cloud_.hosts[h].state = model::HostState::up;
@@ -574,7 +580,7 @@ class Evacuator::Impl {
       move.reason = fmt::format("{}{}{} was lost before the move ended: left to failure recovery",
                                 move.reason, move.reason.empty() ? "" : "; ", cloud_.hosts[host].name);
     }
-    draining_[host] = false;
+    set_draining(host, false);
     host_deadline_[host] = kNoDeadline;
     std::vector<VmIndex> replan;
     for (auto& move : moves_) {

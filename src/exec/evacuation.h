@@ -39,6 +39,7 @@
 #include "env/hypervisor.h"
 #include "env/journal.h"
 #include "env/storage.h"
+#include "exec/host_availability.h"
 #include "exec/migration_model.h"
 #include "exec/resource_ledger.h"
 #include "model/cloud.h"
@@ -87,6 +88,10 @@ struct EvacuationEnvironment {
   // they keep every limit; recovery ranks first for released slots (resource_ledger.h). Null: the engine
   // keeps its own. Must outlive the engine.
   ResourceLedger* ledger = nullptr;
+  // Which hosts may receive VMs (host_availability.h), shared with the recovery executor: the engine marks
+  // the hosts it drains (from drain() until exit_maintenance, cancel or the host's loss), so that restarts
+  // do not land on them. Null: not shared. Must outlive the engine.
+  HostAvailability* availability = nullptr;
 };
 
 enum class EvacuationOutcome : std::uint8_t {

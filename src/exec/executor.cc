@@ -7,6 +7,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <deque>
+#include <iterator>
 #include <limits>
 #include <map>
 #include <set>
@@ -185,7 +186,10 @@ double default_estimate(env::StepKind kind) {
 
 class Executor::Impl {
  public:
-  ~Impl() { ledger_->remove_listener(listener_); }
+  ~Impl() {
+    ledger_->remove_listener(listener_);
+    if (env_.availability != nullptr) env_.availability->remove_listener(availability_listener_);
+  }
   Impl(const Impl&) = delete;
   Impl& operator=(const Impl&) = delete;
 
@@ -220,6 +224,13 @@ class Executor::Impl {
         ResourceLedger::kRecoveryRank,
         [this](std::span<const ScopeId> scopes) { on_ledger_released(scopes); },
         [this](ScopeId scope) { return wants(scope); });
+    if (env_.availability != nullptr) {
+      if (env_.availability->host_count() != state_.hosts.size()) {
+        throw std::invalid_argument("Executor: the host availability view was made for another cloud");
+      }
+      availability_listener_ = env_.availability->add_listener(
+          [this](model::HostIndex host, HostAvailability::Change change) { on_availability(host, change); });
+    }
     critical_future_.assign(capacity_.size(), 0);
     queues_.resize(capacity_.size());
     critical_queues_.resize(capacity_.size());
@@ -436,6 +447,10 @@ class Executor::Impl {
     if (halted_) return;
     auto& fence = fences_[host];
     if (fence.state == Fence::State::running || fence.state == Fence::State::done) return;
+    if (env_.availability != nullptr && env_.availability->fenced(host)) {
+      fence_done(host);  // confirmed already (by the detector's fence chain): no second fence
+      return;
+    }
     fence.state = Fence::State::running;
     ++fence.attempts;
     journal("fence_started", fmt::format(R"({{"host":"{}","attempt":{}}})",
@@ -468,6 +483,7 @@ class Executor::Impl {
     auto& fence = fences_[host];
     fence.state = Fence::State::done;
     journal("fence_done", fmt::format(R"({{"host":"{}"}})", json_escape(state_.hosts[host].name)));
+    if (env_.availability != nullptr) env_.availability->confirm_fenced(host);
     // Calls in flight on the host can no longer answer: their slots are free again.
     auto ids = std::move(ops_by_host_[host]);
     ops_by_host_[host].clear();
@@ -524,6 +540,32 @@ class Executor::Impl {
     }
   }
 
+  // ---- host availability -------------------------------------------------------------------------------
+
+  bool host_available(model::HostIndex host) const {
+    return env_.availability == nullptr || env_.availability->available(host);
+  }
+
+  // The shared view changed (called synchronously by it: only take note and post).
+  void on_availability(model::HostIndex host, HostAvailability::Change change) {
+    if (halted_) return;
+    switch (change) {
+      case HostAvailability::Change::unavailable:
+        pending_unavailable_.push_back(host);
+        request_process();
+        break;
+      case HostAvailability::Change::available:
+        capacity_released_ = true;  // VMs left waiting may fit there
+        request_process();
+        break;
+      case HostAvailability::Change::fenced:
+        env_.loop.post([this, host] {
+          if (!halted_ && host_failed_[host] && fences_[host].state != Fence::State::done) fence_done(host);
+        });
+        break;
+    }
+  }
+
   // ---- planning ----------------------------------------------------------------------------------------
 
   void request_process() {
@@ -565,6 +607,23 @@ class Executor::Impl {
         moving.insert(index);
       }
     }
+    if (!pending_unavailable_.empty()) {
+      // VMs planned onto a host that is no longer available, whose start has not begun, go elsewhere.
+      std::vector<std::uint8_t> gone(state_.hosts.size(), 0);
+      for (auto host : pending_unavailable_) gone[host] = !host_available(host) && !host_failed_[host];
+      pending_unavailable_.clear();
+      for (std::uint32_t index = 0; index < tasks_.size(); ++index) {
+        auto& task = tasks_[index];
+        if (task.state != VmState::recovering || task.target == model::kNoIndex || !gone[task.target])
+          continue;
+        if (task.start_step != kNoStep && steps_[task.start_step].attempts > 0) continue;  // began there
+        journal("replan", fmt::format(R"({{"vm":"{}","error":"target {} is no longer available"}})",
+                                      json_escape(state_.vms[task.vm].name),
+                                      json_escape(state_.hosts[task.target].name)));
+        abandon_steps(task);
+        moving.insert(index);
+      }
+    }
     for (auto index : pending_replans_) moving.insert(index);
     pending_replans_.clear();
     if (capacity_released_) {
@@ -589,11 +648,17 @@ class Executor::Impl {
     }
     std::vector<model::HostIndex> failed = failed_order_;
     std::sort(failed.begin(), failed.end());
+    // Hosts being drained or not up receive nothing while they are so.
+    std::vector<model::HostIndex> unavailable;
+    for (model::HostIndex host = 0; host < state_.hosts.size(); ++host) {
+      if (!host_failed_[host] && !host_available(host)) unavailable.push_back(host);
+    }
     for (auto& [excluded, vms] : groups) {
       plan::PlanRequest request;
       request.failed_hosts = failed;
       request.only_vms = vms;
-      request.excluded_hosts = excluded;
+      std::set_union(excluded.begin(), excluded.end(), unavailable.begin(), unavailable.end(),
+                     std::back_inserter(request.excluded_hosts));
       auto started = std::chrono::steady_clock::now();
       auto result = plan::plan_failover(state_, request, options_.planner);
       auto planned = std::chrono::steady_clock::now();
@@ -1488,6 +1553,8 @@ class Executor::Impl {
 
   std::vector<model::HostIndex> pending_failed_hosts_;
   std::vector<std::uint32_t> pending_replans_;
+  std::vector<model::HostIndex> pending_unavailable_;  // hosts that became unavailable since the last pass
+  HostAvailability::ListenerId availability_listener_ = 0;
   bool capacity_released_ = false;
   bool process_posted_ = false;
   bool dispatch_posted_ = false;

@@ -36,6 +36,7 @@
 #include "env/journal.h"
 #include "env/step.h"
 #include "env/storage.h"
+#include "exec/host_availability.h"
 #include "exec/resource_ledger.h"
 #include "model/cloud.h"
 #include "plan/plan.h"
@@ -60,6 +61,12 @@ struct Environment {
   // engine) so that together they keep every limit; recovery ranks first for released slots. Null: the
   // executor keeps its own. Must outlive the executor.
   ResourceLedger* ledger = nullptr;
+  // Which hosts may receive VMs now (host_availability.h), shared with the evacuation engine (hosts it
+  // drains) and the failure detector (hosts not up): the executor plans no restart onto an unavailable host,
+  // replans the VMs planned there whose start has not begun, takes it back once available, records the
+  // fences it confirms there and accepts a fence confirmed there by another (no second fence). Null: every
+  // host that has not failed is a target. Must outlive the executor.
+  HostAvailability* availability = nullptr;
 };
 
 struct ExecutorOptions {

@@ -61,8 +61,12 @@ SimulationResult run_simulation(const model::Cloud& cloud, const Scenario& scena
   SimEstimator estimator(world, scenario, options.estimates);
   // One ledger of slots for both engines: restarts and cold moves at the same time keep every limit together.
   exec::ResourceLedger ledger(cloud, executor_options.global_max_parallel);
+  // One view of which hosts may receive VMs: the evacuation engine marks the hosts it drains, the detector
+  // the hosts it does not regard as up, the executor the fences it confirms; no restart lands on a host
+  // being drained or not up.
+  exec::HostAvailability availability(cloud.hosts.size());
   exec::Environment environment{loop,    world.hypervisor(), world.storage(), world.network(), world.fencer(),
-                                journal, &estimator,         &ledger};
+                                journal, &estimator,         &ledger,         &availability};
   exec::Executor executor(cloud, environment, executor_options);
   auto evacuation_options = options.evacuation;
   evacuation_options.strategy = options.evacuation_strategy;
@@ -72,9 +76,9 @@ SimulationResult run_simulation(const model::Cloud& cloud, const Scenario& scena
                              scenario.latency.disk_map.median_s, scenario.latency.net_config.median_s,
                              scenario.latency.vm_start.median_s};
   evacuation_options.planner = executor_options.planner;
-  exec::Evacuator evacuator(cloud,
-                            {loop, world.hypervisor(), world.storage(), world.network(), &journal, &ledger},
-                            evacuation_options);
+  exec::Evacuator evacuator(
+      cloud, {loop, world.hypervisor(), world.storage(), world.network(), &journal, &ledger, &availability},
+      evacuation_options);
   result.evacuation_strategy = options.evacuation_strategy;
   // The executor follows the VMs the evacuation engine moves, so a host failing later recovers what is there.
   evacuator.set_move_observer(

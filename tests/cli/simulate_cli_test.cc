@@ -173,6 +173,12 @@ TEST(SimulateCli, RecoveryAndColdMovesAtOnceKeepEverySharedLimit) {
     for (const auto& edge : list) peak = std::max(peak, busy += edge.second);
     EXPECT_LE(peak, scope == "mgmt-1" ? 2 : 4) << scope;
   }
+  // No VM of the failed host is restarted onto the drained one: nothing starts there at all.
+  for (const auto& step : timeline["steps"]) {
+    if (step["step"] == "vm_start") {
+      EXPECT_NE(step["host"], "host-0009") << step["vm"];
+    }
+  }
 }
 
 }  // namespace

@@ -306,5 +306,66 @@ TEST(EvacuationSimulation, RecoveryAndColdMovesAtOnceKeepEverySharedLimit) {
   }
 }
 
+// The same run: the executor knows which hosts the evacuation engine drains (one shared view of host
+// availability), so no VM of the failed host is restarted onto the drained one (to be moved again, or to
+// fail with it).
+TEST(EvacuationSimulation, RecoveryNeverRestartsOntoAHostBeingDrained) {
+  auto cloud = pod16_tight_limits();
+  auto scenario = load_scenario_text(
+      "version: 1\nseed: 7\nlatency: {detect: 5}\nevents:\n"
+      "- {at: 0, evacuate: host-0009, deadline: 40, reason: predicted-failure}\n"
+      "- {at: 0, fail: [host-0003]}\n",
+      "shared-limits.yaml", cloud);
+  auto result = run(scenario, exec::EvacuationStrategy::revive, cloud);
+  EXPECT_TRUE(result.violations.empty());
+  auto where = final_hosts(cloud, result);
+  auto h3 = cloud.find_host("host-0003"), h9 = cloud.find_host("host-0009");
+  std::size_t from_failed = 0;
+  for (model::VmIndex v = 0; v < cloud.vms.size(); ++v) {
+    if (cloud.vms[v].host != h3 || !cloud.vms[v].protect) continue;
+    ++from_failed;
+    EXPECT_NE(where[v], h9) << cloud.vms[v].name << " was restarted onto the drained host";
+  }
+  EXPECT_EQ(from_failed, 28u);
+  for (const auto& vm : result.vms) {
+    EXPECT_NE(vm.to, h9) << cloud.vms[vm.vm].name;
+  }
+  for (const auto& step : result.timeline) {
+    if (step.kind == env::StepKind::vm_start) {
+      EXPECT_NE(step.host, h9) << "a start on the drained host: " << cloud.vms[step.vm].name;
+    }
+  }
+}
+
+// A host drained while the executor's restarts are already planned: the VMs planned onto it whose start has
+// not begun are planned again elsewhere.
+TEST(EvacuationSimulation, RestartsPlannedOntoAHostDrainedLaterGoElsewhere) {
+  auto cloud = pod16_tight_limits();
+  auto plain = run(load_scenario_text("version: 1\nseed: 7\nlatency: {detect: 5}\nevents:\n"
+                                      "- {at: 0, fail: [host-0003]}\n",
+                                      "fail-only.yaml", cloud),
+                   exec::EvacuationStrategy::revive, cloud);
+  // The busiest target of the plain recovery, drained a moment after the executor planned.
+  std::map<model::HostIndex, int> per_target;
+  for (const auto& vm : plain.vms) ++per_target[vm.to];
+  auto busiest = std::max_element(per_target.begin(), per_target.end(), [](const auto& a, const auto& b) {
+                   return a.second < b.second;
+                 })->first;
+  ASSERT_NE(busiest, model::kNoIndex);
+  auto scenario = load_scenario_text(
+      "version: 1\nseed: 7\nlatency: {detect: 5}\nevents:\n- {at: 0, fail: [host-0003]}\n"
+      "- {at: 5.5, evacuate: " +
+          cloud.hosts[busiest].name + ", deadline: 600, reason: maintenance}\n",
+      "drain-later.yaml", cloud);
+  auto result = run(scenario, exec::EvacuationStrategy::revive, cloud);
+  EXPECT_TRUE(result.violations.empty()) << (result.violations.empty() ? "" : result.violations.front());
+  EXPECT_EQ(result.restarted, 28u);
+  for (const auto& step : result.timeline) {
+    if (step.kind == env::StepKind::vm_start && step.start_s > 5.5) {
+      EXPECT_NE(step.host, busiest) << "a start on the drained host: " << cloud.vms[step.vm].name;
+    }
+  }
+}
+
 }  // namespace
 }  // namespace revive::sim
