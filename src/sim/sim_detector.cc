@@ -46,6 +46,9 @@ SimDetector::SimDetector(SimEventLoop& loop, const SimWorld& world, const Scenar
   monitor_ = std::make_unique<detect::HostMonitor>(loop_, *handover_, settings);
   monitor_->subscribe([this](const detect::HostEvent& event) {
     events_.push_back(event);
+    if (event.kind == detect::HostEvent::Kind::transition && health_observer_) {
+      health_observer_(event.host, event.to);
+    }
     if (event.kind == detect::HostEvent::Kind::transition && event.to == detect::HostHealth::fenced) {
       monitor_->recovery_started(event.host);  // the executor owns the recovery from here
     }

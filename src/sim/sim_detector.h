@@ -36,6 +36,10 @@ class SimDetector {
   // When each host was handed to the executor (negative: never).
   const std::vector<double>& declared_at_s() const { return declared_at_s_; }
   const std::vector<detect::HostEvent>& events() const { return events_; }
+  // Called at every change of a host's health (up -> suspect, suspect -> up, -> isolated, ...).
+  void set_health_observer(std::function<void(model::HostIndex, detect::HostHealth)> observer) {
+    health_observer_ = std::move(observer);
+  }
 
  private:
   class Handover;
@@ -55,6 +59,7 @@ class SimDetector {
   std::vector<double> declared_at_s_;
   std::vector<detect::HostEvent> events_;
   std::function<void(model::HostIndex)> declare_;
+  std::function<void(model::HostIndex, detect::HostHealth)> health_observer_;
 };
 
 }  // namespace revive::sim

@@ -135,6 +135,11 @@ SimulationResult run_simulation(const model::Cloud& cloud, const Scenario& scena
     detector = std::make_unique<SimDetector>(
         loop, world, scenario, cloud.hosts.size(),
         [&executor](model::HostIndex host) { executor.on_host_failed(host); }, last_loss + 120.0);
+    // A host the detector does not regard as up (suspect, isolated, failed...) receives no restart until it
+    // is up again.
+    detector->set_health_observer([&availability](model::HostIndex host, detect::HostHealth health) {
+      availability.set(host, exec::HostAvailability::Reason::not_up, health != detect::HostHealth::up);
+    });
   }
 
   std::size_t recovered = 0;

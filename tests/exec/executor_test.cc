@@ -458,5 +458,54 @@ TEST(Executor, ResumesFromTheJournalAfterTheControllerDies) {
   EXPECT_EQ(repeated, 0u);
 }
 
+// The shared host availability view: a host whose fence another (the detector's fence chain) confirmed is
+// not fenced a second time; hosts not up receive nothing and are targets again once up.
+TEST(Executor, TakesAConfirmedFenceAndTargetsHostsOnlyWhileTheyAreUp) {
+  const auto& cloud = pod16();
+  auto scenario = sim::load_scenario_text(kPod16Head, "scn.yaml", cloud);
+  sim::SimEventLoop loop;
+  sim::SimWorld world(cloud, scenario, loop);
+  sim::SimEstimator estimator(world, scenario, sim::SimEstimator::Mode::history);
+  sim::InMemoryJournal journal;
+  HostAvailability availability(cloud.hosts.size());
+  Environment environment{loop,    world.hypervisor(), world.storage(), world.network(), world.fencer(),
+                          journal, &estimator,         nullptr,         &availability};
+  Executor executor(cloud, environment);
+  auto failed = cloud.find_host("host-0006");
+  world.crash_host(failed);
+  // Every other host is suspect at first: nothing may be started anywhere until they are up again.
+  for (model::HostIndex h = 0; h < cloud.hosts.size(); ++h) {
+    if (h != failed) availability.set(h, HostAvailability::Reason::not_up, true);
+  }
+  // The detector's fence chain fences the host, confirms it, then declares it failed.
+  world.fencer().fence(failed, [&](const env::OperationResult& result) {
+    ASSERT_TRUE(result.ok);
+    availability.confirm_fenced(failed);
+    executor.on_host_failed(failed);
+  });
+  double up_again_s = 30.0;
+  loop.schedule_at(up_again_s, [&] {
+    for (model::HostIndex h = 0; h < cloud.hosts.size(); ++h) {
+      availability.set(h, HostAvailability::Reason::not_up, false);
+    }
+  });
+  loop.run();
+  executor.finalize();
+  EXPECT_TRUE(world.violations().empty()) << world.violations().front();
+  std::size_t fences = 0;
+  for (const auto& step : world.timeline()) {
+    if (step.kind == env::StepKind::fence) ++fences;
+    if (step.kind == env::StepKind::vm_start) {
+      EXPECT_GE(step.start_s, up_again_s);
+    }
+  }
+  EXPECT_EQ(fences, 1u);  // the detector's; the executor took it
+  auto report = executor.report();
+  EXPECT_EQ(report.size(), cloud.vms_on(failed).size());
+  for (const auto& vm : report) {
+    EXPECT_EQ(vm.state, VmState::running) << cloud.vms[vm.vm].name << ": " << vm.reason;
+  }
+}
+
 }  // namespace
 }  // namespace revive::exec

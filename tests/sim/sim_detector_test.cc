@@ -106,5 +106,46 @@ TEST(SimDetector, ManySeedsWithLossJitterCrashesAndIsolationStaySafe) {
   EXPECT_GT(fenced_crashes, 50);
 }
 
+// A target the executor would choose is cut off at the moment another host crashes: the detector regards it
+// as suspect, then isolated (never up again), so the executor takes it out of its targets: nothing is started
+// there (a start on an unreachable host never answers), every VM of the crashed host runs elsewhere, none is
+// lost, and the crashed host is fenced exactly once (the detector hands it over, the executor fences it).
+TEST(SimDetector, NoRestartLandsOnAHostTheDetectorDoesNotRegardAsUp) {
+  const auto& cloud = pod16();
+  auto plain = run_simulation(
+      cloud,
+      load_scenario_text(scenario_text(7, 0.0, 0, "  - {at: 0, fail: [host-0006]}\n"), "plain.yaml", cloud));
+  ASSERT_GT(plain.restarted, 0u);
+  std::vector<int> per_target(cloud.hosts.size(), 0);
+  for (const auto& vm : plain.vms) {
+    if (vm.to != model::kNoIndex) ++per_target[vm.to];
+  }
+  auto busiest = static_cast<model::HostIndex>(std::max_element(per_target.begin(), per_target.end()) -
+                                               per_target.begin());
+  ASSERT_GT(per_target[busiest], 0);
+  const auto& cut_off = cloud.hosts[busiest].name;
+  auto scenario = load_scenario_text(
+      scenario_text(7, 0.0, 0,
+                    fmt::format("  - {{at: 0, fail: [host-0006]}}\n  - {{at: 0, isolate: [{}]}}\n", cut_off)),
+      "suspect-target.yaml", cloud);
+  auto result = run_simulation(cloud, scenario);
+  EXPECT_TRUE(result.violations.empty()) << result.violations.front();
+  EXPECT_EQ(result.double_runs, 0u);
+  EXPECT_EQ(result.lost, 0u);
+  EXPECT_EQ(result.waiting + result.failed, 0u);
+  EXPECT_EQ(result.restarted, plain.restarted);
+  std::size_t fences = 0;
+  for (const auto& step : result.timeline) {
+    if (step.kind == env::StepKind::vm_start) {
+      EXPECT_NE(step.host, busiest) << cloud.vms[step.vm].name << " started on " << cut_off;
+    }
+    if (step.kind == env::StepKind::fence) {
+      EXPECT_EQ(cloud.hosts[step.host].name, "host-0006");  // the isolated host is not fenced
+      ++fences;
+    }
+  }
+  EXPECT_EQ(fences, 1u);  // no second fence of the crashed host
+}
+
 }  // namespace
 }  // namespace revive::sim
