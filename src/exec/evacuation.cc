@@ -92,7 +92,10 @@ double evacuation_lower_bound_s(const model::Cloud& cloud, const std::vector<Hos
 
 class Evacuator::Impl {
  public:
-  ~Impl() { ledger_->remove_listener(listener_); }
+  ~Impl() {
+    ledger_->remove_listener(listener_);
+    if (env_.availability != nullptr) env_.availability->remove_listener(availability_listener_);
+  }
   Impl(const Impl&) = delete;
   Impl& operator=(const Impl&) = delete;
 
@@ -116,6 +119,15 @@ class Evacuator::Impl {
     listener_ = ledger_->add_listener(ResourceLedger::kEvacuationRank,
                                       [this](std::span<const ScopeId>) { request_pump(); });
     latest_move_.assign(cloud_.vms.size(), kNoMove);
+    if (env_.availability != nullptr) {
+      // A host confirmed fenced is off: the stops and starts in flight there will never answer.
+      availability_listener_ =
+          env_.availability->add_listener([this](HostIndex host, HostAvailability::Change change) {
+            if (change == HostAvailability::Change::fenced) {
+              env_.loop.post([this, host] { release_steps_on(host); });
+            }
+          });
+    }
     env_.hypervisor.subscribe([this](const env::HypervisorEvent& event) {
       if (event.kind == env::HypervisorEvent::Kind::host_connection_lost) on_host_lost(event.host);
     });
@@ -582,6 +594,15 @@ class Evacuator::Impl {
     }
     set_draining(host, false);
     host_deadline_[host] = kNoDeadline;
+    // A cold move past its stop whose target is lost: the VM (homed at the target since its stop) is the
+    // failure recovery's now; its steps not yet issued are dropped, those in flight there end at its fence.
+    for (auto& move : moves_) {
+      if (move.state != State::cold || move.to != host || move.off_s < 0) continue;
+      move.state = State::failed;
+      move.reason = fmt::format("{}{}target {} was lost during the move: left to failure recovery",
+                                move.reason, move.reason.empty() ? "" : "; ", cloud_.hosts[host].name);
+      journal_move("cold_move_failed", move);
+    }
     std::vector<VmIndex> replan;
     for (auto& move : moves_) {
       if ((move.state == State::pending || move.state == State::cold_waiting) && move.to == host) {
@@ -1043,6 +1064,8 @@ class Evacuator::Impl {
     std::vector<StepRequest> still;
     std::vector<StepRequest> go;
     for (const auto& request : waiting_steps_) {
+      auto state = moves_[request.move].state;
+      if (state != State::cold && state != State::stopping) continue;  // given up (its host was lost)
       if (ledger_->try_acquire(scopes_of(request), listener_)) {
         go.push_back(request);
       } else {
@@ -1055,7 +1078,20 @@ class Evacuator::Impl {
 
   void launch(const StepRequest& request) {
     const auto& move = moves_[request.move];
-    auto done = [this, request](const env::OperationResult& result) { on_step_done(request, result); };
+    // Stops and starts run on a host: if it is lost, they may never answer; their slots are released once
+    // the host is confirmed fenced (release_steps_on).
+    auto id = next_step_id_++;
+    HostIndex host = request.kind == StepKind::stop    ? move.from
+                     : request.kind == StepKind::start ? move.to
+                                                       : kNoIndex;
+    steps_in_flight_.emplace(id, InFlightStep{request, host});
+    auto done = [this, id](const env::OperationResult& result) {
+      auto found = steps_in_flight_.find(id);
+      if (found == steps_in_flight_.end()) return;  // released when its host was fenced
+      auto in_flight = found->second.request;
+      steps_in_flight_.erase(found);
+      on_step_done(in_flight, result);
+    };
     // One disk per call here, so the per-disk completion is the step's.
     auto disk_done = [done](model::DiskIndex, const env::OperationResult& result) { done(result); };
     switch (request.kind) {
@@ -1139,6 +1175,31 @@ class Evacuator::Impl {
     pump_steps();
   }
 
+  // `host` is confirmed fenced: the stops and starts in flight there will never answer. Their slots go back
+  // to the ledger (not earlier: until the fence the call may still be running there), and their moves end.
+  void release_steps_on(HostIndex host) {
+    bool released = false;
+    for (auto it = steps_in_flight_.begin(); it != steps_in_flight_.end();) {
+      if (it->second.host != host) {
+        ++it;
+        continue;
+      }
+      auto request = it->second.request;
+      it = steps_in_flight_.erase(it);
+      ledger_->release(scopes_of(request), listener_);
+      released = true;
+      auto& move = moves_[request.move];
+      if (move.state == State::cold || move.state == State::stopping) {
+        move.state = State::failed;
+        move.reason =
+            fmt::format("{}{}{} was lost during its {}: left to failure recovery", move.reason,
+                        move.reason.empty() ? "" : "; ", cloud_.hosts[host].name, step_name(request.kind));
+        journal_move("cold_move_failed", move);
+      }
+    }
+    if (released) pump_steps();
+  }
+
   void after_disks(std::size_t m) {
     const auto& move = moves_[m];
     bool configure = cloud_.hosts[move.to].network_switch != kNoIndex;
@@ -1179,6 +1240,13 @@ class Evacuator::Impl {
   std::vector<std::size_t> latest_move_;
   std::unordered_map<MigrationFlows::Id, std::size_t> flow_move_;  // mirror flow -> its live move
   std::vector<StepRequest> waiting_steps_;
+  struct InFlightStep {
+    StepRequest request;
+    HostIndex host = kNoIndex;  // stops and starts: the host the call runs on
+  };
+  std::map<std::uint64_t, InFlightStep> steps_in_flight_;  // by launch id, in launch order
+  std::uint64_t next_step_id_ = 1;
+  HostAvailability::ListenerId availability_listener_ = 0;
   std::vector<std::pair<HostIndex, double>> deadline_timers_;
   std::uint64_t next_sequence_ = 1;
   env::TimerId wake_timer_ = 0;

@@ -367,5 +367,43 @@ TEST(EvacuationSimulation, RestartsPlannedOntoAHostDrainedLaterGoElsewhere) {
   }
 }
 
+// A host drained on a predicted failure fails while the evacuation engine's stop runs on it through the only
+// endpoint slot (limit 1): the stop never answers. Its slot comes back once the host is confirmed fenced, so
+// the executor's restarts through that endpoint go on and every VM of the host runs again.
+TEST(EvacuationSimulation, SlotOfAStopOnALostHostComesBackAtItsFence) {
+  model::Cloud cloud = pod16();
+  for (auto& endpoint : cloud.endpoints) endpoint.max_parallel = 1;
+  auto scenario = load_scenario_text(
+      "version: 1\nseed: 7\nlatency: {detect: 5}\nevents:\n"
+      "- {at: 0, evacuate: host-0009, deadline: 40, reason: predicted-failure}\n"
+      "- {at: 5, fail: [host-0009]}\n",
+      "lost-during-stop.yaml", cloud);
+  auto result = run(scenario, exec::EvacuationStrategy::revive, cloud);
+  EXPECT_TRUE(result.violations.empty())
+      << result.violations.size()
+      << " violations, first: " << (result.violations.empty() ? "" : result.violations.front());
+  EXPECT_EQ(result.double_runs, 0u);
+  EXPECT_EQ(result.lost, 0u);
+  auto h9 = cloud.find_host("host-0009");
+  // A stop really was cut short by the failure.
+  bool cut_short = false;
+  for (const auto& step : result.timeline) {
+    if (step.kind == env::StepKind::vm_stop && step.host == h9 && step.start_s < 5 && step.end_s >= 5) {
+      cut_short = true;
+    }
+  }
+  EXPECT_TRUE(cut_short);
+  auto where = final_hosts(cloud, result);
+  std::size_t protected_vms = 0;
+  for (model::VmIndex v = 0; v < cloud.vms.size(); ++v) {
+    if (cloud.vms[v].host != h9 || !cloud.vms[v].protect) continue;
+    ++protected_vms;
+    EXPECT_NE(where[v], model::kNoIndex) << cloud.vms[v].name << " does not run";
+    EXPECT_NE(where[v], h9) << cloud.vms[v].name;
+  }
+  EXPECT_GT(protected_vms, 0u);
+  EXPECT_EQ(result.waiting, 0u);
+}
+
 }  // namespace
 }  // namespace revive::sim
