@@ -6,6 +6,7 @@
 #include <limits>
 #include <numeric>
 #include <stdexcept>
+#include <unordered_set>
 
 #include <fmt/format.h>
 
@@ -24,6 +25,10 @@ constexpr std::size_t kNoSet = std::numeric_limits<std::size_t>::max();
 constexpr int kPreferenceScan = 64;
 // The improvement phase stops after about this many VM placements (passes x moving VMs).
 constexpr std::size_t kImprovementWork = 4096;
+// Spreading restarts over endpoints is skipped when more VMs than this wait (each move checks them all).
+constexpr std::size_t kSpreadMaxWaiting = 256;
+// ... and stops after this many VMs tried (each try is one host search).
+constexpr std::size_t kSpreadWork = 65536;
 
 std::string gib(double memory_mib) {
   return fmt::format("{:.1f} GiB", memory_mib / 1024.0);
@@ -93,8 +98,11 @@ PlacementEngine::PlacementEngine(const model::Cloud& cloud)
   memory_capacity_.resize(host_count);
   role_.resize(host_count);
   hosts_by_array_.resize(cloud.arrays.size());
+  hosts_by_endpoint_.resize(cloud.endpoints.size());
   for (HostIndex h = 0; h < host_count; ++h) {
     for (auto array : cloud.hosts[h].arrays) hosts_by_array_[array].push_back(h);
+    if (cloud.hosts[h].endpoint < cloud.endpoints.size())
+      hosts_by_endpoint_[cloud.hosts[h].endpoint].push_back(h);
   }
   planned_on_.resize(host_count);
   residents_.resize(host_count);
@@ -281,12 +289,13 @@ bool PlacementEngine::prefers(VmIndex vm, HostIndex host) const {
 
 HostIndex PlacementEngine::find_host(VmIndex vm, Scoring scoring, const std::vector<HostIndex>& avoid,
                                      double extra_cpus, double extra_memory_mib,
-                                     const std::vector<VmIndex>* partners) {
+                                     const std::vector<VmIndex>* partners, const HostFilter* filter) {
   const CandidateSet& candidates = sets_[candidate_set_of(vm)];
   const bool has_preference = !cloud_.vms[vm].prefer_labels.empty();
   const model::Vm& machine = cloud_.vms[vm];
   auto feasible = [&](HostIndex host) {
     if (role_[host] != HostRole::available) return false;
+    if (filter && !(*filter)(host)) return false;
     if (!avoid.empty() && std::find(avoid.begin(), avoid.end(), host) != avoid.end()) return false;
     if (cpu_used_[host] + machine.cpus + extra_cpus > cpu_capacity_[host] + kEpsilon ||
         memory_used_[host] + static_cast<double>(machine.memory_mib) + extra_memory_mib >
@@ -664,6 +673,120 @@ PlacementEngine::Attempt PlacementEngine::improve(std::vector<VmIndex>& order, S
   return best;
 }
 
+double PlacementEngine::endpoint_limit(model::EndpointIndex endpoint) const {
+  return static_cast<double>(std::max<std::uint32_t>(1, cloud_.endpoints[endpoint].max_parallel));
+}
+
+void PlacementEngine::spread_over_endpoints(Attempt& attempt, std::vector<VmIndex>& spread) {
+  const std::size_t endpoint_count = cloud_.endpoints.size();
+  if (endpoint_count < 2 || attempt.placed.empty()) return;
+  // A move frees room on its source; with VMs waiting, none of them may be able to use that room (they would
+  // be left out needlessly, and their reasons would be wrong). Many waiting VMs: not worth checking.
+  if (attempt.waiting.size() > kSpreadMaxWaiting) return;
+  const double host_limit =
+      static_cast<double>(std::max<std::uint32_t>(1, cloud_.policy.host_max_parallel_restarts));
+  auto restarts = [&](VmIndex vm) { return resting_[vm] == kNoIndex; };
+  auto in_affinity = [&](VmIndex vm) {
+    const auto& groups = cloud_.vms[vm].groups;
+    return std::any_of(groups.begin(), groups.end(), [&](model::GroupIndex g) {
+      return cloud_.groups[g].kind == model::GroupKind::affinity;
+    });
+  };
+  auto frees_room_for_waiting = [&](VmIndex vm, HostIndex source) {
+    if (attempt.waiting.empty()) return false;
+    cpu_used_[source] -= cloud_.vms[vm].cpus;
+    memory_used_[source] -= static_cast<double>(cloud_.vms[vm].memory_mib);
+    location_[vm] = kNoIndex;
+    bool helps = std::any_of(attempt.waiting.begin(), attempt.waiting.end(), [&](VmIndex waiting) {
+      return statically_compatible(waiting, source) && fits(waiting, source) && groups_allow(waiting, source);
+    });
+    location_[vm] = source;
+    cpu_used_[source] += cloud_.vms[vm].cpus;
+    memory_used_[source] += static_cast<double>(cloud_.vms[vm].memory_mib);
+    return helps;
+  };
+  std::unordered_set<VmIndex> moved;  // each VM moves at most once
+  std::size_t work = 0;
+  // Class by class, most important first: balance the restarts of that class and the classes before it (so
+  // every tier, not only the last, finishes as early as the endpoints allow), moving VMs of that class only.
+  for (int level = 0; level < model::kPriorityCount; ++level) {
+    const auto priority = static_cast<Priority>(level);
+    std::vector<double> endpoint_starts(endpoint_count, 0.0);
+    bool has_class = false;
+    for (auto [vm, host] : attempt.placed) {
+      if (!restarts(vm) || effective_[vm] > priority) continue;
+      has_class = has_class || effective_[vm] == priority;
+      auto endpoint = cloud_.hosts[host].endpoint;
+      if (endpoint < endpoint_count) endpoint_starts[endpoint] += 1;
+    }
+    if (!has_class) continue;
+    std::unordered_map<HostIndex, double> host_starts;  // filled only when some endpoint is over its limit
+    bool host_starts_known = false;
+    for (;;) {
+      // The endpoint with the most starts per slot; nothing to gain while every one runs them in one wave.
+      model::EndpointIndex worst = kNoIndex;
+      double worst_load = 1.0 + kEpsilon;
+      for (model::EndpointIndex e = 0; e < endpoint_count; ++e) {
+        double load = endpoint_starts[e] / endpoint_limit(e);
+        if (load > worst_load) {
+          worst = e;
+          worst_load = load;
+        }
+      }
+      if (worst == kNoIndex) break;
+      if (!host_starts_known) {
+        for (auto [vm, host] : attempt.placed) {
+          if (restarts(vm) && effective_[vm] <= priority) host_starts[host] += 1;
+        }
+        host_starts_known = true;
+      }
+      std::vector<VmIndex> candidates;
+      for (HostIndex host : hosts_by_endpoint_[worst]) {
+        for (VmIndex vm : planned_on_[host]) {
+          if (restarts(vm) && effective_[vm] == priority && !in_affinity(vm) && !moved.count(vm)) {
+            candidates.push_back(vm);
+          }
+        }
+      }
+      std::sort(candidates.begin(), candidates.end(), [&](VmIndex a, VmIndex b) {
+        double size_a = vm_size(a), size_b = vm_size(b);
+        return size_a != size_b ? size_a < size_b : a < b;
+      });
+      // A target qualifies when, with one more start, neither its endpoint nor the host itself is as loaded
+      // as `worst` is now (a host within one wave of its own limit always qualifies on that count).
+      const HostFilter less_loaded = [&](HostIndex host) {
+        auto endpoint = cloud_.hosts[host].endpoint;
+        if (endpoint == worst) return false;
+        if (endpoint < endpoint_count &&
+            (endpoint_starts[endpoint] + 1) / endpoint_limit(endpoint) >= worst_load - kEpsilon) {
+          return false;
+        }
+        auto found = host_starts.find(host);
+        double host_load = ((found == host_starts.end() ? 0.0 : found->second) + 1) / host_limit;
+        return host_load <= 1.0 + kEpsilon || host_load < worst_load - kEpsilon;
+      };
+      bool moved_one = false;
+      for (VmIndex vm : candidates) {
+        if (++work > kSpreadWork) break;
+        HostIndex from = location_[vm];
+        HostIndex to = find_host(vm, Scoring::spread, {}, 0, 0, nullptr, &less_loaded);
+        if (to == kNoIndex || frees_room_for_waiting(vm, from)) continue;
+        unassign(vm, attempt);
+        assign(vm, to, attempt);
+        endpoint_starts[worst] -= 1;
+        if (cloud_.hosts[to].endpoint < endpoint_count) endpoint_starts[cloud_.hosts[to].endpoint] += 1;
+        host_starts[from] -= 1;
+        host_starts[to] += 1;
+        moved.insert(vm);
+        spread.push_back(vm);
+        moved_one = true;
+        break;
+      }
+      if (!moved_one) break;
+    }
+  }
+}
+
 void PlacementEngine::settle_affinity_with_waiting_drained(Attempt& attempt) {
   // A drained VM that waits keeps running on its source: members of its affinity groups that this plan sends
   // to another scope value are taken out and placed again within the staying member's scope, or wait.
@@ -875,6 +998,9 @@ Plan PlacementEngine::plan(const PlanRequest& request, const PlannerOptions& opt
     }
     if (!best.waiting.empty()) best = improve(order, scoring, std::move(best), options);
   }
+  std::vector<VmIndex> spread;
+  if (options.spread_over_endpoints) spread_over_endpoints(best, spread);
+  std::sort(spread.begin(), spread.end());
 
   Plan plan;
   plan.failed_hosts = request.failed_hosts;
@@ -887,6 +1013,7 @@ Plan PlacementEngine::plan(const PlanRequest& request, const PlannerOptions& opt
     placement.from = origin[vm];
     placement.to = host;
     placement.effective_priority = effective_[vm];
+    placement.spread_over_endpoints = std::binary_search(spread.begin(), spread.end(), vm);
     for (VmIndex dependency : cloud_.vms[vm].after) {
       HostIndex where = location_[dependency];
       bool dead = where != kNoIndex && role_[where] == HostRole::failed && !moving_[dependency];
@@ -976,13 +1103,29 @@ std::vector<HostVerdict> PlacementEngine::explain(const PlanRequest& request, co
   }
   Attempt replay;
   HostIndex chosen = kNoIndex;
+  bool spread = false;
+  std::vector<std::size_t> endpoint_starts(cloud_.endpoints.size(), 0);  // restarts planned per endpoint
+  std::vector<std::size_t> host_starts(cloud_.hosts.size(), 0);          // and per target host
   for (const Placement& placement : plan.placements) {
+    auto endpoint = cloud_.hosts[placement.to].endpoint;
+    if (resting_[placement.vm] == kNoIndex) {
+      if (endpoint < endpoint_starts.size()) ++endpoint_starts[endpoint];
+      ++host_starts[placement.to];
+    }
     if (placement.vm == vm) {
       chosen = placement.to;
+      spread = placement.spread_over_endpoints;
       continue;
     }
     assign(placement.vm, placement.to, replay);
   }
+  auto endpoint_text = [&](HostIndex host) {
+    auto endpoint = cloud_.hosts[host].endpoint;
+    if (endpoint >= endpoint_starts.size()) return std::string("no endpoint");
+    return fmt::format("endpoint {}: {} restarts planned for max_parallel {}",
+                       cloud_.endpoints[endpoint].name, endpoint_starts[endpoint],
+                       cloud_.endpoints[endpoint].max_parallel);
+  };
   std::vector<HostVerdict> verdicts;
   double chosen_load = chosen != kNoIndex ? load_of(chosen) : 0.0;
   for (HostIndex h = 0; h < cloud_.hosts.size(); ++h) {
@@ -993,10 +1136,29 @@ std::vector<HostVerdict> PlacementEngine::explain(const PlanRequest& request, co
     verdict.chosen = h == chosen;
     if (!verdict.feasible) {
       verdict.reason = rejection;
+    } else if (verdict.chosen && spread) {
+      verdict.reason = fmt::format(
+          "chosen: feasible, load {:.2f} before the VM; moved here off a less loaded host to spread restarts "
+          "over endpoints ({})",
+          load_of(h), endpoint_text(h));
     } else if (verdict.chosen) {
       verdict.reason =
           fmt::format("chosen: feasible, load {:.2f} before the VM (lowest among feasible hosts{})",
                       load_of(h), cloud_.vms[vm].prefer_labels.empty() ? "" : " with its prefer_labels");
+    } else if (spread && load_of(h) < chosen_load) {
+      verdict.reason = cloud_.hosts[h].endpoint != cloud_.hosts[chosen].endpoint
+                           ? fmt::format(
+                                 "feasible and less loaded ({:.2f} here vs {:.2f} on {}), but passed over to "
+                                 "spread restarts "
+                                 "over endpoints ({} here; {} for {})",
+                                 load_of(h), chosen_load, cloud_.hosts[chosen].name, endpoint_text(h),
+                                 endpoint_text(chosen), cloud_.hosts[chosen].name)
+                           : fmt::format(
+                                 "feasible and less loaded ({:.2f} here vs {:.2f} on {}), but passed over to "
+                                 "spread restarts "
+                                 "over hosts ({} restarts planned here, host_max_parallel_restarts {})",
+                                 load_of(h), chosen_load, cloud_.hosts[chosen].name, host_starts[h],
+                                 cloud_.policy.host_max_parallel_restarts);
     } else if (chosen != kNoIndex) {
       verdict.reason =
           fmt::format("feasible, but {} was preferred (load {:.2f} here vs {:.2f} there{})",

@@ -23,11 +23,22 @@
 // holds as without the phase. Bound: at most PlannerOptions::improvement_passes passes (default 32) and at
 // most 4,096 / moving VMs of them, so a request moving more than 4,096 VMs skips the phase.
 //
+// Spreading restarts over management endpoints, last (PlannerOptions::spread_over_endpoints): a restart takes
+// a slot of its target's endpoint (max_parallel) for its start, so restarts piled behind one endpoint bound
+// the recovery however idle the others are. Class by class, most important first, while some endpoint has
+// more restarts of that class and the classes before it than max_parallel: one VM of that class (not in an
+// affinity group, smallest first) planned behind the endpoint with the most restarts per slot moves to the
+// least loaded feasible host whose endpoint, and the host itself (host_max_parallel_restarts), would then
+// still have fewer restarts per slot than that endpoint had; it stops when no such move exists. Every move is
+// a normal feasible placement, no VM is unplaced (placed weight is unchanged), each VM moves at most once,
+// and a move that would free room some waiting VM could use is not made. Skipped when more than 256 VMs wait.
+//
 // Thread-safety: none; one engine per thread. The engine keeps a reference to the cloud: the caller keeps it
 // alive and reports changes (on_vm_moved, on_host_changed) after mutating it.
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <set>
 #include <string>
@@ -79,6 +90,7 @@ class PlacementEngine {
   enum class Scoring { spread, best_fit };
   enum class HostRole : std::uint8_t { available, not_up, failed, evacuated, excluded };
   using LoadOrder = std::set<std::pair<double, model::HostIndex>>;  // hosts by (current load, index)
+  using HostFilter = std::function<bool(model::HostIndex)>;
   // The statically compatible hosts of a class of VMs. A set holding a large share of the hosts is searched
   // in the engine's one ordering of all hosts by load, skipping non-members; a small set (under 1/8 of the
   // hosts) is scanned whole. Either way a load update costs one reordering, however many classes a host is
@@ -107,10 +119,12 @@ class PlacementEngine {
   std::string group_conflict(model::VmIndex vm, model::HostIndex host) const;
   bool prefers(model::VmIndex vm, model::HostIndex host) const;
   // The best feasible host for `vm`, with room for `extra` demand besides (an affinity group's other
-  // members) and, when given, statically compatible with every one of `partners` too.
+  // members) and, when given, statically compatible with every one of `partners` too and accepted by
+  // `filter`.
   model::HostIndex find_host(model::VmIndex vm, Scoring scoring, const std::vector<model::HostIndex>& avoid,
                              double extra_cpus = 0, double extra_memory_mib = 0,
-                             const std::vector<model::VmIndex>* partners = nullptr);
+                             const std::vector<model::VmIndex>* partners = nullptr,
+                             const HostFilter* filter = nullptr);
   // Candidate hosts of `vm` in search order (spread: least loaded first), at most `limit` of them.
   std::vector<model::HostIndex> hosts_in_order(model::VmIndex vm, std::size_t limit);
   void assign(model::VmIndex vm, model::HostIndex host, Attempt& attempt);
@@ -121,6 +135,9 @@ class PlacementEngine {
   void displace(model::VmIndex loser, model::VmIndex winner, Attempt& attempt);
   bool displace_group_blockers(model::VmIndex vm, Scoring scoring, Attempt& attempt);
   void settle_affinity_with_waiting_drained(Attempt& attempt);
+  // The last phase (see the header comment); `spread` gets the VMs it moved.
+  void spread_over_endpoints(Attempt& attempt, std::vector<model::VmIndex>& spread);
+  double endpoint_limit(model::EndpointIndex endpoint) const;  // max_parallel, at least 1
   // Units by effective priority, then dependency depth, then size (largest or smallest first), then index.
   std::vector<model::VmIndex> placement_order(std::vector<model::VmIndex> moving,
                                               bool largest_first = true) const;
@@ -161,9 +178,10 @@ class PlacementEngine {
   LoadOrder all_by_load_;
   std::map<std::vector<model::Index>, std::size_t> set_by_requirements_;
   std::map<std::vector<model::HostIndex>, std::size_t> set_by_hosts_;
-  std::vector<std::vector<model::HostIndex>> hosts_by_array_;  // hosts that reach each array, by index
-  std::vector<std::vector<model::VmIndex>> planned_on_;        // VMs this request placed on each host
-  std::vector<std::vector<model::VmIndex>> residents_;         // VMs whose cloud host is each host
+  std::vector<std::vector<model::HostIndex>> hosts_by_array_;     // hosts that reach each array, by index
+  std::vector<std::vector<model::HostIndex>> hosts_by_endpoint_;  // hosts behind each endpoint, by index
+  std::vector<std::vector<model::VmIndex>> planned_on_;           // VMs this request placed on each host
+  std::vector<std::vector<model::VmIndex>> residents_;            // VMs whose cloud host is each host
   std::vector<std::size_t> set_of_vm_;           // candidate set per VM, SIZE_MAX until computed
   double cpu_scale_ = 1.0, memory_scale_ = 1.0;  // average usable host capacity, for VM sizes
 

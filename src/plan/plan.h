@@ -20,6 +20,9 @@ struct Placement {
   model::Priority effective_priority = model::Priority::medium;
   // VMs that must be ready before this one starts (its `after` list, those that are also moving or running).
   std::vector<model::VmIndex> start_after;
+  // The planner moved it off the host it first chose, to spread restarts over management endpoints (not in
+  // the JSON: --explain reads it from the plan just computed).
+  bool spread_over_endpoints = false;
 };
 
 struct Waiting {

@@ -35,6 +35,9 @@ struct PlannerOptions {
   // When VMs wait: at most this many extra passes, each with one waiting VM moved up its priority class
   // (PlacementEngine's improvement phase); 0 turns the phase off.
   int improvement_passes = 32;
+  // Spread restarts over management endpoints (PlacementEngine's last phase): move planned restarts off the
+  // endpoint with the most starts per max_parallel slot to feasible hosts behind less loaded endpoints.
+  bool spread_over_endpoints = true;
 };
 
 // Throws std::invalid_argument for indexes out of range.
