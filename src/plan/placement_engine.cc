@@ -106,6 +106,9 @@ PlacementEngine::PlacementEngine(const model::Cloud& cloud)
   }
   planned_on_.resize(host_count);
   residents_.resize(host_count);
+  smallest_endpoint_limit_ = std::numeric_limits<double>::infinity();
+  for (model::EndpointIndex e = 0; e < cloud.endpoints.size(); ++e)
+    smallest_endpoint_limit_ = std::min(smallest_endpoint_limit_, endpoint_limit(e));
   double cpu_total = 0, memory_total = 0;
   for (HostIndex h = 0; h < host_count; ++h) {
     cpu_capacity_[h] = cloud.usable_cpus(h);
@@ -683,6 +686,8 @@ void PlacementEngine::spread_over_endpoints(Attempt& attempt, std::vector<VmInde
   // A move frees room on its source; with VMs waiting, none of them may be able to use that room (they would
   // be left out needlessly, and their reasons would be wrong). Many waiting VMs: not worth checking.
   if (attempt.waiting.size() > kSpreadMaxWaiting) return;
+  // Fewer restarts than the smallest endpoint's slots: every endpoint runs its starts in one wave.
+  if (static_cast<double>(attempt.placed.size()) <= smallest_endpoint_limit_) return;
   const double host_limit =
       static_cast<double>(std::max<std::uint32_t>(1, cloud_.policy.host_max_parallel_restarts));
   auto restarts = [&](VmIndex vm) { return resting_[vm] == kNoIndex; };
@@ -1146,19 +1151,36 @@ std::vector<HostVerdict> PlacementEngine::explain(const PlanRequest& request, co
           fmt::format("chosen: feasible, load {:.2f} before the VM (lowest among feasible hosts{})",
                       load_of(h), cloud_.vms[vm].prefer_labels.empty() ? "" : " with its prefer_labels");
     } else if (spread && load_of(h) < chosen_load) {
-      verdict.reason = cloud_.hosts[h].endpoint != cloud_.hosts[chosen].endpoint
-                           ? fmt::format(
-                                 "feasible and less loaded ({:.2f} here vs {:.2f} on {}), but passed over to "
-                                 "spread restarts "
-                                 "over endpoints ({} here; {} for {})",
-                                 load_of(h), chosen_load, cloud_.hosts[chosen].name, endpoint_text(h),
-                                 endpoint_text(chosen), cloud_.hosts[chosen].name)
-                           : fmt::format(
-                                 "feasible and less loaded ({:.2f} here vs {:.2f} on {}), but passed over to "
-                                 "spread restarts "
-                                 "over hosts ({} restarts planned here, host_max_parallel_restarts {})",
-                                 load_of(h), chosen_load, cloud_.hosts[chosen].name, host_starts[h],
-                                 cloud_.policy.host_max_parallel_restarts);
+      // Why the spreading phase did not take this less loaded host, judged on the final plan.
+      auto endpoint = cloud_.hosts[h].endpoint, chosen_endpoint = cloud_.hosts[chosen].endpoint;
+      auto per_slot = [&](model::EndpointIndex e, std::size_t extra) {
+        return static_cast<double>(endpoint_starts[e] + extra) / endpoint_limit(e);
+      };
+      const bool endpoint_full = endpoint != chosen_endpoint && endpoint < endpoint_starts.size() &&
+                                 (chosen_endpoint >= endpoint_starts.size() ||
+                                  per_slot(endpoint, 1) > per_slot(chosen_endpoint, 0) + kEpsilon);
+      const bool host_full =
+          static_cast<double>(host_starts[h] + 1) >
+          static_cast<double>(std::max<std::uint32_t>(1, cloud_.policy.host_max_parallel_restarts));
+      if (endpoint_full) {
+        verdict.reason = fmt::format(
+            "feasible and less loaded ({:.2f} here vs {:.2f} on {}), but passed over to spread restarts over "
+            "endpoints ({} here; {} for {})",
+            load_of(h), chosen_load, cloud_.hosts[chosen].name, endpoint_text(h), endpoint_text(chosen),
+            cloud_.hosts[chosen].name);
+      } else if (host_full) {
+        verdict.reason = fmt::format(
+            "feasible and less loaded ({:.2f} here vs {:.2f} on {}), but passed over to spread restarts: {} "
+            "restarts are planned here already (host_max_parallel_restarts {})",
+            load_of(h), chosen_load, cloud_.hosts[chosen].name, host_starts[h],
+            cloud_.policy.host_max_parallel_restarts);
+      } else {
+        verdict.reason = fmt::format(
+            "feasible and less loaded now ({:.2f} here vs {:.2f} on {}); when the VM was moved to spread "
+            "restarts over endpoints, {} was the least loaded host with endpoint room (VMs moved after it "
+            "changed the loads)",
+            load_of(h), chosen_load, cloud_.hosts[chosen].name, cloud_.hosts[chosen].name);
+      }
     } else if (chosen != kNoIndex) {
       verdict.reason =
           fmt::format("feasible, but {} was preferred (load {:.2f} here vs {:.2f} there{})",

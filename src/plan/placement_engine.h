@@ -31,7 +31,8 @@
 // least loaded feasible host whose endpoint, and the host itself (host_max_parallel_restarts), would then
 // still have fewer restarts per slot than that endpoint had; it stops when no such move exists. Every move is
 // a normal feasible placement, no VM is unplaced (placed weight is unchanged), each VM moves at most once,
-// and a move that would free room some waiting VM could use is not made. Skipped when more than 256 VMs wait.
+// and a move that would free room some waiting VM could use is not made. Skipped when more than 256 VMs wait;
+// at most 65,536 VMs tried.
 //
 // Thread-safety: none; one engine per thread. The engine keeps a reference to the cloud: the caller keeps it
 // alive and reports changes (on_vm_moved, on_host_changed) after mutating it.
@@ -184,6 +185,7 @@ class PlacementEngine {
   std::vector<std::vector<model::VmIndex>> residents_;            // VMs whose cloud host is each host
   std::vector<std::size_t> set_of_vm_;           // candidate set per VM, SIZE_MAX until computed
   double cpu_scale_ = 1.0, memory_scale_ = 1.0;  // average usable host capacity, for VM sizes
+  double smallest_endpoint_limit_ = 0.0;         // the smallest endpoint max_parallel (at least 1)
 
   // Per-request undo information.
   std::vector<std::pair<model::HostIndex, HostRole>> saved_roles_;
