@@ -73,9 +73,13 @@ double seconds_since(Clock::time_point since) {
   return std::chrono::duration<double>(Clock::now() - since).count();
 }
 
+// One line per call, whole, from either thread (the main loop or the lease renewer).
 void log(const Settings& settings, const std::string& line) {
-  std::cout << fmt::format("revive-agent {} [{}]: {}", settings.host, revive::detect::unix_now_ms(), line)
-            << std::endl;
+  static std::mutex mutex;
+  std::string text =
+      fmt::format("revive-agent {} [{}]: {}\n", settings.host, revive::detect::unix_now_ms(), line);
+  std::lock_guard lock(mutex);
+  std::cout << text << std::flush;
 }
 
 int run_shell(const std::string& command_line, double timeout_s) {
@@ -114,11 +118,7 @@ class LeaseRenewer {
       : settings_(settings),
         key_(std::move(key)),
         epoch_(epoch),
-        last_renewal_(Clock::now().time_since_epoch().count()) {
-    if (!settings.lease_store.empty()) {
-      store_ = std::make_unique<revive::store::SqliteStore>(settings.lease_store, 200);
-    }
-  }
+        last_renewal_(Clock::now().time_since_epoch().count()) {}
   ~LeaseRenewer() { stop(); }
   LeaseRenewer(const LeaseRenewer&) = delete;
   LeaseRenewer& operator=(const LeaseRenewer&) = delete;
@@ -150,17 +150,28 @@ class LeaseRenewer {
                           revive::detect::unix_now_ms()};
       std::string record = revive::detect::encode(lease, key_);
       bool renewed = false;
-      if (store_) {
+      if (!settings_.lease_store.empty()) {
+        // Opened on first use and again after an error: a store that is busy or not there yet (the controller
+        // creating it, other hosts' agents writing) costs a renewal, never the agent. Waiting on a busy store
+        // delays only this thread.
         try {
+          if (!store_)
+            store_ = std::make_unique<revive::store::SqliteStore>(settings_.lease_store, kBusyTimeoutMs);
           store_->write_lease(settings_.host, record);
           renewed = true;
-        } catch (const revive::env::StoreError&) {
+        } catch (const revive::env::StoreError& error) {
+          if (error_logged_ != error.what()) log(settings_, std::string("lease store: ") + error.what());
+          error_logged_ = error.what();
+          store_.reset();
           renewed = false;
         }
       } else {
         renewed = revive::detect::write_lease(settings_.lease_dir, settings_.host, record);
       }
-      if (renewed) last_renewal_ = Clock::now().time_since_epoch().count();
+      if (renewed) {
+        last_renewal_ = Clock::now().time_since_epoch().count();
+        error_logged_.clear();
+      }
       next +=
           std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(settings_.interval_s));
       if (next < Clock::now()) next = Clock::now();
@@ -172,7 +183,9 @@ class LeaseRenewer {
   const Settings& settings_;
   const std::string key_;
   const std::uint64_t epoch_;
+  static constexpr int kBusyTimeoutMs = 1000;
   std::unique_ptr<revive::store::SqliteStore> store_;
+  std::string error_logged_;  // the last store error logged, so a lasting one is logged once
   std::atomic<Clock::rep> last_renewal_;
   std::mutex mutex_;
   std::condition_variable wake_;

@@ -313,6 +313,7 @@ TEST(Agent, LeaseRecordInTheStateStoreTellsIsolationFromACrash) {
       loop, lease_options, hosts, [&](model::HostIndex host) { monitor.lease_checked(host); },
       [&](model::HostIndex host) { monitor.heartbeat(host, Channel::storage); });
   leases.start();
+  { store::SqliteStore create(state); }  // the controller creates the store before the agents join
   std::vector<BackgroundProcess> agents;
   for (int i = 0; i < 5; ++i) {
     std::string host = "h" + std::to_string(i);
@@ -322,6 +323,9 @@ TEST(Agent, LeaseRecordInTheStateStoreTellsIsolationFromACrash) {
     auto at = std::find(argv.begin(), argv.end(), "--lease-dir");
     *at = "--lease-store";
     *(at + 1) = state;
+    // Five agents share one SQLite file: give a renewal that waits on the others' writes time before the
+    // agent counts its lease lost (and would self-fence once the controller is gone too).
+    *(std::find(argv.begin(), argv.end(), "--lease-ttl") + 1) = "3";
     agents.emplace_back(argv, dir.path() / (host + ".log"));
   }
   // Five agent processes start on a machine that may be busy: wait (bounded) until every host is up and
@@ -334,7 +338,14 @@ TEST(Agent, LeaseRecordInTheStateStoreTellsIsolationFromACrash) {
     return renewal.has_value() && *renewal > 1.0;
   };
   loop.run_for(1.0);
-  ASSERT_TRUE(loop.run_until(all_up_and_renewing, 15.0)) << describe_events(events);
+  auto agent_logs = [&] {
+    std::string text;
+    for (int i = 0; i < 5; ++i) {
+      text += testing::read_file(dir.path() / ("h" + std::to_string(i) + ".log"));
+    }
+    return text;
+  };
+  ASSERT_TRUE(loop.run_until(all_up_and_renewing, 15.0)) << describe_events(events) << agent_logs();
   ASSERT_TRUE(fencer.calls.empty()) << describe_events(events);
 
   receivers[0]->stop();  // h0 cut off from the controller; its lease record keeps being renewed
