@@ -31,6 +31,15 @@ SimulationResult run(const Scenario& scenario, exec::EvacuationStrategy strategy
   return run_simulation(cloud, scenario, options);
 }
 
+// The simulator's invariants: no limit exceeded, never two copies of a VM, no VM lost.
+void expect_safe(const SimulationResult& result) {
+  EXPECT_TRUE(result.violations.empty())
+      << result.violations.size()
+      << " violations, first: " << (result.violations.empty() ? "" : result.violations.front());
+  EXPECT_EQ(result.double_runs, 0u);
+  EXPECT_EQ(result.lost, 0u);
+}
+
 // Where every VM runs at the end, replayed from the timeline (successful migrations and starts).
 std::vector<model::HostIndex> final_hosts(const model::Cloud& cloud, const SimulationResult& result) {
   std::vector<model::HostIndex> where(cloud.vms.size());
@@ -218,9 +227,7 @@ TEST(EvacuationSimulation, PredictedFailureThatHappensEarlyIsRecoveredWithoutDou
       "- {at: 60, fail: [host-0009]}\n",
       "early.yaml", cloud);
   auto result = run(scenario, exec::EvacuationStrategy::revive);
-  EXPECT_TRUE(result.violations.empty()) << result.violations.front();
-  EXPECT_EQ(result.double_runs, 0u);
-  EXPECT_EQ(result.lost, 0u);
+  expect_safe(result);
   EXPECT_GT(result.evacuated, 0u);
   EXPECT_GT(result.restarted, 0u);
   EXPECT_EQ(result.evacuated + result.restarted, 30u);
@@ -285,11 +292,7 @@ TEST(EvacuationSimulation, RecoveryAndColdMovesAtOnceKeepEverySharedLimit) {
       "- {at: 0, fail: [host-0003]}\n",
       "shared-limits.yaml", cloud);
   auto result = run(scenario, exec::EvacuationStrategy::revive, cloud);
-  EXPECT_TRUE(result.violations.empty())
-      << result.violations.size()
-      << " violations, first: " << (result.violations.empty() ? "" : result.violations.front());
-  EXPECT_EQ(result.double_runs, 0u);
-  EXPECT_EQ(result.lost, 0u);
+  expect_safe(result);
   EXPECT_GT(result.moved_cold, 0u);
   EXPECT_EQ(result.restarted, 28u);  // every VM of host-0003
   EXPECT_EQ(result.evacuated, 30u);  // every VM of host-0009
@@ -379,11 +382,7 @@ TEST(EvacuationSimulation, SlotOfAStopOnALostHostComesBackAtItsFence) {
       "- {at: 5, fail: [host-0009]}\n",
       "lost-during-stop.yaml", cloud);
   auto result = run(scenario, exec::EvacuationStrategy::revive, cloud);
-  EXPECT_TRUE(result.violations.empty())
-      << result.violations.size()
-      << " violations, first: " << (result.violations.empty() ? "" : result.violations.front());
-  EXPECT_EQ(result.double_runs, 0u);
-  EXPECT_EQ(result.lost, 0u);
+  expect_safe(result);
   auto h9 = cloud.find_host("host-0009");
   // A stop really was cut short by the failure.
   bool cut_short = false;
