@@ -279,6 +279,9 @@ TEST(Agent, LeaseRecordInTheStateStoreTellsIsolationFromACrash) {
   TempDir dir;
   auto key_file = dir.write("key", "k\n");
   std::string state = (dir.path() / "state.db").string();
+  // The controller creates the store before anything else opens it (its lease watcher, the agents): two
+  // connections creating one fresh SQLite file at once can fail with "database is locked".
+  { store::SqliteStore create(state); }
   RecordingFencer fencer;
   drivers::WallClockLoop loop;
   detect::HostMonitor monitor(loop, fencer, fast_detector());
@@ -313,7 +316,6 @@ TEST(Agent, LeaseRecordInTheStateStoreTellsIsolationFromACrash) {
       loop, lease_options, hosts, [&](model::HostIndex host) { monitor.lease_checked(host); },
       [&](model::HostIndex host) { monitor.heartbeat(host, Channel::storage); });
   leases.start();
-  { store::SqliteStore create(state); }  // the controller creates the store before the agents join
   std::vector<BackgroundProcess> agents;
   for (int i = 0; i < 5; ++i) {
     std::string host = "h" + std::to_string(i);
