@@ -3,6 +3,9 @@
 # Usage: scripts/build.sh [PRESET [TARGET...]]
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# Paths inside the checkout are hashed relative to it, so other clones and worktrees share ccache's entries.
+export CCACHE_BASEDIR="${CCACHE_BASEDIR:-$PWD}"
+export CCACHE_MAXSIZE="${CCACHE_MAXSIZE:-8G}"
 preset=${1:-release}
 shift || true
 targets=()

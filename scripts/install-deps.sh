@@ -2,7 +2,7 @@
 # Installs every Debian 12 package Revive needs to build, test and demo. Idempotent; run as root.
 set -euo pipefail
 packages=(
-  build-essential cmake ninja-build pkg-config git clang-format clang-tidy
+  build-essential cmake ninja-build ccache pkg-config git clang-format clang-tidy
   libyaml-cpp-dev libyaml-dev nlohmann-json3-dev libcli11-dev libfmt-dev libspdlog-dev libsqlite3-dev libssl-dev
   libgtest-dev libgmock-dev libbenchmark-dev coinor-libcbc-dev
   openipmi ipmitool fence-agents iproute2 procps
