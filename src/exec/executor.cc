@@ -141,6 +141,7 @@ struct Op {
 
 struct Fence {
   enum class State : std::uint8_t { none, running, done, failed } state = State::none;
+  bool queued = false;  // waiting for a slot of the cloud's fence limit
   std::uint32_t attempts = 0;
   std::vector<StepId> waiters;
   std::string error;
@@ -189,6 +190,7 @@ class Executor::Impl {
   ~Impl() {
     ledger_->remove_listener(listener_);
     if (env_.availability != nullptr) env_.availability->remove_listener(availability_listener_);
+    copies_->remove_listener(copies_listener_);
   }
   Impl(const Impl&) = delete;
   Impl& operator=(const Impl&) = delete;
@@ -231,6 +233,16 @@ class Executor::Impl {
       availability_listener_ = env_.availability->add_listener(
           [this](model::HostIndex host, HostAvailability::Change change) { on_availability(host, change); });
     }
+    if (env_.copies == nullptr) {
+      own_copies_ = std::make_unique<VmCopies>(state_);
+      env_.copies = own_copies_.get();
+    }
+    copies_ = env_.copies;
+    if (copies_->vm_count() != state_.vms.size()) {
+      throw std::invalid_argument("Executor: the VM copies view was made for another cloud");
+    }
+    copies_listener_ = copies_->add_listener([this](model::VmIndex vm) { on_copies_changed(vm); });
+    probing_.assign(hosts, 0);
     critical_future_.assign(capacity_.size(), 0);
     queues_.resize(capacity_.size());
     critical_queues_.resize(capacity_.size());
@@ -263,6 +275,8 @@ class Executor::Impl {
     if (task_of_vm_[vm] != kNoTask && tasks_[task_of_vm_[vm]].state == VmState::recovering) return;
     state_.vms[vm].host = host;
     vm_location_[vm] = host;
+    // Its disks moved with it (a live migration hands them over; a cold move unmapped and mapped them).
+    for (auto d = state_.vms[vm].first_disk; d < state_.vm_disk_end(vm); ++d) disk_hosts_[d] = {host};
   }
 
   void halt() { halted_ = true; }
@@ -280,6 +294,8 @@ class Executor::Impl {
       std::vector<model::VmIndex> start_after;
     };
     std::map<model::VmIndex, Target> targets;
+    std::set<std::pair<model::VmIndex, model::HostIndex>> unanswered_starts;
+    std::set<std::tuple<model::VmIndex, model::HostIndex, model::HostIndex>> unanswered_migrations;
     auto host_of = [this](const nlohmann::json& j, const char* key) {
       return j.contains(key) ? state_.find_host(j[key].get<std::string>()) : model::kNoIndex;
     };
@@ -297,9 +313,15 @@ class Executor::Impl {
         failed_order_.push_back(host);
       } else if (record.kind == "fence_done") {
         auto host = host_of(payload, "host");
-        if (host != model::kNoIndex) fences_[host].state = Fence::State::done;
+        if (host != model::kNoIndex) {
+          fences_[host].state = Fence::State::done;
+          copies_->host_fenced(host);
+        }
       } else if (record.kind == "plan") {
-        for (const auto& placement : payload.value("placements", nlohmann::json::array())) {
+        auto placements = payload.value("placements", nlohmann::json::array());
+        auto waiting_vms = payload.value("waiting", nlohmann::json::array());
+        if (!placements.is_array() || !waiting_vms.is_array()) continue;  // not a recovery plan
+        for (const auto& placement : placements) {
           auto vm = state_.find_vm(placement.value("vm", ""));
           auto to = state_.find_host(placement.value("to", ""));
           if (vm == model::kNoIndex || to == model::kNoIndex) continue;
@@ -312,7 +334,7 @@ class Executor::Impl {
           }
           targets[vm] = std::move(target);
         }
-        for (const auto& waiting : payload.value("waiting", nlohmann::json::array())) {
+        for (const auto& waiting : waiting_vms) {
           targets.erase(state_.find_vm(waiting.value("vm", "")));
         }
       } else if (record.kind == "step_started" || record.kind == "step_done") {
@@ -324,6 +346,14 @@ class Executor::Impl {
             payload.contains("disk") ? state_.find_disk(payload["disk"].get<std::string>()) : model::kNoIndex;
         bool done = record.kind == "step_done";
         touch_disks(vm);
+        if (*kind == env::StepKind::vm_start) {
+          if (done) {
+            unanswered_starts.erase({vm, host});
+            copies_->seen_running(vm, host);
+          } else {
+            unanswered_starts.insert({vm, host});
+          }
+        }
         if (*kind == env::StepKind::disk_map && disk != model::kNoIndex) {
           auto& hosts = disk_hosts(disk);  // mapped, or maybe mapped
           if (std::find(hosts.begin(), hosts.end(), host) == hosts.end()) hosts.push_back(host);
@@ -335,13 +365,57 @@ class Executor::Impl {
         } else if (*kind == env::StepKind::net_config && done) {
           net_configured_.insert(vm_host_key(vm, host));
         }
-      } else if (record.kind == "vm_running") {
+      } else if (record.kind == "step_failed") {
+        auto vm = state_.find_vm(payload.value("vm", ""));
+        auto host = host_of(payload, "host");
+        if (vm == model::kNoIndex || host == model::kNoIndex) continue;
+        if (payload.value("step", "") == "vm_start") unanswered_starts.erase({vm, host});
+      } else if (record.kind == "vm_running" || record.kind == "adopted") {
         auto vm = state_.find_vm(payload.value("vm", ""));
         auto host = host_of(payload, "host");
         if (vm == model::kNoIndex || host == model::kNoIndex) continue;
         touch_disks(vm);
         vm_location_[vm] = host;
+        copies_->seen_running(vm, host);
+      } else if (record.kind == "migrate_started" || record.kind == "migrate_done" ||
+                 record.kind == "migrate_failed" || record.kind == "cold_move_done") {
+        // The evacuation engine's moves (it shares the journal).
+        auto vm = state_.find_vm(payload.value("vm", ""));
+        auto from = host_of(payload, "from");
+        auto to = host_of(payload, "to");
+        if (vm == model::kNoIndex || from == model::kNoIndex || to == model::kNoIndex) continue;
+        if (record.kind == "migrate_started") {
+          unanswered_migrations.insert({vm, from, to});
+          continue;
+        }
+        unanswered_migrations.erase({vm, from, to});
+        if (record.kind == "migrate_failed") continue;
+        touch_disks(vm);
+        vm_location_[vm] = to;
+        for (auto d = state_.vms[vm].first_disk; d < state_.vm_disk_end(vm); ++d) disk_hosts_[d] = {to};
+        copies_->proven_absent(vm, from);
+        copies_->seen_running(vm, to);
       }
+    }
+    // Calls the dead controller made that never answered in the journal may still take effect: a copy may
+    // run there. They count as unanswered for one start timeout, then as of unknown outcome (a listing or
+    // the host's fence decides).
+    double grace_s =
+        std::max(options_.min_timeout_s, options_.timeout_factor * default_estimate(env::StepKind::vm_start));
+    for (const auto& [vm, host] : unanswered_starts) {
+      copies_->start_issued(vm, host);
+      env_.loop.schedule_after(grace_s, [this, vm, host] {
+        if (!halted_) copies_->start_outcome_unknown(vm, host);
+      });
+    }
+    for (const auto& [vm, from, to] : unanswered_migrations) {
+      copies_->migration_issued(vm, from, to);
+      env_.loop.schedule_after(grace_s, [this, vm, from, to] {
+        if (!halted_) {
+          copies_->migration_answered(vm, from, to, false);
+          copies_->maybe_running(vm, to);
+        }
+      });
     }
     journal("resumed", fmt::format(R"({{"records":{}}})", records.size()));
     // Every protected VM that ran on a failed host and does not run elsewhere yet: its journaled target if
@@ -446,9 +520,15 @@ class Executor::Impl {
   void start_fence(model::HostIndex host) {
     if (halted_) return;
     auto& fence = fences_[host];
-    if (fence.state == Fence::State::running || fence.state == Fence::State::done) return;
+    if (fence.state == Fence::State::running || fence.state == Fence::State::done || fence.queued) return;
     if (env_.availability != nullptr && env_.availability->fenced(host)) {
       fence_done(host);  // confirmed already (by the detector's fence chain): no second fence
+      return;
+    }
+    // Every fence takes a slot of the cloud's fence limit (policy fence_max_parallel) until it answers.
+    if (!ledger_->try_acquire(fence_scopes(), listener_)) {
+      fence.queued = true;
+      fence_queue_.push_back(host);
       return;
     }
     fence.state = Fence::State::running;
@@ -468,6 +548,8 @@ class Executor::Impl {
     env_.fencer.fence(host, [this, host, attempt, timer](const env::OperationResult& result) {
       --fences_in_flight_;
       env_.loop.cancel(timer);
+      ledger_->release(fence_scopes(), listener_);
+      request_fence_dispatch();
       auto& current = fences_[host];
       if (current.state != Fence::State::running || current.attempts != attempt) return;  // timed out before
       if (result.ok) {
@@ -478,12 +560,33 @@ class Executor::Impl {
     });
   }
 
+  ScopeSet fence_scopes() const {
+    ScopeSet scopes;
+    scopes.add(ledger_->fences());
+    return scopes;
+  }
+
+  void request_fence_dispatch() {
+    if (fence_dispatch_posted_ || fence_queue_.empty()) return;
+    fence_dispatch_posted_ = true;
+    env_.loop.post([this] {
+      fence_dispatch_posted_ = false;
+      while (!halted_ && !fence_queue_.empty() && ledger_->has_room(ledger_->fences())) {
+        auto host = fence_queue_.front();
+        fence_queue_.pop_front();
+        fences_[host].queued = false;
+        start_fence(host);
+      }
+    });
+  }
+
   void fence_done(model::HostIndex host) {
     if (halted_) return;
     auto& fence = fences_[host];
     fence.state = Fence::State::done;
     journal("fence_done", fmt::format(R"({{"host":"{}"}})", json_escape(state_.hosts[host].name)));
     if (env_.availability != nullptr) env_.availability->confirm_fenced(host);
+    copies_->host_fenced(host);  // no copy of any VM runs there now
     // Calls in flight on the host can no longer answer: their slots are free again.
     auto ids = std::move(ops_by_host_[host]);
     ops_by_host_[host].clear();
@@ -560,7 +663,12 @@ class Executor::Impl {
         break;
       case HostAvailability::Change::fenced:
         env_.loop.post([this, host] {
-          if (!halted_ && host_failed_[host] && fences_[host].state != Fence::State::done) fence_done(host);
+          if (halted_) return;
+          if (host_failed_[host] && fences_[host].state != Fence::State::done) {
+            fence_done(host);
+          } else {
+            copies_->host_fenced(host);
+          }
         });
         break;
     }
@@ -1008,6 +1116,9 @@ class Executor::Impl {
       held_[tier].push_back(id);
       return;
     }
+    if (step.kind == env::StepKind::vm_start || step.kind == env::StepKind::disk_unmap) {
+      if (!copies_allow(step)) seek_proofs(task);
+    }
     step.state = StepState::ready;
     step.queued = ReadyKey{
         task.deadline, static_cast<std::uint8_t>(tier), -task.chain_s, task.order, step.sequence, id};
@@ -1120,6 +1231,10 @@ class Executor::Impl {
   // Another engine released slots of `scopes`: the resources whose steps may now run are looked at again.
   void on_ledger_released(std::span<const ScopeId> scopes) {
     for (auto scope : scopes) {
+      if (scope == ledger_->fences()) {
+        request_fence_dispatch();
+        continue;
+      }
       if (scope == ledger_->global()) {
         for (std::uint32_t r = 0; r < queues_.size(); ++r) mark_dirty(r);
       } else if (ledger_->is_host_starts(scope)) {
@@ -1134,6 +1249,7 @@ class Executor::Impl {
   // urgent engines): it has a step ready for it that its other limits allow, or holds the slot back for
   // critical steps not ready yet.
   bool wants(ScopeId scope) {
+    if (scope == ledger_->fences()) return !fence_queue_.empty();
     if (scope == ledger_->global()) {
       for (std::uint32_t r = 0; r < queues_.size(); ++r) {
         if (wants_resource(r)) return true;
@@ -1185,7 +1301,103 @@ class Executor::Impl {
     if (step.kind == env::StepKind::vm_start && !ledger_->has_room(ledger_->host_starts(step.host))) {
       return false;
     }
+    return copies_allow(step);
+  }
+
+  // The rule of vm_copies.h: a start only once every other host where a copy may run is proven empty of the
+  // VM; an unmap never takes a disk from under a copy that may run (it waits for the same proof).
+  bool copies_allow(const Step& step) const {
+    if (step.kind == env::StepKind::vm_start) {
+      return copies_->unproven_besides(step.vm, step.host).empty();
+    }
+    if (step.kind == env::StepKind::disk_unmap) return !copies_->may_run_on(step.vm, step.host);
     return true;
+  }
+
+  // ---- copies and their proofs -------------------------------------------------------------------------
+
+  // A VM's copies set changed (called synchronously by the view: take note and post).
+  void on_copies_changed(model::VmIndex vm) {
+    if (halted_ || task_of_vm_[vm] == kNoTask) return;
+    copies_changed_.push_back(vm);
+    if (copies_posted_) return;
+    copies_posted_ = true;
+    env_.loop.post([this] {
+      copies_posted_ = false;
+      auto vms = std::move(copies_changed_);
+      copies_changed_.clear();
+      std::sort(vms.begin(), vms.end());
+      vms.erase(std::unique(vms.begin(), vms.end()), vms.end());
+      for (auto changed : vms) review_copies(tasks_[task_of_vm_[changed]]);
+    });
+  }
+
+  // Looks at where the task's VM may run: adopts a copy seen running on a host that has not failed (the VM
+  // runs: nothing to recover), else seeks the proofs its steps wait for and lets them be dispatched again.
+  void review_copies(Task& task) {
+    if (halted_ || (task.state != VmState::recovering && task.state != VmState::waiting)) return;
+    for (const auto& entry : copies_->entries(task.vm)) {
+      if (entry.running && entry.starting == 0 && entry.migrating_in == 0 && !host_failed_[entry.host]) {
+        adopt(task, entry.host);
+        return;
+      }
+    }
+    if (task.state != VmState::recovering) return;
+    seek_proofs(task);
+    for (auto id : task.steps) {
+      const auto& step = steps_[id];
+      if (step.state == StepState::ready) mark_dirty(step.resource);
+    }
+  }
+
+  // The VM was found running on `host` (a late start answered, a migration switched over, a listing): it
+  // is where it should be; its recovery ends there.
+  void adopt(Task& task, model::HostIndex host) {
+    journal("adopted", fmt::format(R"({{"vm":"{}","host":"{}"}})", json_escape(state_.vms[task.vm].name),
+                                   json_escape(state_.hosts[host].name)));
+    abandon_steps(task);
+    task.target = host;
+    vm_location_[task.vm] = host;
+    state_.vms[task.vm].host = host;
+    capacity_released_ = true;  // the target it was planned onto is free again
+    request_process();
+    vm_running(task);
+  }
+
+  // For every host other than the target where the VM may run: a failed host's fence (started at its
+  // failure; again if it failed for good), a listing of a live host where only a listing can tell.
+  void seek_proofs(const Task& task) {
+    if (task.target == model::kNoIndex) return;
+    for (auto host : copies_->unproven_besides(task.vm, task.target)) {
+      if (host_failed_[host]) {
+        if (fences_[host].state == Fence::State::failed) {
+          fences_[host].state = Fence::State::none;
+          fences_[host].attempts = 0;
+          start_fence(host);
+        }
+      } else if (copies_->needs_listing(task.vm, host)) {
+        probe(host);
+      }
+    }
+  }
+
+  // Asks `host`'s hypervisor which VMs run there (one listing at a time per host; given up after the
+  // minimum timeout, so a host that never answers is asked again later).
+  void probe(model::HostIndex host) {
+    if (probing_[host] != 0) return;
+    probing_[host] = 1;
+    auto round = ++probe_round_;
+    probe_timer_round_[host] = round;
+    env_.loop.schedule_after(options_.min_timeout_s, [this, host, round] {
+      if (probe_timer_round_[host] == round) probing_[host] = 0;
+    });
+    env_.hypervisor.list_running(
+        host, [this, host, round](const env::OperationResult& result, std::vector<model::VmIndex> running) {
+          if (halted_) return;
+          if (probe_timer_round_[host] == round) probing_[host] = 0;
+          if (!result.ok) return;
+          copies_->listed(host, running);
+        });
   }
 
   std::set<ReadyKey>& queue_of(const Step& step) {
@@ -1371,6 +1583,7 @@ class Executor::Impl {
       }
       case env::StepKind::vm_start: {
         auto op_id = new_op(ids.front());
+        copies_->start_issued(first.vm, first.host);  // a copy may run there until it answers
         env_.hypervisor.start_vm(first.host, first.vm,
                                  [this, op_id](const env::OperationResult& r) { on_op_done(op_id, r); });
         break;
@@ -1411,6 +1624,7 @@ class Executor::Impl {
         vm_location_[step.vm] = step.host;
       }
     }
+    if (step.kind == env::StepKind::vm_start) copies_->start_answered(step.vm, step.host, result.ok);
     // A late answer to an attempt given up on (timed out, superseded by a retry, or of an abandoned graph)
     // only updated the beliefs above.
     if (op.timed_out || op.attempt != step.attempts || step.state != StepState::running ||
@@ -1481,14 +1695,8 @@ class Executor::Impl {
     step.state = StepState::failed;
     auto what = fmt::format("{} on {} failed {} times: {}", env::to_string(step.kind),
                             state_.hosts[step.host].name, step.attempts, result.error);
-    if (step.kind == env::StepKind::vm_start && step.last_attempt_timed_out) {
-      // The VM may have come up there after all: never start it elsewhere without proof it does not run.
-      abandon_steps(task);
-      task.reason = what + "; the VM may be running there unseen: check or fence that host";
-      task.target = model::kNoIndex;
-      set_state(task, VmState::failed);
-      return;
-    }
+    // A start that did not answer keeps its host in the VM's copies set until it answers or the host is
+    // fenced, so the VM may be planned elsewhere: its start there waits for that proof.
     auto exclude = step.kind == env::StepKind::disk_unmap ? model::kNoIndex : step.host;
     replan(task, exclude, what);
   }
@@ -1507,6 +1715,10 @@ class Executor::Impl {
         fences_[location].state != Fence::State::done) {
       return fmt::format("host {} is not fenced yet", state_.hosts[location].name);
     }
+    if (task.target != model::kNoIndex && !copies_->unproven_besides(task.vm, task.target).empty()) {
+      return fmt::format("no proof yet that no other copy runs: it may run on {}; fence or check those hosts",
+                         copies_->describe(task.vm, state_));
+    }
     return "recovery did not complete";
   }
 
@@ -1518,6 +1730,8 @@ class Executor::Impl {
   std::vector<model::HostIndex> failed_order_;
   std::vector<Fence> fences_;
   std::uint32_t fences_in_flight_ = 0;
+  std::deque<model::HostIndex> fence_queue_;  // fences waiting for a slot, first come first served
+  bool fence_dispatch_posted_ = false;
   std::vector<model::HostIndex> vm_location_;
   std::unordered_map<model::DiskIndex, std::vector<model::HostIndex>> disk_hosts_;
   std::vector<std::uint8_t> disk_busy_;
@@ -1555,6 +1769,14 @@ class Executor::Impl {
   std::vector<std::uint32_t> pending_replans_;
   std::vector<model::HostIndex> pending_unavailable_;  // hosts that became unavailable since the last pass
   HostAvailability::ListenerId availability_listener_ = 0;
+  std::unique_ptr<VmCopies> own_copies_;  // when the environment gives none
+  VmCopies* copies_ = nullptr;            // where a copy of each VM may run
+  VmCopies::ListenerId copies_listener_ = 0;
+  std::vector<model::VmIndex> copies_changed_;  // VMs whose copies set changed since the last review
+  bool copies_posted_ = false;
+  std::vector<std::uint8_t> probing_;  // per host: a listing in flight
+  std::unordered_map<model::HostIndex, std::uint64_t> probe_timer_round_;
+  std::uint64_t probe_round_ = 0;
   bool capacity_released_ = false;
   bool process_posted_ = false;
   bool dispatch_posted_ = false;

@@ -38,6 +38,7 @@
 #include "env/storage.h"
 #include "exec/host_availability.h"
 #include "exec/resource_ledger.h"
+#include "exec/vm_copies.h"
 #include "model/cloud.h"
 #include "plan/plan.h"
 #include "plan/planner.h"
@@ -67,6 +68,11 @@ struct Environment {
   // fences it confirms there and accepts a fence confirmed there by another (no second fence). Null: every
   // host that has not failed is a target. Must outlive the executor.
   HostAvailability* availability = nullptr;
+  // Where a copy of each VM may run (vm_copies.h), shared with the evacuation engine: a start on a host goes
+  // only once every other host of the VM's set is proven empty of it (fenced, or a definite hypervisor
+  // answer); the executor seeks the proofs (fences of failed hosts, listings of live ones) and adopts a copy
+  // found running. Null: the executor keeps its own. Must outlive the executor.
+  VmCopies* copies = nullptr;
 };
 
 struct ExecutorOptions {

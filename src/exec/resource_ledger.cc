@@ -12,13 +12,14 @@ ResourceLedger::ResourceLedger(const model::Cloud& cloud, std::uint32_t global_m
   endpoint_base_ = switch_base_ + count(cloud.switches.size());
   host_base_ = endpoint_base_ + count(cloud.endpoints.size());
   host_end_ = host_base_ + count(cloud.hosts.size());
-  capacity_.reserve(host_end_ + 1);
+  capacity_.reserve(host_end_ + 2);
   for (const auto& array : cloud.arrays) capacity_.push_back(array.max_parallel);
   for (const auto& network_switch : cloud.switches) capacity_.push_back(network_switch.max_parallel);
   for (const auto& endpoint : cloud.endpoints) capacity_.push_back(endpoint.max_parallel);
   capacity_.resize(host_end_, cloud.policy.host_max_parallel_restarts);
+  capacity_.push_back(cloud.policy.fence_max_parallel);  // fences()
   if (global_max_parallel != 0) {
-    global_ = host_end_;
+    global_ = host_end_ + 1;
     capacity_.push_back(global_max_parallel);
   }
   for (auto& capacity : capacity_) capacity = std::max<std::uint32_t>(capacity, 1);

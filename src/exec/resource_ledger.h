@@ -3,9 +3,10 @@
 //
 // Scopes and their capacities (at least 1 each): every storage array (max_parallel map/unmap operations),
 // every switch (max_parallel net_config), every management endpoint (max_parallel VM starts and stops through
-// it), every host's VM starts (policy host_max_parallel_restarts), and, when one is set, the controller's
-// global limit (every operation but fences and migrations). Scope ids are dense: arrays, then switches,
-// endpoints, hosts, and the global scope last; an engine may index its own per-scope tables by them.
+// it), every host's VM starts (policy host_max_parallel_restarts), the fences in flight across the cloud
+// (policy fence_max_parallel), and, when one is set, the controller's global limit (every operation but
+// fences: a fence is never queued behind restarts). Scope ids are dense: arrays, then switches, endpoints,
+// hosts, the fence scope, and the global scope last; an engine may index its own per-scope tables by them.
 //
 // try_acquire takes a set of scopes atomically (all or none); release gives them back and tells every other
 // engine (listener) which scopes were released, so that it dispatches its waiting steps.
@@ -73,6 +74,7 @@ class ResourceLedger {
     return endpoint == model::kNoIndex ? kNoScope : endpoint_base_ + endpoint;
   }
   ScopeId host_starts(model::HostIndex host) const { return host_base_ + host; }
+  ScopeId fences() const { return host_end_; }
   ScopeId global() const { return global_; }  // kNoScope without a global limit
   bool is_host_starts(ScopeId scope) const { return scope >= host_base_ && scope < host_end_; }
   model::HostIndex host_of(ScopeId scope) const { return scope - host_base_; }  // for host_starts scopes

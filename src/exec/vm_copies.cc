@@ -30,6 +30,17 @@ bool VmCopies::pending_on(model::VmIndex vm, model::HostIndex host) const {
   return entry != nullptr && (entry->starting > 0 || entry->migrating_in > 0);
 }
 
+bool VmCopies::needs_listing(model::VmIndex vm, model::HostIndex host) const {
+  const auto* entry = find(vm, host);
+  if (entry == nullptr || entry->running || entry->starting > 0) return false;
+  return entry->unknown || (entry->migrating_in > 0 && source_fenced(*entry));
+}
+
+bool VmCopies::seen_on(model::VmIndex vm, model::HostIndex host) const {
+  const auto* entry = find(vm, host);
+  return entry != nullptr && entry->running;
+}
+
 std::vector<model::HostIndex> VmCopies::unproven_besides(model::VmIndex vm, model::HostIndex target) const {
   std::vector<model::HostIndex> result;
   for (const auto& entry : entries_.at(vm)) {
@@ -52,6 +63,19 @@ void VmCopies::start_answered(model::VmIndex vm, model::HostIndex host, bool run
   tell(vm);
 }
 
+void VmCopies::start_outcome_unknown(model::VmIndex vm, model::HostIndex host) {
+  auto* entry = find(vm, host);
+  if (entry == nullptr) return;
+  if (entry->starting > 0) --entry->starting;
+  entry->unknown = true;
+  tell(vm);
+}
+
+void VmCopies::maybe_running(model::VmIndex vm, model::HostIndex host) {
+  get(vm, host).unknown = true;
+  tell(vm);
+}
+
 void VmCopies::migration_issued(model::VmIndex vm, model::HostIndex source, model::HostIndex target) {
   auto& entry = get(vm, target);
   ++entry.migrating_in;
@@ -63,7 +87,10 @@ void VmCopies::migration_answered(model::VmIndex vm, model::HostIndex source, mo
                                   bool switched_over) {
   if (auto* entry = find(vm, target)) {
     if (entry->migrating_in > 0) --entry->migrating_in;
-    if (switched_over) entry->running = true;
+    if (switched_over) {
+      entry->running = true;
+      entry->unknown = false;
+    }
     drop_if_empty(vm, target);
   }
   if (switched_over) {
@@ -76,7 +103,9 @@ void VmCopies::migration_answered(model::VmIndex vm, model::HostIndex source, mo
 }
 
 void VmCopies::seen_running(model::VmIndex vm, model::HostIndex host) {
-  get(vm, host).running = true;
+  auto& entry = get(vm, host);
+  entry.running = true;
+  entry.unknown = false;
   tell(vm);
 }
 
@@ -94,6 +123,7 @@ void VmCopies::proven_absent(model::VmIndex vm, model::HostIndex host) {
     entry->migrating_in = 0;             // its source is off: it never will
   }
   entry->running = false;
+  entry->unknown = false;
   drop_if_empty(vm, host);
   tell(vm);
 }
@@ -149,7 +179,8 @@ std::string VmCopies::describe(model::VmIndex vm, const model::Cloud& cloud) con
     if (!text.empty()) text += ", ";
     const char* why = entry.starting > 0       ? "start unanswered"
                       : entry.migrating_in > 0 ? "migration unanswered"
-                                               : "running";
+                      : entry.running          ? "running"
+                                               : "outcome unknown";
     text += fmt::format("{} ({})", cloud.hosts[entry.host].name, why);
   }
   return text;
@@ -183,7 +214,8 @@ void VmCopies::drop_if_empty(model::VmIndex vm, model::HostIndex host) {
   auto& list = entries_[vm];
   list.erase(std::remove_if(list.begin(), list.end(),
                             [host](const Entry& e) {
-                              return e.host == host && !e.running && e.starting == 0 && e.migrating_in == 0;
+                              return e.host == host && !e.running && !e.unknown && e.starting == 0 &&
+                                     e.migrating_in == 0;
                             }),
              list.end());
 }

@@ -32,10 +32,12 @@ class VmCopies {
   // Why a host is in a VM's set.
   struct Entry {
     model::HostIndex host = model::kNoIndex;
-    std::uint32_t starting = 0;                        // unanswered starts of the VM there
-    std::uint32_t migrating_in = 0;                    // unanswered live migrations of the VM to there
+    std::uint32_t starting = 0;                           // unanswered starts of the VM there
+    std::uint32_t migrating_in = 0;                       // unanswered live migrations of the VM to there
     model::HostIndex migration_source = model::kNoIndex;  // the source of the latest such migration
-    bool running = false;                              // seen or believed running there
+    bool running = false;                                 // seen running there (or a start answered ok)
+    bool unknown =
+        false;  // an operation's outcome is unknown (e.g. from before a restart): a listing decides
   };
 
   // Every VM starts out running on its inventory host (none for VMs with no host).
@@ -50,6 +52,11 @@ class VmCopies {
   bool may_run_on(model::VmIndex vm, model::HostIndex host) const { return find(vm, host) != nullptr; }
   // An operation that may start the VM on `host` is unanswered there.
   bool pending_on(model::VmIndex vm, model::HostIndex host) const;
+  // Whether only a listing of `host` can end its entry for `vm` now (no operation pending that a listing
+  // cannot overrule, not known running).
+  bool needs_listing(model::VmIndex vm, model::HostIndex host) const;
+  // The VM was seen running on `host` (a definite answer, not an unknown outcome).
+  bool seen_on(model::VmIndex vm, model::HostIndex host) const;
   // The hosts other than `target` where a copy may still run: a start on `target` must wait for proof of
   // each (empty: it may go).
   std::vector<model::HostIndex> unproven_besides(model::VmIndex vm, model::HostIndex target) const;
@@ -59,11 +66,16 @@ class VmCopies {
   // Its answer: `running` when it succeeded; a failure answer means the VM does not run there (unless it was
   // seen running there before).
   void start_answered(model::VmIndex vm, model::HostIndex host, bool running);
+  // An unanswered start whose answer will never come (its caller died: a resumed controller): the VM may
+  // run there until a listing or a fence says otherwise.
+  void start_outcome_unknown(model::VmIndex vm, model::HostIndex host);
   // A live migration of `vm` from `source` to `target` is issued.
   void migration_issued(model::VmIndex vm, model::HostIndex source, model::HostIndex target);
   // Its answer: `switched_over` when the VM now runs on `target` and no longer on `source`.
   void migration_answered(model::VmIndex vm, model::HostIndex source, model::HostIndex target,
                           bool switched_over);
+  // The VM may run on `host`, outcome unknown (a journal read on resume): a listing or a fence decides.
+  void maybe_running(model::VmIndex vm, model::HostIndex host);
   // The VM is seen (or reported by another engine) running on `host`.
   void seen_running(model::VmIndex vm, model::HostIndex host);
   // A definite answer that the VM does not run on `host` (a stop succeeded, a listing lacks it). Ignored
@@ -92,9 +104,9 @@ class VmCopies {
   void tell(model::VmIndex vm);
   bool source_fenced(const Entry& entry) const;
 
-  std::vector<std::vector<Entry>> entries_;  // by VM; usually one entry
+  std::vector<std::vector<Entry>> entries_;               // by VM; usually one entry
   std::vector<std::vector<model::VmIndex>> vms_by_host_;  // may hold stale VMs; checked on use
-  std::vector<std::uint8_t> fenced_;  // hosts fenced since they last had an entry added
+  std::vector<std::uint8_t> fenced_;                      // hosts fenced since they last had an entry added
   std::vector<std::function<void(model::VmIndex)>> listeners_;
 };
 

@@ -74,6 +74,9 @@ struct Policy {
   double memory_overcommit = 1.0;                  // usable memory = host memory x this
   std::uint32_t host_max_parallel_restarts = 32;   // concurrent VM starts per target host
   std::uint32_t host_max_parallel_migrations = 8;  // concurrent migrations per source or target host
+  // Concurrent fences (BMC power-offs and the other fence levels) across the cloud: the controller's fence
+  // workers. Default 16.
+  std::uint32_t fence_max_parallel = 16;
 };
 
 // A management endpoint (libvirt daemon, vCenter, HMC): accepts at most max_parallel operations at once.

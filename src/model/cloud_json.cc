@@ -118,12 +118,16 @@ json to_json(const Cloud& cloud) {
                       {"scope", cloud.symbols.name(group.scope)},
                       {"members", std::move(members)}});
   }
+  json policy = {
+      {"overcommit", {{"cpu", cloud.policy.cpu_overcommit}, {"memory", cloud.policy.memory_overcommit}}},
+      {"host_max_parallel_restarts", cloud.policy.host_max_parallel_restarts},
+      {"host_max_parallel_migrations", cloud.policy.host_max_parallel_migrations}};
+  if (cloud.policy.fence_max_parallel != Policy{}.fence_max_parallel) {
+    policy["fence_max_parallel"] = cloud.policy.fence_max_parallel;
+  }
   return {
       {"version", 1},
-      {"policy",
-       {{"overcommit", {{"cpu", cloud.policy.cpu_overcommit}, {"memory", cloud.policy.memory_overcommit}}},
-        {"host_max_parallel_restarts", cloud.policy.host_max_parallel_restarts},
-        {"host_max_parallel_migrations", cloud.policy.host_max_parallel_migrations}}},
+      {"policy", std::move(policy)},
       {"endpoints", limited_json(cloud.endpoints)},
       {"arrays", limited_json(cloud.arrays)},
       {"switches", limited_json(cloud.switches)},

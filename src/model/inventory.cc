@@ -52,8 +52,8 @@ consteval std::size_t field_index(const FieldNames<N>& names, std::string_view n
 
 constexpr FieldNames<8> kTopFields = {"version",  "policy", "endpoints", "arrays",
                                       "switches", "hosts",  "vms",       "groups"};
-constexpr FieldNames<3> kPolicyFields = {"overcommit", "host_max_parallel_restarts",
-                                         "host_max_parallel_migrations"};
+constexpr FieldNames<4> kPolicyFields = {"overcommit", "host_max_parallel_restarts",
+                                         "host_max_parallel_migrations", "fence_max_parallel"};
 constexpr FieldNames<2> kOvercommitFields = {"cpu", "memory"};
 constexpr FieldNames<2> kLimitedFields = {"name", "max_parallel"};
 constexpr FieldNames<14> kHostFields = {"name",     "cpus",   "memory_mib", "arch",   "labels",
@@ -537,6 +537,9 @@ class Loader {
       if (auto value = read_count(migrations, "policy", "host_max_parallel_migrations")) {
         policy.host_max_parallel_migrations = *value;
       }
+    }
+    if (NodeId fences = fields[field_index(kPolicyFields, "fence_max_parallel")]; fences != kNoNode) {
+      if (auto value = read_count(fences, "policy", "fence_max_parallel")) policy.fence_max_parallel = *value;
     }
   }
 

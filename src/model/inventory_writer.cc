@@ -167,6 +167,9 @@ class Writer {
     line("}");
     put("  host_max_parallel_restarts: {}\n", policy.host_max_parallel_restarts);
     put("  host_max_parallel_migrations: {}\n", policy.host_max_parallel_migrations);
+    if (policy.fence_max_parallel != Policy{}.fence_max_parallel) {
+      put("  fence_max_parallel: {}\n", policy.fence_max_parallel);
+    }
   }
 
   // Endpoints, arrays and switches: `{name: x, max_parallel: n}` each. An empty list is written as `[]` when

@@ -65,8 +65,10 @@ SimulationResult run_simulation(const model::Cloud& cloud, const Scenario& scena
   // the hosts it does not regard as up, the executor the fences it confirms; no restart lands on a host
   // being drained or not up.
   exec::HostAvailability availability(cloud.hosts.size());
+  // One view of where a copy of each VM may run: no engine starts a VM while another copy may run.
+  exec::VmCopies vm_copies(cloud);
   exec::Environment environment{loop,    world.hypervisor(), world.storage(), world.network(), world.fencer(),
-                                journal, &estimator,         &ledger,         &availability};
+                                journal, &estimator,         &ledger,         &availability,   &vm_copies};
   exec::Executor executor(cloud, environment, executor_options);
   auto evacuation_options = options.evacuation;
   evacuation_options.strategy = options.evacuation_strategy;

@@ -306,7 +306,9 @@ class SimFencer final : public env::Fencer {
     step.attempt = w.next_attempt(env::StepKind::fence, host, model::kNoIndex);
     bool fails = w.take_failure(env::StepKind::fence, host, model::kNoIndex);
     double duration = w.base_duration_s(env::StepKind::fence, host, model::kNoIndex, step.attempt);
-    auto id = w.begin(std::move(step), SimWorld::Resources{}, model::kNoIndex);
+    SimWorld::Resources resources;
+    resources.fence = true;
+    auto id = w.begin(std::move(step), resources, model::kNoIndex);
     w.in_flight_[id].timer =
         w.loop_.schedule_after(duration, [this, id, host, fails, done = std::move(done)] {
           auto& world = world_;
@@ -467,6 +469,10 @@ void SimWorld::claim(const Resources& resources, std::size_t step) {
     auto busy = ++host_starts_busy_[resources.start_host];
     over("host", cloud_.hosts[resources.start_host].name, busy, cloud_.policy.host_max_parallel_restarts);
   }
+  if (resources.fence) {
+    ++fences_busy_;
+    over("fencing", "(the cloud's fences)", fences_busy_, cloud_.policy.fence_max_parallel);
+  }
   if (resources.global) {
     ++global_busy_;
     if (global_max_parallel_ != 0) over("the controller", "(global)", global_busy_, global_max_parallel_);
@@ -487,6 +493,7 @@ void SimWorld::release(const Resources& resources) {
   if (resources.network_switch != model::kNoIndex) --switch_busy_[resources.network_switch];
   if (resources.start_host != model::kNoIndex) --host_starts_busy_[resources.start_host];
   if (resources.global) --global_busy_;
+  if (resources.fence) --fences_busy_;
 }
 
 std::uint64_t SimWorld::begin(TimelineStep step, const Resources& resources,

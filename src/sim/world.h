@@ -8,8 +8,8 @@
 // It checks the safety invariants at every instant, independently of the engine: never two running copies of
 // a VM (an isolated host's VMs still run until it is fenced); no VM starts before every host it ran on is
 // fenced (or it was stopped there) and every disk of it is mapped to the target and to no other host; no
-// resource's concurrency limit exceeded (array, switch, endpoint, host_max_parallel_restarts, the global
-// limit). Violations are collected as sentences, never thrown.
+// resource's concurrency limit exceeded (array, switch, endpoint, host_max_parallel_restarts, the policy's
+// fence_max_parallel, the global limit). Violations are collected as sentences, never thrown.
 //
 // Failure model: a crashed host loses power (its VMs stop) and answers nothing; an isolated host keeps
 // running its VMs but neither receives the controller's calls nor answers them. Hypervisor calls to either
@@ -121,6 +121,7 @@ class SimWorld {
     model::HostIndex migrate_from = model::kNoIndex;  // both count against host_max_parallel_migrations
     model::HostIndex migrate_to = model::kNoIndex;
     bool global = false;
+    bool fence = false;  // counts against the policy's fence_max_parallel
   };
   struct InFlight {
     std::size_t step = 0;  // index into timeline_
@@ -158,6 +159,7 @@ class SimWorld {
 
   std::vector<std::uint32_t> array_busy_, endpoint_busy_, switch_busy_, host_starts_busy_;
   std::uint32_t global_busy_ = 0;
+  std::uint32_t fences_busy_ = 0;
   std::uint32_t peak_in_flight_ = 0;
 
   std::unordered_map<std::uint64_t, std::uint32_t> attempts_;
