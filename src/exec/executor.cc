@@ -276,7 +276,14 @@ class Executor::Impl {
     state_.vms[vm].host = host;
     vm_location_[vm] = host;
     // Its disks moved with it (a live migration hands them over; a cold move unmapped and mapped them).
-    for (auto d = state_.vms[vm].first_disk; d < state_.vm_disk_end(vm); ++d) disk_hosts_[d] = {host};
+    for (auto d = state_.vms[vm].first_disk; d < state_.vm_disk_end(vm); ++d) set_disk_mapped_to(d, host);
+  }
+
+  // The disk is known mapped to `host` and to no other host.
+  void set_disk_mapped_to(model::DiskIndex disk, model::HostIndex host) {
+    for (auto other : disk_hosts(disk)) disk_confirmed_.erase(disk_host_key(disk, other));
+    disk_hosts_[disk] = {host};
+    disk_confirmed_.insert(disk_host_key(disk, host));
   }
 
   void halt() { halted_ = true; }
@@ -296,6 +303,7 @@ class Executor::Impl {
     std::map<model::VmIndex, Target> targets;
     std::set<std::pair<model::VmIndex, model::HostIndex>> unanswered_starts;
     std::set<std::tuple<model::VmIndex, model::HostIndex, model::HostIndex>> unanswered_migrations;
+    std::set<std::tuple<model::VmIndex, env::StepKind, model::HostIndex, model::DiskIndex>> unanswered_calls;
     auto host_of = [this](const nlohmann::json& j, const char* key) {
       return j.contains(key) ? state_.find_host(j[key].get<std::string>()) : model::kNoIndex;
     };
@@ -346,6 +354,12 @@ class Executor::Impl {
             payload.contains("disk") ? state_.find_disk(payload["disk"].get<std::string>()) : model::kNoIndex;
         bool done = record.kind == "step_done";
         touch_disks(vm);
+        auto call = std::make_tuple(vm, *kind, host, disk);
+        if (done) {
+          unanswered_calls.erase(call);
+        } else {
+          unanswered_calls.insert(call);
+        }
         if (*kind == env::StepKind::vm_start) {
           if (done) {
             unanswered_starts.erase({vm, host});
@@ -357,9 +371,11 @@ class Executor::Impl {
         if (*kind == env::StepKind::disk_map && disk != model::kNoIndex) {
           auto& hosts = disk_hosts(disk);  // mapped, or maybe mapped
           if (std::find(hosts.begin(), hosts.end(), host) == hosts.end()) hosts.push_back(host);
+          if (done) disk_confirmed_.insert(disk_host_key(disk, host));
         } else if (*kind == env::StepKind::disk_unmap && disk != model::kNoIndex && done) {
           auto& hosts = disk_hosts(disk);
           hosts.erase(std::remove(hosts.begin(), hosts.end(), host), hosts.end());
+          disk_confirmed_.erase(disk_host_key(disk, host));
         } else if (*kind == env::StepKind::vm_start && done) {
           vm_location_[vm] = host;
         } else if (*kind == env::StepKind::net_config && done) {
@@ -370,6 +386,11 @@ class Executor::Impl {
         auto host = host_of(payload, "host");
         if (vm == model::kNoIndex || host == model::kNoIndex) continue;
         if (payload.value("step", "") == "vm_start") unanswered_starts.erase({vm, host});
+        if (auto kind = env::parse_step_kind(payload.value("step", ""))) {
+          auto disk = payload.contains("disk") ? state_.find_disk(payload["disk"].get<std::string>())
+                                               : model::kNoIndex;
+          unanswered_calls.erase(std::make_tuple(vm, *kind, host, disk));
+        }
       } else if (record.kind == "vm_running" || record.kind == "adopted") {
         auto vm = state_.find_vm(payload.value("vm", ""));
         auto host = host_of(payload, "host");
@@ -392,7 +413,7 @@ class Executor::Impl {
         if (record.kind == "migrate_failed") continue;
         touch_disks(vm);
         vm_location_[vm] = to;
-        for (auto d = state_.vms[vm].first_disk; d < state_.vm_disk_end(vm); ++d) disk_hosts_[d] = {to};
+        for (auto d = state_.vms[vm].first_disk; d < state_.vm_disk_end(vm); ++d) set_disk_mapped_to(d, to);
         copies_->proven_absent(vm, from);
         copies_->seen_running(vm, to);
       }
@@ -402,6 +423,28 @@ class Executor::Impl {
     // the host's fence decides).
     double grace_s =
         std::max(options_.min_timeout_s, options_.timeout_factor * default_estimate(env::StepKind::vm_start));
+    // They also still hold their slots at the arrays, switches and endpoints: for the same time, so limits
+    // hold.
+    for (const auto& [vm, kind, host, disk] : unanswered_calls) {
+      std::uint32_t resource = unlimited_resource_;
+      model::HostIndex start_host = model::kNoIndex;
+      if (disk != model::kNoIndex) {
+        resource = array_base_ + state_.disks[disk].array;
+      } else if (kind == env::StepKind::net_config && state_.hosts[host].network_switch != model::kNoIndex) {
+        resource = switch_base_ + state_.hosts[host].network_switch;
+      } else if (kind == env::StepKind::vm_start) {
+        resource = start_resource(host);
+        start_host = host;
+      }
+      auto scopes = scopes_of(resource, start_host);
+      if (scopes.empty() || !ledger_->try_acquire(scopes, listener_)) continue;
+      env_.loop.schedule_after(grace_s, [this, scopes] {
+        ledger_->release(scopes, listener_);
+        for (auto scope : scopes) {
+          if (scope < unlimited_resource_) mark_dirty(scope);
+        }
+      });
+    }
     for (const auto& [vm, host] : unanswered_starts) {
       copies_->start_issued(vm, host);
       env_.loop.schedule_after(grace_s, [this, vm, host] {
@@ -922,7 +965,7 @@ class Executor::Impl {
         DryDisk disk;
         disk.resource = array_base_ + state_.disks[d].array;
         const auto& hosts = disk_hosts(d);
-        disk.needs_map = std::find(hosts.begin(), hosts.end(), target) == hosts.end();
+        disk.needs_map = !disk_confirmed_.count(disk_host_key(d, target));
         disk.needs_unmap =
             std::any_of(hosts.begin(), hosts.end(), [&](model::HostIndex h) { return h != target; });
         disk.unmap_s = estimate(env::StepKind::disk_unmap, vm, d);
@@ -977,7 +1020,10 @@ class Executor::Impl {
     if (found != disk_hosts_.end()) return found->second;
     auto& hosts = disk_hosts_[disk];
     auto owner = vm_location_[state_.disks[disk].vm];
-    if (owner != model::kNoIndex) hosts.push_back(owner);
+    if (owner != model::kNoIndex) {
+      hosts.push_back(owner);
+      disk_confirmed_.insert(disk_host_key(disk, owner));
+    }
     return hosts;
   }
 
@@ -1050,7 +1096,8 @@ class Executor::Impl {
         unmaps.push_back(unmap);
         sequence.push_back(unmap);
       }
-      if (std::find(hosts.begin(), hosts.end(), target) == hosts.end()) {
+      // Only a map answered ok counts: a map given up on (timed out) may or may not have taken effect.
+      if (!disk_confirmed_.count(disk_host_key(d, target))) {
         auto map = new_step(task, env::StepKind::disk_map, d, target, array_resource(d));
         for (auto unmap : unmaps) add_dependency(unmap, map);
         before_start.push_back(map);
@@ -1620,6 +1667,9 @@ class Executor::Impl {
       if (step.kind == env::StepKind::disk_unmap) {
         auto& hosts = disk_hosts(step.disk);
         hosts.erase(std::remove(hosts.begin(), hosts.end(), step.host), hosts.end());
+        disk_confirmed_.erase(disk_host_key(step.disk, step.host));
+      } else if (step.kind == env::StepKind::disk_map) {
+        disk_confirmed_.insert(disk_host_key(step.disk, step.host));
       } else if (step.kind == env::StepKind::vm_start) {
         vm_location_[step.vm] = step.host;
       }
@@ -1640,6 +1690,9 @@ class Executor::Impl {
 
   static std::uint64_t vm_host_key(model::VmIndex vm, model::HostIndex host) {
     return (static_cast<std::uint64_t>(vm) << 32) | host;
+  }
+  static std::uint64_t disk_host_key(model::DiskIndex disk, model::HostIndex host) {
+    return (static_cast<std::uint64_t>(disk) << 32) | host;
   }
 
   void step_done(StepId id) {
@@ -1733,7 +1786,8 @@ class Executor::Impl {
   std::deque<model::HostIndex> fence_queue_;  // fences waiting for a slot, first come first served
   bool fence_dispatch_posted_ = false;
   std::vector<model::HostIndex> vm_location_;
-  std::unordered_map<model::DiskIndex, std::vector<model::HostIndex>> disk_hosts_;
+  std::unordered_map<model::DiskIndex, std::vector<model::HostIndex>> disk_hosts_;  // mapped or maybe mapped
+  std::unordered_set<std::uint64_t> disk_confirmed_;  // (disk, host) pairs whose map answered ok
   std::vector<std::uint8_t> disk_busy_;
   std::unordered_set<std::uint64_t> net_configured_;  // (VM, host) pairs whose networks are configured
 

@@ -509,3 +509,110 @@ TEST(Executor, TakesAConfirmedFenceAndTargetsHostsOnlyWhileTheyAreUp) {
 
 }  // namespace
 }  // namespace revive::exec
+
+namespace revive::exec {
+namespace {
+
+// A journal that kills its controller right after the n-th record of one kind (and, for step records, one
+// step kind) was appended: the controller has journaled its intent and issued the call, and hears nothing
+// more. The calls it made run on in the world.
+class KillingJournal final : public env::Journal {
+ public:
+  KillingJournal(sim::SimEventLoop& loop, std::string kind, std::string step, int nth)
+      : loop_(loop), kind_(std::move(kind)), step_(std::move(step)), nth_(nth) {}
+  void append(const env::JournalRecord& record) override {
+    records_.push_back(record);
+    if (victim_ != nullptr && !killed_ && record.kind == kind_ &&
+        (step_.empty() || record.payload.find(fmt::format(R"("step":"{}")", step_)) != std::string::npos) &&
+        ++seen_ == nth_) {
+      killed_ = true;
+      victim_->halt();
+      killed_at_s_ = loop_.now_s();
+    }
+  }
+  std::vector<env::JournalRecord> read_all() const override { return records_; }
+  void watch(Executor* victim) { victim_ = victim; }
+  bool killed() const { return killed_; }
+  double killed_at_s() const { return killed_at_s_; }
+
+ private:
+  sim::SimEventLoop& loop_;
+  std::string kind_, step_;
+  int nth_;
+  int seen_ = 0;
+  bool killed_ = false;
+  double killed_at_s_ = -1.0;
+  Executor* victim_ = nullptr;
+  std::vector<env::JournalRecord> records_;
+};
+
+struct KillPoint {
+  const char* kind;
+  const char* step;
+  int nth;
+};
+
+class ExecutorKilledAt : public ::testing::TestWithParam<KillPoint> {};
+
+// The controller is killed at a journal record with operations in flight (starts, maps, fences), and a new
+// one resumes from the journal at once: every VM of the failed hosts ends running exactly once, and the
+// simulator's world sees no invariant broken (two copies, start before fence or remap, limits).
+TEST_P(ExecutorKilledAt, ResumesWithOperationsInFlight) {
+  const auto& point = GetParam();
+  const auto& cloud = pod16();
+  auto scenario = sim::load_scenario_text(kPod16Head, "scn.yaml", cloud);
+  sim::SimEventLoop loop;
+  sim::SimWorld world(cloud, scenario, loop);
+  sim::SimEstimator estimator(world, scenario, sim::SimEstimator::Mode::history);
+  KillingJournal journal(loop, point.kind, point.step, point.nth);
+  Environment environment{loop,    world.hypervisor(), world.storage(), world.network(), world.fencer(),
+                          journal, &estimator};
+  auto failed = {cloud.find_host("host-0006"), cloud.find_host("host-0015")};
+  for (auto host : failed) world.crash_host(host);
+  Executor first(cloud, environment);
+  journal.watch(&first);
+  std::unique_ptr<Executor> second;
+  loop.schedule_at(5.0, [&] {
+    for (auto host : failed) first.on_host_failed(host);
+  });
+  // The new controller starts as soon as the old one died (checked every second of virtual time).
+  std::function<void()> watch_for_death = [&] {
+    if (journal.killed()) {
+      second = std::make_unique<Executor>(cloud, environment);
+      second->resume();
+      return;
+    }
+    if (loop.now_s() < 2000) loop.schedule_after(1.0, watch_for_death);
+  };
+  loop.schedule_at(5.0, watch_for_death);
+  loop.run();
+  ASSERT_TRUE(journal.killed()) << "no record " << point.kind << " " << point.step << " #" << point.nth;
+  ASSERT_TRUE(second);
+  second->finalize();
+  EXPECT_TRUE(world.violations().empty()) << world.violations().front();
+  EXPECT_EQ(world.double_runs(), 0u);
+  for (auto host : failed) {
+    for (auto vm : cloud.vms_on(host)) {
+      ASSERT_EQ(world.running_on(vm).size(), 1u)
+          << cloud.vms[vm].name << " killed at " << journal.killed_at_s() << " s";
+      EXPECT_NE(world.running_on(vm).front(), host);
+    }
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    EveryRecordKind, ExecutorKilledAt,
+    ::testing::Values(KillPoint{"host_failed", "", 1}, KillPoint{"host_failed", "", 2},
+                      KillPoint{"fence_started", "", 1}, KillPoint{"fence_done", "", 1},
+                      KillPoint{"plan", "", 1}, KillPoint{"step_started", "disk_unmap", 3},
+                      KillPoint{"step_done", "disk_unmap", 5}, KillPoint{"step_started", "disk_map", 1},
+                      KillPoint{"step_done", "disk_map", 20}, KillPoint{"step_started", "net_config", 4},
+                      KillPoint{"step_started", "vm_start", 1}, KillPoint{"step_started", "vm_start", 30},
+                      KillPoint{"step_done", "vm_start", 10}, KillPoint{"vm_running", "", 47}),
+    [](const ::testing::TestParamInfo<KillPoint>& param_info) {
+      const auto& point = param_info.param;
+      return fmt::format("{}_{}_{}", point.kind, point.step[0] ? point.step : "any", point.nth);
+    });
+
+}  // namespace
+}  // namespace revive::exec

@@ -35,7 +35,8 @@ TEST(ResourceLedger, CapacitiesComeFromTheCloudAndScopesAreDense) {
   EXPECT_EQ(ledger.capacity(ledger.endpoint(0)), 2u);
   EXPECT_EQ(ledger.capacity(ledger.host_starts(1)), 1u);
   EXPECT_EQ(ledger.capacity(ledger.global()), 3u);
-  EXPECT_EQ(ledger.scope_count(), 1u + 1u + 1u + 2u + 1u);
+  EXPECT_EQ(ledger.capacity(ledger.fences()), cloud.policy.fence_max_parallel);
+  EXPECT_EQ(ledger.scope_count(), 1u + 1u + 1u + 2u + 1u + 1u);  // ... hosts, fences, global
   EXPECT_EQ(ledger.endpoint(model::kNoIndex), kNoScope);
   EXPECT_TRUE(ledger.is_host_starts(ledger.host_starts(1)));
   EXPECT_EQ(ledger.host_of(ledger.host_starts(1)), 1u);
