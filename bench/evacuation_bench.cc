@@ -189,8 +189,8 @@ void DrainRackTightDeadline(benchmark::State& state) {
 BENCHMARK(DrainRackTightDeadline)->Arg(64)->Unit(benchmark::kMillisecond)->Iterations(1);
 
 void Pod16ScenarioEvacuate(benchmark::State& state) {
-  static const model::Cloud cloud = model::load_inventory_file(std::string(REVIVE_SOURCE_DIR) +
-                                                               "/../shared/scenarios/pod-16/inventory.yaml");
+  static const model::Cloud cloud =
+      model::load_inventory_file(std::string(REVIVE_SOURCE_DIR) + "/examples/pod-16/inventory.yaml");
   std::vector<std::pair<std::vector<model::HostIndex>, double>> drains = {
       {{cloud.find_host("host-0003")}, 900}, {{cloud.find_host("host-0009")}, 300}};
   std::vector<exec::EvacuationReason> reasons = {exec::EvacuationReason::maintenance,

@@ -1,7 +1,7 @@
 // Recovery executor and simulator (docs/PERFORMANCE.md, "Recovery executor and simulator"):
 //   build/release/bench/simulate_bench                     # everything (a few minutes on 2 cores)
 //   build/release/bench/simulate_bench --benchmark_filter=Pod16
-// Quality: makespan of each strategy against the lower bound of ../shared/spec/simulation.md on pod-16 and on
+// Quality: makespan of each strategy against the lower bound of docs/scenario.md on pod-16 and on
 // generated clouds (model::generate_cloud, 20 VMs per host) of 100 to 10,000 hosts with 1% and 5% of the
 // hosts crashing at once (every 100th / 20th host), spec latencies (detect 5 s, fence 8 s, unmap 2 s, map 4
 // s, net_config 3 s, start 60 s medians), seed 7. Counters: makespan_s, bound_s, x_bound (makespan / bound),
@@ -40,8 +40,8 @@ const model::Cloud& generated(std::uint32_t hosts) {
 }
 
 const model::Cloud& pod16() {
-  static const model::Cloud cloud = model::load_inventory_file(std::string(REVIVE_SOURCE_DIR) +
-                                                               "/../shared/scenarios/pod-16/inventory.yaml");
+  static const model::Cloud cloud =
+      model::load_inventory_file(std::string(REVIVE_SOURCE_DIR) + "/examples/pod-16/inventory.yaml");
   return cloud;
 }
 
@@ -104,8 +104,8 @@ const exec::Strategy kStrategies[] = {exec::Strategy::serial, exec::Strategy::pa
 void BM_Pod16(benchmark::State& state) {
   auto strategy = kStrategies[state.range(0)];
   state.SetLabel(std::string(exec::to_string(strategy)));
-  auto scenario = sim::load_scenario_file(
-      std::string(REVIVE_SOURCE_DIR) + "/../shared/scenarios/pod-16/scenario.yaml", pod16());
+  auto scenario =
+      sim::load_scenario_file(std::string(REVIVE_SOURCE_DIR) + "/examples/pod-16/scenario.yaml", pod16());
   quality(state, pod16(), scenario, strategy, true);
 }
 BENCHMARK(BM_Pod16)->DenseRange(0, 3)->Unit(benchmark::kMillisecond)->Iterations(1);

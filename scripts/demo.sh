@@ -6,12 +6,18 @@ scripts/install-deps.sh
 scripts/build.sh release
 revive=build/release/revive
 inventory=examples/demo-cloud.yaml
+out=build/demo
+mkdir -p "$out"
 echo "== the example cloud ($inventory)"
 "$revive" inventory validate "$inventory"
-"$revive" inventory show "$inventory" | head -40
+# The listing goes to a file and its first lines are printed from there: `revive … | head` would end revive with
+# SIGPIPE (exit 141 under pipefail) whenever head exits before revive has written everything.
+listing=$out/inventory-show.txt
+"$revive" inventory show "$inventory" >"$listing"
+head -n 40 "$listing"
+echo "   … the whole listing: $listing ($(wc -l <"$listing") lines)"
 
 scenario=examples/demo-scenario.yaml
-out=build/demo
 echo
 echo "== a simulated recovery: two hosts crash at once ($scenario)"
 echo "   the real planner and executor against the deterministic simulated cloud, on a virtual clock;"

@@ -2,7 +2,7 @@
 # Installs what is needed, builds, and runs every test: formatting, the release build's tests, the same tests
 # built with AddressSanitizer + UndefinedBehaviorSanitizer, and the tests of the concurrent code (driver worker
 # threads, the wall-clock loop, heartbeat receivers, the agent, the state store) built with ThreadSanitizer.
-# `.ci/run` calls this and nothing else.
+# `.ci/run` calls this, then scripts/demo.sh.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/install-deps.sh

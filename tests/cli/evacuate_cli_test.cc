@@ -9,7 +9,7 @@ namespace revive::testing {
 namespace {
 
 std::string pod16(const char* file) {
-  return (shared_dir() / "scenarios/pod-16" / file).string();
+  return (examples_dir() / "pod-16" / file).string();
 }
 
 nlohmann::json without_wall(const std::string& out) {

@@ -12,7 +12,7 @@ namespace revive::testing {
 namespace {
 
 std::string scenario_inventory(const std::string& name) {
-  return (shared_dir() / "scenarios" / name / "inventory.yaml").string();
+  return (examples_dir() / name / "inventory.yaml").string();
 }
 
 // Every protected VM of the failed hosts appears exactly once in placements or waiting.

@@ -12,7 +12,7 @@ namespace revive::testing {
 namespace {
 
 std::string scenario_file(const std::string& name, const std::string& file) {
-  return (shared_dir() / "scenarios" / name / file).string();
+  return (examples_dir() / name / file).string();
 }
 
 nlohmann::json without_wall(const std::string& text) {

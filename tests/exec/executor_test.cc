@@ -20,17 +20,16 @@
 namespace revive::exec {
 namespace {
 
-using revive::testing::shared_dir;
+using revive::testing::examples_dir;
 using sim::SimulationResult;
 
 const model::Cloud& cloud_of(const std::string& name) {
   static std::map<std::string, model::Cloud> clouds;
   auto found = clouds.find(name);
   if (found == clouds.end()) {
-    found = clouds
-                .emplace(name, model::load_inventory_file(
-                                   (shared_dir() / "scenarios" / name / "inventory.yaml").string()))
-                .first;
+    found =
+        clouds.emplace(name, model::load_inventory_file((examples_dir() / name / "inventory.yaml").string()))
+            .first;
   }
   return found->second;
 }
@@ -294,7 +293,7 @@ TEST(Executor, TargetIsolatedMidRecoveryIsFencedAndItsVmsRunOnce) {
 
 TEST(Executor, TightCloudLeavesVmsWaitingWithReasonsAndRestartsTheRest) {
   const auto& cloud = cloud_of("tight-8");
-  auto text = sim::load_scenario_file((shared_dir() / "scenarios/tight-8/scenario.yaml").string(), cloud);
+  auto text = sim::load_scenario_file((examples_dir() / "tight-8/scenario.yaml").string(), cloud);
   for (auto strategy : {Strategy::serial, Strategy::parallel, Strategy::revive}) {
     sim::SimulationOptions options;
     options.strategy = strategy;

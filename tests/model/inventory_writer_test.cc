@@ -225,9 +225,9 @@ TEST(InventoryWriter, RoundTripsGeneratedClouds) {
   }
 }
 
-TEST(InventoryWriter, RoundTripsTheSharedScenarios) {
+TEST(InventoryWriter, RoundTripsTheExampleScenarios) {
   for (const char* scenario : {"pod-16", "tight-8"}) {
-    const auto path = revive::testing::shared_dir() / "scenarios" / scenario / "inventory.yaml";
+    const auto path = revive::testing::examples_dir() / scenario / "inventory.yaml";
     const Cloud original = load_inventory_file(path.string());
     const std::string text = written(original);
     expect_round_trip(text, scenario);

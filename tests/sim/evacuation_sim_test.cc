@@ -14,14 +14,14 @@ namespace revive::sim {
 namespace {
 
 const model::Cloud& pod16() {
-  static const model::Cloud cloud = model::load_inventory_file(
-      (revive::testing::shared_dir() / "scenarios/pod-16/inventory.yaml").string());
+  static const model::Cloud cloud =
+      model::load_inventory_file((revive::testing::examples_dir() / "pod-16/inventory.yaml").string());
   return cloud;
 }
 
 Scenario pod16_evacuate() {
-  return load_scenario_file(
-      (revive::testing::shared_dir() / "scenarios/pod-16/scenario-evacuate.yaml").string(), pod16());
+  return load_scenario_file((revive::testing::examples_dir() / "pod-16/scenario-evacuate.yaml").string(),
+                            pod16());
 }
 
 SimulationResult run(const Scenario& scenario, exec::EvacuationStrategy strategy,

@@ -1,6 +1,8 @@
 // Scenario files: the spec's format read strictly, errors as FILE:LINE: field: message.
 #include <gtest/gtest.h>
 
+#include <filesystem>
+
 #include "model/inventory.h"
 #include "sim/scenario.h"
 #include "support/test_support.h"
@@ -8,11 +10,11 @@
 namespace revive::sim {
 namespace {
 
-using revive::testing::shared_dir;
+using revive::testing::examples_dir;
 
 const model::Cloud& pod16() {
   static const model::Cloud cloud =
-      model::load_inventory_file((shared_dir() / "scenarios/pod-16/inventory.yaml").string());
+      model::load_inventory_file((examples_dir() / "pod-16/inventory.yaml").string());
   return cloud;
 }
 
@@ -25,8 +27,8 @@ std::string errors_of(const std::string& text) {
   return "";
 }
 
-TEST(Scenario, LoadsTheSharedPod16Scenario) {
-  auto scenario = load_scenario_file((shared_dir() / "scenarios/pod-16/scenario.yaml").string(), pod16());
+TEST(Scenario, LoadsThePod16Scenario) {
+  auto scenario = load_scenario_file((examples_dir() / "pod-16/scenario.yaml").string(), pod16());
   EXPECT_EQ(scenario.seed, 7u);
   ASSERT_TRUE(scenario.latency.detect.has_value());
   EXPECT_DOUBLE_EQ(scenario.latency.detect->median_s, 5.0);
@@ -122,6 +124,33 @@ TEST(Scenario, DefaultsWhenFieldsAreLeftOut) {
   EXPECT_DOUBLE_EQ(scenario.latency.disk_map.median_s, 4.0);
   EXPECT_DOUBLE_EQ(scenario.heartbeat.interval_ms, 1000.0);
   EXPECT_TRUE(scenario.events.empty());
+}
+
+void expect_every_scenario_loads(const std::filesystem::path& directory) {
+  auto directories = revive::testing::scenario_directories(directory);
+  EXPECT_GE(directories.size(), 2u);
+  for (const auto& scenario_directory : directories) {
+    auto cloud = model::load_inventory_file(scenario_directory.inventory.string());
+    EXPECT_FALSE(scenario_directory.scenarios.empty()) << scenario_directory.inventory;
+    for (const auto& scenario : scenario_directory.scenarios) {
+      SCOPED_TRACE(scenario.string());
+      EXPECT_NO_THROW(load_scenario_file(scenario.string(), cloud));
+    }
+  }
+}
+
+// Every scenario a user finds in examples/ (pod-16/, tight-8/) loads against the inventory beside it, and so
+// does the demo's.
+TEST(Scenario, LoadsEveryExampleScenario) {
+  expect_every_scenario_loads(examples_dir());
+  auto demo_cloud = model::load_inventory_file((examples_dir() / "demo-cloud.yaml").string());
+  EXPECT_NO_THROW(load_scenario_file((examples_dir() / "demo-scenario.yaml").string(), demo_cloud));
+}
+
+// The project's contract scenarios (../shared/scenarios) still load; skipped in a clone without them.
+TEST(Scenario, LoadsEverySharedContractScenario) {
+  SKIP_UNLESS_SHARED_DIR_PRESENT();
+  expect_every_scenario_loads(revive::testing::shared_dir() / "scenarios");
 }
 
 }  // namespace

@@ -14,11 +14,11 @@
 namespace revive::sim {
 namespace {
 
-using revive::testing::shared_dir;
+using revive::testing::examples_dir;
 
 const model::Cloud& pod16() {
   static const model::Cloud cloud =
-      model::load_inventory_file((shared_dir() / "scenarios/pod-16/inventory.yaml").string());
+      model::load_inventory_file((examples_dir() / "pod-16/inventory.yaml").string());
   return cloud;
 }
 

@@ -12,12 +12,12 @@
 namespace revive::sim {
 namespace {
 
-using revive::testing::shared_dir;
+using revive::testing::examples_dir;
 
 class WorldTest : public ::testing::Test {
  protected:
   WorldTest()
-      : cloud_(model::load_inventory_file((shared_dir() / "scenarios/pod-16/inventory.yaml").string())),
+      : cloud_(model::load_inventory_file((examples_dir() / "pod-16/inventory.yaml").string())),
         scenario_(load_scenario_text("version: 1\nseed: 3\n", "scn.yaml", cloud_)),
         world_(cloud_, scenario_, loop_) {}
 

@@ -181,7 +181,7 @@ TEST(HostCommands, BadInputExitsTwo) {
   auto bad_name = testing::run_cli({"host", "confirm-down", "not a host", "--state", state});
   EXPECT_EQ(bad_name.exit_status, 2);
   EXPECT_NE(bad_name.err.find("not a host name"), std::string::npos) << bad_name.err;
-  auto inventory = testing::shared_dir() / "scenarios" / "tight-8" / "inventory.yaml";
+  auto inventory = testing::examples_dir() / "tight-8" / "inventory.yaml";
   auto unknown = testing::run_cli(
       {"host", "confirm-down", "no-such-host", "--state", state, "--inventory", inventory.string()});
   EXPECT_EQ(unknown.exit_status, 2);

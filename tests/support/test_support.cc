@@ -5,6 +5,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <fstream>
 #include <random>
@@ -17,11 +18,37 @@ namespace revive::testing {
 std::filesystem::path source_dir() {
   return REVIVE_SOURCE_DIR;
 }
+std::filesystem::path examples_dir() {
+  return source_dir() / "examples";
+}
 std::filesystem::path shared_dir() {
   return REVIVE_SHARED_DIR;
 }
+bool shared_dir_present() {
+  return std::filesystem::is_directory(shared_dir() / "scenarios");
+}
 std::filesystem::path cli_path() {
   return REVIVE_CLI;
+}
+
+std::vector<ScenarioDirectory> scenario_directories(const std::filesystem::path& directory) {
+  std::vector<ScenarioDirectory> found;
+  for (const auto& entry : std::filesystem::directory_iterator(directory)) {
+    auto inventory = entry.path() / "inventory.yaml";
+    if (!entry.is_directory() || !std::filesystem::exists(inventory)) continue;
+    ScenarioDirectory scenario_directory{inventory, {}};
+    for (const auto& file : std::filesystem::directory_iterator(entry.path())) {
+      auto name = file.path().filename().string();
+      if (name.starts_with("scenario") && file.path().extension() == ".yaml") {
+        scenario_directory.scenarios.push_back(file.path());
+      }
+    }
+    std::sort(scenario_directory.scenarios.begin(), scenario_directory.scenarios.end());
+    found.push_back(std::move(scenario_directory));
+  }
+  std::sort(found.begin(), found.end(),
+            [](const auto& left, const auto& right) { return left.inventory < right.inventory; });
+  return found;
 }
 
 TempDir::TempDir() {

@@ -1,6 +1,9 @@
-// Helpers shared by the tests: paths to the repository, the shared scenarios and the built CLI, a temporary
-// directory that removes itself, and running the CLI as a user would (exit status, stdout, stderr).
+// Helpers shared by the tests: paths to the repository, its example clouds and scenarios, the project's
+// contract files beside it, the built CLI, a temporary directory that removes itself, and running the CLI as
+// a user would (exit status, stdout, stderr).
 #pragma once
+
+#include <gtest/gtest.h>
 
 #include <filesystem>
 #include <string>
@@ -9,8 +12,29 @@
 namespace revive::testing {
 
 std::filesystem::path source_dir();
-std::filesystem::path shared_dir();  // ../shared beside the repository
-std::filesystem::path cli_path();    // the built `revive` binary
+std::filesystem::path examples_dir();  // examples/ in the repository: pod-16/, tight-8/, the demo's cloud
+std::filesystem::path cli_path();      // the built `revive` binary
+
+// ../shared beside the repository: the project's contract files (spec/, scenarios/). A user's clone has none,
+// so the tests that check those files themselves skip without it: SKIP_UNLESS_SHARED_DIR_PRESENT() first.
+std::filesystem::path shared_dir();
+bool shared_dir_present();
+#define SKIP_UNLESS_SHARED_DIR_PRESENT()                                                               \
+  do {                                                                                                 \
+    if (!::revive::testing::shared_dir_present())                                                      \
+      GTEST_SKIP()                                                                                     \
+          << "checks the contract files of " << ::revive::testing::shared_dir().string()               \
+          << ", which is absent (a clone with nothing beside it); the copies in examples/ are tested"; \
+  } while (false)
+
+// The scenario directories under `directory` (examples/, ../shared/scenarios/): each
+// <dir>/<name>/inventory.yaml with the scenario files beside it (<dir>/<name>/scenario*.yaml), sorted by
+// name.
+struct ScenarioDirectory {
+  std::filesystem::path inventory;
+  std::vector<std::filesystem::path> scenarios;
+};
+std::vector<ScenarioDirectory> scenario_directories(const std::filesystem::path& directory);
 
 class TempDir {
  public:
