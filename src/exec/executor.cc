@@ -269,6 +269,19 @@ class Executor::Impl {
     request_process();
   }
 
+  void on_host_returned(model::HostIndex host) {
+    if (host >= state_.hosts.size()) throw std::invalid_argument("on_host_returned: no such host");
+    if (!host_failed_[host]) return;
+    if (fences_[host].state == Fence::State::running || fences_[host].queued) return;  // not before it ends
+    host_failed_[host] = false;
+    fences_[host] = Fence{};
+    failed_order_.erase(std::remove(failed_order_.begin(), failed_order_.end(), host), failed_order_.end());
+    state_.hosts[host].state = model::HostState::up;
+    journal("host_returned", fmt::format(R"({{"host":"{}"}})", json_escape(state_.hosts[host].name)));
+    capacity_released_ = true;  // VMs left waiting may fit there
+    request_process();
+  }
+
   void on_vm_moved(model::VmIndex vm, model::HostIndex host) {
     if (vm >= state_.vms.size() || host >= state_.hosts.size())
       throw std::invalid_argument("on_vm_moved: no such VM or host");
@@ -319,6 +332,14 @@ class Executor::Impl {
         host_failed_[host] = true;
         state_.hosts[host].state = model::HostState::down;
         failed_order_.push_back(host);
+      } else if (record.kind == "host_returned") {
+        auto host = host_of(payload, "host");
+        if (host == model::kNoIndex || !host_failed_[host]) continue;
+        host_failed_[host] = false;
+        fences_[host] = Fence{};
+        failed_order_.erase(std::remove(failed_order_.begin(), failed_order_.end(), host),
+                            failed_order_.end());
+        state_.hosts[host].state = model::HostState::up;
       } else if (record.kind == "fence_done") {
         auto host = host_of(payload, "host");
         if (host != model::kNoIndex) {
@@ -1845,6 +1866,9 @@ Executor::Executor(const model::Cloud& cloud, Environment environment, ExecutorO
 Executor::~Executor() = default;
 void Executor::on_host_failed(model::HostIndex host) {
   impl_->on_host_failed(host);
+}
+void Executor::on_host_returned(model::HostIndex host) {
+  impl_->on_host_returned(host);
 }
 void Executor::on_vm_moved(model::VmIndex vm, model::HostIndex host) {
   impl_->on_vm_moved(vm, host);

@@ -115,6 +115,9 @@ class Executor {
   // The detector declared `host` failed (crashed or isolated): fence it and recover every protected VM that
   // may run there or was being recovered onto it. Calls made at the same instant are planned together.
   void on_host_failed(model::HostIndex host);
+  // `host` is back (powered on, up again, taken back by the operator): it is a target again, the proof of
+  // its last loss (its fence) is over, and a later failure of it is a new loss with a fence of its own.
+  void on_host_returned(model::HostIndex host);
   // Another engine (the evacuation engine) moved `vm` and it now runs on `host`: the executor's view follows,
   // so a later failure of `host` recovers it and its old host no longer counts it. Ignored while the executor
   // itself is recovering the VM.

@@ -7,6 +7,8 @@ void HostAvailability::set(model::HostIndex host, Reason reason, bool on) {
   bool was_available = reasons == 0;
   auto bit = static_cast<std::uint8_t>(reason);
   reasons = static_cast<std::uint8_t>(on ? (reasons | bit) : (reasons & ~bit));
+  // A fence proves the host off for one loss only: once the detector sees it up again, the proof is over.
+  if (reason == Reason::not_up && !on) fenced_[host] = 0;
   bool is_available = reasons == 0;
   if (was_available != is_available) tell(host, is_available ? Change::available : Change::unavailable);
 }

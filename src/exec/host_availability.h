@@ -9,7 +9,9 @@
 //
 // The view also records fences confirmed (by the executor, or by the detector's fence chain): a host whose
 // fence is confirmed is off, so the calls in flight on it will never answer and every engine may release
-// their slots; an executor that is told a confirmed-fenced host failed does not fence it a second time.
+// their slots; an executor that is told a confirmed-fenced host failed does not fence it a second time. A
+// fence is proof for one loss of the host only: it ends when the detector clears `not_up` (the host is up
+// again), so a later loss needs a fence of its own.
 //
 // Listeners are told of every change (availability of a host changed, or a fence was confirmed)
 // synchronously: they must only take note and post their work on the loop, never change the view from inside

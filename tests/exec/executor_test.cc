@@ -615,3 +615,40 @@ INSTANTIATE_TEST_SUITE_P(
 
 }  // namespace
 }  // namespace revive::exec
+
+namespace revive::exec {
+namespace {
+
+// A fence proves a host off for one loss: after the host returns, a new failure of it is fenced again before
+// its VMs restart elsewhere.
+TEST(Executor, AHostThatReturnedIsFencedAgainWhenItFailsAgain) {
+  const auto& cloud = pod16();
+  auto scenario = sim::load_scenario_text(kPod16Head, "scn.yaml", cloud);
+  sim::SimEventLoop loop;
+  sim::SimWorld world(cloud, scenario, loop);
+  sim::InMemoryJournal journal;
+  HostAvailability availability(cloud.hosts.size());
+  Environment environment{
+      loop,    world.hypervisor(), world.storage(), world.network(), world.fencer(), journal, nullptr,
+      nullptr, &availability};
+  Executor executor(cloud, environment);
+  auto host = cloud.find_host("host-0006");
+  executor.on_host_failed(host);
+  loop.run();
+  EXPECT_TRUE(availability.fenced(host));
+  // The host is powered on again and seen up: the proof is over.
+  availability.set(host, HostAvailability::Reason::not_up, true);
+  availability.set(host, HostAvailability::Reason::not_up, false);
+  EXPECT_FALSE(availability.fenced(host));
+  executor.on_host_returned(host);
+  loop.run();
+  executor.on_host_failed(host);
+  loop.run();
+  int fences = 0;
+  for (const auto& record : journal.read_all()) fences += record.kind == "fence_done";
+  EXPECT_EQ(fences, 2);
+  EXPECT_TRUE(world.violations().empty()) << world.violations().front();
+}
+
+}  // namespace
+}  // namespace revive::exec
