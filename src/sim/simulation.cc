@@ -9,6 +9,7 @@
 
 #include <fmt/format.h>
 
+#include "control/controller.h"
 #include "exec/bound.h"
 #include "plan/planner.h"
 #include "sim/sim_detector.h"
@@ -59,17 +60,6 @@ SimulationResult run_simulation(const model::Cloud& cloud, const Scenario& scena
   SimWorld world(cloud, scenario, loop, executor_options.global_max_parallel);
   InMemoryJournal journal;
   SimEstimator estimator(world, scenario, options.estimates);
-  // One ledger of slots for both engines: restarts and cold moves at the same time keep every limit together.
-  exec::ResourceLedger ledger(cloud, executor_options.global_max_parallel);
-  // One view of which hosts may receive VMs: the evacuation engine marks the hosts it drains, the detector
-  // the hosts it does not regard as up, the executor the fences it confirms; no restart lands on a host
-  // being drained or not up.
-  exec::HostAvailability availability(cloud.hosts.size());
-  // One view of where a copy of each VM may run: no engine starts a VM while another copy may run.
-  exec::VmCopies vm_copies(cloud);
-  exec::Environment environment{loop,    world.hypervisor(), world.storage(), world.network(), world.fencer(),
-                                journal, &estimator,         &ledger,         &availability,   &vm_copies};
-  exec::Executor executor(cloud, environment, executor_options);
   auto evacuation_options = options.evacuation;
   evacuation_options.strategy = options.evacuation_strategy;
   evacuation_options.migration.setup_s = scenario.migration.setup_s;
@@ -78,13 +68,14 @@ SimulationResult run_simulation(const model::Cloud& cloud, const Scenario& scena
                              scenario.latency.disk_map.median_s, scenario.latency.net_config.median_s,
                              scenario.latency.vm_start.median_s};
   evacuation_options.planner = executor_options.planner;
-  exec::Evacuator evacuator(
-      cloud, {loop, world.hypervisor(), world.storage(), world.network(), &journal, &ledger, &availability},
-      evacuation_options);
+  // The production wiring (control/controller.h) against the simulated world.
+  control::Controller controller(
+      cloud,
+      {loop, world.hypervisor(), world.storage(), world.network(), world.fencer(), journal, &estimator},
+      {executor_options, evacuation_options});
+  auto& executor = controller.executor();
+  auto& evacuator = controller.evacuator();
   result.evacuation_strategy = options.evacuation_strategy;
-  // The executor follows the VMs the evacuation engine moves, so a host failing later recovers what is there.
-  evacuator.set_move_observer(
-      [&executor](model::VmIndex vm, model::HostIndex host) { executor.on_vm_moved(vm, host); });
 
   // Scenario events, and the detector's verdicts on the hosts they take down.
   result.first_event_s = scenario.events.empty() ? 0.0 : scenario.events.front().at_s;
@@ -107,7 +98,7 @@ SimulationResult run_simulation(const model::Cloud& cloud, const Scenario& scena
           });
           if (scenario.latency.detect) {
             loop.schedule_at(event.at_s + detection_delay_s(scenario, host, event.at_s),
-                             [&executor, host] { executor.on_host_failed(host); });
+                             [&controller, host] { controller.host_failed(host); });
           }
         }
         break;
@@ -121,8 +112,8 @@ SimulationResult run_simulation(const model::Cloud& cloud, const Scenario& scena
         result.has_evacuations = true;
         auto reason =
             exec::parse_evacuation_reason(event.reason).value_or(exec::EvacuationReason::maintenance);
-        loop.schedule_at(event.at_s, [&evacuator, &event, reason] {
-          evacuator.drain(event.hosts, event.at_s + event.deadline_s, reason);
+        loop.schedule_at(event.at_s, [&controller, &event, reason] {
+          controller.drain(event.hosts, event.at_s + event.deadline_s, reason);
         });
         break;
       }
@@ -136,11 +127,11 @@ SimulationResult run_simulation(const model::Cloud& cloud, const Scenario& scena
     double last_loss = *std::max_element(lost_contact_s.begin(), lost_contact_s.end());
     detector = std::make_unique<SimDetector>(
         loop, world, scenario, cloud.hosts.size(),
-        [&executor](model::HostIndex host) { executor.on_host_failed(host); }, last_loss + 120.0);
+        [&controller](model::HostIndex host) { controller.host_failed(host); }, last_loss + 120.0);
     // A host the detector does not regard as up (suspect, isolated, failed...) receives no restart until it
     // is up again.
-    detector->set_health_observer([&availability](model::HostIndex host, detect::HostHealth health) {
-      availability.set(host, exec::HostAvailability::Reason::not_up, health != detect::HostHealth::up);
+    detector->set_health_observer([&controller](model::HostIndex host, detect::HostHealth health) {
+      controller.host_health(host, health == detect::HostHealth::up);
     });
   }
 
@@ -158,7 +149,7 @@ SimulationResult run_simulation(const model::Cloud& cloud, const Scenario& scena
     loop.run();
   }
   phase("run (plan + execute)");
-  executor.finalize();
+  controller.finalize();
   result.callbacks = loop.callbacks_run();
   result.journal_records = journal.size();
 

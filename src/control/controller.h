@@ -1,0 +1,96 @@
+// The controller: the one wiring of the engine that `revive simulate` and `revived` both drive, so every
+// simulated run tests the production wiring (../shared/design/controller.md).
+//
+// It owns the views the engines share -- the resource ledger (every limit), host availability (hosts that may
+// receive VMs), the copies set (hosts where a copy of each VM may run) -- and the two engines acting on them:
+// the recovery executor (failed hosts: fence, remap, restart) and the evacuation engine (drains for
+// maintenance or a predicted failure). Its inputs are the detector's verdicts and health changes, operator
+// requests and the journal read at start; everything it does goes through the environment's interfaces.
+// It keeps the engines informed of each other: a VM the evacuation engine moved is followed by the executor,
+// a VM the executor restarted is followed by the evacuation engine.
+//
+// Threading: single-threaded; call everything on the environment's event loop thread.
+#pragma once
+
+#include <memory>
+#include <vector>
+
+#include "env/event_loop.h"
+#include "env/fencer.h"
+#include "env/hypervisor.h"
+#include "env/journal.h"
+#include "env/step.h"
+#include "env/storage.h"
+#include "exec/evacuation.h"
+#include "exec/executor.h"
+#include "exec/host_availability.h"
+#include "exec/resource_ledger.h"
+#include "exec/vm_copies.h"
+#include "model/cloud.h"
+
+namespace revive::control {
+
+// The environment the controller acts through (simulated or real); every reference must outlive it.
+struct ControllerEnvironment {
+  env::EventLoop& loop;
+  env::Hypervisor& hypervisor;
+  env::Storage& storage;
+  env::Network& network;
+  env::Fencer& fencer;
+  env::Journal& journal;
+  const env::DurationEstimator* estimator = nullptr;  // null: the spec's default medians
+};
+
+struct ControllerOptions {
+  exec::ExecutorOptions executor;
+  exec::EvacuationOptions evacuation;
+};
+
+class Controller {
+ public:
+  // Takes a snapshot of `cloud` (the inventory as the controller starts) as its view of the world.
+  Controller(const model::Cloud& cloud, ControllerEnvironment environment, ControllerOptions options = {});
+  ~Controller();
+  Controller(const Controller&) = delete;
+  Controller& operator=(const Controller&) = delete;
+
+  // ---- inputs -------------------------------------------------------------------------------------------
+  // The detector declared `host` failed (crashed, or isolated and to be fenced): fence it, recover its VMs.
+  void host_failed(model::HostIndex host);
+  // The detector's view of a host changed: a host that is not up receives no VM until it is up again (and
+  // the proof of its last loss ends when it is).
+  void host_health(model::HostIndex host, bool up);
+  // `host` is back in service after a loss (powered on and up): a target again; a later failure is a new
+  // loss.
+  void host_returned(model::HostIndex host);
+  // Operator requests (maintenance, predicted failure): exec::Evacuator.
+  void drain(const std::vector<model::HostIndex>& hosts, double deadline_s, exec::EvacuationReason reason);
+  void exit_maintenance(const std::vector<model::HostIndex>& hosts, bool fail_back);
+  void cancel_drain(const std::vector<model::HostIndex>& hosts);
+  // Continues from the journal of a controller that stopped: call once, first.
+  void resume();
+  // Stops acting (a controller that died; for tests).
+  void halt();
+
+  // ---- state --------------------------------------------------------------------------------------------
+  // True while either engine has work pending or in flight.
+  bool busy() const;
+  // Ends a run: VMs still recovering are marked waiting with what blocks them.
+  void finalize();
+  exec::Executor& executor() { return *executor_; }
+  const exec::Executor& executor() const { return *executor_; }
+  exec::Evacuator& evacuator() { return *evacuator_; }
+  const exec::Evacuator& evacuator() const { return *evacuator_; }
+  const exec::HostAvailability& availability() const { return availability_; }
+  const exec::VmCopies& copies() const { return copies_; }
+  const exec::ResourceLedger& ledger() const { return ledger_; }
+
+ private:
+  exec::ResourceLedger ledger_;
+  exec::HostAvailability availability_;
+  exec::VmCopies copies_;
+  std::unique_ptr<exec::Executor> executor_;
+  std::unique_ptr<exec::Evacuator> evacuator_;
+};
+
+}  // namespace revive::control
