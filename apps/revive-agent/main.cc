@@ -14,8 +14,9 @@
 //     hosts `ipmitool -I open chassis power off` through the local BMC, or `echo o > /proc/sysrq-trigger`;
 //     in tests it kills the simulated host's processes). With a watchdog device it then holds the device
 //     (never petting it, so that no restarted agent can pet it again) until the host resets or it is killed;
-//     without one it exits 3. With neither it says so: its records declared `none`, so the controller's
-//     lease level never took its lease as proof.
+//     without one it exits 3. A self-fence command that fails (with no watchdog behind it) is followed by
+//     one more lease record declaring `none` when the lease can be written again. With neither it says so:
+//     its records declared `none`, so the controller's lease level never took its lease as proof.
 // The controller's lease fencer relies on this: an unchanged lease past ttl + watchdog + margin means the
 // host is off — only when the host's last record declared a working self-fence within the lease level's
 // watchdog time. On SIGTERM/SIGINT the agent first withdraws its declaration (one last record declaring
@@ -234,6 +235,12 @@ class LeaseRenewer {
     stop();
     return withdrawn_;
   }
+  // After stop(): writes one more record from the calling thread (e.g. withdrawing the self-fence
+  // declaration once the self-fence command failed). True when it was stored.
+  bool write_after_stop(const SelfFence& declared) {
+    stop();
+    return renew(declared);
+  }
   double seconds_since_renewal() const {
     return seconds_since(Clock::time_point(Clock::duration(last_renewal_.load())));
   }
@@ -398,6 +405,15 @@ int run(const Settings& settings) {
           int status = run_shell(settings.self_fence_command, settings.watchdog_s);
           log(settings, fmt::format("self-fence command exited with {}{}", status,
                                     status == 0 ? "" : ": the host may still run its VMs"));
+          if (status != 0 && !watchdog && lease) {
+            // The declared self-fence did not happen: take the declaration back if the lease can still be
+            // written (that record is also a renewal: the controller sees the host alive, as it is).
+            bool withdrawn = lease->write_after_stop(SelfFence{});
+            log(settings, withdrawn
+                              ? "self-fence declaration withdrawn from the lease"
+                              : "could not withdraw the self-fence declaration: the controller may take "
+                                "the lease's expiry as proof while this host runs");
+          }
         }
         if (!self_fence.declared().working()) {
           log(settings,

@@ -500,6 +500,37 @@ TEST(Agent, WatchdogDeviceIsPettedEachRenewalAndNotMagicClosedOnSelfFence) {
   EXPECT_NE(testing::read_file(dir.path() / "h0.log").find("stays armed"), std::string::npos);
 }
 
+TEST(Agent, AFailedSelfFenceCommandWithdrawsTheDeclarationWhenTheLeaseCanBeWritten) {
+  TempDir dir;
+  auto key_file = dir.write("key", "k\n");
+  auto shared = dir.path() / "shared-leases";
+  std::filesystem::create_directories(shared);
+  auto agent_view = dir.path() / "agent-view";
+  std::filesystem::create_directory_symlink(shared, agent_view);
+  LeaseOnlyController controller(shared, {{"h0", 0}});
+  // The command fails (the host is not off), after the storage path came back.
+  std::string command = "ln -sfn " + shared.string() + " " + agent_view.string() + "; exit 1";
+  BackgroundProcess agent(
+      agent_command("h0", controller.endpoint(), key_file, agent_view, {"--self-fence-command", command}),
+      dir.path() / "h0.log");
+  ASSERT_TRUE(
+      controller.loop.run_until([&] { return controller.monitor.self_fence_within_s(0).has_value(); }, 15.0))
+      << testing::read_file(dir.path() / "h0.log");
+  std::filesystem::remove(agent_view);
+  std::filesystem::create_directory_symlink(dir.path() / "nowhere", agent_view);
+  controller.receiver.stop();
+  ASSERT_TRUE(testing::eventually([&] { return !agent.running(); }, 15.0))
+      << testing::read_file(dir.path() / "h0.log");
+  std::string log = testing::read_file(dir.path() / "h0.log");
+  EXPECT_NE(log.find("self-fence command exited with 1"), std::string::npos) << log;
+  EXPECT_NE(log.find("self-fence declaration withdrawn"), std::string::npos) << log;
+  auto last = read_lease_record(shared, "h0", "k");
+  ASSERT_TRUE(last);
+  EXPECT_FALSE(last->self_fence.working());
+  ASSERT_TRUE(controller.loop.run_until([&] { return !controller.monitor.self_fence_within_s(0); }, 5.0));
+  EXPECT_FALSE(controller.ever(0, HostHealth::fenced));
+}
+
 TEST(Agent, CleanStopWithdrawsTheSelfFenceThenMagicClosesTheWatchdog) {
   TempDir dir;
   auto key_file = dir.write("key", "k\n");
