@@ -132,7 +132,7 @@ void add_host_commands(CLI::App& app) {
     store->confirm_down(confirm_host, who(confirm_options.by));
     std::cout << fmt::format(
         "recorded: {} is down (confirmed by {}); the controller treats it as fenced if it has declared it "
-        "lost (failed, isolated, fencing), else drops the confirmation\n",
+        "failed (or is fencing it), else drops the confirmation\n",
         confirm_host, who(confirm_options.by));
   });
 

@@ -495,7 +495,9 @@ bool HostMonitor::confirm_down(model::HostIndex host, std::string_view who) {
       state.health == HostHealth::recovered) {
     return true;
   }
-  if (!lost_state(state.health)) {
+  // Failed or fencing: declared lost. Up, suspect: not lost. Isolated: its lease still renews, so it runs
+  // (if it really is off, its lease expires and it becomes failed, and the operator confirms then).
+  if (state.health != HostHealth::failed && state.health != HostHealth::fencing) {
     double now = loop_.now_s();
     HostEvent event;
     event.kind = HostEvent::Kind::confirmation_refused;
@@ -503,7 +505,7 @@ bool HostMonitor::confirm_down(model::HostIndex host, std::string_view who) {
     event.host = host;
     event.from = event.to = state.health;
     event.reason = fmt::format(
-        "operator confirmation ({}) refused: the host is {}, not declared lost; a confirmation counts only "
+        "operator confirmation ({}) refused: the host is {}, not declared failed; a confirmation counts only "
         "for the current loss of a host: confirm again once it is failed",
         who.empty() ? "unnamed" : who, to_string(state.health));
     event.channels = evidence(state, now);

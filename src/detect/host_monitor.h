@@ -186,10 +186,11 @@ class HostMonitor final : public fence::Liveness {
   bool armed() const { return armed_; }
 
   // An operator's word that `host` is off. It counts only for the current loss of the host: when the host
-  // is failed, isolated or fencing it becomes fenced at once (a fence in flight is disregarded) and true is
-  // returned. Already fenced, recovering or recovered: nothing changes, true (the loss is already proven).
-  // Up or suspect (not declared lost), or not monitored: refused (false, and a confirmation_refused event):
-  // it is not kept for a later loss; the operator confirms again once the host is declared failed.
+  // is failed or fencing it becomes fenced at once (a fence in flight is disregarded) and true is returned.
+  // Already fenced, recovering or recovered: nothing changes, true (the loss is already proven). Up,
+  // suspect, isolated (its lease still renews: it runs), or not monitored: refused (false, and a
+  // confirmation_refused event): it is not kept for a later loss; the operator confirms again once the host
+  // is declared failed.
   bool confirm_down(model::HostIndex host, std::string_view who);
 
   // The consumer (executor) reports recovery progress. recovery_started returns false, and changes nothing,

@@ -21,8 +21,8 @@ std::string status_to_json(const DetectorStatus& status, const model::Cloud& clo
 
 // Returns the number of confirmations accepted. Every confirmation of a known host is consumed (marked
 // applied) at the first sync, accepted or not: HostMonitor::confirm_down refuses one for a host that is not
-// declared lost (up, suspect), and a refused one is gone, never kept for a later loss of the host (the
-// refusal is a confirmation_refused HostEvent). Unknown host names stay pending (and are reported by
+// declared failed (up, suspect, isolated), and a refused one is gone, never kept for a later loss of the host
+// (the refusal is a confirmation_refused HostEvent). Unknown host names stay pending (and are reported by
 // `revive status`).
 int sync_with_store(env::StateStore& store, HostMonitor& monitor, const model::Cloud& cloud);
 

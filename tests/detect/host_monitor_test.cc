@@ -282,6 +282,12 @@ TEST(HostMonitor, ConfirmDownIsRefusedForAHostThatIsNotLostAndNotKeptForALaterLo
            event.reason.find("carol") != std::string::npos;
   });
   EXPECT_TRUE(refused);
+  // Isolated (network silent, lease renewing: it runs): refused too.
+  fixture.beats.set_network(5, false);
+  fixture.loop.run_until(fixture.loop.now_s() + 15.0);
+  ASSERT_EQ(fixture.monitor.health(5), HostHealth::isolated);
+  EXPECT_FALSE(fixture.monitor.confirm_down(5, "carol"));
+  EXPECT_EQ(fixture.monitor.health(5), HostHealth::isolated);
   // Its later loss is fenced, not taken as confirmed.
   fixture.beats.set_all(3, false);
   fixture.loop.run_until(fixture.loop.now_s() + 15.0);
