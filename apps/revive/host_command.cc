@@ -130,8 +130,10 @@ void add_host_commands(CLI::App& app) {
     }
     auto store = open_store(confirm_options);
     store->confirm_down(confirm_host, who(confirm_options.by));
-    std::cout << fmt::format("recorded: {} is down (confirmed by {}); the controller treats it as fenced\n",
-                             confirm_host, who(confirm_options.by));
+    std::cout << fmt::format(
+        "recorded: {} is down (confirmed by {}); the controller treats it as fenced if it has declared it "
+        "failed (or is fencing it), else drops the confirmation\n",
+        confirm_host, who(confirm_options.by));
   });
 
   for (bool arming : {false, true}) {

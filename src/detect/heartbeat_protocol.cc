@@ -4,6 +4,7 @@
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
 
+#include <algorithm>
 #include <charconv>
 #include <chrono>
 #include <fstream>
@@ -29,7 +30,7 @@ std::string_view tag_of(MessageKind kind) {
 
 std::string body_of(const SignedMessage& message) {
   std::string body(tag_of(message.kind));
-  body += " v1 ";
+  body += message.kind == MessageKind::lease ? " v2 " : " v1 ";
   body += message.host;
   body += ' ';
   body += std::to_string(message.epoch);
@@ -37,6 +38,10 @@ std::string body_of(const SignedMessage& message) {
   body += std::to_string(message.sequence);
   body += ' ';
   body += std::to_string(message.unix_ms);
+  if (message.kind == MessageKind::lease) {
+    body += ' ';
+    body += to_string(message.self_fence);
+  }
   return body;
 }
 
@@ -48,6 +53,33 @@ bool parse_number(std::string_view text, Number& out) {
 }
 
 }  // namespace
+
+std::string to_string(const SelfFence& self_fence) {
+  if (!self_fence.working()) return "none";
+  std::string text = self_fence.watchdog && self_fence.command ? "watchdog+command"
+                     : self_fence.watchdog                     ? "watchdog"
+                                                               : "command";
+  return text + ":" + std::to_string(std::max<std::int64_t>(0, self_fence.within_ms));
+}
+
+std::optional<SelfFence> parse_self_fence(std::string_view text) {
+  if (text == "none") return SelfFence{};
+  auto colon = text.find(':');
+  if (colon == std::string_view::npos) return std::nullopt;
+  std::string_view kinds = text.substr(0, colon);
+  SelfFence result;
+  if (kinds == "watchdog") {
+    result.watchdog = true;
+  } else if (kinds == "command") {
+    result.command = true;
+  } else if (kinds == "watchdog+command") {
+    result.watchdog = result.command = true;
+  } else {
+    return std::nullopt;
+  }
+  if (!parse_number(text.substr(colon + 1), result.within_ms) || result.within_ms < 0) return std::nullopt;
+  return result;
+}
 
 std::string hmac_sha256_hex(std::string_view key, std::string_view data) {
   unsigned char digest[EVP_MAX_MD_SIZE];
@@ -87,28 +119,42 @@ Decoded decode(std::string_view text, std::string_view key, MessageKind expected
   while (!text.empty() && (text.back() == '\n' || text.back() == '\r')) text.remove_suffix(1);
   std::vector<std::string_view> fields;
   std::size_t start = 0;
-  while (start <= text.size() && fields.size() < 8) {
+  while (start <= text.size() && fields.size() < 9) {
     auto space = text.find(' ', start);
     if (space == std::string_view::npos) space = text.size();
     fields.push_back(text.substr(start, space - start));
     start = space + 1;
   }
-  if (fields.size() != 7 || fields[0] != tag_of(expected) || fields[1] != "v1" ||
-      !valid_host_name(fields[2])) {
+  // v1 for every kind; v2 (one more field, SELF_FENCE) for lease records.
+  bool v2 = expected == MessageKind::lease && fields.size() == 8 && fields[1] == "v2";
+  bool v1 = fields.size() == 7 && fields[1] == "v1";
+  if ((!v1 && !v2) || fields[0] != tag_of(expected) || !valid_host_name(fields[2])) {
     result.error = DecodeError::malformed;
     return result;
   }
   SignedMessage& message = result.message;
   message.kind = expected;
   message.host = std::string(fields[2]);
+  const std::string_view signature_field = fields.back();
   if (!parse_number(fields[3], message.epoch) || !parse_number(fields[4], message.sequence) ||
-      !parse_number(fields[5], message.unix_ms) || fields[6].size() != 64) {
+      !parse_number(fields[5], message.unix_ms) || signature_field.size() != 64) {
     result.error = DecodeError::malformed;
     return result;
   }
+  if (v2) {
+    auto self_fence = parse_self_fence(fields[6]);
+    if (!self_fence) {
+      result.error = DecodeError::malformed;
+      return result;
+    }
+    message.self_fence = *self_fence;
+  }
   std::string_view body = text.substr(0, text.size() - 65);
   std::string signature = hmac_sha256_hex(key, body);
-  if (CRYPTO_memcmp(signature.data(), fields[6].data(), 64) != 0) result.error = DecodeError::bad_signature;
+  if (CRYPTO_memcmp(signature.data(), signature_field.data(), 64) != 0) {
+    result.error = DecodeError::bad_signature;
+    message.self_fence = {};  // nothing of a forged record counts
+  }
   return result;
 }
 

@@ -123,13 +123,15 @@ void HeartbeatReceiver::run() {
 
 LeaseWatcher::LeaseWatcher(env::EventLoop& loop, LeaseWatcherOptions options, HostNames hosts,
                            std::function<void(model::HostIndex)> on_read,
-                           std::function<void(model::HostIndex)> on_renewal)
+                           std::function<void(model::HostIndex)> on_renewal,
+                           std::function<void(model::HostIndex, const SelfFence&)> on_self_fence)
     : loop_(loop),
       options_(std::move(options)),
       hosts_(std::move(hosts)),
       delivery_(std::make_shared<Delivery>()) {
   delivery_->on_read = std::move(on_read);
   delivery_->on_renewal = std::move(on_renewal);
+  delivery_->on_self_fence = std::move(on_self_fence);
 }
 
 LeaseWatcher::~LeaseWatcher() {
@@ -176,6 +178,7 @@ void LeaseWatcher::run() {
       for (const auto& [name, line] : *records) by_host[name] = &line;
       for (const auto& [name, host] : hosts_) {
         bool renewed = false;
+        std::optional<SelfFence> declared;  // from a validly signed record
         if (auto found = by_host.find(name); found != by_host.end()) {
           auto decoded = decode(*found->second, options_.key, MessageKind::lease);
           if (decoded.error != DecodeError::none || decoded.message.host != name) {
@@ -187,10 +190,13 @@ void LeaseWatcher::run() {
               renewed = seen != last_seen.end();  // the first sighting is the baseline, not a renewal
               last_seen[host] = stamp;
             }
+            // An older record than one already seen (restored, replayed) declares nothing.
+            if (stamp >= last_seen[host]) declared = decoded.message.self_fence;
           }
         }
-        loop_.post([delivery = delivery_, host, renewed] {
+        loop_.post([delivery = delivery_, host, renewed, declared] {
           if (!delivery->open) return;
+          if (declared && delivery->on_self_fence) delivery->on_self_fence(host, *declared);
           delivery->on_read(host);
           if (renewed) delivery->on_renewal(host);
         });

@@ -4,8 +4,12 @@
 //     (the agent counts the controller lost without acks), and posts on_heartbeat(host) to the EventLoop.
 //   LeaseWatcher — reads every host's lease file (DIRECTORY/HOST.lease, written by the agent; or the records
 //     of a LeaseReader such as the state store's leases) each poll_s:
-//     posts on_read(host) for each successful read of the directory, and on_renewal(host) when the record's
-//     (epoch, sequence) changed since the previous read (a storage heartbeat).
+//     posts on_read(host) for each successful read of the directory, on_renewal(host) when the record's
+//     (epoch, sequence) changed since the previous read (a storage heartbeat), and, when given,
+//     on_self_fence(host, declared) for every validly signed record read (the first one included): what it
+//     declares of the agent's self-fence (heartbeat_protocol.h; HostMonitor::lease_self_fence takes it). Wire
+//     it: without it the controller never learns that a host can self-fence, and its lease level proves
+//     nothing.
 // Both run one thread of their own (blocking I/O never touches the engine thread); callbacks run on the loop
 // and stop being delivered once stop() returns (call stop() on the engine thread). start() throws
 // std::runtime_error when the socket cannot be bound. Counters are readable from any thread.
@@ -22,6 +26,7 @@
 #include <utility>
 #include <vector>
 
+#include "detect/heartbeat_protocol.h"
 #include "env/event_loop.h"
 #include "model/cloud.h"
 
@@ -91,7 +96,8 @@ class LeaseWatcher {
  public:
   LeaseWatcher(env::EventLoop& loop, LeaseWatcherOptions options, HostNames hosts,
                std::function<void(model::HostIndex)> on_read,
-               std::function<void(model::HostIndex)> on_renewal);
+               std::function<void(model::HostIndex)> on_renewal,
+               std::function<void(model::HostIndex, const SelfFence&)> on_self_fence = {});
   ~LeaseWatcher();
   LeaseWatcher(const LeaseWatcher&) = delete;
   LeaseWatcher& operator=(const LeaseWatcher&) = delete;
@@ -106,6 +112,7 @@ class LeaseWatcher {
     std::atomic<bool> open{true};
     std::function<void(model::HostIndex)> on_read;
     std::function<void(model::HostIndex)> on_renewal;
+    std::function<void(model::HostIndex, const SelfFence&)> on_self_fence;
   };
 
   env::EventLoop& loop_;

@@ -79,6 +79,13 @@ const HostMonitor::HostState* HostMonitor::find(model::HostIndex host) const {
   return &hosts_[host];
 }
 
+namespace {
+// A host in one of these states is lost (its loss episode runs); up and suspect are not.
+bool lost_state(HostHealth health) {
+  return health != HostHealth::up && health != HostHealth::suspect;
+}
+}  // namespace
+
 bool HostMonitor::counts_as_suspect(HostHealth health) const {
   return health == HostHealth::suspect || health == HostHealth::failed || health == HostHealth::isolated;
 }
@@ -101,6 +108,7 @@ void HostMonitor::add_host(model::HostIndex host, ChannelSet channels) {
   }
   ++monitored_count_;
   update_storm_guard();
+  fencer_.host_recovered(host);  // watched afresh: no proof of an earlier loss carries over
   schedule_next_check(host);
 }
 
@@ -132,6 +140,9 @@ void HostMonitor::heartbeat(model::HostIndex host, Channel channel) {
   slot->lost = false;
   slot->detector.heartbeat(now);
   slot->checked_s = now;
+  if (state.health == HostHealth::fenced && now >= state.since_s + settings_.fenced_heartbeat_grace_s) {
+    state.heard_after_fence = true;
+  }
   evaluate(host);
   schedule_next_check(host);
 }
@@ -255,8 +266,14 @@ void HostMonitor::evaluate(model::HostIndex host) {
       if (!any_suspect && !network_silent)
         set_health(host, HostHealth::up, "rejoined: every channel on time");
       break;
-    case HostHealth::fencing:
     case HostHealth::fenced:
+      if (state.heard_after_fence) {
+        settle_alive(
+            "heard again after the fence, before recovery started: the host is back and its fence "
+            "proves nothing now");
+      }
+      break;
+    case HostHealth::fencing:
     case HostHealth::recovering:
       break;
   }
@@ -390,7 +407,10 @@ void HostMonitor::set_health(model::HostIndex host, HostHealth to, std::string r
   double now = loop_.now_s();
   state.health = to;
   state.since_s = now;
+  state.heard_after_fence = false;
   if (to != HostHealth::failed && to != HostHealth::isolated) state.blocked_reason.clear();
+  // The loss episode ends: the fencer drops every proof it holds for this loss.
+  if (lost_state(from) && !lost_state(to)) fencer_.host_recovered(host);
   if (to == HostHealth::up) {
     state.fence_attempts = 0;
     state.fence_retry_at_s = 0.0;
@@ -468,18 +488,36 @@ void HostMonitor::disarm() {
   armed_ = false;
 }
 
-void HostMonitor::confirm_down(model::HostIndex host, std::string_view who) {
-  if (!find(host)) return;
+bool HostMonitor::confirm_down(model::HostIndex host, std::string_view who) {
+  if (!find(host)) return false;
   auto& state = hosts_[host];
   if (state.health == HostHealth::fenced || state.health == HostHealth::recovering ||
       state.health == HostHealth::recovered) {
-    return;
+    return true;
+  }
+  // Failed or fencing: declared lost. Up, suspect: not lost. Isolated: its lease still renews, so it runs
+  // (if it really is off, its lease expires and it becomes failed, and the operator confirms then).
+  if (state.health != HostHealth::failed && state.health != HostHealth::fencing) {
+    double now = loop_.now_s();
+    HostEvent event;
+    event.kind = HostEvent::Kind::confirmation_refused;
+    event.at_s = now;
+    event.host = host;
+    event.from = event.to = state.health;
+    event.reason = fmt::format(
+        "operator confirmation ({}) refused: the host is {}, not declared failed; a confirmation counts only "
+        "for the current loss of a host: confirm again once it is failed",
+        who.empty() ? "unnamed" : who, to_string(state.health));
+    event.channels = evidence(state, now);
+    publish(std::move(event));
+    return false;
   }
   ++state.fence_generation;
   state.fence_permanently_failed = false;
   state.blocked_reason.clear();
   set_health(host, HostHealth::fenced,
              fmt::format("operator confirmed the host is down ({})", who.empty() ? "unnamed" : who));
+  return true;
 }
 
 bool HostMonitor::recovery_started(model::HostIndex host) {
@@ -549,6 +587,22 @@ std::optional<double> HostMonitor::last_lease_check_s(model::HostIndex host) con
   const auto& slot = state->channel[static_cast<int>(Channel::storage)];
   if (!slot) return std::nullopt;
   return slot->checked_s;
+}
+
+std::optional<double> HostMonitor::self_fence_within_s(model::HostIndex host) const {
+  const auto* state = find(host);
+  if (!state) return std::nullopt;
+  return state->self_fence_within_s;
+}
+
+void HostMonitor::lease_self_fence(model::HostIndex host, const SelfFence& declared) {
+  if (!find(host)) return;
+  auto& state = hosts_[host];
+  if (declared.working()) {
+    state.self_fence_within_s = static_cast<double>(declared.within_ms) / 1000.0;
+  } else {
+    state.self_fence_within_s.reset();
+  }
 }
 
 std::optional<double> HostMonitor::last_agent_contact_s(model::HostIndex host) const {

@@ -18,7 +18,14 @@
 //   fencing   the Fencer is at work (never started while disarmed, while the storm guard holds, or beyond the
 //             fence rate limit; the host then stays failed with the reason in status()).
 //   fenced    the Fencer confirmed (or an operator confirmed) that the host cannot run its VMs: only now may
-//             recovery start (recovery_started() refuses otherwise).
+//             recovery start (recovery_started() refuses otherwise). The proof belongs to this loss of the
+//             host: a heartbeat (any channel) received more than fenced_heartbeat_grace_s after the fence was
+//             confirmed and before recovery started means the host is back, and it leaves fenced (to up or
+//             suspect) with the proof void: a later loss needs a fresh fence.
+// Loss episodes: a host is lost from the moment it leaves up/suspect (failed, isolated, fencing, fenced,
+// recovering, recovered) until it is up or suspect again. When an episode ends, and when add_host starts
+// watching a host afresh, the monitor calls env::Fencer::host_recovered(host) on its fencer, so that no proof
+// cached by a fence level (an operator's confirmation) outlives the loss it was given for.
 // Every transition is published as a HostEvent with its evidence (each channel's phi and silence).
 //
 // Storm guard: when more than max_suspect_share of the monitored hosts are suspect/failed/isolated at once
@@ -40,6 +47,7 @@
 #include <string_view>
 #include <vector>
 
+#include "detect/heartbeat_protocol.h"
 #include "detect/phi_accrual.h"
 #include "env/event_loop.h"
 #include "env/fencer.h"
@@ -104,6 +112,10 @@ struct DetectorSettings {
   double fence_retry_max_s = 60.0;
   // While a fence is blocked (disarmed, storm guard), re-check this often.
   double blocked_recheck_s = 1.0;
+  // A heartbeat received this soon after a fence was confirmed may have been sent before it (in flight, or a
+  // lease record written before the power-off and read after) and does not void the fence; a later one
+  // does. At least the worst message delay plus the lease poll interval.
+  double fenced_heartbeat_grace_s = 1.0;
 };
 
 struct ChannelEvidence {
@@ -114,7 +126,8 @@ struct ChannelEvidence {
 };
 
 struct HostEvent {
-  enum class Kind : std::uint8_t { transition, fence_blocked, fence_failed };
+  // confirmation_refused: an operator's confirm_down for a host that is not lost (up or suspect), ignored.
+  enum class Kind : std::uint8_t { transition, fence_blocked, fence_failed, confirmation_refused };
   Kind kind = Kind::transition;
   double at_s = 0.0;
   model::HostIndex host = model::kNoIndex;
@@ -172,9 +185,13 @@ class HostMonitor final : public fence::Liveness {
   void disarm();
   bool armed() const { return armed_; }
 
-  // An operator's word that `host` is off: it becomes fenced at once (a fence in flight is disregarded).
-  // No-op if it is already fenced, recovering or recovered.
-  void confirm_down(model::HostIndex host, std::string_view who);
+  // An operator's word that `host` is off. It counts only for the current loss of the host: when the host
+  // is failed or fencing it becomes fenced at once (a fence in flight is disregarded) and true is returned.
+  // Already fenced, recovering or recovered: nothing changes, true (the loss is already proven). Up,
+  // suspect, isolated (its lease still renews: it runs), or not monitored: refused (false, and a
+  // confirmation_refused event): it is not kept for a later loss; the operator confirms again once the host
+  // is declared failed.
+  bool confirm_down(model::HostIndex host, std::string_view who);
 
   // The consumer (executor) reports recovery progress. recovery_started returns false, and changes nothing,
   // unless the host is fenced: no restart without a confirmed fence.
@@ -193,6 +210,10 @@ class HostMonitor final : public fence::Liveness {
   std::optional<double> last_lease_renewal_s(model::HostIndex host) const override;
   std::optional<double> last_agent_contact_s(model::HostIndex host) const override;
   std::optional<double> last_lease_check_s(model::HostIndex host) const override;
+  std::optional<double> self_fence_within_s(model::HostIndex host) const override;
+  // What the host's last lease record read declares of its agent's self-fence (LeaseWatcher's
+  // on_self_fence). Until the first call (and after add_host) the host counts as declaring none.
+  void lease_self_fence(model::HostIndex host, const SelfFence& declared);
 
  private:
   struct ChannelState {
@@ -218,6 +239,8 @@ class HostMonitor final : public fence::Liveness {
     bool fence_error_permanent = false;
     std::string last_fence_error;
     std::string blocked_reason;
+    std::optional<double> self_fence_within_s;  // from the last lease record
+    bool heard_after_fence = false;             // fenced, then a heartbeat after the grace: the host is back
   };
 
   HostState& host_state(model::HostIndex host);

@@ -46,9 +46,9 @@ int sync_with_store(env::StateStore& store, HostMonitor& monitor, const model::C
   for (const auto& confirmation : store.confirmations()) {
     model::HostIndex host = cloud.find_host(confirmation.host);
     if (host == model::kNoIndex) continue;
-    monitor.confirm_down(host, confirmation.by);
-    store.mark_applied(confirmation.id);
-    ++applied;
+    bool accepted = monitor.confirm_down(host, confirmation.by);
+    store.mark_applied(confirmation.id);  // consumed either way: it never waits for a later loss
+    if (accepted) ++applied;
   }
   store.publish_status(status_to_json(monitor.status(), cloud));
   return applied;

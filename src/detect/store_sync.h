@@ -19,7 +19,10 @@ namespace revive::detect {
 // "silent_s", "lost"}]}]}. Host names from `cloud` (index as text when out of range).
 std::string status_to_json(const DetectorStatus& status, const model::Cloud& cloud);
 
-// Returns the number of confirmations applied. Unknown host names stay pending (and are reported by
+// Returns the number of confirmations accepted. Every confirmation of a known host is consumed (marked
+// applied) at the first sync, accepted or not: HostMonitor::confirm_down refuses one for a host that is not
+// declared failed (up, suspect, isolated), and a refused one is gone, never kept for a later loss of the host
+// (the refusal is a confirmation_refused HostEvent). Unknown host names stay pending (and are reported by
 // `revive status`).
 int sync_with_store(env::StateStore& store, HostMonitor& monitor, const model::Cloud& cloud);
 

@@ -24,6 +24,12 @@ class Fencer {
   virtual void fence(model::HostIndex host, Completion done) = 0;
   virtual void power_status(model::HostIndex host,
                             std::function<void(const OperationResult&, PowerState)> done) = 0;
+  // The host is back (its heartbeats resumed, it rejoined after recovery, an operator returned it to
+  // service): every proof this fencer holds or caches for `host` (an operator's confirmation, a remembered
+  // "off") belonged to the loss that just ended and is dropped, and fences of `host` still waiting for such a
+  // proof fail. A later fence of `host` needs fresh proof. Whoever declares a host back calls this on the
+  // fencer it fences through (detect::HostMonitor does so on its own fencer). Default: nothing is cached.
+  virtual void host_recovered(model::HostIndex /*host*/) {}
 };
 
 }  // namespace revive::env

@@ -132,6 +132,13 @@ void FenceChain::run_level(std::shared_ptr<Run> run) {
   fencer->fence(run->host, finish);
 }
 
+void FenceChain::host_recovered(model::HostIndex host) {
+  std::set<env::Fencer*> told;
+  for (auto& [name, fencer] : fencers_) {
+    if (told.insert(fencer).second) fencer->host_recovered(host);
+  }
+}
+
 void FenceChain::power_status(model::HostIndex host,
                               std::function<void(const env::OperationResult&, env::PowerState)> done) {
   status_from(host, 0, std::move(done));

@@ -60,6 +60,11 @@ class FenceChain final : public env::Fencer {
   void set_observer(std::function<void(const FenceReport&)> observer) { observer_ = std::move(observer); }
 
   void fence(model::HostIndex host, env::Completion done) override;
+  // The host is back (env::Fencer::host_recovered): passed on to every registered level, once each, so that
+  // none keeps a proof of the loss that ended (ManualFencer drops its confirmation and fails the fences
+  // waiting for one). Fences in flight go on; each level's answer states the world after it acted. The chain
+  // itself caches no proof (levels that failed for good stay skipped: that is configuration, not proof).
+  void host_recovered(model::HostIndex host) override;
   // Asks the host's levels in order; the first definite answer (on/off) wins, else unknown.
   void power_status(model::HostIndex host,
                     std::function<void(const env::OperationResult&, env::PowerState)> done) override;

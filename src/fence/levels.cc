@@ -16,23 +16,48 @@ void post_unknown(env::EventLoop& loop, StatusDone done) {
 
 // ---------------------------------------------------------------------------------------------- storage
 
-StorageFencer::StorageFencer(env::EventLoop& loop, env::Storage& storage, const model::Cloud& cloud)
-    : loop_(loop), storage_(storage), cloud_(cloud) {}
+StorageFencer::StorageFencer(env::EventLoop& loop, env::Storage& storage, const model::Cloud& cloud,
+                             VmsOnHost vms_on_host)
+    : loop_(loop), storage_(storage), cloud_(cloud), vms_on_host_(std::move(vms_on_host)) {}
 
 void StorageFencer::fence(model::HostIndex host, env::Completion done) {
+  std::vector<model::VmIndex> vms;
+  if (vms_on_host_) vms = vms_on_host_(host);
+  std::sort(vms.begin(), vms.end());
+  vms.erase(std::unique(vms.begin(), vms.end()), vms.end());
+  auto fail = [this, &done](std::string error) {
+    loop_.post([done, error = std::move(error)] { done(env::OperationResult::failure(error)); });
+  };
+  if (vms.empty()) {
+    fail("no VM is believed to run on the host: storage fencing proves nothing");
+    return;
+  }
   std::map<model::ArrayIndex, std::vector<model::DiskIndex>> by_array;
-  if (host < cloud_.hosts.size()) {
-    for (model::VmIndex vm : cloud_.vms_on(host)) {
-      for (std::size_t disk = cloud_.vms[vm].first_disk; disk < cloud_.vm_disk_end(vm); ++disk) {
-        by_array[cloud_.disks[disk].array].push_back(static_cast<model::DiskIndex>(disk));
-      }
+  std::vector<std::string> diskless;
+  for (model::VmIndex vm : vms) {
+    if (vm >= cloud_.vms.size()) {
+      fail(fmt::format("VM #{} is not in the inventory: storage fencing cannot tell its disks", vm));
+      return;
+    }
+    if (cloud_.vms[vm].first_disk >= cloud_.vm_disk_end(vm)) {
+      diskless.push_back(cloud_.vms[vm].name);
+      continue;
+    }
+    for (std::size_t disk = cloud_.vms[vm].first_disk; disk < cloud_.vm_disk_end(vm); ++disk) {
+      by_array[cloud_.disks[disk].array].push_back(static_cast<model::DiskIndex>(disk));
     }
   }
-  if (by_array.empty()) {
-    loop_.post([done] {
-      done(env::OperationResult::failure("no disk mapped to the host: storage fencing proves nothing", true));
-    });
+  if (!diskless.empty()) {
+    // Nothing is unmapped: the host keeps running a VM that storage fencing cannot stop, so this is no
+    // proof and the next level must fence the host.
+    std::string names;
+    for (const auto& name : diskless) names += (names.empty() ? "" : ", ") + name;
+    fail(fmt::format("storage fencing cannot stop diskless VM{} {}", diskless.size() > 1 ? "s" : "", names));
     return;
+  }
+  for (auto& [array, disks] : by_array) {
+    std::sort(disks.begin(), disks.end());
+    disks.erase(std::unique(disks.begin(), disks.end()), disks.end());
   }
   struct Join {
     std::size_t remaining = 0;
@@ -133,10 +158,32 @@ std::optional<double> LeaseFencer::proof_time_s(model::HostIndex host) const {
   return expiry + settings_.watchdog_s + settings_.margin_s;
 }
 
+std::optional<std::string> LeaseFencer::why_no_self_fence(model::HostIndex host) const {
+  auto within = liveness_.self_fence_within_s(host);
+  if (!within) {
+    return std::string(
+        "the host's last lease record declares no working self-fence (no watchdog device, no self-fence "
+        "command): its agent only exits when it gives up and its VMs keep running, so an expired lease "
+        "proves "
+        "nothing");
+  }
+  if (*within > settings_.watchdog_s + 1e-9) {
+    return fmt::format(
+        "the host's agent declares its self-fence takes up to {:g} s, more than the lease level allows "
+        "(watchdog {:g} s): an expired lease proves nothing yet",
+        *within, settings_.watchdog_s);
+  }
+  return std::nullopt;
+}
+
 void LeaseFencer::fence(model::HostIndex host, env::Completion done) {
   auto proof = proof_time_s(host);
   if (!proof) {
     loop_.post([done] { done(env::OperationResult::failure("the host has no storage lease", true)); });
+    return;
+  }
+  if (auto why = why_no_self_fence(host)) {
+    loop_.post([done, error = *why] { done(env::OperationResult::failure(error)); });
     return;
   }
   double renewal = *liveness_.last_lease_renewal_s(host);
@@ -159,6 +206,10 @@ void LeaseFencer::check_later(model::HostIndex host, double renewal, double give
     if (proof && *proof > now + 1e-9) {
       // The agent was heard meanwhile: its watchdog deadline moved.
       done(env::OperationResult::failure("the agent was heard while waiting for the lease proof"));
+      return;
+    }
+    if (auto why = why_no_self_fence(host)) {
+      done(env::OperationResult::failure(*why));
       return;
     }
     auto checked = liveness_.last_lease_check_s(host);
@@ -188,12 +239,10 @@ ManualFencer::~ManualFencer() {
   for (auto& [host, pending] : pending_) loop_.cancel(pending->timer);
 }
 
-void ManualFencer::confirm(model::HostIndex host) {
+bool ManualFencer::confirm(model::HostIndex host) {
+  if (!lost_.contains(host)) return false;  // not lost: kept for no later loss
+  confirmed_.insert(host);
   auto [first, last] = pending_.equal_range(host);
-  if (first == last) {
-    confirmed_.insert(host);  // for the next fence of this host
-    return;
-  }
   std::vector<std::shared_ptr<Pending>> waiting;
   for (auto it = first; it != last; ++it) waiting.push_back(it->second);
   pending_.erase(first, last);
@@ -201,10 +250,32 @@ void ManualFencer::confirm(model::HostIndex host) {
     loop_.cancel(pending->timer);
     loop_.post([pending] { pending->done(env::OperationResult::success()); });
   }
+  return true;
+}
+
+void ManualFencer::host_lost(model::HostIndex host) {
+  lost_.insert(host);
+}
+
+void ManualFencer::host_recovered(model::HostIndex host) {
+  lost_.erase(host);
+  confirmed_.erase(host);
+  auto [first, last] = pending_.equal_range(host);
+  std::vector<std::shared_ptr<Pending>> waiting;
+  for (auto it = first; it != last; ++it) waiting.push_back(it->second);
+  pending_.erase(first, last);
+  for (auto& pending : waiting) {
+    loop_.cancel(pending->timer);
+    loop_.post([pending] {
+      pending->done(
+          env::OperationResult::failure("the host came back before an operator confirmed it was off"));
+    });
+  }
 }
 
 void ManualFencer::fence(model::HostIndex host, env::Completion done) {
-  if (confirmed_.erase(host) > 0) {
+  lost_.insert(host);  // a fence is asked for: the host is lost until host_recovered()
+  if (confirmed_.contains(host)) {
     loop_.post([done] { done(env::OperationResult::success()); });
     return;
   }

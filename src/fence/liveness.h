@@ -24,6 +24,11 @@ class Liveness {
   // The last time the controller read the lease successfully, renewed or not: an unchanged lease proves
   // something only if it was read after the deadline (a controller cut off from storage sees nothing).
   virtual std::optional<double> last_lease_check_s(model::HostIndex host) const = 0;
+  // What the host's last lease record read declared of its agent's self-fence (a watchdog device it pets, a
+  // self-fence command): nullopt when it declared none, or no record declared anything yet; else the most
+  // seconds from the agent's self-fence decision until the host is off. Without a declared self-fence an
+  // expired lease proves nothing: the agent's exit leaves the VMs running.
+  virtual std::optional<double> self_fence_within_s(model::HostIndex host) const = 0;
 };
 
 }  // namespace revive::fence

@@ -97,6 +97,12 @@ void SimulatedCluster::poll_leases() {
   if (!partitioned_) {
     for (model::HostIndex host = 0; host < hosts_.size(); ++host) {
       auto& state = hosts_[host];
+      detect::SelfFence declared;
+      if (options_.agents_self_fence && options_.channels.has(Channel::agent)) {
+        declared.watchdog = true;
+        declared.within_ms = static_cast<std::int64_t>(std::llround(options_.lease.watchdog_s * 1000.0));
+      }
+      if (state.lease_sequence > 0) monitor_->lease_self_fence(host, declared);  // the record says so
       monitor_->lease_checked(host);
       if (state.lease_sequence != state.lease_sequence_seen) {
         state.lease_sequence_seen = state.lease_sequence;
@@ -142,7 +148,9 @@ void SimulatedCluster::beat(model::HostIndex host, Channel channel) {
 
 void SimulatedCluster::check_agent(model::HostIndex host) {
   auto& state = hosts_[host];
-  if (!options_.channels.has(Channel::agent) || state.self_fence_pending || !state.powered) return;
+  if (!options_.channels.has(Channel::agent) || !options_.agents_self_fence || state.self_fence_pending ||
+      !state.powered)
+    return;
   double now = loop_.now_s();
   bool lease_lost = now - state.last_renewal_s >= options_.lease.lease_ttl_s;
   bool controller_lost = now - state.last_ack_s >= options_.lease.controller_timeout_s;

@@ -1,9 +1,9 @@
 // A simulated cluster for the failure detector and fencing: hosts that send heartbeats on every channel
 // (hypervisor keepalive, agent UDP: loss and jitter; storage lease: a renewal counter the agent bumps each
-// interval, with loss, which the controller reads every lease_poll_s), host agents that self-fence by
-// watchdog, BMCs that can be slow, unreachable or refuse the password, and faults (crash, isolation, full
-// cut, controller partition). The real HostMonitor, FenceChain and LeaseFencer run on a VirtualLoop against
-// it, and safety invariants are checked as events happen:
+// interval, with loss, which the controller reads every lease_poll_s, declaring the agent's watchdog),
+// host agents that self-fence by watchdog, BMCs that can be slow, unreachable or refuse the password, and
+// faults (crash, isolation, full cut, controller partition). The real HostMonitor, FenceChain and LeaseFencer
+// run on a VirtualLoop against it, and safety invariants are checked as events happen:
 //   - a host declared fenced, or whose recovery starts, is really off (never two copies of its VMs);
 //   - an isolated host (alive, cut off from the controller, lease renewed) is never declared failed.
 // Deterministic: the same options (seed included) give the same run. Thread-safety: single-threaded.
@@ -48,6 +48,9 @@ struct ClusterOptions {
   std::vector<std::string> levels{"ipmi", "lease"};
   double recovery_s = 30.0;   // from recovery start to recovery finished
   double lease_poll_s = 0.5;  // the controller reads every lease record this often
+  // The agents have a watchdog (they power their host off within lease.watchdog_s of losing controller and
+  // lease) and their lease records say so; false: they have none, declare none, and never self-fence.
+  bool agents_self_fence = true;
   std::uint64_t seed = 1;
 };
 

@@ -1,7 +1,10 @@
 // The host agent as a real process against the controller side (HeartbeatReceiver, LeaseWatcher, HostMonitor,
 // FenceChain) on a wall-clock loop: heartbeats verified, a killed agent is a failed host, an isolated one
-// (its network namespace's link down, its lease still renewed) is isolated and never failed, and an agent
-// that loses both controller and lease self-fences so that the lease fencer can prove it.
+// (its network namespace's link down, its lease still renewed) is isolated and never failed, an agent that
+// loses both controller and lease self-fences (its command, its watchdog device) so that the lease fencer can
+// prove it, and the lease fencer refuses an agent that cannot self-fence. Real processes on the wall clock:
+// every wait is bounded and polls its condition; processes are cleaned up by pid.
+#include <signal.h>
 #include <sys/stat.h>
 
 #include <algorithm>
@@ -38,6 +41,28 @@ class RecordingFencer final : public env::Fencer {
   std::vector<model::HostIndex> calls;
 };
 
+// Kills a helper process (a simulated VM) by pid when the test ends, however it ends.
+struct KillOnExit {
+  int pid = -1;
+  ~KillOnExit() {
+    if (pid > 0) ::kill(pid, SIGKILL);
+  }
+};
+
+// The host's current lease record in `lease_dir` (nullopt: no valid record).
+std::optional<detect::SignedMessage> read_lease_record(const std::filesystem::path& lease_dir,
+                                                       const std::string& host, const std::string& key) {
+  std::string text;
+  try {
+    text = testing::read_file(lease_dir / (host + ".lease"));
+  } catch (const std::exception&) {
+    return std::nullopt;  // not written yet
+  }
+  auto decoded = detect::decode(text, key, detect::MessageKind::lease);
+  if (decoded.error != detect::DecodeError::none) return std::nullopt;
+  return decoded.message;
+}
+
 // Scaled-down timings (agent interval 0.1 s) so that tests take seconds.
 detect::DetectorSettings fast_detector() {
   detect::DetectorSettings settings;
@@ -68,7 +93,10 @@ struct Controller {
         leases(
             loop, {.directory = lease_dir.string(), .reader = {}, .key = key, .poll_s = 0.05}, hosts,
             [this](model::HostIndex host) { monitor.lease_checked(host); },
-            [this](model::HostIndex host) { monitor.heartbeat(host, Channel::storage); }) {
+            [this](model::HostIndex host) { monitor.heartbeat(host, Channel::storage); },
+            [this](model::HostIndex host, const detect::SelfFence& declared) {
+              monitor.lease_self_fence(host, declared);
+            }) {
     monitor.subscribe([this](const detect::HostEvent& event) { events.push_back(event); });
     for (const auto& [name, host] : hosts)
       monitor.add_host(host, detect::ChannelSet::of({Channel::agent, Channel::storage}));
@@ -140,9 +168,16 @@ TEST(Agent, HeartbeatsAreVerifiedAndABadKeyIsRejected) {
                          dir.path() / "h0.log");
   BackgroundProcess bad(agent_command("h1", endpoint, bad_key_file, dir.path() / "leases"),
                         dir.path() / "h1.log");
-  controller.loop.run_for(3.0);
-  EXPECT_GT(controller.receiver.counters().accepted, 10u);
-  EXPECT_GT(controller.receiver.counters().bad_signature, 10u);
+  // Bounded wait until everything the test checks has had time to happen.
+  ASSERT_TRUE(controller.loop.run_until(
+      [&] {
+        return controller.receiver.counters().accepted > 10 &&
+               controller.receiver.counters().bad_signature > 10 && !fencer.calls.empty() &&
+               controller.leases.bad_records() > 0 &&
+               testing::read_file(dir.path() / "h1.log").find("controller lost") != std::string::npos;
+      },
+      20.0))
+      << controller.history(1) << testing::read_file(dir.path() / "h1.log");
   EXPECT_EQ(controller.monitor.health(0), HostHealth::up) << controller.history(0);
   // h1's heartbeats and lease are forged as far as the controller knows: it is silent, hence failed.
   EXPECT_TRUE(controller.ever(1, HostHealth::failed)) << controller.history(1);
@@ -165,10 +200,15 @@ TEST(Agent, KilledAgentIsDeclaredFailed) {
     agents.emplace_back(agent_command(host, endpoint, key_file, dir.path() / "leases"),
                         dir.path() / (std::string(host) + ".log"));
   }
-  controller.loop.run_for(2.0);
-  for (model::HostIndex host = 0; host < 3; ++host) {
-    ASSERT_EQ(controller.monitor.health(host), HostHealth::up) << controller.history(host);
-  }
+  auto all_up_and_renewing = [&] {
+    for (model::HostIndex host = 0; host < 3; ++host) {
+      auto renewal = controller.monitor.last_lease_renewal_s(host);
+      if (controller.monitor.health(host) != HostHealth::up || !renewal || *renewal <= 0.5) return false;
+    }
+    return true;
+  };
+  ASSERT_TRUE(controller.loop.run_until(all_up_and_renewing, 15.0))
+      << controller.history(0) << controller.history(1) << controller.history(2);
   agents[1].stop();  // SIGKILL: the host crashed
   ASSERT_TRUE(controller.loop.run_until([&] { return !fencer.calls.empty(); }, 20.0))
       << controller.history(1);
@@ -190,6 +230,7 @@ TEST(Agent, LosingControllerAndLeaseSelfFencesAndTheLeaseFencerProvesIt) {
   auto marker = dir.path() / "self-fenced";
   auto vm = testing::shell("sleep 1000 </dev/null >/dev/null 2>&1 & echo $!");
   int vm_pid = std::stoi(vm.out);
+  KillOnExit vm_guard{vm_pid};
 
   // The controller: agent + storage channels, fence chain with the lease level only.
   struct LeaseController {
@@ -213,7 +254,10 @@ TEST(Agent, LosingControllerAndLeaseSelfFencesAndTheLeaseFencerProvesIt) {
               loop, {.directory = lease_dir.string(), .reader = {}, .key = "k", .poll_s = 0.05},
               {{"h0", 0}, {"h1", 1}, {"h2", 2}},
               [this](model::HostIndex host) { monitor.lease_checked(host); },
-              [this](model::HostIndex host) { monitor.heartbeat(host, Channel::storage); }) {
+              [this](model::HostIndex host) { monitor.heartbeat(host, Channel::storage); },
+              [this](model::HostIndex host, const detect::SelfFence& declared) {
+                monitor.lease_self_fence(host, declared);
+              }) {
       chain.add_level("lease", lease);
       chain.set_default_levels({"lease"});
       monitor.subscribe([this](const detect::HostEvent& event) {
@@ -244,17 +288,30 @@ TEST(Agent, LosingControllerAndLeaseSelfFencesAndTheLeaseFencerProvesIt) {
   };
   LeaseController controller(shared);
   std::string endpoint = "127.0.0.1:" + std::to_string(controller.receiver.port());
-  std::string watchdog = "kill -9 " + std::to_string(vm_pid) + "; date +%s.%N > " + marker.string();
+  std::string self_fence = "kill -9 " + std::to_string(vm_pid) + "; date +%s.%N > " + marker.string();
   std::vector<BackgroundProcess> agents;
-  agents.emplace_back(agent_command("h0", endpoint, key_file, agent_view, {"--watchdog-command", watchdog}),
-                      dir.path() / "h0.log");
+  agents.emplace_back(
+      agent_command("h0", endpoint, key_file, agent_view, {"--self-fence-command", self_fence}),
+      dir.path() / "h0.log");
   std::string other_endpoint = "127.0.0.1:" + std::to_string(controller.other_receiver.port());
   for (const char* host : {"h1", "h2"}) {
     agents.emplace_back(agent_command(host, other_endpoint, key_file, shared),
                         dir.path() / (std::string(host) + ".log"));
   }
-  controller.loop.run_for(2.0);
-  ASSERT_EQ(controller.monitor.health(0), HostHealth::up);
+  // Up, renewing, and its lease record declares the command (500 ms: --watchdog 0.5).
+  ASSERT_TRUE(controller.loop.run_until(
+      [&] {
+        auto renewal = controller.monitor.last_lease_renewal_s(0);
+        auto within = controller.monitor.self_fence_within_s(0);
+        return controller.monitor.health(0) == HostHealth::up && renewal && *renewal > 0.5 && within &&
+               *within == 0.5;
+      },
+      15.0))
+      << testing::read_file(dir.path() / "h0.log");
+  auto record = read_lease_record(shared, "h0", "k");
+  ASSERT_TRUE(record);
+  EXPECT_TRUE(record->self_fence.command);
+  EXPECT_FALSE(record->self_fence.watchdog);
 
   // h0 is cut off: its storage path breaks and the controller no longer hears it (its receiver stops).
   std::filesystem::remove(agent_view);
@@ -262,7 +319,8 @@ TEST(Agent, LosingControllerAndLeaseSelfFencesAndTheLeaseFencerProvesIt) {
   controller.receiver.stop();
   ASSERT_TRUE(controller.loop.run_until([&] { return controller.fenced_at.has_value(); }, 30.0))
       << testing::read_file(dir.path() / "h0.log");
-  // The agent self-fenced (watchdog command ran, host processes gone) before the controller called it fenced.
+  // The agent self-fenced (self-fence command ran, host processes gone) before the controller called it
+  // fenced.
   EXPECT_TRUE(std::filesystem::exists(marker)) << testing::read_file(dir.path() / "h0.log");
   EXPECT_TRUE(testing::eventually([&] { return !testing::process_alive(vm_pid); }, 2.0));
   EXPECT_TRUE(testing::eventually([&] { return !agents[0].running(); }, 2.0));
@@ -273,6 +331,239 @@ TEST(Agent, LosingControllerAndLeaseSelfFencesAndTheLeaseFencerProvesIt) {
   EXPECT_TRUE(agents[2].running());
   EXPECT_EQ(controller.monitor.health(1), HostHealth::up);
   EXPECT_EQ(controller.monitor.health(2), HostHealth::up);
+}
+
+// The controller side of the tests below: agent + storage channels, the lease level then a manual level
+// (which never gets a confirmation), every fence report kept.
+struct LeaseOnlyController {
+  LeaseOnlyController(const std::filesystem::path& lease_dir, detect::HostNames hosts)
+      : cloud(cloud_of(hosts)),
+        chain(loop),
+        monitor(loop, chain, fast_detector()),
+        lease(loop, monitor,
+              {.lease_ttl_s = 1.0,
+               .controller_timeout_s = 1.0,
+               .watchdog_s = 0.5,
+               .margin_s = 0.5,
+               .read_recheck_s = 0.05,
+               .read_wait_s = 10.0}),
+        manual(loop, cloud, 0.5),
+        receiver(loop, {.bind_address = "127.0.0.1", .port = 0, .key = "k", .max_skew_s = 30.0}, hosts,
+                 [this](model::HostIndex host) { monitor.heartbeat(host, Channel::agent); }),
+        leases(
+            loop, {.directory = lease_dir.string(), .reader = {}, .key = "k", .poll_s = 0.05}, hosts,
+            [this](model::HostIndex host) { monitor.lease_checked(host); },
+            [this](model::HostIndex host) { monitor.heartbeat(host, Channel::storage); },
+            [this](model::HostIndex host, const detect::SelfFence& declared) {
+              monitor.lease_self_fence(host, declared);
+            }) {
+    chain.add_level("lease", lease);
+    chain.add_level("manual", manual);
+    chain.set_default_levels({"lease", "manual"});
+    chain.set_observer([this](const fence::FenceReport& report) { reports.push_back(report); });
+    monitor.subscribe([this](const detect::HostEvent& event) { events.push_back(event); });
+    for (const auto& [name, host] : hosts) {
+      monitor.add_host(host, detect::ChannelSet::of({Channel::agent, Channel::storage}));
+    }
+    receiver.start();
+    leases.start();
+  }
+  ~LeaseOnlyController() {
+    receiver.stop();
+    leases.stop();
+  }
+  static model::Cloud cloud_of(const detect::HostNames& hosts) {
+    model::Cloud result;
+    result.hosts.resize(hosts.size());
+    for (const auto& [name, host] : hosts) result.hosts[host].name = name;
+    return result;
+  }
+  bool ever(model::HostIndex host, HostHealth health) const {
+    return std::any_of(events.begin(), events.end(), [&](const detect::HostEvent& event) {
+      return event.host == host && event.kind == detect::HostEvent::Kind::transition && event.to == health;
+    });
+  }
+  std::optional<std::string> lease_error(model::HostIndex host) const {
+    for (const auto& report : reports) {
+      if (report.host != host) continue;
+      for (const auto& attempt : report.attempts) {
+        if (attempt.level == "lease" && !attempt.ok) return attempt.error;
+      }
+    }
+    return std::nullopt;
+  }
+  std::string endpoint() const { return "127.0.0.1:" + std::to_string(receiver.port()); }
+
+  model::Cloud cloud;
+  drivers::WallClockLoop loop;
+  fence::FenceChain chain;
+  detect::HostMonitor monitor;
+  fence::LeaseFencer lease;
+  fence::ManualFencer manual;
+  detect::HeartbeatReceiver receiver;
+  detect::LeaseWatcher leases;
+  std::vector<fence::FenceReport> reports;
+  std::vector<detect::HostEvent> events;
+};
+
+TEST(Agent, LeaseLevelRefusesAHostWhoseAgentCannotSelfFence) {
+  TempDir dir;
+  auto key_file = dir.write("key", "k\n");
+  auto shared = dir.path() / "shared-leases";
+  std::filesystem::create_directories(shared);
+  auto agent_view = dir.path() / "agent-view";
+  std::filesystem::create_directory_symlink(shared, agent_view);
+  LeaseOnlyController controller(shared, {{"h0", 0}});
+  // No --watchdog-device, no --self-fence-command: the agent can only exit.
+  BackgroundProcess agent(agent_command("h0", controller.endpoint(), key_file, agent_view),
+                          dir.path() / "h0.log");
+  ASSERT_TRUE(controller.loop.run_until(
+      [&] {
+        auto renewal = controller.monitor.last_lease_renewal_s(0);
+        return controller.monitor.health(0) == HostHealth::up && renewal && *renewal > 0.5;
+      },
+      15.0))
+      << testing::read_file(dir.path() / "h0.log");
+  auto record = read_lease_record(shared, "h0", "k");
+  ASSERT_TRUE(record);
+  EXPECT_FALSE(record->self_fence.working());
+  EXPECT_FALSE(controller.monitor.self_fence_within_s(0));
+
+  // Cut off from storage and controller: the agent gives up, but nothing stops its VMs.
+  std::filesystem::remove(agent_view);
+  std::filesystem::create_directory_symlink(dir.path() / "nowhere", agent_view);
+  controller.receiver.stop();
+  ASSERT_TRUE(controller.loop.run_until([&] { return controller.lease_error(0).has_value(); }, 30.0))
+      << testing::read_file(dir.path() / "h0.log");
+  EXPECT_NE(controller.lease_error(0)->find("no working self-fence"), std::string::npos)
+      << *controller.lease_error(0);
+  EXPECT_TRUE(controller.ever(0, HostHealth::failed));
+  EXPECT_FALSE(controller.ever(0, HostHealth::fenced));  // the chain moved on (manual), no proof
+  EXPECT_TRUE(testing::eventually([&] { return !agent.running(); }, 5.0));
+  EXPECT_NE(testing::read_file(dir.path() / "h0.log").find("no self-fence configured"), std::string::npos)
+      << testing::read_file(dir.path() / "h0.log");
+}
+
+TEST(Agent, WatchdogDeviceIsPettedEachRenewalAndNotMagicClosedOnSelfFence) {
+  TempDir dir;
+  auto key_file = dir.write("key", "k\n");
+  auto shared = dir.path() / "shared-leases";
+  std::filesystem::create_directories(shared);
+  auto agent_view = dir.path() / "agent-view";
+  std::filesystem::create_directory_symlink(shared, agent_view);
+  auto device = dir.write("watchdog", "");  // a fake watchdog device: a regular file
+  auto device_bytes = [&] { return testing::read_file(device); };
+  LeaseOnlyController controller(shared, {{"h0", 0}});
+  BackgroundProcess agent(agent_command("h0", controller.endpoint(), key_file, agent_view,
+                                        {"--watchdog-device", device.string()}),
+                          dir.path() / "h0.log");
+  // Petted about once per renewal, and the lease record declares the watchdog.
+  ASSERT_TRUE(controller.loop.run_until(
+      [&] {
+        auto record = read_lease_record(shared, "h0", "k");
+        return record && record->sequence >= 10 && controller.monitor.self_fence_within_s(0).has_value();
+      },
+      15.0))
+      << testing::read_file(dir.path() / "h0.log");
+  auto record = read_lease_record(shared, "h0", "k");
+  ASSERT_TRUE(record);
+  std::string pets = device_bytes();
+  EXPECT_TRUE(record->self_fence.watchdog);
+  EXPECT_FALSE(record->self_fence.command);
+  EXPECT_EQ(record->self_fence.within_ms, 500);
+  EXPECT_EQ(pets.find('V'), std::string::npos);
+  EXPECT_GE(static_cast<double>(pets.size()), static_cast<double>(record->sequence) - 3.0) << pets;
+  EXPECT_LE(static_cast<double>(pets.size()), static_cast<double>(record->sequence) + 3.0) << pets;
+
+  // Controller and lease lost: the agent stops petting, holds the device, never writes the magic 'V'.
+  std::filesystem::remove(agent_view);
+  std::filesystem::create_directory_symlink(dir.path() / "nowhere", agent_view);
+  controller.receiver.stop();
+  ASSERT_TRUE(testing::eventually(
+      [&] {
+        return testing::read_file(dir.path() / "h0.log").find("holding the watchdog") != std::string::npos;
+      },
+      15.0))
+      << testing::read_file(dir.path() / "h0.log");
+  std::string at_self_fence = device_bytes();
+  EXPECT_EQ(at_self_fence.find('V'), std::string::npos);
+  // No pet for a while (bounded: waits for a write that must not come).
+  EXPECT_FALSE(testing::eventually([&] { return device_bytes() != at_self_fence; }, 1.0));
+  EXPECT_TRUE(agent.running());  // holds the device until the host resets
+  // The lease level counts the expired lease as proof: the record declared a working watchdog.
+  ASSERT_TRUE(controller.loop.run_until([&] { return controller.ever(0, HostHealth::fenced); }, 20.0))
+      << controller.lease_error(0).value_or("") << testing::read_file(dir.path() / "h0.log");
+  // Stopped (SIGTERM) while self-fenced: still no magic close.
+  agent.signal(SIGTERM);
+  EXPECT_TRUE(testing::eventually([&] { return !agent.running(); }, 5.0));
+  EXPECT_EQ(device_bytes(), at_self_fence);
+  EXPECT_NE(testing::read_file(dir.path() / "h0.log").find("stays armed"), std::string::npos);
+}
+
+TEST(Agent, AFailedSelfFenceCommandWithdrawsTheDeclarationWhenTheLeaseCanBeWritten) {
+  TempDir dir;
+  auto key_file = dir.write("key", "k\n");
+  auto shared = dir.path() / "shared-leases";
+  std::filesystem::create_directories(shared);
+  auto agent_view = dir.path() / "agent-view";
+  std::filesystem::create_directory_symlink(shared, agent_view);
+  LeaseOnlyController controller(shared, {{"h0", 0}});
+  // The command fails (the host is not off), after the storage path came back.
+  std::string command = "ln -sfn " + shared.string() + " " + agent_view.string() + "; exit 1";
+  BackgroundProcess agent(
+      agent_command("h0", controller.endpoint(), key_file, agent_view, {"--self-fence-command", command}),
+      dir.path() / "h0.log");
+  ASSERT_TRUE(
+      controller.loop.run_until([&] { return controller.monitor.self_fence_within_s(0).has_value(); }, 15.0))
+      << testing::read_file(dir.path() / "h0.log");
+  std::filesystem::remove(agent_view);
+  std::filesystem::create_directory_symlink(dir.path() / "nowhere", agent_view);
+  controller.receiver.stop();
+  ASSERT_TRUE(testing::eventually([&] { return !agent.running(); }, 15.0))
+      << testing::read_file(dir.path() / "h0.log");
+  std::string log = testing::read_file(dir.path() / "h0.log");
+  EXPECT_NE(log.find("self-fence command exited with 1"), std::string::npos) << log;
+  EXPECT_NE(log.find("self-fence declaration withdrawn"), std::string::npos) << log;
+  auto last = read_lease_record(shared, "h0", "k");
+  ASSERT_TRUE(last);
+  EXPECT_FALSE(last->self_fence.working());
+  ASSERT_TRUE(controller.loop.run_until([&] { return !controller.monitor.self_fence_within_s(0); }, 5.0));
+  EXPECT_FALSE(controller.ever(0, HostHealth::fenced));
+}
+
+TEST(Agent, CleanStopWithdrawsTheSelfFenceThenMagicClosesTheWatchdog) {
+  TempDir dir;
+  auto key_file = dir.write("key", "k\n");
+  auto shared = dir.path() / "shared-leases";
+  std::filesystem::create_directories(shared);
+  auto device = dir.write("watchdog", "");
+  LeaseOnlyController controller(shared, {{"h0", 0}});
+  BackgroundProcess agent(
+      agent_command("h0", controller.endpoint(), key_file, shared,
+                    {"--watchdog-device", device.string(), "--self-fence-command", "true"}),
+      dir.path() / "h0.log");
+  ASSERT_TRUE(controller.loop.run_until(
+      [&] {
+        auto within = controller.monitor.self_fence_within_s(0);
+        return controller.monitor.health(0) == HostHealth::up && within;
+      },
+      15.0))
+      << testing::read_file(dir.path() / "h0.log");
+  auto before = read_lease_record(shared, "h0", "k");
+  ASSERT_TRUE(before);
+  EXPECT_EQ(detect::to_string(before->self_fence), "watchdog+command:500");
+  agent.signal(SIGTERM);
+  ASSERT_TRUE(testing::eventually([&] { return !agent.running(); }, 5.0));
+  // The last record withdraws the declaration, then the watchdog got its magic close.
+  auto last = read_lease_record(shared, "h0", "k");
+  ASSERT_TRUE(last);
+  EXPECT_GT(last->sequence, before->sequence);
+  EXPECT_FALSE(last->self_fence.working());
+  std::string bytes = testing::read_file(device);
+  ASSERT_FALSE(bytes.empty());
+  EXPECT_EQ(bytes.back(), 'V');
+  // The controller reads it: the lease proves nothing once this host is silent.
+  ASSERT_TRUE(controller.loop.run_until([&] { return !controller.monitor.self_fence_within_s(0); }, 5.0));
 }
 
 TEST(Agent, LeaseRecordInTheStateStoreTellsIsolationFromACrash) {
@@ -339,7 +630,6 @@ TEST(Agent, LeaseRecordInTheStateStoreTellsIsolationFromACrash) {
     auto renewal = monitor.last_lease_renewal_s(0);
     return renewal.has_value() && *renewal > 1.0;
   };
-  loop.run_for(1.0);
   auto agent_logs = [&] {
     std::string text;
     for (int i = 0; i < 5; ++i) {
@@ -355,7 +645,9 @@ TEST(Agent, LeaseRecordInTheStateStoreTellsIsolationFromACrash) {
   ASSERT_TRUE(loop.run_until(
       [&] { return monitor.health(0) == HostHealth::isolated && !fencer.calls.empty(); }, 20.0))
       << "h0 " << detect::to_string(monitor.health(0)) << ", h2 " << detect::to_string(monitor.health(2));
-  loop.run_for(1.0);
+  // h0 stays isolated, h2 fenced once (bounded: waits for a change that must not come).
+  EXPECT_FALSE(loop.run_until(
+      [&] { return monitor.health(0) != HostHealth::isolated || fencer.calls.size() != 1; }, 1.0));
   EXPECT_EQ(monitor.health(0), HostHealth::isolated);
   EXPECT_EQ(fencer.calls, std::vector<model::HostIndex>{2});
   EXPECT_EQ(monitor.health(1), HostHealth::up);
@@ -421,6 +713,7 @@ TEST(Agent, IsolatedInANetworkNamespaceIsIsolatedNotFailedAndAppliesItsResponse)
   std::filesystem::create_directories(dir.path() / "leases");
   auto vm = testing::shell("sleep 1000 </dev/null >/dev/null 2>&1 & echo $!");
   int vm_pid = std::stoi(vm.out);
+  KillOnExit vm_guard{vm_pid};
   auto stopped_marker = dir.path() / "stopped";
   RecordingFencer fencer;
   Controller controller(ns.host_address(), dir.path() / "leases", fencer, "k",
@@ -438,16 +731,23 @@ TEST(Agent, IsolatedInANetworkNamespaceIsIsolatedNotFailedAndAppliesItsResponse)
     agents.emplace_back(agent_command(host, endpoint, key_file, dir.path() / "leases"),
                         dir.path() / (std::string(host) + ".log"));
   }
-  controller.loop.run_for(2.0);
-  ASSERT_EQ(controller.monitor.health(0), HostHealth::up)
+  ASSERT_TRUE(controller.loop.run_until(
+      [&] {
+        auto renewal = controller.monitor.last_lease_renewal_s(0);
+        return controller.monitor.health(0) == HostHealth::up && renewal && *renewal > 0.5 &&
+               controller.receiver.counters().accepted > 10;
+      },
+      15.0))
       << controller.history(0) << testing::read_file(dir.path() / "h0.log");
 
   ns.set_link(false);  // h0's network is cut; its lease file keeps being renewed
   ASSERT_TRUE(
       controller.loop.run_until([&] { return controller.monitor.health(0) == HostHealth::isolated; }, 20.0))
       << controller.history(0);
-  controller.loop.run_for(3.0);
-  EXPECT_EQ(controller.monitor.health(0), HostHealth::isolated) << controller.history(0);
+  // It stays isolated (bounded: waits for a change that must not come).
+  EXPECT_FALSE(
+      controller.loop.run_until([&] { return controller.monitor.health(0) != HostHealth::isolated; }, 3.0))
+      << controller.history(0);
   EXPECT_FALSE(controller.ever(0, HostHealth::failed)) << controller.history(0);
   EXPECT_TRUE(fencer.calls.empty());
   // The agent applied its isolation response: its VMs stopped after the grace period; it keeps running.

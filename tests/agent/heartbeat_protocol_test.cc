@@ -32,6 +32,37 @@ TEST(HeartbeatProtocol, RoundTripsAndDetectsTampering) {
   EXPECT_EQ(decode(text + "\n", "k3y", MessageKind::heartbeat).error, DecodeError::none);
 }
 
+TEST(HeartbeatProtocol, LeaseRecordsDeclareTheSelfFenceUnderTheSignature) {
+  SignedMessage lease{MessageKind::lease, "h0", 7, 9, 1700000000123, {.watchdog = true, .within_ms = 5000}};
+  std::string text = encode(lease, "k3y");
+  EXPECT_EQ(text.rfind("REVIVE-LEASE v2 h0 7 9 1700000000123 watchdog:5000 ", 0), 0u) << text;
+  auto decoded = decode(text, "k3y", MessageKind::lease);
+  ASSERT_EQ(decoded.error, DecodeError::none);
+  EXPECT_EQ(decoded.message.self_fence, lease.self_fence);
+  // The declaration is signed: claiming a self-fence the agent did not declare breaks the signature.
+  std::string forged = text;
+  forged.replace(forged.find("watchdog:5000"), 13, "command:00001");
+  EXPECT_EQ(decode(forged, "k3y", MessageKind::lease).error, DecodeError::bad_signature);
+  for (const char* token : {"none", "command:0", "watchdog+command:12"}) {
+    auto parsed = parse_self_fence(token);
+    ASSERT_TRUE(parsed) << token;
+    EXPECT_EQ(to_string(*parsed), token);
+  }
+  EXPECT_FALSE(parse_self_fence("watchdog"));
+  EXPECT_FALSE(parse_self_fence("softdog:5"));
+  EXPECT_FALSE(parse_self_fence("command:-1"));
+  // An older agent's v1 record is still a renewal, declaring no self-fence.
+  std::string body = "REVIVE-LEASE v1 h0 7 10 1700000000123";
+  auto old = decode(body + " " + hmac_sha256_hex("k3y", body), "k3y", MessageKind::lease);
+  ASSERT_EQ(old.error, DecodeError::none);
+  EXPECT_FALSE(old.message.self_fence.working());
+  // Heartbeats stay v1 and have no such field.
+  EXPECT_EQ(
+      encode({MessageKind::heartbeat, "h0", 7, 9, 1, {.command = true}}, "k3y").rfind("REVIVE-HB v1 ", 0),
+      0u);
+  EXPECT_EQ(decode(text, "k3y", MessageKind::heartbeat).error, DecodeError::malformed);
+}
+
 TEST(HeartbeatProtocol, HmacMatchesTheRfc4231Vector) {
   // RFC 4231 test case 2.
   EXPECT_EQ(hmac_sha256_hex("Jefe", "what do ya want for nothing?"),
@@ -118,23 +149,29 @@ TEST(LeaseWatcher, ReportsReadsAndRenewals) {
   testing::TempDir dir;
   drivers::WallClockLoop loop;
   int reads = 0, renewals = 0;
+  std::optional<SelfFence> declared;
   LeaseWatcher watcher(
       loop, {.directory = dir.path().string(), .reader = {}, .key = "k3y", .poll_s = 0.02}, {{"h0", 0}},
-      [&](model::HostIndex) { ++reads; }, [&](model::HostIndex) { ++renewals; });
-  ASSERT_TRUE(
-      write_lease(dir.path().string(), "h0", encode({MessageKind::lease, "h0", 1, 1, unix_now_ms()}, "k3y")));
+      [&](model::HostIndex) { ++reads; }, [&](model::HostIndex) { ++renewals; },
+      [&](model::HostIndex, const SelfFence& self_fence) { declared = self_fence; });
+  SelfFence watchdog{.watchdog = true, .within_ms = 500};
+  ASSERT_TRUE(write_lease(dir.path().string(), "h0",
+                          encode({MessageKind::lease, "h0", 1, 1, unix_now_ms(), watchdog}, "k3y")));
   watcher.start();
   ASSERT_TRUE(loop.run_until([&] { return reads >= 3; }, 5.0));
-  EXPECT_EQ(renewals, 0);  // the first record seen is the baseline
+  EXPECT_EQ(renewals, 0);         // the first record seen is the baseline
+  EXPECT_EQ(declared, watchdog);  // ... and declares the agent's self-fence
   ASSERT_TRUE(
       write_lease(dir.path().string(), "h0", encode({MessageKind::lease, "h0", 1, 2, unix_now_ms()}, "k3y")));
   ASSERT_TRUE(loop.run_until([&] { return renewals == 1; }, 5.0));
-  // A forged record is no renewal.
-  ASSERT_TRUE(
-      write_lease(dir.path().string(), "h0", encode({MessageKind::lease, "h0", 1, 3, unix_now_ms()}, "bad")));
+  EXPECT_EQ(declared, SelfFence{});  // that renewal declared none
+  // A forged record is no renewal, and declares nothing.
+  ASSERT_TRUE(write_lease(dir.path().string(), "h0",
+                          encode({MessageKind::lease, "h0", 1, 3, unix_now_ms(), watchdog}, "bad")));
   int before = reads;
   ASSERT_TRUE(loop.run_until([&] { return reads >= before + 3; }, 5.0));
   EXPECT_EQ(renewals, 1);
+  EXPECT_EQ(declared, SelfFence{});
   EXPECT_GT(watcher.bad_records(), 0u);
   watcher.stop();
   EXPECT_FALSE(write_lease((dir.path() / "missing").string(), "h0", "x"));

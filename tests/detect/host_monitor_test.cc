@@ -273,6 +273,56 @@ TEST(HostMonitor, ConfirmDownDisregardsAFenceInFlight) {
   EXPECT_EQ(fixture.monitor.health(2), HostHealth::fenced);
 }
 
+TEST(HostMonitor, ConfirmDownIsRefusedForAHostThatIsNotLostAndNotKeptForALaterLoss) {
+  Fixture fixture(6);
+  EXPECT_FALSE(fixture.monitor.confirm_down(3, "carol"));  // up: nothing to confirm
+  EXPECT_EQ(fixture.monitor.health(3), HostHealth::up);
+  bool refused = std::any_of(fixture.events.begin(), fixture.events.end(), [](const HostEvent& event) {
+    return event.host == 3 && event.kind == HostEvent::Kind::confirmation_refused &&
+           event.reason.find("carol") != std::string::npos;
+  });
+  EXPECT_TRUE(refused);
+  // Isolated (network silent, lease renewing: it runs): refused too.
+  fixture.beats.set_network(5, false);
+  fixture.loop.run_until(fixture.loop.now_s() + 15.0);
+  ASSERT_EQ(fixture.monitor.health(5), HostHealth::isolated);
+  EXPECT_FALSE(fixture.monitor.confirm_down(5, "carol"));
+  EXPECT_EQ(fixture.monitor.health(5), HostHealth::isolated);
+  // Its later loss is fenced, not taken as confirmed.
+  fixture.beats.set_all(3, false);
+  fixture.loop.run_until(fixture.loop.now_s() + 15.0);
+  EXPECT_EQ(fixture.monitor.health(3), HostHealth::fencing);
+  EXPECT_FALSE(fixture.monitor.recovery_started(3));
+  // Confirmed during the loss: counts.
+  EXPECT_TRUE(fixture.monitor.confirm_down(3, "carol"));
+  EXPECT_EQ(fixture.monitor.health(3), HostHealth::fenced);
+}
+
+TEST(HostMonitor, AFencedHostHeardAgainIsBackAndItsFenceProvesNothing) {
+  Fixture fixture(6);
+  fixture.beats.set_all(2, false);
+  fixture.loop.run_until(fixture.loop.now_s() + 15.0);
+  ASSERT_EQ(fixture.monitor.health(2), HostHealth::fencing);
+  fixture.fencer.answer(2, env::OperationResult::success());
+  fixture.loop.run_until(fixture.loop.now_s() + 0.5);
+  ASSERT_EQ(fixture.monitor.health(2), HostHealth::fenced);
+  auto told = [&] {
+    return std::count(fixture.fencer.recovered.begin(), fixture.fencer.recovered.end(), 2u);
+  };
+  EXPECT_EQ(told(), 1);  // add_host
+  // Powered on again before recovery started: its heartbeats void the proof.
+  fixture.beats.set_all(2, true);
+  fixture.loop.run_until(fixture.loop.now_s() + 3.0);
+  EXPECT_NE(fixture.monitor.health(2), HostHealth::fenced);
+  EXPECT_FALSE(fixture.monitor.recovery_started(2));
+  EXPECT_EQ(told(), 2);  // the loss ended: the fencer drops its proofs
+  // A new loss needs a new fence.
+  fixture.beats.set_all(2, false);
+  fixture.loop.run_until(fixture.loop.now_s() + 20.0);
+  EXPECT_EQ(fixture.monitor.health(2), HostHealth::fencing);
+  EXPECT_EQ(std::count(fixture.fencer.calls.begin(), fixture.fencer.calls.end(), 2u), 2);
+}
+
 TEST(HostMonitor, HeartbeatsResumingBeforeTheFenceClearTheHost) {
   Fixture fixture(6);
   fixture.monitor.disarm();
@@ -285,6 +335,9 @@ TEST(HostMonitor, HeartbeatsResumingBeforeTheFenceClearTheHost) {
   fixture.monitor.arm();
   fixture.loop.run_until(fixture.loop.now_s() + 5.0);
   EXPECT_TRUE(fixture.fencer.calls.empty());
+  // Its loss ended: the fencer was told to drop any proof of it.
+  EXPECT_EQ(std::count(fixture.fencer.recovered.begin(), fixture.fencer.recovered.end(), 4u),
+            2);  // add_host too
 }
 
 TEST(HostMonitor, HostWithoutStorageChannelFailsOnNetworkSilence) {

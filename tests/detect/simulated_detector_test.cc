@@ -238,5 +238,25 @@ TEST(SimulatedDetector, UnreachableBmcFallsBackToTheLease) {
   EXPECT_TRUE(cluster.violations().empty()) << describe(cluster);
 }
 
+TEST(SimulatedDetector, AnExpiredLeaseIsNoProofWhenTheAgentsCannotSelfFence) {
+  ClusterOptions options;
+  options.hosts = 6;
+  options.agents_self_fence = false;  // no watchdog, no self-fence command: the records declare none
+  SimulatedCluster cluster(options);
+  cluster.set_bmc(1, BmcBehaviour::unreachable);
+  cluster.set_bmc(2, BmcBehaviour::unreachable);
+  cluster.run_until(30.0);
+  cluster.crash(1);          // off, but nothing proves it
+  cluster.cut_off(2, true);  // alive and running its VMs, cut off from everything
+  cluster.run_until(300.0);
+  EXPECT_LT(cluster.fenced_at(1), 0.0);
+  EXPECT_EQ(cluster.monitor().health(2), detect::HostHealth::failed);
+  EXPECT_TRUE(cluster.running(2));
+  auto status = cluster.monitor().status();
+  EXPECT_NE(status.hosts[2].last_fence_error.find("no working self-fence"), std::string::npos)
+      << status.hosts[2].last_fence_error;
+  EXPECT_TRUE(cluster.violations().empty()) << describe(cluster);
+}
+
 }  // namespace
 }  // namespace revive::heartbeat_sim

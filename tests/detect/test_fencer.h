@@ -20,6 +20,7 @@ class ScriptedFencer final : public env::Fencer {
                     std::function<void(const env::OperationResult&, env::PowerState)> done) override {
     loop_.post([done] { done(env::OperationResult::success(), env::PowerState::unknown); });
   }
+  void host_recovered(model::HostIndex host) override { recovered.push_back(host); }
   // Answers the pending fence of `host` on the loop.
   void answer(model::HostIndex host, env::OperationResult result) {
     auto done = std::move(pending.at(host));
@@ -29,6 +30,7 @@ class ScriptedFencer final : public env::Fencer {
 
   std::vector<model::HostIndex> calls;
   std::map<model::HostIndex, env::Completion> pending;
+  std::vector<model::HostIndex> recovered;  // host_recovered() calls
 
  private:
   env::EventLoop& loop_;

@@ -216,11 +216,23 @@ model::Cloud two_arrays_cloud() {
   return cloud;
 }
 
-TEST(StorageFencer, UnmapsEveryDiskOfTheHostPerArray) {
+// Where the caller believes each VM runs or may run now: the storage fencer's live source.
+struct Placement {
+  std::map<model::HostIndex, std::vector<model::VmIndex>> vms;
+  VmsOnHost provider() {
+    return [this](model::HostIndex host) {
+      auto found = vms.find(host);
+      return found == vms.end() ? std::vector<model::VmIndex>{} : found->second;
+    };
+  }
+};
+
+TEST(StorageFencer, SucceedsWhenEveryVmOfTheHostIsOnStorageUnmappingPerArray) {
   VirtualLoop loop;
   FakeStorage storage(loop);
   auto cloud = two_arrays_cloud();
-  StorageFencer level(loop, storage, cloud);
+  Placement placement{{{0, {0}}, {1, {1}}}};
+  StorageFencer level(loop, storage, cloud, placement.provider());
   std::optional<env::OperationResult> result;
   level.fence(0, [&](const env::OperationResult& r) { result = r; });
   loop.run_until(1.0);
@@ -237,17 +249,66 @@ TEST(StorageFencer, UnmapsEveryDiskOfTheHostPerArray) {
   EXPECT_NE(result->error.find("unmap d1 on array-b: array busy"), std::string::npos) << result->error;
 }
 
-TEST(StorageFencer, HostWithoutDisksCannotBeFencedThisWay) {
+TEST(StorageFencer, FailsForAHostRunningADisklessVmWithoutUnmappingAnything) {
   VirtualLoop loop;
   FakeStorage storage(loop);
   auto cloud = two_arrays_cloud();
   cloud.vms[1].disk_count = 0;
-  StorageFencer level(loop, storage, cloud);
+  // h1 runs vm1 (no disks) and may run vm0 (on storage).
+  Placement placement{{{1, {0, 1}}}};
+  StorageFencer level(loop, storage, cloud, placement.provider());
   std::optional<env::OperationResult> result;
   level.fence(1, [&](const env::OperationResult& r) { result = r; });
   loop.run_until(1.0);
+  ASSERT_TRUE(result);
   EXPECT_FALSE(result->ok);
-  EXPECT_TRUE(result->permanent);
+  EXPECT_FALSE(result->permanent);  // the chain moves on, and tries this level again at the next loss
+  EXPECT_NE(result->error.find("storage fencing cannot stop diskless VM vm1"), std::string::npos)
+      << result->error;
+  EXPECT_TRUE(storage.calls.empty());
+
+  // A host no VM is believed on: nothing to unmap proves nothing.
+  result.reset();
+  level.fence(0, [&](const env::OperationResult& r) { result = r; });
+  loop.run_until(2.0);
+  ASSERT_TRUE(result);
+  EXPECT_FALSE(result->ok);
+  EXPECT_NE(result->error.find("proves nothing"), std::string::npos) << result->error;
+}
+
+TEST(StorageFencer, SeesAVmThatMovedToTheHostAfterConstruction) {
+  VirtualLoop loop;
+  FakeStorage storage(loop);
+  auto cloud = two_arrays_cloud();  // the inventory places vm0 on h0, vm1 on h1
+  Placement placement{{{0, {0}}, {1, {1}}}};
+  StorageFencer level(loop, storage, cloud, placement.provider());
+  // vm0 moved to h1 after the level was built; the inventory still says h0.
+  placement.vms[0].clear();
+  placement.vms[1] = {1, 0};
+  std::optional<env::OperationResult> result;
+  level.fence(1, [&](const env::OperationResult& r) { result = r; });
+  loop.run_until(1.0);
+  ASSERT_TRUE(result);
+  EXPECT_TRUE(result->ok);
+  std::set<model::DiskIndex> unmapped;
+  for (const auto& call : storage.calls) {
+    EXPECT_EQ(call.host, 1u);
+    unmapped.insert(call.disks.begin(), call.disks.end());
+  }
+  EXPECT_EQ(unmapped, (std::set<model::DiskIndex>{0, 1, 2}));  // vm0's d0, d1 and vm1's d2
+
+  // A diskless VM moved there later is seen too.
+  cloud.vms.push_back(cloud.vms[1]);
+  cloud.vms.back().name = "vm2";
+  cloud.vms.back().disk_count = 0;
+  cloud.rebuild_indexes();
+  placement.vms[1].push_back(2);
+  result.reset();
+  level.fence(1, [&](const env::OperationResult& r) { result = r; });
+  loop.run_until(2.0);
+  ASSERT_TRUE(result);
+  EXPECT_FALSE(result->ok);
+  EXPECT_NE(result->error.find("diskless VM vm2"), std::string::npos) << result->error;
 }
 
 class FakeHypervisor final : public env::Hypervisor {
@@ -312,9 +373,11 @@ class FakeLiveness final : public Liveness {
   std::optional<double> last_lease_renewal_s(model::HostIndex) const override { return renewal; }
   std::optional<double> last_agent_contact_s(model::HostIndex) const override { return contact; }
   std::optional<double> last_lease_check_s(model::HostIndex) const override { return checked; }
+  std::optional<double> self_fence_within_s(model::HostIndex) const override { return self_fence; }
   std::optional<double> renewal;
   std::optional<double> contact;
   std::optional<double> checked;
+  std::optional<double> self_fence = 5.0;  // the last lease record declared a watchdog of 5 s
 };
 
 TEST(LeaseFencer, SucceedsOnlyAfterLeaseExpiryPlusWatchdog) {
@@ -386,6 +449,43 @@ TEST(LeaseFencer, RenewedLeaseMeansTheHostIsAlive) {
   EXPECT_TRUE(result->permanent);
 }
 
+TEST(LeaseFencer, RefusesWithoutADeclaredWorkingSelfFence) {
+  VirtualLoop loop;
+  FakeLiveness liveness;
+  liveness.renewal = 0.0;
+  liveness.checked = 100.0;
+  liveness.self_fence.reset();  // the agent has no watchdog device and no self-fence command
+  LeaseFencer level(loop, liveness, {.lease_ttl_s = 10.0, .controller_timeout_s = 10.0, .watchdog_s = 5.0});
+  std::optional<env::OperationResult> result;
+  level.fence(0, [&](const env::OperationResult& r) { result = r; });
+  loop.run_until(0.1);  // at once, not after the lease deadline
+  ASSERT_TRUE(result);
+  EXPECT_FALSE(result->ok);
+  EXPECT_FALSE(result->permanent);
+  EXPECT_NE(result->error.find("no working self-fence"), std::string::npos) << result->error;
+
+  // A self-fence slower than the level's watchdog allowance is no proof at the deadline either.
+  liveness.self_fence = 8.0;
+  result.reset();
+  level.fence(0, [&](const env::OperationResult& r) { result = r; });
+  loop.run_until(0.2);
+  ASSERT_TRUE(result);
+  EXPECT_FALSE(result->ok);
+  EXPECT_NE(result->error.find("up to 8 s"), std::string::npos) << result->error;
+
+  // Declared at the start, withdrawn (the agent stopped cleanly) before the deadline: no proof.
+  liveness.self_fence = 5.0;
+  result.reset();
+  level.fence(0, [&](const env::OperationResult& r) { result = r; });
+  loop.run_until(10.0);
+  EXPECT_FALSE(result);
+  liveness.self_fence.reset();
+  loop.run_until(60.0);
+  ASSERT_TRUE(result);
+  EXPECT_FALSE(result->ok);
+  EXPECT_NE(result->error.find("no working self-fence"), std::string::npos) << result->error;
+}
+
 TEST(ManualFencer, WaitsForTheOperator) {
   VirtualLoop loop;
   model::Cloud cloud = two_arrays_cloud();
@@ -406,12 +506,102 @@ TEST(ManualFencer, WaitsForTheOperator) {
   ASSERT_TRUE(result);
   EXPECT_TRUE(result->ok);
 
-  // A confirmation given before the level is reached counts once.
-  level.confirm(0);
+  // The loss is proven: a later fence of h1 in the same loss needs no new confirmation.
   result.reset();
-  level.fence(0, [&](const env::OperationResult& r) { result = r; });
+  level.fence(1, [&](const env::OperationResult& r) { result = r; });
   loop.run_until(72.0);
+  ASSERT_TRUE(result);
   EXPECT_TRUE(result->ok);
+}
+
+TEST(ManualFencer, ConfirmationWithNoFencePendingDoesNotSatisfyALaterFence) {
+  VirtualLoop loop;
+  model::Cloud cloud = two_arrays_cloud();
+  ManualFencer level(loop, cloud, 60.0);
+  // h0 is not lost (no fence asked, not declared lost): the confirmation is refused and not kept.
+  EXPECT_FALSE(level.confirm(0));
+  EXPECT_FALSE(level.confirmed(0));
+  loop.run_until(100.0);
+  std::optional<env::OperationResult> result;
+  level.fence(0, [&](const env::OperationResult& r) { result = r; });
+  loop.run_until(101.0);
+  EXPECT_FALSE(result);  // waits for a fresh confirmation
+  loop.run_until(161.0);
+  ASSERT_TRUE(result);
+  EXPECT_FALSE(result->ok);
+  EXPECT_NE(result->error.find("no operator confirmation"), std::string::npos);
+
+  // Declared lost before any fence: a confirmation now counts for this loss.
+  level.host_lost(1);
+  EXPECT_TRUE(level.confirm(1));
+  result.reset();
+  level.fence(1, [&](const env::OperationResult& r) { result = r; });
+  loop.run_until(162.0);
+  ASSERT_TRUE(result);
+  EXPECT_TRUE(result->ok);
+}
+
+TEST(ManualFencer, AProofEndsWhenTheHostComesBack) {
+  VirtualLoop loop;
+  model::Cloud cloud = two_arrays_cloud();
+  ManualFencer level(loop, cloud, 60.0);
+  std::optional<env::OperationResult> result;
+  level.fence(1, [&](const env::OperationResult& r) { result = r; });
+  EXPECT_TRUE(level.confirm(1));
+  loop.run_until(1.0);
+  ASSERT_TRUE(result);
+  ASSERT_TRUE(result->ok);
+
+  level.host_recovered(1);  // the host is back: the confirmation belonged to the loss that ended
+  EXPECT_FALSE(level.lost(1));
+  EXPECT_FALSE(level.confirmed(1));
+  result.reset();
+  level.fence(1, [&](const env::OperationResult& r) { result = r; });  // a new loss
+  loop.run_until(30.0);
+  EXPECT_FALSE(result);
+
+  // The host comes back while that fence waits: it fails, and a confirmation afterwards is refused.
+  level.host_recovered(1);
+  loop.run_until(31.0);
+  ASSERT_TRUE(result);
+  EXPECT_FALSE(result->ok);
+  EXPECT_NE(result->error.find("came back"), std::string::npos) << result->error;
+  EXPECT_FALSE(level.confirm(1));
+  result.reset();
+  level.fence(1, [&](const env::OperationResult& r) { result = r; });
+  loop.run_until(32.0);
+  EXPECT_FALSE(result);
+}
+
+TEST(FenceChain, HostRecoveredClearsTheProofsOfEveryLevel) {
+  VirtualLoop loop;
+  model::Cloud cloud = two_arrays_cloud();
+  ScriptedLevel ipmi(loop, {env::OperationResult::failure("BMC unreachable")});
+  ManualFencer manual(loop, cloud, 60.0);
+  FenceChain chain(loop);
+  chain.add_level("ipmi", ipmi);
+  chain.add_level("manual", manual);
+  chain.add_level("operator", manual);  // one fencer under two names is told once
+  chain.set_default_levels({"ipmi", "manual"});
+  std::optional<env::OperationResult> result;
+  chain.fence(0, [&](const env::OperationResult& r) { result = r; });
+  loop.run_until(1.0);
+  EXPECT_FALSE(result);
+  EXPECT_TRUE(manual.confirm(0));
+  loop.run_until(2.0);
+  ASSERT_TRUE(result);
+  EXPECT_TRUE(result->ok);
+
+  chain.host_recovered(0);
+  EXPECT_FALSE(manual.confirmed(0));
+  EXPECT_FALSE(manual.lost(0));
+  result.reset();
+  chain.fence(0, [&](const env::OperationResult& r) { result = r; });
+  loop.run_until(30.0);
+  EXPECT_FALSE(result);  // the old confirmation does not prove the new loss
+  loop.run_until(200.0);
+  ASSERT_TRUE(result);
+  EXPECT_FALSE(result->ok);
 }
 
 }  // namespace

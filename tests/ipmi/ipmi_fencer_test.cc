@@ -160,8 +160,10 @@ TEST(IpmitoolFencer, UnreachableBmcIsTransientAndTheChainMovesOn) {
   chain.set_default_levels({"ipmi", "manual"});
   std::optional<fence::FenceReport> report;
   chain.set_observer([&](const fence::FenceReport& r) { report = r; });
-  // The operator has already confirmed: the manual level succeeds as soon as the chain reaches it.
-  manual.confirm(0);
+  // The host is declared lost and the operator has already confirmed: the manual level succeeds as soon as
+  // the chain reaches it.
+  manual.host_lost(0);
+  ASSERT_TRUE(manual.confirm(0));
   std::optional<env::OperationResult> result;
   chain.fence(0, [&](const env::OperationResult& r) { result = r; });
   ASSERT_TRUE(loop.run_until([&] { return result.has_value(); }, 60.0));
