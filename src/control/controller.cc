@@ -4,7 +4,8 @@ namespace revive::control {
 
 Controller::Controller(const model::Cloud& cloud, ControllerEnvironment environment,
                        ControllerOptions options)
-    : ledger_(cloud, options.executor.global_max_parallel),
+    : fencer_(environment.fencer),
+      ledger_(cloud, options.executor.global_max_parallel),
       availability_(cloud.hosts.size()),
       copies_(cloud) {
   exec::Environment recovery{environment.loop,      environment.hypervisor,
@@ -33,6 +34,7 @@ void Controller::host_health(model::HostIndex host, bool up) {
 }
 
 void Controller::host_returned(model::HostIndex host) {
+  fencer_.host_recovered(host);  // the proofs of its last loss end with it
   executor_->on_host_returned(host);
 }
 

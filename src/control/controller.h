@@ -86,6 +86,7 @@ class Controller {
   const exec::ResourceLedger& ledger() const { return ledger_; }
 
  private:
+  env::Fencer& fencer_;
   exec::ResourceLedger ledger_;
   exec::HostAvailability availability_;
   exec::VmCopies copies_;
