@@ -1,0 +1,146 @@
+// Random hostile histories (sim/hostile_history.h) through the whole simulator with the revive strategy: the
+// world's invariants (never two copies, no start before its fences and disk maps, every limit kept), no VM
+// still recovering and no drain still moving at the end. The witness of issue 9.
+//
+// REVIVE_HOSTILE_SEEDS=N runs seeds 1..N (default 300; 40 under sanitizers); REVIVE_HOSTILE_FIRST_SEED=S
+// starts at S instead (to replay one failing seed: REVIVE_HOSTILE_FIRST_SEED=S REVIVE_HOSTILE_SEEDS=1).
+#include <gtest/gtest.h>
+
+#include <cstdlib>
+#include <map>
+#include <regex>
+#include <string>
+
+#include "sim/hostile_history.h"
+#include "sim/simulation.h"
+
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+#define REVIVE_HOSTILE_SANITIZED 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer)
+#define REVIVE_HOSTILE_SANITIZED 1
+#endif
+#endif
+
+namespace revive::sim {
+namespace {
+
+#ifdef REVIVE_HOSTILE_SANITIZED
+constexpr std::uint64_t kDefaultSeeds = 40;
+#else
+constexpr std::uint64_t kDefaultSeeds = 300;
+#endif
+
+std::uint64_t from_environment(const char* name, std::uint64_t fallback) {
+  const char* text = std::getenv(name);
+  if (text == nullptr || *text == '\0') return fallback;
+  return std::strtoull(text, nullptr, 10);
+}
+
+// A violation with its names and numbers taken out, so that violations of one kind compare equal.
+std::string violation_kind(const std::string& violation) {
+  static const std::regex names(R"((vm|host|array|sw|mgmt|ep)-[0-9]+(-d[0-9]+)?)");
+  static const std::regex numbers(R"([0-9]+(\.[0-9]+)?)");
+  return std::regex_replace(std::regex_replace(violation, names, "$1-N"), numbers, "#");
+}
+
+TEST(HostileHistory, SameSeedGivesTheSameHistory) {
+  for (std::uint64_t seed : {1u, 17u, 4242u}) {
+    auto first = make_hostile_history(seed);
+    auto second = make_hostile_history(seed);
+    EXPECT_EQ(first.description, second.description);
+    ASSERT_EQ(first.scenario.events.size(), second.scenario.events.size());
+    for (std::size_t i = 0; i < first.scenario.events.size(); ++i) {
+      EXPECT_EQ(first.scenario.events[i].at_s, second.scenario.events[i].at_s);
+      EXPECT_EQ(first.scenario.events[i].hosts, second.scenario.events[i].hosts);
+    }
+    EXPECT_EQ(first.cloud.vms.size(), second.cloud.vms.size());
+    EXPECT_EQ(first.cloud.disks.size(), second.cloud.disks.size());
+    auto a = run_simulation(first.cloud, first.scenario);
+    auto b = run_simulation(second.cloud, second.scenario);
+    EXPECT_EQ(a.makespan_s, b.makespan_s);
+    EXPECT_EQ(a.timeline.size(), b.timeline.size());
+    EXPECT_EQ(a.violations, b.violations);
+  }
+}
+
+// The histories hold what they promise: small clouds with diskless VMs and tight endpoints, and every fault
+// kind, slowdowns past the step timeouts among them.
+TEST(HostileHistory, HistoriesHoldEveryFaultKindOnSmallClouds) {
+  std::map<ScenarioEvent::Kind, int> kinds;
+  int diskless_clouds = 0, past_timeouts = 0, double_drains = 0;
+  for (std::uint64_t seed = 1; seed <= 100; ++seed) {
+    auto history = make_hostile_history(seed);
+    const auto& cloud = history.cloud;
+    SCOPED_TRACE(history.description);
+    EXPECT_GE(cloud.hosts.size(), 6u);
+    EXPECT_LE(cloud.hosts.size(), 20u);
+    EXPECT_GE(cloud.vms.size(), 20u);
+    EXPECT_LE(cloud.vms.size(), 120u);
+    for (const auto& endpoint : cloud.endpoints) {
+      EXPECT_GE(endpoint.max_parallel, 1u);
+      EXPECT_LE(endpoint.max_parallel, 4u);
+    }
+    bool diskless = false;
+    for (model::VmIndex v = 0; v < cloud.vms.size(); ++v) {
+      diskless = diskless || cloud.vms[v].disk_count == 0;
+      for (auto d = cloud.vms[v].first_disk; d < cloud.vm_disk_end(v); ++d) EXPECT_EQ(cloud.disks[d].vm, v);
+    }
+    diskless_clouds += diskless ? 1 : 0;
+    EXPECT_FALSE(history.scenario.events.empty());
+    for (const auto& event : history.scenario.events) {
+      ++kinds[event.kind];
+      if (event.kind == ScenarioEvent::Kind::slow_step && event.factor >= 10) ++past_timeouts;
+      if (event.kind == ScenarioEvent::Kind::evacuate && event.hosts.size() == 2) ++double_drains;
+    }
+  }
+  EXPECT_GE(diskless_clouds, 90);
+  EXPECT_GE(past_timeouts, 10);
+  EXPECT_GE(double_drains, 5);
+  for (auto kind : {ScenarioEvent::Kind::fail, ScenarioEvent::Kind::isolate, ScenarioEvent::Kind::evacuate,
+                    ScenarioEvent::Kind::fail_step, ScenarioEvent::Kind::slow_step}) {
+    EXPECT_GE(kinds[kind], 10) << static_cast<int>(kind);
+  }
+}
+
+TEST(HostileHistory, ReviveKeepsEveryInvariantInRandomHostileHistories) {
+  auto first_seed = from_environment("REVIVE_HOSTILE_FIRST_SEED", 1);
+  auto seeds = from_environment("REVIVE_HOSTILE_SEEDS", kDefaultSeeds);
+  std::map<std::string, std::pair<int, std::uint64_t>> kinds;  // kind -> (seeds with it, first such seed)
+  std::string failing_seeds;
+  std::uint64_t failed = 0;
+  for (auto seed = first_seed; seed < first_seed + seeds; ++seed) {
+    auto history = make_hostile_history(seed);
+    SimulationOptions options;
+    options.strategy = exec::Strategy::revive;
+    auto result = run_simulation(history.cloud, history.scenario, options);
+    if (result.violations.empty() && result.double_runs == 0) continue;
+    ++failed;
+    failing_seeds += " " + std::to_string(seed);
+    std::string text;
+    std::map<std::string, bool> seen_here;
+    for (const auto& violation : result.violations) {
+      auto kind = violation_kind(violation);
+      if (!seen_here[kind]) {
+        seen_here[kind] = true;
+        auto& entry = kinds[kind];
+        if (entry.first++ == 0) entry.second = seed;
+      }
+      if (text.size() < 2000) text += "\n    " + violation;
+    }
+    ADD_FAILURE() << history.description << "\n  " << result.violations.size()
+                  << " violation(s), double runs " << result.double_runs << ":" << text;
+  }
+  if (failed > 0) {
+    std::string summary;
+    for (const auto& [kind, entry] : kinds) {
+      summary += "\n  " + std::to_string(entry.first) + " seed(s), e.g. seed " +
+                 std::to_string(entry.second) + ": " + kind;
+    }
+    ADD_FAILURE() << failed << " of " << seeds
+                  << " hostile histories broke invariants; seeds:" << failing_seeds << "\nkinds:" << summary;
+  }
+}
+
+}  // namespace
+}  // namespace revive::sim
