@@ -2,14 +2,20 @@
 // world's invariants (never two copies, no start before its fences and disk maps, every limit kept), no VM
 // still recovering and no drain still moving at the end. The witness of issue 9.
 //
-// REVIVE_HOSTILE_SEEDS=N runs seeds 1..N (default 300; 40 under sanitizers); REVIVE_HOSTILE_FIRST_SEED=S
-// starts at S instead (to replay one failing seed: REVIVE_HOSTILE_FIRST_SEED=S REVIVE_HOSTILE_SEEDS=1).
+// REVIVE_HOSTILE_SEEDS=N runs seeds 1..N (default 500, about 8 s in release; 50 under sanitizers);
+// REVIVE_HOSTILE_FIRST_SEED=S starts at S instead (to replay one failing seed: REVIVE_HOSTILE_FIRST_SEED=S
+// REVIVE_HOSTILE_SEEDS=1). Each seed runs in a child process: a crash is that seed's failure, the other seeds
+// still run.
 #include <gtest/gtest.h>
+
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include <cstdlib>
 #include <map>
 #include <regex>
 #include <string>
+#include <vector>
 
 #include "sim/hostile_history.h"
 #include "sim/simulation.h"
@@ -26,9 +32,9 @@ namespace revive::sim {
 namespace {
 
 #ifdef REVIVE_HOSTILE_SANITIZED
-constexpr std::uint64_t kDefaultSeeds = 40;
+constexpr std::uint64_t kDefaultSeeds = 50;
 #else
-constexpr std::uint64_t kDefaultSeeds = 300;
+constexpr std::uint64_t kDefaultSeeds = 500;
 #endif
 
 std::uint64_t from_environment(const char* name, std::uint64_t fallback) {
@@ -42,6 +48,63 @@ std::string violation_kind(const std::string& violation) {
   static const std::regex names(R"((vm|host|array|sw|mgmt|ep)-[0-9]+(-d[0-9]+)?)");
   static const std::regex numbers(R"([0-9]+(\.[0-9]+)?)");
   return std::regex_replace(std::regex_replace(violation, names, "$1-N"), numbers, "#");
+}
+
+struct SeedOutcome {
+  std::string crash;  // how the run died ("killed by signal 11"), empty when it ended
+  std::uint32_t double_runs = 0;
+  std::vector<std::string> violations;
+};
+
+// Runs one history with the revive strategy in a child process, so that an engine that crashes on one seed
+// is reported as that seed's failure and the other seeds still run.
+SeedOutcome run_seed_in_child(const HostileHistory& history) {
+  int pipe_ends[2];
+  if (pipe(pipe_ends) != 0) return {"pipe() failed", 0, {}};
+  pid_t child = fork();
+  if (child < 0) return {"fork() failed", 0, {}};
+  if (child == 0) {
+    close(pipe_ends[0]);
+    SimulationOptions options;
+    options.strategy = exec::Strategy::revive;
+    auto result = run_simulation(history.cloud, history.scenario, options);
+    std::string text = std::to_string(result.double_runs) + "\n";
+    for (const auto& violation : result.violations) text += violation + "\n";
+    for (std::size_t written = 0; written < text.size();) {
+      auto n = write(pipe_ends[1], text.data() + written, text.size() - written);
+      if (n <= 0) break;
+      written += static_cast<std::size_t>(n);
+    }
+    _exit(0);
+  }
+  close(pipe_ends[1]);
+  std::string text;
+  char buffer[4096];
+  for (ssize_t n; (n = read(pipe_ends[0], buffer, sizeof buffer)) > 0;)
+    text.append(buffer, static_cast<std::size_t>(n));
+  close(pipe_ends[0]);
+  int status = 0;
+  waitpid(child, &status, 0);
+  SeedOutcome outcome;
+  if (WIFSIGNALED(status)) {
+    outcome.crash = "killed by signal " + std::to_string(WTERMSIG(status));
+  } else if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+    outcome.crash = "exited with status " + std::to_string(WEXITSTATUS(status));
+  }
+  std::size_t line_start = 0;
+  bool first = true;
+  for (auto end = text.find('\n'); end != std::string::npos; end = text.find('\n', line_start)) {
+    auto line = text.substr(line_start, end - line_start);
+    line_start = end + 1;
+    if (first) {
+      outcome.double_runs = static_cast<std::uint32_t>(std::stoul(line));
+      first = false;
+    } else {
+      outcome.violations.push_back(std::move(line));
+    }
+  }
+  if (first && outcome.crash.empty()) outcome.crash = "no result from the child";
+  return outcome;
 }
 
 TEST(HostileHistory, SameSeedGivesTheSameHistory) {
@@ -111,15 +174,15 @@ TEST(HostileHistory, ReviveKeepsEveryInvariantInRandomHostileHistories) {
   std::uint64_t failed = 0;
   for (auto seed = first_seed; seed < first_seed + seeds; ++seed) {
     auto history = make_hostile_history(seed);
-    SimulationOptions options;
-    options.strategy = exec::Strategy::revive;
-    auto result = run_simulation(history.cloud, history.scenario, options);
-    if (result.violations.empty() && result.double_runs == 0) continue;
+    auto outcome = run_seed_in_child(history);
+    if (!outcome.crash.empty())
+      outcome.violations.insert(outcome.violations.begin(), "the run crashed: " + outcome.crash);
+    if (outcome.violations.empty() && outcome.double_runs == 0) continue;
     ++failed;
     failing_seeds += " " + std::to_string(seed);
     std::string text;
     std::map<std::string, bool> seen_here;
-    for (const auto& violation : result.violations) {
+    for (const auto& violation : outcome.violations) {
       auto kind = violation_kind(violation);
       if (!seen_here[kind]) {
         seen_here[kind] = true;
@@ -128,8 +191,8 @@ TEST(HostileHistory, ReviveKeepsEveryInvariantInRandomHostileHistories) {
       }
       if (text.size() < 2000) text += "\n    " + violation;
     }
-    ADD_FAILURE() << history.description << "\n  " << result.violations.size()
-                  << " violation(s), double runs " << result.double_runs << ":" << text;
+    ADD_FAILURE() << history.description << "\n  " << outcome.violations.size()
+                  << " violation(s), double runs " << outcome.double_runs << ":" << text;
   }
   if (failed > 0) {
     std::string summary;
