@@ -407,6 +407,74 @@ class HistoryBuilder {
 
 }  // namespace
 
+std::string scenario_yaml(const HostileHistory& history) {
+  const auto& cloud = history.cloud;
+  const auto& scenario = history.scenario;
+  auto host_list = [&cloud](const std::vector<model::HostIndex>& hosts) {
+    std::string text;
+    for (auto host : hosts) text += (text.empty() ? "" : ", ") + cloud.hosts[host].name;
+    return "[" + text + "]";
+  };
+  auto latency = [](const Latency& value) {
+    return fmt::format("{{median: {}, spread: {}}}", value.median_s, value.spread);
+  };
+  std::string text =
+      fmt::format("# {}\nversion: 1\nseed: {}\nlatency:\n", history.description, scenario.seed);
+  const auto& model = scenario.latency;
+  if (model.detect) text += fmt::format("  detect: {}\n", latency(*model.detect));
+  text += fmt::format(
+      "  fence: {}\n  disk_unmap: {}\n  disk_map: {}\n  net_config: {}\n  vm_start: {}\n  vm_stop: {}\n",
+      latency(model.fence), latency(model.disk_unmap), latency(model.disk_map), latency(model.net_config),
+      latency(model.vm_start), latency(model.vm_stop));
+  text += fmt::format("heartbeat: {{interval_ms: {}, loss: {}, jitter_ms: {}}}\n",
+                      scenario.heartbeat.interval_ms, scenario.heartbeat.loss, scenario.heartbeat.jitter_ms);
+  text += fmt::format("migration: {{setup_s: {}, downtime_ms: {}}}\nevents:\n", scenario.migration.setup_s,
+                      scenario.migration.downtime_ms);
+  for (const auto& event : scenario.events) {
+    switch (event.kind) {
+      case ScenarioEvent::Kind::fail:
+      case ScenarioEvent::Kind::isolate:
+        text +=
+            fmt::format("- {{at: {}, {}: {}}}\n", event.at_s,
+                        event.kind == ScenarioEvent::Kind::fail ? "fail" : "isolate", host_list(event.hosts));
+        break;
+      case ScenarioEvent::Kind::evacuate:
+        text += fmt::format("- {{at: {}, evacuate: {}, deadline: {}, reason: {}}}\n", event.at_s,
+                            host_list(event.hosts), event.deadline_s, event.reason);
+        break;
+      case ScenarioEvent::Kind::fail_step: {
+        auto subject = event.step == env::StepKind::fence ? "host: " + cloud.hosts[event.vm].name
+                                                          : "vm: " + cloud.vms[event.vm].name;
+        auto disk = event.disk == model::kNoIndex ? std::string() : ", disk: " + cloud.disks[event.disk].name;
+        text += fmt::format("- {{at: {}, fail_step: {{{}, step: {}, times: {}{}}}}}\n", event.at_s, subject,
+                            env::to_string(event.step), event.times, disk);
+        break;
+      }
+      case ScenarioEvent::Kind::slow_step: {
+        std::string resource;
+        switch (event.resource_kind) {
+          case ResourceKind::array:
+            resource = "array: " + cloud.arrays[event.resource].name;
+            break;
+          case ResourceKind::endpoint:
+            resource = "endpoint: " + cloud.endpoints[event.resource].name;
+            break;
+          case ResourceKind::network_switch:
+            resource = "switch: " + cloud.switches[event.resource].name;
+            break;
+          case ResourceKind::host:
+            resource = "host: " + cloud.hosts[event.resource].name;
+            break;
+        }
+        text += fmt::format("- {{at: {}, slow_step: {{{}, factor: {}, until: {}}}}}\n", event.at_s, resource,
+                            event.factor, event.until_s);
+        break;
+      }
+    }
+  }
+  return text;
+}
+
 HostileHistory make_hostile_history(std::uint64_t seed) {
   HostileHistory history;
   history.seed = seed;

@@ -31,4 +31,8 @@ struct HostileHistory {
 // limits; 2-5 fault motifs between 0 and ~400 s, a fixed detection delay in most histories.
 HostileHistory make_hostile_history(std::uint64_t seed);
 
+// The scenario as a scenario file (YAML v1, docs/cli.md), to replay a history with `revive simulate` next to
+// its cloud written by model::write_inventory. Loading it against that cloud gives the same scenario.
+std::string scenario_yaml(const HostileHistory& history);
+
 }  // namespace revive::sim

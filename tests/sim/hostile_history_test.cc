@@ -12,11 +12,18 @@
 #include <unistd.h>
 
 #include <cstdlib>
+#include <filesystem>
+#include <fstream>
 #include <map>
 #include <regex>
+#include <set>
+#include <sstream>
 #include <string>
 #include <vector>
 
+#include <fmt/format.h>
+
+#include "model/inventory.h"
 #include "sim/hostile_history.h"
 #include "sim/simulation.h"
 
@@ -50,6 +57,71 @@ std::string violation_kind(const std::string& violation) {
   return std::regex_replace(std::regex_replace(violation, names, "$1-N"), numbers, "#");
 }
 
+// Hosts holding more VM memory at the end than they have (after overcommit), replayed from the timeline (the
+// world does not check capacity): every VM starts on its host; a successful start or migration puts a copy
+// on its target (a migration takes it off its source), a stop, a fence or a crash of the host ends it.
+std::vector<std::string> hosts_over_capacity(const HostileHistory& history, const SimulationResult& result) {
+  const auto& cloud = history.cloud;
+  std::vector<std::set<model::HostIndex>> copies(cloud.vms.size());
+  for (model::VmIndex v = 0; v < cloud.vms.size(); ++v) {
+    if (cloud.vms[v].host != model::kNoIndex) copies[v].insert(cloud.vms[v].host);
+  }
+  struct Change {
+    double at_s;
+    const TimelineStep* step;       // null: a crash
+    model::HostIndex crashed_host;  // for a crash
+  };
+  std::vector<Change> changes;
+  for (const auto& step : result.timeline) {
+    if (step.finished && step.ok) changes.push_back({step.end_s, &step, model::kNoIndex});
+  }
+  for (const auto& event : history.scenario.events) {
+    if (event.kind != ScenarioEvent::Kind::fail) continue;
+    for (auto host : event.hosts) changes.push_back({event.at_s, nullptr, host});
+  }
+  std::stable_sort(changes.begin(), changes.end(),
+                   [](const Change& a, const Change& b) { return a.at_s < b.at_s; });
+  auto end_every_copy_on = [&](model::HostIndex host) {
+    for (auto& hosts : copies) hosts.erase(host);
+  };
+  for (const auto& change : changes) {
+    if (change.step == nullptr) {
+      end_every_copy_on(change.crashed_host);
+      continue;
+    }
+    const auto& step = *change.step;
+    switch (step.kind) {
+      case env::StepKind::vm_start:
+        copies[step.vm].insert(step.host);
+        break;
+      case env::StepKind::migrate:
+        copies[step.vm].erase(step.from);
+        copies[step.vm].insert(step.host);
+        break;
+      case env::StepKind::vm_stop:
+        copies[step.vm].erase(step.host);
+        break;
+      case env::StepKind::fence:
+        end_every_copy_on(step.host);
+        break;
+      default:
+        break;
+    }
+  }
+  std::vector<double> memory_mib(cloud.hosts.size(), 0.0);
+  for (model::VmIndex v = 0; v < cloud.vms.size(); ++v) {
+    for (auto host : copies[v]) memory_mib[host] += static_cast<double>(cloud.vms[v].memory_mib);
+  }
+  std::vector<std::string> over;
+  for (model::HostIndex h = 0; h < cloud.hosts.size(); ++h) {
+    if (memory_mib[h] > cloud.usable_memory_mib(h) + 0.5) {
+      over.push_back(fmt::format("{} holds {:.0f} MiB of VMs at the end, over its {:.0f} MiB",
+                                 cloud.hosts[h].name, memory_mib[h], cloud.usable_memory_mib(h)));
+    }
+  }
+  return over;
+}
+
 struct SeedOutcome {
   std::string crash;  // how the run died ("killed by signal 11"), empty when it ended
   std::uint32_t double_runs = 0;
@@ -70,6 +142,7 @@ SeedOutcome run_seed_in_child(const HostileHistory& history) {
     auto result = run_simulation(history.cloud, history.scenario, options);
     std::string text = std::to_string(result.double_runs) + "\n";
     for (const auto& violation : result.violations) text += violation + "\n";
+    for (const auto& violation : hosts_over_capacity(history, result)) text += violation + "\n";
     for (std::size_t written = 0; written < text.size();) {
       auto n = write(pipe_ends[1], text.data() + written, text.size() - written);
       if (n <= 0) break;
@@ -105,6 +178,43 @@ SeedOutcome run_seed_in_child(const HostileHistory& history) {
   }
   if (first && outcome.crash.empty()) outcome.crash = "no result from the child";
   return outcome;
+}
+
+void write_history(const HostileHistory& history, const std::filesystem::path& directory) {
+  std::filesystem::create_directories(directory);
+  auto stem = directory / ("hostile-" + std::to_string(history.seed));
+  std::ofstream inventory(stem.string() + "-inventory.yaml");
+  model::write_inventory(history.cloud, inventory);
+  std::ofstream scenario(stem.string() + "-scenario.yaml");
+  scenario << scenario_yaml(history);
+}
+
+// Written out and loaded again (the files REVIVE_HOSTILE_DUMP writes), a history runs exactly the same.
+TEST(HostileHistory, WrittenFilesReplayTheSameRun) {
+  for (std::uint64_t seed : {7u, 125u, 229u, 1293u}) {
+    auto history = make_hostile_history(seed);
+    std::ostringstream inventory_text;
+    model::write_inventory(history.cloud, inventory_text);
+    auto cloud = model::load_inventory_text(inventory_text.str(), "inventory.yaml");
+    auto scenario = load_scenario_text(scenario_yaml(history), "scenario.yaml", cloud);
+    ASSERT_EQ(scenario.events.size(), history.scenario.events.size()) << seed;
+    for (std::size_t i = 0; i < scenario.events.size(); ++i) {
+      const auto& a = scenario.events[i];
+      const auto& b = history.scenario.events[i];
+      EXPECT_EQ(a.kind, b.kind);
+      EXPECT_EQ(a.at_s, b.at_s);
+      EXPECT_EQ(a.hosts, b.hosts);
+      EXPECT_EQ(a.factor, b.factor);
+      EXPECT_EQ(a.until_s, b.until_s);
+      EXPECT_EQ(a.deadline_s, b.deadline_s);
+      EXPECT_EQ(a.times, b.times);
+    }
+    auto original = run_simulation(history.cloud, history.scenario);
+    auto replayed = run_simulation(cloud, scenario);
+    EXPECT_EQ(original.violations, replayed.violations) << seed;
+    EXPECT_EQ(original.makespan_s, replayed.makespan_s) << seed;
+    EXPECT_EQ(original.timeline.size(), replayed.timeline.size()) << seed;
+  }
 }
 
 TEST(HostileHistory, SameSeedGivesTheSameHistory) {
@@ -190,6 +300,9 @@ TEST(HostileHistory, ReviveKeepsEveryInvariantInRandomHostileHistories) {
         if (entry.first++ == 0) entry.second = seed;
       }
       if (text.size() < 2000) text += "\n    " + violation;
+    }
+    if (const char* dump = std::getenv("REVIVE_HOSTILE_DUMP"); dump != nullptr && *dump != '\0') {
+      write_history(history, dump);
     }
     ADD_FAILURE() << history.description << "\n  " << outcome.violations.size()
                   << " violation(s), double runs " << outcome.double_runs << ":" << text;
