@@ -278,11 +278,21 @@ TEST(HostileHistory, HistoriesHoldEveryFaultKindOnSmallClouds) {
 
 TEST(HostileHistory, ReviveKeepsEveryInvariantInRandomHostileHistories) {
   auto first_seed = from_environment("REVIVE_HOSTILE_FIRST_SEED", 1);
-  auto seeds = from_environment("REVIVE_HOSTILE_SEEDS", kDefaultSeeds);
+  auto count = from_environment("REVIVE_HOSTILE_SEEDS", kDefaultSeeds);
+  std::vector<std::uint64_t> seeds;
+  for (auto seed = first_seed; seed < first_seed + count; ++seed) seeds.push_back(seed);
+  // Seeds beyond the default range that break an invariant no seed in it breaks today (a start before a
+  // disk of the VM was mapped: a map on a slowed array given up on and taken as done), run unless a range is
+  // asked for.
+  if (std::getenv("REVIVE_HOSTILE_FIRST_SEED") == nullptr) {
+    for (std::uint64_t seed : {1293u}) {
+      if (seed >= first_seed + count) seeds.push_back(seed);
+    }
+  }
   std::map<std::string, std::pair<int, std::uint64_t>> kinds;  // kind -> (seeds with it, first such seed)
   std::string failing_seeds;
   std::uint64_t failed = 0;
-  for (auto seed = first_seed; seed < first_seed + seeds; ++seed) {
+  for (auto seed : seeds) {
     auto history = make_hostile_history(seed);
     auto outcome = run_seed_in_child(history);
     if (!outcome.crash.empty())
@@ -313,7 +323,7 @@ TEST(HostileHistory, ReviveKeepsEveryInvariantInRandomHostileHistories) {
       summary += "\n  " + std::to_string(entry.first) + " seed(s), e.g. seed " +
                  std::to_string(entry.second) + ": " + kind;
     }
-    ADD_FAILURE() << failed << " of " << seeds
+    ADD_FAILURE() << failed << " of " << seeds.size()
                   << " hostile histories broke invariants; seeds:" << failing_seeds << "\nkinds:" << summary;
   }
 }
