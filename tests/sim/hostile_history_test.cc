@@ -1,11 +1,13 @@
 // Random hostile histories (sim/hostile_history.h) through the whole simulator with the revive strategy: the
 // world's invariants (never two copies, no start before its fences and disk maps, every limit kept), no VM
-// still recovering and no drain still moving at the end. The witness of issue 9.
+// still recovering and no drain still moving at the end, and no host holding more VM memory at the end than
+// it has (replayed from the timeline: the world does not check capacity). The witness of issue 9.
 //
 // REVIVE_HOSTILE_SEEDS=N runs seeds 1..N (default 500, about 8 s in release; 50 under sanitizers);
 // REVIVE_HOSTILE_FIRST_SEED=S starts at S instead (to replay one failing seed: REVIVE_HOSTILE_FIRST_SEED=S
-// REVIVE_HOSTILE_SEEDS=1). Each seed runs in a child process: a crash is that seed's failure, the other seeds
-// still run.
+// REVIVE_HOSTILE_SEEDS=1). REVIVE_HOSTILE_DUMP=DIR writes the cloud and scenario of every failing seed there
+// (hostile-SEED-inventory.yaml, hostile-SEED-scenario.yaml) for `revive simulate`. Each seed runs in a child
+// process: a crash is that seed's failure, the other seeds still run.
 #include <gtest/gtest.h>
 
 #include <sys/wait.h>
