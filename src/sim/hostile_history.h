@@ -1,0 +1,38 @@
+// Random hostile histories for the simulator: a small generated cloud and a scenario full of the faults that
+// break naive recovery engines (issue 9) -- crashes and isolations of hosts, also of the hosts VMs are being
+// recovered onto; drains with deadlines of two hosts at once or overlapping; sources isolated mid-migration;
+// failing steps; slowdowns of x10-x15 that push steps past their timeouts (max(60 s, 5 x estimate)), then
+// failing retries. The simulator's world checks the invariants independently of the engine, so a history is
+// a test: run it (sim::run_simulation) and expect no violation.
+//
+// Deterministic: the same seed gives the same cloud and scenario on every platform (std::mt19937_64 with
+// arithmetic of our own, no std:: distributions). Thread-safety: a pure function.
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+#include "model/cloud.h"
+#include "sim/scenario.h"
+
+namespace revive::sim {
+
+struct HostileHistory {
+  std::uint64_t seed = 0;
+  model::Cloud cloud;  // indexes built
+  // Its events refer to `cloud` by index; file is "hostile-<seed>", lines are 0.
+  Scenario scenario;
+  // One line for people: the cloud's size and the faults, e.g. "12 hosts, 64 VMs (9 without disks);
+  // start-timeout on host-0004 ...".
+  std::string description;
+};
+
+// 6-20 hosts, 20-120 VMs (some without disks), endpoint max_parallel 1-4, small array, switch and per-host
+// limits; 2-5 fault motifs between 0 and ~400 s, a fixed detection delay in most histories.
+HostileHistory make_hostile_history(std::uint64_t seed);
+
+// The scenario as a scenario file (YAML v1, docs/cli.md), to replay a history with `revive simulate` next to
+// its cloud written by model::write_inventory. Loading it against that cloud gives the same scenario.
+std::string scenario_yaml(const HostileHistory& history);
+
+}  // namespace revive::sim
