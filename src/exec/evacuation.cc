@@ -538,7 +538,7 @@ class Evacuator::Impl {
       if (draining_[h]) request.evacuated_hosts.push_back(h);
     }
     for (HostIndex h = 0; h < cloud_.hosts.size(); ++h) {
-      if (avoid_[h] && !draining_[h]) request.excluded_hosts.push_back(h);
+      if (!draining_[h] && (avoid_[h] || !shared_up(h))) request.excluded_hosts.push_back(h);
     }
     auto plan = plan::plan_failover(cloud_, request, options_.planner);
     if (options_.strategy == EvacuationStrategy::revive)
@@ -575,6 +575,12 @@ class Evacuator::Impl {
     }
   }
 
+  // Whether the shared view (when given) has `host` up: not suspected, failed or fenced by the detector.
+  bool shared_up(HostIndex host) const {
+    return env_.availability == nullptr || (!env_.availability->has(host, HostAvailability::Reason::not_up) &&
+                                            !env_.availability->fenced(host));
+  }
+
   // Whether `vm` converges live, alone, at this bandwidth (MiB/s).
   bool converges_alone_at(VmIndex vm, double bandwidth_mib_s) const {
     const auto& spec = cloud_.vms[vm];
@@ -591,7 +597,7 @@ class Evacuator::Impl {
   plan::Plan with_live_capable_targets(plan::Plan plan, const plan::PlanRequest& request) {
     std::vector<double> speeds;  // NICs of the hosts that may receive, ascending, distinct
     for (HostIndex h = 0; h < cloud_.hosts.size(); ++h) {
-      if (!draining_[h] && !avoid_[h] && cloud_.hosts[h].state == model::HostState::up) {
+      if (!draining_[h] && !avoid_[h] && shared_up(h) && cloud_.hosts[h].state == model::HostState::up) {
         speeds.push_back(nic_of(h));
       }
     }
@@ -1193,6 +1199,9 @@ class Evacuator::Impl {
       const auto& move = moves_[m];
       if ((move.state == State::pending || move.state == State::cold_waiting) &&
           move.deadline_s < kNoDeadline) {
+        // A maintenance deadline already passed (a VM restarted onto the host after it): going cold gains
+        // nothing, the move ends sooner live.
+        if (move.deadline_s <= now() && !host_urgent_[move.from]) continue;
         by_source[move.from].push_back(m);
       }
     }
