@@ -145,6 +145,14 @@ class Evacuator::Impl {
                 release_steps_on(host);
                 release_migrations_on(host);
               });
+            } else if (change == HostAvailability::Change::unavailable) {
+              // Suspected, failed or drained by someone else: no move begins onto it.
+              env_.loop.post([this, host] {
+                if (draining_[host] || shared_up(host)) return;
+                replan_moves_onto(host, fmt::format("target {} became unavailable before the move began",
+                                                    cloud_.hosts[host].name));
+                request_dispatch();
+              });
             }
           });
     }
@@ -575,10 +583,14 @@ class Evacuator::Impl {
     }
   }
 
-  // Whether the shared view (when given) has `host` up: not suspected, failed or fenced by the detector.
+  // Whether the shared view (when given) lets `host` receive VMs: not suspected, failed or fenced, nor
+  // drained by another engine.
   bool shared_up(HostIndex host) const {
-    return env_.availability == nullptr || (!env_.availability->has(host, HostAvailability::Reason::not_up) &&
-                                            !env_.availability->fenced(host));
+    if (env_.availability == nullptr) return true;
+    if (env_.availability->fenced(host) || env_.availability->has(host, HostAvailability::Reason::not_up))
+      return false;
+    // Drained by another engine sharing the view (this engine's own drains are its evacuated hosts).
+    return draining_[host] || !env_.availability->has(host, HostAvailability::Reason::draining);
   }
 
   // Whether `vm` converges live, alone, at this bandwidth (MiB/s).
@@ -745,6 +757,13 @@ class Evacuator::Impl {
                                     cloud_.hosts[host].name),
                         false);
     }
+    replan_moves_onto(host, fmt::format("target {} lost before the move began", cloud_.hosts[host].name));
+    replan_deadlines();
+    dispatch();
+  }
+
+  // Moves onto `host` not begun are planned again (elsewhere): it may no longer receive VMs.
+  void replan_moves_onto(HostIndex host, const std::string& why) {
     std::vector<VmIndex> replan;
     for (std::size_t m = 0; m < moves_.size(); ++m) {
       auto& move = moves_[m];
@@ -753,16 +772,13 @@ class Evacuator::Impl {
         cancel_timer(move);
         cloud_.vms[move.vm].host = move.from;
         move.state = State::cancelled;
-        move.reason = fmt::format("target {} lost before the move began", cloud_.hosts[host].name);
+        move.reason = why;
         replan.push_back(move.vm);
       }
     }
-    if (!replan.empty()) {
-      plan_moves(replan);
-      cloud_.rebuild_indexes();
-    }
-    replan_deadlines();
-    dispatch();
+    if (replan.empty()) return;
+    plan_moves(replan);
+    cloud_.rebuild_indexes();
   }
 
   // The engine gives the VM of move `m` up to failure recovery (its source, or its target past the stop, was
