@@ -109,6 +109,7 @@ class Evacuator::Impl {
     const auto host_count = cloud_.hosts.size();
     draining_.assign(host_count, false);
     avoid_.assign(host_count, false);
+    lost_.assign(host_count, false);
     host_deadline_.assign(host_count, kNoDeadline);
     host_urgent_.assign(host_count, false);
     migrations_on_.assign(host_count, 0);
@@ -199,6 +200,14 @@ class Evacuator::Impl {
       HostIndex host = cloud_.vms[v].host;
       if (host == kNoIndex || !newly[host] || has_active_move(v)) continue;
       if (left_to_recovery_[v]) continue;  // where it runs is failure recovery's to say (on_vm_recovered)
+      if (lost_[host] || !shared_up_ignoring_drains(host)) {
+        // Its host was lost (or is not up): nothing can be moved off it; its VMs are failure recovery's.
+        auto m = add_move(v, host, kNoIndex, cloud_.vms[v].priority, host_deadline_[host]);
+        leave_to_recovery(
+            m, fmt::format("{} was lost before the drain: left to failure recovery", cloud_.hosts[host].name),
+            false);
+        continue;
+      }
       if (cloud_.vms[v].protect) {
         to_plan.push_back(v);
       } else {
@@ -585,6 +594,10 @@ class Evacuator::Impl {
 
   // Whether the shared view (when given) lets `host` receive VMs: not suspected, failed or fenced, nor
   // drained by another engine.
+  bool shared_up_ignoring_drains(HostIndex host) const {
+    return env_.availability == nullptr || (!env_.availability->fenced(host) &&
+                                            !env_.availability->has(host, HostAvailability::Reason::not_up));
+  }
   bool shared_up(HostIndex host) const {
     if (env_.availability == nullptr) return true;
     if (env_.availability->fenced(host) || env_.availability->has(host, HostAvailability::Reason::not_up))
@@ -717,7 +730,8 @@ class Evacuator::Impl {
   // A host stopped answering: no more moves to it. Moves planned there and not begun are replanned; those in
   // flight end with a failure from the environment and are replanned then.
   void on_host_lost(HostIndex host) {
-    if (host >= avoid_.size() || avoid_[host]) return;
+    if (host >= lost_.size() || lost_[host]) return;
+    lost_[host] = true;
     avoid_[host] = true;
     journal("host_lost", nlohmann::ordered_json{{"host", cloud_.hosts[host].name}});
     // Moves off the lost host end here: its VMs are the failure recovery's now (the calls in flight there get
@@ -747,6 +761,18 @@ class Evacuator::Impl {
     }
     set_draining(host, false);
     host_deadline_[host] = kNoDeadline;
+    // VMs moved onto the lost host run there no more as far as anyone knows: failure recovery's now (never
+    // reported moved to a host that is gone).
+    for (VmIndex v = 0; v < latest_move_.size(); ++v) {
+      auto m = latest_move_[v];
+      if (m == kNoMove) continue;
+      const auto& move = moves_[m];
+      if (move.to != host || (move.state != State::done_live && move.state != State::done_cold)) continue;
+      leave_to_recovery(m,
+                        fmt::format("moved to {} at {:.0f} s; {} was lost after: left to failure recovery",
+                                    cloud_.hosts[host].name, move.end_s, cloud_.hosts[host].name),
+                        false);
+    }
     // A cold move past its stop whose target is lost: the VM (homed at the target since its stop) is the
     // failure recovery's now; its steps not yet issued are dropped, those in flight there end at its fence.
     for (std::size_t m = 0; m < moves_.size(); ++m) {
@@ -903,7 +929,12 @@ class Evacuator::Impl {
       move.off_s = move.end_s = now();
       journal_move("migrate_done", move);
       if (move_observer) move_observer(move.vm, move.to);
-      if (draining_[move.to]) {  // its target was drained meanwhile: move it on
+      if (lost_[move.to]) {  // it switched over to a host lost meanwhile: runs there, as far as anyone knows
+        leave_to_recovery(m,
+                          fmt::format("switched over to {} after {} was lost: left to failure recovery",
+                                      cloud_.hosts[move.to].name, cloud_.hosts[move.to].name),
+                          false);
+      } else if (draining_[move.to]) {  // its target was drained meanwhile: move it on
         plan_moves({move.vm});
         cloud_.rebuild_indexes();
       }
@@ -1557,7 +1588,9 @@ class Evacuator::Impl {
   EvacuationOptions options_;
   MigrationFlows mirror_;
   std::vector<bool> draining_;
-  std::vector<bool> avoid_;  // targets whose migrations failed for reasons other than convergence
+  std::vector<bool>
+      avoid_;               // no targets: lost, or their migrations failed for reasons other than convergence
+  std::vector<bool> lost_;  // hosts whose connection was lost (host_connection_lost)
   std::vector<double> host_deadline_;
   std::vector<bool> host_urgent_;
   std::vector<std::uint32_t> migrations_on_;

@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <map>
+#include <random>
 
 #include <nlohmann/json.hpp>
 
@@ -818,6 +819,80 @@ TEST(EvacuationSafety, JournalRecordsPlaceMovedVms) {
   EXPECT_EQ(kinds["cold_stop_done"], 1);
   EXPECT_EQ(kinds["cold_start_issued"], 1);
   EXPECT_EQ(kinds["cold_move_done"], 1);
+}
+
+// Random hostile histories on small clouds: drains (one or two hosts, overlapping, some urgent), hosts losing
+// contact mid-move and fenced a little later, VMs with and without disks, some that must move cold. Whatever
+// happens: the engine never starts a VM while it runs anywhere, never exceeds a limit, finishes, and reports
+// a VM moved only where it really runs alone.
+TEST(EvacuationSafety, RandomHostileHistoriesKeepEveryInvariant) {
+  for (std::uint32_t seed = 1; seed <= 400; ++seed) {
+    SCOPED_TRACE(fmt::format("seed {}", seed));
+    std::mt19937 random(seed);
+    auto pick = [&random](int low, int high) {
+      return std::uniform_int_distribution<int>(low, high)(random);
+    };
+    int host_count = pick(3, 6);
+    Builder b(host_count, 256);
+    b.cloud.endpoints[0].max_parallel = static_cast<std::uint32_t>(pick(2, 12));
+    b.cloud.policy.host_max_parallel_migrations = static_cast<std::uint32_t>(pick(1, 8));
+    int vm_count = pick(4, 16);
+    for (int i = 0; i < vm_count; ++i) {
+      auto host = static_cast<HostIndex>(pick(0, host_count - 1));
+      std::uint32_t dirty = pick(0, 4) == 0 ? 2000 : static_cast<std::uint32_t>(pick(5, 150));
+      auto vm = b.vm(fmt::format("v{}", i), host, static_cast<std::uint64_t>(pick(2, 32)), dirty);
+      if (pick(0, 3) == 0) {  // no disks
+        b.cloud.disks.pop_back();
+        b.cloud.vms[vm].disk_count = 0;
+      }
+    }
+    auto& cloud = b.done();
+    Rig rig(cloud);
+    int drains = pick(1, 3);
+    for (int d = 0; d < drains; ++d) {
+      auto host = static_cast<HostIndex>(pick(0, host_count - 1));
+      double at = d == 0 ? 0.0 : pick(0, 200);
+      double window = pick(60, 900);
+      auto reason = pick(0, 2) == 0 ? EvacuationReason::predicted_failure : EvacuationReason::maintenance;
+      rig.loop.schedule_after(
+          at, [&rig, host, at, window, reason] { rig.evacuator.drain({host}, at + window, reason); });
+    }
+    if (pick(0, 1) == 0) {
+      auto lost = static_cast<HostIndex>(pick(0, host_count - 1));
+      double at = pick(1, 150);
+      rig.loop.schedule_after(at, [&rig, lost] {
+        rig.world.lose_contact(lost);
+        rig.availability.set(lost, HostAvailability::Reason::not_up, true);
+      });
+      rig.loop.schedule_after(at + pick(5, 60), [&rig, lost] { rig.fence(lost); });
+    }
+    if (!rig.loop.run_bounded(1e5, 200000)) {
+      ADD_FAILURE() << "the run does not end: at " << rig.loop.now_s() << " s";
+      for (const auto& r : rig.evacuator.report()) {
+        ADD_FAILURE() << cloud.vms[r.vm].name << " " << to_string(r.outcome) << " " << r.from << "->" << r.to
+                      << ": " << r.reason;
+      }
+      continue;
+    }
+    EXPECT_TRUE(rig.world.violations.empty()) << rig.world.violations.front();
+    for (const auto& text : rig.world.migrations().violations()) ADD_FAILURE() << text;
+    EXPECT_FALSE(rig.evacuator.busy());
+    for (const auto& r : rig.evacuator.report()) {
+      const auto& name = cloud.vms[r.vm].name;
+      EXPECT_TRUE(r.outcome != EvacuationOutcome::pending && r.outcome != EvacuationOutcome::migrating &&
+                  r.outcome != EvacuationOutcome::moving_cold)
+          << name << " still being moved: " << r.reason;
+      if (r.outcome == EvacuationOutcome::migrated || r.outcome == EvacuationOutcome::moved_cold) {
+        EXPECT_EQ(rig.world.location()[r.vm], r.to) << name << " reported moved: " << r.reason;
+      }
+      if (r.outcome == EvacuationOutcome::failed || r.outcome == EvacuationOutcome::not_placed ||
+          r.running_at_deadline) {
+        EXPECT_FALSE(r.reason.empty()) << name;
+      }
+    }
+    // Slots all back once everything answered or was fenced.
+    EXPECT_EQ(rig.endpoint_slots_in_use(), 0u);
+  }
 }
 
 }  // namespace

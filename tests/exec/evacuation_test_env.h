@@ -46,6 +46,18 @@ class TestLoop final : public env::EventLoop {
       entry.callback();
     }
   }
+  // Runs callbacks due by `until_s`, at most `max_callbacks` of them; true when nothing is left to run.
+  bool run_bounded(double until_s, std::uint64_t max_callbacks) {
+    while (!queue_.empty() && max_callbacks-- > 0) {
+      auto entry = queue_.top();
+      if (entry.time > until_s) return false;
+      queue_.pop();
+      if (std::find(cancelled_.begin(), cancelled_.end(), entry.id) != cancelled_.end()) continue;
+      now_ = entry.time;
+      entry.callback();
+    }
+    return queue_.empty();
+  }
 
  private:
   struct Entry {
