@@ -9,6 +9,7 @@
 #include <unordered_map>
 
 #include <fmt/format.h>
+#include <nlohmann/json.hpp>
 
 namespace revive::exec {
 
@@ -94,6 +95,7 @@ class Evacuator::Impl {
  public:
   ~Impl() {
     ledger_->remove_listener(listener_);
+    copies_->remove_listener(copies_listener_);
     if (env_.availability != nullptr) env_.availability->remove_listener(availability_listener_);
   }
   Impl(const Impl&) = delete;
@@ -107,6 +109,7 @@ class Evacuator::Impl {
     const auto host_count = cloud_.hosts.size();
     draining_.assign(host_count, false);
     avoid_.assign(host_count, false);
+    lost_.assign(host_count, false);
     host_deadline_.assign(host_count, kNoDeadline);
     host_urgent_.assign(host_count, false);
     migrations_on_.assign(host_count, 0);
@@ -116,15 +119,41 @@ class Evacuator::Impl {
       env_.ledger = own_ledger_.get();
     }
     ledger_ = env_.ledger;
-    listener_ = ledger_->add_listener(ResourceLedger::kEvacuationRank,
-                                      [this](std::span<const ScopeId>) { request_pump(); });
+    listener_ = ledger_->add_listener(ResourceLedger::kEvacuationRank, [this](std::span<const ScopeId>) {
+      request_pump();
+      if (migration_wants_slots_) request_dispatch();
+    });
     latest_move_.assign(cloud_.vms.size(), kNoMove);
+    left_to_recovery_.assign(cloud_.vms.size(), false);
+    start_waiting_.assign(cloud_.vms.size(), false);
+    // Where copies of each VM may run (shared with the recovery executor when given).
+    if (env_.copies == nullptr) {
+      own_copies_ = std::make_unique<VmCopies>(cloud_);
+      env_.copies = own_copies_.get();
+    }
+    copies_ = env_.copies;
+    // A VM's set changed: a start of it waiting for proof may go now.
+    copies_listener_ = copies_->add_listener([this](VmIndex vm) {
+      if (vm < start_waiting_.size() && start_waiting_[vm]) request_pump();
+    });
     if (env_.availability != nullptr) {
-      // A host confirmed fenced is off: the stops and starts in flight there will never answer.
+      // A host confirmed fenced is off: the stops, starts and migrations in flight there will never answer.
       availability_listener_ =
           env_.availability->add_listener([this](HostIndex host, HostAvailability::Change change) {
             if (change == HostAvailability::Change::fenced) {
-              env_.loop.post([this, host] { release_steps_on(host); });
+              env_.loop.post([this, host] {
+                if (own_copies_) own_copies_->host_fenced(host);
+                release_steps_on(host);
+                release_migrations_on(host);
+              });
+            } else if (change == HostAvailability::Change::unavailable) {
+              // Suspected, failed or drained by someone else: no move begins onto it.
+              env_.loop.post([this, host] {
+                if (draining_[host] || shared_up(host)) return;
+                replan_moves_onto(host, fmt::format("target {} became unavailable before the move began",
+                                                    cloud_.hosts[host].name));
+                request_dispatch();
+              });
             }
           });
     }
@@ -139,8 +168,13 @@ class Evacuator::Impl {
     for (HostIndex h : hosts) {
       if (h >= cloud_.hosts.size()) throw std::invalid_argument(fmt::format("host index {} out of range", h));
     }
-    journal("evacuate", fmt::format(R"({{"hosts": [{}], "deadline_s": {}, "reason": "{}"}})",
-                                    host_list(hosts), deadline_s, to_string(reason)));
+    {
+      nlohmann::ordered_json payload;
+      payload["hosts"] = host_names(hosts);
+      payload["deadline_s"] = deadline_s;
+      payload["reason"] = std::string(to_string(reason));
+      journal("evacuate", payload);
+    }
     std::vector<bool> newly(cloud_.hosts.size(), false);
     for (HostIndex h : hosts) {
       if (!draining_[h]) newly[h] = true;
@@ -150,20 +184,30 @@ class Evacuator::Impl {
       cloud_.hosts[h].state = model::HostState::maintenance;
     }
     std::vector<VmIndex> to_plan;
-    // Moves not begun whose target is now drained go back to the planner.
+    // Moves not begun whose target is now drained go back to the planner: never a move onto a draining host.
+    // (Those begun end there and are moved on from there: on_live_done, on_step_done.)
     for (std::size_t m = 0; m < moves_.size(); ++m) {
       auto& move = moves_[m];
-      if ((move.state == State::pending || move.state == State::cold_waiting) && draining_[move.to]) {
-        cancel_timer(move);
-        cloud_.vms[move.vm].host = move.from;
-        move.state = State::cancelled;
-        move.reason = "target drained before the move began";
-        to_plan.push_back(move.vm);
-      }
+      if (move.to == kNoIndex || !draining_[move.to] || !not_begun(m)) continue;
+      drop_unlaunched_stop(m);
+      cancel_timer(move);
+      cloud_.vms[move.vm].host = move.from;
+      move.state = State::cancelled;
+      move.reason = fmt::format("target {} drained before the move began", cloud_.hosts[move.to].name);
+      to_plan.push_back(move.vm);
     }
     for (VmIndex v = 0; v < cloud_.vms.size(); ++v) {
       HostIndex host = cloud_.vms[v].host;
       if (host == kNoIndex || !newly[host] || has_active_move(v)) continue;
+      if (left_to_recovery_[v]) continue;  // where it runs is failure recovery's to say (on_vm_recovered)
+      if (lost_[host] || !shared_up_ignoring_drains(host)) {
+        // Its host was lost (or is not up): nothing can be moved off it; its VMs are failure recovery's.
+        auto m = add_move(v, host, kNoIndex, cloud_.vms[v].priority, host_deadline_[host]);
+        leave_to_recovery(
+            m, fmt::format("{} was lost before the drain: left to failure recovery", cloud_.hosts[host].name),
+            false);
+        continue;
+      }
       if (cloud_.vms[v].protect) {
         to_plan.push_back(v);
       } else {
@@ -186,6 +230,24 @@ class Evacuator::Impl {
     if (env_.availability != nullptr) env_.availability->set(host, HostAvailability::Reason::draining, on);
   }
 
+  // A move that has not touched the VM yet: waiting for its turn or its cold start time, or a cold move whose
+  // stop waits for a slot (not issued).
+  bool not_begun(std::size_t m) const {
+    const auto& move = moves_[m];
+    if (move.state == State::pending || move.state == State::cold_waiting) return true;
+    return move.state == State::cold && move.off_s < 0 && has_unlaunched_stop(m);
+  }
+  bool has_unlaunched_stop(std::size_t m) const {
+    return std::any_of(waiting_steps_.begin(), waiting_steps_.end(), [m](const StepRequest& request) {
+      return request.move == m && request.kind == StepKind::stop;
+    });
+  }
+  void drop_unlaunched_stop(std::size_t m) {
+    std::erase_if(waiting_steps_, [m](const StepRequest& request) {
+      return request.move == m && request.kind == StepKind::stop;
+    });
+  }
+
   void request_dispatch() {
     if (dispatch_posted_) return;
     dispatch_posted_ = true;
@@ -200,8 +262,13 @@ class Evacuator::Impl {
     for (HostIndex h : hosts) {
       if (h >= cloud_.hosts.size()) throw std::invalid_argument(fmt::format("host index {} out of range", h));
     }
-    journal("exit_maintenance", fmt::format(R"({{"hosts": [{}], "fail_back": {}, "why": "{}"}})",
-                                            host_list(hosts), fail_back, why));
+    {
+      nlohmann::ordered_json payload;
+      payload["hosts"] = host_names(hosts);
+      payload["fail_back"] = fail_back;
+      payload["why"] = why;
+      journal("exit_maintenance", payload);
+    }
     std::vector<bool> leaving(cloud_.hosts.size(), false);
     for (HostIndex h : hosts) {
       leaving[h] = true;
@@ -271,6 +338,11 @@ class Evacuator::Impl {
       report.outcome = outcome_of(move);
       report.cold = move.cold;
       report.reason = move.reason;
+      if (move.state == State::cold && start_waiting_[v]) {
+        report.reason += fmt::format("{}its start on {} waits for proof that no other copy runs: {}",
+                                     report.reason.empty() ? "" : "; ", cloud_.hosts[move.to].name,
+                                     copies_->describe(v, cloud_));
+      }
       report.deadline_s = move.deadline_s;
       report.start_s = move.start_s;
       report.off_source_s = move.off_s;
@@ -281,6 +353,52 @@ class Evacuator::Impl {
       reports.push_back(std::move(report));
     }
     return reports;
+  }
+
+  void on_vm_recovered(VmIndex vm, HostIndex host) {
+    if (vm >= cloud_.vms.size()) throw std::invalid_argument(fmt::format("VM index {} out of range", vm));
+    if (host >= cloud_.hosts.size())
+      throw std::invalid_argument(fmt::format("host index {} out of range", host));
+    left_to_recovery_[vm] = false;
+    if (own_copies_) {
+      // Failure recovery starts a VM only with proof that no other copy runs.
+      for (auto other : own_copies_->hosts(vm)) {
+        if (other != host) own_copies_->proven_absent(vm, other);
+      }
+      own_copies_->seen_running(vm, host);
+    }
+    auto latest = latest_move_[vm];
+    if (latest != kNoMove) {
+      auto& move = moves_[latest];
+      bool waiting = not_begun(latest) || move.state == State::stop_waiting;
+      if (waiting) {
+        drop_unlaunched_stop(latest);
+        cancel_timer(move);
+        move.state = State::cancelled;
+        move.reason =
+            fmt::format("restarted on {} by failure recovery before its move began", cloud_.hosts[host].name);
+      }
+      // A move in flight goes on (the set of copies keeps it and the restart apart); the view follows.
+    }
+    cloud_.vms[vm].host = host;
+    cloud_.rebuild_indexes();
+    if (!draining_[host] || has_active_move(vm)) return;
+    // Restarted onto a host being drained: it leaves with the host's other VMs, by the host's deadline.
+    if (cloud_.vms[vm].protect) {
+      plan_moves({vm});
+    } else {
+      add_unprotected_stop(vm, host);
+    }
+    cloud_.rebuild_indexes();
+    auto m = latest_move_[vm];
+    if (m != kNoMove && moves_[m].from == host && now() >= host_deadline_[host]) {
+      auto& move = moves_[m];
+      move.running_at_deadline = true;
+      std::string note = fmt::format("restarted on {} by failure recovery after its deadline ({:.0f} s)",
+                                     cloud_.hosts[host].name, host_deadline_[host]);
+      move.reason = move.reason.empty() ? note : move.reason + "; " + note;
+    }
+    request_dispatch();
   }
 
   const model::Cloud& state() const { return cloud_; }
@@ -322,6 +440,15 @@ class Evacuator::Impl {
     double occupancy_s = 0.0;  // time it keeps its source NIC busy when migrated alone
     bool converges_alone = true;
     std::uint32_t disks_left = 0;
+    std::uint64_t live_call = 0;  // its latest migration (live_calls_)
+  };
+  // A migration issued and not yet answered (or released at a fence), with the ledger slots it holds.
+  struct LiveCall {
+    std::size_t move = kNoMove;
+    VmIndex vm = kNoIndex;
+    HostIndex from = kNoIndex;
+    HostIndex to = kNoIndex;
+    ScopeSet scopes;
   };
   enum class StepKind : std::uint8_t { stop, unmap, map, net_config, start };
   struct StepRequest {
@@ -360,22 +487,28 @@ class Evacuator::Impl {
 
   double now() const { return env_.loop.now_s(); }
 
-  std::string host_list(const std::vector<HostIndex>& hosts) const {
-    std::string text;
-    for (HostIndex h : hosts) text += (text.empty() ? "\"" : ", \"") + cloud_.hosts[h].name + "\"";
-    return text;
+  nlohmann::ordered_json host_names(const std::vector<HostIndex>& hosts) const {
+    auto names = nlohmann::ordered_json::array();
+    for (HostIndex h : hosts) names.push_back(cloud_.hosts[h].name);
+    return names;
   }
 
-  void journal(const std::string& kind, std::string payload) {
-    if (env_.journal != nullptr) env_.journal->append({kind, std::move(payload)});
+  void journal(const std::string& kind, const nlohmann::ordered_json& payload) {
+    if (env_.journal != nullptr) env_.journal->append({kind, payload.dump()});
   }
 
-  void journal_move(const char* kind, const Move& move, const std::string& extra = "") {
+  // {vm, from, to, at_s} and `extra`'s fields.
+  void journal_move(const char* kind, const Move& move, const nlohmann::ordered_json& extra = {}) {
     if (env_.journal == nullptr) return;
-    journal(kind,
-            fmt::format(R"({{"vm": "{}", "from": "{}", "to": "{}", "at_s": {}{}}})", cloud_.vms[move.vm].name,
-                        cloud_.hosts[move.from].name,
-                        move.to == kNoIndex ? std::string() : cloud_.hosts[move.to].name, now(), extra));
+    nlohmann::ordered_json payload;
+    payload["vm"] = cloud_.vms[move.vm].name;
+    payload["from"] = cloud_.hosts[move.from].name;
+    payload["to"] = move.to == kNoIndex ? std::string() : cloud_.hosts[move.to].name;
+    payload["at_s"] = now();
+    if (extra.is_object()) {
+      for (const auto& [key, value] : extra.items()) payload[key] = value;
+    }
+    journal(kind, payload);
   }
 
   bool has_active_move(VmIndex vm) const {
@@ -422,13 +555,30 @@ class Evacuator::Impl {
       if (draining_[h]) request.evacuated_hosts.push_back(h);
     }
     for (HostIndex h = 0; h < cloud_.hosts.size(); ++h) {
-      if (avoid_[h] && !draining_[h]) request.excluded_hosts.push_back(h);
+      if (!draining_[h] && (avoid_[h] || !shared_up(h))) request.excluded_hosts.push_back(h);
     }
     auto plan = plan::plan_failover(cloud_, request, options_.planner);
     if (options_.strategy == EvacuationStrategy::revive)
       plan = with_live_capable_targets(std::move(plan), request);
-    journal("plan", fmt::format(R"({{"placements": {}, "waiting": {}}})", plan.placements.size(),
-                                plan.waiting.size()));
+    {
+      // Not "plan": that kind is the recovery executor's (the two engines may share one journal).
+      nlohmann::ordered_json payload;
+      auto& placements = payload["placements"] = nlohmann::ordered_json::array();
+      for (const auto& placement : plan.placements) {
+        placements.push_back({{"vm", cloud_.vms[placement.vm].name},
+                              {"from", cloud_.hosts[placement.from].name},
+                              {"to", cloud_.hosts[placement.to].name},
+                              {"priority", std::string(model::to_string(placement.effective_priority))}});
+      }
+      auto& waiting = payload["waiting"] = nlohmann::ordered_json::array();
+      for (const auto& item : plan.waiting) {
+        waiting.push_back({{"vm", cloud_.vms[item.vm].name},
+                           {"from", item.from == kNoIndex ? std::string() : cloud_.hosts[item.from].name},
+                           {"reason", item.reason}});
+      }
+      payload["at_s"] = now();
+      journal("evacuation_plan", payload);
+    }
     for (const auto& placement : plan.placements) {
       add_move(placement.vm, placement.from, placement.to, placement.effective_priority,
                host_deadline_[placement.from]);
@@ -440,6 +590,20 @@ class Evacuator::Impl {
       moves_[m].state = State::not_placed;
       moves_[m].reason = "no host can take it: " + waiting.reason;
     }
+  }
+
+  // Whether the shared view (when given) lets `host` receive VMs: not suspected, failed or fenced, nor
+  // drained by another engine.
+  bool shared_up_ignoring_drains(HostIndex host) const {
+    return env_.availability == nullptr || (!env_.availability->fenced(host) &&
+                                            !env_.availability->has(host, HostAvailability::Reason::not_up));
+  }
+  bool shared_up(HostIndex host) const {
+    if (env_.availability == nullptr) return true;
+    if (env_.availability->fenced(host) || env_.availability->has(host, HostAvailability::Reason::not_up))
+      return false;
+    // Drained by another engine sharing the view (this engine's own drains are its evacuated hosts).
+    return draining_[host] || !env_.availability->has(host, HostAvailability::Reason::draining);
   }
 
   // Whether `vm` converges live, alone, at this bandwidth (MiB/s).
@@ -458,7 +622,7 @@ class Evacuator::Impl {
   plan::Plan with_live_capable_targets(plan::Plan plan, const plan::PlanRequest& request) {
     std::vector<double> speeds;  // NICs of the hosts that may receive, ascending, distinct
     for (HostIndex h = 0; h < cloud_.hosts.size(); ++h) {
-      if (!draining_[h] && !avoid_[h] && cloud_.hosts[h].state == model::HostState::up) {
+      if (!draining_[h] && !avoid_[h] && shared_up(h) && cloud_.hosts[h].state == model::HostState::up) {
         speeds.push_back(nic_of(h));
       }
     }
@@ -566,59 +730,95 @@ class Evacuator::Impl {
   // A host stopped answering: no more moves to it. Moves planned there and not begun are replanned; those in
   // flight end with a failure from the environment and are replanned then.
   void on_host_lost(HostIndex host) {
-    if (host >= avoid_.size() || avoid_[host]) return;
+    if (host >= lost_.size() || lost_[host]) return;
+    lost_[host] = true;
     avoid_[host] = true;
-    journal("host_lost", fmt::format(R"({{"host": "{}"}})", cloud_.hosts[host].name));
+    journal("host_lost", nlohmann::ordered_json{{"host", cloud_.hosts[host].name}});
     // Moves off the lost host end here: its VMs are the failure recovery's now (the calls in flight there get
-    // no answer). Their slots are given back at once.
+    // no answer). A migration in flight may still switch over: it is not cancelled, its target stays in the
+    // VM's set of copies (unanswered), and its slots are held until it answers or a host of it is confirmed
+    // fenced (release_migrations_on).
     advance_mirror();
-    for (auto& move : moves_) {
+    for (std::size_t m = 0; m < moves_.size(); ++m) {
+      auto& move = moves_[m];
       if (move.from != host || move.fail_back) continue;
       bool live = move.state == State::live;
       bool not_begun = move.state == State::pending || move.state == State::cold_waiting ||
                        move.state == State::stop_waiting || move.state == State::not_placed;
       bool still_there = (move.state == State::cold || move.state == State::stopping) && move.off_s < 0;
       if (!live && !not_begun && !still_there) continue;  // a cold move past its stop goes on
-      if (live) {
-        if (mirror_.contains(move.flow)) mirror_.cancel(move.flow);
-        flow_move_.erase(move.flow);
-        --migrations_on_[move.from];
-        --migrations_on_[move.to];
-        --live_in_flight_;
-      }
       cancel_timer(move);
-      if (move.to != kNoIndex) cloud_.vms[move.vm].host = move.from;
-      move.state = State::failed;
-      move.reason = fmt::format("{}{}{} was lost before the move ended: left to failure recovery",
-                                move.reason, move.reason.empty() ? "" : "; ", cloud_.hosts[host].name);
+      // A VM whose migration may have switched over keeps its target's capacity in the engine's view.
+      if (move.to != kNoIndex && !live) cloud_.vms[move.vm].host = move.from;
+      std::string why =
+          live ? fmt::format(
+                     "{} was lost during its live migration to {}: left to failure recovery (the "
+                     "migration is unanswered: the VM may run on {})",
+                     cloud_.hosts[host].name, cloud_.hosts[move.to].name, cloud_.hosts[move.to].name)
+               : fmt::format("{} was lost before the move ended: left to failure recovery",
+                             cloud_.hosts[host].name);
+      leave_to_recovery(m, why, live);
     }
     set_draining(host, false);
     host_deadline_[host] = kNoDeadline;
+    // VMs moved onto the lost host run there no more as far as anyone knows: failure recovery's now (never
+    // reported moved to a host that is gone).
+    for (VmIndex v = 0; v < latest_move_.size(); ++v) {
+      auto m = latest_move_[v];
+      if (m == kNoMove) continue;
+      const auto& move = moves_[m];
+      if (move.to != host || (move.state != State::done_live && move.state != State::done_cold)) continue;
+      leave_to_recovery(m,
+                        fmt::format("moved to {} at {:.0f} s; {} was lost after: left to failure recovery",
+                                    cloud_.hosts[host].name, move.end_s, cloud_.hosts[host].name),
+                        false);
+    }
     // A cold move past its stop whose target is lost: the VM (homed at the target since its stop) is the
     // failure recovery's now; its steps not yet issued are dropped, those in flight there end at its fence.
-    for (auto& move : moves_) {
+    for (std::size_t m = 0; m < moves_.size(); ++m) {
+      const auto& move = moves_[m];
       if (move.state != State::cold || move.to != host || move.off_s < 0) continue;
-      move.state = State::failed;
-      move.reason = fmt::format("{}{}target {} was lost during the move: left to failure recovery",
-                                move.reason, move.reason.empty() ? "" : "; ", cloud_.hosts[host].name);
-      journal_move("cold_move_failed", move);
+      leave_to_recovery(m,
+                        fmt::format("target {} was lost during the move: left to failure recovery",
+                                    cloud_.hosts[host].name),
+                        false);
     }
+    replan_moves_onto(host, fmt::format("target {} lost before the move began", cloud_.hosts[host].name));
+    replan_deadlines();
+    dispatch();
+  }
+
+  // Moves onto `host` not begun are planned again (elsewhere): it may no longer receive VMs.
+  void replan_moves_onto(HostIndex host, const std::string& why) {
     std::vector<VmIndex> replan;
-    for (auto& move : moves_) {
-      if ((move.state == State::pending || move.state == State::cold_waiting) && move.to == host) {
+    for (std::size_t m = 0; m < moves_.size(); ++m) {
+      auto& move = moves_[m];
+      if (move.to == host && not_begun(m)) {
+        drop_unlaunched_stop(m);
         cancel_timer(move);
         cloud_.vms[move.vm].host = move.from;
         move.state = State::cancelled;
-        move.reason = fmt::format("target {} lost before the move began", cloud_.hosts[host].name);
+        move.reason = why;
         replan.push_back(move.vm);
       }
     }
-    if (!replan.empty()) {
-      plan_moves(replan);
-      cloud_.rebuild_indexes();
-    }
-    replan_deadlines();
-    dispatch();
+    if (replan.empty()) return;
+    plan_moves(replan);
+    cloud_.rebuild_indexes();
+  }
+
+  // The engine gives the VM of move `m` up to failure recovery (its source, or its target past the stop, was
+  // lost). Reported `failed` with `why`; never "moved". With `migration_unanswered`, its migration is still
+  // in flight: the VM may run on the target (the set of copies says so until the migration answers or proof
+  // comes).
+  void leave_to_recovery(std::size_t m, const std::string& why, bool migration_unanswered) {
+    auto& move = moves_[m];
+    drop_unlaunched_stop(m);
+    move.state = State::failed;
+    move.reason = move.reason.empty() ? why : move.reason + "; " + why;
+    left_to_recovery_[move.vm] = true;
+    journal_move("left_to_recovery", move,
+                 {{"reason", move.reason}, {"migration_unanswered", migration_unanswered}});
   }
 
   // ---- live migrations ---------------------------------------------------------------------------------
@@ -652,7 +852,30 @@ class Evacuator::Impl {
     return migrations_on_[move.from] < limit && migrations_on_[move.to] < limit;
   }
 
-  void start_live(std::size_t m) {
+  // The ledger scopes a live migration holds: the management endpoint of its source and that of its target
+  // (once when they share one: one operation through it), and the global limit.
+  ScopeSet migration_scopes(const Move& move) const {
+    ScopeSet scopes;
+    auto source = cloud_.hosts[move.from].endpoint, target = cloud_.hosts[move.to].endpoint;
+    scopes.add(ledger_->endpoint(source));
+    if (target != source) scopes.add(ledger_->endpoint(target));
+    scopes.add(ledger_->global());
+    return scopes;
+  }
+
+  // Takes the migration's ledger slots and starts it; false (nothing started) when a slot is not free now:
+  // the engine dispatches again when slots are released.
+  bool try_start_live(std::size_t m) {
+    auto scopes = migration_scopes(moves_[m]);
+    if (!ledger_->try_acquire(scopes, listener_)) {
+      migration_wants_slots_ = true;
+      return false;
+    }
+    start_live(m, scopes);
+    return true;
+  }
+
+  void start_live(std::size_t m, const ScopeSet& scopes) {
     auto& move = moves_[m];
     const auto& vm = cloud_.vms[move.vm];
     move.state = State::live;
@@ -665,32 +888,136 @@ class Evacuator::Impl {
     move.flow = mirror_.start({move.vm, move.from, move.to, static_cast<double>(vm.memory_mib),
                                static_cast<double>(vm.dirty_mib_s)});
     flow_move_[move.flow] = m;
+    auto id = next_live_id_++;
+    move.live_call = id;
+    live_calls_.emplace(id, LiveCall{m, move.vm, move.from, move.to, scopes});
     journal_move("migrate_started", move);
-    env_.hypervisor.migrate_vm(move.vm, move.from, move.to,
-                               [this, m](const env::OperationResult& result) { on_live_done(m, result); });
+    copies_->migration_issued(move.vm, move.from, move.to);
+    env_.hypervisor.migrate_vm(
+        move.vm, move.from, move.to,
+        [this, id, vm = move.vm, from = move.from, to = move.to](const env::OperationResult& result) {
+          // News of where the VM runs, whatever became of the move (also after it was given up).
+          copies_->migration_answered(vm, from, to, result.ok);
+          on_live_done(id, result);
+        });
   }
 
-  void on_live_done(std::size_t m, const env::OperationResult& result) {
-    advance_mirror();
-    auto& move = moves_[m];
-    if (move.state != State::live) return;  // given up when its source host was lost
+  // Gives back what a migration holds: its ledger slots, its per-host counts, its flow in the mirror.
+  void release_live_call(const LiveCall& call) {
+    ledger_->release(call.scopes, listener_);
+    --migrations_on_[call.from];
+    --migrations_on_[call.to];
+    --live_in_flight_;
+    auto& move = moves_[call.move];
     if (mirror_.contains(move.flow)) mirror_.cancel(move.flow);
     flow_move_.erase(move.flow);
-    --migrations_on_[move.from];
-    --migrations_on_[move.to];
-    --live_in_flight_;
-    if (result.ok) {
+  }
+
+  void on_live_done(std::uint64_t id, const env::OperationResult& result) {
+    advance_mirror();
+    auto found = live_calls_.find(id);
+    if (found == live_calls_.end()) return;  // released when a host of it was confirmed fenced
+    auto call = found->second;
+    live_calls_.erase(found);
+    release_live_call(call);
+    auto m = call.move;
+    auto& move = moves_[m];
+    if (move.state != State::live || move.live_call != id) {
+      on_late_live_answer(m, result);
+    } else if (result.ok) {
       move.state = State::done_live;
       move.off_s = move.end_s = now();
       journal_move("migrate_done", move);
       if (move_observer) move_observer(move.vm, move.to);
-      if (draining_[move.to]) {  // its target was drained meanwhile: move it on
+      if (lost_[move.to]) {  // it switched over to a host lost meanwhile: runs there, as far as anyone knows
+        leave_to_recovery(m,
+                          fmt::format("switched over to {} after {} was lost: left to failure recovery",
+                                      cloud_.hosts[move.to].name, cloud_.hosts[move.to].name),
+                          false);
+      } else if (draining_[move.to]) {  // its target was drained meanwhile: move it on
         plan_moves({move.vm});
         cloud_.rebuild_indexes();
       }
     } else {
-      journal_move("migrate_failed", move, fmt::format(R"(, "error": "{}")", result.error));
-      bool converging = result.error.find("did not converge") == std::string::npos;
+      journal_move("migrate_failed", move, {{"error", result.error}});
+      on_migration_failed(m, result.error);
+    }
+    pump_steps();
+    replan_deadlines();
+    dispatch();
+  }
+
+  // The answer of a migration whose move was given up to failure recovery (its source was lost). A
+  // switch-over means the VM runs on the target alone (no engine started it elsewhere meanwhile: the
+  // unanswered migration kept the target in its set of copies): the move did happen, and the VM is the
+  // engine's again.
+  void on_late_live_answer(std::size_t m, const env::OperationResult& result) {
+    auto& move = moves_[m];
+    if (!result.ok) {
+      journal_move("migrate_failed", move, {{"error", result.error}, {"late", true}});
+      move.reason += fmt::format("; its migration answered at {:.0f} s: failed ({})", now(), result.error);
+      return;
+    }
+    journal_move("migrate_done", move, {{"late", true}});
+    move.reason += fmt::format("; its migration answered at {:.0f} s: switched over, runs on {}", now(),
+                               cloud_.hosts[move.to].name);
+    if (latest_move_[move.vm] != m) return;  // failure recovery restarted it (on_vm_recovered) meanwhile
+    move.state = State::done_live;
+    move.off_s = move.end_s = now();
+    left_to_recovery_[move.vm] = false;
+    cloud_.vms[move.vm].host = move.to;
+    cloud_.rebuild_indexes();
+    if (move_observer) move_observer(move.vm, move.to);
+    if (draining_[move.to]) {
+      plan_moves({move.vm});
+      cloud_.rebuild_indexes();
+    }
+  }
+
+  // A host of migrations in flight is confirmed fenced (off): they will never answer, so their slots go back
+  // (not earlier: until then they may still run). A migration still in charge whose target is off cannot
+  // have switched over: the VM runs on its source and is planned again like any failed migration.
+  void release_migrations_on(HostIndex host) {
+    bool released = false;
+    std::vector<std::size_t> failed;
+    for (auto it = live_calls_.begin(); it != live_calls_.end();) {
+      if (it->second.from != host && it->second.to != host) {
+        ++it;
+        continue;
+      }
+      auto id = it->first;
+      auto call = it->second;
+      it = live_calls_.erase(it);
+      advance_mirror();
+      release_live_call(call);
+      released = true;
+      auto& move = moves_[call.move];
+      if (move.state != State::live || move.live_call != id) continue;
+      if (call.to == host) {
+        journal_move("migrate_failed", move, {{"error", "target host fenced"}});
+        failed.push_back(call.move);
+      } else {
+        leave_to_recovery(call.move,
+                          fmt::format("{} was fenced during its live migration: left to failure recovery",
+                                      cloud_.hosts[host].name),
+                          true);
+      }
+    }
+    for (auto m : failed) {
+      on_migration_failed(m, fmt::format("target {} was fenced", cloud_.hosts[host].name));
+    }
+    if (!released) return;
+    pump_steps();
+    replan_deadlines();
+    dispatch();
+  }
+
+  // A migration of move `m` failed (the VM runs on its source): the target is avoided and the VM planned
+  // again, or it goes cold (revive) or back into the queue (baselines). The caller dispatches.
+  void on_migration_failed(std::size_t m, const std::string& error) {
+    auto& move = moves_[m];
+    {
+      bool converging = error.find("did not converge") == std::string::npos;
       if (converging && move.to != kNoIndex) {
         // Not the VM's dirty rate: the target (or the way to it) failed. Avoid it and replan the VM.
         avoid_[move.to] = true;
@@ -698,7 +1025,7 @@ class Evacuator::Impl {
         auto attempts = move.live_attempts;
         auto start = move.start_s;
         move.state = State::cancelled;
-        move.reason = fmt::format("migration to {} failed: {}", cloud_.hosts[move.to].name, result.error);
+        move.reason = fmt::format("migration to {} failed: {}", cloud_.hosts[move.to].name, error);
         std::string why = move.reason;
         cloud_.vms[vm].host = move.from;
         plan_moves({vm});
@@ -721,23 +1048,22 @@ class Evacuator::Impl {
           retry.reason = why + "; retried on " + cloud_.hosts[retry.to].name;
         }
       } else if (options_.strategy == EvacuationStrategy::revive) {
-        move.reason = "moved cold: " + result.error;
+        move.reason = "moved cold: " + error;
         start_cold(m);
       } else if (move.live_attempts < options_.max_live_attempts) {
         move.state = State::pending;
         move.sequence = next_sequence_++;  // back of the queue
       } else {
         move.state = State::failed;
-        move.reason = fmt::format("live migration failed {} times: {}", move.live_attempts, result.error);
+        move.reason = fmt::format("live migration failed {} times: {}", move.live_attempts, error);
         cloud_.vms[move.vm].host = move.from;
       }
     }
-    replan_deadlines();
-    dispatch();
   }
 
   void dispatch() {
     advance_mirror();
+    migration_wants_slots_ = false;  // set again by a migration refused a slot
     switch (options_.strategy) {
       case EvacuationStrategy::sequential:
         dispatch_fifo(true);
@@ -764,7 +1090,7 @@ class Evacuator::Impl {
   void dispatch_fifo(bool one_at_a_time) {
     for (auto m : pending_in_fifo_order()) {
       if (one_at_a_time && live_in_flight_ > 0) return;
-      if (has_room(moves_[m])) start_live(m);
+      if (has_room(moves_[m]) && !try_start_live(m)) return;  // first come, first served: no overtaking
     }
   }
 
@@ -860,7 +1186,10 @@ class Evacuator::Impl {
         }
         switch (admit(move, transferring, counts)) {
           case Verdict::admit: {
-            start_live(m);
+            if (!try_start_live(m)) {  // no endpoint or global slot now: at the next release
+              waiting = true;
+              break;
+            }
             MigrationFlows::FlowView view{0,
                                           {move.vm, move.from, move.to, 0.0,
                                            static_cast<double>(cloud_.vms[move.vm].dirty_mib_s), false},
@@ -917,6 +1246,9 @@ class Evacuator::Impl {
       const auto& move = moves_[m];
       if ((move.state == State::pending || move.state == State::cold_waiting) &&
           move.deadline_s < kNoDeadline) {
+        // A maintenance deadline already passed (a VM restarted onto the host after it): going cold gains
+        // nothing, the move ends sooner live.
+        if (move.deadline_s <= now() && !host_urgent_[move.from]) continue;
         by_source[move.from].push_back(m);
       }
     }
@@ -1064,8 +1396,19 @@ class Evacuator::Impl {
     std::vector<StepRequest> still;
     std::vector<StepRequest> go;
     for (const auto& request : waiting_steps_) {
-      auto state = moves_[request.move].state;
-      if (state != State::cold && state != State::stopping) continue;  // given up (its host was lost)
+      if (request.kind == StepKind::start) start_waiting_[moves_[request.move].vm] = false;
+    }
+    for (const auto& request : waiting_steps_) {
+      const auto& move = moves_[request.move];
+      if (move.state != State::cold && move.state != State::stopping)
+        continue;  // given up (its host was lost)
+      // No start while another copy of the VM may run: every other host of its set must be proven empty
+      // (its stop answered, or fenced). Looked at again whenever the set changes.
+      if (request.kind == StepKind::start && !copies_->unproven_besides(move.vm, move.to).empty()) {
+        start_waiting_[move.vm] = true;
+        still.push_back(request);
+        continue;
+      }
       if (ledger_->try_acquire(scopes_of(request), listener_)) {
         go.push_back(request);
       } else {
@@ -1085,7 +1428,10 @@ class Evacuator::Impl {
                      : request.kind == StepKind::start ? move.to
                                                        : kNoIndex;
     steps_in_flight_.emplace(id, InFlightStep{request, host});
-    auto done = [this, id](const env::OperationResult& result) {
+    auto done = [this, id, kind = request.kind, vm = move.vm, host](const env::OperationResult& result) {
+      // News of where the VM runs, whatever became of the move (also after it was given up).
+      if (kind == StepKind::stop && result.ok) copies_->proven_absent(vm, host);
+      if (kind == StepKind::start) copies_->start_answered(vm, host, result.ok);
       auto found = steps_in_flight_.find(id);
       if (found == steps_in_flight_.end()) return;  // released when its host was fenced
       auto in_flight = found->second.request;
@@ -1108,6 +1454,8 @@ class Evacuator::Impl {
         env_.network.configure_vm_networks(cloud_.hosts[move.to].network_switch, move.to, move.vm, done);
         break;
       case StepKind::start:
+        journal_move("cold_start_issued", move);
+        copies_->start_issued(move.vm, move.to);
         env_.hypervisor.start_vm(move.to, move.vm, done);
         break;
     }
@@ -1117,6 +1465,12 @@ class Evacuator::Impl {
     ledger_->release(scopes_of(request), listener_);
     auto m = request.move;
     auto& move = moves_[m];
+    if (move.state != State::cold && move.state != State::stopping) {
+      // The move was given up (left to failure recovery) while this step ran: its answer changes nothing of
+      // the move (never "moved"); the set of copies heard of it already.
+      after_release();
+      return;
+    }
     if (!result.ok) {
       if (!result.permanent && request.attempt + 1 < options_.max_step_attempts) {
         ++request.attempt;
@@ -1128,9 +1482,9 @@ class Evacuator::Impl {
         move.reason = fmt::format("{}; {} failed: {}{}", move.reason, step_name(request.kind), result.error,
                                   still_runs ? " (still running on its host)" : " (stopped, not running)");
         if (still_runs) cloud_.vms[move.vm].host = move.from;
-        journal_move("cold_move_failed", move);
+        journal_move("cold_move_failed", move, {{"reason", move.reason}, {"runs_on_source", still_runs}});
       }
-      pump_steps();
+      after_release();
       return;
     }
     switch (request.kind) {
@@ -1143,6 +1497,7 @@ class Evacuator::Impl {
           break;
         }
         // Off its source: from now on its home is the target (where the rest of the move starts it).
+        journal_move("cold_stop_done", move);
         if (move_observer) move_observer(move.vm, move.to);
         move.disks_left = cloud_.vms[move.vm].disk_count;
         if (move.disks_left == 0) {
@@ -1166,13 +1521,20 @@ class Evacuator::Impl {
         move.state = State::done_cold;
         move.end_s = now();
         journal_move("cold_move_done", move);
-        if (draining_[move.to]) {
+        if (draining_[move.to]) {  // its target was drained meanwhile: move it on, by that host's deadline
           plan_moves({move.vm});
           cloud_.rebuild_indexes();
+          request_dispatch();
         }
         break;
     }
+    after_release();
+  }
+
+  // Slots came back: the waiting steps go, and the migrations refused a slot are dispatched again.
+  void after_release() {
     pump_steps();
+    if (migration_wants_slots_) request_dispatch();
   }
 
   // `host` is confirmed fenced: the stops and starts in flight there will never answer. Their slots go back
@@ -1188,16 +1550,15 @@ class Evacuator::Impl {
       it = steps_in_flight_.erase(it);
       ledger_->release(scopes_of(request), listener_);
       released = true;
-      auto& move = moves_[request.move];
+      const auto& move = moves_[request.move];
       if (move.state == State::cold || move.state == State::stopping) {
-        move.state = State::failed;
-        move.reason =
-            fmt::format("{}{}{} was lost during its {}: left to failure recovery", move.reason,
-                        move.reason.empty() ? "" : "; ", cloud_.hosts[host].name, step_name(request.kind));
-        journal_move("cold_move_failed", move);
+        leave_to_recovery(request.move,
+                          fmt::format("{} was lost during its {}: left to failure recovery",
+                                      cloud_.hosts[host].name, step_name(request.kind)),
+                          false);
       }
     }
-    if (released) pump_steps();
+    if (released) after_release();
   }
 
   void after_disks(std::size_t m) {
@@ -1227,12 +1588,22 @@ class Evacuator::Impl {
   EvacuationOptions options_;
   MigrationFlows mirror_;
   std::vector<bool> draining_;
-  std::vector<bool> avoid_;  // targets whose migrations failed for reasons other than convergence
+  std::vector<bool>
+      avoid_;               // no targets: lost, or their migrations failed for reasons other than convergence
+  std::vector<bool> lost_;  // hosts whose connection was lost (host_connection_lost)
   std::vector<double> host_deadline_;
   std::vector<bool> host_urgent_;
   std::vector<std::uint32_t> migrations_on_;
   std::unique_ptr<ResourceLedger> own_ledger_;  // when the environment gives none
-  ResourceLedger* ledger_ = nullptr;            // slots of cold-move steps, per scope
+  std::unique_ptr<VmCopies> own_copies_;        // when the environment gives none
+  VmCopies* copies_ = nullptr;                  // where copies of each VM may run
+  VmCopies::ListenerId copies_listener_ = 0;
+  std::vector<bool> left_to_recovery_;  // by VM: given up to failure recovery, until on_vm_recovered
+  std::vector<bool> start_waiting_;     // by VM: a cold start waits for proof that no other copy runs
+  std::map<std::uint64_t, LiveCall> live_calls_;  // by id, in issue order
+  std::uint64_t next_live_id_ = 1;
+  bool migration_wants_slots_ = false;  // a migration was refused a ledger slot: dispatch at a release
+  ResourceLedger* ledger_ = nullptr;    // slots of cold-move steps, per scope
   ResourceLedger::ListenerId listener_ = 0;
   std::uint32_t live_in_flight_ = 0;
   std::uint32_t peak_migrations_ = 0;
@@ -1275,6 +1646,10 @@ void Evacuator::cancel(const std::vector<model::HostIndex>& hosts) {
 
 void Evacuator::set_move_observer(std::function<void(model::VmIndex, model::HostIndex)> observer) {
   impl_->move_observer = std::move(observer);
+}
+
+void Evacuator::on_vm_recovered(model::VmIndex vm, model::HostIndex host) {
+  impl_->on_vm_recovered(vm, host);
 }
 
 bool Evacuator::busy() const {

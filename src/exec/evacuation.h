@@ -18,10 +18,44 @@
 //   come first served. Neither predicts or moves cold; a failed migration is retried at the back of the
 //   queue.
 // Every strategy keeps within host_max_parallel_migrations per source or target host, and the endpoint,
-// array, switch and host_max_parallel_restarts limits for the steps of cold moves and stops. protect:false
+// array, switch and host_max_parallel_restarts limits for the steps of cold moves and stops. A live migration
+// is one operation through the management endpoint of its source and one through that of its target (one
+// slot of each; one slot when both hosts share an endpoint), and counts against the global limit, all in the
+// shared ResourceLedger. protect:false
 // VMs are stopped (cleanly) so that they are down by the deadline. A VM no host can take is reported with the
 // planner's reason and blocks nothing. At each deadline every VM still running on its drained host is
 // flagged in the report with why.
+//
+// Copies (vm_copies.h): every migration is noted in the shared VmCopies before it is issued and on its answer
+// (also a late answer for a move given up); a clean stop answered ok proves the source empty; a cold start on
+// its target is issued only once every other host of the VM's set is proven empty (else it waits, and is
+// looked at again whenever the set changes). A move whose source is lost is given up and "left to failure
+// recovery" (reported `failed` with that reason): an unanswered migration stays in the set, so no engine
+// starts the VM elsewhere without proof for the migration's target; its ledger slots are held until it
+// answers or one of its hosts is confirmed fenced. A VM is reported migrated / moved_cold only once its
+// switch-over / start answered ok.
+//
+// Drains never target a draining host: moves not begun onto a host that becomes draining are planned again;
+// VMs moved onto it (or being moved there, or restarted there by failure recovery: on_vm_recovered) are
+// drained with it, by its deadline.
+//
+// Journal records (payloads are JSON objects; hosts and VMs by name, times on the loop's clock):
+//   evacuate          {hosts: [..], deadline_s, reason}
+//   evacuation_plan   {placements: [{vm, from, to, priority}], waiting: [{vm, from, reason}], at_s}
+//   migrate_started   {vm, from, to, at_s}              before the migration is issued
+//   migrate_done      {vm, from, to, at_s[, late]}      switched over: vm runs on `to` (late: after the move
+//                                                       was given up)
+//   migrate_failed    {vm, from, to, at_s, error[, late]}  vm still runs on `from`
+//   cold_move_started {vm, from, to, at_s}
+//   cold_stop_done    {vm, from, to, at_s}              vm stopped on `from` (its disks follow)
+//   cold_start_issued {vm, from, to, at_s}              a start of vm on `to` may take effect from now on
+//   cold_move_done    {vm, from, to, at_s}              vm runs on `to`
+//   cold_move_failed  {vm, from, to, at_s, reason, runs_on_source}
+//   left_to_recovery  {vm, from, to, at_s, reason, migration_unanswered}  the engine gave the VM up to
+//                                                       failure recovery (`to` may run it when
+//                                                       migration_unanswered)
+//   stopped           {vm, from, to: "", at_s}          protect: false, stopped on `from`
+//   host_lost         {host};  exit_maintenance {hosts, fail_back, why}
 //
 // Threading: single-threaded; call everything on the EventLoop's thread. The engine only runs in its
 // callbacks.
@@ -42,6 +76,7 @@
 #include "exec/host_availability.h"
 #include "exec/migration_model.h"
 #include "exec/resource_ledger.h"
+#include "exec/vm_copies.h"
 #include "model/cloud.h"
 #include "plan/planner.h"
 
@@ -92,6 +127,11 @@ struct EvacuationEnvironment {
   // the hosts it drains (from drain() until exit_maintenance, cancel or the host's loss), so that restarts
   // do not land on them. Null: not shared. Must outlive the engine.
   HostAvailability* availability = nullptr;
+  // Where a copy of each VM may run (vm_copies.h), shared with the recovery executor and rebuilt by journal
+  // resume. The engine notes its migrations, stops and starts there and starts no VM while another copy may
+  // run. Null: the engine keeps its own, built from the cloud, and ends a host's entries at its confirmed
+  // fence (with a shared one, whoever confirms a fence calls host_fenced). Must outlive the engine.
+  VmCopies* copies = nullptr;
 };
 
 enum class EvacuationOutcome : std::uint8_t {
@@ -102,7 +142,7 @@ enum class EvacuationOutcome : std::uint8_t {
   moved_cold,   // runs on its target, moved cold
   stopped,      // protect: false: stopped on its host
   not_placed,   // no host can take it: keeps running where it is
-  failed,       // gave up (reason says why)
+  failed,       // gave up (reason says why; "left to failure recovery" when its source or target was lost)
   cancelled,    // the evacuation was cancelled or the host left maintenance first
 };
 std::string_view to_string(EvacuationOutcome outcome);
@@ -155,6 +195,13 @@ class Evacuator {
   // is stopped on its source (its home is then the target, where the move goes on to start it), so other
   // engines (the recovery executor) can follow. A source host lost before then leaves the VM to recovery.
   void set_move_observer(std::function<void(model::VmIndex, model::HostIndex)> observer);
+
+  // The recovery executor restarted `vm` on `host` (after its old host failed): the engine's view follows,
+  // a move of it not yet begun is dropped, and if `host` is being drained the VM is moved off it too, by
+  // that host's deadline (flagged at once when that deadline has passed). A VM the engine left to failure
+  // recovery is the engine's again from here. With its own VmCopies, the restart is taken as proof that no
+  // other copy runs. Throws std::invalid_argument for an unknown VM or host.
+  void on_vm_recovered(model::VmIndex vm, model::HostIndex host);
 
   // True while moves are pending or in flight.
   bool busy() const;

@@ -77,9 +77,13 @@ MigrationFlows::Id MigrationFlows::start(const FlowSpec& spec) {
   flow.id = next_id_++;
   flow.spec = spec;
   flow.start_s = time_s_;
-  if (spec.skip_setup) begin_transfer(flow);
   flows_.push_back(flow);
-  return flow.id;
+  if (spec.skip_setup) {
+    // Transferring at once: it shares the NICs from now on (a share of 0 would make it never end).
+    begin_transfer(flows_.back());
+    recompute_shares();
+  }
+  return flows_.back().id;
 }
 
 FlowOutcome MigrationFlows::cancel(Id id) {

@@ -5,9 +5,15 @@
 
 #include <algorithm>
 #include <map>
+#include <random>
+
+#include <nlohmann/json.hpp>
 
 #include "evacuation_test_env.h"
 #include "exec/evacuation.h"
+#include "exec/host_availability.h"
+#include "exec/resource_ledger.h"
+#include "exec/vm_copies.h"
 #include "plan/planner.h"
 
 namespace revive::exec {
@@ -154,11 +160,21 @@ TEST(Evacuation, EveryStrategyMovesEveryVmLiveWithinLimits) {
 TEST(Evacuation, SequentialRunsOneMigrationAtATime) {
   Builder b(4);
   b.mixed(0, 10, "v");
-  auto run = evacuate(b.done(), {0}, 1e6, EvacuationStrategy::sequential);
+  auto& cloud = b.done();
+  auto run = evacuate(cloud, {0}, 1e6, EvacuationStrategy::sequential);
+  EXPECT_TRUE(run.violations.empty()) << run.violations.front();
+  // Every VM moved, live: one migration each at least (more for retries), never two at once.
+  ASSERT_EQ(run.report.size(), 10u);
+  for (const auto& r : run.report) {
+    EXPECT_EQ(r.outcome, EvacuationOutcome::migrated) << cloud.vms[r.vm].name << ": " << r.reason;
+  }
+  expect_all_off(run, cloud, {0});
   std::vector<std::pair<double, double>> spans;
   for (const auto& step : run.steps) {
     if (step.kind == "migrate") spans.push_back({step.start_s, step.end_s});
   }
+  ASSERT_GE(spans.size(), 10u);
+  EXPECT_EQ(run.peak, 1u);
   std::sort(spans.begin(), spans.end());
   for (std::size_t i = 1; i < spans.size(); ++i) EXPECT_GE(spans[i].first, spans[i - 1].second - 1e-9);
 }
@@ -418,6 +434,464 @@ TEST(Evacuation, SameInputsGiveTheSameRun) {
     EXPECT_EQ(first.steps[i].kind, second.steps[i].kind);
     EXPECT_EQ(first.steps[i].vm, second.steps[i].vm);
     EXPECT_EQ(first.steps[i].end_s, second.steps[i].end_s);
+  }
+}
+
+// ---- safety: copies, hosts lost mid-move, drains of drains, restarts (issue 9)
+// ------------------------------
+
+// An engine with every shared piece the runner gives it (ledger, host availability, copies), so a test can
+// play the other parties: the detector (host lost), the executor (fences, restarts).
+struct Rig {
+  const model::Cloud& cloud;
+  TestLoop loop;
+  TestWorld world;
+  HostAvailability availability;
+  ResourceLedger ledger;
+  VmCopies copies;
+  Evacuator evacuator;
+  explicit Rig(const model::Cloud& c, EvacuationOptions options = {})
+      : cloud(c),
+        world(c, loop),
+        availability(c.hosts.size()),
+        ledger(c),
+        copies(c),
+        evacuator(c, {loop, world, world, world, nullptr, &ledger, &availability, &copies}, options) {}
+  // `host` crashed and its fence is confirmed, as the detector and the executor would tell: it is off.
+  void fail_and_fence(HostIndex host) {
+    world.lose_contact(host);
+    availability.set(host, HostAvailability::Reason::not_up, true);
+    fence(host);
+  }
+  // The fence of `host` confirmed, as the executor would: the host is off.
+  void fence(HostIndex host) {
+    world.power_off(host);
+    copies.host_fenced(host);
+    availability.confirm_fenced(host);
+  }
+  const EvacuationVmReport& of(VmIndex vm) const {
+    static std::vector<EvacuationVmReport> reports;
+    reports = evacuator.report();
+    auto found = std::find_if(reports.begin(), reports.end(), [vm](const auto& r) { return r.vm == vm; });
+    EXPECT_NE(found, reports.end());
+    return *found;
+  }
+  std::uint32_t endpoint_slots_in_use() const { return ledger.in_flight(ledger.endpoint(0)); }
+  std::size_t issued(const std::string& kind, VmIndex vm, HostIndex host = kNoIndex) const {
+    return static_cast<std::size_t>(
+        std::count_if(world.issued.begin(), world.issued.end(), [&](const auto& step) {
+          return step.kind == kind && step.vm == vm && (host == kNoIndex || step.host == host);
+        }));
+  }
+};
+
+// A VM that must move cold (it dirties faster than any NIC carries): the engine stops it at once.
+TEST(EvacuationSafety, ColdStartNeverIssuedWhileTheSourceStopIsUnanswered) {
+  Builder b(3);
+  auto hot = b.vm("hot", 0, 16, 2000);
+  auto& cloud = b.done();
+  Rig rig(cloud);
+  rig.evacuator.drain({0}, 1000, EvacuationReason::maintenance);
+  // The stop takes 20 s; 10 s in, its host stops answering: the stop never answers.
+  rig.loop.schedule_after(10, [&] { rig.world.lose_contact(0); });
+  rig.loop.schedule_after(60, [&] {
+    EXPECT_EQ(rig.issued("vm_stop", hot), 1u);
+    EXPECT_EQ(rig.issued("vm_start", hot), 0u);
+    EXPECT_TRUE(rig.copies.may_run_on(hot, 0));  // no proof yet that it is gone
+    EXPECT_EQ(rig.endpoint_slots_in_use(), 1u);  // the stop may still run there
+  });
+  rig.loop.schedule_after(100, [&] { rig.fence(0); });
+  rig.loop.run();
+  // Never started by the engine: the VM is failure recovery's (which has its fence now).
+  EXPECT_EQ(rig.issued("vm_start", hot), 0u);
+  EXPECT_EQ(rig.of(hot).outcome, EvacuationOutcome::failed);
+  EXPECT_NE(rig.of(hot).reason.find("left to failure recovery"), std::string::npos) << rig.of(hot).reason;
+  EXPECT_EQ(rig.endpoint_slots_in_use(), 0u);  // given back at the fence
+  EXPECT_FALSE(rig.evacuator.busy());
+  EXPECT_TRUE(rig.world.violations.empty()) << rig.world.violations.front();
+}
+
+// Another engine's start of the VM on a third host is unanswered: the cold move's stop proves the source
+// empty, but its start on the target waits until that start has answered too.
+TEST(EvacuationSafety, ColdStartWaitsForProofOfEveryOtherHostOfTheVm) {
+  Builder b(3);
+  b.cloud.hosts[2].memory_mib = 8 * 1024;  // too small: the move's target is h1
+  auto hot = b.vm("hot", 0, 16, 2000);
+  auto& cloud = b.done();
+  Rig rig(cloud);
+  rig.copies.start_issued(hot, 2);
+  rig.evacuator.drain({0}, 1000, EvacuationReason::maintenance);
+  rig.loop.schedule_after(300, [&] {
+    EXPECT_EQ(rig.issued("vm_start", hot), 0u);
+    EXPECT_EQ(rig.of(hot).outcome, EvacuationOutcome::moving_cold);
+    EXPECT_NE(rig.of(hot).reason.find("waits for proof"), std::string::npos) << rig.of(hot).reason;
+    EXPECT_NE(rig.of(hot).reason.find("h2"), std::string::npos) << rig.of(hot).reason;
+    rig.copies.start_answered(hot, 2, false);  // it failed there: no copy on h2
+  });
+  rig.loop.run();
+  ASSERT_EQ(rig.issued("vm_start", hot), 1u);
+  auto start = std::find_if(rig.world.issued.begin(), rig.world.issued.end(),
+                            [&](const auto& step) { return step.kind == "vm_start" && step.vm == hot; });
+  EXPECT_GE(start->start_s, 300.0);
+  EXPECT_EQ(start->host, 1u);
+  EXPECT_EQ(rig.of(hot).outcome, EvacuationOutcome::moved_cold) << rig.of(hot).reason;
+  EXPECT_EQ(rig.world.location()[hot], 1u);
+  EXPECT_EQ(rig.copies.hosts(hot), std::vector<HostIndex>{1});
+  EXPECT_TRUE(rig.world.violations.empty()) << rig.world.violations.front();
+}
+
+// The source of a live migration loses contact mid-transfer: the migration goes on and switches over unseen.
+// The engine gives the VM up to failure recovery without calling it moved, the migration stays unanswered in
+// the set of copies (so recovery will not start the VM elsewhere without proof for the target), and its slots
+// are held until the source's fence.
+TEST(EvacuationSafety, IsolatedMigrationSourceLeavesTheMigrationInCopiesNotReportedMoved) {
+  Builder b(3);
+  auto big = b.vm("big", 0, 64, 5);  // about a minute over 10 Gbps
+  auto& cloud = b.done();
+  Rig rig(cloud);
+  rig.evacuator.drain({0}, 1000, EvacuationReason::maintenance);
+  HostIndex target = kNoIndex;
+  rig.loop.schedule_after(10, [&] {
+    ASSERT_EQ(rig.of(big).outcome, EvacuationOutcome::migrating);
+    target = rig.of(big).to;
+    rig.world.lose_contact(0);
+  });
+  rig.loop.schedule_after(30, [&] {
+    EXPECT_EQ(rig.of(big).outcome, EvacuationOutcome::failed);
+    EXPECT_NE(rig.of(big).reason.find("left to failure recovery"), std::string::npos) << rig.of(big).reason;
+    EXPECT_TRUE(rig.copies.pending_on(big, target));
+    EXPECT_TRUE(rig.copies.may_run_on(big, 0));
+    EXPECT_EQ(rig.endpoint_slots_in_use(), 1u);  // the migration may still run
+  });
+  rig.loop.schedule_after(200, [&] {
+    EXPECT_EQ(rig.world.location()[big], target);  // it did switch over, unseen
+    EXPECT_TRUE(rig.copies.pending_on(big, target));
+    EXPECT_EQ(rig.endpoint_slots_in_use(), 1u);
+    rig.fence(0);
+  });
+  rig.loop.run();
+  EXPECT_EQ(rig.endpoint_slots_in_use(), 0u);  // given back at the fence
+  EXPECT_EQ(rig.of(big).outcome, EvacuationOutcome::failed);
+  // The target stays in the set until proof (a listing, now that the source is fenced): no start elsewhere.
+  EXPECT_TRUE(rig.copies.may_run_on(big, target));
+  EXPECT_FALSE(rig.copies.may_run_on(big, 0));
+  EXPECT_EQ(rig.issued("vm_start", big), 0u);
+  EXPECT_FALSE(rig.evacuator.busy());
+  EXPECT_TRUE(rig.world.violations.empty()) << rig.world.violations.front();
+}
+
+// A late answer of a migration given up: it switched over, so the VM runs on its target and is reported so.
+TEST(EvacuationSafety, LateSwitchOverOfAGivenUpMigrationIsFollowed) {
+  Builder b(3);
+  auto big = b.vm("big", 0, 64, 5);
+  auto& cloud = b.done();
+  Rig rig(cloud);
+  rig.evacuator.drain({0}, 1000, EvacuationReason::maintenance);
+  // The engine hears of a lost connection but the host still answers (a flapping link).
+  rig.loop.schedule_after(10, [&] { rig.world.report_lost(0); });
+  rig.loop.schedule_after(20, [&] {
+    EXPECT_EQ(rig.of(big).outcome, EvacuationOutcome::failed);
+    EXPECT_TRUE(rig.copies.pending_on(big, rig.of(big).to));
+  });
+  rig.loop.run();
+  EXPECT_EQ(rig.of(big).outcome, EvacuationOutcome::migrated) << rig.of(big).reason;
+  EXPECT_NE(rig.of(big).reason.find("switched over"), std::string::npos) << rig.of(big).reason;
+  EXPECT_EQ(rig.world.location()[big], rig.of(big).to);
+  EXPECT_EQ(rig.copies.hosts(big), std::vector<HostIndex>{rig.of(big).to});
+  EXPECT_EQ(rig.endpoint_slots_in_use(), 0u);
+}
+
+// Two hosts drained one after the other, the second while VMs of the first are moving (some cold) onto it:
+// both drains finish, no VM left on either host, every report true of the world.
+TEST(EvacuationSafety, TwoOverlappingDrainsFinishWithNoVmOnEitherHost) {
+  Builder b(4);
+  b.mixed(0, 8, "a");
+  b.vm("hot-1", 0, 8, 2000);
+  b.vm("hot-2", 0, 8, 2000);
+  b.mixed(1, 4, "b");
+  auto& cloud = b.done();
+  for (double second : {0.0, 5.0, 25.0, 50.0, 85.0, 150.0, 400.0}) {
+    SCOPED_TRACE(fmt::format("second drain at {} s", second));
+    Rig rig(cloud);
+    rig.evacuator.drain({0}, 1500, EvacuationReason::maintenance);
+    if (second == 0.0) {
+      rig.evacuator.drain({1}, 2000, EvacuationReason::maintenance);
+    } else {
+      rig.loop.schedule_after(
+          second, [&] { rig.evacuator.drain({1}, second + 2000, EvacuationReason::maintenance); });
+    }
+    rig.loop.run();
+    EXPECT_FALSE(rig.evacuator.busy());
+    EXPECT_TRUE(rig.world.violations.empty()) << rig.world.violations.front();
+    for (VmIndex v = 0; v < cloud.vms.size(); ++v) {
+      EXPECT_NE(rig.world.location()[v], kNoIndex) << cloud.vms[v].name << " runs nowhere";
+      EXPECT_NE(rig.world.location()[v], 0u) << cloud.vms[v].name;
+      EXPECT_NE(rig.world.location()[v], 1u) << cloud.vms[v].name;
+    }
+    for (const auto& r : rig.evacuator.report()) {
+      EXPECT_TRUE(r.outcome == EvacuationOutcome::migrated || r.outcome == EvacuationOutcome::moved_cold)
+          << cloud.vms[r.vm].name << " " << to_string(r.outcome) << ": " << r.reason;
+      EXPECT_EQ(rig.world.location()[r.vm], r.to) << cloud.vms[r.vm].name;
+      EXPECT_FALSE(r.running_at_deadline) << cloud.vms[r.vm].name << ": " << r.reason;
+    }
+    // No move begins onto a host being drained: after the second drain, no migration to h1, and a start
+    // there only ends a cold move whose stop came before (the VM then leaves with h1's own).
+    for (const auto& step : rig.world.issued) {
+      if (step.kind != "migrate" && step.kind != "vm_start") continue;
+      EXPECT_NE(step.host, 0u);
+      if (step.host != 1u || step.start_s <= second) continue;
+      bool stopped_before =
+          std::any_of(rig.world.issued.begin(), rig.world.issued.end(), [&](const auto& stop) {
+            return stop.kind == "vm_stop" && stop.vm == step.vm && stop.start_s <= second;
+          });
+      EXPECT_TRUE(step.kind == "vm_start" && stopped_before)
+          << step.kind << " of " << cloud.vms[step.vm].name << " at " << step.start_s;
+    }
+  }
+}
+
+// The smallest case of it: one VM moving cold, its target drained after its stop (the start already under
+// way); nothing else happens, so only the end of that start can move it on.
+TEST(EvacuationSafety, ColdMoveOntoAHostDrainedMidMoveIsMovedOnFromIt) {
+  Builder b(3);
+  auto hot = b.vm("hot", 0, 8, 2000);
+  auto& cloud = b.done();
+  Rig rig(cloud);
+  rig.evacuator.drain({0}, 1000, EvacuationReason::maintenance);
+  HostIndex first = kNoIndex;
+  rig.loop.schedule_after(30, [&] {
+    first = rig.of(hot).to;
+    ASSERT_EQ(rig.of(hot).outcome, EvacuationOutcome::moving_cold);
+    rig.evacuator.drain({first}, 1500, EvacuationReason::maintenance);
+  });
+  rig.loop.run();
+  EXPECT_FALSE(rig.evacuator.busy());
+  const auto& r = rig.of(hot);
+  EXPECT_EQ(r.from, first);
+  EXPECT_EQ(r.outcome, EvacuationOutcome::moved_cold) << r.reason;
+  EXPECT_NE(rig.world.location()[hot], first);
+  EXPECT_NE(rig.world.location()[hot], 0u);
+  EXPECT_EQ(rig.world.location()[hot], r.to);
+  EXPECT_LE(r.end_s, 1500.0);
+  EXPECT_TRUE(rig.world.violations.empty()) << rig.world.violations.front();
+}
+
+// Failure recovery restarts a VM on a host; that host is drained later (or was being drained already, the
+// restart having begun before): the engine moves the VM off by the deadline.
+TEST(EvacuationSafety, VmRecoveredOntoAHostLaterDrainedIsMovedOffByTheDeadline) {
+  Builder b(4);
+  auto vm = b.vm("restarted", 0, 8, 20);
+  b.vm("other", 2, 8, 20);
+  auto& cloud = b.done();
+  for (bool drained_first : {false, true}) {
+    SCOPED_TRACE(drained_first ? "drained before the restart" : "drained after the restart");
+    Rig rig(cloud);
+    double drain_at = drained_first ? 0.0 : 100.0, restart_at = drained_first ? 100.0 : 5.0;
+    double deadline = 700.0;
+    rig.loop.schedule_after(restart_at, [&] {
+      // h0 failed and was fenced; the executor restarted the VM on h2.
+      rig.fail_and_fence(0);
+      rig.world.place(vm, 2);
+      rig.copies.seen_running(vm, 2);
+      rig.evacuator.on_vm_recovered(vm, 2);
+    });
+    rig.loop.schedule_after(drain_at,
+                            [&] { rig.evacuator.drain({2}, deadline, EvacuationReason::maintenance); });
+    rig.loop.run();
+    EXPECT_FALSE(rig.evacuator.busy());
+    EXPECT_TRUE(rig.world.violations.empty()) << rig.world.violations.front();
+    EXPECT_NE(rig.world.location()[vm], 2u);
+    EXPECT_NE(rig.world.location()[vm], kNoIndex);
+    const auto& r = rig.of(vm);
+    EXPECT_EQ(r.from, 2u);
+    EXPECT_EQ(r.outcome, EvacuationOutcome::migrated) << r.reason;
+    EXPECT_EQ(rig.world.location()[vm], r.to);
+    EXPECT_GE(r.off_source_s, restart_at);
+    EXPECT_LE(r.off_source_s, deadline);
+    EXPECT_FALSE(r.running_at_deadline) << r.reason;
+    EXPECT_EQ(rig.evacuator.state().vms[vm].host, r.to);
+  }
+}
+
+// Restarted onto a drained host after its deadline: flagged at once (with why), and still moved off.
+TEST(EvacuationSafety, VmRecoveredOntoADrainedHostAfterItsDeadlineIsFlaggedAndMoved) {
+  Builder b(4);
+  auto vm = b.vm("restarted", 0, 8, 20);
+  b.vm("other", 2, 8, 20);
+  auto& cloud = b.done();
+  Rig rig(cloud);
+  rig.evacuator.drain({2}, 300, EvacuationReason::maintenance);
+  rig.loop.schedule_after(400, [&] {
+    rig.fail_and_fence(0);
+    rig.world.place(vm, 2);
+    rig.copies.seen_running(vm, 2);
+    rig.evacuator.on_vm_recovered(vm, 2);
+  });
+  rig.loop.run();
+  const auto& r = rig.of(vm);
+  EXPECT_TRUE(r.running_at_deadline);
+  EXPECT_NE(r.reason.find("after its deadline"), std::string::npos) << r.reason;
+  EXPECT_EQ(r.outcome, EvacuationOutcome::migrated) << r.reason;
+  EXPECT_NE(rig.world.location()[vm], 2u);
+}
+
+// Migrations hold a slot of their source's and their target's endpoints in the shared ledger: with a
+// two-slot endpoint, at most two migrations (one endpoint shared by all hosts) run at once.
+TEST(EvacuationSafety, MigrationsCountAgainstTheEndpointLimit) {
+  Builder b(4);
+  b.cloud.endpoints[0].max_parallel = 2;
+  b.mixed(0, 10, "v");
+  auto& cloud = b.done();
+  for (auto strategy : {EvacuationStrategy::fixed_8, EvacuationStrategy::revive}) {
+    SCOPED_TRACE(std::string(to_string(strategy)));
+    EvacuationOptions options;
+    options.strategy = strategy;
+    Rig rig(cloud, options);
+    rig.evacuator.drain({0}, 1e6, EvacuationReason::maintenance);
+    rig.loop.run();
+    EXPECT_TRUE(rig.world.violations.empty()) << rig.world.violations.front();
+    EXPECT_LE(rig.ledger.peak(rig.ledger.endpoint(0)), 2u);
+    EXPECT_LE(rig.evacuator.peak_migrations_per_host(), 2u);
+    for (const auto& r : rig.evacuator.report()) {
+      EXPECT_TRUE(r.outcome == EvacuationOutcome::migrated || r.outcome == EvacuationOutcome::moved_cold)
+          << cloud.vms[r.vm].name << ": " << r.reason;
+    }
+  }
+}
+
+// With a global limit, migrations count against it too.
+TEST(EvacuationSafety, MigrationsCountAgainstTheGlobalLimit) {
+  Builder b(4);
+  b.mixed(0, 10, "v");
+  auto& cloud = b.done();
+  TestLoop loop;
+  TestWorld world(cloud, loop);
+  ResourceLedger ledger(cloud, 3);
+  Evacuator evacuator(cloud, {loop, world, world, world, nullptr, &ledger});
+  evacuator.drain({0}, 1e6, EvacuationReason::maintenance);
+  loop.run();
+  EXPECT_LE(ledger.peak(ledger.global()), 3u);
+  EXPECT_LE(evacuator.peak_migrations_per_host(), 3u);
+  EXPECT_GE(evacuator.peak_migrations_per_host(), 1u);
+  for (const auto& r : evacuator.report()) EXPECT_EQ(r.outcome, EvacuationOutcome::migrated) << r.reason;
+}
+
+// The journal: the engine's plan record is not the executor's `plan`, and moves carry vm, from and to.
+TEST(EvacuationSafety, JournalRecordsPlaceMovedVms) {
+  struct Memory final : env::Journal {
+    std::vector<env::JournalRecord> records;
+    void append(const env::JournalRecord& record) override { records.push_back(record); }
+    std::vector<env::JournalRecord> read_all() const override { return records; }
+  } journal;
+  Builder b(3);
+  auto calm = b.vm("calm", 0, 4, 5);
+  auto hot = b.vm("hot", 0, 8, 2000);
+  auto& cloud = b.done();
+  TestLoop loop;
+  TestWorld world(cloud, loop);
+  Evacuator evacuator(cloud, {loop, world, world, world, &journal});
+  evacuator.drain({0}, 1e6, EvacuationReason::maintenance);
+  loop.run();
+  std::map<std::string, int> kinds;
+  for (const auto& record : journal.records) {
+    ++kinds[record.kind];
+    EXPECT_NE(record.kind, "plan");
+    auto payload = nlohmann::json::parse(record.payload);  // valid JSON, always
+    if (record.kind == "evacuation_plan") {
+      EXPECT_TRUE(payload["placements"].is_array());
+      for (const auto& placement : payload["placements"]) {
+        EXPECT_TRUE(placement.contains("vm") && placement.contains("from") && placement.contains("to"));
+      }
+    }
+    if (record.kind == "migrate_done") {
+      EXPECT_EQ(payload["vm"], "calm");
+      EXPECT_EQ(payload["from"], "h0");
+      EXPECT_EQ(payload["to"], cloud.hosts[world.location()[calm]].name);
+    }
+    if (record.kind == "cold_move_done") {
+      EXPECT_EQ(payload["vm"], "hot");
+      EXPECT_EQ(payload["from"], "h0");
+      EXPECT_EQ(payload["to"], cloud.hosts[world.location()[hot]].name);
+    }
+  }
+  EXPECT_EQ(kinds["evacuation_plan"], 1);
+  EXPECT_EQ(kinds["migrate_done"], 1);
+  EXPECT_EQ(kinds["cold_stop_done"], 1);
+  EXPECT_EQ(kinds["cold_start_issued"], 1);
+  EXPECT_EQ(kinds["cold_move_done"], 1);
+}
+
+// Random hostile histories on small clouds: drains (one or two hosts, overlapping, some urgent), hosts losing
+// contact mid-move and fenced a little later, VMs with and without disks, some that must move cold. Whatever
+// happens: the engine never starts a VM while it runs anywhere, never exceeds a limit, finishes, and reports
+// a VM moved only where it really runs alone.
+TEST(EvacuationSafety, RandomHostileHistoriesKeepEveryInvariant) {
+  for (std::uint32_t seed = 1; seed <= 400; ++seed) {
+    SCOPED_TRACE(fmt::format("seed {}", seed));
+    std::mt19937 random(seed);
+    auto pick = [&random](int low, int high) {
+      return std::uniform_int_distribution<int>(low, high)(random);
+    };
+    int host_count = pick(3, 6);
+    Builder b(host_count, 256);
+    b.cloud.endpoints[0].max_parallel = static_cast<std::uint32_t>(pick(2, 12));
+    b.cloud.policy.host_max_parallel_migrations = static_cast<std::uint32_t>(pick(1, 8));
+    int vm_count = pick(4, 16);
+    for (int i = 0; i < vm_count; ++i) {
+      auto host = static_cast<HostIndex>(pick(0, host_count - 1));
+      std::uint32_t dirty = pick(0, 4) == 0 ? 2000 : static_cast<std::uint32_t>(pick(5, 150));
+      auto vm = b.vm(fmt::format("v{}", i), host, static_cast<std::uint64_t>(pick(2, 32)), dirty);
+      if (pick(0, 3) == 0) {  // no disks
+        b.cloud.disks.pop_back();
+        b.cloud.vms[vm].disk_count = 0;
+      }
+    }
+    auto& cloud = b.done();
+    Rig rig(cloud);
+    int drains = pick(1, 3);
+    for (int d = 0; d < drains; ++d) {
+      auto host = static_cast<HostIndex>(pick(0, host_count - 1));
+      double at = d == 0 ? 0.0 : pick(0, 200);
+      double window = pick(60, 900);
+      auto reason = pick(0, 2) == 0 ? EvacuationReason::predicted_failure : EvacuationReason::maintenance;
+      rig.loop.schedule_after(
+          at, [&rig, host, at, window, reason] { rig.evacuator.drain({host}, at + window, reason); });
+    }
+    if (pick(0, 1) == 0) {
+      auto lost = static_cast<HostIndex>(pick(0, host_count - 1));
+      double at = pick(1, 150);
+      rig.loop.schedule_after(at, [&rig, lost] {
+        rig.world.lose_contact(lost);
+        rig.availability.set(lost, HostAvailability::Reason::not_up, true);
+      });
+      rig.loop.schedule_after(at + pick(5, 60), [&rig, lost] { rig.fence(lost); });
+    }
+    if (!rig.loop.run_bounded(1e5, 200000)) {
+      ADD_FAILURE() << "the run does not end: at " << rig.loop.now_s() << " s";
+      for (const auto& r : rig.evacuator.report()) {
+        ADD_FAILURE() << cloud.vms[r.vm].name << " " << to_string(r.outcome) << " " << r.from << "->" << r.to
+                      << ": " << r.reason;
+      }
+      continue;
+    }
+    EXPECT_TRUE(rig.world.violations.empty()) << rig.world.violations.front();
+    for (const auto& text : rig.world.migrations().violations()) ADD_FAILURE() << text;
+    EXPECT_FALSE(rig.evacuator.busy());
+    for (const auto& r : rig.evacuator.report()) {
+      const auto& name = cloud.vms[r.vm].name;
+      EXPECT_TRUE(r.outcome != EvacuationOutcome::pending && r.outcome != EvacuationOutcome::migrating &&
+                  r.outcome != EvacuationOutcome::moving_cold)
+          << name << " still being moved: " << r.reason;
+      if (r.outcome == EvacuationOutcome::migrated || r.outcome == EvacuationOutcome::moved_cold) {
+        EXPECT_EQ(rig.world.location()[r.vm], r.to) << name << " reported moved: " << r.reason;
+      }
+      if (r.outcome == EvacuationOutcome::failed || r.outcome == EvacuationOutcome::not_placed ||
+          r.running_at_deadline) {
+        EXPECT_FALSE(r.reason.empty()) << name;
+      }
+    }
+    // Slots all back once everything answered or was fenced.
+    EXPECT_EQ(rig.endpoint_slots_in_use(), 0u);
   }
 }
 

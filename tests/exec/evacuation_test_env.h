@@ -1,7 +1,13 @@
 // A small simulated environment for evacuation engine tests: a discrete-event loop, and a hypervisor, storage
 // and network whose live migrations run on sim::SimMigrations (the fluid bandwidth model) and whose other
 // steps take fixed times (the ColdMoveDurations defaults). It tracks where each VM runs and checks, at every
-// instant, the per-host migration limit and the endpoint / array / switch / restart limits. Header-only.
+// instant, the per-host migration limit and the endpoint / array / switch / restart limits (a migration is
+// an operation through its source's endpoint and its target's, once when they share one; the spec's
+// "operations it accepts at once"), and that no VM is started while it runs somewhere.
+//
+// Hosts can lose contact (lose_contact: the hypervisor calls on them get no answer from then on, a migration
+// from them still switches over unseen, and the engines subscribed hear host_connection_lost) and be powered
+// off (power_off: the fence; what ran there stops, migrations from or to them end). Header-only.
 #pragma once
 
 #include <algorithm>
@@ -39,6 +45,18 @@ class TestLoop final : public env::EventLoop {
       now_ = entry.time;
       entry.callback();
     }
+  }
+  // Runs callbacks due by `until_s`, at most `max_callbacks` of them; true when nothing is left to run.
+  bool run_bounded(double until_s, std::uint64_t max_callbacks) {
+    while (!queue_.empty() && max_callbacks-- > 0) {
+      auto entry = queue_.top();
+      if (entry.time > until_s) return false;
+      queue_.pop();
+      if (std::find(cancelled_.begin(), cancelled_.end(), entry.id) != cancelled_.end()) continue;
+      now_ = entry.time;
+      entry.callback();
+    }
+    return queue_.empty();
   }
 
  private:
@@ -81,35 +99,47 @@ class TestWorld final : public env::Hypervisor, public env::Storage, public env:
   }
 
   void start_vm(model::HostIndex host, model::VmIndex vm, env::Completion done) override {
+    issued.push_back({"vm_start", vm, host, model::kNoIndex, loop_.now_s(), -1.0});
+    if (!reachable(host)) return;  // no answer
     auto endpoint = cloud_.hosts[host].endpoint;
     claim(endpoint_, endpoint, limit_of_endpoint(endpoint), "endpoint");
     claim(restarts_, host, cloud_.policy.host_max_parallel_restarts, "restarts");
     later("vm_start", vm, host, 60, [=, this] {
       release(endpoint_, endpoint);
       release(restarts_, host);
+      if (!powered(host)) return;
       if (location_[vm] != model::kNoIndex) violations.push_back(cloud_.vms[vm].name + " started twice");
       location_[vm] = host;
-      done(env::OperationResult::success());
+      if (reachable(host)) done(env::OperationResult::success());
     });
   }
   void stop_vm(model::HostIndex host, model::VmIndex vm, bool, env::Completion done) override {
+    issued.push_back({"vm_stop", vm, host, model::kNoIndex, loop_.now_s(), -1.0});
+    if (!reachable(host)) return;  // no answer
     auto endpoint = cloud_.hosts[host].endpoint;
     claim(endpoint_, endpoint, limit_of_endpoint(endpoint), "endpoint");
     later("vm_stop", vm, host, 20, [=, this] {
       release(endpoint_, endpoint);
       if (location_[vm] == host) location_[vm] = model::kNoIndex;
-      done(env::OperationResult::success());
+      if (reachable(host)) done(env::OperationResult::success());
     });
   }
   void migrate_vm(model::VmIndex vm, model::HostIndex from, model::HostIndex to,
                   env::Completion done) override {
+    issued.push_back({"migrate", vm, to, from, loop_.now_s(), -1.0});
+    if (!reachable(from) || !reachable(to)) return;  // no answer
     auto limit = cloud_.policy.host_max_parallel_migrations;
     claim(migrating_, from, limit, "migrations");
     claim(migrating_, to, limit, "migrations");
+    auto source = cloud_.hosts[from].endpoint, target = cloud_.hosts[to].endpoint;
+    claim(endpoint_, source, limit_of_endpoint(source), "endpoint");
+    if (target != source) claim(endpoint_, target, limit_of_endpoint(target), "endpoint");
     double start = loop_.now_s();
     migrations_.start(vm, from, to, [=, this](const exec::FlowOutcome& outcome) {
       release(migrating_, from);
       release(migrating_, to);
+      release(endpoint_, source);
+      if (target != source) release(endpoint_, target);
       TestStep step{"migrate",         vm, to, from, start, loop_.now_s(), outcome.ok, outcome.rounds,
                     outcome.downtime_s};
       steps.push_back(step);
@@ -117,15 +147,41 @@ class TestWorld final : public env::Hypervisor, public env::Storage, public env:
         if (location_[vm] != from)
           violations.push_back(cloud_.vms[vm].name + " migrated from where it was not");
         location_[vm] = to;
-        done(env::OperationResult::success());
-      } else {
-        done(env::OperationResult::failure(outcome.error));
       }
+      if (!reachable(from)) return;  // switched over (or not) unseen
+      done(outcome.ok ? env::OperationResult::success() : env::OperationResult::failure(outcome.error));
     });
   }
   void list_running(model::HostIndex,
                     std::function<void(const env::OperationResult&, std::vector<model::VmIndex>)>) override {}
-  void subscribe(std::function<void(const env::HypervisorEvent&)>) override {}
+  void subscribe(std::function<void(const env::HypervisorEvent&)> handler) override {
+    handlers_.push_back(std::move(handler));
+  }
+
+  // `host` stops answering (isolated or crashed): calls on it get no answer from now on, and every
+  // subscriber hears host_connection_lost.
+  void lose_contact(model::HostIndex host) {
+    unreachable_.push_back(host);
+    report_lost(host);
+  }
+  // Subscribers hear host_connection_lost but the host goes on answering (a flapping link).
+  void report_lost(model::HostIndex host) {
+    for (const auto& handler : handlers_) {
+      handler({env::HypervisorEvent::Kind::host_connection_lost, host, model::kNoIndex});
+    }
+  }
+  // `host` is off (fenced): nothing runs there any more; migrations from or to it end (a failure, answered
+  // when the source still answers).
+  void power_off(model::HostIndex host) {
+    if (reachable(host)) unreachable_.push_back(host);
+    off_.push_back(host);
+    for (auto& where : location_) {
+      if (where == host) where = model::kNoIndex;
+    }
+    migrations_.abort_host(host, "host powered off");
+  }
+  // The VM now runs on `host` (another engine restarted it there); kNoIndex: nowhere.
+  void place(model::VmIndex vm, model::HostIndex host) { location_[vm] = host; }
 
   void map_disks(model::ArrayIndex array, model::HostIndex host, std::vector<model::DiskIndex> disks,
                  env::DiskCompletion done) override {
@@ -147,11 +203,18 @@ class TestWorld final : public env::Hypervisor, public env::Storage, public env:
   // Where each VM runs now (kNoIndex: stopped).
   const std::vector<model::HostIndex>& location() const { return location_; }
   sim::SimMigrations& migrations() { return migrations_; }
-  std::vector<TestStep> steps;
+  std::vector<TestStep> steps;   // answered (or ended) steps
+  std::vector<TestStep> issued;  // every call, when issued (end_s -1)
   std::vector<std::string> violations;
   std::uint32_t peak_migrations = 0;
 
  private:
+  bool reachable(model::HostIndex host) const {
+    return std::find(unreachable_.begin(), unreachable_.end(), host) == unreachable_.end();
+  }
+  bool powered(model::HostIndex host) const {
+    return std::find(off_.begin(), off_.end(), host) == off_.end();
+  }
   std::uint32_t limit_of_endpoint(model::EndpointIndex endpoint) const {
     return endpoint == model::kNoIndex ? 1000000 : cloud_.endpoints[endpoint].max_parallel;
   }
@@ -190,6 +253,8 @@ class TestWorld final : public env::Hypervisor, public env::Storage, public env:
   sim::SimMigrations migrations_;
   std::vector<model::HostIndex> location_;
   std::vector<std::uint32_t> migrating_, restarts_, endpoint_, array_, switch_;
+  std::vector<std::function<void(const env::HypervisorEvent&)>> handlers_;
+  std::vector<model::HostIndex> unreachable_, off_;
 };
 
 }  // namespace revive::exec::testing
