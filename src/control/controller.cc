@@ -14,13 +14,24 @@ Controller::Controller(const model::Cloud& cloud, ControllerEnvironment environm
                              environment.estimator, &ledger_,
                              &availability_,        &copies_};
   executor_ = std::make_unique<exec::Executor>(cloud, recovery, options.executor);
-  exec::EvacuationEnvironment evacuation{environment.loop,    environment.hypervisor, environment.storage,
-                                         environment.network, &environment.journal,   &ledger_,
-                                         &availability_};
+  exec::EvacuationEnvironment evacuation{environment.loop,     environment.hypervisor,
+                                         environment.storage,  environment.network,
+                                         &environment.journal, &ledger_,
+                                         &availability_,       &copies_};
   evacuator_ = std::make_unique<exec::Evacuator>(cloud, evacuation, options.evacuation);
   // The executor follows the VMs the evacuation engine moves, so a host failing later recovers what is there.
   evacuator_->set_move_observer(
       [this](model::VmIndex vm, model::HostIndex host) { executor_->on_vm_moved(vm, host); });
+  // ... and the evacuation engine follows the VMs the executor restarts (a host drained later moves them
+  // off).
+  executor_->set_ready_observer([this](model::VmIndex vm) {
+    evacuator_->on_vm_recovered(vm, executor_->state().vms[vm].host);
+    if (ready_observer_) ready_observer_(vm);
+  });
+}
+
+void Controller::set_ready_observer(std::function<void(model::VmIndex)> observer) {
+  ready_observer_ = std::move(observer);
 }
 
 Controller::~Controller() = default;

@@ -12,6 +12,7 @@
 // Threading: single-threaded; call everything on the environment's event loop thread.
 #pragma once
 
+#include <functional>
 #include <memory>
 #include <vector>
 
@@ -72,6 +73,9 @@ class Controller {
   // Stops acting (a controller that died; for tests).
   void halt();
 
+  // Called whenever the executor reports a VM it recovered running.
+  void set_ready_observer(std::function<void(model::VmIndex)> observer);
+
   // ---- state --------------------------------------------------------------------------------------------
   // True while either engine has work pending or in flight.
   bool busy() const;
@@ -92,6 +96,7 @@ class Controller {
   exec::VmCopies copies_;
   std::unique_ptr<exec::Executor> executor_;
   std::unique_ptr<exec::Evacuator> evacuator_;
+  std::function<void(model::VmIndex)> ready_observer_;
 };
 
 }  // namespace revive::control

@@ -285,7 +285,11 @@ class Executor::Impl {
   void on_vm_moved(model::VmIndex vm, model::HostIndex host) {
     if (vm >= state_.vms.size() || host >= state_.hosts.size())
       throw std::invalid_argument("on_vm_moved: no such VM or host");
-    if (task_of_vm_[vm] != kNoTask && tasks_[task_of_vm_[vm]].state == VmState::recovering) return;
+    if (task_of_vm_[vm] != kNoTask) {
+      auto& task = tasks_[task_of_vm_[vm]];
+      if (task.state == VmState::recovering) return;
+      if (task.state == VmState::running) task.target = host;  // the report says where it runs now
+    }
     state_.vms[vm].host = host;
     vm_location_[vm] = host;
     // Its disks moved with it (a live migration hands them over; a cold move unmapped and mapped them).

@@ -136,7 +136,7 @@ SimulationResult run_simulation(const model::Cloud& cloud, const Scenario& scena
   }
 
   std::size_t recovered = 0;
-  executor.set_ready_observer([&recovered](model::VmIndex) { ++recovered; });
+  controller.set_ready_observer([&recovered](model::VmIndex) { ++recovered; });
   if (options.progress) {
     std::uint64_t next_report = 20000;
     while (loop.run_one()) {
