@@ -1112,6 +1112,14 @@ class Executor::Impl {
     std::vector<StepId> sequence;  // for serial: every step in this order
     for (auto d : disks) {
       auto hosts = disk_hosts(d);  // a copy: steps below do not change beliefs yet
+      // Wherever a copy may run, its disks may be mapped (a live migration hands them over): unmapped too,
+      // once that host is proven empty of the VM.
+      for (auto host : copies_->hosts(vm)) {
+        if (std::find(hosts.begin(), hosts.end(), host) == hosts.end()) {
+          hosts.push_back(host);
+          disk_hosts(d).push_back(host);
+        }
+      }
       std::sort(hosts.begin(), hosts.end());
       std::vector<StepId> unmaps;
       for (auto host : hosts) {
@@ -1430,6 +1438,11 @@ class Executor::Impl {
     abandon_steps(task);
     task.target = host;
     vm_location_[task.vm] = host;
+    // Its disks may be mapped there (a migration handed them over): a later recovery unmaps them there too.
+    for (auto d = state_.vms[task.vm].first_disk; d < state_.vm_disk_end(task.vm); ++d) {
+      auto& hosts = disk_hosts(d);
+      if (std::find(hosts.begin(), hosts.end(), host) == hosts.end()) hosts.push_back(host);
+    }
     state_.vms[task.vm].host = host;
     capacity_released_ = true;  // the target it was planned onto is free again
     request_process();
@@ -1463,13 +1476,25 @@ class Executor::Impl {
     env_.loop.schedule_after(options_.min_timeout_s, [this, host, round] {
       if (probe_timer_round_[host] == round) probing_[host] = 0;
     });
-    env_.hypervisor.list_running(
-        host, [this, host, round](const env::OperationResult& result, std::vector<model::VmIndex> running) {
-          if (halted_) return;
-          if (probe_timer_round_[host] == round) probing_[host] = 0;
-          if (!result.ok) return;
-          copies_->listed(host, running);
+    auto as_of = copies_->version();
+    env_.hypervisor.list_running(host, [this, host, round, as_of](const env::OperationResult& result,
+                                                                  std::vector<model::VmIndex> running) {
+      if (halted_) return;
+      if (probe_timer_round_[host] == round) probing_[host] = 0;
+      if (!result.ok) return;
+      copies_->listed(host, running, as_of);
+      // Entries that changed while the listing was on its way need a fresh one.
+      for (auto vm : copies_->vms_on(host)) {
+        auto index = task_of_vm_[vm];
+        if (index == kNoTask || tasks_[index].state != VmState::recovering ||
+            !copies_->needs_listing(vm, host))
+          continue;
+        env_.loop.schedule_after(1.0, [this, host] {
+          if (!halted_) probe(host);
         });
+        break;
+      }
+    });
   }
 
   std::set<ReadyKey>& queue_of(const Step& step) {

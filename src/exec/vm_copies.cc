@@ -7,7 +7,10 @@
 namespace revive::exec {
 
 VmCopies::VmCopies(const model::Cloud& cloud)
-    : entries_(cloud.vms.size()), vms_by_host_(cloud.hosts.size()), fenced_(cloud.hosts.size(), 0) {
+    : entries_(cloud.vms.size()),
+      vms_by_host_(cloud.hosts.size()),
+      removed_at_(cloud.hosts.size(), 0),
+      fenced_(cloud.hosts.size(), 0) {
   for (model::VmIndex vm = 0; vm < cloud.vms.size(); ++vm) {
     auto host = cloud.vms[vm].host;
     if (host == model::kNoIndex) continue;
@@ -57,6 +60,7 @@ void VmCopies::start_issued(model::VmIndex vm, model::HostIndex host) {
 void VmCopies::start_answered(model::VmIndex vm, model::HostIndex host, bool running) {
   auto* entry = find(vm, host);
   if (entry == nullptr) return;  // its host was fenced meanwhile: the answer cannot be a copy
+  entry->changed = ++version_;
   if (entry->starting > 0) --entry->starting;
   if (running) entry->running = true;
   drop_if_empty(vm, host);
@@ -66,6 +70,7 @@ void VmCopies::start_answered(model::VmIndex vm, model::HostIndex host, bool run
 void VmCopies::start_outcome_unknown(model::VmIndex vm, model::HostIndex host) {
   auto* entry = find(vm, host);
   if (entry == nullptr) return;
+  entry->changed = ++version_;
   if (entry->starting > 0) --entry->starting;
   entry->unknown = true;
   tell(vm);
@@ -86,6 +91,7 @@ void VmCopies::migration_issued(model::VmIndex vm, model::HostIndex source, mode
 void VmCopies::migration_answered(model::VmIndex vm, model::HostIndex source, model::HostIndex target,
                                   bool switched_over) {
   if (auto* entry = find(vm, target)) {
+    entry->changed = ++version_;
     if (entry->migrating_in > 0) --entry->migrating_in;
     if (switched_over) {
       entry->running = true;
@@ -95,6 +101,7 @@ void VmCopies::migration_answered(model::VmIndex vm, model::HostIndex source, mo
   }
   if (switched_over) {
     if (auto* entry = find(vm, source)) {
+      entry->changed = ++version_;
       entry->running = false;
       drop_if_empty(vm, source);
     }
@@ -128,18 +135,26 @@ void VmCopies::proven_absent(model::VmIndex vm, model::HostIndex host) {
   tell(vm);
 }
 
-void VmCopies::listed(model::HostIndex host, const std::vector<model::VmIndex>& running) {
+void VmCopies::listed(model::HostIndex host, const std::vector<model::VmIndex>& running,
+                      std::uint64_t as_of) {
   for (auto vm : running) {
-    if (vm < entries_.size()) seen_running(vm, host);
+    if (vm >= entries_.size()) continue;
+    const auto* entry = find(vm, host);
+    // A stale sighting is no news: the VM may have been stopped or moved away since.
+    bool stale = entry != nullptr ? entry->changed > as_of : removed_at_[host] > as_of;
+    if (!stale) seen_running(vm, host);
   }
   auto candidates = vms_by_host_.at(host);
   for (auto vm : candidates) {
-    if (std::find(running.begin(), running.end(), vm) == running.end()) proven_absent(vm, host);
+    if (std::find(running.begin(), running.end(), vm) != running.end()) continue;
+    const auto* entry = find(vm, host);
+    if (entry != nullptr && entry->changed <= as_of) proven_absent(vm, host);
   }
 }
 
 void VmCopies::host_fenced(model::HostIndex host) {
   fenced_.at(host) = 1;
+  removed_at_[host] = ++version_;
   auto vms = std::move(vms_by_host_[host]);
   vms_by_host_[host].clear();
   std::sort(vms.begin(), vms.end());
@@ -201,10 +216,14 @@ const VmCopies::Entry* VmCopies::find(model::VmIndex vm, model::HostIndex host) 
 }
 
 VmCopies::Entry& VmCopies::get(model::VmIndex vm, model::HostIndex host) {
-  if (auto* entry = find(vm, host)) return *entry;
+  if (auto* entry = find(vm, host)) {
+    entry->changed = ++version_;
+    return *entry;
+  }
   fenced_.at(host) = 0;  // something may run there again
   Entry entry;
   entry.host = host;
+  entry.changed = ++version_;
   entries_.at(vm).push_back(entry);
   vms_by_host_[host].push_back(vm);
   return entries_[vm].back();
@@ -212,6 +231,7 @@ VmCopies::Entry& VmCopies::get(model::VmIndex vm, model::HostIndex host) {
 
 void VmCopies::drop_if_empty(model::VmIndex vm, model::HostIndex host) {
   auto& list = entries_[vm];
+  removed_at_[host] = version_ + 1;  // conservative: as if removed by the next change
   list.erase(std::remove_if(list.begin(), list.end(),
                             [host](const Entry& e) {
                               return e.host == host && !e.running && !e.unknown && e.starting == 0 &&

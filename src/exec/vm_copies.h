@@ -36,8 +36,9 @@ class VmCopies {
     std::uint32_t migrating_in = 0;                       // unanswered live migrations of the VM to there
     model::HostIndex migration_source = model::kNoIndex;  // the source of the latest such migration
     bool running = false;                                 // seen running there (or a start answered ok)
-    bool unknown =
-        false;  // an operation's outcome is unknown (e.g. from before a restart): a listing decides
+    // An operation's outcome is unknown (e.g. from before a restart): a listing decides.
+    bool unknown = false;
+    std::uint64_t changed = 0;  // version() when the entry last changed
   };
 
   // Every VM starts out running on its inventory host (none for VMs with no host).
@@ -81,9 +82,13 @@ class VmCopies {
   // A definite answer that the VM does not run on `host` (a stop succeeded, a listing lacks it). Ignored
   // while an operation that may start it there is unanswered (see the header comment for migrations).
   void proven_absent(model::VmIndex vm, model::HostIndex host);
-  // The VMs that `host`'s hypervisor lists as running: those listed are seen there, the others of the set
-  // proven absent (same rule).
-  void listed(model::HostIndex host, const std::vector<model::VmIndex>& running);
+  // The VMs that `host`'s hypervisor lists as running, in a listing asked for when version() was `as_of`:
+  // those listed are seen there, the others of the set proven absent (same rule) -- but only entries that
+  // have not changed since the listing was asked for (a listing is a snapshot: a migration may have switched
+  // over, or a start answered, while it was on its way).
+  void listed(model::HostIndex host, const std::vector<model::VmIndex>& running, std::uint64_t as_of);
+  // Counts every change of any entry; a listing remembers it when asked for.
+  std::uint64_t version() const { return version_; }
   // `host`'s fence is confirmed: no copy of any VM runs there any more.
   void host_fenced(model::HostIndex host);
   // VMs with an entry for `host` (any kind).
@@ -106,7 +111,9 @@ class VmCopies {
 
   std::vector<std::vector<Entry>> entries_;               // by VM; usually one entry
   std::vector<std::vector<model::VmIndex>> vms_by_host_;  // may hold stale VMs; checked on use
-  std::vector<std::uint8_t> fenced_;                      // hosts fenced since they last had an entry added
+  std::uint64_t version_ = 0;
+  std::vector<std::uint64_t> removed_at_;  // per host: version() when an entry there last ended
+  std::vector<std::uint8_t> fenced_;       // hosts fenced since they last had an entry added
   std::vector<std::function<void(model::VmIndex)>> listeners_;
 };
 

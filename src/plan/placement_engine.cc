@@ -906,7 +906,9 @@ std::string PlacementEngine::waiting_reason(VmIndex vm) const {
       machine.host < cloud_.hosts.size() ? cloud_.hosts[machine.host].arch : cloud_.default_arch();
   std::size_t available = 0, arch_ok = 0, labels_ok = 0, networks_ok = 0, arrays_ok = 0, room = 0;
   HostIndex most_free = kNoIndex;
-  double most_free_memory = -1;
+  // Below any host's free memory, even an over-full host's (free memory can be negative), so that a
+  // compatible host is always found when there is one.
+  double most_free_memory = -std::numeric_limits<double>::infinity();
   std::string first_group_conflict;
   for (HostIndex h = 0; h < cloud_.hosts.size(); ++h) {
     if (role_[h] != HostRole::available) continue;
@@ -962,7 +964,7 @@ std::string PlacementEngine::waiting_reason(VmIndex vm) const {
         "no available compatible host reaches every array of its disks ({})",
         list(arrays.begin(), arrays.end(), [&](model::ArrayIndex a) { return cloud_.arrays[a].name; }));
   }
-  if (room == 0) {
+  if (room == 0 && most_free != kNoIndex) {
     return fmt::format(
         "needs {}; none of the {} compatible hosts has that free after the plan (most free: {} with {} and "
         "{} "

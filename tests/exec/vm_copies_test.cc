@@ -35,7 +35,7 @@ TEST(VmCopies, AnUnansweredStartIsNoProofEvenWhenAListingLacksTheVm) {
   VmCopies copies(cloud);
   copies.host_fenced(0);
   copies.start_issued(0, 1);
-  copies.listed(1, {});  // the start may still take effect
+  copies.listed(1, {}, copies.version());  // the start may still take effect
   EXPECT_TRUE(copies.may_run_on(0, 1));
   EXPECT_FALSE(copies.needs_listing(0, 1));
   EXPECT_EQ(copies.unproven_besides(0, 2), std::vector<model::HostIndex>{1});
@@ -63,14 +63,30 @@ TEST(VmCopies, AMigrationWhoseSourceIsFencedIsDecidedByAListingOfItsTarget) {
   auto cloud = three_hosts_one_vm();
   VmCopies copies(cloud);
   copies.migration_issued(0, 0, 1);
-  copies.listed(1, {});  // the migration may still switch over: no proof
+  copies.listed(1, {}, copies.version());  // the migration may still switch over: no proof
   EXPECT_TRUE(copies.may_run_on(0, 1));
   EXPECT_FALSE(copies.needs_listing(0, 1));
   copies.host_fenced(0);  // the source is off: it can no longer switch over
   EXPECT_TRUE(copies.needs_listing(0, 1));
-  copies.listed(1, {});
+  copies.listed(1, {}, copies.version());
   EXPECT_FALSE(copies.may_run_on(0, 1));
   EXPECT_TRUE(copies.hosts(0).empty());
+}
+
+TEST(VmCopies, AListingAskedForBeforeAChangeProvesNothingAboutIt) {
+  auto cloud = three_hosts_one_vm();
+  VmCopies copies(cloud);
+  copies.migration_issued(0, 0, 1);
+  auto asked = copies.version();             // a listing of host b is asked for ...
+  copies.migration_answered(0, 0, 1, true);  // ... the migration switches over meanwhile ...
+  copies.host_fenced(0);
+  copies.listed(1, {}, asked);  // ... and the listing, taken before, lacks the VM
+  EXPECT_TRUE(copies.seen_on(0, 1));
+  // A sighting from before a stop is no news either.
+  asked = copies.version();
+  copies.proven_absent(0, 1);  // stopped there
+  copies.listed(1, {0}, asked);
+  EXPECT_FALSE(copies.may_run_on(0, 1));
 }
 
 TEST(VmCopies, AMigrationThatSwitchedOverMovesTheCopy) {
@@ -90,7 +106,7 @@ TEST(VmCopies, AnUnknownOutcomeNeedsAListingAndListenersHearOfEveryChange) {
   copies.maybe_running(0, 2);
   EXPECT_TRUE(copies.needs_listing(0, 2));
   EXPECT_NE(copies.describe(0, cloud).find("c (outcome unknown)"), std::string::npos);
-  copies.listed(2, {0});  // it does run there
+  copies.listed(2, {0}, copies.version());  // it does run there
   EXPECT_TRUE(copies.seen_on(0, 2));
   EXPECT_EQ(changes, 2);
   copies.remove_listener(id);
