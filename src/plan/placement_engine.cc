@@ -906,7 +906,7 @@ std::string PlacementEngine::waiting_reason(VmIndex vm) const {
       machine.host < cloud_.hosts.size() ? cloud_.hosts[machine.host].arch : cloud_.default_arch();
   std::size_t available = 0, arch_ok = 0, labels_ok = 0, networks_ok = 0, arrays_ok = 0, room = 0;
   HostIndex most_free = kNoIndex;
-  double most_free_memory = -1;
+  double most_free_memory = -std::numeric_limits<double>::infinity();  // hosts may be over-committed
   std::string first_group_conflict;
   for (HostIndex h = 0; h < cloud_.hosts.size(); ++h) {
     if (role_[h] != HostRole::available) continue;

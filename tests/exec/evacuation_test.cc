@@ -864,7 +864,39 @@ TEST(EvacuationSafety, RandomHostileHistoriesKeepEveryInvariant) {
         rig.world.lose_contact(lost);
         rig.availability.set(lost, HostAvailability::Reason::not_up, true);
       });
-      rig.loop.schedule_after(at + pick(5, 60), [&rig, lost] { rig.fence(lost); });
+      double fenced_at = at + pick(5, 60);
+      rig.loop.schedule_after(fenced_at, [&rig, lost] { rig.fence(lost); });
+      // Failure recovery (played here by the rule alone): after the fence, every VM left to it that runs
+      // nowhere is restarted on another host (maybe one being drained) once a listing of every host that
+      // answers leaves no other copy unproven; the engine hears of each restart.
+      auto seed_of_recovery = static_cast<unsigned>(pick(0, 1 << 20));
+      rig.loop.schedule_after(fenced_at + pick(1, 120), [&rig, &cloud, lost, host_count, seed_of_recovery] {
+        std::mt19937 chooser(seed_of_recovery);
+        auto reports = rig.evacuator.report();
+        for (HostIndex h = 0; h < cloud.hosts.size(); ++h) {
+          if (h == lost) continue;
+          std::vector<VmIndex> running;
+          for (VmIndex v = 0; v < cloud.vms.size(); ++v) {
+            if (rig.world.location()[v] == h) running.push_back(v);
+          }
+          rig.copies.listed(h, running);
+        }
+        for (VmIndex v = 0; v < cloud.vms.size(); ++v) {
+          if (rig.world.location()[v] != kNoIndex || !cloud.vms[v].protect) continue;
+          auto found = std::find_if(reports.begin(), reports.end(), [v](const auto& r) { return r.vm == v; });
+          bool ours = found == reports.end()
+                          ? cloud.vms[v].host == lost
+                          : found->reason.find("left to failure recovery") != std::string::npos &&
+                                found->outcome == EvacuationOutcome::failed;
+          if (!ours) continue;
+          auto host = static_cast<HostIndex>(std::uniform_int_distribution<int>(0, host_count - 1)(chooser));
+          if (host == lost || rig.copies.pending_on(v, host) || !rig.copies.unproven_besides(v, host).empty())
+            continue;
+          rig.world.place(v, host);
+          rig.copies.seen_running(v, host);
+          rig.evacuator.on_vm_recovered(v, host);
+        }
+      });
     }
     if (!rig.loop.run_bounded(1e5, 200000)) {
       ADD_FAILURE() << "the run does not end: at " << rig.loop.now_s() << " s";
