@@ -134,7 +134,11 @@ class Evacuator::Impl {
     copies_ = env_.copies;
     // A VM's set changed: a start of it waiting for proof may go now.
     copies_listener_ = copies_->add_listener([this](VmIndex vm) {
-      if (vm < start_waiting_.size() && start_waiting_[vm]) request_pump();
+      if (vm >= start_waiting_.size()) return;
+      if (start_waiting_[vm]) request_pump();
+      // A VM left to failure recovery found running on one host alone (a listing, a late answer): the
+      // engine's again.
+      if (left_to_recovery_[vm]) env_.loop.post([this, vm] { adopt_if_located(vm); });
     });
     if (env_.availability != nullptr) {
       // A host confirmed fenced is off: the stops, starts and migrations in flight there will never answer.
@@ -353,6 +357,26 @@ class Evacuator::Impl {
       reports.push_back(std::move(report));
     }
     return reports;
+  }
+
+  // A VM left to failure recovery whose set of copies is one host where it is seen running, nothing
+  // unanswered, and that host not lost: it runs there, and the engine takes it back (as on a restart).
+  void adopt_if_located(VmIndex vm) {
+    if (!left_to_recovery_[vm]) return;
+    const auto& entries = copies_->entries(vm);
+    if (entries.size() != 1) return;
+    const auto& entry = entries.front();
+    // A migration there still counted unanswered cannot change anything once its source is fenced.
+    bool migration_over =
+        entry.migrating_in == 0 || (entry.migration_source != kNoIndex && env_.availability != nullptr &&
+                                    env_.availability->fenced(entry.migration_source));
+    if (!entry.running || entry.starting > 0 || !migration_over || lost_[entry.host]) return;
+    auto m = latest_move_[vm];
+    if (m != kNoMove) {
+      auto& move = moves_[m];
+      move.reason += fmt::format("; found running on {} at {:.0f} s", cloud_.hosts[entry.host].name, now());
+    }
+    on_vm_recovered(vm, entry.host);
   }
 
   void on_vm_recovered(VmIndex vm, HostIndex host) {
