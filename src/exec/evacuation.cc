@@ -204,8 +204,8 @@ class Evacuator::Impl {
       HostIndex host = cloud_.vms[v].host;
       if (host == kNoIndex || !newly[host] || has_active_move(v)) continue;
       if (left_to_recovery_[v]) continue;  // where it runs is failure recovery's to say (on_vm_recovered)
-      if (lost_[host] || !shared_up_ignoring_drains(host)) {
-        // Its host was lost (or is not up): nothing can be moved off it; its VMs are failure recovery's.
+      if (lost_[host] || (env_.availability != nullptr && env_.availability->fenced(host))) {
+        // Its host was lost (or is off): nothing can be moved off it; its VMs are failure recovery's.
         auto m = add_move(v, host, kNoIndex, cloud_.vms[v].priority, host_deadline_[host]);
         leave_to_recovery(
             m, fmt::format("{} was lost before the drain: left to failure recovery", cloud_.hosts[host].name),
@@ -618,10 +618,6 @@ class Evacuator::Impl {
 
   // Whether the shared view (when given) lets `host` receive VMs: not suspected, failed or fenced, nor
   // drained by another engine.
-  bool shared_up_ignoring_drains(HostIndex host) const {
-    return env_.availability == nullptr || (!env_.availability->fenced(host) &&
-                                            !env_.availability->has(host, HostAvailability::Reason::not_up));
-  }
   bool shared_up(HostIndex host) const {
     if (env_.availability == nullptr) return true;
     if (env_.availability->fenced(host) || env_.availability->has(host, HostAvailability::Reason::not_up))

@@ -37,7 +37,7 @@
 // `failed`, "left to failure recovery"). A VM left to recovery is the engine's again when failure recovery
 // restarts it (on_vm_recovered), when its migration's late answer says it switched over, or when its set of
 // copies shows it running on one host alone (nothing unanswered that can still take effect); if that host is
-// being drained, it is moved off too. The VMs of a host lost (connection lost, or not up / fenced in the
+// being drained, it is moved off too. The VMs of a host lost (connection lost, or fenced in the
 // shared view) before its drain are left to recovery at once. Hosts that the shared view makes unavailable
 // are no targets, and moves onto them not begun are planned again.
 //
