@@ -134,7 +134,11 @@ class Evacuator::Impl {
     copies_ = env_.copies;
     // A VM's set changed: a start of it waiting for proof may go now.
     copies_listener_ = copies_->add_listener([this](VmIndex vm) {
-      if (vm < start_waiting_.size() && start_waiting_[vm]) request_pump();
+      if (vm >= start_waiting_.size()) return;
+      if (start_waiting_[vm]) request_pump();
+      // A VM left to failure recovery found running on one host alone (a listing, a late answer): the
+      // engine's again.
+      if (left_to_recovery_[vm]) env_.loop.post([this, vm] { adopt_if_located(vm); });
     });
     if (env_.availability != nullptr) {
       // A host confirmed fenced is off: the stops, starts and migrations in flight there will never answer.
@@ -200,8 +204,8 @@ class Evacuator::Impl {
       HostIndex host = cloud_.vms[v].host;
       if (host == kNoIndex || !newly[host] || has_active_move(v)) continue;
       if (left_to_recovery_[v]) continue;  // where it runs is failure recovery's to say (on_vm_recovered)
-      if (lost_[host] || !shared_up_ignoring_drains(host)) {
-        // Its host was lost (or is not up): nothing can be moved off it; its VMs are failure recovery's.
+      if (lost_[host] || (env_.availability != nullptr && env_.availability->fenced(host))) {
+        // Its host was lost (or is off): nothing can be moved off it; its VMs are failure recovery's.
         auto m = add_move(v, host, kNoIndex, cloud_.vms[v].priority, host_deadline_[host]);
         leave_to_recovery(
             m, fmt::format("{} was lost before the drain: left to failure recovery", cloud_.hosts[host].name),
@@ -353,6 +357,26 @@ class Evacuator::Impl {
       reports.push_back(std::move(report));
     }
     return reports;
+  }
+
+  // A VM left to failure recovery whose set of copies is one host where it is seen running, nothing
+  // unanswered, and that host not lost: it runs there, and the engine takes it back (as on a restart).
+  void adopt_if_located(VmIndex vm) {
+    if (!left_to_recovery_[vm]) return;
+    const auto& entries = copies_->entries(vm);
+    if (entries.size() != 1) return;
+    const auto& entry = entries.front();
+    // A migration there still counted unanswered cannot change anything once its source is fenced.
+    bool migration_over =
+        entry.migrating_in == 0 || (entry.migration_source != kNoIndex && env_.availability != nullptr &&
+                                    env_.availability->fenced(entry.migration_source));
+    if (!entry.running || entry.starting > 0 || !migration_over || lost_[entry.host]) return;
+    auto m = latest_move_[vm];
+    if (m != kNoMove) {
+      auto& move = moves_[m];
+      move.reason += fmt::format("; found running on {} at {:.0f} s", cloud_.hosts[entry.host].name, now());
+    }
+    on_vm_recovered(vm, entry.host);
   }
 
   void on_vm_recovered(VmIndex vm, HostIndex host) {
@@ -594,10 +618,6 @@ class Evacuator::Impl {
 
   // Whether the shared view (when given) lets `host` receive VMs: not suspected, failed or fenced, nor
   // drained by another engine.
-  bool shared_up_ignoring_drains(HostIndex host) const {
-    return env_.availability == nullptr || (!env_.availability->fenced(host) &&
-                                            !env_.availability->has(host, HostAvailability::Reason::not_up));
-  }
   bool shared_up(HostIndex host) const {
     if (env_.availability == nullptr) return true;
     if (env_.availability->fenced(host) || env_.availability->has(host, HostAvailability::Reason::not_up))

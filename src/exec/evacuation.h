@@ -33,7 +33,13 @@
 // recovery" (reported `failed` with that reason): an unanswered migration stays in the set, so no engine
 // starts the VM elsewhere without proof for the migration's target; its ledger slots are held until it
 // answers or one of its hosts is confirmed fenced. A VM is reported migrated / moved_cold only once its
-// switch-over / start answered ok.
+// switch-over / start answered ok, and never to a host lost since (its VMs are failure recovery's: reported
+// `failed`, "left to failure recovery"). A VM left to recovery is the engine's again when failure recovery
+// restarts it (on_vm_recovered), when its migration's late answer says it switched over, or when its set of
+// copies shows it running on one host alone (nothing unanswered that can still take effect); if that host is
+// being drained, it is moved off too. The VMs of a host lost (connection lost, or fenced in the
+// shared view) before its drain are left to recovery at once. Hosts that the shared view makes unavailable
+// are no targets, and moves onto them not begun are planned again.
 //
 // Drains never target a draining host: moves not begun onto a host that becomes draining are planned again;
 // VMs moved onto it (or being moved there, or restarted there by failure recovery: on_vm_recovered) are
@@ -191,9 +197,10 @@ class Evacuator {
   // up.
   void cancel(const std::vector<model::HostIndex>& hosts);
 
-  // Called whenever a VM has left its source for good: at a live switch-over, and for a cold move once the VM
-  // is stopped on its source (its home is then the target, where the move goes on to start it), so other
-  // engines (the recovery executor) can follow. A source host lost before then leaves the VM to recovery.
+  // Called whenever a VM has left its source for good: at a live switch-over (also one answered after the
+  // move was given up, or onto a target lost meanwhile), and for a cold move once the VM is stopped on its
+  // source (its home is then the target, where the move goes on to start it), so other engines (the recovery
+  // executor) can follow. A source host lost before then leaves the VM to recovery.
   void set_move_observer(std::function<void(model::VmIndex, model::HostIndex)> observer);
 
   // The recovery executor restarted `vm` on `host` (after its old host failed): the engine's view follows,

@@ -849,8 +849,11 @@ TEST(EvacuationSafety, RandomHostileHistoriesKeepEveryInvariant) {
     auto& cloud = b.done();
     Rig rig(cloud);
     int drains = pick(1, 3);
+    std::vector<HostIndex> drained;
+    HostIndex lost_host = kNoIndex;
     for (int d = 0; d < drains; ++d) {
       auto host = static_cast<HostIndex>(pick(0, host_count - 1));
+      drained.push_back(host);
       double at = d == 0 ? 0.0 : pick(0, 200);
       double window = pick(60, 900);
       auto reason = pick(0, 2) == 0 ? EvacuationReason::predicted_failure : EvacuationReason::maintenance;
@@ -859,12 +862,45 @@ TEST(EvacuationSafety, RandomHostileHistoriesKeepEveryInvariant) {
     }
     if (pick(0, 1) == 0) {
       auto lost = static_cast<HostIndex>(pick(0, host_count - 1));
+      lost_host = lost;
       double at = pick(1, 150);
       rig.loop.schedule_after(at, [&rig, lost] {
         rig.world.lose_contact(lost);
         rig.availability.set(lost, HostAvailability::Reason::not_up, true);
       });
-      rig.loop.schedule_after(at + pick(5, 60), [&rig, lost] { rig.fence(lost); });
+      double fenced_at = at + pick(5, 60);
+      rig.loop.schedule_after(fenced_at, [&rig, lost] { rig.fence(lost); });
+      // Failure recovery (played here by the rule alone): after the fence, every VM left to it that runs
+      // nowhere is restarted on another host (maybe one being drained) once a listing of every host that
+      // answers leaves no other copy unproven; the engine hears of each restart.
+      auto seed_of_recovery = static_cast<unsigned>(pick(0, 1 << 20));
+      rig.loop.schedule_after(fenced_at + pick(1, 120), [&rig, &cloud, lost, host_count, seed_of_recovery] {
+        std::mt19937 chooser(seed_of_recovery);
+        auto reports = rig.evacuator.report();
+        for (HostIndex h = 0; h < cloud.hosts.size(); ++h) {
+          if (h == lost) continue;
+          std::vector<VmIndex> running;
+          for (VmIndex v = 0; v < cloud.vms.size(); ++v) {
+            if (rig.world.location()[v] == h) running.push_back(v);
+          }
+          rig.copies.listed(h, running);
+        }
+        for (VmIndex v = 0; v < cloud.vms.size(); ++v) {
+          if (rig.world.location()[v] != kNoIndex || !cloud.vms[v].protect) continue;
+          auto found = std::find_if(reports.begin(), reports.end(), [v](const auto& r) { return r.vm == v; });
+          bool ours = found == reports.end()
+                          ? cloud.vms[v].host == lost
+                          : found->reason.find("left to failure recovery") != std::string::npos &&
+                                found->outcome == EvacuationOutcome::failed;
+          if (!ours) continue;
+          auto host = static_cast<HostIndex>(std::uniform_int_distribution<int>(0, host_count - 1)(chooser));
+          if (host == lost || rig.copies.pending_on(v, host) || !rig.copies.unproven_besides(v, host).empty())
+            continue;
+          rig.world.place(v, host);
+          rig.copies.seen_running(v, host);
+          rig.evacuator.on_vm_recovered(v, host);
+        }
+      });
     }
     if (!rig.loop.run_bounded(1e5, 200000)) {
       ADD_FAILURE() << "the run does not end: at " << rig.loop.now_s() << " s";
@@ -889,6 +925,22 @@ TEST(EvacuationSafety, RandomHostileHistoriesKeepEveryInvariant) {
           r.running_at_deadline) {
         EXPECT_FALSE(r.reason.empty()) << name;
       }
+    }
+    // A drained host that was not lost holds at the end only VMs the report explains (no room elsewhere, a
+    // move that failed), never one left there silently (restarted there, moved there, or never moved).
+    auto reports = rig.evacuator.report();
+    for (VmIndex v = 0; v < cloud.vms.size(); ++v) {
+      auto where = rig.world.location()[v];
+      if (where == kNoIndex || where == lost_host || !cloud.vms[v].protect) continue;
+      if (std::find(drained.begin(), drained.end(), where) == drained.end()) continue;
+      auto found = std::find_if(reports.begin(), reports.end(), [v](const auto& r) { return r.vm == v; });
+      ASSERT_NE(found, reports.end()) << cloud.vms[v].name << " left on drained " << cloud.hosts[where].name;
+      EXPECT_EQ(found->from, where) << cloud.vms[v].name << " " << to_string(found->outcome) << ": "
+                                    << found->reason << "; copies: " << rig.copies.describe(v, cloud);
+      EXPECT_TRUE(found->outcome == EvacuationOutcome::not_placed ||
+                  found->outcome == EvacuationOutcome::failed)
+          << cloud.vms[v].name << " " << to_string(found->outcome) << ": " << found->reason;
+      EXPECT_FALSE(found->reason.empty()) << cloud.vms[v].name;
     }
     // Slots all back once everything answered or was fenced.
     EXPECT_EQ(rig.endpoint_slots_in_use(), 0u);
