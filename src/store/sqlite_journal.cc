@@ -127,11 +127,15 @@ void SqliteJournal::open_database(const Options& options) {
     throw env::StoreError("journal " + path_ + ": not a Revive journal (an SQLite file with application_id " +
                           std::to_string(application_id) + " and " + std::to_string(tables) + " tables)");
   } else {
-    Statement check(db_, "PRAGMA quick_check");
+    Statement check(db_, "PRAGMA quick_check(4)");  // "ok", or the first problems found
     if (!check.ok()) fail(db_, "corrupt file");
-    int step = check.step();
-    if (step != SQLITE_ROW) fail(db_, "corrupt file");
-    if (auto verdict = check.text(0); verdict != "ok") {
+    std::string verdict;
+    int step;
+    while ((step = check.step()) == SQLITE_ROW) verdict += (verdict.empty() ? "" : "; ") + check.text(0);
+    if (step != SQLITE_DONE) fail(db_, "corrupt file");
+    if (verdict != "ok") {
+      std::replace(verdict.begin(), verdict.end(), '\n',
+                   ' ');  // one line: "*** in database main *** Page 21: ..."
       throw env::StoreError("journal " + path_ + ": corrupt file: " + verdict);
     }
   }

@@ -301,7 +301,7 @@ TEST(SqliteJournal, EveryAcknowledgedRecordSurvivesAKill9) {
   SCOPED_TRACE("seed " + std::to_string(seed));
   std::mt19937 random(seed);
   std::set<std::uint64_t> acknowledged;
-  for (int round = 0; round < 3; ++round) {
+  for (int round = 0; round < 6; ++round) {
     int pipe_ends[2];
     ASSERT_EQ(::pipe2(pipe_ends, O_CLOEXEC), 0);
     pid_t pid = ::fork();
