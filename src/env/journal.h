@@ -28,7 +28,8 @@ class Journal {
   virtual ~Journal() = default;
 
   // Appends the record and returns its sequence number: one more than the previous record's (1 for a new
-  // journal's first), never reused. Durable once wait_durable(sequence) has returned.
+  // journal's first). Durable once wait_durable(sequence) has returned; the number of a durable record is
+  // never given again (that of a record lost in a crash before it was durable may be).
   virtual std::uint64_t append(const JournalRecord& record) = 0;
   // Blocks until the record `sequence` and every earlier one are durable. Default: returns at once (a journal
   // whose records are durable when appended).

@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <chrono>
+#include <cstdlib>
 #include <cstring>
 #include <filesystem>
 #include <stdexcept>
@@ -31,6 +32,12 @@ std::int64_t now_ms() {
 }
 
 }  // namespace
+
+std::string journal_path(const std::string& option) {
+  if (!option.empty()) return option;
+  if (const char* variable = std::getenv("REVIVE_JOURNAL"); variable && *variable) return variable;
+  return "/var/lib/revive/journal.db";
+}
 
 SqliteJournal::SqliteJournal(const std::string& path, Options options) : path_(path) {
   std::error_code ignored;  // a directory that cannot be created makes the open below fail, naming the file

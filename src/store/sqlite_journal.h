@@ -114,4 +114,7 @@ class SqliteJournal final : public env::Journal {
   std::thread writer_;
 };
 
+// The journal path: `option` if given, else $REVIVE_JOURNAL, else /var/lib/revive/journal.db.
+std::string journal_path(const std::string& option);
+
 }  // namespace revive::store

@@ -13,6 +13,7 @@
 #include <atomic>
 #include <chrono>
 #include <cstdint>
+#include <cstdlib>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
@@ -448,6 +449,15 @@ TEST(SqliteJournal, AFullDiskFailsTheJournalWithAClearError) {
   EXPECT_THROW(journal.wait_durable(3000), env::StoreError);
   EXPECT_LT(journal.last_durable(), 3000u);
 }  // the destructor of a failed journal does not throw
+
+TEST(SqliteJournal, PathIsTheOptionElseTheEnvironmentElseTheDefault) {
+  ::unsetenv("REVIVE_JOURNAL");
+  EXPECT_EQ(store::journal_path(""), "/var/lib/revive/journal.db");
+  ::setenv("REVIVE_JOURNAL", "/tmp/elsewhere.db", 1);
+  EXPECT_EQ(store::journal_path(""), "/tmp/elsewhere.db");
+  EXPECT_EQ(store::journal_path("/srv/journal.db"), "/srv/journal.db");
+  ::unsetenv("REVIVE_JOURNAL");
+}
 
 }  // namespace
 }  // namespace revive
