@@ -130,6 +130,7 @@ void SqliteJournal::open_database(const Options& options) {
     execute(db_, ("PRAGMA application_id=" + std::to_string(kApplicationId)).c_str());
     execute(db_, ("PRAGMA user_version=" + std::to_string(kSchemaVersion)).c_str());
     execute(db_, "COMMIT");
+    sync_directory();  // the new file's name survives a power loss too (SQLite syncs the WAL's itself)
   } else if (application_id != kApplicationId) {
     throw env::StoreError("journal " + path_ + ": not a Revive journal (an SQLite file with application_id " +
                           std::to_string(application_id) + " and " + std::to_string(tables) + " tables)");
@@ -333,6 +334,18 @@ void SqliteJournal::commit(const std::vector<Entry>& batch, std::uint64_t trunca
                  nullptr);  // fails harmlessly if SQLite rolled back already
     throw;
   }
+}
+
+void SqliteJournal::sync_directory() {
+  auto directory = std::filesystem::path(path_).parent_path();
+  if (directory.empty()) directory = ".";
+  int fd = ::open(directory.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd < 0 || ::fsync(fd) != 0) {
+    int error = errno;
+    if (fd >= 0) ::close(fd);
+    throw env::StoreError("journal " + path_ + ": cannot sync its directory: " + std::strerror(error));
+  }
+  ::close(fd);
 }
 
 void SqliteJournal::execute(sqlite3* db, const char* sql) {

@@ -12,10 +12,10 @@
 // a crash. Other processes may still read the file with SQLite.
 //
 // Errors throw env::StoreError naming the file: at open (unwritable path, not a journal, corrupt file, locked
-// by another writer), and from append, wait_durable and flush once a batch failed to commit (disk full, I/O
-// error). A failed journal stays failed: records not yet durable are lost, and the controller must stop (and
-// restart from what is durable).
-// Thread-safety: every method may be called from any thread.
+// by another writer), and from append, wait_durable, flush, read_all, entries and truncate_before once a
+// batch failed to commit (disk full, I/O error). A failed journal stays failed: records not yet durable are
+// lost, and the controller must stop (and restart from what is durable). Thread-safety: every method may be
+// called from any thread.
 #pragma once
 
 #include <condition_variable>
@@ -86,6 +86,7 @@ class SqliteJournal final : public env::Journal {
  private:
   void open_database(const Options& options);
   void acquire_writer_lock();
+  void sync_directory();
   void write_batches();
   void commit(const std::vector<Entry>& batch, std::uint64_t truncate_before);
   void execute(sqlite3* db, const char* sql);
