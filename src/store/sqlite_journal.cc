@@ -276,7 +276,7 @@ void SqliteJournal::write_batches() {
       work_.wait(lock,
                  [&] { return !queued_.empty() || truncate_requested_ > truncated_in_file_ || stopping_; });
       if (queued_.empty() && truncate_requested_ <= truncated_in_file_) return;  // stopping, nothing left
-      std::swap(queued_, writing_);  // writing_ was empty; the queue keeps its capacity
+      std::swap(queued_, writing_);  // writing_ was empty: the queue reuses the last batch's capacity
       writing_visible_ = true;
       truncate = truncate_requested_;
     }
