@@ -197,7 +197,11 @@ class SimWorld {
 // An in-memory Journal ("durable" for the life of the process).
 class InMemoryJournal final : public env::Journal {
  public:
-  void append(const env::JournalRecord& record) override { records_.push_back(record); }
+  std::uint64_t append(const env::JournalRecord& record) override {
+    records_.push_back(record);
+    return records_.size();
+  }
+  std::uint64_t last_appended() const override { return records_.size(); }
   std::vector<env::JournalRecord> read_all() const override { return records_; }
   std::size_t size() const { return records_.size(); }
 
