@@ -109,31 +109,33 @@ struct Driver {
         },
         timeout_s);
   }
+  // The answers go to shared slots: one may come after the test stopped waiting for it.
   env::OperationResult await(const std::function<void(env::Completion)>& call, double timeout_s = 30.0) {
-    std::optional<env::OperationResult> result;
-    call([&](const env::OperationResult& answer) { result = answer; });
-    if (!loop.run_until([&] { return result.has_value(); }, timeout_s)) {
+    auto result = std::make_shared<std::optional<env::OperationResult>>();
+    call([result](const env::OperationResult& answer) { *result = answer; });
+    if (!loop.run_until([&] { return result->has_value(); }, timeout_s)) {
       return env::OperationResult::failure("test: no answer within the test's wait");
     }
-    return *result;
+    return **result;
   }
   std::vector<model::VmIndex> running(model::HostIndex host) {
-    std::optional<std::vector<model::VmIndex>> vms;
-    hypervisor.list_running(host, [&](const env::OperationResult& result, std::vector<model::VmIndex> list) {
-      EXPECT_TRUE(result.ok) << result.error;
-      vms = std::move(list);
-    });
-    loop.run_until([&] { return vms.has_value(); }, 30.0);
-    return vms.value_or(std::vector<model::VmIndex>{});
+    auto vms = std::make_shared<std::optional<std::vector<model::VmIndex>>>();
+    hypervisor.list_running(host,
+                            [vms](const env::OperationResult& result, std::vector<model::VmIndex> list) {
+                              EXPECT_TRUE(result.ok) << result.error;
+                              *vms = std::move(list);
+                            });
+    loop.run_until([&] { return vms->has_value(); }, 30.0);
+    return vms->value_or(std::vector<model::VmIndex>{});
   }
   drivers::HostDiscovery discover(model::HostIndex host) {
-    std::optional<drivers::HostDiscovery> found;
-    hypervisor.discover(host, [&](const env::OperationResult& result, drivers::HostDiscovery discovery) {
+    auto found = std::make_shared<std::optional<drivers::HostDiscovery>>();
+    hypervisor.discover(host, [found](const env::OperationResult& result, drivers::HostDiscovery discovery) {
       EXPECT_TRUE(result.ok) << result.error;
-      found = std::move(discovery);
+      *found = std::move(discovery);
     });
-    loop.run_until([&] { return found.has_value(); }, 30.0);
-    return found.value_or(drivers::HostDiscovery{});
+    loop.run_until([&] { return found->has_value(); }, 30.0);
+    return found->value_or(drivers::HostDiscovery{});
   }
   // Runs the loop until an event matching `match` arrives (or `timeout_s`); returns it.
   std::optional<HypervisorEvent> wait_event(const std::function<bool(const HypervisorEvent&)>& match,
@@ -520,22 +522,22 @@ TEST(LibvirtHypervisor, HungDaemonIsNoticedByKeepaliveAndNeverStallsOtherHosts) 
 
   auto paused_at = std::chrono::steady_clock::now();
   test.daemon(0).pause();
-  std::optional<env::OperationResult> hung_start;
-  hypervisor.start_vm(0, 0, [&](const env::OperationResult& result) { hung_start = result; });
+  auto hung_start = std::make_shared<std::optional<env::OperationResult>>();
+  hypervisor.start_vm(0, 0, [hung_start](const env::OperationResult& result) { *hung_start = result; });
   // Host 1 answers while host 0 hangs.
   auto result = driver.await([&](env::Completion done) { hypervisor.start_vm(1, 1, done); }, 2.0);
   EXPECT_TRUE(result.ok) << result.error;
   EXPECT_LT(seconds_since(paused_at), 1.0);
-  EXPECT_FALSE(hung_start.has_value());
+  EXPECT_FALSE(hung_start->has_value());
 
   // Keepalive (1 s x 2) notices the hang in about 2-3 s; the hung call then fails.
   auto lost = driver.wait_event(is(Kind::host_connection_lost, 0), 6.0);
   ASSERT_TRUE(lost) << "keepalive did not notice the hung daemon";
   EXPECT_LT(seconds_since(paused_at), 5.0);
   EXPECT_NE(lost->detail.find("keepalive"), std::string::npos) << lost->detail;
-  ASSERT_TRUE(driver.loop.run_until([&] { return hung_start.has_value(); }, 3.0));
-  EXPECT_FALSE(hung_start->ok);
-  EXPECT_FALSE(hung_start->permanent);
+  ASSERT_TRUE(driver.loop.run_until([&] { return hung_start->has_value(); }, 3.0));
+  EXPECT_FALSE((*hung_start)->ok);
+  EXPECT_FALSE((*hung_start)->permanent);
 
   // Reconnection attempts to the hung daemon (each bounded by connect_timeout_s) hold up nobody.
   driver.loop.run_for(2.0);

@@ -7,6 +7,7 @@
 #include <chrono>
 #include <cstdlib>
 #include <filesystem>
+#include <memory>
 #include <optional>
 
 #include <gtest/gtest.h>
@@ -58,18 +59,20 @@ void migrate_as_the_session_user(const std::string& uris) {
   ASSERT_TRUE(loop.run_until([&] { return hypervisor.connected(0) && hypervisor.connected(1); }, 15.0));
   hypervisor.remember_domain_xml("tiny", testing::qemu_tiny_domain_xml("tiny"));
 
+  // Answers go to shared slots: one may come after the test stopped waiting for it.
   auto await = [&](const std::function<void(env::Completion)>& call, double timeout_s) {
-    std::optional<env::OperationResult> result;
-    call([&](const env::OperationResult& answer) { result = answer; });
-    loop.run_until([&] { return result.has_value(); }, timeout_s);
-    return result.value_or(env::OperationResult::failure("test: no answer"));
+    auto result = std::make_shared<std::optional<env::OperationResult>>();
+    call([result](const env::OperationResult& answer) { *result = answer; });
+    loop.run_until([&] { return result->has_value(); }, timeout_s);
+    return result->value_or(env::OperationResult::failure("test: no answer"));
   };
   auto running_on = [&](model::HostIndex host) {
-    std::optional<std::vector<model::VmIndex>> vms;
-    hypervisor.list_running(
-        host, [&](const env::OperationResult&, std::vector<model::VmIndex> list) { vms = std::move(list); });
-    loop.run_until([&] { return vms.has_value(); }, 20.0);
-    return vms.value_or(std::vector<model::VmIndex>{});
+    auto vms = std::make_shared<std::optional<std::vector<model::VmIndex>>>();
+    hypervisor.list_running(host, [vms](const env::OperationResult&, std::vector<model::VmIndex> list) {
+      *vms = std::move(list);
+    });
+    loop.run_until([&] { return vms->has_value(); }, 20.0);
+    return vms->value_or(std::vector<model::VmIndex>{});
   };
 
   auto started_at = std::chrono::steady_clock::now();
@@ -83,15 +86,17 @@ void migrate_as_the_session_user(const std::string& uris) {
   hypervisor.migrate_vm(0, 0, 1, [&](const env::OperationResult& answer) { migrated = answer; });
   bool saw_progress_answer = false;
   while (!migrated && seconds_since(migrated_at) < 60.0) {
-    std::optional<drivers::MigrationProgress> progress;
-    hypervisor.migration_progress(0, [&](const env::OperationResult& answer, drivers::MigrationProgress p) {
+    // Shared: the answer may come after the migration's, when this iteration is over.
+    auto progress = std::make_shared<std::optional<drivers::MigrationProgress>>();
+    hypervisor.migration_progress(0, [&saw_progress_answer, progress](const env::OperationResult& answer,
+                                                                      drivers::MigrationProgress p) {
       if (answer.ok) saw_progress_answer = true;
-      progress = p;
+      *progress = p;
     });
-    loop.run_until([&] { return progress.has_value() || migrated.has_value(); }, 5.0);
-    if (progress && progress->active) {
-      std::cout << "migration: " << progress->elapsed_s << " s, " << progress->data_processed_bytes << " of "
-                << progress->data_total_bytes << " bytes\n";
+    loop.run_until([&] { return progress->has_value() || migrated.has_value(); }, 5.0);
+    if (*progress && (*progress)->active) {
+      std::cout << "migration: " << (*progress)->elapsed_s << " s, " << (*progress)->data_processed_bytes
+                << " of " << (*progress)->data_total_bytes << " bytes\n";
     }
     loop.run_until([&] { return migrated.has_value(); }, 0.3);
   }
