@@ -131,7 +131,23 @@ void migrate_as_the_session_user(const std::string& uris) {
   EXPECT_TRUE(target_start);
   EXPECT_FALSE(crash_reported);
 
-  result = await([&](env::Completion done) { hypervisor.stop_vm(1, 0, false, done); }, 30.0);
+  // Back again peer-to-peer: the source daemon drives the migration to the target's URI.
+  {
+    drivers::LibvirtOptions peer_options = options;
+    peer_options.peer_to_peer = true;
+    drivers::LibvirtHypervisor peer_hypervisor(
+        loop, cloud, {uris.substr(0, separator), uris.substr(separator + 1)}, peer_options);
+    ASSERT_TRUE(
+        loop.run_until([&] { return peer_hypervisor.connected(0) && peer_hypervisor.connected(1); }, 15.0));
+    auto peer_migrated_at = std::chrono::steady_clock::now();
+    result = await([&](env::Completion done) { peer_hypervisor.migrate_vm(0, 1, 0, done); }, 70.0);
+    ASSERT_TRUE(result.ok) << result.error;
+    std::cout << "peer-to-peer live migration: " << seconds_since(peer_migrated_at) << " s\n";
+  }
+  EXPECT_EQ(running_on(0), std::vector<model::VmIndex>{0});
+  EXPECT_TRUE(running_on(1).empty());
+
+  result = await([&](env::Completion done) { hypervisor.stop_vm(0, 0, false, done); }, 30.0);
   EXPECT_TRUE(result.ok) << result.error;
 }
 
