@@ -553,6 +553,30 @@ TEST(LibvirtHypervisor, HungDaemonIsNoticedByKeepaliveAndNeverStallsOtherHosts) 
       8.0));
 }
 
+TEST(LibvirtHypervisor, CallsToAHungDaemonTimeOutOnTheLoopEvenWithoutKeepalive) {
+  REQUIRE_LIBVIRTD();
+  TestCloud test(1, {"web-1"});
+  ASSERT_TRUE(test.start_all());
+  ASSERT_TRUE(test.daemon(0).define_domain(testing::test_domain_xml("web-1", 1, 256), false));
+  LibvirtOptions options = quick_options();
+  options.keepalive_interval_s = -1;  // keepalive off: nothing but the call's own timeout ends the wait
+  options.call_timeout_s = 1.0;
+  Driver driver(test, options);
+  ASSERT_TRUE(driver.wait_connected({0}));
+  test.daemon(0).pause();
+  auto asked_at = std::chrono::steady_clock::now();
+  auto result = driver.await([&](env::Completion done) { driver.hypervisor.start_vm(0, 0, done); }, 5.0);
+  double waited_s = seconds_since(asked_at);
+  EXPECT_FALSE(result.ok);
+  EXPECT_FALSE(result.permanent);
+  EXPECT_EQ(result.error, "host host-0: domain web-1: start: no answer within 1 s");
+  EXPECT_GE(waited_s, 0.9);
+  EXPECT_LT(waited_s, 2.0);
+  test.daemon(0).resume();  // the blocked worker finishes; its late answer is dropped
+  driver.loop.run_for(0.5);
+  EXPECT_EQ(test.daemon(0).domain_state("web-1"), "running");
+}
+
 TEST(LibvirtHypervisor, DaemonHungBeforeTheFirstConnectionDoesNotHoldUpTheOthers) {
   REQUIRE_LIBVIRTD();
   TestCloud test(2, {"web-1"});

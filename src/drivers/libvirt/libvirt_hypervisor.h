@@ -51,7 +51,7 @@ namespace revive::drivers {
 
 struct LibvirtOptions {
   double connect_timeout_s = 10.0;  // one virConnectOpen attempt
-  int keepalive_interval_s = 1;     // virConnectSetKeepAlive
+  int keepalive_interval_s = 1;     // virConnectSetKeepAlive; <= 0 turns keepalive off
   unsigned keepalive_count = 2;
   double reconnect_initial_delay_s = 0.5;  // doubles after each failed attempt
   double reconnect_max_delay_s = 10.0;
