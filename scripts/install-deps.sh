@@ -6,6 +6,7 @@ packages=(
   libyaml-cpp-dev libyaml-dev nlohmann-json3-dev libcli11-dev libfmt-dev libspdlog-dev libsqlite3-dev libssl-dev
   libgtest-dev libgmock-dev libbenchmark-dev coinor-libcbc-dev
   openipmi ipmitool fence-agents iproute2 procps
+  libvirt-dev libvirt-daemon libvirt-daemon-driver-qemu libvirt-clients libxml2-dev qemu-system-x86 util-linux
 )
 missing=()
 for package in "${packages[@]}"; do

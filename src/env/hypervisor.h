@@ -4,6 +4,8 @@
 #pragma once
 
 #include <functional>
+#include <string>
+#include <utility>
 #include <vector>
 
 #include "env/operation.h"
@@ -15,9 +17,15 @@ enum class VmPowerState { running, stopped, absent };
 
 struct HypervisorEvent {
   enum class Kind { vm_started, vm_stopped, vm_crashed, host_connection_lost, host_connection_restored };
+  HypervisorEvent(Kind event_kind, model::HostIndex event_host = model::kNoIndex,
+                  model::VmIndex event_vm = model::kNoIndex, std::string event_detail = {})
+      : kind(event_kind), host(event_host), vm(event_vm), detail(std::move(event_detail)) {}
   Kind kind;
   model::HostIndex host = model::kNoIndex;
   model::VmIndex vm = model::kNoIndex;  // kNoIndex for host events
+  // Why, when the driver knows: for VM events the hypervisor's reason ("shutdown", "destroyed", "crashed",
+  // "migrated"...; see the driver's header), for connection loss what closed it. Empty when unknown.
+  std::string detail;
 };
 
 class Hypervisor {
