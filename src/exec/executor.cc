@@ -424,7 +424,8 @@ class Executor::Impl {
         vm_location_[vm] = host;
         copies_->seen_running(vm, host);
       } else if (record.kind == "migrate_started" || record.kind == "migrate_done" ||
-                 record.kind == "migrate_failed" || record.kind == "cold_move_done") {
+                 record.kind == "migrate_failed" || record.kind == "cold_start_issued" ||
+                 record.kind == "cold_move_done") {
         // The evacuation engine's moves (it shares the journal).
         auto vm = state_.find_vm(payload.value("vm", ""));
         auto from = host_of(payload, "from");
@@ -434,6 +435,11 @@ class Executor::Impl {
           unanswered_migrations.insert({vm, from, to});
           continue;
         }
+        if (record.kind == "cold_start_issued") {  // the VM may run on `to` from here
+          unanswered_starts.insert({vm, to});
+          continue;
+        }
+        unanswered_starts.erase({vm, to});
         unanswered_migrations.erase({vm, from, to});
         if (record.kind == "migrate_failed") continue;
         touch_disks(vm);

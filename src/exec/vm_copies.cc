@@ -113,6 +113,11 @@ void VmCopies::seen_running(model::VmIndex vm, model::HostIndex host) {
   auto& entry = get(vm, host);
   entry.running = true;
   entry.unknown = false;
+  // A migration to here whose source is off can no longer change anything: it switched over.
+  if (entry.starting == 0 && entry.migrating_in > 0 && entry.migration_source != model::kNoIndex &&
+      fenced_[entry.migration_source] != 0) {
+    entry.migrating_in = 0;
+  }
   tell(vm);
 }
 

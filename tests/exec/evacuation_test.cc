@@ -780,7 +780,11 @@ TEST(EvacuationSafety, MigrationsCountAgainstTheGlobalLimit) {
 TEST(EvacuationSafety, JournalRecordsPlaceMovedVms) {
   struct Memory final : env::Journal {
     std::vector<env::JournalRecord> records;
-    void append(const env::JournalRecord& record) override { records.push_back(record); }
+    std::uint64_t append(const env::JournalRecord& record) override {
+      records.push_back(record);
+      return records.size();
+    }
+    std::uint64_t last_appended() const override { return records.size(); }
     std::vector<env::JournalRecord> read_all() const override { return records; }
   } journal;
   Builder b(3);
@@ -883,7 +887,7 @@ TEST(EvacuationSafety, RandomHostileHistoriesKeepEveryInvariant) {
           for (VmIndex v = 0; v < cloud.vms.size(); ++v) {
             if (rig.world.location()[v] == h) running.push_back(v);
           }
-          rig.copies.listed(h, running);
+          rig.copies.listed(h, running, rig.copies.version());
         }
         for (VmIndex v = 0; v < cloud.vms.size(); ++v) {
           if (rig.world.location()[v] != kNoIndex || !cloud.vms[v].protect) continue;

@@ -519,7 +519,7 @@ class KillingJournal final : public env::Journal {
  public:
   KillingJournal(sim::SimEventLoop& loop, std::string kind, std::string step, int nth)
       : loop_(loop), kind_(std::move(kind)), step_(std::move(step)), nth_(nth) {}
-  void append(const env::JournalRecord& record) override {
+  std::uint64_t append(const env::JournalRecord& record) override {
     records_.push_back(record);
     if (victim_ != nullptr && !killed_ && record.kind == kind_ &&
         (step_.empty() || record.payload.find(fmt::format(R"("step":"{}")", step_)) != std::string::npos) &&
@@ -528,7 +528,9 @@ class KillingJournal final : public env::Journal {
       victim_->halt();
       killed_at_s_ = loop_.now_s();
     }
+    return records_.size();
   }
+  std::uint64_t last_appended() const override { return records_.size(); }
   std::vector<env::JournalRecord> read_all() const override { return records_; }
   void watch(Executor* victim) { victim_ = victim; }
   bool killed() const { return killed_; }
