@@ -124,6 +124,7 @@ struct Task {
   StepId start_step = kNoStep;
   bool counted_in_tier = false;
   int counted_tier = 0;
+  bool handed_over = false;  // moved by another engine after its recovery: not in this engine's report
 };
 
 struct Op {
@@ -288,7 +289,8 @@ class Executor::Impl {
     if (task_of_vm_[vm] != kNoTask) {
       auto& task = tasks_[task_of_vm_[vm]];
       if (task.state == VmState::recovering) return;
-      if (task.state == VmState::running) task.target = host;  // the report says where it runs now
+      // Recovered, then moved by the other engine: its outcome is that engine's to report now.
+      if (task.state == VmState::running) task.handed_over = true;
     }
     state_.vms[vm].host = host;
     vm_location_[vm] = host;
@@ -536,6 +538,7 @@ class Executor::Impl {
     std::vector<VmReport> result;
     result.reserve(tasks_.size());
     for (const auto& task : tasks_) {
+      if (task.handed_over && task.state == VmState::running) continue;
       VmReport item;
       item.vm = task.vm;
       item.from = task.from;
@@ -786,6 +789,7 @@ class Executor::Impl {
         auto index = task_for(vm);
         auto& task = tasks_[index];
         if (task.state == VmState::recovering) abandon_steps(task);
+        task.handed_over = false;
         moving.insert(index);
       }
     }

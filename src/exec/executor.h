@@ -140,7 +140,8 @@ class Executor {
   // the reason they are blocked. Call when the loop has nothing left to do.
   void finalize();
 
-  // Every VM the executor took charge of, in VM index order.
+  // Every VM the executor took charge of, in VM index order (but those it recovered that another engine moved
+  // later: that engine reports them).
   std::vector<VmReport> report() const;
   // The executor's view of the cloud: VMs at their (planned) targets, failed hosts down.
   const model::Cloud& state() const;
