@@ -136,6 +136,9 @@ class Evacuator::Impl {
     copies_listener_ = copies_->add_listener([this](VmIndex vm) {
       if (vm >= start_waiting_.size()) return;
       if (start_waiting_[vm]) request_pump();
+      // A migration held back by a start of the VM still unanswered on its source may go now.
+      auto latest = latest_move_[vm];
+      if (latest != kNoMove && moves_[latest].state == State::pending) request_dispatch();
       // A VM left to failure recovery found running on one host alone (a listing, a late answer): the
       // engine's again.
       if (left_to_recovery_[vm]) env_.loop.post([this, vm] { adopt_if_located(vm); });
@@ -867,9 +870,12 @@ class Evacuator::Impl {
     return std::max<std::uint32_t>(limit, 1);
   }
 
+  // Whether the migration may begin now: room on both hosts, and no start of the VM on its source still
+  // unanswered (a late start there would bring a second copy up behind the migration).
   bool has_room(const Move& move) const {
     auto limit = host_limit();
-    return migrations_on_[move.from] < limit && migrations_on_[move.to] < limit;
+    return migrations_on_[move.from] < limit && migrations_on_[move.to] < limit &&
+           !copies_->pending_on(move.vm, move.from);
   }
 
   // The ledger scopes a live migration holds: the management endpoint of its source and that of its target
