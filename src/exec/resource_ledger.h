@@ -2,11 +2,12 @@
 // (the recovery executor and the evacuation engine), so that together they never exceed a limit.
 //
 // Scopes and their capacities (at least 1 each): every storage array (max_parallel map/unmap operations),
-// every switch (max_parallel net_config), every management endpoint (max_parallel VM starts and stops through
-// it), every host's VM starts (policy host_max_parallel_restarts), the fences in flight across the cloud
-// (policy fence_max_parallel), and, when one is set, the controller's global limit (every operation but
-// fences: a fence is never queued behind restarts). Scope ids are dense: arrays, then switches, endpoints,
-// hosts, the fence scope, and the global scope last; an engine may index its own per-scope tables by them.
+// every switch (max_parallel net_config), every management endpoint (max_parallel VM starts, stops and live
+// migrations through it; a migration is one operation at its source's endpoint and one at its target's),
+// every host's VM starts (policy host_max_parallel_restarts), the fences in flight across the cloud (policy
+// fence_max_parallel), and, when one is set, the controller's global limit (every operation but fences: a
+// fence is never queued behind restarts). Scope ids are dense: arrays, then switches, endpoints, hosts, the
+// fence scope, and the global scope last; an engine may index its own per-scope tables by them.
 //
 // try_acquire takes a set of scopes atomically (all or none); release gives them back and tells every other
 // engine (listener) which scopes were released, so that it dispatches its waiting steps.

@@ -134,6 +134,12 @@ class SimHypervisor final : public env::Hypervisor {
     SimWorld::Resources resources;
     resources.migrate_from = from;
     resources.migrate_to = to;
+    // One operation at the source's management endpoint and one at the target's (once if they share one),
+    // and one against the controller's global limit.
+    resources.endpoint = w.cloud_.hosts[from].endpoint;
+    if (w.cloud_.hosts[to].endpoint != resources.endpoint)
+      resources.second_endpoint = w.cloud_.hosts[to].endpoint;
+    resources.global = true;
     bool fails = w.take_failure(env::StepKind::migrate, vm, model::kNoIndex);
     auto id = w.begin(std::move(step), resources, from);
     w.in_flight_[id].migration = w.migrations_->start(
@@ -454,11 +460,11 @@ void SimWorld::claim(const Resources& resources, std::size_t step) {
     peak_in_flight_ = std::max(peak_in_flight_, busy);
     over("array", cloud_.arrays[resources.array].name, busy, cloud_.arrays[resources.array].max_parallel);
   }
-  if (resources.endpoint != model::kNoIndex) {
-    auto busy = ++endpoint_busy_[resources.endpoint];
+  for (auto endpoint : {resources.endpoint, resources.second_endpoint}) {
+    if (endpoint == model::kNoIndex) continue;
+    auto busy = ++endpoint_busy_[endpoint];
     peak_in_flight_ = std::max(peak_in_flight_, busy);
-    over("endpoint", cloud_.endpoints[resources.endpoint].name, busy,
-         cloud_.endpoints[resources.endpoint].max_parallel);
+    over("endpoint", cloud_.endpoints[endpoint].name, busy, cloud_.endpoints[endpoint].max_parallel);
   }
   if (resources.network_switch != model::kNoIndex) {
     auto busy = ++switch_busy_[resources.network_switch];
@@ -490,6 +496,7 @@ void SimWorld::release(const Resources& resources) {
   if (resources.migrate_to != model::kNoIndex) --host_migrations_busy_[resources.migrate_to];
   if (resources.array != model::kNoIndex) --array_busy_[resources.array];
   if (resources.endpoint != model::kNoIndex) --endpoint_busy_[resources.endpoint];
+  if (resources.second_endpoint != model::kNoIndex) --endpoint_busy_[resources.second_endpoint];
   if (resources.network_switch != model::kNoIndex) --switch_busy_[resources.network_switch];
   if (resources.start_host != model::kNoIndex) --host_starts_busy_[resources.start_host];
   if (resources.global) --global_busy_;

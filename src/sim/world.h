@@ -116,6 +116,7 @@ class SimWorld {
   struct Resources {
     model::ArrayIndex array = model::kNoIndex;
     model::EndpointIndex endpoint = model::kNoIndex;
+    model::EndpointIndex second_endpoint = model::kNoIndex;  // a migration's target endpoint, if another
     model::SwitchIndex network_switch = model::kNoIndex;
     model::HostIndex start_host = model::kNoIndex;    // counts against host_max_parallel_restarts
     model::HostIndex migrate_from = model::kNoIndex;  // both count against host_max_parallel_migrations
