@@ -292,10 +292,17 @@ class Executor::Impl {
       // Recovered, then moved by the other engine: its outcome is that engine's to report now.
       if (task.state == VmState::running) task.handed_over = true;
     }
+    // Its disks' beliefs, from where it was before (made on first use from the VM's location).
+    for (auto d = state_.vms[vm].first_disk; d < state_.vm_disk_end(vm); ++d) disk_hosts(d);
     state_.vms[vm].host = host;
     vm_location_[vm] = host;
-    // Its disks moved with it (a live migration hands them over; a cold move unmapped and mapped them).
-    for (auto d = state_.vms[vm].first_disk; d < state_.vm_disk_end(vm); ++d) set_disk_mapped_to(d, host);
+    // Its disks may be mapped there now (a live migration hands them over; a cold move maps them after its
+    // stop, which is when the other engine reports it), and may still be mapped where they were: a later
+    // recovery unmaps them everywhere but its target.
+    for (auto d = state_.vms[vm].first_disk; d < state_.vm_disk_end(vm); ++d) {
+      auto& hosts = disk_hosts(d);
+      if (std::find(hosts.begin(), hosts.end(), host) == hosts.end()) hosts.push_back(host);
+    }
   }
 
   // The disk is known mapped to `host` and to no other host.
