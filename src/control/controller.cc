@@ -76,6 +76,7 @@ bool Controller::busy() const {
 
 void Controller::finalize() {
   executor_->finalize();
+  evacuator_->finalize();
 }
 
 }  // namespace revive::control

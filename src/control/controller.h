@@ -79,7 +79,8 @@ class Controller {
   // ---- state --------------------------------------------------------------------------------------------
   // True while either engine has work pending or in flight.
   bool busy() const;
-  // Ends a run: VMs still recovering are marked waiting with what blocks them.
+  // Ends a run: VMs still recovering are marked waiting with what blocks them, moves still in flight failed
+  // with what blocks them.
   void finalize();
   exec::Executor& executor() { return *executor_; }
   const exec::Executor& executor() const { return *executor_; }

@@ -324,6 +324,8 @@ class Evacuator::Impl {
     request_dispatch();
   }
 
+  void finalize() { finalized_ = true; }
+
   bool busy() const {
     return std::any_of(moves_.begin(), moves_.end(), [](const Move& move) {
       return move.state == State::pending || move.state == State::cold_waiting || move.state == State::live ||
@@ -345,6 +347,15 @@ class Evacuator::Impl {
       report.outcome = outcome_of(move);
       report.cold = move.cold;
       report.reason = move.reason;
+      if (finalized_ &&
+          (report.outcome == EvacuationOutcome::pending || report.outcome == EvacuationOutcome::migrating ||
+           report.outcome == EvacuationOutcome::moving_cold)) {
+        report.reason += fmt::format(
+            "{}blocked for good while {}: it waits for a call that never answered, or for a slot such a call "
+            "holds (a host cut off and never declared failed keeps them)",
+            report.reason.empty() ? "" : "; ", to_string(report.outcome));
+        report.outcome = EvacuationOutcome::failed;
+      }
       if (move.state == State::cold && start_waiting_[v]) {
         report.reason += fmt::format("{}its start on {} waits for proof that no other copy runs: {}",
                                      report.reason.empty() ? "" : "; ", cloud_.hosts[move.to].name,
@@ -430,6 +441,7 @@ class Evacuator::Impl {
 
   const model::Cloud& state() const { return cloud_; }
   std::uint32_t peak_migrations() const { return peak_migrations_; }
+  bool finalized_ = false;  // finalize() was called: moves still in flight are blocked for good
   std::function<void(VmIndex, HostIndex)> move_observer;
 
  private:
@@ -1680,6 +1692,9 @@ void Evacuator::on_vm_recovered(model::VmIndex vm, model::HostIndex host) {
 
 bool Evacuator::busy() const {
   return impl_->busy();
+}
+void Evacuator::finalize() {
+  impl_->finalize();
 }
 
 std::vector<EvacuationVmReport> Evacuator::report() const {

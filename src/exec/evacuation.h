@@ -212,6 +212,11 @@ class Evacuator {
 
   // True while moves are pending or in flight.
   bool busy() const;
+  // Ends a run (the loop has nothing left to do): moves still pending or in flight are blocked on something
+  // that will not happen -- a call that never answers, or a slot such a call holds (a host cut off and never
+  // declared failed keeps them) -- and are reported failed with that reason; the VMs still run where they
+  // were.
+  void finalize();
   // One entry per VM of a drained host the engine took charge of (latest move per VM), in VM index order.
   std::vector<EvacuationVmReport> report() const;
   // The engine's view of the cloud: VMs at their (planned) targets, drained hosts in maintenance.
