@@ -1405,7 +1405,7 @@ class Executor::Impl {
   // VM; an unmap never takes a disk from under a copy that may run (it waits for the same proof).
   bool copies_allow(const Step& step) const {
     if (step.kind == env::StepKind::vm_start) {
-      return copies_->unproven_besides(step.vm, step.host).empty();
+      return copies_->only_on(step.vm, step.host);
     }
     if (step.kind == env::StepKind::disk_unmap) return !copies_->may_run_on(step.vm, step.host);
     return true;

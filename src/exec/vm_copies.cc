@@ -44,6 +44,13 @@ bool VmCopies::seen_on(model::VmIndex vm, model::HostIndex host) const {
   return entry != nullptr && entry->running;
 }
 
+bool VmCopies::only_on(model::VmIndex vm, model::HostIndex target) const {
+  for (const auto& entry : entries_.at(vm)) {
+    if (entry.host != target) return false;
+  }
+  return true;
+}
+
 std::vector<model::HostIndex> VmCopies::unproven_besides(model::VmIndex vm, model::HostIndex target) const {
   std::vector<model::HostIndex> result;
   for (const auto& entry : entries_.at(vm)) {

@@ -61,6 +61,8 @@ class VmCopies {
   // The hosts other than `target` where a copy may still run: a start on `target` must wait for proof of
   // each (empty: it may go).
   std::vector<model::HostIndex> unproven_besides(model::VmIndex vm, model::HostIndex target) const;
+  // Whether that list is empty (no allocation: the dispatcher asks it for every start it looks at).
+  bool only_on(model::VmIndex vm, model::HostIndex target) const;
 
   // A start of `vm` on `host` is issued.
   void start_issued(model::VmIndex vm, model::HostIndex host);
