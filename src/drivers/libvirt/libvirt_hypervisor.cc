@@ -98,54 +98,28 @@ std::string domain_context(const std::string& host, const std::string& domain) {
 
 // ------------------------------------------------------------------------------ owned libvirt handles
 
-class ConnectionRef {
+// Owns one libvirt object and frees it with `Free` (virConnectClose, virDomainFree, virNetworkFree).
+template <typename Pointer, auto Free>
+class LibvirtRef {
  public:
-  explicit ConnectionRef(virConnectPtr connection) : connection_(connection) {}
-  ~ConnectionRef() {
-    if (connection_ != nullptr) virConnectClose(connection_);
+  explicit LibvirtRef(Pointer object = nullptr) : object_(object) {}
+  ~LibvirtRef() { reset(); }
+  LibvirtRef(const LibvirtRef&) = delete;
+  LibvirtRef& operator=(const LibvirtRef&) = delete;
+  void reset(Pointer object = nullptr) {
+    if (object_ != nullptr) Free(object_);
+    object_ = object;
   }
-  ConnectionRef(const ConnectionRef&) = delete;
-  ConnectionRef& operator=(const ConnectionRef&) = delete;
-  virConnectPtr get() const { return connection_; }
-  explicit operator bool() const { return connection_ != nullptr; }
+  Pointer get() const { return object_; }
+  explicit operator bool() const { return object_ != nullptr; }
 
  private:
-  virConnectPtr connection_;
+  Pointer object_;
 };
 
-class DomainRef {
- public:
-  explicit DomainRef(virDomainPtr domain = nullptr) : domain_(domain) {}
-  ~DomainRef() { reset(); }
-  DomainRef(const DomainRef&) = delete;
-  DomainRef& operator=(const DomainRef&) = delete;
-  void reset(virDomainPtr domain = nullptr) {
-    if (domain_ != nullptr) virDomainFree(domain_);
-    domain_ = domain;
-  }
-  virDomainPtr get() const { return domain_; }
-  explicit operator bool() const { return domain_ != nullptr; }
-
- private:
-  virDomainPtr domain_;
-};
-
-class NetworkRef {
- public:
-  explicit NetworkRef(virNetworkPtr network = nullptr) : network_(network) {}
-  ~NetworkRef() { reset(); }
-  NetworkRef(const NetworkRef&) = delete;
-  NetworkRef& operator=(const NetworkRef&) = delete;
-  void reset(virNetworkPtr network = nullptr) {
-    if (network_ != nullptr) virNetworkFree(network_);
-    network_ = network;
-  }
-  virNetworkPtr get() const { return network_; }
-  explicit operator bool() const { return network_ != nullptr; }
-
- private:
-  virNetworkPtr network_;
-};
+using ConnectionRef = LibvirtRef<virConnectPtr, virConnectClose>;
+using DomainRef = LibvirtRef<virDomainPtr, virDomainFree>;
+using NetworkRef = LibvirtRef<virNetworkPtr, virNetworkFree>;
 
 // A string libvirt allocated (XML descriptions), freed with free().
 std::string take_string(char* text) {
