@@ -1,0 +1,98 @@
+// The daemon's configuration file (YAML; docs/config.md field by field): where it listens, where it keeps its
+// journal and state, the inventory of the cloud it protects, and the settings of detection, fencing,
+// recovery, VM restarts, capacity checks and the libvirt driver.
+//
+// load_config reads and checks the whole file before anything starts: every error names the file, the line
+// and the field ("revived.yaml:12: detector.fail_phi: must be greater than suspect_phi (5)"), all errors of
+// a file are reported at once (ConfigError::diagnostics), unknown keys are errors (a typo never silently
+// falls back to a default), relative paths are resolved against the config file's directory.
+// The inventory file it names is loaded too (model::load_inventory_file with its own diagnostics).
+// Thread-safety: plain data; load_config is reentrant.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "detect/host_monitor.h"
+#include "exec/executor.h"
+#include "model/cloud.h"
+
+namespace revive::daemon {
+
+class ConfigError : public std::runtime_error {
+ public:
+  // Each line "FILE:LINE: FIELD: message".
+  explicit ConfigError(std::vector<std::string> diagnostics);
+  const std::vector<std::string>& diagnostics() const { return diagnostics_; }
+
+ private:
+  std::vector<std::string> diagnostics_;
+};
+
+enum class FenceLevel : std::uint8_t { ipmi, fence_agent, storage, lease, manual };
+
+struct HeartbeatConfig {
+  std::string listen_address = "0.0.0.0";  // UDP: the agents' heartbeats
+  std::uint16_t port = 7610;
+  std::string key_file;   // shared heartbeat key (required)
+  std::string lease_dir;  // lease files of the agents (shared storage); empty: leases in the state store
+  double lease_poll_s = 0.5;
+};
+
+struct FencingConfig {
+  std::vector<FenceLevel> levels{FenceLevel::ipmi, FenceLevel::manual};  // tried in order
+  std::string ipmitool = "ipmitool";
+  std::string fence_agent = "fence_ipmilan";
+  double command_timeout_s = 20.0;
+  double confirm_timeout_s = 30.0;
+};
+
+struct VmRestartConfig {
+  std::uint32_t max_restarts = 3;  // restarts in place within window_s before the VM is placed elsewhere
+  double window_s = 600.0;
+  double delay_s = 2.0;  // after an unexpected stop, before the restart
+};
+
+struct LibvirtConfig {
+  double connect_timeout_s = 10.0;
+  int keepalive_interval_s = 1;
+  unsigned keepalive_count = 2;
+  double call_timeout_s = 60.0;
+  double shutdown_timeout_s = 120.0;
+  double migrate_timeout_s = 900.0;
+  bool peer_to_peer = false;
+  std::uint64_t migration_bandwidth_mib_s = 0;
+  // By host name: migration URI of a destination (else derived from its libvirt URI).
+  std::vector<std::pair<std::string, std::string>> migration_uris;
+};
+
+struct DaemonConfig {
+  std::string file;  // the config file as given (for messages)
+
+  std::string listen_address = "127.0.0.1";  // REST API
+  std::uint16_t listen_port = 7600;
+  std::string data_dir;        // required: journal.db, state.db, events
+  std::string inventory_file;  // required: inventory format v1 (docs/inventory.md): hosts with uri and bmc,
+                               // endpoints, arrays, switches, policy, groups; its vms are policy for the
+                               // discovered VMs of those names
+  model::Cloud inventory;      // loaded from inventory_file
+
+  HeartbeatConfig heartbeat;
+  detect::DetectorSettings detector;  // detector.* keys (same names as the struct's fields)
+  FencingConfig fencing;
+  exec::ExecutorOptions recovery;  // recovery.strategy, max_attempts, retry_backoff_s, max_replans,
+                                   // max_fence_attempts, timeout_factor, min_timeout_s, global_max_parallel
+  double evacuation_default_deadline_s = 600.0;
+  VmRestartConfig vm_restart;
+  double capacity_check_interval_s = 3600.0;  // also after every inventory change
+  double discovery_interval_s = 30.0;         // full rediscovery; events keep the inventory current between
+  LibvirtConfig libvirt;
+};
+
+// Throws ConfigError (the config's own errors) or model::InventoryError (the inventory's).
+DaemonConfig load_config(const std::string& path);
+
+}  // namespace revive::daemon
