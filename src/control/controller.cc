@@ -1,10 +1,33 @@
 #include "control/controller.h"
 
+#include <algorithm>
+
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
+
 namespace revive::control {
+
+std::string_view to_string(VmRestart::State state) {
+  switch (state) {
+    case VmRestart::State::scheduled:
+      return "scheduled";
+    case VmRestart::State::starting:
+      return "starting";
+    case VmRestart::State::running:
+      return "running";
+    case VmRestart::State::failed:
+      return "failed";
+    case VmRestart::State::refused:
+      return "refused";
+  }
+  return "?";
+}
 
 Controller::Controller(const model::Cloud& cloud, ControllerEnvironment environment,
                        ControllerOptions options)
-    : fencer_(environment.fencer),
+    : environment_(environment),
+      restart_options_(options.vm_restart),
+      fencer_(environment.fencer),
       ledger_(cloud, options.executor.global_max_parallel),
       availability_(cloud.hosts.size()),
       copies_(cloud) {
@@ -67,7 +90,95 @@ void Controller::resume() {
 }
 
 void Controller::halt() {
+  halted_ = true;
   executor_->halt();
+}
+
+void Controller::vm_stopped_unexpectedly(model::VmIndex vm, model::HostIndex host) {
+  if (halted_ || vm >= copies_.vm_count()) return;
+  const auto& state = executor_->state();
+  if (!state.vms[vm].protect || state.vms[vm].host != host) return;
+  if (evacuator_->state().vms[vm].host != host) return;  // being moved
+  // Recovering or being moved: another copy may be under way somewhere.
+  for (auto other : copies_.hosts(vm)) {
+    if (other != host) return;
+  }
+  for (const auto& restart : vm_restarts_) {
+    if (restart.vm == vm &&
+        (restart.state == VmRestart::State::scheduled || restart.state == VmRestart::State::starting))
+      return;  // one at a time
+  }
+  copies_.proven_absent(vm, host);  // the hypervisor's own report of the stop
+  double now = environment_.loop.now_s();
+  VmRestart restart;
+  restart.vm = vm;
+  restart.host = host;
+  restart.stopped_s = now;
+  std::uint32_t within_window = 0;
+  for (const auto& earlier : vm_restarts_) {
+    if (earlier.vm == vm && earlier.state != VmRestart::State::refused &&
+        earlier.stopped_s > now - restart_options_.window_s)
+      ++within_window;
+  }
+  restart.attempt = within_window + 1;
+  nlohmann::json payload{
+      {"vm", state.vms[vm].name}, {"host", state.hosts[host].name}, {"attempt", restart.attempt}};
+  if (within_window >= restart_options_.max_restarts) {
+    restart.state = VmRestart::State::refused;
+    restart.finished_s = now;
+    restart.reason = fmt::format("stopped {} times within {:.0f} s (max_restarts {}): left stopped",
+                                 within_window + 1, restart_options_.window_s, restart_options_.max_restarts);
+    payload["reason"] = restart.reason;
+    environment_.journal.append({"vm_restart_refused", payload.dump()});
+    vm_restarts_.push_back(std::move(restart));
+    return;
+  }
+  environment_.journal.append({"vm_restart_scheduled", payload.dump()});
+  vm_restarts_.push_back(std::move(restart));
+  std::size_t index = vm_restarts_.size() - 1;
+  environment_.loop.schedule_after(restart_options_.delay_s, [this, index] { restart_in_place(index); });
+}
+
+void Controller::restart_in_place(std::size_t index) {
+  if (halted_) return;
+  auto& restart = vm_restarts_[index];
+  const auto& state = executor_->state();
+  auto vm = restart.vm;
+  auto host = restart.host;
+  nlohmann::json payload{
+      {"vm", state.vms[vm].name}, {"host", state.hosts[host].name}, {"attempt", restart.attempt}};
+  auto refuse = [&](std::string reason) {
+    restart.state = VmRestart::State::refused;
+    restart.finished_s = environment_.loop.now_s();
+    restart.reason = std::move(reason);
+    payload["reason"] = restart.reason;
+    environment_.journal.append({"vm_restart_refused", payload.dump()});
+  };
+  // Meanwhile the host may have been lost or drained, or the VM taken over by an engine.
+  if (!availability_.available(host)) return refuse("its host is no longer available");
+  if (state.vms[vm].host != host || evacuator_->state().vms[vm].host != host)
+    return refuse("the VM was moved meanwhile");
+  if (!copies_.only_on(vm, host) && !copies_.hosts(vm).empty())
+    return refuse("a copy may run elsewhere: " + copies_.describe(vm, state));
+  restart.state = VmRestart::State::starting;
+  environment_.journal.append({"vm_restart_started", payload.dump()});
+  copies_.start_issued(vm, host);
+  environment_.hypervisor.start_vm(host, vm,
+                                   [this, index, payload](const env::OperationResult& result) mutable {
+                                     if (halted_) return;
+                                     auto& done = vm_restarts_[index];
+                                     copies_.start_answered(done.vm, done.host, result.ok);
+                                     done.finished_s = environment_.loop.now_s();
+                                     if (result.ok) {
+                                       done.state = VmRestart::State::running;
+                                       environment_.journal.append({"vm_restart_done", payload.dump()});
+                                     } else {
+                                       done.state = VmRestart::State::failed;
+                                       done.reason = result.error;
+                                       payload["error"] = result.error;
+                                       environment_.journal.append({"vm_restart_failed", payload.dump()});
+                                     }
+                                   });
 }
 
 bool Controller::busy() const {

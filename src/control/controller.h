@@ -14,6 +14,8 @@
 
 #include <functional>
 #include <memory>
+#include <string>
+#include <string_view>
 #include <vector>
 
 #include "env/event_loop.h"
@@ -42,10 +44,32 @@ struct ControllerEnvironment {
   const env::DurationEstimator* estimator = nullptr;  // null: the spec's default medians
 };
 
+// VM-level failures (what vSphere calls VM monitoring, Proxmox max_restart): a protected VM that stops
+// unexpectedly on a healthy host is restarted there after delay_s, at most max_restarts times within any
+// window_s; beyond that it is left stopped with the reason (and reported), for an operator to look at.
+struct VmRestartOptions {
+  std::uint32_t max_restarts = 3;
+  double window_s = 600.0;
+  double delay_s = 2.0;
+};
+
 struct ControllerOptions {
   exec::ExecutorOptions executor;
   exec::EvacuationOptions evacuation;
+  VmRestartOptions vm_restart;
 };
+
+// One VM-level restart (or the decision not to restart), as vm_restarts() reports it.
+struct VmRestart {
+  model::VmIndex vm = model::kNoIndex;
+  model::HostIndex host = model::kNoIndex;
+  std::uint32_t attempt = 0;  // 1 for the first restart within the window
+  enum class State : std::uint8_t { scheduled, starting, running, failed, refused } state = State::scheduled;
+  double stopped_s = 0.0;  // when the stop was reported (loop clock)
+  double finished_s = -1.0;
+  std::string reason;  // why failed or refused
+};
+std::string_view to_string(VmRestart::State state);
 
 class Controller {
  public:
@@ -68,6 +92,11 @@ class Controller {
   void drain(const std::vector<model::HostIndex>& hosts, double deadline_s, exec::EvacuationReason reason);
   void exit_maintenance(const std::vector<model::HostIndex>& hosts, bool fail_back);
   void cancel_drain(const std::vector<model::HostIndex>& hosts);
+  // The hypervisor reported that `vm` stopped unexpectedly on `host` (crashed, or destroyed behind Revive's
+  // back) while `host` is healthy: restarted there (VmRestartOptions). Ignored for an unprotected VM, a VM
+  // the engines believe elsewhere, and a VM one of them is moving or recovering. The stop is the proof that
+  // no copy runs on `host`; the restart goes through the copies set like every other start.
+  void vm_stopped_unexpectedly(model::VmIndex vm, model::HostIndex host);
   // Continues from the journal of a controller that stopped: call once, first.
   void resume();
   // Stops acting (a controller that died; for tests).
@@ -89,8 +118,16 @@ class Controller {
   const exec::HostAvailability& availability() const { return availability_; }
   const exec::VmCopies& copies() const { return copies_; }
   const exec::ResourceLedger& ledger() const { return ledger_; }
+  // Every VM-level restart decided so far, oldest first.
+  const std::vector<VmRestart>& vm_restarts() const { return vm_restarts_; }
 
  private:
+  void restart_in_place(std::size_t restart);
+
+  ControllerEnvironment environment_;
+  VmRestartOptions restart_options_;
+  std::vector<VmRestart> vm_restarts_;
+  bool halted_ = false;
   env::Fencer& fencer_;
   exec::ResourceLedger ledger_;
   exec::HostAvailability availability_;

@@ -72,7 +72,7 @@ SimulationResult run_simulation(const model::Cloud& cloud, const Scenario& scena
   control::Controller controller(
       cloud,
       {loop, world.hypervisor(), world.storage(), world.network(), world.fencer(), journal, &estimator},
-      {executor_options, evacuation_options});
+      {executor_options, evacuation_options, {}});
   auto& executor = controller.executor();
   auto& evacuator = controller.evacuator();
   result.evacuation_strategy = options.evacuation_strategy;

@@ -1,0 +1,1532 @@
+#include "daemon/daemon.h"
+
+#include <signal.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstdio>
+#include <cstdlib>
+#include <future>
+#include <unordered_map>
+
+#include <fmt/format.h>
+
+#include "control/controller.h"
+#include "daemon/durable_environment.h"
+#include "detect/heartbeat_receiver.h"
+#include "detect/host_monitor.h"
+#include "detect/store_sync.h"
+#include "drivers/ipmi/ipmi_fencer.h"
+#include "drivers/libvirt/discovered_inventory.h"
+#include "drivers/libvirt/libvirt_hypervisor.h"
+#include "drivers/realtime/wall_clock_loop.h"
+#include "fence/fence_chain.h"
+#include "fence/levels.h"
+#include "plan/capacity_check.h"
+#include "plan/precomputed_plans.h"
+#include "sim/simulation.h"
+#include "store/sqlite_journal.h"
+#include "store/sqlite_store.h"
+
+namespace revive::daemon {
+
+using nlohmann::json;
+
+namespace {
+
+constexpr double kRequestTimeoutS = 15.0;
+
+std::string level_name(FenceLevel level) {
+  switch (level) {
+    case FenceLevel::ipmi:
+      return "ipmi";
+    case FenceLevel::fence_agent:
+      return "fence-agent";
+    case FenceLevel::storage:
+      return "storage";
+    case FenceLevel::lease:
+      return "lease";
+    case FenceLevel::manual:
+      return "manual";
+  }
+  return "?";
+}
+
+bool lost_state(detect::HostHealth health) {
+  return health != detect::HostHealth::up && health != detect::HostHealth::suspect;
+}
+
+// A step's view for the API.
+struct StepView {
+  std::string step;
+  std::string host;
+  std::string disk;
+  std::string state = "running";  // running, done, failed
+  std::uint32_t attempt = 0;
+  std::int64_t started_ms = 0;
+  std::int64_t finished_ms = 0;
+  std::string error;
+};
+
+struct Operation {
+  std::string id;
+  std::string kind;  // recovery, evacuation, vm_restart
+  std::vector<std::string> hosts;
+  std::string by;
+  std::string reason;  // evacuation reason
+  double deadline_s = 0.0;
+  std::int64_t started_ms = 0;
+  std::int64_t finished_ms = 0;
+  std::string state = "running";        // running, succeeded, partial, failed, cancelled
+  std::size_t restart = 0;              // vm_restart: index into the controller's restarts
+  std::vector<std::uint64_t> timeline;  // event sequence numbers
+};
+
+}  // namespace
+
+// ============================================================================================== Engine
+
+class Daemon::Engine {
+ public:
+  Engine(const DaemonConfig& config, EventLog& events)
+      : config_(config),
+        events_(events),
+        durable_journal_(config.data_dir + "/journal.db"),
+        journal_(durable_journal_),
+        state_store_(config.data_dir + "/state.db"),
+        inventory_(config.inventory),
+        gate_(loop_, journal_, [this](std::string error) { fatal("the journal failed: " + error); }) {
+    drivers::LibvirtOptions libvirt;
+    libvirt.connect_timeout_s = config.libvirt.connect_timeout_s;
+    libvirt.keepalive_interval_s = config.libvirt.keepalive_interval_s;
+    libvirt.keepalive_count = config.libvirt.keepalive_count;
+    libvirt.call_timeout_s = config.libvirt.call_timeout_s;
+    libvirt.shutdown_timeout_s = config.libvirt.shutdown_timeout_s;
+    libvirt.migrate_timeout_s = config.libvirt.migrate_timeout_s;
+    libvirt.peer_to_peer = config.libvirt.peer_to_peer;
+    libvirt.migration_bandwidth_mib_s = config.libvirt.migration_bandwidth_mib_s;
+    libvirt.migration_uris.resize(inventory_.hosts.size());
+    for (const auto& [name, uri] : config.libvirt.migration_uris) {
+      auto host = inventory_.find_host(name);
+      if (host != model::kNoIndex) libvirt.migration_uris[host] = uri;
+    }
+    apply_checkpoint();
+    libvirt_ =
+        std::make_unique<drivers::LibvirtHypervisor>(loop_, inventory_, std::vector<std::string>{}, libvirt);
+    for (const auto& [name, xml] : domain_xml_) libvirt_->remember_domain_xml(name, xml);
+    for (const auto& [name, xml] : network_xml_) libvirt_->remember_network_xml(name, xml);
+    hypervisor_ = std::make_unique<GatedHypervisor>(*libvirt_, gate_);
+    storage_ = std::make_unique<NoStorage>(loop_, inventory_);
+    gated_storage_ = std::make_unique<GatedStorage>(*storage_, gate_);
+    network_ = std::make_unique<GatedNetwork>(*libvirt_, gate_);
+
+    // The detector hands failed hosts to the controller; the controller fences them through the chain.
+    handover_ = std::make_unique<Handover>(*this);
+    monitor_ = std::make_unique<detect::HostMonitor>(loop_, *handover_, config.detector);
+    build_fence_chain();
+
+    std::string key = detect::read_key_file(config.heartbeat.key_file);
+    detect::HostNames names;
+    for (model::HostIndex h = 0; h < inventory_.hosts.size(); ++h) names[inventory_.hosts[h].name] = h;
+    detect::ReceiverOptions receiver;
+    receiver.bind_address = config.heartbeat.listen_address;
+    receiver.port = config.heartbeat.port;
+    receiver.key = key;
+    receiver_ = std::make_unique<detect::HeartbeatReceiver>(
+        loop_, receiver, names, [this](model::HostIndex host) { on_agent_heartbeat(host); });
+    detect::LeaseWatcherOptions leases;
+    leases.key = key;
+    leases.poll_s = config.heartbeat.lease_poll_s;
+    if (!config.heartbeat.lease_dir.empty()) {
+      leases.directory = config.heartbeat.lease_dir;
+    } else {
+      std::string path = config.data_dir + "/state.db";
+      leases.reader = [path]() -> std::optional<detect::LeaseRecords> {
+        try {
+          store::SqliteStore reader(path);
+          return reader.leases();
+        } catch (const std::exception&) {
+          return std::nullopt;
+        }
+      };
+    }
+    lease_watcher_ = std::make_unique<detect::LeaseWatcher>(
+        loop_, leases, names, [this](model::HostIndex host) { monitor_->lease_checked(host); },
+        [this](model::HostIndex host) { monitor_->heartbeat(host, detect::Channel::storage); },
+        [this](model::HostIndex host, const detect::SelfFence& declared) {
+          monitor_->lease_self_fence(host, declared);
+        });
+    receiver_->start();
+    if (const char* crash = std::getenv("REVIVE_TEST_CRASH_AT"); crash && *crash) {
+      std::string text = crash;
+      auto colon = text.find(':');
+      crash_kind_ = text.substr(0, colon);
+      if (colon != std::string::npos)
+        crash_count_ = static_cast<std::uint32_t>(std::stoul(text.substr(colon + 1)));
+    }
+  }
+
+  ~Engine() {
+    if (lease_watcher_) lease_watcher_->stop();
+    if (receiver_) receiver_->stop();
+    controller_.reset();
+    monitor_.reset();
+  }
+
+  drivers::WallClockLoop& loop() { return loop_; }
+
+  int run(const std::function<void()>& ready) {
+    discover_all_blocking();
+    declared_.assign(inventory_.hosts.size(), false);
+    build_controller(/*resume=*/journal_.records_since_checkpoint() > 0);
+    libvirt_->subscribe([this](const env::HypervisorEvent& event) { on_hypervisor_event(event); });
+    for (model::HostIndex h = 0; h < inventory_.hosts.size(); ++h) {
+      if (inventory_.hosts[h].state == model::HostState::down) continue;
+      monitor_->add_host(h, detect::ChannelSet::all());
+      if (!libvirt_->connected(h)) monitor_->channel_lost(h, detect::Channel::hypervisor);
+    }
+    monitor_->subscribe([this](const detect::HostEvent& event) { on_host_event(event); });
+    lease_watcher_->start();
+    auto arm = state_store_.arm_state();
+    if (!arm.armed) monitor_->disarm();
+    schedule_ticks();
+    emit("daemon_started", "", "", "",
+         fmt::format("revived is protecting {} VMs on {} hosts", protected_count(), inventory_.hosts.size()));
+    running_ = true;
+    if (ready) ready();
+    loop_.run_until([this] { return stopping_; }, 1e18);
+    running_ = false;
+    return exit_status_;
+  }
+
+  void request_stop() {
+    loop_.post([this] { stopping_ = true; });
+    loop_.stop();
+  }
+  bool running() const { return running_; }
+
+  // ---- API (engine thread) ----------------------------------------------------------------------------
+
+  json status() {
+    auto detector = monitor_->status();
+    std::size_t running_ops = 0;
+    for (const auto& op : operations_) running_ops += op.state == "running" ? 1 : 0;
+    json hosts_by_state = json::object();
+    for (model::HostIndex h = 0; h < inventory_.hosts.size(); ++h) {
+      auto state = host_state(h);
+      hosts_by_state[state] = hosts_by_state.value(state, 0) + 1;
+    }
+    json vms_by_state = json::object();
+    auto view = vm_states();
+    std::size_t protected_vms = 0;
+    for (model::VmIndex v = 0; v < inventory_.vms.size(); ++v) {
+      vms_by_state[view[v]] = vms_by_state.value(view[v], 0) + 1;
+      protected_vms += inventory_.vms[v].protect ? 1 : 0;
+    }
+    json out{{"version", "0.1.0"},
+             {"armed", monitor_->armed()},
+             {"storm_guard_active", detector.storm_guard_active},
+             {"fences_in_window", detector.fences_in_window},
+             {"fence_rate_limit", detector.fence_rate_limit},
+             {"hosts", inventory_.hosts.size()},
+             {"hosts_by_state", hosts_by_state},
+             {"vms", inventory_.vms.size()},
+             {"protected_vms", protected_vms},
+             {"vms_by_state", vms_by_state},
+             {"operations_running", running_ops},
+             {"busy", controller_->busy()},
+             {"journal_records", journal_.records_since_checkpoint()},
+             {"last_event", events_.last_sequence()},
+             {"uptime_s", loop_.now_s()}};
+    if (capacity_) out["capacity_shortfalls"] = capacity_->shortfalls.size();
+    return out;
+  }
+
+  json hosts_json() {
+    json list = json::array();
+    for (model::HostIndex h = 0; h < inventory_.hosts.size(); ++h) list.push_back(host_json(h));
+    return {{"hosts", list}};
+  }
+
+  json host_json(const std::string& name) {
+    auto h = find_host(name, "host");
+    return host_json(h);
+  }
+
+  json vms_json() {
+    auto states = vm_states();
+    json list = json::array();
+    for (model::VmIndex v = 0; v < inventory_.vms.size(); ++v) list.push_back(vm_json(v, states[v]));
+    return {{"vms", list}};
+  }
+
+  json vm_json(const std::string& name) {
+    auto v = inventory_.find_vm(name);
+    if (v == model::kNoIndex) throw api::RequestError(404, "vm", "no VM named '" + name + "'");
+    return vm_json(v, vm_states()[v]);
+  }
+
+  json groups_json() {
+    json list = json::array();
+    for (const auto& group : inventory_.groups) {
+      json members = json::array();
+      for (auto vm : group.members) members.push_back(inventory_.vms[vm].name);
+      list.push_back(
+          {{"name", group.name},
+           {"kind", group.kind == model::GroupKind::anti_affinity ? "anti-affinity" : "affinity"},
+           {"scope", group.scope == model::kNoIndex ? std::string("host")
+                                                    : std::string(inventory_.symbols.name(group.scope))},
+           {"members", members}});
+    }
+    return {{"groups", list}};
+  }
+
+  json plans_json() {
+    refresh_plans();
+    json list = json::array();
+    for (const auto& prestaged : plans_->plans()) {
+      json entry = plan::to_json(plan_cloud_, prestaged.plan);
+      entry["name"] = prestaged.name;
+      list.push_back(entry);
+    }
+    return {{"computed_at", rfc3339(plans_computed_ms_)}, {"plans", list}};
+  }
+
+  json capacity_json() {
+    if (!capacity_) run_capacity_check("requested");
+    json shortfalls = json::array();
+    for (const auto& shortfall : capacity_->shortfalls) {
+      json waiting = json::array();
+      for (const auto& w : shortfall.plan.waiting) {
+        waiting.push_back({{"vm", plan_cloud_.vms[w.vm].name}, {"reason", w.reason}});
+      }
+      shortfalls.push_back({{"failure", shortfall.failure},
+                            {"waiting_cpus", shortfall.waiting_cpus},
+                            {"waiting_memory_mib", shortfall.waiting_memory_mib},
+                            {"waiting", waiting}});
+    }
+    return {{"checked_at", rfc3339(capacity_checked_ms_)},
+            {"failures_checked", capacity_->failures_checked},
+            {"ok", capacity_->shortfalls.empty()},
+            {"shortfalls", shortfalls},
+            {"check_ms", capacity_->check_ms}};
+  }
+
+  json operations_json() {
+    refresh_operations();
+    json list = json::array();
+    for (const auto& op : operations_) list.push_back(operation_summary(op));
+    return {{"operations", list}};
+  }
+
+  json operation_json(const std::string& id) {
+    refresh_operations();
+    for (const auto& op : operations_) {
+      if (op.id == id) return operation_detail(op);
+    }
+    throw api::RequestError(404, "id", "no operation '" + id + "'");
+  }
+
+  json drain(const api::DrainRequest& request, const api::Caller& caller) {
+    auto hosts = find_hosts(request.hosts);
+    auto reason = exec::parse_evacuation_reason(request.reason == "predicted_failure" ? "predicted-failure"
+                                                                                      : request.reason);
+    if (!reason) throw api::RequestError(400, "reason", "must be maintenance or predicted_failure");
+    for (auto h : hosts) {
+      auto state = host_state(h);
+      if (state != "up" && state != "suspect")
+        throw api::RequestError(
+            409, "host",
+            fmt::format("host {} is {}: only an up host can be drained", inventory_.hosts[h].name, state));
+    }
+    if (request.dry_run) return drain_dry_run(hosts, request.deadline_s, *reason);
+    Operation op = new_operation("evacuation", hosts, caller.user);
+    op.reason = request.reason;
+    op.deadline_s = request.deadline_s;
+    controller_->drain(hosts, loop_.now_s() + request.deadline_s, *reason);
+    for (auto h : hosts) inventory_.hosts[h].state = model::HostState::maintenance;
+    operations_.push_back(op);
+    emit("evacuation_started", join_names(hosts), "", op.id,
+         fmt::format("{} drains {} ({}), deadline {:.0f} s", caller.user, join_names(hosts), request.reason,
+                     request.deadline_s));
+    return {{"operation", operation_detail(operations_.back())}};
+  }
+
+  json exit_maintenance(const api::ExitMaintenanceRequest& request, const api::Caller& caller) {
+    auto hosts = find_hosts(request.hosts);
+    for (auto h : hosts) {
+      if (inventory_.hosts[h].state != model::HostState::maintenance)
+        throw api::RequestError(409, "host",
+                                fmt::format("host {} is not in maintenance", inventory_.hosts[h].name));
+    }
+    if (request.dry_run) {
+      return {{"dry_run", true},
+              {"plan",
+               {{"hosts", names_of(hosts)},
+                {"fail_back", request.fail_back},
+                {"effect", "the hosts become targets again" +
+                               std::string(request.fail_back ? "; the VMs moved off them go back" : "")}}}};
+    }
+    controller_->exit_maintenance(hosts, request.fail_back);
+    for (auto h : hosts) inventory_.hosts[h].state = model::HostState::up;
+    plans_dirty_ = true;
+    emit("maintenance_exited", join_names(hosts), "", "",
+         fmt::format("{} takes {} out of maintenance{}", caller.user, join_names(hosts),
+                     request.fail_back ? " (fail back)" : ""));
+    return {{"hosts", names_of(hosts)}, {"fail_back", request.fail_back}};
+  }
+
+  json confirm_down(const std::string& name, const api::Caller& caller) {
+    auto h = find_host(name, "host");
+    auto health = monitor_->health(h);
+    if (!lost_state(health) || health == detect::HostHealth::isolated) {
+      throw api::RequestError(
+          409, "host",
+          fmt::format("host {} is {}: a confirmation counts only for a host declared failed", name,
+                      detect::to_string(health)));
+    }
+    manual_->confirm(h);
+    monitor_->confirm_down(h, caller.user);
+    emit("host_confirmed_down", name, "", "", fmt::format("{} confirms {} is off", caller.user, name));
+    return {{"host", name}, {"state", host_state(h)}};
+  }
+
+  json cancel(const std::string& id, const api::Caller& caller) {
+    refresh_operations();
+    for (auto& op : operations_) {
+      if (op.id != id) continue;
+      if (op.kind != "evacuation")
+        throw api::RequestError(409, "id", "only evacuations can be cancelled (a recovery cannot be undone)");
+      if (op.state != "running") throw api::RequestError(409, "id", "operation " + id + " is " + op.state);
+      auto hosts = find_hosts(op.hosts);
+      controller_->cancel_drain(hosts);
+      for (auto h : hosts) inventory_.hosts[h].state = model::HostState::up;
+      op.state = "cancelled";
+      op.finished_ms = unix_now_ms();
+      emit("operation_cancelled", join_names(hosts), "", op.id,
+           fmt::format("{} cancels {}", caller.user, id));
+      return {{"operation", operation_detail(op)}};
+    }
+    throw api::RequestError(404, "id", "no operation '" + id + "'");
+  }
+
+  json set_armed(bool armed, const std::string& reason, const api::Caller& caller) {
+    state_store_.set_armed(armed, caller.user, reason);
+    if (armed) {
+      monitor_->arm();
+    } else {
+      monitor_->disarm();
+    }
+    emit(armed ? "armed" : "disarmed", "", "", "",
+         fmt::format("{} {} fencing{}", caller.user, armed ? "arms" : "disarms",
+                     reason.empty() ? "" : " (" + reason + ")"));
+    return {{"armed", armed}, {"by", caller.user}, {"reason", reason}};
+  }
+
+ private:
+  // The monitor's fencer: a host the detector decides to fence is declared failed to the controller, which
+  // fences it for real before any restart.
+  class Handover final : public env::Fencer {
+   public:
+    explicit Handover(Engine& engine) : engine_(engine) {}
+    void fence(model::HostIndex host, env::Completion done) override {
+      engine_.declare_failed(host, "the detector declared it failed");
+      engine_.loop_.post([done] { done(env::OperationResult::success()); });
+    }
+    void power_status(model::HostIndex,
+                      std::function<void(const env::OperationResult&, env::PowerState)> done) override {
+      engine_.loop_.post([done] { done(env::OperationResult::success(), env::PowerState::unknown); });
+    }
+
+   private:
+    Engine& engine_;
+  };
+
+  void build_fence_chain() {
+    chain_ = std::make_unique<fence::FenceChain>(
+        loop_, config_.fencing.command_timeout_s + config_.fencing.confirm_timeout_s + 30.0);
+    drivers::IpmiOptions ipmi;
+    ipmi.ipmitool = config_.fencing.ipmitool;
+    ipmi.command_timeout_s = config_.fencing.command_timeout_s;
+    ipmi.confirm_timeout_s = config_.fencing.confirm_timeout_s;
+    ipmi_ = std::make_unique<drivers::IpmitoolFencer>(loop_, inventory_, ipmi);
+    drivers::FenceAgentOptions agent;
+    agent.agent = config_.fencing.fence_agent;
+    agent.command_timeout_s = config_.fencing.command_timeout_s + config_.fencing.confirm_timeout_s;
+    fence_agent_ = std::make_unique<drivers::FenceAgentFencer>(loop_, inventory_, agent);
+    manual_ = std::make_unique<fence::ManualFencer>(loop_, inventory_, 3600.0);
+    fence::LeaseSettings lease;
+    lease.lease_ttl_s = config_.detector.lease_ttl_s;
+    lease_ = std::make_unique<fence::LeaseFencer>(loop_, *monitor_, lease);
+    storage_fencer_ = std::make_unique<fence::StorageFencer>(
+        loop_, *gated_storage_, inventory_, [this](model::HostIndex host) {
+          return controller_ ? controller_->copies().vms_on(host) : std::vector<model::VmIndex>{};
+        });
+    chain_->add_level("ipmi", *ipmi_);
+    chain_->add_level("fence-agent", *fence_agent_);
+    chain_->add_level("manual", *manual_);
+    chain_->add_level("lease", *lease_);
+    chain_->add_level("storage", *storage_fencer_);
+    std::vector<std::string> levels;
+    for (auto level : config_.fencing.levels) levels.push_back(level_name(level));
+    chain_->set_default_levels(levels);
+    chain_->set_observer([this](const fence::FenceReport& report) { on_fence_report(report); });
+    gated_fencer_ = std::make_unique<GatedFencer>(*chain_, gate_);
+  }
+
+  // ---- start ------------------------------------------------------------------------------------------
+
+  // The last checkpoint: host states, VMs found earlier (with their hosts) and the domain and network XML
+  // remembered (a VM of a host that died while the daemon was down is restarted from it).
+  void apply_checkpoint() {
+    auto payload = journal_.last_checkpoint();
+    if (!payload) return;
+    auto checkpoint = json::parse(*payload, nullptr, false);
+    if (!checkpoint.is_object()) return;
+    for (const auto& [name, state] : checkpoint.value("hosts", json::object()).items()) {
+      auto h = inventory_.find_host(name);
+      auto parsed = model::parse_host_state(state.get<std::string>());
+      if (h != model::kNoIndex && parsed) inventory_.hosts[h].state = *parsed;
+    }
+    for (const auto& entry : checkpoint.value("vms", json::array())) {
+      auto name = entry.value("name", "");
+      auto v = inventory_.find_vm(name);
+      if (v == model::kNoIndex) {
+        model::Vm vm;
+        vm.name = name;
+        vm.cpus = entry.value("cpus", 1u);
+        vm.memory_mib = entry.value("memory_mib", 1ull);
+        vm.first_disk = static_cast<model::DiskIndex>(inventory_.disks.size());
+        for (const auto& network : entry.value("networks", json::array()))
+          vm.networks.push_back(inventory_.symbols.intern(network.get<std::string>()));
+        std::sort(vm.networks.begin(), vm.networks.end());
+        inventory_.vms.push_back(std::move(vm));
+        v = static_cast<model::VmIndex>(inventory_.vms.size() - 1);
+      }
+      inventory_.vms[v].host = inventory_.find_host(entry.value("host", ""));
+    }
+    for (const auto& [name, xml] : checkpoint.value("domains", json::object()).items())
+      domain_xml_[name] = xml.get<std::string>();
+    for (const auto& [name, xml] : checkpoint.value("networks", json::object()).items())
+      network_xml_[name] = xml.get<std::string>();
+    inventory_.rebuild_indexes();
+  }
+
+  std::string checkpoint_payload() const {
+    json hosts = json::object();
+    for (const auto& host : inventory_.hosts) hosts[host.name] = std::string(model::to_string(host.state));
+    json vms = json::array();
+    for (const auto& vm : inventory_.vms) {
+      json networks = json::array();
+      for (auto n : vm.networks) networks.push_back(std::string(inventory_.symbols.name(n)));
+      vms.push_back({{"name", vm.name},
+                     {"host", vm.host == model::kNoIndex ? "" : inventory_.hosts[vm.host].name},
+                     {"cpus", vm.cpus},
+                     {"memory_mib", vm.memory_mib},
+                     {"networks", networks}});
+    }
+    return json{{"hosts", hosts}, {"vms", vms}, {"domains", domain_xml_}, {"networks", network_xml_}}.dump();
+  }
+
+  void discover_all_blocking() {
+    std::size_t hosts = inventory_.hosts.size();
+    loop_.run_until(
+        [&] {
+          for (model::HostIndex h = 0; h < hosts; ++h)
+            if (inventory_.hosts[h].state != model::HostState::down && !libvirt_->connected(h)) return false;
+          return true;
+        },
+        config_.libvirt.connect_timeout_s + 1.0);
+    std::size_t answered = 0;
+    std::size_t asked = 0;
+    for (model::HostIndex h = 0; h < hosts; ++h) {
+      if (!libvirt_->connected(h)) continue;
+      ++asked;
+      libvirt_->discover(
+          h, [this, h, &answered](const env::OperationResult& result, drivers::HostDiscovery found) {
+            ++answered;
+            if (result.ok) apply_discovered(h, found, /*at_start=*/true);
+          });
+    }
+    loop_.run_until([&] { return answered == asked; }, config_.libvirt.call_timeout_s + 1.0);
+  }
+
+  // Returns true when VMs were added.
+  bool apply_discovered(model::HostIndex host, const drivers::HostDiscovery& found, bool at_start) {
+    auto changes = drivers::apply_discovery(inventory_, host, found.domains);
+    for (const auto& domain : found.domains) domain_xml_[domain.definition.name] = domain.xml;
+    for (const auto& network : found.networks) network_xml_[network.name] = network.xml;
+    for (const auto& name : changes.added_vms) {
+      auto v = inventory_.find_vm(name);
+      if (!at_start) {
+        emit("vm_discovered", inventory_.vms[v].host == model::kNoIndex ? "" : inventory_.hosts[host].name,
+             name, "", fmt::format("new VM {} found on {}", name, inventory_.hosts[host].name));
+      }
+    }
+    return !changes.added_vms.empty();
+  }
+
+  void build_controller(bool resume) {
+    hypervisor_->reset(inventory_.vms.size());
+    control::ControllerOptions options;
+    options.executor = config_.recovery;
+    options.vm_restart.max_restarts = config_.vm_restart.max_restarts;
+    options.vm_restart.window_s = config_.vm_restart.window_s;
+    options.vm_restart.delay_s = config_.vm_restart.delay_s;
+    controller_.reset();
+    controller_snapshot_ = inventory_;
+    controller_ = std::make_unique<control::Controller>(
+        controller_snapshot_,
+        control::ControllerEnvironment{loop_, *hypervisor_, *gated_storage_, *network_, *gated_fencer_,
+                                       journal_, nullptr},
+        options);
+    controller_->set_ready_observer([this](model::VmIndex vm) {
+      auto host = controller_->executor().state().vms[vm].host;
+      set_vm_host(vm, host);
+      emit("vm_recovered", inventory_.hosts[host].name, inventory_.vms[vm].name, recovery_of(vm),
+           fmt::format("{} runs again on {}", inventory_.vms[vm].name, inventory_.hosts[host].name));
+    });
+    journal_.set_observer([this](const env::JournalRecord& record, std::uint64_t sequence) {
+      observe(record);
+      crash_point(record, sequence);
+    });
+    if (resume) {
+      // Operations and step views from the records, then the engine resumes.
+      for (const auto& record : journal_.read_all()) observe(record, /*replaying=*/true);
+      controller_->resume();
+      emit("daemon_resumed", "", "", "", "resumed the operations in flight from the journal");
+    } else {
+      operations_.clear();
+    }
+    plans_dirty_ = true;
+    capacity_.reset();
+  }
+
+  // ---- periodic work ----------------------------------------------------------------------------------
+
+  void schedule_ticks() {
+    double interval = std::max(0.1, config_.detector.network_phi.expected_interval_s);
+    every(interval, [this] {
+      for (model::HostIndex h = 0; h < inventory_.hosts.size(); ++h) {
+        if (monitor_->monitored(h) && libvirt_->connected(h))
+          monitor_->heartbeat(h, detect::Channel::hypervisor);
+      }
+    });
+    every(1.0, [this] {
+      try {
+        detect::sync_with_store(state_store_, *monitor_, inventory_);
+      } catch (const std::exception& error) {
+        warn_once("state store: " + std::string(error.what()));
+      }
+      refresh_operations();
+      maybe_checkpoint();
+    });
+    every(std::max(1.0, config_.discovery_interval_s), [this] { rediscover(); });
+    every(std::max(1.0, config_.capacity_check_interval_s), [this] { run_capacity_check("periodic"); });
+  }
+
+  void every(double period_s, std::function<void()> work) {
+    periodic_.push_back({period_s, std::move(work)});
+    schedule_periodic(periodic_.size() - 1);
+  }
+
+  void schedule_periodic(std::size_t index) {
+    loop_.schedule_after(periodic_[index].period_s, [this, index] {
+      if (stopping_) return;
+      periodic_[index].work();
+      schedule_periodic(index);
+    });
+  }
+
+  void warn_once(const std::string& message) {
+    if (message == last_warning_) return;
+    last_warning_ = message;
+    emit("warning", "", "", "", message);
+  }
+
+  void rediscover() {
+    for (model::HostIndex h = 0; h < inventory_.hosts.size(); ++h) {
+      if (!libvirt_->connected(h) || lost_state(monitor_->health(h))) continue;
+      libvirt_->discover(h, [this, h](const env::OperationResult& result, drivers::HostDiscovery found) {
+        if (!result.ok || stopping_) return;
+        if (apply_discovered(h, found, /*at_start=*/false)) inventory_changed_ = true;
+      });
+    }
+  }
+
+  void maybe_checkpoint() {
+    if (controller_->busy()) return;
+    for (const auto& restart : controller_->vm_restarts()) {
+      if (restart.state == control::VmRestart::State::scheduled ||
+          restart.state == control::VmRestart::State::starting)
+        return;
+    }
+    for (const auto& op : operations_) {
+      if (op.state == "running") return;
+    }
+    if (inventory_changed_) {
+      inventory_changed_ = false;
+      journal_.checkpoint(checkpoint_payload());
+      build_controller(false);
+      run_capacity_check("inventory changed");
+      return;
+    }
+    if (journal_.records_since_checkpoint() == 0 && checkpointed_once_) return;
+    // The controller goes on as it is (what it holds in memory -- VM restarts within their window -- stays);
+    // a daemon started later begins from this checkpoint.
+    journal_.checkpoint(checkpoint_payload());
+    checkpointed_once_ = true;
+  }
+
+  void refresh_plans() {
+    if (!plans_dirty_ && plans_) return;
+    plans_.reset();
+    plan_cloud_ = inventory_;
+    plan_cloud_.rebuild_indexes();
+    plans_ = std::make_unique<plan::PrecomputedPlans>(plan_cloud_, std::vector<model::Symbol>{},
+                                                      config_.recovery.planner);
+    plans_computed_ms_ = unix_now_ms();
+    plans_dirty_ = false;
+  }
+
+  void run_capacity_check(const std::string& why) {
+    refresh_plans();
+    plan::CapacityCheckOptions options;
+    capacity_ = plan::check_capacity(plan_cloud_, options);
+    capacity_checked_ms_ = unix_now_ms();
+    if (!capacity_->shortfalls.empty()) {
+      const auto& first = capacity_->shortfalls.front();
+      emit("capacity_shortfall", "", "", "",
+           fmt::format(
+               "capacity check ({}): {} failure(s) would leave protected VMs waiting, e.g. {} ({} VM(s))",
+               why, capacity_->shortfalls.size(), first.failure, first.plan.waiting.size()),
+           {{"failures", capacity_->shortfalls.size()}});
+    }
+  }
+
+  // ---- inputs -----------------------------------------------------------------------------------------
+
+  void declare_failed(model::HostIndex host, const std::string& why) {
+    if (declared_[host]) return;
+    declared_[host] = true;
+    manual_->host_lost(host);
+    std::vector<model::HostIndex> hosts{host};
+    Operation op = new_operation("recovery", hosts, "revived");
+    operations_.push_back(op);
+    emit("host_declared_failed", inventory_.hosts[host].name, "", op.id,
+         fmt::format("{} declared failed ({}): fencing it, then recovering its protected VMs",
+                     inventory_.hosts[host].name, why));
+    controller_->host_failed(host);
+    plans_dirty_ = true;
+  }
+
+  void on_host_event(const detect::HostEvent& event) {
+    const std::string& name = inventory_.hosts[event.host].name;
+    switch (event.kind) {
+      case detect::HostEvent::Kind::transition: {
+        json evidence = json::array();
+        for (const auto& channel : event.channels) {
+          evidence.push_back({{"channel", detect::to_string(channel.channel)},
+                              {"phi", channel.phi},
+                              {"silent_s", channel.silent_s},
+                              {"lost", channel.lost}});
+        }
+        emit(fmt::format("host_{}", detect::to_string(event.to)), name, "", "",
+             fmt::format("{}: {} -> {}{}", name, detect::to_string(event.from), detect::to_string(event.to),
+                         event.reason.empty() ? "" : " (" + event.reason + ")"),
+             {{"from", detect::to_string(event.from)},
+              {"to", detect::to_string(event.to)},
+              {"channels", evidence}});
+        controller_->host_health(event.host, event.to == detect::HostHealth::up);
+        if (event.to == detect::HostHealth::failed) manual_->host_lost(event.host);
+        if (event.to == detect::HostHealth::fenced) {
+          // Confirmed down by an operator while its fence was held back: recovery starts now.
+          if (!declared_[event.host]) declare_failed(event.host, "an operator confirmed it is off");
+          monitor_->recovery_started(event.host);
+        }
+        if (lost_state(event.from) && !lost_state(event.to) && declared_[event.host]) {
+          declared_[event.host] = false;
+          inventory_.hosts[event.host].state = model::HostState::up;
+          controller_->host_returned(event.host);
+          plans_dirty_ = true;
+          inventory_changed_ = true;  // rebuilt on the host as it is now, once nothing is in flight
+          emit("host_returned", name, "", "", name + " is back: a target again");
+        }
+        break;
+      }
+      case detect::HostEvent::Kind::fence_blocked:
+        emit("fence_blocked", name, "", "", name + ": fencing held back: " + event.reason);
+        break;
+      case detect::HostEvent::Kind::fence_failed:
+        emit("fence_failed", name, "", "", name + ": " + event.reason);
+        break;
+      case detect::HostEvent::Kind::confirmation_refused:
+        emit("confirmation_refused", name, "", "", name + ": confirmation refused: " + event.reason);
+        break;
+    }
+  }
+
+  void on_agent_heartbeat(model::HostIndex host) {
+    if (!running_) return;
+    if (!monitor_->monitored(host)) {
+      // A host down since an earlier loss (fenced, then powered off) speaks again: watched from now on, a
+      // target again once the controller is rebuilt on it.
+      if (inventory_.hosts[host].state != model::HostState::down) return;
+      inventory_.hosts[host].state = model::HostState::up;
+      monitor_->add_host(host, detect::ChannelSet::all());
+      inventory_changed_ = true;
+      emit("host_returned", inventory_.hosts[host].name, "", "",
+           inventory_.hosts[host].name + " is back (its agent speaks again)");
+    }
+    monitor_->heartbeat(host, detect::Channel::agent);
+  }
+
+  void on_hypervisor_event(const env::HypervisorEvent& event) {
+    hypervisor_->deliver(event);
+    if (event.host == model::kNoIndex || event.host >= inventory_.hosts.size()) return;
+    const std::string& host_name = inventory_.hosts[event.host].name;
+    using Kind = env::HypervisorEvent::Kind;
+    switch (event.kind) {
+      case Kind::host_connection_lost:
+        if (monitor_->monitored(event.host)) monitor_->channel_lost(event.host, detect::Channel::hypervisor);
+        emit("hypervisor_disconnected", host_name, "", "",
+             host_name + ": libvirt connection lost: " + event.detail);
+        return;
+      case Kind::host_connection_restored:
+        if (monitor_->monitored(event.host)) monitor_->heartbeat(event.host, detect::Channel::hypervisor);
+        emit("hypervisor_connected", host_name, "", "", host_name + ": libvirt connection open");
+        return;
+      default:
+        break;
+    }
+    if (event.vm == model::kNoIndex || event.vm >= inventory_.vms.size()) return;
+    const std::string& vm_name = inventory_.vms[event.vm].name;
+    switch (event.kind) {
+      case Kind::vm_started:
+        set_vm_host(event.vm, event.host);
+        operator_stopped_.erase(event.vm);
+        emit("vm_started", host_name, vm_name, "",
+             fmt::format("{} started on {} ({})", vm_name, host_name, event.detail));
+        break;
+      case Kind::vm_stopped:
+        if (event.detail != "migrated" && event.detail != "destroyed" &&
+            inventory_.vms[event.vm].host == event.host && !engine_moving(event.vm)) {
+          operator_stopped_.insert(event.vm);
+        }
+        emit("vm_stopped", host_name, vm_name, "",
+             fmt::format("{} stopped on {} ({})", vm_name, host_name, event.detail));
+        break;
+      case Kind::vm_crashed: {
+        emit("vm_crashed", host_name, vm_name, "",
+             fmt::format("{} stopped unexpectedly on {} ({})", vm_name, host_name, event.detail));
+        if (event.vm >= controller_snapshot_.vms.size() || lost_state(monitor_->health(event.host))) break;
+        auto before = controller_->vm_restarts().size();
+        controller_->vm_stopped_unexpectedly(event.vm, event.host);
+        if (controller_->vm_restarts().size() > before) {
+          Operation op = new_operation("vm_restart", {event.host}, "revived");
+          op.restart = before;
+          operations_.push_back(op);
+        }
+        break;
+      }
+      default:
+        break;
+    }
+  }
+
+  bool engine_moving(model::VmIndex vm) const {
+    if (!controller_ || vm >= controller_snapshot_.vms.size()) return false;
+    return controller_->copies().hosts(vm).size() > 1;
+  }
+
+  void on_fence_report(const fence::FenceReport& report) {
+    const auto& name = inventory_.hosts[report.host].name;
+    json attempts = json::array();
+    for (const auto& attempt : report.attempts) {
+      attempts.push_back({{"level", attempt.level},
+                          {"ok", attempt.ok},
+                          {"skipped", attempt.skipped},
+                          {"error", attempt.error},
+                          {"permanent", attempt.permanent}});
+    }
+    fence_reports_[report.host] = {
+        {"ok", report.ok}, {"level", report.level}, {"attempts", attempts}, {"at", rfc3339(unix_now_ms())}};
+    if (report.ok) {
+      inventory_.hosts[report.host].state = model::HostState::down;
+      emit("host_fenced", name, "", recovery_of_host(report.host),
+           fmt::format("{} fenced ({}): its VMs may start elsewhere", name, report.level),
+           fence_reports_[report.host]);
+    } else {
+      std::string errors;
+      for (const auto& attempt : report.attempts) {
+        if (!attempt.ok)
+          errors += fmt::format("{}{}: {}", errors.empty() ? "" : "; ", attempt.level, attempt.error);
+      }
+      emit("fence_attempt_failed", name, "", recovery_of_host(report.host),
+           fmt::format("{}: fence failed: {}", name, errors), fence_reports_[report.host]);
+    }
+  }
+
+  // REVIVE_TEST_CRASH_AT=KIND[:N] (for the crash-safety tests): the daemon kills itself with SIGKILL right
+  // after the N-th (default first) journal record of KIND is durable -- before the side effect it announces.
+  void crash_point(const env::JournalRecord& record, std::uint64_t sequence) {
+    if (crash_kind_.empty() || record.kind != crash_kind_) return;
+    if (++crash_seen_ < crash_count_) return;
+    journal_.wait_durable(sequence);
+    std::fprintf(stderr, "revived: REVIVE_TEST_CRASH_AT=%s:%u reached, killing myself\n", crash_kind_.c_str(),
+                 crash_count_);
+    std::fflush(stderr);
+    ::kill(::getpid(), SIGKILL);
+  }
+
+  // Every record the engines journal: step views and events.
+  void observe(const env::JournalRecord& record, bool replaying = false) {
+    auto payload = json::parse(record.payload, nullptr, false);
+    if (!payload.is_object()) return;
+    const std::string& kind = record.kind;
+    auto now = unix_now_ms();
+    if (kind == "operation") {
+      if (!replaying) return;
+      Operation op;
+      op.id = payload.value("id", "");
+      op.kind = payload.value("kind", "");
+      op.by = payload.value("by", "");
+      op.started_ms = payload.value("started_ms", std::int64_t{0});
+      for (const auto& h : payload.value("hosts", json::array())) op.hosts.push_back(h.get<std::string>());
+      operations_.push_back(op);
+      if (op.kind == "recovery") {
+        for (const auto& h : op.hosts) {
+          auto index = inventory_.find_host(h);
+          if (index != model::kNoIndex) declared_[index] = true;
+        }
+      }
+      return;
+    }
+    if (kind == "step_started" || kind == "step_done" || kind == "step_failed") {
+      auto vm = payload.value("vm", "");
+      auto& steps = steps_[vm];
+      auto step = payload.value("step", "");
+      auto host = payload.value("host", "");
+      auto disk = payload.value("disk", "");
+      if (kind == "step_started") {
+        StepView view{step, host, disk, "running", payload.value("attempt", 0u), now, 0, ""};
+        // A new attempt replaces the old view of the same step.
+        std::erase_if(steps,
+                      [&](const StepView& s) { return s.step == step && s.host == host && s.disk == disk; });
+        steps.push_back(view);
+      } else {
+        for (auto& s : steps) {
+          if (s.step == step && s.host == host && s.disk == disk && s.state == "running") {
+            s.state = kind == "step_done" ? "done" : "failed";
+            s.finished_ms = now;
+            s.error = payload.value("error", "");
+          }
+        }
+      }
+      return;
+    }
+    if (replaying) return;
+    if (kind == "fence_started") {
+      auto host = payload.value("host", "");
+      emit("fence_started", host, "", recovery_of_host(inventory_.find_host(host)),
+           fmt::format("fencing {} (attempt {})", host, payload.value("attempt", 0)));
+    } else if (kind == "plan") {
+      std::size_t placed = payload.value("placements", json::array()).size();
+      std::size_t waiting = payload.value("waiting", json::array()).size();
+      emit("recovery_planned", "", "", "", fmt::format("plan: {} VM(s) placed, {} waiting", placed, waiting),
+           {{"placed", placed}, {"waiting", waiting}, {"plan_ms", payload.value("plan_ms", 0.0)}});
+    } else if (kind == "migrate_started" || kind == "migrate_done" || kind == "migrate_failed" ||
+               kind == "cold_move_started" || kind == "cold_move_done" || kind == "cold_move_failed") {
+      auto vm = payload.value("vm", "");
+      auto to = payload.value("to", "");
+      emit(kind, payload.value("from", ""), vm, evacuation_of(vm),
+           fmt::format("{}: {} {} -> {}{}", vm, kind, payload.value("from", ""), to,
+                       payload.contains("error") ? " (" + payload["error"].get<std::string>() + ")" : ""));
+      if (kind == "migrate_done" || kind == "cold_move_done") {
+        auto v = inventory_.find_vm(vm);
+        auto h = inventory_.find_host(to);
+        if (v != model::kNoIndex && h != model::kNoIndex) set_vm_host(v, h);
+      }
+    } else if (kind.rfind("vm_restart_", 0) == 0) {
+      auto vm = payload.value("vm", "");
+      emit(kind, payload.value("host", ""), vm, "",
+           fmt::format("{}: {} on {} (attempt {}){}", vm, kind.substr(3), payload.value("host", ""),
+                       payload.value("attempt", 0),
+                       payload.contains("reason")  ? ": " + payload["reason"].get<std::string>()
+                       : payload.contains("error") ? ": " + payload["error"].get<std::string>()
+                                                   : ""));
+    }
+  }
+
+  // ---- operations -------------------------------------------------------------------------------------
+
+  Operation new_operation(const std::string& kind, const std::vector<model::HostIndex>& hosts,
+                          const std::string& by) {
+    Operation op;
+    op.id = fmt::format("{}-{}", kind == "vm_restart" ? "restart" : kind, journal_.last_appended() + 1);
+    op.kind = kind;
+    op.hosts = names_of(hosts);
+    op.by = by;
+    op.started_ms = unix_now_ms();
+    journal_.append(
+        {"operation",
+         json{{"id", op.id}, {"kind", kind}, {"hosts", op.hosts}, {"by", by}, {"started_ms", op.started_ms}}
+             .dump()});
+    return op;
+  }
+
+  std::string recovery_of_host(model::HostIndex host) const {
+    if (host == model::kNoIndex) return "";
+    const auto& name = inventory_.hosts[host].name;
+    for (auto op = operations_.rbegin(); op != operations_.rend(); ++op) {
+      if (op->kind == "recovery" && std::find(op->hosts.begin(), op->hosts.end(), name) != op->hosts.end())
+        return op->id;
+    }
+    return "";
+  }
+
+  std::string recovery_of(model::VmIndex vm) const {
+    for (const auto& report : controller_->executor().report()) {
+      if (report.vm == vm) return recovery_of_host(report.from);
+    }
+    return "";
+  }
+
+  std::string evacuation_of(const std::string& vm_name) const {
+    auto v = controller_snapshot_.find_vm(vm_name);
+    if (v == model::kNoIndex) return "";
+    for (const auto& report : controller_->evacuator().report()) {
+      if (report.vm != v) continue;
+      const auto& from = controller_snapshot_.hosts[report.from].name;
+      for (auto op = operations_.rbegin(); op != operations_.rend(); ++op) {
+        if (op->kind == "evacuation" &&
+            std::find(op->hosts.begin(), op->hosts.end(), from) != op->hosts.end())
+          return op->id;
+      }
+    }
+    return "";
+  }
+
+  struct OperationVms {
+    json vms = json::array();
+    std::size_t total = 0;
+    std::size_t done = 0;
+    std::size_t in_flight = 0;
+    std::size_t bad = 0;
+  };
+
+  OperationVms operation_vms(const Operation& op) const {
+    OperationVms out;
+    const auto& cloud = controller_snapshot_;
+    auto name_of = [&](model::HostIndex h) {
+      return h == model::kNoIndex ? std::string() : cloud.hosts[h].name;
+    };
+    auto steps_of = [&](const std::string& vm) {
+      json steps = json::array();
+      auto found = steps_.find(vm);
+      if (found == steps_.end()) return steps;
+      for (const auto& s : found->second) {
+        json step{{"step", s.step},
+                  {"host", s.host},
+                  {"state", s.state},
+                  {"attempt", s.attempt},
+                  {"started_at", rfc3339(s.started_ms)}};
+        if (!s.disk.empty()) step["disk"] = s.disk;
+        if (s.finished_ms) step["finished_at"] = rfc3339(s.finished_ms);
+        if (!s.error.empty()) step["error"] = s.error;
+        steps.push_back(step);
+      }
+      return steps;
+    };
+    auto in_hosts = [&](model::HostIndex h) {
+      return h != model::kNoIndex &&
+             std::find(op.hosts.begin(), op.hosts.end(), cloud.hosts[h].name) != op.hosts.end();
+    };
+    if (op.kind == "recovery") {
+      for (const auto& report : controller_->executor().report()) {
+        if (!in_hosts(report.from)) continue;
+        ++out.total;
+        std::string state(exec::to_string(report.state));
+        if (report.state == exec::VmState::running) ++out.done;
+        if (report.state == exec::VmState::recovering) ++out.in_flight;
+        if (report.state == exec::VmState::failed || report.state == exec::VmState::waiting) ++out.bad;
+        json vm{{"vm", cloud.vms[report.vm].name},
+                {"from", name_of(report.from)},
+                {"to", name_of(report.to)},
+                {"state", state},
+                {"priority", std::string(model::to_string(report.priority))},
+                {"replans", report.replans},
+                {"steps", steps_of(cloud.vms[report.vm].name)}};
+        if (!report.reason.empty()) vm["reason"] = report.reason;
+        out.vms.push_back(vm);
+      }
+    } else if (op.kind == "evacuation") {
+      for (const auto& report : controller_->evacuator().report()) {
+        if (!in_hosts(report.from)) continue;
+        ++out.total;
+        using Outcome = exec::EvacuationOutcome;
+        bool finished = report.outcome == Outcome::migrated || report.outcome == Outcome::moved_cold ||
+                        report.outcome == Outcome::stopped;
+        bool moving = report.outcome == Outcome::pending || report.outcome == Outcome::migrating ||
+                      report.outcome == Outcome::moving_cold;
+        out.done += finished ? 1 : 0;
+        out.in_flight += moving ? 1 : 0;
+        out.bad += (report.outcome == Outcome::failed || report.outcome == Outcome::not_placed) ? 1 : 0;
+        json vm{{"vm", cloud.vms[report.vm].name},
+                {"from", name_of(report.from)},
+                {"to", name_of(report.to)},
+                {"state", std::string(exec::to_string(report.outcome))},
+                {"cold", report.cold},
+                {"live_attempts", report.live_attempts},
+                {"steps", json::array()}};
+        if (!report.reason.empty()) vm["reason"] = report.reason;
+        out.vms.push_back(vm);
+      }
+    } else if (op.kind == "vm_restart" && op.restart < controller_->vm_restarts().size()) {
+      const auto& restart = controller_->vm_restarts()[op.restart];
+      out.total = 1;
+      using State = control::VmRestart::State;
+      out.done = restart.state == State::running ? 1 : 0;
+      out.in_flight = (restart.state == State::scheduled || restart.state == State::starting) ? 1 : 0;
+      out.bad = (restart.state == State::failed || restart.state == State::refused) ? 1 : 0;
+      json vm{{"vm", cloud.vms[restart.vm].name}, {"from", name_of(restart.host)},
+              {"to", name_of(restart.host)},      {"state", std::string(control::to_string(restart.state))},
+              {"attempt", restart.attempt},       {"steps", json::array()}};
+      if (!restart.reason.empty()) vm["reason"] = restart.reason;
+      out.vms.push_back(vm);
+    }
+    return out;
+  }
+
+  void refresh_operations() {
+    if (!controller_) return;
+    for (auto& op : operations_) {
+      if (op.state != "running") continue;
+      auto vms = operation_vms(op);
+      bool fence_pending = false;
+      if (op.kind == "recovery") {
+        for (const auto& name : op.hosts) {
+          auto h = inventory_.find_host(name);
+          auto health = monitor_->health(h);
+          if (health == detect::HostHealth::failed || health == detect::HostHealth::fencing)
+            fence_pending = true;
+          if (h != model::kNoIndex && !controller_->availability().fenced(h) &&
+              controller_->executor().busy())
+            fence_pending = true;
+        }
+      }
+      if (vms.in_flight > 0 || fence_pending) continue;
+      if (op.kind == "evacuation" && controller_->evacuator().busy() && vms.total == 0) continue;
+      op.finished_ms = unix_now_ms();
+      op.state = vms.bad == 0 ? "succeeded" : (vms.done > 0 ? "partial" : "failed");
+      if (op.kind == "recovery") {
+        for (const auto& name : op.hosts) {
+          auto h = inventory_.find_host(name);
+          if (h != model::kNoIndex) monitor_->recovery_finished(h);
+        }
+      }
+      emit("operation_finished", fmt::format("{}", fmt::join(op.hosts, ",")), "", op.id,
+           fmt::format("{} {}: {} of {} VM(s) done in {:.1f} s", op.id, op.state, vms.done, vms.total,
+                       static_cast<double>(op.finished_ms - op.started_ms) / 1000.0),
+           {{"state", op.state},
+            {"vms", vms.total},
+            {"done", vms.done},
+            {"duration_s", static_cast<double>(op.finished_ms - op.started_ms) / 1000.0}});
+      plans_dirty_ = true;
+    }
+  }
+
+  json operation_summary(const Operation& op) const {
+    auto vms = operation_vms(op);
+    json out{{"id", op.id},
+             {"kind", op.kind},
+             {"state", op.state},
+             {"hosts", op.hosts},
+             {"by", op.by},
+             {"started_at", rfc3339(op.started_ms)},
+             {"vms_total", vms.total},
+             {"vms_done", vms.done},
+             {"vms_in_flight", vms.in_flight},
+             {"vms_failed", vms.bad}};
+    if (op.finished_ms) {
+      out["finished_at"] = rfc3339(op.finished_ms);
+      out["duration_s"] = static_cast<double>(op.finished_ms - op.started_ms) / 1000.0;
+    } else {
+      out["duration_s"] = static_cast<double>(unix_now_ms() - op.started_ms) / 1000.0;
+    }
+    if (op.kind == "evacuation") {
+      out["reason"] = op.reason;
+      out["deadline_s"] = op.deadline_s;
+    }
+    return out;
+  }
+
+  json operation_detail(const Operation& op) const {
+    json out = operation_summary(op);
+    out["vms"] = operation_vms(op).vms;
+    json timeline = json::array();
+    for (const auto& event : events_.since(0, 1000000, 0)) {
+      if (event.operation == op.id) timeline.push_back(EventLog::to_json(event));
+    }
+    out["timeline"] = timeline;
+    return out;
+  }
+
+  // ---- views ------------------------------------------------------------------------------------------
+
+  std::string host_state(model::HostIndex h) const {
+    auto health = monitor_->monitored(h) ? monitor_->health(h) : detect::HostHealth::up;
+    if (inventory_.hosts[h].state == model::HostState::down && !monitor_->monitored(h)) return "down";
+    if (health == detect::HostHealth::fenced || health == detect::HostHealth::recovering ||
+        health == detect::HostHealth::recovered) {
+      if (controller_ && !controller_->availability().fenced(h) && declared_[h]) return "fencing";
+      return std::string(detect::to_string(health));
+    }
+    if (health != detect::HostHealth::up) return std::string(detect::to_string(health));
+    if (inventory_.hosts[h].state == model::HostState::maintenance) {
+      return controller_ && controller_->evacuator().busy() ? "draining" : "maintenance";
+    }
+    return "up";
+  }
+
+  json host_json(model::HostIndex h) const {
+    const auto& host = inventory_.hosts[h];
+    auto detector = monitor_->status();
+    json channels = json::array();
+    std::string blocked;
+    for (const auto& status : detector.hosts) {
+      if (status.host != h) continue;
+      blocked = status.blocked_reason;
+      for (const auto& channel : status.channels) {
+        channels.push_back({{"channel", detect::to_string(channel.channel)},
+                            {"phi", channel.phi},
+                            {"silent_s", channel.silent_s},
+                            {"lost", channel.lost}});
+      }
+    }
+    std::uint64_t cpus = 0;
+    std::uint64_t memory = 0;
+    std::size_t count = 0;
+    for (const auto& vm : inventory_.vms) {
+      if (vm.host != h) continue;
+      cpus += vm.cpus;
+      memory += vm.memory_mib;
+      ++count;
+    }
+    json labels = json::object();
+    for (const auto& label : host.labels)
+      labels[std::string(inventory_.symbols.name(label.key))] =
+          std::string(inventory_.symbols.name(label.value));
+    json out{{"name", host.name},
+             {"state", host_state(h)},
+             {"uri", host.uri},
+             {"connected", libvirt_->connected(h)},
+             {"vms", count},
+             {"cpus", host.cpus},
+             {"cpus_used", cpus},
+             {"memory_mib", host.memory_mib},
+             {"memory_used_mib", memory},
+             {"labels", labels},
+             {"reserved", host.reserved},
+             {"bmc", host.bmc.has_value()},
+             {"channels", channels}};
+    if (!blocked.empty()) out["fence_blocked"] = blocked;
+    if (auto found = fence_reports_.find(h); found != fence_reports_.end()) out["last_fence"] = found->second;
+    return out;
+  }
+
+  std::vector<std::string> vm_states() const {
+    std::vector<std::string> states(inventory_.vms.size());
+    for (model::VmIndex v = 0; v < inventory_.vms.size(); ++v) {
+      states[v] =
+          inventory_.vms[v].host == model::kNoIndex || operator_stopped_.contains(v) ? "stopped" : "running";
+    }
+    for (const auto& report : controller_->executor().report()) {
+      if (report.state != exec::VmState::running)
+        states[report.vm] = std::string(exec::to_string(report.state));
+    }
+    for (const auto& report : controller_->evacuator().report()) {
+      if (report.outcome == exec::EvacuationOutcome::migrating ||
+          report.outcome == exec::EvacuationOutcome::moving_cold)
+        states[report.vm] = "migrating";
+    }
+    for (const auto& restart : controller_->vm_restarts()) {
+      using State = control::VmRestart::State;
+      if (restart.state == State::scheduled || restart.state == State::starting)
+        states[restart.vm] = "restarting";
+      if ((restart.state == State::refused || restart.state == State::failed) &&
+          !controller_->copies().may_run_on(restart.vm, restart.host))
+        states[restart.vm] = "failed";
+    }
+    return states;
+  }
+
+  json vm_json(model::VmIndex v, const std::string& state) const {
+    const auto& vm = inventory_.vms[v];
+    json networks = json::array();
+    for (auto n : vm.networks) networks.push_back(std::string(inventory_.symbols.name(n)));
+    json disks = json::array();
+    for (auto d = vm.first_disk; d < inventory_.vm_disk_end(v); ++d)
+      disks.push_back(inventory_.disks[d].name);
+    json after = json::array();
+    for (auto a : vm.after) after.push_back(inventory_.vms[a].name);
+    std::uint32_t restarts = 0;
+    for (const auto& restart : controller_->vm_restarts()) restarts += restart.vm == v ? 1 : 0;
+    return {{"name", vm.name},
+            {"host", vm.host == model::kNoIndex ? "" : inventory_.hosts[vm.host].name},
+            {"state", state},
+            {"priority", std::string(model::to_string(vm.priority))},
+            {"protect", vm.protect},
+            {"cpus", vm.cpus},
+            {"memory_mib", vm.memory_mib},
+            {"networks", networks},
+            {"disks", disks},
+            {"after", after},
+            {"restarts", restarts}};
+  }
+
+  json drain_dry_run(const std::vector<model::HostIndex>& hosts, double deadline_s,
+                     exec::EvacuationReason reason) {
+    model::Cloud cloud = inventory_;
+    cloud.rebuild_indexes();
+    sim::Scenario scenario;
+    scenario.file = "(dry run)";
+    for (auto h : hosts) {
+      sim::ScenarioEvent event;
+      event.kind = sim::ScenarioEvent::Kind::evacuate;
+      event.hosts = {h};
+      event.deadline_s = deadline_s;
+      event.reason = std::string(exec::to_string(reason));
+      scenario.events.push_back(event);
+    }
+    auto result = sim::run_simulation(cloud, scenario, {});
+    json moves = json::array();
+    for (const auto& report : result.evacuations) {
+      json move{{"vm", cloud.vms[report.vm].name},
+                {"from", cloud.hosts[report.from].name},
+                {"to", report.to == model::kNoIndex ? "" : cloud.hosts[report.to].name},
+                {"outcome", std::string(exec::to_string(report.outcome))},
+                {"cold", report.cold},
+                {"estimated_end_s", report.end_s}};
+      if (!report.reason.empty()) move["reason"] = report.reason;
+      moves.push_back(move);
+    }
+    return {{"dry_run", true},
+            {"plan",
+             {{"hosts", names_of(hosts)},
+              {"deadline_s", deadline_s},
+              {"moves", moves},
+              {"summary", sim::summary_json(result)}}}};
+  }
+
+  // ---- helpers ----------------------------------------------------------------------------------------
+
+  model::HostIndex find_host(const std::string& name, const char* field) const {
+    auto h = inventory_.find_host(name);
+    if (h == model::kNoIndex) throw api::RequestError(404, field, "no host named '" + name + "'");
+    return h;
+  }
+
+  std::vector<model::HostIndex> find_hosts(const std::vector<std::string>& names) const {
+    if (names.empty()) throw api::RequestError(400, "hosts", "name at least one host");
+    std::vector<model::HostIndex> hosts;
+    for (const auto& name : names) {
+      auto h = find_host(name, "hosts");
+      if (std::find(hosts.begin(), hosts.end(), h) == hosts.end()) hosts.push_back(h);
+    }
+    return hosts;
+  }
+
+  std::vector<std::string> names_of(const std::vector<model::HostIndex>& hosts) const {
+    std::vector<std::string> names;
+    for (auto h : hosts) names.push_back(inventory_.hosts[h].name);
+    return names;
+  }
+
+  std::string join_names(const std::vector<model::HostIndex>& hosts) const {
+    return fmt::format("{}", fmt::join(names_of(hosts), ","));
+  }
+
+  void set_vm_host(model::VmIndex vm, model::HostIndex host) {
+    if (vm >= inventory_.vms.size() || inventory_.vms[vm].host == host) return;
+    inventory_.vms[vm].host = host;
+    inventory_.rebuild_indexes();
+    plans_dirty_ = true;
+  }
+
+  std::size_t protected_count() const {
+    std::size_t count = 0;
+    for (const auto& vm : inventory_.vms) count += vm.protect ? 1 : 0;
+    return count;
+  }
+
+  void emit(const std::string& kind, const std::string& host, const std::string& vm,
+            const std::string& operation, const std::string& message, json details = json::object()) {
+    Event event;
+    event.kind = kind;
+    event.host = host;
+    event.vm = vm;
+    event.operation = operation;
+    event.message = message;
+    event.details = std::move(details);
+    auto sequence = events_.append(std::move(event));
+    for (auto& op : operations_) {
+      if (op.id == operation) op.timeline.push_back(sequence);
+    }
+  }
+
+  void fatal(const std::string& message) {
+    emit("fatal", "", "", "", message);
+    exit_status_ = 1;
+    if (controller_) controller_->halt();
+    stopping_ = true;
+    loop_.stop();
+  }
+
+  const DaemonConfig& config_;
+  EventLog& events_;
+  drivers::WallClockLoop loop_;
+  store::SqliteJournal durable_journal_;
+  ControllerJournal journal_;
+  store::SqliteStore state_store_;
+  model::Cloud inventory_;
+  DurabilityGate gate_;
+  std::map<std::string, std::string> domain_xml_;
+  std::map<std::string, std::string> network_xml_;
+  std::unique_ptr<drivers::LibvirtHypervisor> libvirt_;
+  std::unique_ptr<GatedHypervisor> hypervisor_;
+  std::unique_ptr<NoStorage> storage_;
+  std::unique_ptr<GatedStorage> gated_storage_;
+  std::unique_ptr<GatedNetwork> network_;
+  std::unique_ptr<Handover> handover_;
+  std::unique_ptr<detect::HostMonitor> monitor_;
+  std::unique_ptr<drivers::IpmitoolFencer> ipmi_;
+  std::unique_ptr<drivers::FenceAgentFencer> fence_agent_;
+  std::unique_ptr<fence::ManualFencer> manual_;
+  std::unique_ptr<fence::LeaseFencer> lease_;
+  std::unique_ptr<fence::StorageFencer> storage_fencer_;
+  std::unique_ptr<fence::FenceChain> chain_;
+  std::unique_ptr<GatedFencer> gated_fencer_;
+  std::unique_ptr<detect::HeartbeatReceiver> receiver_;
+  std::unique_ptr<detect::LeaseWatcher> lease_watcher_;
+  model::Cloud controller_snapshot_;
+  std::unique_ptr<control::Controller> controller_;
+  std::vector<bool> declared_;
+  std::set<model::VmIndex> operator_stopped_;
+  std::vector<Operation> operations_;
+  std::unordered_map<std::string, std::vector<StepView>> steps_;
+  std::map<model::HostIndex, json> fence_reports_;
+  model::Cloud plan_cloud_;
+  std::unique_ptr<plan::PrecomputedPlans> plans_;
+  std::int64_t plans_computed_ms_ = 0;
+  bool plans_dirty_ = true;
+  std::optional<plan::CapacityReport> capacity_;
+  std::int64_t capacity_checked_ms_ = 0;
+  bool inventory_changed_ = false;
+  bool checkpointed_once_ = false;
+  struct Periodic {
+    double period_s;
+    std::function<void()> work;
+  };
+  std::vector<Periodic> periodic_;
+  std::string last_warning_;
+  bool stopping_ = false;
+  std::atomic<bool> running_{false};
+  int exit_status_ = 0;
+  std::string crash_kind_;
+  std::uint32_t crash_count_ = 1;
+  std::uint32_t crash_seen_ = 0;
+};
+
+// ============================================================================================== Daemon
+
+Daemon::Daemon(DaemonConfig config) : config_(std::move(config)) {
+  engine_ = std::make_unique<Engine>(config_, events_);
+}
+
+Daemon::~Daemon() {
+  events_.close();
+  engine_.reset();
+}
+
+int Daemon::run(const std::function<void()>& ready) {
+  running_ = true;
+  int status = engine_->run(ready);
+  running_ = false;
+  events_.close();
+  return status;
+}
+
+void Daemon::stop() {
+  engine_->request_stop();
+}
+
+json Daemon::on_engine(std::function<json(Engine&)> work) {
+  if (!engine_->running()) throw api::RequestError(503, "", "the daemon is starting or stopping");
+  auto promise = std::make_shared<std::promise<json>>();
+  auto answer = promise->get_future();
+  engine_->loop().post([this, promise, work = std::move(work)] {
+    try {
+      promise->set_value(work(*engine_));
+    } catch (...) {
+      promise->set_exception(std::current_exception());
+    }
+  });
+  if (answer.wait_for(std::chrono::duration<double>(kRequestTimeoutS)) != std::future_status::ready)
+    throw api::RequestError(503, "", "the engine did not answer in time");
+  return answer.get();
+}
+
+json Daemon::status() {
+  return on_engine([](Engine& engine) { return engine.status(); });
+}
+json Daemon::hosts() {
+  return on_engine([](Engine& engine) { return engine.hosts_json(); });
+}
+json Daemon::host(const std::string& name) {
+  return on_engine([name](Engine& engine) { return engine.host_json(name); });
+}
+json Daemon::vms() {
+  return on_engine([](Engine& engine) { return engine.vms_json(); });
+}
+json Daemon::vm(const std::string& name) {
+  return on_engine([name](Engine& engine) { return engine.vm_json(name); });
+}
+json Daemon::groups() {
+  return on_engine([](Engine& engine) { return engine.groups_json(); });
+}
+json Daemon::plans() {
+  return on_engine([](Engine& engine) { return engine.plans_json(); });
+}
+json Daemon::capacity() {
+  return on_engine([](Engine& engine) { return engine.capacity_json(); });
+}
+json Daemon::operations() {
+  return on_engine([](Engine& engine) { return engine.operations_json(); });
+}
+json Daemon::operation(const std::string& id) {
+  return on_engine([id](Engine& engine) { return engine.operation_json(id); });
+}
+json Daemon::events(std::uint64_t after, std::size_t limit, double wait_s) {
+  json list = json::array();
+  for (const auto& event : events_.since(after, limit, wait_s)) list.push_back(EventLog::to_json(event));
+  return {{"events", list}, {"last", events_.last_sequence()}};
+}
+json Daemon::drain(const api::DrainRequest& request, const api::Caller& caller) {
+  return on_engine([request, caller](Engine& engine) { return engine.drain(request, caller); });
+}
+json Daemon::exit_maintenance(const api::ExitMaintenanceRequest& request, const api::Caller& caller) {
+  return on_engine([request, caller](Engine& engine) { return engine.exit_maintenance(request, caller); });
+}
+json Daemon::confirm_down(const std::string& host, const api::Caller& caller) {
+  return on_engine([host, caller](Engine& engine) { return engine.confirm_down(host, caller); });
+}
+json Daemon::cancel(const std::string& id, const api::Caller& caller) {
+  return on_engine([id, caller](Engine& engine) { return engine.cancel(id, caller); });
+}
+json Daemon::set_armed(bool armed, const std::string& reason, const api::Caller& caller) {
+  return on_engine(
+      [armed, reason, caller](Engine& engine) { return engine.set_armed(armed, reason, caller); });
+}
+
+}  // namespace revive::daemon

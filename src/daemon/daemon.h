@@ -1,0 +1,87 @@
+// Daemon: `revived`, the controller protecting real VMs on libvirt hosts. It assembles the real environment
+// around the one controller the simulator also drives (control/controller.h):
+//
+//   revive-agent (UDP heartbeats, lease files) ─> HeartbeatReceiver, LeaseWatcher ─┐
+//   libvirt connections (keepalive, close)      ─> LibvirtHypervisor events ────────┼─> HostMonitor (phi)
+//                                                                                   │      │ declares failed
+//   REST API (api::HttpServer) ─> Daemon (api::Service) ─> Controller <─────────────┘<─────┘
+//                                                            │ executor, evacuation engine
+//                         durability gate (intent first) ─> libvirt, IPMI / fence agent / manual, storage
+//                         SQLite journal (ControllerJournal) <─ every intent and result
+//
+// Start (run): reads the last checkpoint of the journal, discovers every host's domains through libvirt
+// (VMs not in the inventory are protected with default policy; the inventory's vms entries are their policy),
+// builds the controller, resumes it from the journal's records after the checkpoint (a daemon killed at any
+// point finishes the recovery without starting a VM twice), then runs the engine loop until stop().
+// While running: the detector watches every host on three channels; a host it declares failed is handed to
+// the controller, which fences it (the configured fence levels) before any restart; VMs that stop
+// unexpectedly on healthy hosts are restarted there; drains come from the API. When nothing is in flight the
+// daemon checkpoints (inventory as it is now) and compacts the journal; inventory changes found by
+// rediscovery (VMs that appeared) are applied then, the controller rebuilt on the new inventory.
+//
+// Thread-safety: run() on one thread (the engine thread); stop() and every api::Service method from any
+// thread (they hand their work to the engine thread and wait up to request_timeout_s for it).
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <optional>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "api/service.h"
+#include "daemon/config.h"
+#include "daemon/event_log.h"
+
+namespace revive::daemon {
+
+class Daemon final : public api::Service {
+ public:
+  // Opens the journal (one daemon per data directory: a second is refused) and the state store, binds the
+  // heartbeat socket. Throws std::runtime_error (or env::StoreError) naming what failed; nothing runs then.
+  explicit Daemon(DaemonConfig config);
+  ~Daemon() override;
+
+  // Runs until stop(); returns the exit status (0 after stop(), 1 after a fatal error such as a failed
+  // journal). `ready` is called on the engine thread once the controller runs (discovery and resume done).
+  int run(const std::function<void()>& ready = {});
+  void stop();
+
+  // api::Service
+  nlohmann::json status() override;
+  nlohmann::json hosts() override;
+  nlohmann::json host(const std::string& name) override;
+  nlohmann::json vms() override;
+  nlohmann::json vm(const std::string& name) override;
+  nlohmann::json groups() override;
+  nlohmann::json plans() override;
+  nlohmann::json capacity() override;
+  nlohmann::json operations() override;
+  nlohmann::json operation(const std::string& id) override;
+  nlohmann::json events(std::uint64_t after, std::size_t limit, double wait_s) override;
+  nlohmann::json drain(const api::DrainRequest& request, const api::Caller& caller) override;
+  nlohmann::json exit_maintenance(const api::ExitMaintenanceRequest& request,
+                                  const api::Caller& caller) override;
+  nlohmann::json confirm_down(const std::string& host, const api::Caller& caller) override;
+  nlohmann::json cancel(const std::string& operation_id, const api::Caller& caller) override;
+  nlohmann::json set_armed(bool armed, const std::string& reason, const api::Caller& caller) override;
+
+  EventLog& event_log() { return events_; }
+
+  class Engine;  // everything living on the engine thread
+
+ private:
+  // Runs `work` on the engine thread and returns its answer (rethrowing its exception); 503 when the engine
+  // does not answer in time or is not running.
+  nlohmann::json on_engine(std::function<nlohmann::json(Engine&)> work);
+
+  DaemonConfig config_;
+  EventLog events_;
+  std::unique_ptr<Engine> engine_;
+  std::atomic<bool> running_{false};
+};
+
+}  // namespace revive::daemon
