@@ -81,7 +81,9 @@ struct DaemonConfig {
   model::Cloud inventory;      // loaded from inventory_file
 
   HeartbeatConfig heartbeat;
-  detect::DetectorSettings detector;  // detector.* keys (same names as the struct's fields)
+  detect::DetectorSettings detector;  // detector.* keys (same names as the struct's fields); interval_s and
+                                      // acceptable_pause_s set both phi settings'
+                                      // expected_interval_s and acceptable_pause_s
   FencingConfig fencing;
   exec::ExecutorOptions recovery;  // recovery.strategy, max_attempts, retry_backoff_s, max_replans,
                                    // max_fence_attempts, timeout_factor, min_timeout_s, global_max_parallel
@@ -92,7 +94,10 @@ struct DaemonConfig {
   LibvirtConfig libvirt;
 };
 
-// Throws ConfigError (the config's own errors) or model::InventoryError (the inventory's).
+// Throws ConfigError when the config itself has errors (its diagnostics then end with the inventory's, word
+// for word, when that is broken too), else model::InventoryError, unchanged, when only the inventory is.
+// The inventory is loaded with model::InventoryOptions::vm_placement_from_discovery: its VM entries may omit
+// host, cpus and memory_mib.
 DaemonConfig load_config(const std::string& path);
 
 }  // namespace revive::daemon

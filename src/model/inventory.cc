@@ -167,7 +167,8 @@ class NameIndex {
 // document, which outlives the loader.
 class Loader {
  public:
-  Loader(const Document& document, std::string_view file) : document_(document), file_(file) {}
+  Loader(const Document& document, std::string_view file, const InventoryOptions& options)
+      : document_(document), file_(file), options_(options) {}
 
   Cloud load() {
     read_top();
@@ -737,17 +738,21 @@ class Loader {
         register_name(vm_names_, *text, vm_index, name, path, "VM");
       }
     }
-    if (NodeId host = fields[field_index(kVmFields, "host")]; require(host, map, path, "host")) {
+    // Placement and size may come from discovery instead (InventoryOptions::vm_placement_from_discovery).
+    auto placement_given = [&](NodeId value, std::string_view field) {
+      if (value == kNoNode && options_.vm_placement_from_discovery) return false;
+      return require(value, map, path, field);
+    };
+    if (NodeId host = fields[field_index(kVmFields, "host")]; placement_given(host, "host")) {
       vm.host = resolve(host_names_, host, path, "host", "host");
     }
-    if (NodeId cpus = fields[field_index(kVmFields, "cpus")]; require(cpus, map, path, "cpus")) {
+    if (NodeId cpus = fields[field_index(kVmFields, "cpus")]; placement_given(cpus, "cpus")) {
       if (auto value = read_count(cpus, path, "cpus")) {
         vm.cpus = *value;
         nodes.cpus = cpus;
       }
     }
-    if (NodeId memory = fields[field_index(kVmFields, "memory_mib")];
-        require(memory, map, path, "memory_mib")) {
+    if (NodeId memory = fields[field_index(kVmFields, "memory_mib")]; placement_given(memory, "memory_mib")) {
       if (auto value =
               read_integer(memory, path, "memory_mib", 1, std::numeric_limits<std::int64_t>::max())) {
         vm.memory_mib = *value;
@@ -997,6 +1002,7 @@ class Loader {
 
   const Document& document_;
   std::string_view file_;
+  InventoryOptions options_;
   std::vector<Diagnostic> errors_;
   Cloud cloud_;
   NameIndex endpoint_names_, array_names_, switch_names_, host_names_, vm_names_, disk_names_;
@@ -1009,18 +1015,19 @@ class Loader {
 
 }  // namespace
 
-Cloud load_inventory_text(std::string_view yaml_text, std::string_view file_name) {
+Cloud load_inventory_text(std::string_view yaml_text, std::string_view file_name,
+                          const InventoryOptions& options) {
   std::optional<Document> document;
   try {
     document.emplace(Document::parse(yaml_text));
   } catch (const yaml::SyntaxError& syntax) {
     throw InventoryError({{std::string(file_name), syntax.line(), "yaml", syntax.what()}});
   }
-  Loader loader(*document, file_name);
+  Loader loader(*document, file_name, options);
   return loader.load();
 }
 
-Cloud load_inventory_file(const std::string& path) {
+Cloud load_inventory_file(const std::string& path, const InventoryOptions& options) {
   std::ifstream in(path, std::ios::binary);
   if (!in) {
     throw InventoryError({{path, 0, "file", std::string("cannot read: ") + std::strerror(errno)}});
@@ -1042,7 +1049,7 @@ Cloud load_inventory_file(const std::string& path) {
     text = std::move(stream).str();
   }
   if (in.bad()) throw InventoryError({{path, 0, "file", "read error"}});
-  return load_inventory_text(text, path);
+  return load_inventory_text(text, path, options);
 }
 
 }  // namespace revive::model

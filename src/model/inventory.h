@@ -32,10 +32,19 @@ class InventoryError : public std::runtime_error {
   std::vector<Diagnostic> diagnostics_;
 };
 
+struct InventoryOptions {
+  // The daemon's inventories: a VM entry may omit `host`, `cpus` and `memory_mib`, which libvirt discovery
+  // fills in later; its entry is then policy (priority, protect, labels, after, groups) for the VM of that
+  // name. Such a VM is loaded with host kNoIndex and cpus and memory_mib 0, and the size check skips it.
+  // Off (the offline tools): all three are required.
+  bool vm_placement_from_discovery = false;
+};
+
 // Throws InventoryError (an unreadable file is one diagnostic at line 0).
-Cloud load_inventory_file(const std::string& path);
+Cloud load_inventory_file(const std::string& path, const InventoryOptions& options = {});
 // `file_name` is used in diagnostics only.
-Cloud load_inventory_text(std::string_view yaml_text, std::string_view file_name);
+Cloud load_inventory_text(std::string_view yaml_text, std::string_view file_name,
+                          const InventoryOptions& options = {});
 
 // Writes `cloud` as an inventory that load_inventory_text reads back to an equal cloud. Deterministic.
 void write_inventory(const Cloud& cloud, std::ostream& out);

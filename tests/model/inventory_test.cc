@@ -222,6 +222,65 @@ INSTANTIATE_TEST_SUITE_P(Malformed, InventoryRejects,
                          ::testing::ValuesIn(revive::testing::inventory_error_cases()),
                          [](const auto& test_info) { return test_info.param.name; });
 
+// The daemon's inventories: VM entries may leave host, cpus and memory_mib to libvirt discovery.
+constexpr const char* kPolicyOnlyVms =
+    "version: 1\n"                                           // 1
+    "endpoints: [{name: e, max_parallel: 2}]\n"              // 2
+    "hosts:\n"                                               // 3
+    "- {name: h, cpus: 4, memory_mib: 4096, endpoint: e}\n"  // 4
+    "vms:\n"                                                 // 5
+    "- {name: db, priority: critical, after: [web]}\n"       // 6
+    "- {name: web, host: h, cpus: 1}\n"                      // 7
+    "groups: [{name: g, kind: affinity, scope: host, members: [db, web]}]\n";
+
+TEST(Inventory, VmPlacementIsRequiredByDefault) {
+  auto diagnostics = diagnostics_of(kPolicyOnlyVms);
+  std::vector<std::string> found;
+  for (const auto& d : diagnostics) found.push_back(d.to_string());
+  EXPECT_EQ(found, (std::vector<std::string>{"test.yaml:6: vms[db].host: missing required field",
+                                             "test.yaml:6: vms[db].cpus: missing required field",
+                                             "test.yaml:6: vms[db].memory_mib: missing required field",
+                                             "test.yaml:7: vms[web].memory_mib: missing required field"}));
+}
+
+TEST(Inventory, VmPlacementMayComeFromDiscovery) {
+  Cloud cloud = load_inventory_text(kPolicyOnlyVms, "daemon.yaml", {.vm_placement_from_discovery = true});
+  ASSERT_EQ(cloud.vms.size(), 2u);
+  const Vm& db = cloud.vms[cloud.find_vm("db")];
+  EXPECT_EQ(db.host, kNoIndex);
+  EXPECT_EQ(db.cpus, 0u);
+  EXPECT_EQ(db.memory_mib, 0u);
+  EXPECT_EQ(db.priority, Priority::critical);
+  EXPECT_EQ(db.after, std::vector<VmIndex>{cloud.find_vm("web")});
+  const Vm& web = cloud.vms[cloud.find_vm("web")];
+  EXPECT_EQ(web.host, cloud.find_host("h"));
+  EXPECT_EQ(web.cpus, 1u);
+  EXPECT_EQ(web.memory_mib, 0u);
+  EXPECT_EQ(cloud.vms_on(cloud.find_host("h")), std::vector<VmIndex>{cloud.find_vm("web")});
+  EXPECT_EQ(cloud.groups.size(), 1u);
+}
+
+TEST(Inventory, GivenVmPlacementIsStillCheckedWhenDiscoveryMayFillIt) {
+  try {
+    load_inventory_text(
+        "version: 1\n"
+        "endpoints: [{name: e, max_parallel: 2}]\n"
+        "hosts: [{name: h, cpus: 4, memory_mib: 4096, endpoint: e}]\n"
+        "vms:\n"
+        "- {name: a, host: nowhere}\n"
+        "- {name: b, cpus: 0}\n"
+        "- {name: c, cpus: 64, memory_mib: 1024}\n",
+        "daemon.yaml", {.vm_placement_from_discovery = true});
+    FAIL() << "loaded";
+  } catch (const InventoryError& error) {
+    EXPECT_EQ(std::string(error.what()),
+              "daemon.yaml:5: vms[a].host: unknown host 'nowhere'\n"
+              "daemon.yaml:6: vms[b].cpus: must be at least 1, got 0\n"
+              "daemon.yaml:7: vms[c].cpus: VM needs 64 cpus, more than any host has after overcommit "
+              "(largest: 4)\n");
+  }
+}
+
 TEST(Inventory, TheValidBaseOfTheMalformedCasesLoads) {
   Cloud cloud = load_inventory_text(revive::testing::valid_inventory(), "test.yaml");
   EXPECT_EQ(cloud.vms.size(), 3u);
