@@ -19,6 +19,8 @@ std::string_view to_string(VmRestart::State state) {
       return "failed";
     case VmRestart::State::refused:
       return "refused";
+    case VmRestart::State::relocated:
+      return "relocated";
   }
   return "?";
 }
@@ -117,20 +119,22 @@ void Controller::vm_stopped_unexpectedly(model::VmIndex vm, model::HostIndex hos
   std::uint32_t within_window = 0;
   for (const auto& earlier : vm_restarts_) {
     if (earlier.vm == vm && earlier.state != VmRestart::State::refused &&
-        earlier.stopped_s > now - restart_options_.window_s)
+        earlier.state != VmRestart::State::relocated && earlier.stopped_s > now - restart_options_.window_s)
       ++within_window;
   }
   restart.attempt = within_window + 1;
   nlohmann::json payload{
       {"vm", state.vms[vm].name}, {"host", state.hosts[host].name}, {"attempt", restart.attempt}};
   if (within_window >= restart_options_.max_restarts) {
-    restart.state = VmRestart::State::refused;
+    // It keeps failing on this host: placed elsewhere (the executor plans it like a recovery, host excluded).
+    restart.state = VmRestart::State::relocated;
     restart.finished_s = now;
-    restart.reason = fmt::format("stopped {} times within {:.0f} s (max_restarts {}): left stopped",
+    restart.reason = fmt::format("stopped {} times within {:.0f} s (max_restarts {}): placed elsewhere",
                                  within_window + 1, restart_options_.window_s, restart_options_.max_restarts);
     payload["reason"] = restart.reason;
-    environment_.journal.append({"vm_restart_refused", payload.dump()});
+    environment_.journal.append({"vm_restart_relocated", payload.dump()});
     vm_restarts_.push_back(std::move(restart));
+    executor_->on_vm_failed(vm, host);
     return;
   }
   environment_.journal.append({"vm_restart_scheduled", payload.dump()});

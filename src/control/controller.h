@@ -46,7 +46,8 @@ struct ControllerEnvironment {
 
 // VM-level failures (what vSphere calls VM monitoring, Proxmox max_restart): a protected VM that stops
 // unexpectedly on a healthy host is restarted there after delay_s, at most max_restarts times within any
-// window_s; beyond that it is left stopped with the reason (and reported), for an operator to look at.
+// window_s; beyond that it is placed elsewhere (Executor::on_vm_failed), like a recovery with its host
+// excluded.
 struct VmRestartOptions {
   std::uint32_t max_restarts = 3;
   double window_s = 600.0;
@@ -64,7 +65,15 @@ struct VmRestart {
   model::VmIndex vm = model::kNoIndex;
   model::HostIndex host = model::kNoIndex;
   std::uint32_t attempt = 0;  // 1 for the first restart within the window
-  enum class State : std::uint8_t { scheduled, starting, running, failed, refused } state = State::scheduled;
+  // relocated: over max_restarts, handed to the executor to be placed elsewhere.
+  enum class State : std::uint8_t {
+    scheduled,
+    starting,
+    running,
+    failed,
+    refused,
+    relocated
+  } state = State::scheduled;
   double stopped_s = 0.0;  // when the stop was reported (loop clock)
   double finished_s = -1.0;
   std::string reason;  // why failed or refused

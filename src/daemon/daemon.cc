@@ -1086,7 +1086,7 @@ class Daemon::Engine {
       const auto& restart = controller_->vm_restarts()[op.restart];
       out.total = 1;
       using State = control::VmRestart::State;
-      out.done = restart.state == State::running ? 1 : 0;
+      out.done = (restart.state == State::running || restart.state == State::relocated) ? 1 : 0;
       out.in_flight = (restart.state == State::scheduled || restart.state == State::starting) ? 1 : 0;
       out.bad = (restart.state == State::failed || restart.state == State::refused) ? 1 : 0;
       json vm{{"vm", cloud.vms[restart.vm].name}, {"from", name_of(restart.host)},

@@ -283,6 +283,28 @@ class Executor::Impl {
     request_process();
   }
 
+  void on_vm_failed(model::VmIndex vm, model::HostIndex host) {
+    if (vm >= state_.vms.size() || host >= state_.hosts.size())
+      throw std::invalid_argument("on_vm_failed: no such VM or host");
+    if (task_of_vm_[vm] != kNoTask && tasks_[task_of_vm_[vm]].state == VmState::recovering) return;
+    if (vm_location_[vm] != host || !state_.vms[vm].protect) return;
+    journal("vm_failed", fmt::format(R"({{"vm":"{}","host":"{}"}})", json_escape(state_.vms[vm].name),
+                                     json_escape(state_.hosts[host].name)));
+    relocate(vm, host);
+  }
+
+  void relocate(model::VmIndex vm, model::HostIndex host) {
+    auto index = task_for(vm);
+    auto& task = tasks_[index];
+    task.from = host;
+    task.handed_over = false;
+    if (std::find(task.excluded.begin(), task.excluded.end(), host) == task.excluded.end())
+      task.excluded.push_back(host);
+    set_state(task, VmState::recovering);
+    pending_replans_.push_back(index);
+    request_process();
+  }
+
   void on_vm_moved(model::VmIndex vm, model::HostIndex host) {
     if (vm >= state_.vms.size() || host >= state_.hosts.size())
       throw std::invalid_argument("on_vm_moved: no such VM or host");
@@ -328,6 +350,7 @@ class Executor::Impl {
     };
     std::map<model::VmIndex, Target> targets;
     std::set<std::pair<model::VmIndex, model::HostIndex>> unanswered_starts;
+    std::map<model::VmIndex, model::HostIndex> relocating;  // VMs to place elsewhere after VM-level failures
     std::set<std::tuple<model::VmIndex, model::HostIndex, model::HostIndex>> unanswered_migrations;
     std::set<std::tuple<model::VmIndex, env::StepKind, model::HostIndex, model::DiskIndex>> unanswered_calls;
     auto host_of = [this](const nlohmann::json& j, const char* key) {
@@ -425,7 +448,12 @@ class Executor::Impl {
                                                : model::kNoIndex;
           unanswered_calls.erase(std::make_tuple(vm, *kind, host, disk));
         }
+      } else if (record.kind == "vm_failed") {
+        auto vm = state_.find_vm(payload.value("vm", ""));
+        auto host = host_of(payload, "host");
+        if (vm != model::kNoIndex && host != model::kNoIndex) relocating[vm] = host;
       } else if (record.kind == "vm_running" || record.kind == "adopted") {
+        relocating.erase(state_.find_vm(payload.value("vm", "")));
         auto vm = state_.find_vm(payload.value("vm", ""));
         auto host = host_of(payload, "host");
         if (vm == model::kNoIndex || host == model::kNoIndex) continue;
@@ -521,6 +549,9 @@ class Executor::Impl {
       } else {
         pending_replans_.push_back(index);
       }
+    }
+    for (auto [vm, host] : relocating) {
+      if (vm_location_[vm] == host && !host_failed_[host] && state_.vms[vm].protect) relocate(vm, host);
     }
     for (auto host : failed_order_) {
       if (fences_[host].state != Fence::State::done) start_fence(host);
@@ -1916,6 +1947,10 @@ void Executor::on_host_failed(model::HostIndex host) {
 void Executor::on_host_returned(model::HostIndex host) {
   impl_->on_host_returned(host);
 }
+void Executor::on_vm_failed(model::VmIndex vm, model::HostIndex host) {
+  impl_->on_vm_failed(vm, host);
+}
+
 void Executor::on_vm_moved(model::VmIndex vm, model::HostIndex host) {
   impl_->on_vm_moved(vm, host);
 }

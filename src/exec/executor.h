@@ -118,6 +118,10 @@ class Executor {
   // `host` is back (powered on, up again, taken back by the operator): it is a target again, the proof of
   // its last loss (its fence) is over, and a later failure of it is a new loss with a fence of its own.
   void on_host_returned(model::HostIndex host);
+  // `vm` failed on its healthy host `host` for good (a VM-level failure: it kept stopping there) and no copy
+  // runs there now (the caller holds that proof, e.g. the hypervisor reported it stopped): it is placed
+  // elsewhere, `host` excluded, as a recovery of its own. Ignored while the VM is being recovered.
+  void on_vm_failed(model::VmIndex vm, model::HostIndex host);
   // Another engine (the evacuation engine) moved `vm` and it now runs on `host`: the executor's view follows,
   // so a later failure of `host` recovers it and its old host no longer counts it. Ignored while the executor
   // itself is recovering the VM.
