@@ -4,7 +4,8 @@ set -euo pipefail
 packages=(
   build-essential cmake ninja-build ccache pkg-config git clang-format clang-tidy
   libyaml-cpp-dev libyaml-dev nlohmann-json3-dev libcli11-dev libfmt-dev libspdlog-dev libsqlite3-dev libssl-dev
-  libgtest-dev libgmock-dev libbenchmark-dev coinor-libcbc-dev
+  libgtest-dev libgmock-dev libbenchmark-dev coinor-libcbc-dev libcpp-httplib-dev
+  python3 python3-yaml python3-jsonschema
   openipmi ipmitool fence-agents iproute2 procps
   libvirt-dev libvirt-daemon libvirt-daemon-driver-qemu libvirt-clients libxml2-dev qemu-system-x86 util-linux
 )

@@ -4,6 +4,7 @@
 // changed).
 #pragma once
 
+#include <optional>
 #include <stdexcept>
 #include <string>
 
@@ -17,6 +18,13 @@ inline constexpr int kExitNotAllPlaced = 3;
 // A simulated run broke a safety invariant (two copies of a VM, a limit exceeded...): a bug in Revive.
 inline constexpr int kExitInvariantBroken = 4;
 
+// Commands against the daemon (revive --server URL ..., server_commands.cc): 2 is also an API error answered
+// 4xx (nothing changed); 3 the daemon could not be reached; 1 the daemon failed (5xx), or the operation
+// `operations show --watch` followed ended other than succeeded.
+inline constexpr int kExitUnreachable = 3;
+inline constexpr int kExitDaemonFault = 1;
+inline constexpr int kExitOperationDidNotSucceed = 1;
+
 // Bad input (file, argument, request): main prints "revive: <message>" on stderr and exits 2.
 class InputError : public std::runtime_error {
  public:
@@ -24,6 +32,14 @@ class InputError : public std::runtime_error {
 };
 
 void set_exit_status(int status);
+int exit_status();  // the status set so far (kExitOk if none)
+
+// The one place that decides whether a command line is for the daemon: the URL when it names --server URL (or
+// --server=URL), or when $REVIVE_SERVER is set, the command is one the daemon serves and no offline input
+// (--state, --inventory) is given; nullopt for the offline CLI.
+std::optional<std::string> daemon_url(int argc, char** argv);
+// Parses and runs a daemon command line against `url`; returns the exit status.
+int run_daemon_command(const std::string& url, int argc, char** argv);
 
 void add_inventory_commands(CLI::App& app);  // inventory validate | show
 void add_generate_command(CLI::App& app);    // generate

@@ -6,15 +6,19 @@
 
 namespace revive::cli {
 namespace {
-int exit_status = kExitOk;
+int status_so_far = kExitOk;
 }
 void set_exit_status(int status) {
-  exit_status = status;
+  status_so_far = status;
+}
+int exit_status() {
+  return status_so_far;
 }
 }  // namespace revive::cli
 
 int main(int argc, char** argv) {
   using namespace revive::cli;
+  if (auto url = daemon_url(argc, argv)) return run_daemon_command(*url, argc, argv);
   CLI::App app{"Revive: VM resiliency manager (plan, simulate and run recoveries of failed hosts)", "revive"};
   app.require_subcommand(1);
   app.set_version_flag("--version", "revive 0.1.0");
@@ -24,6 +28,11 @@ int main(int argc, char** argv) {
   add_simulate_commands(app);
   add_evacuate_command(app);
   add_host_commands(app);
+  static std::string server_url;  // never read: daemon_url() routes --server command lines before this parse
+  app.add_option(
+      "--server", server_url,
+      "Talk to the daemon at this URL (also $REVIVE_SERVER): status, hosts, vms, plan show, check, "
+      "evacuate, maintenance, host confirm-down, disarm, arm, events, operations, cancel (docs/cli.md)");
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {
@@ -45,5 +54,5 @@ int main(int argc, char** argv) {
     std::cerr << "revive: " << e.what() << "\n";
     return kExitBadInput;
   }
-  return revive::cli::exit_status;
+  return revive::cli::exit_status();
 }

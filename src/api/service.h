@@ -4,8 +4,10 @@
 // and answers JSON documents whose shapes docs/api/openapi.yaml defines (one schema per method below).
 //
 // Errors: a method refuses a request by throwing RequestError (status 400/404/409/422, the request field it
-// concerns, a sentence); a refused request changes nothing. Any other exception is a 500.
-// Thread-safety: every method may be called from any thread, concurrently (the HTTP server's pool); the
+// concerns, a sentence starting with the field); a refused request changes nothing. Any other exception is a
+// 500. Fields: an unknown host is 404 `host` (in a DrainRequest too), a VM 404 `vm`, an operation 404 `id`; a
+// host in the wrong state 409 `host`; a drain with no room 422 `hosts` (tests/support/fake_service.h does
+// so). Thread-safety: every method may be called from any thread, concurrently (the HTTP server's pool); the
 // daemon hands each call to its engine thread and waits for the answer.
 // Roles (issue 14 adds authentication): reads are `viewer`, operations `operator`, arm/disarm `admin`;
 // each method says which.

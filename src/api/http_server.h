@@ -1,0 +1,66 @@
+// HttpServer: the REST API (docs/api/openapi.yaml, docs/api.md) over HTTP/1.1, JSON in and out, serving a
+// Service. One table of routes (routes() below: method, path template, role); every request goes through one
+// admission point (today: any caller is admitted as "anonymous"; issue 14 checks a bearer token's role
+// against the route's there, and TLS and /metrics slot in beside it) and one place that checks its syntax
+// (path parameters, query parameters, body fields and their types) before the service is called, so a refused
+// request never reaches the service. Errors are always {"error": {"status", "field", "message"}}.
+//
+// Ownership: the server borrows the Service, which must outlive it. Thread-safety: start() and stop() from
+// one thread; port() from any. Requests run on a pool of `threads` threads, which call the service
+// concurrently; each connected event-stream (SSE) client holds one of them while it is connected.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "api/service.h"
+
+namespace revive::api {
+
+// Who may call a route (x-revive-role in the OpenAPI document): viewer < operator < admin.
+enum class Role { viewer, operator_, admin };
+std::string_view to_string(Role role);  // "viewer", "operator", "admin"
+
+struct RouteInfo {
+  std::string method;  // "GET", "POST"
+  std::string path;    // template as in the OpenAPI document: "/v1/hosts/{host}"
+  Role role;
+};
+// Every route the server serves, in the order of the document.
+std::vector<RouteInfo> routes();
+
+// The OpenAPI document (docs/api/openapi.yaml as built), served at GET /v1/openapi.yaml.
+std::string_view openapi_document();
+
+class HttpServer {
+ public:
+  struct Options {
+    std::string address = "127.0.0.1";
+    int port = 7600;                // 0: any free port (port() says which)
+    int threads = 8;                // request threads (>= 1); each SSE client holds one while connected
+    double sse_keepalive_s = 15.0;  // a comment line on an idle event stream this often, seconds
+  };
+
+  HttpServer(Service& service, Options options);
+  ~HttpServer();  // stop()
+  HttpServer(const HttpServer&) = delete;
+  HttpServer& operator=(const HttpServer&) = delete;
+
+  // Binds and starts serving on a thread of its own; returns once the socket listens. Throws
+  // std::runtime_error("cannot listen on ADDRESS:PORT: REASON") if it cannot bind. Once only.
+  void start();
+  // The port it listens on (the one chosen when Options::port was 0); 0 before start().
+  int port() const;
+  // Stops accepting, ends event streams and long polls, waits for the request threads: returns within about
+  // 2 s even with clients connected. Idempotent.
+  void stop();
+
+ private:
+  friend std::vector<RouteInfo> routes();
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace revive::api
