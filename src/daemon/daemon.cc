@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cmath>
 #include <cstdio>
 #include <cstdlib>
 #include <future>
@@ -61,7 +62,7 @@ struct StepView {
   std::string step;
   std::string host;
   std::string disk;
-  std::string state = "running";  // running, done, failed
+  std::string state = "running";  // running, succeeded, failed (the API's StepState)
   std::uint32_t attempt = 0;
   std::int64_t started_ms = 0;
   std::int64_t finished_ms = 0;
@@ -77,10 +78,16 @@ struct Operation {
   double deadline_s = 0.0;
   std::int64_t started_ms = 0;
   std::int64_t finished_ms = 0;
-  std::string state = "running";        // running, succeeded, partial, failed, cancelled
-  std::size_t restart = 0;              // vm_restart: index into the controller's restarts
+  std::string state = "running";  // running, succeeded, partial, failed, cancelled
+  std::size_t restart = 0;        // vm_restart: index into the controller's restarts
+  bool cancel_requested = false;
   std::vector<std::uint64_t> timeline;  // event sequence numbers
 };
+
+constexpr const char* kHostStates[] = {"up",          "suspect",  "failed",     "isolated",
+                                       "fencing",     "fenced",   "recovering", "recovered",
+                                       "maintenance", "draining", "down"};
+constexpr const char* kVmStates[] = {"running", "stopped", "recovering", "waiting", "failed", "migrating"};
 
 }  // namespace
 
@@ -212,34 +219,40 @@ class Daemon::Engine {
     std::size_t running_ops = 0;
     for (const auto& op : operations_) running_ops += op.state == "running" ? 1 : 0;
     json hosts_by_state = json::object();
+    for (const char* state : kHostStates) hosts_by_state[state] = 0;
     for (model::HostIndex h = 0; h < inventory_.hosts.size(); ++h) {
       auto state = host_state(h);
       hosts_by_state[state] = hosts_by_state.value(state, 0) + 1;
     }
     json vms_by_state = json::object();
+    for (const char* state : kVmStates) vms_by_state[state] = 0;
     auto view = vm_states();
     std::size_t protected_vms = 0;
     for (model::VmIndex v = 0; v < inventory_.vms.size(); ++v) {
-      vms_by_state[view[v]] = vms_by_state.value(view[v], 0) + 1;
+      vms_by_state[view[v].state] = vms_by_state.value(view[v].state, 0) + 1;
       protected_vms += inventory_.vms[v].protect ? 1 : 0;
     }
-    json out{{"version", "0.1.0"},
-             {"armed", monitor_->armed()},
-             {"storm_guard_active", detector.storm_guard_active},
-             {"fences_in_window", detector.fences_in_window},
-             {"fence_rate_limit", detector.fence_rate_limit},
-             {"hosts", inventory_.hosts.size()},
-             {"hosts_by_state", hosts_by_state},
-             {"vms", inventory_.vms.size()},
-             {"protected_vms", protected_vms},
-             {"vms_by_state", vms_by_state},
-             {"operations_running", running_ops},
-             {"busy", controller_->busy()},
-             {"journal_records", journal_.records_since_checkpoint()},
-             {"last_event", events_.last_sequence()},
-             {"uptime_s", loop_.now_s()}};
-    if (capacity_) out["capacity_shortfalls"] = capacity_->shortfalls.size();
-    return out;
+    return {
+        {"version", "0.1.0"},
+        {"now", rfc3339(unix_now_ms())},
+        {"started_at", rfc3339(started_ms_)},
+        {"fencing", arm_state_json()},
+        {"storm_guard_active", detector.storm_guard_active},
+        {"hosts", {{"total", inventory_.hosts.size()}, {"by_state", hosts_by_state}}},
+        {"vms", {{"total", inventory_.vms.size()}, {"protected", protected_vms}, {"by_state", vms_by_state}}},
+        {"operations_running", running_ops},
+        {"last_event_sequence", events_.last_sequence()},
+        {"capacity",
+         {{"checked_at", capacity_ ? json(rfc3339(capacity_checked_ms_)) : json(nullptr)},
+          {"shortfalls", capacity_ ? capacity_->shortfalls.size() : 0}}}};
+  }
+
+  json arm_state_json() {
+    auto arm = state_store_.arm_state();
+    return {{"armed", monitor_->armed()},
+            {"changed_at", arm.at_unix_ms > 0 ? json(rfc3339(arm.at_unix_ms)) : json(nullptr)},
+            {"changed_by", arm.by},
+            {"reason", arm.reason}};
   }
 
   json hosts_json() {
@@ -254,9 +267,9 @@ class Daemon::Engine {
   }
 
   json vms_json() {
-    auto states = vm_states();
+    auto views = vm_states();
     json list = json::array();
-    for (model::VmIndex v = 0; v < inventory_.vms.size(); ++v) list.push_back(vm_json(v, states[v]));
+    for (model::VmIndex v = 0; v < inventory_.vms.size(); ++v) list.push_back(vm_json(v, views[v]));
     return {{"vms", list}};
   }
 
@@ -273,7 +286,7 @@ class Daemon::Engine {
       for (auto vm : group.members) members.push_back(inventory_.vms[vm].name);
       list.push_back(
           {{"name", group.name},
-           {"kind", group.kind == model::GroupKind::anti_affinity ? "anti-affinity" : "affinity"},
+           {"kind", group.kind == model::GroupKind::anti_affinity ? "anti_affinity" : "affinity"},
            {"scope", group.scope == model::kNoIndex ? std::string("host")
                                                     : std::string(inventory_.symbols.name(group.scope))},
            {"members", members}});
@@ -285,9 +298,44 @@ class Daemon::Engine {
     refresh_plans();
     json list = json::array();
     for (const auto& prestaged : plans_->plans()) {
-      json entry = plan::to_json(plan_cloud_, prestaged.plan);
-      entry["name"] = prestaged.name;
-      list.push_back(entry);
+      const auto& plan = prestaged.plan;
+      auto priority = [](model::Priority p) { return std::string(model::to_string(p)); };
+      json placements = json::array();
+      for (const auto& placement : plan.placements) {
+        const auto& vm = plan_cloud_.vms[placement.vm];
+        json disks = json::array();
+        for (auto d = vm.first_disk; d < plan_cloud_.vm_disk_end(placement.vm); ++d)
+          disks.push_back(plan_cloud_.disks[d].name);
+        json after = json::array();
+        for (auto a : placement.start_after) after.push_back(plan_cloud_.vms[a].name);
+        placements.push_back({{"vm", vm.name},
+                              {"from", plan_cloud_.hosts[placement.from].name},
+                              {"to", plan_cloud_.hosts[placement.to].name},
+                              {"priority", priority(vm.priority)},
+                              {"effective_priority", priority(placement.effective_priority)},
+                              {"disks", disks},
+                              {"start_after", after}});
+      }
+      json waiting = json::array();
+      for (const auto& w : plan.waiting) {
+        waiting.push_back({{"vm", plan_cloud_.vms[w.vm].name},
+                           {"from", w.from == model::kNoIndex ? "" : plan_cloud_.hosts[w.from].name},
+                           {"priority", priority(plan_cloud_.vms[w.vm].priority)},
+                           {"effective_priority", priority(w.effective_priority)},
+                           {"reason", w.reason}});
+      }
+      json failed = json::array();
+      for (auto h : plan.failed_hosts) failed.push_back(plan_cloud_.hosts[h].name);
+      list.push_back({{"name", prestaged.name},
+                      {"version", 1},
+                      {"failed_hosts", failed},
+                      {"placements", placements},
+                      {"waiting", waiting},
+                      {"stats",
+                       {{"vms", plan.placements.size() + plan.waiting.size()},
+                        {"placed", plan.placements.size()},
+                        {"waiting", plan.waiting.size()},
+                        {"plan_ms", plan.plan_ms}}}});
     }
     return {{"computed_at", rfc3339(plans_computed_ms_)}, {"plans", list}};
   }
@@ -296,26 +344,36 @@ class Daemon::Engine {
     if (!capacity_) run_capacity_check("requested");
     json shortfalls = json::array();
     for (const auto& shortfall : capacity_->shortfalls) {
-      json waiting = json::array();
+      json waiting_vms = json::array();
       for (const auto& w : shortfall.plan.waiting) {
-        waiting.push_back({{"vm", plan_cloud_.vms[w.vm].name}, {"reason", w.reason}});
+        waiting_vms.push_back({{"vm", plan_cloud_.vms[w.vm].name}, {"reason", w.reason}});
       }
-      shortfalls.push_back({{"failure", shortfall.failure},
-                            {"waiting_cpus", shortfall.waiting_cpus},
-                            {"waiting_memory_mib", shortfall.waiting_memory_mib},
-                            {"waiting", waiting}});
+      shortfalls.push_back(
+          {{"failure", shortfall.failure},
+           {"waiting",
+            {{"critical", shortfall.waiting_by_priority[0]},
+             {"high", shortfall.waiting_by_priority[1]},
+             {"medium", shortfall.waiting_by_priority[2]},
+             {"low", shortfall.waiting_by_priority[3]}}},
+           {"spare_needed",
+            {{"cpus", static_cast<std::uint64_t>(std::ceil(shortfall.waiting_cpus))},
+             {"memory_mib", static_cast<std::uint64_t>(std::ceil(shortfall.waiting_memory_mib))},
+             {"largest_vm_memory_mib",
+              static_cast<std::uint64_t>(std::ceil(shortfall.largest_waiting_memory_mib))}}},
+           {"waiting_vms", waiting_vms}});
     }
     return {{"checked_at", rfc3339(capacity_checked_ms_)},
+            {"version", 1},
             {"failures_checked", capacity_->failures_checked},
-            {"ok", capacity_->shortfalls.empty()},
+            {"sampled", capacity_->sampled},
             {"shortfalls", shortfalls},
-            {"check_ms", capacity_->check_ms}};
+            {"stats", {{"check_ms", capacity_->check_ms}}}};
   }
 
   json operations_json() {
     refresh_operations();
     json list = json::array();
-    for (const auto& op : operations_) list.push_back(operation_summary(op));
+    for (const auto& op : operations_) list.push_back(operation_detail(op));
     return {{"operations", list}};
   }
 
@@ -363,17 +421,25 @@ class Daemon::Engine {
       return {{"dry_run", true},
               {"plan",
                {{"hosts", names_of(hosts)},
-                {"fail_back", request.fail_back},
-                {"effect", "the hosts become targets again" +
-                               std::string(request.fail_back ? "; the VMs moved off them go back" : "")}}}};
+                {"reason", "fail_back"},
+                {"deadline_s", nullptr},
+                {"placements", json::array()},
+                {"waiting", json::array()},
+                {"stopped", json::array()},
+                {"fits_deadline", true}}}};
     }
+    Operation op = new_operation("maintenance_exit", hosts, caller.user);
+    op.reason = "maintenance_exit";
     controller_->exit_maintenance(hosts, request.fail_back);
     for (auto h : hosts) inventory_.hosts[h].state = model::HostState::up;
     plans_dirty_ = true;
-    emit("maintenance_exited", join_names(hosts), "", "",
+    inventory_changed_ = true;  // the controller is rebuilt on the hosts as they are now, once idle
+    operations_.push_back(op);
+    emit("maintenance_exited", join_names(hosts), "", op.id,
          fmt::format("{} takes {} out of maintenance{}", caller.user, join_names(hosts),
                      request.fail_back ? " (fail back)" : ""));
-    return {{"hosts", names_of(hosts)}, {"fail_back", request.fail_back}};
+    refresh_operations();
+    return {{"operation", operation_detail(operations_.back())}};
   }
 
   json confirm_down(const std::string& name, const api::Caller& caller) {
@@ -387,8 +453,12 @@ class Daemon::Engine {
     }
     manual_->confirm(h);
     monitor_->confirm_down(h, caller.user);
-    emit("host_confirmed_down", name, "", "", fmt::format("{} confirms {} is off", caller.user, name));
-    return {{"host", name}, {"state", host_state(h)}};
+    std::string message = fmt::format("{} confirms {} is off", caller.user, name);
+    emit("host_confirmed_down", name, "", recovery_of_host(h), message);
+    return {{"host", name},
+            {"confirmed_by", caller.user},
+            {"confirmed_at", rfc3339(unix_now_ms())},
+            {"message", message}};
   }
 
   json cancel(const std::string& id, const api::Caller& caller) {
@@ -401,8 +471,10 @@ class Daemon::Engine {
       auto hosts = find_hosts(op.hosts);
       controller_->cancel_drain(hosts);
       for (auto h : hosts) inventory_.hosts[h].state = model::HostState::up;
+      op.cancel_requested = true;
       op.state = "cancelled";
       op.finished_ms = unix_now_ms();
+      inventory_changed_ = true;
       emit("operation_cancelled", join_names(hosts), "", op.id,
            fmt::format("{} cancels {}", caller.user, id));
       return {{"operation", operation_detail(op)}};
@@ -420,7 +492,7 @@ class Daemon::Engine {
     emit(armed ? "armed" : "disarmed", "", "", "",
          fmt::format("{} {} fencing{}", caller.user, armed ? "arms" : "disarms",
                      reason.empty() ? "" : " (" + reason + ")"));
-    return {{"armed", armed}, {"by", caller.user}, {"reason", reason}};
+    return arm_state_json();
   }
 
  private:
@@ -737,6 +809,7 @@ class Daemon::Engine {
              {{"from", detect::to_string(event.from)},
               {"to", detect::to_string(event.to)},
               {"channels", evidence}});
+        host_reasons_[event.host] = event.reason;
         controller_->host_health(event.host, event.to == detect::HostHealth::up);
         if (event.to == detect::HostHealth::failed) manual_->host_lost(event.host);
         if (event.to == detect::HostHealth::fenced) {
@@ -917,13 +990,46 @@ class Daemon::Engine {
       } else {
         for (auto& s : steps) {
           if (s.step == step && s.host == host && s.disk == disk && s.state == "running") {
-            s.state = kind == "step_done" ? "done" : "failed";
+            s.state = kind == "step_done" ? "succeeded" : "failed";
             s.finished_ms = now;
             s.error = payload.value("error", "");
           }
         }
       }
       return;
+    }
+    // Moves and VM restarts as steps of their VM too.
+    auto step_of = [&](const std::string& vm, const std::string& step, const std::string& host,
+                       const char* state) {
+      auto& steps = steps_[vm];
+      if (std::string(state) == "running") {
+        std::erase_if(steps, [&](const StepView& s) { return s.step == step && s.host == host; });
+        steps.push_back({step, host, "", "running", payload.value("attempt", 1u), now, 0, ""});
+        return;
+      }
+      for (auto& s : steps) {
+        if (s.step == step && s.host == host && s.state == "running") {
+          s.state = state;
+          s.finished_ms = now;
+          s.error = payload.value("error", "");
+        }
+      }
+    };
+    if (kind == "migrate_started" || kind == "migrate_done" || kind == "migrate_failed") {
+      step_of(payload.value("vm", ""), "migrate", payload.value("to", ""),
+              kind == "migrate_started" ? "running"
+              : kind == "migrate_done"  ? "succeeded"
+                                        : "failed");
+    } else if (kind == "cold_move_started" || kind == "cold_move_done" || kind == "cold_move_failed") {
+      step_of(payload.value("vm", ""), "vm_start", payload.value("to", ""),
+              kind == "cold_move_started" ? "running"
+              : kind == "cold_move_done"  ? "succeeded"
+                                          : "failed");
+    } else if (kind == "vm_restart_started" || kind == "vm_restart_done" || kind == "vm_restart_failed") {
+      step_of(payload.value("vm", ""), "vm_start", payload.value("host", ""),
+              kind == "vm_restart_started" ? "running"
+              : kind == "vm_restart_done"  ? "succeeded"
+                                           : "failed");
     }
     if (replaying) return;
     if (kind == "fence_started") {
@@ -1009,91 +1115,129 @@ class Daemon::Engine {
 
   struct OperationVms {
     json vms = json::array();
-    std::size_t total = 0;
-    std::size_t done = 0;
-    std::size_t in_flight = 0;
-    std::size_t bad = 0;
+    json progress{{"total", 0},  {"pending", 0}, {"running", 0},  {"succeeded", 0},
+                  {"failed", 0}, {"waiting", 0}, {"cancelled", 0}};
+    std::size_t count(const char* state) const { return progress[state].get<std::size_t>(); }
+    std::size_t in_flight() const { return count("pending") + count("running"); }
+    std::size_t bad() const { return count("failed") + count("waiting") + count("cancelled"); }
   };
+
+  json steps_of(const std::string& vm) const {
+    json steps = json::array();
+    auto found = steps_.find(vm);
+    if (found == steps_.end()) return steps;
+    for (const auto& s : found->second) {
+      steps.push_back({{"step", s.step},
+                       {"host", s.host},
+                       {"disk", s.disk.empty() ? json(nullptr) : json(s.disk)},
+                       {"state", s.state},
+                       {"attempt", s.attempt},
+                       {"started_at", s.started_ms ? json(rfc3339(s.started_ms)) : json(nullptr)},
+                       {"finished_at", s.finished_ms ? json(rfc3339(s.finished_ms)) : json(nullptr)},
+                       {"error", s.error.empty() ? json(nullptr) : json(s.error)}});
+    }
+    return steps;
+  }
 
   OperationVms operation_vms(const Operation& op) const {
     OperationVms out;
     const auto& cloud = controller_snapshot_;
     auto name_of = [&](model::HostIndex h) {
-      return h == model::kNoIndex ? std::string() : cloud.hosts[h].name;
-    };
-    auto steps_of = [&](const std::string& vm) {
-      json steps = json::array();
-      auto found = steps_.find(vm);
-      if (found == steps_.end()) return steps;
-      for (const auto& s : found->second) {
-        json step{{"step", s.step},
-                  {"host", s.host},
-                  {"state", s.state},
-                  {"attempt", s.attempt},
-                  {"started_at", rfc3339(s.started_ms)}};
-        if (!s.disk.empty()) step["disk"] = s.disk;
-        if (s.finished_ms) step["finished_at"] = rfc3339(s.finished_ms);
-        if (!s.error.empty()) step["error"] = s.error;
-        steps.push_back(step);
-      }
-      return steps;
+      return h == model::kNoIndex ? json(nullptr) : json(cloud.hosts[h].name);
     };
     auto in_hosts = [&](model::HostIndex h) {
       return h != model::kNoIndex &&
              std::find(op.hosts.begin(), op.hosts.end(), cloud.hosts[h].name) != op.hosts.end();
     };
+    auto add = [&](model::VmIndex vm, model::HostIndex from, model::HostIndex to, json method,
+                   const char* state, const std::string& reason) {
+      out.progress["total"] = out.progress["total"].get<std::size_t>() + 1;
+      out.progress[state] = out.progress[state].get<std::size_t>() + 1;
+      const auto& name = cloud.vms[vm].name;
+      out.vms.push_back({{"vm", name},
+                         {"from", from == model::kNoIndex ? "" : cloud.hosts[from].name},
+                         {"to", name_of(to)},
+                         {"method", std::move(method)},
+                         {"state", state},
+                         {"steps", steps_of(name)},
+                         {"reason", reason.empty() ? json(nullptr) : json(reason)}});
+    };
     if (op.kind == "recovery") {
       for (const auto& report : controller_->executor().report()) {
         if (!in_hosts(report.from)) continue;
-        ++out.total;
-        std::string state(exec::to_string(report.state));
-        if (report.state == exec::VmState::running) ++out.done;
-        if (report.state == exec::VmState::recovering) ++out.in_flight;
-        if (report.state == exec::VmState::failed || report.state == exec::VmState::waiting) ++out.bad;
-        json vm{{"vm", cloud.vms[report.vm].name},
-                {"from", name_of(report.from)},
-                {"to", name_of(report.to)},
-                {"state", state},
-                {"priority", std::string(model::to_string(report.priority))},
-                {"replans", report.replans},
-                {"steps", steps_of(cloud.vms[report.vm].name)}};
-        if (!report.reason.empty()) vm["reason"] = report.reason;
-        out.vms.push_back(vm);
+        const char* state = "running";
+        switch (report.state) {
+          case exec::VmState::recovering:
+            state = steps_.contains(cloud.vms[report.vm].name) ? "running" : "pending";
+            break;
+          case exec::VmState::running:
+            state = "succeeded";
+            break;
+          case exec::VmState::waiting:
+            state = "waiting";
+            break;
+          case exec::VmState::failed:
+            state = "failed";
+            break;
+        }
+        add(report.vm, report.from, report.to, "restart", state, report.reason);
       }
-    } else if (op.kind == "evacuation") {
+    } else if (op.kind == "evacuation" || op.kind == "maintenance_exit") {
       for (const auto& report : controller_->evacuator().report()) {
-        if (!in_hosts(report.from)) continue;
-        ++out.total;
+        if (op.kind == "evacuation" ? !in_hosts(report.from) || report.fail_back
+                                    : !report.fail_back || !in_hosts(report.to))
+          continue;
         using Outcome = exec::EvacuationOutcome;
-        bool finished = report.outcome == Outcome::migrated || report.outcome == Outcome::moved_cold ||
-                        report.outcome == Outcome::stopped;
-        bool moving = report.outcome == Outcome::pending || report.outcome == Outcome::migrating ||
-                      report.outcome == Outcome::moving_cold;
-        out.done += finished ? 1 : 0;
-        out.in_flight += moving ? 1 : 0;
-        out.bad += (report.outcome == Outcome::failed || report.outcome == Outcome::not_placed) ? 1 : 0;
-        json vm{{"vm", cloud.vms[report.vm].name},
-                {"from", name_of(report.from)},
-                {"to", name_of(report.to)},
-                {"state", std::string(exec::to_string(report.outcome))},
-                {"cold", report.cold},
-                {"live_attempts", report.live_attempts},
-                {"steps", json::array()}};
-        if (!report.reason.empty()) vm["reason"] = report.reason;
-        out.vms.push_back(vm);
+        const char* state = "pending";
+        switch (report.outcome) {
+          case Outcome::pending:
+            state = "pending";
+            break;
+          case Outcome::migrating:
+          case Outcome::moving_cold:
+            state = "running";
+            break;
+          case Outcome::migrated:
+          case Outcome::moved_cold:
+          case Outcome::stopped:
+            state = "succeeded";
+            break;
+          case Outcome::not_placed:
+            state = "waiting";
+            break;
+          case Outcome::failed:
+            state = "failed";
+            break;
+          case Outcome::cancelled:
+            state = "cancelled";
+            break;
+        }
+        json method = report.outcome == Outcome::stopped ? json(nullptr)
+                      : report.cold                      ? json("cold_move")
+                                                         : json("live_migration");
+        add(report.vm, report.from, report.to, method, state, report.reason);
       }
     } else if (op.kind == "vm_restart" && op.restart < controller_->vm_restarts().size()) {
       const auto& restart = controller_->vm_restarts()[op.restart];
-      out.total = 1;
       using State = control::VmRestart::State;
-      out.done = (restart.state == State::running || restart.state == State::relocated) ? 1 : 0;
-      out.in_flight = (restart.state == State::scheduled || restart.state == State::starting) ? 1 : 0;
-      out.bad = (restart.state == State::failed || restart.state == State::refused) ? 1 : 0;
-      json vm{{"vm", cloud.vms[restart.vm].name}, {"from", name_of(restart.host)},
-              {"to", name_of(restart.host)},      {"state", std::string(control::to_string(restart.state))},
-              {"attempt", restart.attempt},       {"steps", json::array()}};
-      if (!restart.reason.empty()) vm["reason"] = restart.reason;
-      out.vms.push_back(vm);
+      const char* state = "pending";
+      switch (restart.state) {
+        case State::scheduled:
+          state = "pending";
+          break;
+        case State::starting:
+          state = "running";
+          break;
+        case State::running:
+        case State::relocated:
+          state = "succeeded";
+          break;
+        case State::failed:
+        case State::refused:
+          state = "failed";
+          break;
+      }
+      add(restart.vm, restart.host, restart.host, "restart", state, restart.reason);
     }
     return out;
   }
@@ -1103,80 +1247,79 @@ class Daemon::Engine {
     for (auto& op : operations_) {
       if (op.state != "running") continue;
       auto vms = operation_vms(op);
-      bool fence_pending = false;
+      bool pending = false;
       if (op.kind == "recovery") {
         for (const auto& name : op.hosts) {
           auto h = inventory_.find_host(name);
           auto health = monitor_->health(h);
-          if (health == detect::HostHealth::failed || health == detect::HostHealth::fencing)
-            fence_pending = true;
+          if (health == detect::HostHealth::failed || health == detect::HostHealth::fencing) pending = true;
           if (h != model::kNoIndex && !controller_->availability().fenced(h) &&
               controller_->executor().busy())
-            fence_pending = true;
+            pending = true;
         }
       }
-      if (vms.in_flight > 0 || fence_pending) continue;
-      if (op.kind == "evacuation" && controller_->evacuator().busy() && vms.total == 0) continue;
+      if ((op.kind == "evacuation" || op.kind == "maintenance_exit") && controller_->evacuator().busy() &&
+          vms.count("total") == 0)
+        pending = true;
+      if (vms.in_flight() > 0 || pending) continue;
       op.finished_ms = unix_now_ms();
-      op.state = vms.bad == 0 ? "succeeded" : (vms.done > 0 ? "partial" : "failed");
+      auto done = vms.count("succeeded");
+      op.state = vms.bad() == 0 ? "succeeded" : (done > 0 ? "partial" : "failed");
       if (op.kind == "recovery") {
         for (const auto& name : op.hosts) {
           auto h = inventory_.find_host(name);
           if (h != model::kNoIndex) monitor_->recovery_finished(h);
         }
       }
+      double duration = static_cast<double>(op.finished_ms - op.started_ms) / 1000.0;
       emit("operation_finished", fmt::format("{}", fmt::join(op.hosts, ",")), "", op.id,
-           fmt::format("{} {}: {} of {} VM(s) done in {:.1f} s", op.id, op.state, vms.done, vms.total,
-                       static_cast<double>(op.finished_ms - op.started_ms) / 1000.0),
-           {{"state", op.state},
-            {"vms", vms.total},
-            {"done", vms.done},
-            {"duration_s", static_cast<double>(op.finished_ms - op.started_ms) / 1000.0}});
+           fmt::format("{} {}: {} of {} VM(s) done in {:.1f} s", op.id, op.state, done, vms.count("total"),
+                       duration),
+           {{"state", op.state}, {"vms", vms.count("total")}, {"succeeded", done}, {"duration_s", duration}});
       plans_dirty_ = true;
     }
   }
 
-  json operation_summary(const Operation& op) const {
-    auto vms = operation_vms(op);
-    json out{{"id", op.id},
-             {"kind", op.kind},
-             {"state", op.state},
-             {"hosts", op.hosts},
-             {"by", op.by},
-             {"started_at", rfc3339(op.started_ms)},
-             {"vms_total", vms.total},
-             {"vms_done", vms.done},
-             {"vms_in_flight", vms.in_flight},
-             {"vms_failed", vms.bad}};
-    if (op.finished_ms) {
-      out["finished_at"] = rfc3339(op.finished_ms);
-      out["duration_s"] = static_cast<double>(op.finished_ms - op.started_ms) / 1000.0;
-    } else {
-      out["duration_s"] = static_cast<double>(unix_now_ms() - op.started_ms) / 1000.0;
-    }
-    if (op.kind == "evacuation") {
-      out["reason"] = op.reason;
-      out["deadline_s"] = op.deadline_s;
-    }
-    return out;
-  }
-
   json operation_detail(const Operation& op) const {
-    json out = operation_summary(op);
-    out["vms"] = operation_vms(op).vms;
+    auto vms = operation_vms(op);
+    std::string reason = op.kind == "recovery"           ? "host_failure"
+                         : op.kind == "vm_restart"       ? "vm_failure"
+                         : op.kind == "maintenance_exit" ? "maintenance_exit"
+                                                         : op.reason;
     json timeline = json::array();
     for (const auto& event : events_.since(0, 1000000, 0)) {
-      if (event.operation == op.id) timeline.push_back(EventLog::to_json(event));
+      if (event.operation != op.id) continue;
+      timeline.push_back({{"at", rfc3339(event.at_unix_ms)},
+                          {"kind", event.kind},
+                          {"message", event.message},
+                          {"host", event.host.empty() ? json(nullptr) : json(event.host)},
+                          {"vm", event.vm.empty() ? json(nullptr) : json(event.vm)}});
     }
-    out["timeline"] = timeline;
-    return out;
+    return {
+        {"id", op.id},
+        {"kind", op.kind},
+        {"state", op.state},
+        {"reason", reason},
+        {"hosts", op.hosts},
+        {"requested_by", op.by},
+        {"started_at", rfc3339(op.started_ms)},
+        {"finished_at", op.finished_ms ? json(rfc3339(op.finished_ms)) : json(nullptr)},
+        {"deadline_at", op.kind == "evacuation"
+                            ? json(rfc3339(op.started_ms + static_cast<std::int64_t>(op.deadline_s * 1000)))
+                            : json(nullptr)},
+        {"cancel_requested", op.cancel_requested},
+        {"progress", vms.progress},
+        {"vms", vms.vms},
+        {"timeline", timeline}};
   }
 
   // ---- views ------------------------------------------------------------------------------------------
 
   std::string host_state(model::HostIndex h) const {
-    auto health = monitor_->monitored(h) ? monitor_->health(h) : detect::HostHealth::up;
-    if (inventory_.hosts[h].state == model::HostState::down && !monitor_->monitored(h)) return "down";
+    bool monitored = monitor_->monitored(h);
+    if (!monitored)
+      return inventory_.hosts[h].state == model::HostState::maintenance ? "maintenance" : "down";
+    auto health = monitor_->health(h);
     if (health == detect::HostHealth::fenced || health == detect::HostHealth::recovering ||
         health == detect::HostHealth::recovered) {
       if (controller_ && !controller_->availability().fenced(h) && declared_[h]) return "fencing";
@@ -1184,24 +1327,45 @@ class Daemon::Engine {
     }
     if (health != detect::HostHealth::up) return std::string(detect::to_string(health));
     if (inventory_.hosts[h].state == model::HostState::maintenance) {
-      return controller_ && controller_->evacuator().busy() ? "draining" : "maintenance";
+      for (const auto& op : operations_) {
+        if (op.kind == "evacuation" && op.state == "running" &&
+            std::find(op.hosts.begin(), op.hosts.end(), inventory_.hosts[h].name) != op.hosts.end())
+          return "draining";
+      }
+      return "maintenance";
     }
     return "up";
+  }
+
+  std::string running_operation_of(model::HostIndex h) const {
+    const auto& name = inventory_.hosts[h].name;
+    for (auto op = operations_.rbegin(); op != operations_.rend(); ++op) {
+      if (op->state == "running" && std::find(op->hosts.begin(), op->hosts.end(), name) != op->hosts.end())
+        return op->id;
+    }
+    return "";
   }
 
   json host_json(model::HostIndex h) const {
     const auto& host = inventory_.hosts[h];
     auto detector = monitor_->status();
+    auto now = unix_now_ms();
     json channels = json::array();
+    std::int64_t since_ms = started_ms_;
     std::string blocked;
     for (const auto& status : detector.hosts) {
       if (status.host != h) continue;
-      blocked = status.blocked_reason;
+      blocked = status.blocked_reason.empty() ? status.last_fence_error : status.blocked_reason;
+      since_ms = started_ms_ + static_cast<std::int64_t>(status.since_s * 1000);
       for (const auto& channel : status.channels) {
-        channels.push_back({{"channel", detect::to_string(channel.channel)},
-                            {"phi", channel.phi},
-                            {"silent_s", channel.silent_s},
-                            {"lost", channel.lost}});
+        const char* state = channel.lost || channel.phi >= config_.detector.fail_phi ? "silent"
+                            : channel.phi >= config_.detector.suspect_phi            ? "suspect"
+                                                                                     : "alive";
+        channels.push_back(
+            {{"channel", detect::to_string(channel.channel)},
+             {"state", state},
+             {"last_contact_at", rfc3339(now - static_cast<std::int64_t>(channel.silent_s * 1000))},
+             {"phi", std::max(0.0, channel.phi)}});
       }
     }
     std::uint64_t cpus = 0;
@@ -1217,72 +1381,92 @@ class Daemon::Engine {
     for (const auto& label : host.labels)
       labels[std::string(inventory_.symbols.name(label.key))] =
           std::string(inventory_.symbols.name(label.value));
-    json out{{"name", host.name},
-             {"state", host_state(h)},
-             {"uri", host.uri},
-             {"connected", libvirt_->connected(h)},
-             {"vms", count},
-             {"cpus", host.cpus},
-             {"cpus_used", cpus},
-             {"memory_mib", host.memory_mib},
-             {"memory_used_mib", memory},
-             {"labels", labels},
-             {"reserved", host.reserved},
-             {"bmc", host.bmc.has_value()},
-             {"channels", channels}};
-    if (!blocked.empty()) out["fence_blocked"] = blocked;
-    if (auto found = fence_reports_.find(h); found != fence_reports_.end()) out["last_fence"] = found->second;
-    return out;
+    auto state = host_state(h);
+    std::string reason;
+    if (state != "up") {
+      auto found = host_reasons_.find(h);
+      reason = !blocked.empty() ? blocked : found != host_reasons_.end() ? found->second : "";
+      if (reason.empty())
+        reason = state == "down" ? "down since an earlier loss; watched again once its agent speaks" : state;
+    }
+    auto operation = running_operation_of(h);
+    return {{"name", host.name},
+            {"state", state},
+            {"state_since", rfc3339(since_ms)},
+            {"reason", reason.empty() ? json(nullptr) : json(reason)},
+            {"channels", channels},
+            {"vms", count},
+            {"cpus", {{"used", cpus}, {"total", host.cpus}}},
+            {"memory_mib", {{"used", memory}, {"total", host.memory_mib}}},
+            {"labels", labels},
+            {"bmc_configured", host.bmc.has_value()},
+            {"reserved", host.reserved},
+            {"operation", operation.empty() ? json(nullptr) : json(operation)}};
   }
 
-  std::vector<std::string> vm_states() const {
-    std::vector<std::string> states(inventory_.vms.size());
+  struct VmView {
+    std::string state;
+    std::string reason;
+    std::string operation;
+  };
+
+  std::vector<VmView> vm_states() const {
+    std::vector<VmView> views(inventory_.vms.size());
     for (model::VmIndex v = 0; v < inventory_.vms.size(); ++v) {
-      states[v] =
+      views[v].state =
           inventory_.vms[v].host == model::kNoIndex || operator_stopped_.contains(v) ? "stopped" : "running";
     }
+    auto snapshot_vms = controller_snapshot_.vms.size();
     for (const auto& report : controller_->executor().report()) {
-      if (report.state != exec::VmState::running)
-        states[report.vm] = std::string(exec::to_string(report.state));
+      if (report.vm >= snapshot_vms || report.state == exec::VmState::running) continue;
+      views[report.vm] = {std::string(exec::to_string(report.state)), report.reason,
+                          recovery_of_host(report.from)};
     }
     for (const auto& report : controller_->evacuator().report()) {
+      if (report.vm >= snapshot_vms) continue;
       if (report.outcome == exec::EvacuationOutcome::migrating ||
           report.outcome == exec::EvacuationOutcome::moving_cold)
-        states[report.vm] = "migrating";
+        views[report.vm] = {"migrating", "", evacuation_of(controller_snapshot_.vms[report.vm].name)};
     }
     for (const auto& restart : controller_->vm_restarts()) {
       using State = control::VmRestart::State;
       if (restart.state == State::scheduled || restart.state == State::starting)
-        states[restart.vm] = "restarting";
+        views[restart.vm] = {"recovering", "restarting on its host after an unexpected stop", ""};
       if ((restart.state == State::refused || restart.state == State::failed) &&
           !controller_->copies().may_run_on(restart.vm, restart.host))
-        states[restart.vm] = "failed";
+        views[restart.vm] = {"failed", restart.reason, ""};
     }
-    return states;
+    return views;
   }
 
-  json vm_json(model::VmIndex v, const std::string& state) const {
+  json vm_json(model::VmIndex v, const VmView& view) const {
     const auto& vm = inventory_.vms[v];
     json networks = json::array();
     for (auto n : vm.networks) networks.push_back(std::string(inventory_.symbols.name(n)));
     json disks = json::array();
-    for (auto d = vm.first_disk; d < inventory_.vm_disk_end(v); ++d)
-      disks.push_back(inventory_.disks[d].name);
-    json after = json::array();
-    for (auto a : vm.after) after.push_back(inventory_.vms[a].name);
+    for (auto d = vm.first_disk; d < inventory_.vm_disk_end(v); ++d) {
+      const auto& disk = inventory_.disks[d];
+      disks.push_back({{"name", disk.name},
+                       {"array", disk.array == model::kNoIndex ? "" : inventory_.arrays[disk.array].name},
+                       {"size_gib", disk.size_gib}});
+    }
+    json groups = json::array();
+    for (auto g : vm.groups) groups.push_back(inventory_.groups[g].name);
     std::uint32_t restarts = 0;
     for (const auto& restart : controller_->vm_restarts()) restarts += restart.vm == v ? 1 : 0;
     return {{"name", vm.name},
-            {"host", vm.host == model::kNoIndex ? "" : inventory_.hosts[vm.host].name},
-            {"state", state},
+            {"host", vm.host == model::kNoIndex ? json(nullptr) : json(inventory_.hosts[vm.host].name)},
+            {"state", view.state},
             {"priority", std::string(model::to_string(vm.priority))},
             {"protect", vm.protect},
             {"cpus", vm.cpus},
             {"memory_mib", vm.memory_mib},
             {"networks", networks},
             {"disks", disks},
-            {"after", after},
-            {"restarts", restarts}};
+            {"groups", groups},
+            {"restarts", restarts},
+            {"operation", view.operation.empty() ? json(nullptr) : json(view.operation)},
+            {"reason", view.reason.empty() ? json(nullptr) : json(view.reason)}};
   }
 
   json drain_dry_run(const std::vector<model::HostIndex>& hosts, double deadline_s,
@@ -1300,23 +1484,37 @@ class Daemon::Engine {
       scenario.events.push_back(event);
     }
     auto result = sim::run_simulation(cloud, scenario, {});
-    json moves = json::array();
+    json placements = json::array();
+    json waiting = json::array();
+    json stopped = json::array();
+    bool fits = true;
     for (const auto& report : result.evacuations) {
-      json move{{"vm", cloud.vms[report.vm].name},
-                {"from", cloud.hosts[report.from].name},
-                {"to", report.to == model::kNoIndex ? "" : cloud.hosts[report.to].name},
-                {"outcome", std::string(exec::to_string(report.outcome))},
-                {"cold", report.cold},
-                {"estimated_end_s", report.end_s}};
-      if (!report.reason.empty()) move["reason"] = report.reason;
-      moves.push_back(move);
+      const auto& name = cloud.vms[report.vm].name;
+      if (report.outcome == exec::EvacuationOutcome::stopped) {
+        stopped.push_back(name);
+      } else if (report.to == model::kNoIndex) {
+        waiting.push_back({{"vm", name},
+                           {"from", cloud.hosts[report.from].name},
+                           {"reason", report.reason.empty() ? "no host can take it" : report.reason}});
+        fits = false;
+      } else {
+        placements.push_back({{"vm", name},
+                              {"from", cloud.hosts[report.from].name},
+                              {"to", cloud.hosts[report.to].name},
+                              {"priority", std::string(model::to_string(report.priority))},
+                              {"method", report.cold ? "cold_move" : "live_migration"}});
+        if (report.running_at_deadline || report.end_s > deadline_s) fits = false;
+      }
     }
     return {{"dry_run", true},
             {"plan",
              {{"hosts", names_of(hosts)},
+              {"reason", reason == exec::EvacuationReason::maintenance ? "maintenance" : "predicted_failure"},
               {"deadline_s", deadline_s},
-              {"moves", moves},
-              {"summary", sim::summary_json(result)}}}};
+              {"placements", placements},
+              {"waiting", waiting},
+              {"stopped", stopped},
+              {"fits_deadline", fits}}}};
   }
 
   // ---- helpers ----------------------------------------------------------------------------------------
@@ -1433,6 +1631,8 @@ class Daemon::Engine {
   bool stopping_ = false;
   std::atomic<bool> running_{false};
   int exit_status_ = 0;
+  std::int64_t started_ms_ = unix_now_ms();
+  std::map<model::HostIndex, std::string> host_reasons_;  // the last transition's reason, per host
   std::string crash_kind_;
   std::uint32_t crash_count_ = 1;
   std::uint32_t crash_seen_ = 0;
@@ -1510,7 +1710,7 @@ json Daemon::operation(const std::string& id) {
 json Daemon::events(std::uint64_t after, std::size_t limit, double wait_s) {
   json list = json::array();
   for (const auto& event : events_.since(after, limit, wait_s)) list.push_back(EventLog::to_json(event));
-  return {{"events", list}, {"last", events_.last_sequence()}};
+  return {{"events", list}, {"last_sequence", events_.last_sequence()}};
 }
 json Daemon::drain(const api::DrainRequest& request, const api::Caller& caller) {
   return on_engine([request, caller](Engine& engine) { return engine.drain(request, caller); });
