@@ -22,7 +22,7 @@
 
 #include "drivers/process/command.h"
 
-namespace revive::testing {
+namespace revive::lab {
 
 namespace detail {
 inline int free_port(int type) {
@@ -170,4 +170,4 @@ bool eventually(Condition condition, double timeout_s) {
   return condition();
 }
 
-}  // namespace revive::testing
+}  // namespace revive::lab
