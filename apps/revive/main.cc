@@ -24,6 +24,7 @@ int main(int argc, char** argv) {
   add_simulate_commands(app);
   add_evacuate_command(app);
   add_host_commands(app);
+  add_lab_commands(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {

@@ -54,6 +54,18 @@ IpmiSimBmc::IpmiSimBmc(std::filesystem::path directory, std::string password, st
             " | cut -d/ -f3 | sort -u)\"\n"
             "  fi\n"
             "  for pid in $victims; do [ \"$pid\" != $$ ] && kill -9 \"$pid\" 2>/dev/null; done\n"
+            "  # SIGKILL takes effect asynchronously: wait (up to 1 s) until every victim is dead or a "
+            "zombie.\n"
+            "  for attempt in 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 19 20; do\n"
+            "    alive=\n"
+            "    for pid in $victims; do\n"
+            "      state=$(sed 's/.*) //; s/ .*//' \"/proc/$pid/stat\" 2>/dev/null)\n"
+            "      [ \"$pid\" != $$ ] && [ -n \"$state\" ] && [ \"$state\" != Z ] && [ \"$state\" != X ] && "
+            "alive=1\n"
+            "    done\n"
+            "    [ -z \"$alive\" ] && break\n"
+            "    sleep 0.05\n"
+            "  done\n"
             "}\n"
             "case \"$2\" in\n"
             "  get) echo \"power:$(cat \"$dir/power\")\" ;;\n"
@@ -62,6 +74,7 @@ IpmiSimBmc::IpmiSimBmc(std::filesystem::path directory, std::string password, st
             "    if [ \"$3\" = power ]; then\n"
             "      if [ \"$4\" = 0 ]; then\n"
             "        kill_victims\n"
+            "        echo x >> \"$dir/power-offs\"\n"
             "      else\n" +
             (power_on_command.empty() ? std::string("        :\n") : "        " + power_on_command + "\n") +
             "      fi\n"
@@ -84,7 +97,9 @@ IpmiSimBmc::IpmiSimBmc(std::filesystem::path directory, std::string password, st
                         "    allowed_auths_admin none md2 md5 straight\n"
                         "    guid a123456789abcdefa123456789abcdef\n"
                         "  endlan\n"
-                        "  chassis_control \"" +
+                        // Through /bin/sh, not exec'd: a script written while another thread forks may be
+                        // held open by that child for a moment (exec would fail: "Text file busy").
+                        "  chassis_control \"/bin/sh " +
                         (directory_ / "chassis.sh").string() +
                         " 0x20\"\n"
                         "user 2 true \"admin\" \"" +
@@ -157,6 +172,12 @@ bool IpmiSimBmc::powered_on() const {
 
 std::string IpmiSimBmc::power_file() const {
   return read_text(directory_ / "power");
+}
+
+std::size_t IpmiSimBmc::power_offs() const {
+  std::error_code ignored;
+  auto size = std::filesystem::file_size(directory_ / "power-offs", ignored);
+  return ignored ? 0 : static_cast<std::size_t>(size / 2);
 }
 
 std::string IpmiSimBmc::calls() const {

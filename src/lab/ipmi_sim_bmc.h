@@ -11,6 +11,7 @@
 // Thread-safety: none; one thread drives each object (the files may be read from any thread).
 #pragma once
 
+#include <cstddef>
 #include <filesystem>
 #include <string>
 #include <vector>
@@ -48,6 +49,8 @@ class IpmiSimBmc {
   bool powered_on() const;         // DIR/power says 1
   std::string power_file() const;  // "1\n" or "0\n"
   std::string calls() const;       // every hook call, one line each
+  // Power-off requests so far (each counts, also one followed at once by power on: `power cycle`).
+  std::size_t power_offs() const;
   const std::filesystem::path& directory() const { return directory_; }
   // The ipmitool command line for `chassis power ACTION` against this BMC (password from its file).
   std::vector<std::string> ipmitool(const std::string& action) const;

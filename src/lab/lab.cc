@@ -74,6 +74,7 @@ struct LabRuntime {
     std::vector<VmPlan> vms;
     std::string netns, outer_link, inner_link;
     State state = State::down;
+    std::size_t power_offs_seen = 0;    // BMC power-off requests handled
     std::vector<std::string> snapshot;  // running VMs when isolated (test driver)
   };
 
@@ -461,7 +462,11 @@ void Lab::start() {
     while (!rt.stopping) {
       for (auto& host : rt.hosts) {
         bool on = host.bmc->powered_on();
-        if (!on && host.state != State::off) {
+        // A power-off seen by its count too: `power cycle` turns power back on within milliseconds.
+        std::size_t offs = host.bmc->power_offs();
+        bool was_off = offs != host.power_offs_seen;
+        host.power_offs_seen = offs;
+        if ((!on || was_off) && host.state != State::off) {
           if (host.state == State::isolated && host.test_driver) host.test_driver->resume();
           if (host.state == State::isolated && host.session) host.session->resume();
           host.agent.stop();

@@ -292,6 +292,13 @@ TEST(Lab, BringsUpARealCloudInjectsFaultsAndLeavesNothingBehind) {
     EXPECT_NE(ipmitool(td1, "status").out.find("on"), std::string::npos);
     EXPECT_TRUE(lab->running_vms("td1").empty());
     EXPECT_EQ(lab->pids("td1").libvirtd, -1);
+    // Only a power cycle through the BMC brings it back (rebooted: nothing running).
+    auto cycle = ipmitool(td1, "cycle");
+    EXPECT_EQ(cycle.exit_status, 0) << cycle.out << cycle.err;
+    EXPECT_TRUE(
+        lab::eventually([&] { return lab->pids("td1").libvirtd > 0 && lab->pids("td1").agent > 0; }, 20.0));
+    EXPECT_TRUE(virsh_running(td1.uri).empty());
+    EXPECT_TRUE(heartbeats.more_from({"td1"}, 3, 10.0));
   }
 
   // Teardown: nothing left, neither process nor namespace nor file.
@@ -311,6 +318,24 @@ TEST(Lab, BringsUpARealCloudInjectsFaultsAndLeavesNothingBehind) {
   EXPECT_EQ(lab::shell("ip netns list | grep " + bridge + "-").out, "");
   RecordProperty("bring_up_s", std::to_string(bring_up_s));
   RecordProperty("teardown_s", std::to_string(teardown_s));
+}
+
+TEST(Lab, RevivesLabUpCommandBringsALabUpAndTearsItDown) {
+  if (::geteuid() != 0) GTEST_SKIP() << "the lab needs root (network namespaces, session daemons)";
+  std::string missing;
+  if (!lab_tools_present(&missing)) GTEST_SKIP() << missing << " not installed (scripts/install-deps.sh)";
+  testing::TempDir dir;
+  auto root = dir.path() / "cli-lab";
+  auto result = testing::run_cli({"lab", "up", "--dir", root.string(), "--test-driver-hosts", "1", "--vms",
+                                  "1", "--agent", REVIVE_AGENT, "--for", "1"},
+                                 120);
+  EXPECT_EQ(result.exit_status, 0) << result.out << result.err;
+  EXPECT_NE(result.out.find("config:    " + (root / "revived.yaml").string()), std::string::npos)
+      << result.out;
+  EXPECT_NE(result.out.find("vms: td0-vm0"), std::string::npos) << result.out;
+  EXPECT_NE(result.out.find("lab down in"), std::string::npos) << result.out;
+  EXPECT_FALSE(std::filesystem::exists(root));
+  EXPECT_EQ(processes_mentioning(root.string()), std::vector<int>{});
 }
 
 }  // namespace
