@@ -47,5 +47,6 @@ void add_plan_commands(CLI::App& app);       // plan, check
 void add_simulate_commands(CLI::App& app);   // simulate
 void add_evacuate_command(CLI::App& app);    // evacuate (evacuate_command.cc)
 void add_host_commands(CLI::App& app);       // host confirm-down, arm, disarm, status
+void add_lab_commands(CLI::App& app);        // lab up (lab_command.cc)
 
 }  // namespace revive::cli

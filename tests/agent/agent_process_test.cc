@@ -20,8 +20,8 @@
 #include "drivers/realtime/wall_clock_loop.h"
 #include "fence/fence_chain.h"
 #include "fence/levels.h"
+#include "lab/real_processes.h"
 #include "store/sqlite_store.h"
-#include "support/real_processes.h"
 #include "support/test_support.h"
 
 namespace revive {
@@ -29,7 +29,7 @@ namespace {
 
 using detect::Channel;
 using detect::HostHealth;
-using testing::BackgroundProcess;
+using lab::BackgroundProcess;
 using testing::TempDir;
 
 // Records fence calls; never answers (a host that only needs to be declared).
@@ -228,7 +228,7 @@ TEST(Agent, LosingControllerAndLeaseSelfFencesAndTheLeaseFencerProvesIt) {
   auto agent_view = dir.path() / "agent-view";
   std::filesystem::create_directory_symlink(shared, agent_view);
   auto marker = dir.path() / "self-fenced";
-  auto vm = testing::shell("sleep 1000 </dev/null >/dev/null 2>&1 & echo $!");
+  auto vm = lab::shell("sleep 1000 </dev/null >/dev/null 2>&1 & echo $!");
   int vm_pid = std::stoi(vm.out);
   KillOnExit vm_guard{vm_pid};
 
@@ -322,8 +322,8 @@ TEST(Agent, LosingControllerAndLeaseSelfFencesAndTheLeaseFencerProvesIt) {
   // The agent self-fenced (self-fence command ran, host processes gone) before the controller called it
   // fenced.
   EXPECT_TRUE(std::filesystem::exists(marker)) << testing::read_file(dir.path() / "h0.log");
-  EXPECT_TRUE(testing::eventually([&] { return !testing::process_alive(vm_pid); }, 2.0));
-  EXPECT_TRUE(testing::eventually([&] { return !agents[0].running(); }, 2.0));
+  EXPECT_TRUE(lab::eventually([&] { return !lab::process_alive(vm_pid); }, 2.0));
+  EXPECT_TRUE(lab::eventually([&] { return !agents[0].running(); }, 2.0));
   EXPECT_NE(testing::read_file(dir.path() / "h0.log").find("self-fencing"), std::string::npos);
   ASSERT_TRUE(std::filesystem::exists(marker));
   // The proof came after the watchdog command ran (both on this machine's clock).
@@ -439,7 +439,7 @@ TEST(Agent, LeaseLevelRefusesAHostWhoseAgentCannotSelfFence) {
       << *controller.lease_error(0);
   EXPECT_TRUE(controller.ever(0, HostHealth::failed));
   EXPECT_FALSE(controller.ever(0, HostHealth::fenced));  // the chain moved on (manual), no proof
-  EXPECT_TRUE(testing::eventually([&] { return !agent.running(); }, 5.0));
+  EXPECT_TRUE(lab::eventually([&] { return !agent.running(); }, 5.0));
   EXPECT_NE(testing::read_file(dir.path() / "h0.log").find("no self-fence configured"), std::string::npos)
       << testing::read_file(dir.path() / "h0.log");
 }
@@ -479,7 +479,7 @@ TEST(Agent, WatchdogDeviceIsPettedEachRenewalAndNotMagicClosedOnSelfFence) {
   std::filesystem::remove(agent_view);
   std::filesystem::create_directory_symlink(dir.path() / "nowhere", agent_view);
   controller.receiver.stop();
-  ASSERT_TRUE(testing::eventually(
+  ASSERT_TRUE(lab::eventually(
       [&] {
         return testing::read_file(dir.path() / "h0.log").find("holding the watchdog") != std::string::npos;
       },
@@ -488,14 +488,14 @@ TEST(Agent, WatchdogDeviceIsPettedEachRenewalAndNotMagicClosedOnSelfFence) {
   std::string at_self_fence = device_bytes();
   EXPECT_EQ(at_self_fence.find('V'), std::string::npos);
   // No pet for a while (bounded: waits for a write that must not come).
-  EXPECT_FALSE(testing::eventually([&] { return device_bytes() != at_self_fence; }, 1.0));
+  EXPECT_FALSE(lab::eventually([&] { return device_bytes() != at_self_fence; }, 1.0));
   EXPECT_TRUE(agent.running());  // holds the device until the host resets
   // The lease level counts the expired lease as proof: the record declared a working watchdog.
   ASSERT_TRUE(controller.loop.run_until([&] { return controller.ever(0, HostHealth::fenced); }, 20.0))
       << controller.lease_error(0).value_or("") << testing::read_file(dir.path() / "h0.log");
   // Stopped (SIGTERM) while self-fenced: still no magic close.
   agent.signal(SIGTERM);
-  EXPECT_TRUE(testing::eventually([&] { return !agent.running(); }, 5.0));
+  EXPECT_TRUE(lab::eventually([&] { return !agent.running(); }, 5.0));
   EXPECT_EQ(device_bytes(), at_self_fence);
   EXPECT_NE(testing::read_file(dir.path() / "h0.log").find("stays armed"), std::string::npos);
 }
@@ -519,7 +519,7 @@ TEST(Agent, AFailedSelfFenceCommandWithdrawsTheDeclarationWhenTheLeaseCanBeWritt
   std::filesystem::remove(agent_view);
   std::filesystem::create_directory_symlink(dir.path() / "nowhere", agent_view);
   controller.receiver.stop();
-  ASSERT_TRUE(testing::eventually([&] { return !agent.running(); }, 15.0))
+  ASSERT_TRUE(lab::eventually([&] { return !agent.running(); }, 15.0))
       << testing::read_file(dir.path() / "h0.log");
   std::string log = testing::read_file(dir.path() / "h0.log");
   EXPECT_NE(log.find("self-fence command exited with 1"), std::string::npos) << log;
@@ -553,7 +553,7 @@ TEST(Agent, CleanStopWithdrawsTheSelfFenceThenMagicClosesTheWatchdog) {
   ASSERT_TRUE(before);
   EXPECT_EQ(detect::to_string(before->self_fence), "watchdog+command:500");
   agent.signal(SIGTERM);
-  ASSERT_TRUE(testing::eventually([&] { return !agent.running(); }, 5.0));
+  ASSERT_TRUE(lab::eventually([&] { return !agent.running(); }, 5.0));
   // The last record withdraws the declaration, then the watchdog got its magic close.
   auto last = read_lease_record(shared, "h0", "k");
   ASSERT_TRUE(last);
@@ -684,8 +684,8 @@ class Namespace {
           run("ip netns exec " + name_ + " ip link set lo up");
   }
   ~Namespace() {
-    testing::shell("ip link del " + host_link_ + " 2>/dev/null", 10.0);
-    testing::shell("ip netns del " + name_ + " 2>/dev/null", 10.0);
+    lab::shell("ip link del " + host_link_ + " 2>/dev/null", 10.0);
+    lab::shell("ip netns del " + name_ + " 2>/dev/null", 10.0);
   }
   bool ok() const { return ok_; }
   const std::string& error() const { return error_; }
@@ -695,7 +695,7 @@ class Namespace {
 
  private:
   bool run(const std::string& command) {
-    auto result = testing::shell(command + " 2>&1", 10.0);
+    auto result = lab::shell(command + " 2>&1", 10.0);
     if (result.exit_status != 0) error_ += command + ": " + result.out;
     return result.exit_status == 0;
   }
@@ -705,13 +705,13 @@ class Namespace {
 
 TEST(Agent, IsolatedInANetworkNamespaceIsIsolatedNotFailedAndAppliesItsResponse) {
   if (::geteuid() != 0) GTEST_SKIP() << "needs root for ip netns";
-  if (!testing::have_tool("ip")) GTEST_SKIP() << "iproute2 not installed";
+  if (!lab::have_tool("ip")) GTEST_SKIP() << "iproute2 not installed";
   Namespace ns;
   if (!ns.ok()) GTEST_SKIP() << "cannot set up a network namespace here: " << ns.error();
   TempDir dir;
   auto key_file = dir.write("key", "k\n");
   std::filesystem::create_directories(dir.path() / "leases");
-  auto vm = testing::shell("sleep 1000 </dev/null >/dev/null 2>&1 & echo $!");
+  auto vm = lab::shell("sleep 1000 </dev/null >/dev/null 2>&1 & echo $!");
   int vm_pid = std::stoi(vm.out);
   KillOnExit vm_guard{vm_pid};
   auto stopped_marker = dir.path() / "stopped";
@@ -751,9 +751,9 @@ TEST(Agent, IsolatedInANetworkNamespaceIsIsolatedNotFailedAndAppliesItsResponse)
   EXPECT_FALSE(controller.ever(0, HostHealth::failed)) << controller.history(0);
   EXPECT_TRUE(fencer.calls.empty());
   // The agent applied its isolation response: its VMs stopped after the grace period; it keeps running.
-  EXPECT_TRUE(testing::eventually([&] { return std::filesystem::exists(stopped_marker); }, 5.0))
+  EXPECT_TRUE(lab::eventually([&] { return std::filesystem::exists(stopped_marker); }, 5.0))
       << testing::read_file(dir.path() / "h0.log");
-  EXPECT_TRUE(testing::eventually([&] { return !testing::process_alive(vm_pid); }, 2.0));
+  EXPECT_TRUE(lab::eventually([&] { return !lab::process_alive(vm_pid); }, 2.0));
   EXPECT_TRUE(agents[0].running());
 
   ns.set_link(true);

@@ -6,7 +6,7 @@
 
 #include "detect/heartbeat_receiver.h"
 #include "drivers/realtime/wall_clock_loop.h"
-#include "support/real_processes.h"
+#include "lab/real_processes.h"
 #include "support/test_support.h"
 
 namespace revive::detect {
@@ -131,7 +131,7 @@ TEST(HeartbeatReceiver, AcceptsSignedHeartbeatsAndRejectsReplaysForgeriesStrange
   client.send(heartbeat("h0", 2, unix_now_ms()));  // fine
   ASSERT_TRUE(loop.run_until([&] { return heard.size() >= 2; }, 5.0));
   EXPECT_EQ(heard, (std::vector<model::HostIndex>{1, 0}));
-  EXPECT_TRUE(testing::eventually([&] { return receiver.counters().malformed == 1; }, 2.0));
+  EXPECT_TRUE(lab::eventually([&] { return receiver.counters().malformed == 1; }, 2.0));
   EXPECT_EQ(receiver.counters().accepted, 2u);
   EXPECT_EQ(receiver.counters().replayed, 1u);
   EXPECT_EQ(receiver.counters().bad_signature, 1u);

@@ -13,7 +13,7 @@
 #include "fence/fence_chain.h"
 #include "fence/levels.h"
 #include "ipmi/ipmi_sim_bmc.h"
-#include "support/real_processes.h"
+#include "lab/real_processes.h"
 #include "support/test_support.h"
 
 namespace revive {
@@ -25,11 +25,11 @@ using drivers::WallClockLoop;
 using testing::IpmiSimHost;
 using testing::TempDir;
 
-#define REQUIRE_TOOLS()                                                                                  \
-  do {                                                                                                   \
-    for (const char* tool : {"ipmi_sim", "ipmitool"}) {                                                  \
-      if (!testing::have_tool(tool)) GTEST_SKIP() << tool << " not installed (scripts/install-deps.sh)"; \
-    }                                                                                                    \
+#define REQUIRE_TOOLS()                                                                              \
+  do {                                                                                               \
+    for (const char* tool : {"ipmi_sim", "ipmitool"}) {                                              \
+      if (!lab::have_tool(tool)) GTEST_SKIP() << tool << " not installed (scripts/install-deps.sh)"; \
+    }                                                                                                \
   } while (false)
 
 model::Cloud cloud_with(const std::vector<model::Bmc>& bmcs) {
@@ -61,7 +61,7 @@ TEST(IpmitoolFencer, PowersOffAndConfirmsKillingTheHostsProcesses) {
   IpmiSimHost host(dir.path());
   ASSERT_TRUE(host.start_bmc()) << testing::read_file(dir.path() / "ipmi_sim.log");
   auto vms = host.start_vms(2);
-  for (int pid : vms) ASSERT_TRUE(testing::process_alive(pid));
+  for (int pid : vms) ASSERT_TRUE(lab::process_alive(pid));
 
   auto cloud = cloud_with({host.bmc()});
   WallClockLoop loop;
@@ -69,7 +69,7 @@ TEST(IpmitoolFencer, PowersOffAndConfirmsKillingTheHostsProcesses) {
   auto result = fence_now(loop, fencer, 0);
   EXPECT_TRUE(result.ok) << result.error;
   EXPECT_EQ(host.power_file(), "0\n");
-  for (int pid : vms) EXPECT_TRUE(testing::eventually([&] { return !testing::process_alive(pid); }, 5.0));
+  for (int pid : vms) EXPECT_TRUE(lab::eventually([&] { return !lab::process_alive(pid); }, 5.0));
   EXPECT_NE(host.calls().find("set power 0"), std::string::npos);
 
   std::optional<env::PowerState> power;
@@ -86,8 +86,8 @@ TEST(IpmitoolFencer, AlreadyOffChassisCountsAsFenced) {
   TempDir dir;
   IpmiSimHost host(dir.path());
   ASSERT_TRUE(host.start_bmc());
-  auto off = testing::shell("ipmitool -I lanplus -C 3 -H 127.0.0.1 -p " + std::to_string(host.port()) +
-                            " -U admin -f " + (dir.path() / "password").string() + " chassis power off");
+  auto off = lab::shell("ipmitool -I lanplus -C 3 -H 127.0.0.1 -p " + std::to_string(host.port()) +
+                        " -U admin -f " + (dir.path() / "password").string() + " chassis power off");
   ASSERT_EQ(off.exit_status, 0) << off.err;
   auto calls_before = host.calls();
 
@@ -118,7 +118,7 @@ TEST(IpmitoolFencer, WrongPasswordIsAClearPermanentErrorWithoutTheSecret) {
   EXPECT_NE(result.error.find("wrong password"), std::string::npos) << result.error;
   EXPECT_EQ(result.error.find("Not-The-Right-One"), std::string::npos);
   EXPECT_EQ(result.error.find(host.password()), std::string::npos);
-  EXPECT_TRUE(testing::process_alive(vms[0]));
+  EXPECT_TRUE(lab::process_alive(vms[0]));
   EXPECT_EQ(host.power_file(), "1\n");
 }
 
@@ -179,7 +179,7 @@ TEST(IpmitoolFencer, UnreachableBmcIsTransientAndTheChainMovesOn) {
 
 TEST(FenceAgentFencer, FenceIpmilanPowersOffAndReadsOff) {
   REQUIRE_TOOLS();
-  if (!testing::have_tool("fence_ipmilan")) GTEST_SKIP() << "fence_ipmilan not installed (fence-agents)";
+  if (!lab::have_tool("fence_ipmilan")) GTEST_SKIP() << "fence_ipmilan not installed (fence-agents)";
   TempDir dir;
   IpmiSimHost host(dir.path());
   ASSERT_TRUE(host.start_bmc());
@@ -198,7 +198,7 @@ TEST(FenceAgentFencer, FenceIpmilanPowersOffAndReadsOff) {
   auto result = fence_now(loop, fencer, 0, 120.0);
   EXPECT_TRUE(result.ok) << result.error;
   EXPECT_EQ(host.power_file(), "0\n");
-  EXPECT_TRUE(testing::eventually([&] { return !testing::process_alive(vms[0]); }, 5.0));
+  EXPECT_TRUE(lab::eventually([&] { return !lab::process_alive(vms[0]); }, 5.0));
 
   // Fencing again: already off, still fenced.
   auto again = fence_now(loop, fencer, 0, 120.0);
@@ -207,7 +207,7 @@ TEST(FenceAgentFencer, FenceIpmilanPowersOffAndReadsOff) {
 
 TEST(FenceAgentFencer, WrongPasswordFailsWithoutTheSecret) {
   REQUIRE_TOOLS();
-  if (!testing::have_tool("fence_ipmilan")) GTEST_SKIP() << "fence_ipmilan not installed (fence-agents)";
+  if (!lab::have_tool("fence_ipmilan")) GTEST_SKIP() << "fence_ipmilan not installed (fence-agents)";
   TempDir dir;
   IpmiSimHost host(dir.path());
   ASSERT_TRUE(host.start_bmc());
@@ -316,18 +316,18 @@ TEST(DetectAndFence, CrashedHostIsFencedByIpmiBeforeRecovery) {
   EXPECT_TRUE(cluster.has_transition(1, detect::HostHealth::fenced));
   ASSERT_EQ(cluster.restarted, std::vector<bool>{true});
   EXPECT_EQ(hosts[1]->power_file(), "0\n");
-  for (int pid : vms) EXPECT_TRUE(testing::eventually([&] { return !testing::process_alive(pid); }, 5.0));
+  for (int pid : vms) EXPECT_TRUE(lab::eventually([&] { return !lab::process_alive(pid); }, 5.0));
   ASSERT_EQ(cluster.reports.size(), 1u);
   EXPECT_EQ(cluster.reports[0].level, "ipmi");
   // Healthy hosts untouched.
-  EXPECT_TRUE(testing::process_alive(other_vms[0]));
+  EXPECT_TRUE(lab::process_alive(other_vms[0]));
   EXPECT_EQ(hosts[2]->power_file(), "1\n");
   EXPECT_EQ(cluster.monitor.health(0), detect::HostHealth::up);
 }
 
 TEST(DetectAndFence, UnreachableBmcFallsToTheFenceAgentLevel) {
   REQUIRE_TOOLS();
-  if (!testing::have_tool("fence_ipmilan")) GTEST_SKIP() << "fence_ipmilan not installed (fence-agents)";
+  if (!lab::have_tool("fence_ipmilan")) GTEST_SKIP() << "fence_ipmilan not installed (fence-agents)";
   TempDir dir;
   SimulatedHosts three;
   ASSERT_TRUE(three.start(dir.path(), 3));
@@ -337,7 +337,7 @@ TEST(DetectAndFence, UnreachableBmcFallsToTheFenceAgentLevel) {
   LiveCluster cluster(cloud_with(bmcs), {"ipmi", "fence-agent"});
   // The ipmitool level gets a wrong port for host 0 (no BMC there); the fence agent level the right one.
   model::Bmc wrong = bmcs[0];
-  wrong.port = static_cast<std::uint16_t>(testing::free_udp_port());
+  wrong.port = static_cast<std::uint16_t>(lab::free_udp_port());
   model::Cloud ipmi_view = cloud_with({wrong, bmcs[1], bmcs[2]});
   IpmitoolFencer ipmi_wrong_port(cluster.loop, ipmi_view);
   cluster.chain.add_level("ipmi", ipmi_wrong_port);
@@ -351,7 +351,7 @@ TEST(DetectAndFence, UnreachableBmcFallsToTheFenceAgentLevel) {
   ASSERT_EQ(report.attempts.size(), 2u);
   EXPECT_NE(report.attempts[0].error.find("unreachable"), std::string::npos) << report.attempts[0].error;
   EXPECT_EQ(hosts[0]->power_file(), "0\n");
-  EXPECT_TRUE(testing::eventually([&] { return !testing::process_alive(vms[0]); }, 5.0));
+  EXPECT_TRUE(lab::eventually([&] { return !lab::process_alive(vms[0]); }, 5.0));
 }
 
 TEST(DetectAndFence, WrongPasswordMeansNoFenceAndNoRestart) {
@@ -384,7 +384,7 @@ TEST(DetectAndFence, WrongPasswordMeansNoFenceAndNoRestart) {
   EXPECT_NE(status.hosts[2].last_fence_error.find("wrong password"), std::string::npos)
       << status.hosts[2].last_fence_error;
   EXPECT_EQ(status.hosts[2].fence_attempts, 1u);
-  EXPECT_TRUE(testing::process_alive(vms[0]));
+  EXPECT_TRUE(lab::process_alive(vms[0]));
   EXPECT_EQ(hosts[2]->power_file(), "1\n");
   for (const auto& event : cluster.events)
     EXPECT_EQ(event.reason.find("Not-The-Right-One"), std::string::npos);

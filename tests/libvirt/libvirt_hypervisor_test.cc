@@ -13,8 +13,8 @@
 #include "drivers/libvirt/discovered_inventory.h"
 #include "drivers/libvirt/libvirt_hypervisor.h"
 #include "drivers/realtime/wall_clock_loop.h"
-#include "support/libvirt_daemons.h"
-#include "support/real_processes.h"
+#include "lab/libvirt_daemons.h"
+#include "lab/real_processes.h"
 #include "support/test_support.h"
 
 namespace revive {
@@ -25,12 +25,12 @@ using drivers::LibvirtOptions;
 using drivers::WallClockLoop;
 using env::HypervisorEvent;
 using Kind = env::HypervisorEvent::Kind;
+using lab::TestDriverDaemon;
 using testing::TempDir;
-using testing::TestDriverDaemon;
 
-#define REQUIRE_LIBVIRTD()                                                                                   \
-  do {                                                                                                       \
-    if (!testing::have_tool("libvirtd")) GTEST_SKIP() << "libvirtd not installed (scripts/install-deps.sh)"; \
+#define REQUIRE_LIBVIRTD()                                                                               \
+  do {                                                                                                   \
+    if (!lab::have_tool("libvirtd")) GTEST_SKIP() << "libvirtd not installed (scripts/install-deps.sh)"; \
   } while (false)
 
 double seconds_since(std::chrono::steady_clock::time_point start) {
@@ -250,10 +250,10 @@ TEST(ApplyDiscovery, AddsUnknownVmsWithDisksAndRefreshesKnownOnes) {
   cloud.rebuild_indexes();
 
   std::vector<drivers::DiscoveredDomain> found(2);
-  found[0].definition = *drivers::parse_domain_xml(testing::test_domain_xml("web-1", 2, 1024, {}, {"prod"}));
+  found[0].definition = *drivers::parse_domain_xml(lab::test_domain_xml("web-1", 2, 1024, {}, {"prod"}));
   found[0].running = true;
-  found[1].definition = *drivers::parse_domain_xml(
-      testing::test_domain_xml("db-1", 4, 8192, {"/d/db-1-a", "/d/db-1-b"}, {"prod"}));
+  found[1].definition =
+      *drivers::parse_domain_xml(lab::test_domain_xml("db-1", 4, 8192, {"/d/db-1-a", "/d/db-1-b"}, {"prod"}));
   found[1].running = false;
   auto array_of = [](const drivers::DomainDisk& disk) {
     return disk.source == "/d/db-1-a" ? model::ArrayIndex{0} : model::kNoIndex;
@@ -291,11 +291,11 @@ TEST(LibvirtHypervisor, DiscoversDefinedDomainsWithTheirDisksNetworksAndState) {
   TestCloud test(2, {"web-1", "db-1"});
   ASSERT_TRUE(test.start_all());
   auto& daemon = test.daemon(0);
-  ASSERT_TRUE(daemon.define_network(testing::test_network_xml("prod", "virbr-prod"), true));
+  ASSERT_TRUE(daemon.define_network(lab::test_network_xml("prod", "virbr-prod"), true));
+  ASSERT_TRUE(
+      daemon.define_domain(lab::test_domain_xml("web-1", 2, 1024, {"/images/web-1.img"}, {"prod"}), true));
   ASSERT_TRUE(daemon.define_domain(
-      testing::test_domain_xml("web-1", 2, 1024, {"/images/web-1.img"}, {"prod"}), true));
-  ASSERT_TRUE(daemon.define_domain(
-      testing::test_domain_xml("db-1", 4, 4096, {"/images/db-1.img", "/images/db-1-log.img"}, {"default"}),
+      lab::test_domain_xml("db-1", 4, 4096, {"/images/db-1.img", "/images/db-1-log.img"}, {"default"}),
       false));
   Driver driver(test);
   ASSERT_TRUE(driver.wait_connected({0, 1}));
@@ -336,7 +336,7 @@ TEST(LibvirtHypervisor, StartAndStopAreIdempotentAndStopsByOthersAreCrashes) {
   TestCloud test(1, {"web-1"});
   ASSERT_TRUE(test.start_all());
   auto& daemon = test.daemon(0);
-  ASSERT_TRUE(daemon.define_domain(testing::test_domain_xml("web-1", 1, 256), false));
+  ASSERT_TRUE(daemon.define_domain(lab::test_domain_xml("web-1", 1, 256), false));
   Driver driver(test);
   ASSERT_TRUE(driver.wait_connected({0}));
   auto& hypervisor = driver.hypervisor;
@@ -393,7 +393,7 @@ TEST(LibvirtHypervisor, ColdMoveDefinesTheVmOnAnotherHostFromItsDiscoveredXml) {
   TestCloud test(2, {"web-1"});
   ASSERT_TRUE(test.start_all());
   ASSERT_TRUE(
-      test.daemon(0).define_domain(testing::test_domain_xml("web-1", 2, 512, {"/images/web-1.img"}), true));
+      test.daemon(0).define_domain(lab::test_domain_xml("web-1", 2, 512, {"/images/web-1.img"}), true));
   Driver driver(test);
   ASSERT_TRUE(driver.wait_connected({0, 1}));
   auto& hypervisor = driver.hypervisor;
@@ -451,9 +451,9 @@ TEST(LibvirtHypervisor, ConfiguresTheVmsNetworksOnTheTargetFromTheSourceHostsDef
   REQUIRE_LIBVIRTD();
   TestCloud test(2, {"web-1"});
   ASSERT_TRUE(test.start_all());
-  ASSERT_TRUE(test.daemon(0).define_network(testing::test_network_xml("prod", "virbr-prod"), true));
+  ASSERT_TRUE(test.daemon(0).define_network(lab::test_network_xml("prod", "virbr-prod"), true));
   ASSERT_TRUE(
-      test.daemon(0).define_domain(testing::test_domain_xml("web-1", 1, 256, {}, {"prod", "default"}), true));
+      test.daemon(0).define_domain(lab::test_domain_xml("web-1", 1, 256, {}, {"prod", "default"}), true));
   Driver driver(test);
   ASSERT_TRUE(driver.wait_connected({0, 1}));
   auto& hypervisor = driver.hypervisor;
@@ -514,8 +514,8 @@ TEST(LibvirtHypervisor, HungDaemonIsNoticedByKeepaliveAndNeverStallsOtherHosts) 
   REQUIRE_LIBVIRTD();
   TestCloud test(3, {"web-1", "web-2"});
   ASSERT_TRUE(test.start_all());
-  ASSERT_TRUE(test.daemon(0).define_domain(testing::test_domain_xml("web-1", 1, 256), false));
-  ASSERT_TRUE(test.daemon(1).define_domain(testing::test_domain_xml("web-2", 1, 256), false));
+  ASSERT_TRUE(test.daemon(0).define_domain(lab::test_domain_xml("web-1", 1, 256), false));
+  ASSERT_TRUE(test.daemon(1).define_domain(lab::test_domain_xml("web-2", 1, 256), false));
   Driver driver(test);
   ASSERT_TRUE(driver.wait_connected({0, 1, 2}));
   auto& hypervisor = driver.hypervisor;
@@ -557,7 +557,7 @@ TEST(LibvirtHypervisor, CallsToAHungDaemonTimeOutOnTheLoopEvenWithoutKeepalive) 
   REQUIRE_LIBVIRTD();
   TestCloud test(1, {"web-1"});
   ASSERT_TRUE(test.start_all());
-  ASSERT_TRUE(test.daemon(0).define_domain(testing::test_domain_xml("web-1", 1, 256), false));
+  ASSERT_TRUE(test.daemon(0).define_domain(lab::test_domain_xml("web-1", 1, 256), false));
   LibvirtOptions options = quick_options();
   options.keepalive_interval_s = -1;  // keepalive off: nothing but the call's own timeout ends the wait
   options.call_timeout_s = 1.0;

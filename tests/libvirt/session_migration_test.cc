@@ -15,8 +15,8 @@
 #include "drivers/libvirt/libvirt_hypervisor.h"
 #include "drivers/process/command.h"
 #include "drivers/realtime/wall_clock_loop.h"
-#include "support/libvirt_daemons.h"
-#include "support/real_processes.h"
+#include "lab/libvirt_daemons.h"
+#include "lab/real_processes.h"
 #include "support/test_support.h"
 
 namespace revive {
@@ -57,7 +57,7 @@ void migrate_as_the_session_user(const std::string& uris) {
   std::vector<env::HypervisorEvent> events;
   hypervisor.subscribe([&](const env::HypervisorEvent& event) { events.push_back(event); });
   ASSERT_TRUE(loop.run_until([&] { return hypervisor.connected(0) && hypervisor.connected(1); }, 15.0));
-  hypervisor.remember_domain_xml("tiny", testing::qemu_tiny_domain_xml("tiny"));
+  hypervisor.remember_domain_xml("tiny", lab::qemu_tiny_domain_xml("tiny"));
 
   // Answers go to shared slots: one may come after the test stopped waiting for it.
   auto await = [&](const std::function<void(env::Completion)>& call, double timeout_s) {
@@ -158,7 +158,7 @@ TEST(LibvirtSession, LiveMigratesAQemuGuestBetweenTwoSessionDaemons) {
   }
   if (::geteuid() != 0) GTEST_SKIP() << "needs root to run session daemons as uid " << kSessionUid;
   for (const char* tool : {"libvirtd", "setpriv", "qemu-system-x86_64"}) {
-    if (!testing::have_tool(tool)) GTEST_SKIP() << tool << " not installed (scripts/install-deps.sh)";
+    if (!lab::have_tool(tool)) GTEST_SKIP() << tool << " not installed (scripts/install-deps.sh)";
   }
   std::filesystem::path self = std::filesystem::read_symlink("/proc/self/exe");
   testing::TempDir dir;
@@ -166,11 +166,11 @@ TEST(LibvirtSession, LiveMigratesAQemuGuestBetweenTwoSessionDaemons) {
                                std::filesystem::perms::owner_all | std::filesystem::perms::group_read |
                                    std::filesystem::perms::group_exec | std::filesystem::perms::others_read |
                                    std::filesystem::perms::others_exec);
-  int port = testing::free_tcp_port();
+  int port = lab::free_tcp_port();
   int first_port = 49152 + (port % 4000) * 2;  // two disjoint ranges of 51 ports
-  testing::SessionDaemon source(dir.path() / "u0", first_port, kSessionUid);
-  testing::SessionDaemon target(dir.path() / "u1",
-                                first_port + 60 > 65400 ? first_port - 60 : first_port + 60, kSessionUid);
+  lab::SessionDaemon source(dir.path() / "u0", first_port, kSessionUid);
+  lab::SessionDaemon target(dir.path() / "u1", first_port + 60 > 65400 ? first_port - 60 : first_port + 60,
+                            kSessionUid);
   std::string error;
   ASSERT_TRUE(source.start(15.0, &error)) << error;
   ASSERT_TRUE(target.start(15.0, &error)) << error;

@@ -7,16 +7,16 @@
 #include <thread>
 
 #include "daemon/daemon.h"
-#include "support/libvirt_daemons.h"
-#include "support/real_processes.h"
+#include "lab/libvirt_daemons.h"
+#include "lab/real_processes.h"
 #include "support/test_support.h"
 
 namespace revive {
 namespace {
 
-using testing::BackgroundProcess;
+using lab::BackgroundProcess;
+using lab::TestDriverDaemon;
 using testing::TempDir;
-using testing::TestDriverDaemon;
 
 // Hosts host-0..host-N-1 (libvirt test driver) with their agents, and a daemon config for them.
 struct LiveCloud {
@@ -31,7 +31,7 @@ struct LiveCloud {
     config.data_dir = (dir.path() / "data").string();
     config.heartbeat.key_file = key_file.string();
     config.heartbeat.listen_address = "127.0.0.1";
-    config.heartbeat.port = testing::free_udp_port();
+    config.heartbeat.port = lab::free_udp_port();
     config.heartbeat.lease_dir = (dir.path() / "leases").string();
     config.heartbeat.lease_poll_s = 0.2;
     config.detector.network_phi.expected_interval_s = 0.2;
@@ -96,8 +96,7 @@ struct LiveCloud {
 struct RunningDaemon {
   explicit RunningDaemon(const daemon::DaemonConfig& config) : daemon(config) {
     thread = std::thread([this] { status = daemon.run([this] { ready = true; }); });
-    EXPECT_TRUE(testing::eventually([this] { return ready.load(); }, 30.0))
-        << "the daemon never became ready";
+    EXPECT_TRUE(lab::eventually([this] { return ready.load(); }, 30.0)) << "the daemon never became ready";
   }
   ~RunningDaemon() {
     daemon.stop();
@@ -119,17 +118,17 @@ struct RunningDaemon {
 
 TEST(Revived, ACrashedHostIsFencedThenItsVmsRunOnceElsewhere) {
   LiveCloud cloud(3);
-  ASSERT_TRUE(cloud.hosts[0]->define_domain(testing::test_domain_xml("web-1", 1, 512), true));
-  ASSERT_TRUE(cloud.hosts[0]->define_domain(testing::test_domain_xml("db-1", 2, 1024), true));
-  ASSERT_TRUE(cloud.hosts[1]->define_domain(testing::test_domain_xml("app-1", 1, 512), true));
+  ASSERT_TRUE(cloud.hosts[0]->define_domain(lab::test_domain_xml("web-1", 1, 512), true));
+  ASSERT_TRUE(cloud.hosts[0]->define_domain(lab::test_domain_xml("db-1", 2, 1024), true));
+  ASSERT_TRUE(cloud.hosts[1]->define_domain(lab::test_domain_xml("app-1", 1, 512), true));
   RunningDaemon running(cloud.config);
   auto vms = running.daemon.vms()["vms"];
   ASSERT_EQ(vms.size(), 3u) << vms.dump();
-  ASSERT_TRUE(testing::eventually([&] { return running.host_state("host-0") == "up"; }, 10.0));
+  ASSERT_TRUE(lab::eventually([&] { return running.host_state("host-0") == "up"; }, 10.0));
 
   cloud.crash(0);
   // Declared failed; the fence (manual level only here) waits for the operator's word.
-  ASSERT_TRUE(testing::eventually(
+  ASSERT_TRUE(lab::eventually(
       [&] {
         auto state = running.host_state("host-0");
         return state == "fencing" || state == "fenced";
@@ -138,13 +137,13 @@ TEST(Revived, ACrashedHostIsFencedThenItsVmsRunOnceElsewhere) {
       << running.events_text();
   EXPECT_TRUE(cloud.running("web-1").empty());
   running.daemon.confirm_down("host-0", {"tester"});
-  ASSERT_TRUE(testing::eventually(
+  ASSERT_TRUE(lab::eventually(
       [&] { return cloud.running("web-1").size() == 1 && cloud.running("db-1").size() == 1; }, 30.0))
       << running.events_text();
   EXPECT_EQ(cloud.running("app-1"), std::vector<int>{1});
   auto operations = running.daemon.operations()["operations"];
   ASSERT_FALSE(operations.empty());
-  ASSERT_TRUE(testing::eventually(
+  ASSERT_TRUE(lab::eventually(
       [&] { return running.daemon.operations()["operations"][0]["state"] == "succeeded"; }, 10.0))
       << running.daemon.operations().dump(2) << running.events_text();
   auto detail = running.daemon.operation(operations[0]["id"].get<std::string>());
@@ -153,10 +152,10 @@ TEST(Revived, ACrashedHostIsFencedThenItsVmsRunOnceElsewhere) {
 
 TEST(Revived, AVmKilledOnAHealthyHostIsRestartedThere) {
   LiveCloud cloud(2);
-  ASSERT_TRUE(cloud.hosts[0]->define_domain(testing::test_domain_xml("web-1", 1, 512), true));
+  ASSERT_TRUE(cloud.hosts[0]->define_domain(lab::test_domain_xml("web-1", 1, 512), true));
   RunningDaemon running(cloud.config);
   ASSERT_TRUE(cloud.hosts[0]->destroy_domain("web-1"));  // behind libvirt's clients' back: a crash
-  ASSERT_TRUE(testing::eventually([&] { return cloud.running("web-1") == std::vector<int>{0}; }, 20.0))
+  ASSERT_TRUE(lab::eventually([&] { return cloud.running("web-1") == std::vector<int>{0}; }, 20.0))
       << running.events_text();
   EXPECT_EQ(running.daemon.vm("web-1")["restarts"], 1) << running.events_text();
 }

@@ -22,7 +22,7 @@
 
 #include "drivers/process/command.h"
 
-namespace revive::testing {
+namespace revive::lab {
 
 namespace detail {
 inline int free_port(int type) {
@@ -65,15 +65,21 @@ inline bool have_tool(const std::string& tool) {
   return false;
 }
 
-// A process is alive when /proc/PID exists and is not a zombie.
-inline bool process_alive(int pid) {
+// The state letter of /proc/PID/stat ('R', 'S', 'T' stopped, 'Z' zombie...), '?' when there is no such
+// process.
+inline char process_state(int pid) {
   std::ifstream stat("/proc/" + std::to_string(pid) + "/stat");
-  if (!stat) return false;
+  if (!stat) return '?';
   std::string text((std::istreambuf_iterator<char>(stat)), std::istreambuf_iterator<char>());
   auto close = text.rfind(')');
-  if (close == std::string::npos || close + 2 >= text.size()) return false;
-  char state = text[close + 2];
-  return state != 'Z' && state != 'X';
+  if (close == std::string::npos || close + 2 >= text.size()) return '?';
+  return text[close + 2];
+}
+
+// A process is alive when /proc/PID exists and is not a zombie.
+inline bool process_alive(int pid) {
+  char state = process_state(pid);
+  return state != '?' && state != 'Z' && state != 'X';
 }
 
 // Runs a command line through /bin/sh -c with a time limit.
@@ -170,4 +176,4 @@ bool eventually(Condition condition, double timeout_s) {
   return condition();
 }
 
-}  // namespace revive::testing
+}  // namespace revive::lab

@@ -1,4 +1,4 @@
-#include "support/libvirt_daemons.h"
+#include "lab/libvirt_daemons.h"
 
 #include <libvirt/libvirt.h>
 #include <libvirt/virterror.h>
@@ -8,11 +8,13 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <cstdlib>
 #include <fstream>
 #include <mutex>
 #include <sstream>
 
-namespace revive::testing {
+namespace revive::lab {
 
 namespace {
 
@@ -219,6 +221,20 @@ bool TestDriverDaemon::undefine_domain(const std::string& name) {
   return ok;
 }
 
+std::vector<std::string> TestDriverDaemon::running_domains() {
+  std::vector<std::string> names;
+  if (keeper_ == nullptr) return names;
+  virDomainPtr* domains = nullptr;
+  int count = virConnectListAllDomains(keeper_, &domains, VIR_CONNECT_LIST_DOMAINS_ACTIVE);
+  for (int i = 0; i < count; ++i) {
+    if (const char* name = virDomainGetName(domains[i])) names.emplace_back(name);
+    virDomainFree(domains[i]);
+  }
+  if (domains != nullptr) ::free(domains);
+  std::sort(names.begin(), names.end());
+  return names;
+}
+
 std::string test_domain_xml(const std::string& name, unsigned vcpus, unsigned memory_mib,
                             const std::vector<std::string>& disk_files,
                             const std::vector<std::string>& networks) {
@@ -322,6 +338,59 @@ void SessionDaemon::stop() {
       10.0);
 }
 
+void SessionDaemon::pause() {
+  process_.signal(SIGSTOP);
+}
+
+void SessionDaemon::resume() {
+  process_.signal(SIGCONT);
+}
+
+bool SessionDaemon::running() {
+  return process_.running();
+}
+
+bool SessionDaemon::define_domain(const std::string& xml, bool start_it, std::string* error) {
+  silence_libvirt();
+  auto fail = [&](const std::string& what) {
+    if (error != nullptr) {
+      virErrorPtr last = virGetLastError();
+      *error = what + ": " + (last != nullptr && last->message != nullptr ? last->message : "unknown error");
+    }
+    return false;
+  };
+  virConnectPtr connection = virConnectOpen(uri().c_str());
+  if (connection == nullptr) return fail("cannot connect to " + uri());
+  virDomainPtr domain = virDomainDefineXML(connection, xml.c_str());
+  bool ok = domain != nullptr ? true : fail("define failed");
+  if (ok && start_it && virDomainCreate(domain) != 0) ok = fail("start failed");
+  if (domain != nullptr) virDomainFree(domain);
+  virConnectClose(connection);
+  return ok;
+}
+
+int SessionDaemon::qemu_pid(const std::string& name) const {
+  std::ifstream in(directory_ / "run/libvirt/qemu/run" / (name + ".pid"));
+  int pid = -1;
+  if (!(in >> pid) || !process_alive(pid)) return -1;
+  // The pid file may outlive its process (a killed qemu): check that the pid is still that guest's.
+  std::string command_line = read_all("/proc/" + std::to_string(pid) + "/cmdline");
+  return command_line.find("guest=" + name + ",") != std::string::npos ? pid : -1;
+}
+
+std::vector<std::string> SessionDaemon::running_guests() const {
+  std::vector<std::string> names;
+  std::error_code ignored;
+  for (const auto& entry :
+       std::filesystem::directory_iterator(directory_ / "run/libvirt/qemu/run", ignored)) {
+    if (entry.path().extension() != ".pid") continue;
+    std::string name = entry.path().stem().string();
+    if (name != "driver" && qemu_pid(name) > 0) names.push_back(name);
+  }
+  std::sort(names.begin(), names.end());
+  return names;
+}
+
 std::string qemu_tiny_domain_xml(const std::string& name) {
   return "<domain type='qemu'>\n  <name>" + name +
          "</name>\n  <memory unit='MiB'>32</memory>\n  <vcpu>1</vcpu>\n"
@@ -331,4 +400,4 @@ std::string qemu_tiny_domain_xml(const std::string& name) {
          "  </devices>\n</domain>\n";
 }
 
-}  // namespace revive::testing
+}  // namespace revive::lab

@@ -1,5 +1,6 @@
-// Real libvirt daemons for tests, demos and end-to-end runs, started and stopped by the test (by pid, with
-// bounded waits; a daemon's processes are killed also when the test fails, by the destructors).
+// Real libvirt daemons for tests, the lab (lab.h), demos and end-to-end runs, started and stopped by their
+// owner (by pid, with bounded waits; a daemon's processes are killed also when a test fails, by the
+// destructors).
 //
 // TestDriverDaemon: one `libvirtd` per simulated host running libvirt's test driver on a private unix
 // socket under its own directory (own config, socket dir, pid file and log; LIBVIRT_DRIVER_DIR = an empty
@@ -9,8 +10,8 @@
 // XML (or test:///default: one running domain "test", one network "default").
 //
 // SessionDaemon: an unprivileged `libvirtd` (session mode, QEMU driver) as another uid (65534 by default),
-// with its own HOME/XDG dirs, host_uuid and migration port range; clients must run as that uid. It spawns
-// virtlogd, which outlives it: stop() kills both (and any qemu it left).
+// with its own HOME/XDG dirs, host_uuid and migration port range. Clients of that uid or root may connect.
+// It spawns virtlogd, which outlives it: stop() kills both (and any qemu it left).
 //
 // Thread-safety: none; one test thread drives each object.
 #pragma once
@@ -22,11 +23,11 @@
 #include <string>
 #include <vector>
 
-#include "support/real_processes.h"
+#include "lab/real_processes.h"
 
 typedef struct _virConnect virConnect;
 
-namespace revive::testing {
+namespace revive::lab {
 
 class TestDriverDaemon {
  public:
@@ -59,6 +60,7 @@ class TestDriverDaemon {
   bool network_active(const std::string& name);
   bool destroy_domain(const std::string& name);  // behind the driver's back
   bool undefine_domain(const std::string& name);
+  std::vector<std::string> running_domains();  // names of the active domains, sorted
 
  private:
   void close_keeper();
@@ -88,9 +90,22 @@ class SessionDaemon {
   bool start(double timeout_s = 15.0, std::string* error = nullptr);
   // Kills libvirtd, the virtlogd it spawned and the qemu processes it started (by pid, reaped or waited).
   void stop();
+  void pause();  // SIGSTOP / SIGCONT of libvirtd (its guests keep running)
+  void resume();
+  bool running();
+  int pid() const { return process_.pid(); }
   std::string uri() const;  // qemu+unix:///session?socket=DIR/run/libvirt/libvirt-sock
   uid_t uid() const { return uid_; }
+  const std::filesystem::path& directory() const { return directory_; }
   std::string log() const;
+
+  // Defines (and starts) a guest through a connection of the calling process (root works); blocking, the
+  // first call runs QEMU's capability probe (2-4 s). False with libvirt's message in `error`.
+  bool define_domain(const std::string& xml, bool start_it, std::string* error = nullptr);
+  // Read from the qemu processes themselves, not libvirtd (answers while the daemon is paused or gone):
+  // the pid of guest `name`'s live qemu process (-1: none), and the names of the guests whose qemu runs.
+  int qemu_pid(const std::string& name) const;
+  std::vector<std::string> running_guests() const;
 
  private:
   std::vector<int> processes_of_uid_under(const std::string& marker) const;
@@ -103,4 +118,4 @@ class SessionDaemon {
 // A diskless 32 MiB QEMU TCG guest (pc machine, no USB, no balloon) for session daemons.
 std::string qemu_tiny_domain_xml(const std::string& name);
 
-}  // namespace revive::testing
+}  // namespace revive::lab
