@@ -224,7 +224,7 @@ json FakeService::status() {
   }
   json hosts_by_state = json::object();
   for (const char* state : {"up", "suspect", "failed", "isolated", "fencing", "fenced", "recovering",
-                            "maintenance", "draining"}) {
+                            "recovered", "maintenance", "draining", "down"}) {
     hosts_by_state[state] = 0;
   }
   for (const auto& host : hosts_) {
