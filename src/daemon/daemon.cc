@@ -803,12 +803,18 @@ class Daemon::Engine {
                               {"silent_s", channel.silent_s},
                               {"lost", channel.lost}});
         }
-        emit(fmt::format("host_{}", detect::to_string(event.to)), name, "", "",
-             fmt::format("{}: {} -> {}{}", name, detect::to_string(event.from), detect::to_string(event.to),
-                         event.reason.empty() ? "" : " (" + event.reason + ")"),
-             {{"from", detect::to_string(event.from)},
-              {"to", detect::to_string(event.to)},
-              {"channels", evidence}});
+        // fencing .. recovered are the detector handing the host over (Handover): the daemon reports the real
+        // fence and recovery itself (host_declared_failed, fence_started, host_fenced, operation_finished).
+        bool handover = event.to == detect::HostHealth::fencing || event.to == detect::HostHealth::fenced ||
+                        event.to == detect::HostHealth::recovering ||
+                        event.to == detect::HostHealth::recovered;
+        if (!handover)
+          emit(fmt::format("host_{}", detect::to_string(event.to)), name, "", "",
+               fmt::format("{}: {} -> {}{}", name, detect::to_string(event.from), detect::to_string(event.to),
+                           event.reason.empty() ? "" : " (" + event.reason + ")"),
+               {{"from", detect::to_string(event.from)},
+                {"to", detect::to_string(event.to)},
+                {"channels", evidence}});
         host_reasons_[event.host] = event.reason;
         controller_->host_health(event.host, event.to == detect::HostHealth::up);
         if (event.to == detect::HostHealth::failed) manual_->host_lost(event.host);
@@ -1032,7 +1038,11 @@ class Daemon::Engine {
                                            : "failed");
     }
     if (replaying) return;
-    if (kind == "fence_started") {
+    if (kind == "replan") {
+      auto vm = payload.value("vm", "");
+      emit("vm_replanned", "", vm, recovery_of(inventory_.find_vm(vm)),
+           fmt::format("{}: planned again ({})", vm, payload.value("error", "")));
+    } else if (kind == "fence_started") {
       auto host = payload.value("host", "");
       emit("fence_started", host, "", recovery_of_host(inventory_.find_host(host)),
            fmt::format("fencing {} (attempt {})", host, payload.value("attempt", 0)));
@@ -1092,6 +1102,7 @@ class Daemon::Engine {
   }
 
   std::string recovery_of(model::VmIndex vm) const {
+    if (vm == model::kNoIndex) return "";
     for (const auto& report : controller_->executor().report()) {
       if (report.vm == vm) return recovery_of_host(report.from);
     }
