@@ -337,9 +337,11 @@ struct HttpServer::Impl {
 
 namespace {
 
-DrainRequest drain_request(const json& body, std::vector<std::string> hosts, std::string reason) {
+DrainRequest drain_request(const json& body, std::vector<std::string> hosts, std::string reason,
+                           std::string hosts_field = "host") {
   DrainRequest drain;
   drain.hosts = std::move(hosts);
+  drain.hosts_field = std::move(hosts_field);
   if (auto deadline = positive_seconds(body, "deadline_s")) drain.deadline_s = *deadline;
   if (auto given = choice(body, "reason", kReasons)) reason = *given;
   drain.reason = std::move(reason);
@@ -459,7 +461,8 @@ std::vector<HttpServer::Impl::Route> HttpServer::Impl::make_table() {
   add("POST", "/v1/evacuations", R::operator_, [](Impl& s, const Call& c, httplib::Response& res) {
     auto body = parse_body(c.request, {"hosts", "deadline_s", "reason", "dry_run"});
     auto hosts = host_list(body, "hosts");
-    reply_action(res, s.service.drain(drain_request(body, std::move(hosts), "maintenance"), c.caller));
+    reply_action(res,
+                 s.service.drain(drain_request(body, std::move(hosts), "maintenance", "hosts"), c.caller));
   });
   add("GET", "/v1/vms", R::viewer, read(&Service::vms));
   add("GET", "/v1/vms/{vm}", R::viewer,

@@ -48,11 +48,13 @@ struct DrainRequest {
   double deadline_s = 600.0;           // seconds from now by which the hosts must be empty; > 0
   std::string reason = "maintenance";  // "maintenance" or "predicted_failure"
   bool dry_run = false;                // answer the plan it would carry out, change nothing
+  std::string hosts_field = "host";    // the request field naming the hosts: "host" (path) or "hosts" (body)
 };
 
 // POST /v1/hosts/{host}/maintenance with action exit.
 struct ExitMaintenanceRequest {
   std::vector<std::string> hosts;
+  std::string hosts_field = "host";
   bool fail_back = false;  // move the VMs that left back home
   bool dry_run = false;
 };

@@ -386,7 +386,7 @@ class Daemon::Engine {
   }
 
   json drain(const api::DrainRequest& request, const api::Caller& caller) {
-    auto hosts = find_hosts(request.hosts);
+    auto hosts = find_hosts(request.hosts, request.hosts_field);
     auto reason = exec::parse_evacuation_reason(request.reason == "predicted_failure" ? "predicted-failure"
                                                                                       : request.reason);
     if (!reason) throw api::RequestError(400, "reason", "must be maintenance or predicted_failure");
@@ -411,10 +411,10 @@ class Daemon::Engine {
   }
 
   json exit_maintenance(const api::ExitMaintenanceRequest& request, const api::Caller& caller) {
-    auto hosts = find_hosts(request.hosts);
+    auto hosts = find_hosts(request.hosts, request.hosts_field);
     for (auto h : hosts) {
       if (inventory_.hosts[h].state != model::HostState::maintenance)
-        throw api::RequestError(409, "host",
+        throw api::RequestError(409, request.hosts_field,
                                 fmt::format("host {} is not in maintenance", inventory_.hosts[h].name));
     }
     if (request.dry_run) {
@@ -1536,11 +1536,12 @@ class Daemon::Engine {
     return h;
   }
 
-  std::vector<model::HostIndex> find_hosts(const std::vector<std::string>& names) const {
-    if (names.empty()) throw api::RequestError(400, "hosts", "name at least one host");
+  std::vector<model::HostIndex> find_hosts(const std::vector<std::string>& names,
+                                           const std::string& field = "hosts") const {
+    if (names.empty()) throw api::RequestError(400, field, "name at least one host");
     std::vector<model::HostIndex> hosts;
     for (const auto& name : names) {
-      auto h = find_host(name, "hosts");
+      auto h = find_host(name, field.c_str());
       if (std::find(hosts.begin(), hosts.end(), h) == hosts.end()) hosts.push_back(h);
     }
     return hosts;

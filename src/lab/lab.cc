@@ -415,10 +415,14 @@ void Lab::start() {
   inventory += "hosts:\n";
   for (const auto& host : hosts_) {
     inventory += fmt::format(
-        "  - name: {}\n    cpus: {}\n    memory_mib: {}\n    endpoint: {}-libvirtd\n    uri: {}\n"
+        "  - name: {}\n    cpus: {}\n    memory_mib: {}\n    arch: {}\n    endpoint: {}-libvirtd\n    uri: "
+        "{}\n"
         "    bmc: {{address: 127.0.0.1, port: {}, user: {}, password_file: {}}}\n",
-        host.name, spec_.host_cpus, spec_.host_memory_mib, host.name, quoted(host.uri), host.bmc_port,
-        IpmiSimBmc::user(), quoted(host.bmc_password_file.string()));
+        // A test-driver domain cannot run on a QEMU host nor the reverse: different "architectures", so the
+        // planner never moves a VM from one kind to the other.
+        host.name, spec_.host_cpus, spec_.host_memory_mib,
+        host.kind == HostKind::test_driver ? "libvirt-test" : "x86_64", host.name, quoted(host.uri),
+        host.bmc_port, IpmiSimBmc::user(), quoted(host.bmc_password_file.string()));
   }
   inventory += "vms:\n";
   for (const auto& host : runtime.hosts) {

@@ -145,9 +145,15 @@ class BackgroundProcess {
     int status = 0;
     if (::waitpid(pid_, &status, WNOHANG) == pid_) {
       pid_ = -1;
+      wait_status_ = status;
       return false;
     }
     return true;
+  }
+  // The raw wait status once running() found the process ended (-1 before, or after stop()).
+  int wait_status() const { return wait_status_; }
+  int exit_code() const {
+    return wait_status_ >= 0 && WIFEXITED(wait_status_) ? WEXITSTATUS(wait_status_) : -1;
   }
   void signal(int signal_number) {
     if (pid_ > 0) ::kill(pid_, signal_number);
@@ -163,6 +169,7 @@ class BackgroundProcess {
 
  private:
   int pid_ = -1;
+  int wait_status_ = -1;
 };
 
 // Polls `condition` every 20 ms for up to `timeout_s`; returns whether it held.

@@ -105,8 +105,8 @@ struct RunningDaemon {
   std::string host_state(const std::string& host) { return daemon.host(host)["state"].get<std::string>(); }
   std::string events_text() {
     std::string text;
-    for (const auto& event : daemon.events(0, 100000, 0)["events"])
-      text += event["message"].get<std::string>() + "\n";
+    auto page = daemon.events(0, 100000, 0);
+    for (const auto& event : page["events"]) text += event["message"].get<std::string>() + "\n";
     return text;
   }
 

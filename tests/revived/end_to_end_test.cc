@@ -1,0 +1,320 @@
+// revived end to end (issue 10's "Done when"): the real daemon binary on a real small cloud (src/lab: libvirt
+// test-driver hosts, QEMU session hosts with real TCG guests, ipmi_sim BMCs, revive-agents in network
+// namespaces), driven and read through its REST API, the outcome checked independently through the lab.
+// Every API answer the tests get is validated against docs/api/openapi.yaml at the end of each test.
+#include <gtest/gtest.h>
+#include <httplib.h>
+#include <signal.h>
+#include <sys/wait.h>
+
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <set>
+
+#include "lab/lab.h"
+#include "lab/real_processes.h"
+#include "support/test_support.h"
+
+namespace revive {
+namespace {
+
+using nlohmann::json;
+
+// A lab with revived running on it; every response recorded for the OpenAPI validation.
+class LiveRevived {
+ public:
+  explicit LiveRevived(int test_driver_hosts, int session_hosts = 0) {
+    lab::LabSpec spec;
+    spec.root = dir_.path() / "lab";
+    spec.test_driver_hosts = test_driver_hosts;
+    spec.session_hosts = session_hosts;
+    spec.agent_binary = REVIVE_AGENT;
+    lab_ = std::make_unique<lab::Lab>(spec);
+    lab_->start();
+    start_revived();
+  }
+  ~LiveRevived() {
+    stop_revived();
+    lab_.reset();
+  }
+
+  void start_revived() {
+    revived_ = std::make_unique<lab::BackgroundProcess>(
+        std::vector<std::string>{REVIVED, "--config", lab_->files().config.string()},
+        dir_.path() / "revived.log");
+    bool up = lab::eventually([&] { return raw_get("/v1/status").status == 200; }, 60.0);
+    if (!up) ADD_FAILURE() << "revived never answered:\n" << log();
+  }
+  void stop_revived() {
+    if (!revived_) return;
+    revived_->signal(SIGTERM);
+    lab::eventually([&] { return !revived_->running(); }, 10.0);
+    revived_->stop();
+    revived_.reset();
+  }
+
+  struct Answer {
+    int status = 0;
+    json body;
+  };
+  Answer raw_get(const std::string& path) { return call("GET", path, ""); }
+  json get(const std::string& path) {
+    auto answer = call("GET", path, "");
+    EXPECT_EQ(answer.status, 200) << path << ": " << answer.body.dump();
+    return answer.body;
+  }
+  Answer post(const std::string& path, const json& body) { return call("POST", path, body.dump()); }
+
+  std::string host_state(const std::string& host) {
+    return get("/v1/hosts/" + host)["state"].get<std::string>();
+  }
+  json operation_of_kind(const std::string& kind) {
+    auto operations = get("/v1/operations");  // kept alive for the loop
+    for (const auto& op : operations["operations"]) {
+      if (op["kind"] == kind) {
+        return op;
+      }
+    }
+    return nullptr;
+  }
+  bool operation_finished(const std::string& kind) {
+    auto op = operation_of_kind(kind);
+    return !op.is_null() && op["state"] != "running";
+  }
+  std::string events() {
+    std::string text;
+    auto answer = raw_get("/v1/events?limit=1000");
+    if (answer.status != 200) return "(no events: " + std::to_string(answer.status) + ")";
+    const auto& list = answer.body["events"];
+    for (const auto& event : list) text += event["message"].get<std::string>() + "\n";
+    return text;
+  }
+  std::string log() const { return testing::read_file(dir_.path() / "revived.log"); }
+
+  // Where each of `vms` runs, read from the lab (not from revived).
+  std::map<std::string, std::vector<std::string>> placement() {
+    std::map<std::string, std::vector<std::string>> where;
+    for (const auto& host : lab_->hosts()) {
+      for (const auto& vm : lab_->running_vms(host.name)) where[vm].push_back(host.name);
+    }
+    return where;
+  }
+
+  // Runs tests/api/validate_openapi.py over every answer recorded.
+  void validate() {
+    std::string command = "python3 " + (testing::source_dir() / "tests/api/validate_openapi.py").string() +
+                          " " + (testing::source_dir() / "docs/api/openapi.yaml").string() + " --responses " +
+                          (dir_.path() / "responses").string() + " 2>&1";
+    std::filesystem::create_directories(dir_.path() / "responses");
+    std::string output;
+    FILE* pipe = ::popen(command.c_str(), "r");
+    ASSERT_NE(pipe, nullptr);
+    char buffer[4096];
+    while (std::size_t n = std::fread(buffer, 1, sizeof buffer, pipe)) output.append(buffer, n);
+    EXPECT_EQ(::pclose(pipe), 0) << "validate_openapi.py failed:\n" << output;
+  }
+
+  lab::Lab& lab() { return *lab_; }
+  const std::filesystem::path& dir() const { return dir_.path(); }
+
+ private:
+  Answer call(const std::string& method, const std::string& path, const std::string& body) {
+    httplib::Client client("127.0.0.1", lab_->api_port());
+    client.set_connection_timeout(2);
+    client.set_read_timeout(20);
+    auto result = method == "GET" ? client.Get(path) : client.Post(path, body, "application/json");
+    Answer answer;
+    if (!result) return answer;
+    answer.status = result->status;
+    answer.body = json::parse(result->body, nullptr, false);
+    json record{{"method", method},
+                {"path", path},
+                {"status", result->status},
+                {"content_type", result->get_header_value("Content-Type")},
+                {"body", result->body}};
+    std::filesystem::create_directories(dir_.path() / "responses");
+    std::ofstream(dir_.path() / "responses" / (std::to_string(++recorded_) + ".json")) << record.dump();
+    return answer;
+  }
+
+  testing::TempDir dir_;
+  std::unique_ptr<lab::Lab> lab_;
+  std::unique_ptr<lab::BackgroundProcess> revived_;
+  int recorded_ = 0;
+};
+
+TEST(RevivedEndToEnd, ACrashedHostIsFencedThroughItsBmcAndItsVmsRunOnceWhereThePrestagedPlanSaid) {
+  LiveRevived cloud(3);
+  ASSERT_TRUE(lab::eventually([&] { return cloud.host_state("td0") == "up"; }, 20.0)) << cloud.events();
+  // The prestaged plan for a failure of td0, as revived keeps it.
+  std::map<std::string, std::string> prestaged;
+  auto plans = cloud.get("/v1/plans");
+  for (const auto& plan : plans["plans"]) {
+    if (plan["name"] != "td0") continue;
+    for (const auto& placement : plan["placements"]) prestaged[placement["vm"]] = placement["to"];
+  }
+  ASSERT_EQ(prestaged.size(), 3u);
+  cloud.get("/v1/capacity");
+  cloud.get("/v1/groups");
+
+  cloud.lab().crash("td0");
+  ASSERT_TRUE(lab::eventually([&] { return cloud.operation_finished("recovery"); }, 60.0)) << cloud.events();
+  auto op = cloud.operation_of_kind("recovery");
+  EXPECT_EQ(op["state"], "succeeded") << op.dump(2);
+  EXPECT_EQ(op["progress"]["succeeded"], 3);
+  cloud.get("/v1/operations/" + op["id"].get<std::string>());
+  // Fenced through its BMC: the power is off.
+  EXPECT_FALSE(cloud.lab().powered_on("td0"));
+  // Every VM runs exactly once; td0's where the prestaged plan said (nothing changed since it was made).
+  auto where = cloud.placement();
+  for (const auto& host : cloud.lab().hosts()) {
+    for (const auto& vm : host.vms) {
+      ASSERT_EQ(where[vm].size(), 1u) << vm << " runs on " << where[vm].size() << " hosts\n"
+                                      << cloud.events();
+      if (host.name == "td0") {
+        EXPECT_EQ(where[vm][0], prestaged[vm]) << vm;
+      }
+    }
+  }
+  // revived's view agrees with the lab's.
+  auto vms = cloud.get("/v1/vms");
+  for (const auto& vm : vms["vms"]) {
+    EXPECT_EQ(vm["state"], "running") << vm.dump();
+    EXPECT_EQ(vm["host"], where[vm["name"].get<std::string>()][0]) << vm.dump();
+  }
+  EXPECT_EQ(cloud.host_state("td0"), "recovered");
+  cloud.get("/v1/status");
+  cloud.validate();
+}
+
+TEST(RevivedEndToEnd, AVmKilledOnAHealthyHostIsRestartedThere) {
+  LiveRevived cloud(2);
+  ASSERT_TRUE(cloud.lab().kill_vm("td1-vm1"));
+  ASSERT_TRUE(
+      lab::eventually([&] { return cloud.placement()["td1-vm1"] == std::vector<std::string>{"td1"}; }, 30.0))
+      << cloud.events();
+  ASSERT_TRUE(lab::eventually([&] { return cloud.operation_finished("vm_restart"); }, 10.0))
+      << cloud.events();
+  EXPECT_EQ(cloud.operation_of_kind("vm_restart")["state"], "succeeded");
+  EXPECT_EQ(cloud.get("/v1/vms/td1-vm1")["restarts"], 1);
+  cloud.validate();
+}
+
+TEST(RevivedEndToEnd, MaintenanceLiveMigratesRealQemuGuestsAndExitBringsTheHostBack) {
+  LiveRevived cloud(1, 2);
+  auto entered = cloud.post("/v1/hosts/qemu0/maintenance", {{"action", "enter"}, {"deadline_s", 120}});
+  ASSERT_EQ(entered.status, 202) << entered.body.dump();
+  ASSERT_TRUE(lab::eventually([&] { return cloud.operation_finished("evacuation"); }, 90.0))
+      << cloud.events();
+  auto op = cloud.operation_of_kind("evacuation");
+  EXPECT_EQ(op["state"], "succeeded") << op.dump(2);
+  for (const auto& vm : op["vms"]) EXPECT_EQ(vm["method"], "live_migration") << vm.dump();
+  auto where = cloud.placement();
+  EXPECT_EQ(where["qemu0-g0"], std::vector<std::string>{"qemu1"});
+  EXPECT_EQ(where["qemu1-g0"], std::vector<std::string>{"qemu1"});
+  EXPECT_EQ(cloud.host_state("qemu0"), "maintenance");
+  // Maintenance refuses a second drain of the same host; nothing changes.
+  EXPECT_EQ(cloud.post("/v1/hosts/qemu0/evacuate", {{"deadline_s", 60}}).status, 409);
+
+  auto exited = cloud.post("/v1/hosts/qemu0/maintenance", {{"action", "exit"}});
+  ASSERT_EQ(exited.status, 202) << exited.body.dump();
+  ASSERT_TRUE(lab::eventually([&] { return cloud.host_state("qemu0") == "up"; }, 20.0)) << cloud.events();
+  // Back in planning: a failure of qemu1 would now restart its guests on qemu0.
+  ASSERT_TRUE(lab::eventually(
+      [&] {
+        auto current = cloud.get("/v1/plans");
+        for (const auto& plan : current["plans"]) {
+          if (plan["name"] != "qemu1") continue;
+          for (const auto& placement : plan["placements"])
+            if (placement["to"] == "qemu0") return true;
+        }
+        return false;
+      },
+      20.0));
+  cloud.validate();
+}
+
+TEST(RevivedEndToEnd, AnIsolatedHostIsNeitherFencedNorRecovered) {
+  LiveRevived cloud(3);
+  ASSERT_TRUE(lab::eventually([&] { return cloud.host_state("td2") == "up"; }, 20.0)) << cloud.events();
+  cloud.lab().isolate("td2");
+  ASSERT_TRUE(lab::eventually([&] { return cloud.host_state("td2") == "isolated"; }, 30.0))
+      << cloud.host_state("td2") << "\n"
+      << cloud.events();
+  // Well past the time a crash takes to be fenced and recovered: still isolated, powered, its VMs only there.
+  std::this_thread::sleep_for(std::chrono::seconds(8));
+  EXPECT_EQ(cloud.host_state("td2"), "isolated") << cloud.events();
+  EXPECT_TRUE(cloud.lab().powered_on("td2"));
+  EXPECT_TRUE(cloud.operation_of_kind("recovery").is_null()) << cloud.events();
+  auto where = cloud.placement();
+  for (const auto& vm : {"td2-vm0", "td2-vm1", "td2-vm2"})
+    EXPECT_EQ(where[vm], std::vector<std::string>{"td2"});
+  // An operator cannot confirm an isolated host down either (its lease renews: it runs).
+  EXPECT_EQ(cloud.post("/v1/hosts/td2/confirm-down", json::object()).status, 409);
+  cloud.lab().heal("td2");
+  ASSERT_TRUE(lab::eventually([&] { return cloud.host_state("td2") == "up"; }, 30.0)) << cloud.events();
+  cloud.validate();
+}
+
+TEST(RevivedEndToEnd, BadRequestsAreRefusedWithTheirFieldAndChangeNothing) {
+  LiveRevived cloud(2);
+  // The hosts' states and VMs (the channels' phi moves with time).
+  auto states = [&] {
+    std::vector<std::string> seen;
+    auto hosts = cloud.get("/v1/hosts");
+    for (const auto& host : hosts["hosts"])
+      seen.push_back(host["name"].dump() + host["state"].dump() + host["vms"].dump());
+    return seen;
+  };
+  auto before = states();
+  struct Case {
+    std::string path;
+    json body;
+    int status;
+    std::string field;
+  };
+  std::vector<Case> cases{
+      {"/v1/hosts/nowhere/evacuate", json::object(), 404, "host"},
+      {"/v1/hosts/td0/evacuate", {{"deadline_s", -5}}, 400, "deadline_s"},
+      {"/v1/hosts/td0/evacuate", {{"deadline_s", "soon"}}, 400, "deadline_s"},
+      {"/v1/hosts/td0/evacuate", {{"deadlin_s", 60}}, 400, "deadlin_s"},
+      {"/v1/hosts/td0/maintenance", {{"action", "leave"}}, 400, "action"},
+      {"/v1/hosts/td0/maintenance", {{"action", "exit"}}, 409, "host"},
+      {"/v1/hosts/td0/confirm-down", json::object(), 409, "host"},
+      {"/v1/operations/recovery-1/cancel", json::object(), 404, "id"},
+      {"/v1/evacuations", {{"hosts", json::array()}}, 400, "hosts"},
+  };
+  for (const auto& item : cases) {
+    auto answer = cloud.post(item.path, item.body);
+    EXPECT_EQ(answer.status, item.status)
+        << item.path << " " << item.body.dump() << " -> " << answer.body.dump();
+    EXPECT_EQ(answer.body["error"]["field"], item.field) << item.path << " " << answer.body.dump();
+  }
+  EXPECT_EQ(states(), before);
+  EXPECT_TRUE(cloud.get("/v1/operations")["operations"].empty());
+  cloud.validate();
+}
+
+// revived with a bad config exits 2 naming the file, line and field, and starts nothing.
+TEST(RevivedEndToEnd, ABadConfigIsRefusedBeforeAnythingStarts) {
+  testing::TempDir dir;
+  auto key = dir.write("heartbeat.key", "key\n");
+  dir.write("inventory.yaml",
+            "version: 1\nendpoints: [{name: e, max_parallel: 4}]\n"
+            "hosts:\n  - {name: h0, cpus: 4, memory_mib: 4096, endpoint: e, uri: 'test:///default'}\n");
+  auto config = dir.write("revived.yaml",
+                          "listen: 127.0.0.1:1\ndata_dir: " + (dir.path() / "data").string() +
+                              "\ninventory: inventory.yaml\nheartbeat:\n  key_file: " + key.string() +
+                              "\ndetector:\n  fail_phi: 2\n  suspect_phi: 5\nfencing:\n  levels: [manual]\n");
+  lab::BackgroundProcess revived({REVIVED, "--config", config.string()}, dir.path() / "revived.log");
+  ASSERT_TRUE(lab::eventually([&] { return !revived.running(); }, 10.0));
+  EXPECT_EQ(revived.exit_code(), 2);
+  auto log = testing::read_file(dir.path() / "revived.log");
+  EXPECT_NE(log.find("revived.yaml:"), std::string::npos) << log;
+  EXPECT_NE(log.find("detector.fail_phi"), std::string::npos) << log;
+  EXPECT_FALSE(std::filesystem::exists(dir.path() / "data" / "journal.db"));
+}
+
+}  // namespace
+}  // namespace revive
