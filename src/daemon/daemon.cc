@@ -81,6 +81,9 @@ struct Operation {
   std::string state = "running";  // running, succeeded, partial, failed, cancelled
   std::size_t restart = 0;        // vm_restart: index into the controller's restarts
   bool cancel_requested = false;
+  bool frozen = false;  // finished: its VMs' view below is final
+  nlohmann::json frozen_vms;
+  nlohmann::json frozen_progress;
   std::vector<std::uint64_t> timeline;  // event sequence numbers
 };
 
@@ -639,6 +642,16 @@ class Daemon::Engine {
   }
 
   void build_controller(bool resume) {
+    if (controller_) {
+      // The views of the operations come from the controller: final from here.
+      for (auto& op : operations_) {
+        if (op.frozen) continue;
+        auto vms = operation_vms(op);
+        op.frozen = true;
+        op.frozen_vms = vms.vms;
+        op.frozen_progress = vms.progress;
+      }
+    }
     hypervisor_->reset(inventory_.vms.size());
     control::ControllerOptions options;
     options.executor = config_.recovery;
@@ -667,9 +680,9 @@ class Daemon::Engine {
       for (const auto& record : journal_.read_all()) observe(record, /*replaying=*/true);
       controller_->resume();
       emit("daemon_resumed", "", "", "", "resumed the operations in flight from the journal");
-    } else {
-      operations_.clear();
     }
+    // Operations of the controller before (all finished: the daemon rebuilds only when idle) keep their
+    // frozen view.
     plans_dirty_ = true;
     capacity_.reset();
   }
@@ -1151,6 +1164,7 @@ class Daemon::Engine {
   }
 
   OperationVms operation_vms(const Operation& op) const {
+    if (op.frozen) return {op.frozen_vms, op.frozen_progress};
     OperationVms out;
     const auto& cloud = controller_snapshot_;
     auto name_of = [&](model::HostIndex h) {
@@ -1276,6 +1290,10 @@ class Daemon::Engine {
       op.finished_ms = unix_now_ms();
       auto done = vms.count("succeeded");
       op.state = vms.bad() == 0 ? "succeeded" : (done > 0 ? "partial" : "failed");
+      // Frozen from here: the controller these views came from may be rebuilt later.
+      op.frozen = true;
+      op.frozen_vms = vms.vms;
+      op.frozen_progress = vms.progress;
       if (op.kind == "recovery") {
         for (const auto& name : op.hosts) {
           auto h = inventory_.find_host(name);

@@ -13,6 +13,7 @@
 #include <set>
 
 #include "lab/lab.h"
+#include "lab/libvirt_daemons.h"
 #include "lab/real_processes.h"
 #include "support/test_support.h"
 
@@ -24,7 +25,8 @@ using nlohmann::json;
 // A lab with revived running on it; every response recorded for the OpenAPI validation.
 class LiveRevived {
  public:
-  explicit LiveRevived(int test_driver_hosts, int session_hosts = 0) {
+  // `extra_config`: YAML appended to the lab's revived config (top-level keys the lab does not write).
+  explicit LiveRevived(int test_driver_hosts, int session_hosts = 0, const std::string& extra_config = "") {
     lab::LabSpec spec;
     spec.root = dir_.path() / "lab";
     spec.test_driver_hosts = test_driver_hosts;
@@ -32,6 +34,7 @@ class LiveRevived {
     spec.agent_binary = REVIVE_AGENT;
     lab_ = std::make_unique<lab::Lab>(spec);
     lab_->start();
+    if (!extra_config.empty()) std::ofstream(lab_->files().config, std::ios::app) << extra_config;
     start_revived();
   }
   ~LiveRevived() {
@@ -293,6 +296,45 @@ TEST(RevivedEndToEnd, BadRequestsAreRefusedWithTheirFieldAndChangeNothing) {
   }
   EXPECT_EQ(states(), before);
   EXPECT_TRUE(cloud.get("/v1/operations")["operations"].empty());
+  cloud.validate();
+}
+
+TEST(RevivedEndToEnd, AVmThatAppearsIsProtectedAndPlannedForAndTheCliShowsIt) {
+  LiveRevived cloud(2, 0, "discovery:\n  interval_s: 1\n");
+  std::string uri = cloud.lab().hosts()[0].uri;
+  auto xml = cloud.dir() / "new-vm.xml";
+  std::ofstream(xml) << lab::test_domain_xml("late-vm", 1, 256);
+  ASSERT_EQ(std::system(("virsh -q -c '" + uri + "' define " + xml.string() + " >/dev/null && virsh -q -c '" +
+                         uri + "' start late-vm >/dev/null")
+                            .c_str()),
+            0);
+  ASSERT_TRUE(lab::eventually([&] { return cloud.raw_get("/v1/vms/late-vm").status == 200; }, 20.0))
+      << cloud.events();
+  auto vm = cloud.get("/v1/vms/late-vm");
+  EXPECT_EQ(vm["host"], "td0");
+  EXPECT_EQ(vm["protect"], true);
+  // The prestaged plan for td0 now moves it too.
+  ASSERT_TRUE(lab::eventually(
+      [&] {
+        auto plans = cloud.get("/v1/plans");
+        for (const auto& plan : plans["plans"]) {
+          if (plan["name"] != "td0") continue;
+          for (const auto& placement : plan["placements"])
+            if (placement["vm"] == "late-vm") return true;
+        }
+        return false;
+      },
+      20.0));
+  // The CLI against the daemon: a table for people, the API's JSON for scripts.
+  std::string server = "http://127.0.0.1:" + std::to_string(cloud.lab().api_port());
+  auto table = testing::run_cli({"--server", server, "vms"}, 30);
+  EXPECT_EQ(table.exit_status, 0) << table.err;
+  EXPECT_NE(table.out.find("late-vm"), std::string::npos) << table.out;
+  auto listed = testing::run_cli({"--server", server, "hosts", "--format", "json"}, 30);
+  EXPECT_EQ(listed.exit_status, 0) << listed.err;
+  EXPECT_EQ(json::parse(listed.out)["hosts"].size(), 2u) << listed.out;
+  auto refused = testing::run_cli({"--server", server, "evacuate", "nowhere", "--deadline", "60"}, 30);
+  EXPECT_EQ(refused.exit_status, 2) << refused.out << refused.err;
   cloud.validate();
 }
 
