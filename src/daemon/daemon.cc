@@ -627,8 +627,32 @@ class Daemon::Engine {
   }
 
   // Returns true when VMs were added.
-  bool apply_discovered(model::HostIndex host, const drivers::HostDiscovery& found, bool at_start) {
+  // `settled`: nothing was in flight when the discovery was asked for and answered, so a VM of `host` that it
+  // does not find running there really is not (stopped, or gone) and not a start or move on its way.
+  bool apply_discovered(model::HostIndex host, const drivers::HostDiscovery& found, bool at_start,
+                        bool settled = true) {
     auto changes = drivers::apply_discovery(inventory_, host, found.domains);
+    bool changed = false;
+    if (settled) {
+      std::set<std::string> running;
+      for (const auto& domain : found.domains) {
+        if (domain.running) running.insert(domain.definition.name);
+      }
+      for (model::VmIndex v = 0; v < inventory_.vms.size(); ++v) {
+        auto& vm = inventory_.vms[v];
+        if (vm.host != host || running.contains(vm.name)) continue;
+        vm.host = model::kNoIndex;  // not running: not to be restarted elsewhere if its host fails
+        changed = true;
+        if (!at_start) {
+          emit("vm_not_running", inventory_.hosts[host].name, vm.name, "",
+               fmt::format(
+                   "{} no longer runs on {} (stopped or removed outside Revive): not protected until it "
+                   "runs again",
+                   vm.name, inventory_.hosts[host].name));
+        }
+      }
+      if (changed) inventory_.rebuild_indexes();
+    }
     for (const auto& domain : found.domains) domain_xml_[domain.definition.name] = domain.xml;
     for (const auto& network : found.networks) network_xml_[network.name] = network.xml;
     for (const auto& name : changes.added_vms) {
@@ -638,7 +662,7 @@ class Daemon::Engine {
              name, "", fmt::format("new VM {} found on {}", name, inventory_.hosts[host].name));
       }
     }
-    return !changes.added_vms.empty();
+    return changed || !changes.added_vms.empty();
   }
 
   void build_controller(bool resume) {
@@ -732,10 +756,14 @@ class Daemon::Engine {
   void rediscover() {
     for (model::HostIndex h = 0; h < inventory_.hosts.size(); ++h) {
       if (!libvirt_->connected(h) || lost_state(monitor_->health(h))) continue;
-      libvirt_->discover(h, [this, h](const env::OperationResult& result, drivers::HostDiscovery found) {
-        if (!result.ok || stopping_) return;
-        if (apply_discovered(h, found, /*at_start=*/false)) inventory_changed_ = true;
-      });
+      bool idle = !controller_->busy();
+      libvirt_->discover(h,
+                         [this, h, idle](const env::OperationResult& result, drivers::HostDiscovery found) {
+                           if (!result.ok || stopping_) return;
+                           bool settled = idle && !controller_->busy();
+                           if (apply_discovered(h, found, /*at_start=*/false, settled))
+                             inventory_changed_ = true;
+                         });
     }
   }
 
@@ -894,16 +922,26 @@ class Daemon::Engine {
     if (event.vm == model::kNoIndex || event.vm >= inventory_.vms.size()) return;
     const std::string& vm_name = inventory_.vms[event.vm].name;
     switch (event.kind) {
-      case Kind::vm_started:
+      case Kind::vm_started: {
+        // Started outside the engines (an operator, another tool): the controller is rebuilt on it once idle.
+        bool engines_know = event.vm < controller_snapshot_.vms.size() &&
+                            (controller_->executor().state().vms[event.vm].host == event.host ||
+                             controller_->evacuator().state().vms[event.vm].host == event.host);
+        if (!engines_know) inventory_changed_ = true;
         set_vm_host(event.vm, event.host);
         operator_stopped_.erase(event.vm);
         emit("vm_started", host_name, vm_name, "",
              fmt::format("{} started on {} ({})", vm_name, host_name, event.detail));
         break;
+      }
       case Kind::vm_stopped:
         if (event.detail != "migrated" && event.detail != "destroyed" &&
             inventory_.vms[event.vm].host == event.host && !engine_moving(event.vm)) {
+          // An operator's own shutdown: not a failure, and not to be restarted elsewhere if the host fails.
           operator_stopped_.insert(event.vm);
+          inventory_.vms[event.vm].host = model::kNoIndex;
+          inventory_.rebuild_indexes();
+          inventory_changed_ = true;
         }
         emit("vm_stopped", host_name, vm_name, "",
              fmt::format("{} stopped on {} ({})", vm_name, host_name, event.detail));
