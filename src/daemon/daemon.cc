@@ -809,11 +809,18 @@ class Daemon::Engine {
     capacity_checked_ms_ = unix_now_ms();
     if (!capacity_->shortfalls.empty()) {
       const auto& first = capacity_->shortfalls.front();
+      json failures = json::array();  // which failure leaves which VMs waiting (the first 20)
+      for (const auto& shortfall : capacity_->shortfalls) {
+        json waiting = json::array();
+        for (const auto& w : shortfall.plan.waiting) waiting.push_back(plan_cloud_.vms[w.vm].name);
+        failures.push_back({{"failure", shortfall.failure}, {"waiting_vms", waiting}});
+        if (failures.size() >= 20) break;
+      }
       emit("capacity_shortfall", "", "", "",
            fmt::format(
                "capacity check ({}): {} failure(s) would leave protected VMs waiting, e.g. {} ({} VM(s))",
                why, capacity_->shortfalls.size(), first.failure, first.plan.waiting.size()),
-           {{"failures", capacity_->shortfalls.size()}});
+           {{"failures_with_shortfall", capacity_->shortfalls.size()}, {"failures", failures}});
     }
   }
 

@@ -358,5 +358,26 @@ TEST(RevivedEndToEnd, ABadConfigIsRefusedBeforeAnythingStarts) {
   EXPECT_FALSE(std::filesystem::exists(dir.path() / "data" / "journal.db"));
 }
 
+// A bad policy (the inventory file revived reads) is refused the same way: file, line and field, exit 2.
+TEST(RevivedEndToEnd, ABadPolicyIsRefusedBeforeAnythingStarts) {
+  testing::TempDir dir;
+  auto key = dir.write("heartbeat.key", "key\n");
+  dir.write("inventory.yaml",
+            "version: 1\nendpoints: [{name: e, max_parallel: 4}]\n"
+            "hosts:\n  - {name: h0, cpus: 4, memory_mib: 4096, endpoint: e, uri: 'test:///default'}\n"
+            "vms:\n  - {name: web, priority: urgent}\n");
+  auto config =
+      dir.write("revived.yaml", "data_dir: " + (dir.path() / "data").string() +
+                                    "\ninventory: inventory.yaml\nheartbeat:\n  key_file: " + key.string() +
+                                    "\nfencing:\n  levels: [manual]\n");
+  lab::BackgroundProcess revived({REVIVED, "--config", config.string()}, dir.path() / "revived.log");
+  ASSERT_TRUE(lab::eventually([&] { return !revived.running(); }, 10.0));
+  EXPECT_EQ(revived.exit_code(), 2);
+  auto log = testing::read_file(dir.path() / "revived.log");
+  EXPECT_NE(log.find("inventory.yaml:6"), std::string::npos) << log;
+  EXPECT_NE(log.find("priority"), std::string::npos) << log;
+  EXPECT_FALSE(std::filesystem::exists(dir.path() / "data" / "journal.db"));
+}
+
 }  // namespace
 }  // namespace revive
