@@ -555,7 +555,11 @@ class Daemon::Engine {
     if (!payload) return;
     auto checkpoint = json::parse(*payload, nullptr, false);
     if (!checkpoint.is_object()) return;
-    for (const auto& [name, state] : checkpoint.value("hosts", json::object()).items()) {
+    // Each object bound to a name first: items() of a temporary would dangle once the loop starts.
+    const json hosts = checkpoint.value("hosts", json::object());
+    const json domains = checkpoint.value("domains", json::object());
+    const json networks = checkpoint.value("networks", json::object());
+    for (const auto& [name, state] : hosts.items()) {
       auto h = inventory_.find_host(name);
       auto parsed = model::parse_host_state(state.get<std::string>());
       if (h != model::kNoIndex && parsed) inventory_.hosts[h].state = *parsed;
@@ -577,10 +581,8 @@ class Daemon::Engine {
       }
       inventory_.vms[v].host = inventory_.find_host(entry.value("host", ""));
     }
-    for (const auto& [name, xml] : checkpoint.value("domains", json::object()).items())
-      domain_xml_[name] = xml.get<std::string>();
-    for (const auto& [name, xml] : checkpoint.value("networks", json::object()).items())
-      network_xml_[name] = xml.get<std::string>();
+    for (const auto& [name, xml] : domains.items()) domain_xml_[name] = xml.get<std::string>();
+    for (const auto& [name, xml] : networks.items()) network_xml_[name] = xml.get<std::string>();
     inventory_.rebuild_indexes();
   }
 
