@@ -666,8 +666,27 @@ class Daemon::Engine {
     });
     if (resume) {
       // Operations and step views from the records, then the engine resumes.
-      for (const auto& record : journal_.read_all()) observe(record, /*replaying=*/true);
+      // A recovery whose operation is journaled but whose host_failed is not (killed between the two
+      // records) is declared to the controller now: the restarted detector would not declare it again.
+      std::set<std::string> declared_not_journaled;
+      for (const auto& record : journal_.read_all()) {
+        observe(record, /*replaying=*/true);
+        auto payload = json::parse(record.payload, nullptr, false);
+        if (!payload.is_object()) continue;
+        if (record.kind == "operation" && payload.value("kind", "") == "recovery") {
+          for (const auto& host : payload.value("hosts", json::array()))
+            declared_not_journaled.insert(host.get<std::string>());
+        } else if (record.kind == "host_failed") {
+          declared_not_journaled.erase(payload.value("host", ""));
+        }
+      }
       controller_->resume();
+      for (const auto& name : declared_not_journaled) {
+        auto host = inventory_.find_host(name);
+        if (host == model::kNoIndex) continue;
+        manual_->host_lost(host);
+        controller_->host_failed(host);
+      }
       emit("daemon_resumed", "", "", "", "resumed the operations in flight from the journal");
     } else {
       operations_.clear();
