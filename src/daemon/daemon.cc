@@ -558,7 +558,11 @@ class Daemon::Engine {
     if (!payload) return;
     auto checkpoint = json::parse(*payload, nullptr, false);
     if (!checkpoint.is_object()) return;
-    for (const auto& [name, state] : checkpoint.value("hosts", json::object()).items()) {
+    // Each object bound to a name first: items() of a temporary would dangle once the loop starts.
+    const json hosts = checkpoint.value("hosts", json::object());
+    const json domains = checkpoint.value("domains", json::object());
+    const json networks = checkpoint.value("networks", json::object());
+    for (const auto& [name, state] : hosts.items()) {
       auto h = inventory_.find_host(name);
       auto parsed = model::parse_host_state(state.get<std::string>());
       if (h != model::kNoIndex && parsed) inventory_.hosts[h].state = *parsed;
@@ -580,10 +584,8 @@ class Daemon::Engine {
       }
       inventory_.vms[v].host = inventory_.find_host(entry.value("host", ""));
     }
-    for (const auto& [name, xml] : checkpoint.value("domains", json::object()).items())
-      domain_xml_[name] = xml.get<std::string>();
-    for (const auto& [name, xml] : checkpoint.value("networks", json::object()).items())
-      network_xml_[name] = xml.get<std::string>();
+    for (const auto& [name, xml] : domains.items()) domain_xml_[name] = xml.get<std::string>();
+    for (const auto& [name, xml] : networks.items()) network_xml_[name] = xml.get<std::string>();
     inventory_.rebuild_indexes();
   }
 
@@ -701,8 +703,27 @@ class Daemon::Engine {
     });
     if (resume) {
       // Operations and step views from the records, then the engine resumes.
-      for (const auto& record : journal_.read_all()) observe(record, /*replaying=*/true);
+      // A recovery whose operation is journaled but whose host_failed is not (killed between the two
+      // records) is declared to the controller now: the restarted detector would not declare it again.
+      std::set<std::string> declared_not_journaled;
+      for (const auto& record : journal_.read_all()) {
+        observe(record, /*replaying=*/true);
+        auto payload = json::parse(record.payload, nullptr, false);
+        if (!payload.is_object()) continue;
+        if (record.kind == "operation" && payload.value("kind", "") == "recovery") {
+          for (const auto& host : payload.value("hosts", json::array()))
+            declared_not_journaled.insert(host.get<std::string>());
+        } else if (record.kind == "host_failed") {
+          declared_not_journaled.erase(payload.value("host", ""));
+        }
+      }
       controller_->resume();
+      for (const auto& name : declared_not_journaled) {
+        auto host = inventory_.find_host(name);
+        if (host == model::kNoIndex) continue;
+        manual_->host_lost(host);
+        controller_->host_failed(host);
+      }
       emit("daemon_resumed", "", "", "", "resumed the operations in flight from the journal");
     }
     // Operations of the controller before (all finished: the daemon rebuilds only when idle) keep their

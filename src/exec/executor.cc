@@ -347,6 +347,7 @@ class Executor::Impl {
       model::HostIndex to;
       model::Priority priority;
       std::vector<model::VmIndex> start_after;
+      model::HostIndex from = model::kNoIndex;
     };
     std::map<model::VmIndex, Target> targets;
     std::set<std::pair<model::VmIndex, model::HostIndex>> unanswered_starts;
@@ -390,7 +391,7 @@ class Executor::Impl {
           auto vm = state_.find_vm(placement.value("vm", ""));
           auto to = state_.find_host(placement.value("to", ""));
           if (vm == model::kNoIndex || to == model::kNoIndex) continue;
-          Target target{to, state_.vms[vm].priority, {}};
+          Target target{to, state_.vms[vm].priority, {}, state_.find_host(placement.value("from", ""))};
           if (auto priority = model::parse_priority(placement.value("priority", "")))
             target.priority = *priority;
           for (const auto& other : placement.value("start_after", nlohmann::json::array())) {
@@ -549,6 +550,20 @@ class Executor::Impl {
       } else {
         pending_replans_.push_back(index);
       }
+    }
+    // VMs of a failed host the dead controller had recovered already: reported as recovered again (the
+    // operation counts them), not recovered twice.
+    for (const auto& [vm, target] : targets) {
+      auto location = vm_location_[vm];
+      if (task_of_vm_[vm] != kNoTask || target.from == model::kNoIndex || !host_failed_[target.from] ||
+          location == model::kNoIndex || host_failed_[location] || location != target.to)
+        continue;
+      auto& task = tasks_[task_for(vm)];
+      task.from = target.from;
+      task.target = location;
+      task.priority = target.priority;
+      task.state = VmState::running;
+      task.ready_s = env_.loop.now_s();
     }
     for (auto [vm, host] : relocating) {
       if (vm_location_[vm] == host && !host_failed_[host] && state_.vms[vm].protect) relocate(vm, host);
