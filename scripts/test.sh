@@ -15,5 +15,5 @@ echo "== asan+ubsan build + tests"
 scripts/build.sh asan
 ctest --preset asan -j "$(nproc)"
 echo "== tsan build + tests of the concurrent code"
-scripts/build.sh tsan ipmi_test agent_test store_test
-ctest --preset tsan -j "$(nproc)" -L '^(ipmi|agent|store)$'
+scripts/build.sh tsan ipmi_test agent_test store_test api_test
+ctest --preset tsan -j "$(nproc)" -L '^(ipmi|agent|store|api)$'

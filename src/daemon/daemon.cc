@@ -81,7 +81,8 @@ struct Operation {
   std::string state = "running";  // running, succeeded, partial, failed, cancelled
   std::size_t restart = 0;        // vm_restart: index into the controller's restarts
   bool cancel_requested = false;
-  bool frozen = false;  // finished: its VMs' view below is final
+  bool ended_in_journal = false;  // replayed: its operation_end record was read
+  bool frozen = false;            // finished: its VMs' view below is final
   nlohmann::json frozen_vms;
   nlohmann::json frozen_progress;
   std::vector<std::uint64_t> timeline;  // event sequence numbers
@@ -401,9 +402,7 @@ class Daemon::Engine {
             fmt::format("host {} is {}: only an up host can be drained", inventory_.hosts[h].name, state));
     }
     if (request.dry_run) return drain_dry_run(hosts, request.deadline_s, *reason);
-    Operation op = new_operation("evacuation", hosts, caller.user);
-    op.reason = request.reason;
-    op.deadline_s = request.deadline_s;
+    Operation op = new_operation("evacuation", hosts, caller.user, request.reason, request.deadline_s);
     controller_->drain(hosts, loop_.now_s() + request.deadline_s, *reason);
     for (auto h : hosts) inventory_.hosts[h].state = model::HostState::maintenance;
     operations_.push_back(op);
@@ -476,6 +475,7 @@ class Daemon::Engine {
       for (auto h : hosts) inventory_.hosts[h].state = model::HostState::up;
       op.cancel_requested = true;
       op.state = "cancelled";
+      journal_operation_end(op);
       op.finished_ms = unix_now_ms();
       inventory_changed_ = true;
       emit("operation_cancelled", join_names(hosts), "", op.id,
@@ -678,6 +678,25 @@ class Daemon::Engine {
         op.frozen_progress = vms.progress;
       }
     }
+    std::vector<std::size_t> drains_to_resume;  // indexes into operations_
+    if (resume) {
+      // Operations and step views from the records, first: the hosts they put into maintenance are in
+      // maintenance in the controller's snapshot too.
+      operations_.clear();
+      for (const auto& record : journal_.read_all()) observe(record, /*replaying=*/true);
+      for (std::size_t index = 0; index < operations_.size(); ++index) {
+        const auto& op = operations_[index];
+        if (op.kind != "evacuation" && op.kind != "maintenance_exit") continue;
+        auto state = op.kind == "evacuation" && op.state != "cancelled" ? model::HostState::maintenance
+                                                                        : model::HostState::up;
+        for (const auto& name : op.hosts) {
+          auto h = inventory_.find_host(name);
+          if (h != model::kNoIndex) inventory_.hosts[h].state = state;
+        }
+        if (op.kind == "evacuation" && op.state == "running" && !op.ended_in_journal)
+          drains_to_resume.push_back(index);
+      }
+    }
     hypervisor_->reset(inventory_.vms.size());
     control::ControllerOptions options;
     options.executor = config_.recovery;
@@ -707,7 +726,6 @@ class Daemon::Engine {
       // records) is declared to the controller now: the restarted detector would not declare it again.
       std::set<std::string> declared_not_journaled;
       for (const auto& record : journal_.read_all()) {
-        observe(record, /*replaying=*/true);
         auto payload = json::parse(record.payload, nullptr, false);
         if (!payload.is_object()) continue;
         if (record.kind == "operation" && payload.value("kind", "") == "recovery") {
@@ -724,7 +742,25 @@ class Daemon::Engine {
         manual_->host_lost(host);
         controller_->host_failed(host);
       }
-      emit("daemon_resumed", "", "", "", "resumed the operations in flight from the journal");
+      // Drains in flight: the evacuation engine plans them again from where the VMs run now (moves that
+      // finished while the daemon was down are not repeated; one that did not finish is tried again once the
+      // executor's grace for unanswered calls allows it), by the deadline they were given.
+      for (auto index : drains_to_resume) {
+        const auto* op = &operations_[index];
+        auto hosts = find_hosts(op->hosts);
+        double deadline_at_s =
+            static_cast<double>(op->started_ms - unix_now_ms()) / 1000.0 + op->deadline_s + loop_.now_s();
+        auto reason = exec::parse_evacuation_reason(op->reason == "predicted_failure" ? "predicted-failure"
+                                                                                      : "maintenance");
+        controller_->drain(hosts, std::max(loop_.now_s() + 1.0, deadline_at_s),
+                           reason.value_or(exec::EvacuationReason::maintenance));
+      }
+      emit("daemon_resumed", "", "", "",
+           fmt::format("resumed from the journal: {} operation(s) in flight", [&] {
+             std::size_t running = 0;
+             for (const auto& op : operations_) running += op.state == "running" ? 1 : 0;
+             return running;
+           }()));
     }
     // Operations of the controller before (all finished: the daemon rebuilds only when idle) keep their
     // frozen view.
@@ -1050,12 +1086,24 @@ class Daemon::Engine {
       op.kind = payload.value("kind", "");
       op.by = payload.value("by", "");
       op.started_ms = payload.value("started_ms", std::int64_t{0});
+      op.reason = payload.value("reason", "");
+      op.deadline_s = payload.value("deadline_s", 0.0);
       for (const auto& h : payload.value("hosts", json::array())) op.hosts.push_back(h.get<std::string>());
       operations_.push_back(op);
       if (op.kind == "recovery") {
         for (const auto& h : op.hosts) {
           auto index = inventory_.find_host(h);
           if (index != model::kNoIndex) declared_[index] = true;
+        }
+      }
+      return;
+    }
+    if (kind == "operation_end") {
+      if (!replaying) return;
+      for (auto& op : operations_) {
+        if (op.id == payload.value("id", "")) {
+          op.state = payload.value("state", "succeeded");
+          op.ended_in_journal = true;
         }
       }
       return;
@@ -1155,19 +1203,31 @@ class Daemon::Engine {
 
   // ---- operations -------------------------------------------------------------------------------------
 
+  // Journals the operation (before it acts) and returns it; the caller adds it to operations_.
   Operation new_operation(const std::string& kind, const std::vector<model::HostIndex>& hosts,
-                          const std::string& by) {
+                          const std::string& by, const std::string& reason = "", double deadline_s = 0.0) {
     Operation op;
     op.id = fmt::format("{}-{}", kind == "vm_restart" ? "restart" : kind, journal_.last_appended() + 1);
     op.kind = kind;
     op.hosts = names_of(hosts);
     op.by = by;
+    op.reason = reason;
+    op.deadline_s = deadline_s;
     op.started_ms = unix_now_ms();
-    journal_.append(
-        {"operation",
-         json{{"id", op.id}, {"kind", kind}, {"hosts", op.hosts}, {"by", by}, {"started_ms", op.started_ms}}
-             .dump()});
+    journal_.append({"operation", json{{"id", op.id},
+                                       {"kind", kind},
+                                       {"hosts", op.hosts},
+                                       {"by", by},
+                                       {"reason", reason},
+                                       {"deadline_s", deadline_s},
+                                       {"started_ms", op.started_ms}}
+                                      .dump()});
     return op;
+  }
+
+  // Journals the end of an operation (a resumed daemon resumes only those not ended).
+  void journal_operation_end(const Operation& op) {
+    journal_.append({"operation_end", json{{"id", op.id}, {"state", op.state}}.dump()});
   }
 
   std::string recovery_of_host(model::HostIndex host) const {
@@ -1360,6 +1420,7 @@ class Daemon::Engine {
       op.frozen = true;
       op.frozen_vms = vms.vms;
       op.frozen_progress = vms.progress;
+      journal_operation_end(op);
       if (op.kind == "recovery") {
         for (const auto& name : op.hosts) {
           auto h = inventory_.find_host(name);
