@@ -142,6 +142,7 @@ class Demo {
   void teardown() noexcept {
     if (torn_down_) return;
     torn_down_ = true;
+    if (!lab_) return;  // nothing was started
     try {
       std::vector<int> pids;
       if (lab_) pids = lab_->all_pids();
@@ -184,6 +185,12 @@ class Demo {
       root_ = pattern;
     }
     root_ = std::filesystem::absolute(root_);
+    std::error_code ignored;
+    if (!options_.dir.empty() && std::filesystem::exists(root_, ignored) &&
+        !std::filesystem::is_empty(root_, ignored)) {
+      // The teardown removes the whole directory: never one holding something else.
+      throw InputError("--dir " + root_.string() + ": exists and is not empty");
+    }
     auto revived =
         options_.revived.empty() ? beside_this_binary("revived") : std::filesystem::path(options_.revived);
     auto agent =
@@ -533,6 +540,9 @@ int run_demo(const DemoOptions& options) {
   Demo demo(options);
   try {
     demo.run();
+  } catch (const InputError& error) {
+    std::cerr << "revive: " << error.what() << "\n";
+    status = kExitBadInput;
   } catch (const Interrupted&) {
     std::cerr << fmt::format("\nrevive demo: interrupted (signal {}): tearing down\n", stop_signal.load());
     status = kExitInterrupted;
