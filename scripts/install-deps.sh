@@ -6,6 +6,9 @@ packages=(
   libyaml-cpp-dev libyaml-dev nlohmann-json3-dev libcli11-dev libfmt-dev libspdlog-dev libsqlite3-dev libssl-dev
   libgtest-dev libgmock-dev libbenchmark-dev coinor-libcbc-dev libcpp-httplib-dev
   python3 python3-yaml python3-jsonschema
+  # The lab (src/lab/lab.h, revive demo): ipmi_sim BMCs (openipmi) driven by ipmitool, network namespaces and a
+  # bridge (iproute2), libvirtd and virtlogd (libvirt-daemon: the test driver; -driver-qemu: session hosts),
+  # real TCG guests (qemu-system-x86), setpriv for the session daemons' uid (util-linux).
   openipmi ipmitool fence-agents iproute2 procps
   libvirt-dev libvirt-daemon libvirt-daemon-driver-qemu libvirt-clients libxml2-dev qemu-system-x86 util-linux
 )

@@ -34,6 +34,7 @@ int main(int argc, char** argv) {
       "Talk to the daemon at this URL (also $REVIVE_SERVER): status, hosts, vms, plan show, check, "
       "evacuate, maintenance, host confirm-down, disarm, arm, events, operations, cancel (docs/cli.md)");
   add_lab_commands(app);
+  add_demo_command(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {

@@ -52,6 +52,11 @@ std::string quoted(const std::string& text) {
   return out + "\"";
 }
 
+// The inventory label telling the two kinds of host apart: a VM only runs on its own kind.
+const char* hypervisor_label(HostKind kind) {
+  return kind == HostKind::test_driver ? "test" : "qemu";
+}
+
 struct VmPlan {
   std::string name;
   VmSize size;
@@ -107,6 +112,11 @@ Lab::Lab(LabSpec spec) : spec_(std::move(spec)), runtime_(std::make_unique<detai
   if (spec_.test_driver_hosts + spec_.session_hosts == 0) throw LabError("lab: no hosts");
   if (spec_.test_driver_hosts + spec_.session_hosts > 40) throw LabError("lab: at most 40 hosts");
   if (spec_.agent_interval_s <= 0) throw LabError("lab: agent_interval_s must be positive");
+  for (const auto& priority : spec_.test_driver_priorities) {
+    if (priority != "critical" && priority != "high" && priority != "medium" && priority != "low") {
+      throw LabError("lab: priority " + priority + ": must be critical, high, medium or low");
+    }
+  }
   files_.root = std::filesystem::absolute(spec_.root).lexically_normal();
   if (files_.root.string().size() > 64) {
     throw LabError("lab: root " + files_.root.string() + " is too long (unix socket paths under it)");
@@ -373,7 +383,10 @@ void Lab::start() {
       plan.name = names[v];
       if (hosts_[i].kind == HostKind::test_driver) {
         plan.size = spec_.test_driver_vms[v];
-        plan.priority = v == 0 ? "critical" : v == 1 ? "high" : "medium";
+        plan.priority = v < spec_.test_driver_priorities.size() ? spec_.test_driver_priorities[v]
+                        : v == 0                                ? "critical"
+                        : v == 1                                ? "high"
+                                                                : "medium";
         // One ordering rule: the last VM of the first host starts after its first.
         if (i == 0 && v + 1 == names.size() && v > 0) plan.after = {names[0]};
       } else {
@@ -417,18 +430,24 @@ void Lab::start() {
     inventory += fmt::format(
         "  - name: {}\n    cpus: {}\n    memory_mib: {}\n    arch: {}\n    endpoint: {}-libvirtd\n    uri: "
         "{}\n"
-        "    bmc: {{address: 127.0.0.1, port: {}, user: {}, password_file: {}}}\n",
+        "    bmc: {{address: 127.0.0.1, port: {}, user: {}, password_file: {}}}\n"
+        "    labels: {{hypervisor: {}}}\n",
         // A test-driver domain cannot run on a QEMU host nor the reverse: different "architectures", so the
-        // planner never moves a VM from one kind to the other.
+        // planner never moves a VM from one kind to the other (VMs revived discovers outside the inventory
+        // too); the label says the same for people and label rules.
         host.name, spec_.host_cpus, spec_.host_memory_mib,
         host.kind == HostKind::test_driver ? "libvirt-test" : "x86_64", host.name, quoted(host.uri),
-        host.bmc_port, IpmiSimBmc::user(), quoted(host.bmc_password_file.string()));
+        host.bmc_port, IpmiSimBmc::user(), quoted(host.bmc_password_file.string()),
+        hypervisor_label(host.kind));
   }
   inventory += "vms:\n";
   for (const auto& host : runtime.hosts) {
     for (const auto& vm : host.vms) {
-      inventory += fmt::format("  - {{name: {}, host: {}, cpus: {}, memory_mib: {}, priority: {}", vm.name,
-                               host.info->name, vm.size.cpus, vm.size.memory_mib, vm.priority);
+      inventory += fmt::format(
+          "  - {{name: {}, host: {}, cpus: {}, memory_mib: {}, priority: {}, require_labels: {{hypervisor: "
+          "{}}}",
+          vm.name, host.info->name, vm.size.cpus, vm.size.memory_mib, vm.priority,
+          hypervisor_label(host.info->kind));
       if (!vm.after.empty()) inventory += ", after: [" + fmt::format("{}", fmt::join(vm.after, ", ")) + "]";
       inventory += "}\n";
     }

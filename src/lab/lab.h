@@ -17,7 +17,9 @@
 //     renews its lease in files().lease_dir (local storage, not behind the bridge). Its self-fence command
 //     powers the host off through the BMC's hook.
 // start() also writes the heartbeat key (0600), the inventory (docs/inventory.md: hosts with uri, bmc,
-// cpus, memory_mib and an endpoint each; the VMs as policy entries with priorities and one `after`) and a
+// cpus, memory_mib, an endpoint and the label `hypervisor: test` or `hypervisor: qemu` each; the VMs as
+// policy entries with priorities, `require_labels` on their own hypervisor kind (a test-driver domain cannot
+// run on QEMU, nor the reverse) and one `after`) and a
 // revived config (src/daemon/config.h) pointing at all of it, with listen 127.0.0.1:api_port().
 //
 // Faults (each acts on processes by pid and returns once it took effect):
@@ -71,9 +73,12 @@ struct LabSpec {
   std::filesystem::path root;  // created (mode 0755) if needed; everything the lab writes is under it
   int test_driver_hosts = 2;   // td0, td1...
   std::vector<VmSize> test_driver_vms{{2, 1024}, {1, 512}, {1, 256}};  // on each: tdN-vm0, tdN-vm1...
-  int session_hosts = 0;                                               // qemu0, qemu1...
-  int guests_per_session_host = 1;                                     // qemuN-g0...: 1 vCPU, 32 MiB
-  unsigned host_cpus = 8;                                              // each host's capacity (inventory)
+  // The priority of tdN-vmI for each I (critical, high, medium, low); missing entries: critical for vm0,
+  // high for vm1, medium for the others.
+  std::vector<std::string> test_driver_priorities;
+  int session_hosts = 0;            // qemu0, qemu1...
+  int guests_per_session_host = 1;  // qemuN-g0...: 1 vCPU, 32 MiB
+  unsigned host_cpus = 8;           // each host's capacity (inventory)
   unsigned host_memory_mib = 16384;
   std::filesystem::path agent_binary;  // revive-agent; empty: hosts without agents
   double agent_interval_s = 1.0;       // heartbeat and lease renewal (revived's detector default: 1 s)

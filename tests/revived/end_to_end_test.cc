@@ -196,6 +196,20 @@ TEST(RevivedEndToEnd, ACrashedHostIsFencedThroughItsBmcAndItsVmsRunOnceWhereTheP
   cloud.validate();
 }
 
+// The same with real QEMU: the crashed session host's guest boots again on the other one.
+TEST(RevivedEndToEnd, ACrashedQemuHostsGuestBootsAgainOnTheOtherQemuHost) {
+  LiveRevived cloud(0, 2);
+  ASSERT_TRUE(lab::eventually([&] { return cloud.host_state("qemu0") == "up"; }, 20.0)) << cloud.events();
+  cloud.lab().crash("qemu0");
+  ASSERT_TRUE(lab::eventually([&] { return cloud.operation_finished("recovery"); }, 60.0)) << cloud.events();
+  EXPECT_EQ(cloud.operation_of_kind("recovery")["state"], "succeeded") << cloud.events();
+  EXPECT_FALSE(cloud.lab().powered_on("qemu0"));
+  auto where = cloud.placement();
+  EXPECT_EQ(where["qemu0-g0"], std::vector<std::string>{"qemu1"}) << cloud.events();
+  EXPECT_EQ(where["qemu1-g0"], std::vector<std::string>{"qemu1"});
+  cloud.validate();
+}
+
 TEST(RevivedEndToEnd, AVmKilledOnAHealthyHostIsRestartedThere) {
   LiveRevived cloud(2);
   ASSERT_TRUE(cloud.lab().kill_vm("td1-vm1"));
