@@ -991,14 +991,30 @@ class Daemon::Engine {
         bool engines_know = event.vm < controller_snapshot_.vms.size() &&
                             (controller_->executor().state().vms[event.vm].host == event.host ||
                              controller_->evacuator().state().vms[event.vm].host == event.host);
-        if (!engines_know) inventory_changed_ = true;
-        set_vm_host(event.vm, event.host);
+        if (event.detail == "migrated") {
+          // The incoming side of a live migration: the VM still runs on its source until the switch-over
+          // (the source's "stopped: migrated", or the engine's migrate_done).
+          incoming_[event.vm] = event.host;
+        } else {
+          if (!engines_know) inventory_changed_ = true;
+          set_vm_host(event.vm, event.host);
+        }
         operator_stopped_.erase(event.vm);
         emit("vm_started", host_name, vm_name, "",
              fmt::format("{} started on {} ({})", vm_name, host_name, event.detail));
         break;
       }
       case Kind::vm_stopped:
+        if (event.detail == "migrated") {
+          // Switched over: it runs where its incoming side started.
+          if (auto found = incoming_.find(event.vm); found != incoming_.end()) {
+            bool engines_know = event.vm < controller_snapshot_.vms.size() &&
+                                controller_->evacuator().state().vms[event.vm].host == found->second;
+            if (!engines_know) inventory_changed_ = true;
+            set_vm_host(event.vm, found->second);
+            incoming_.erase(found);
+          }
+        }
         if (event.detail != "migrated" && event.detail != "destroyed" &&
             inventory_.vms[event.vm].host == event.host && !engine_moving(event.vm)) {
           // An operator's own shutdown: not a failure, and not to be restarted elsewhere if the host fails.
@@ -1768,6 +1784,7 @@ class Daemon::Engine {
   std::unique_ptr<control::Controller> controller_;
   std::vector<bool> declared_;
   std::set<model::VmIndex> operator_stopped_;
+  std::map<model::VmIndex, model::HostIndex> incoming_;  // live migrations' targets before their switch-over
   std::vector<Operation> operations_;
   std::unordered_map<std::string, std::vector<StepView>> steps_;
   std::map<model::HostIndex, json> fence_reports_;
