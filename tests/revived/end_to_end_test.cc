@@ -223,6 +223,26 @@ TEST(RevivedEndToEnd, AVmKilledOnAHealthyHostIsRestartedThere) {
   cloud.validate();
 }
 
+// A VM that keeps failing on its host: restarted there up to vm_restart.max_restarts within the window, then
+// placed on another host.
+TEST(RevivedEndToEnd, AVmThatKeepsFailingOnItsHostIsPlacedElsewhere) {
+  LiveRevived cloud(2, 0, "vm_restart:\n  max_restarts: 1\n  window_s: 600\n  delay_s: 0.2\n");
+  ASSERT_TRUE(cloud.lab().kill_vm("td1-vm2"));
+  ASSERT_TRUE(
+      lab::eventually([&] { return cloud.placement()["td1-vm2"] == std::vector<std::string>{"td1"}; }, 30.0))
+      << cloud.events();
+  ASSERT_TRUE(lab::eventually([&] { return cloud.operation_finished("vm_restart"); }, 10.0))
+      << cloud.events();
+  ASSERT_TRUE(cloud.lab().kill_vm("td1-vm2"));
+  ASSERT_TRUE(
+      lab::eventually([&] { return cloud.placement()["td1-vm2"] == std::vector<std::string>{"td0"}; }, 30.0))
+      << cloud.events();
+  ASSERT_TRUE(lab::eventually([&] { return cloud.get("/v1/vms/td1-vm2")["host"] == "td0"; }, 10.0))
+      << cloud.events();
+  EXPECT_EQ(cloud.get("/v1/vms/td1-vm2")["restarts"], 2);
+  cloud.validate();
+}
+
 TEST(RevivedEndToEnd, MaintenanceLiveMigratesRealQemuGuestsAndExitBringsTheHostBack) {
   LiveRevived cloud(1, 2);
   auto entered = cloud.post("/v1/hosts/qemu0/maintenance", {{"action", "enter"}, {"deadline_s", 120}});
