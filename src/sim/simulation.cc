@@ -39,6 +39,26 @@ double round_ms(double seconds) {
   return std::round(seconds * 1000.0) / 1000.0;
 }
 
+std::string_view to_string(LostHostOutcome outcome) {
+  switch (outcome) {
+    case LostHostOutcome::fenced:
+      return "fenced";
+    case LostHostOutcome::declared_not_fenced:
+      return "declared_failed_not_fenced";
+    case LostHostOutcome::isolated_left_alone:
+      return "isolated_left_alone";
+    case LostHostOutcome::fencing_held:
+      return "fencing_held";
+  }
+  return "?";
+}
+
+bool SimulationResult::fencing_held() const {
+  return std::any_of(lost_hosts.begin(), lost_hosts.end(), [](const LostHostReport& host) {
+    return host.outcome == LostHostOutcome::fencing_held;
+  });
+}
+
 SimulationResult run_simulation(const model::Cloud& cloud, const Scenario& scenario,
                                 const SimulationOptions& options) {
   auto wall_start = std::chrono::steady_clock::now();
@@ -80,6 +100,8 @@ SimulationResult run_simulation(const model::Cloud& cloud, const Scenario& scena
   // Scenario events, and the detector's verdicts on the hosts they take down.
   result.first_event_s = scenario.events.empty() ? 0.0 : scenario.events.front().at_s;
   std::vector<double> lost_contact_s(cloud.hosts.size(), -1.0);
+  std::vector<double> declared_at_s(cloud.hosts.size(), -1.0);  // with a fixed detect
+  std::vector<ScenarioEvent::Kind> lost_by(cloud.hosts.size(), ScenarioEvent::Kind::fail);
   for (const auto& event : scenario.events) {
     switch (event.kind) {
       case ScenarioEvent::Kind::fail:
@@ -87,6 +109,7 @@ SimulationResult run_simulation(const model::Cloud& cloud, const Scenario& scena
         for (auto host : event.hosts) {
           if (lost_contact_s[host] >= 0) continue;  // the first loss of contact counts
           lost_contact_s[host] = event.at_s;
+          lost_by[host] = event.kind;
           result.failed_hosts.push_back(host);
           bool crash = event.kind == ScenarioEvent::Kind::fail;
           loop.schedule_at(event.at_s, [&world, host, crash] {
@@ -98,7 +121,10 @@ SimulationResult run_simulation(const model::Cloud& cloud, const Scenario& scena
           });
           if (scenario.latency.detect) {
             loop.schedule_at(event.at_s + detection_delay_s(scenario, host, event.at_s),
-                             [&controller, host] { controller.host_failed(host); });
+                             [&controller, &declared_at_s, &loop, host] {
+                               if (declared_at_s[host] < 0) declared_at_s[host] = loop.now_s();
+                               controller.host_failed(host);
+                             });
           }
         }
         break;
@@ -158,6 +184,44 @@ SimulationResult run_simulation(const model::Cloud& cloud, const Scenario& scena
   result.timeline = world.timeline();
   result.violations = world.violations();
   result.double_runs = world.double_runs();
+  if (detector) declared_at_s = detector->declared_at_s();
+  std::vector<bool> held(cloud.hosts.size(), false);
+  for (auto host : result.failed_hosts) {
+    LostHostReport report;
+    report.host = host;
+    report.name = cloud.hosts[host].name;
+    report.lost = lost_by[host] == ScenarioEvent::Kind::fail ? "crash" : "isolate";
+    report.lost_at_s = round_ms(lost_contact_s[host] - result.first_event_s);
+    if (declared_at_s[host] >= 0) report.declared_at_s = round_ms(declared_at_s[host] - result.first_event_s);
+    for (const auto& step : result.timeline) {
+      if (step.kind != env::StepKind::fence || step.host != host || !step.finished || !step.ok) continue;
+      double at = round_ms(step.end_s - result.first_event_s);
+      if (!report.fenced_at_s || at < *report.fenced_at_s) report.fenced_at_s = at;
+    }
+    std::string blocked;  // the first reason the detector gave for holding the host's fence
+    if (detector) {
+      for (const auto& event : detector->events()) {
+        if (event.host == host && event.kind == detect::HostEvent::Kind::fence_blocked) {
+          blocked = event.reason;
+          break;
+        }
+      }
+    }
+    if (report.fenced_at_s) {
+      report.outcome = LostHostOutcome::fenced;
+    } else if (report.declared_at_s) {
+      report.outcome = LostHostOutcome::declared_not_fenced;
+      report.reason = "its fence never succeeded";
+    } else if (!blocked.empty()) {
+      report.outcome = LostHostOutcome::fencing_held;
+      report.reason = blocked;
+      held[host] = true;
+    } else {
+      report.outcome = LostHostOutcome::isolated_left_alone;
+      report.reason = "its storage lease stayed alive: cut off, not dead; its VMs keep running there";
+    }
+    result.lost_hosts.push_back(std::move(report));
+  }
   std::vector<bool> reported(cloud.vms.size(), false);
   double last_running = result.first_event_s;
   std::array<double, model::kPriorityCount> tier_last{};
@@ -273,6 +337,11 @@ SimulationResult run_simulation(const model::Cloud& cloud, const Scenario& scena
     if (!vm.protect || vm.host == model::kNoIndex || cloud.hosts[vm.host].state == model::HostState::down)
       continue;
     if (!world.running_on(v).empty()) continue;
+    if (held[vm.host] && !reported[v]) {
+      // Not recovered by decision (no fence, no proof, no restart): not lost, not a bug.
+      for (auto& host : result.lost_hosts) host.vms_held += host.host == vm.host ? 1 : 0;
+      continue;
+    }
     not_running.push_back(v);
     if (!reported[v]) {
       result.violations.push_back(
@@ -374,6 +443,22 @@ nlohmann::ordered_json summary_json(const SimulationResult& result) {
     }
   }
   out["tier_done_s"] = tiers;
+  if (!result.lost_hosts.empty()) {
+    auto hosts = nlohmann::ordered_json::array();
+    for (const auto& host : result.lost_hosts) {
+      nlohmann::ordered_json item;
+      item["host"] = host.name;
+      item["lost"] = host.lost;
+      item["lost_at_s"] = host.lost_at_s;
+      item["outcome"] = to_string(host.outcome);
+      item["declared_at_s"] = host.declared_at_s ? nlohmann::ordered_json(*host.declared_at_s) : nullptr;
+      item["fenced_at_s"] = host.fenced_at_s ? nlohmann::ordered_json(*host.fenced_at_s) : nullptr;
+      item["reason"] = host.reason;
+      item["vms_held"] = host.vms_held;
+      hosts.push_back(std::move(item));
+    }
+    out["hosts"] = std::move(hosts);
+  }
   out["wall_ms"] = std::round(result.wall_ms * 10.0) / 10.0;
   if (result.has_evacuations) {
     nlohmann::ordered_json evacuation;
@@ -454,6 +539,27 @@ std::string summary_table(const model::Cloud& cloud, const SimulationResult& res
       text += fmt::format("  {} ({}, on {}): {}: {}\n", item["vm"].get<std::string>(),
                           item["priority"].get<std::string>(), item["from"].get<std::string>(),
                           item["outcome"].get<std::string>(), item["reason"].get<std::string>());
+    }
+  }
+  if (!result.lost_hosts.empty()) text += "hosts lost:\n";
+  for (const auto& host : result.lost_hosts) {
+    text += fmt::format("  {} ({} at {:.1f} s): ", host.name, host.lost, host.lost_at_s);
+    switch (host.outcome) {
+      case LostHostOutcome::fenced:
+        text += fmt::format("declared failed at {:.1f} s, fenced at {:.1f} s\n",
+                            host.declared_at_s.value_or(0), host.fenced_at_s.value_or(0));
+        break;
+      case LostHostOutcome::declared_not_fenced:
+        text += fmt::format("declared failed at {:.1f} s, not fenced: {}\n", host.declared_at_s.value_or(0),
+                            host.reason);
+        break;
+      case LostHostOutcome::isolated_left_alone:
+        text += fmt::format("isolated, left alone: {}\n", host.reason);
+        break;
+      case LostHostOutcome::fencing_held:
+        text += fmt::format("FENCING HELD, {} protected VM{} not recovered: {}\n", host.vms_held,
+                            host.vms_held == 1 ? "" : "s", host.reason);
+        break;
     }
   }
   text += fmt::format("wall time       {:.0f} ms\n", result.wall_ms);
