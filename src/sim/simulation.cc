@@ -101,30 +101,50 @@ SimulationResult run_simulation(const model::Cloud& cloud, const Scenario& scena
   result.first_event_s = scenario.events.empty() ? 0.0 : scenario.events.front().at_s;
   std::vector<double> lost_contact_s(cloud.hosts.size(), -1.0);
   std::vector<double> declared_at_s(cloud.hosts.size(), -1.0);  // with a fixed detect
-  std::vector<ScenarioEvent::Kind> lost_by(cloud.hosts.size(), ScenarioEvent::Kind::fail);
+  std::vector<CutChannels> cut(cloud.hosts.size(), CutChannels{false, false, false});
+  std::vector<bool> crashed(cloud.hosts.size(), false), judged_cut_off(cloud.hosts.size(), false);
+  double last_loss_s = 0.0;
   for (const auto& event : scenario.events) {
     switch (event.kind) {
       case ScenarioEvent::Kind::fail:
       case ScenarioEvent::Kind::isolate:
+        // One semantics with or without the real detector: a host that has lost every channel (a crash,
+        // or an isolation that cuts its storage lease too) is declared failed, fenced and recovered; one
+        // that still renews its lease (or is heard on any channel) is cut off, not dead: left alone, never
+        // fenced, its VMs keep running there, and it receives no restart. A fixed `detect` stands for the
+        // detector's time to either verdict.
         for (auto host : event.hosts) {
-          if (lost_contact_s[host] >= 0) continue;  // the first loss of contact counts
-          lost_contact_s[host] = event.at_s;
-          lost_by[host] = event.kind;
-          result.failed_hosts.push_back(host);
           bool crash = event.kind == ScenarioEvent::Kind::fail;
-          loop.schedule_at(event.at_s, [&world, host, crash] {
+          if (crashed[host]) continue;  // nothing more can happen to a host without power
+          if (lost_contact_s[host] < 0) {
+            lost_contact_s[host] = event.at_s;
+            result.failed_hosts.push_back(host);
+          }
+          last_loss_s = std::max(last_loss_s, event.at_s);
+          bool was_all_cut = cut[host].all();
+          if (crash) {
+            crashed[host] = true;
+            cut[host] = {true, true, true};
+          } else {
+            cut[host] |= event.channels;
+          }
+          loop.schedule_at(event.at_s, [&world, host, crash, channels = event.channels] {
             if (crash) {
               world.crash_host(host);
             } else {
-              world.isolate_host(host);
+              world.isolate_host(host, channels);
             }
           });
-          if (scenario.latency.detect) {
-            loop.schedule_at(event.at_s + detection_delay_s(scenario, host, event.at_s),
-                             [&controller, &declared_at_s, &loop, host] {
-                               if (declared_at_s[host] < 0) declared_at_s[host] = loop.now_s();
-                               controller.host_failed(host);
-                             });
+          if (!scenario.latency.detect) continue;
+          double verdict_at = event.at_s + detection_delay_s(scenario, host, event.at_s);
+          if (cut[host].all() && !was_all_cut) {
+            loop.schedule_at(verdict_at, [&controller, &declared_at_s, &loop, host] {
+              if (declared_at_s[host] < 0) declared_at_s[host] = loop.now_s();
+              controller.host_failed(host);
+            });
+          } else if (!cut[host].all() && !judged_cut_off[host]) {
+            judged_cut_off[host] = true;
+            loop.schedule_at(verdict_at, [&controller, host] { controller.host_health(host, false); });
           }
         }
         break;
@@ -150,7 +170,7 @@ SimulationResult run_simulation(const model::Cloud& cloud, const Scenario& scena
   // heartbeats stop two minutes after the last host goes down, when detection no longer matters.
   std::unique_ptr<SimDetector> detector;
   if (!scenario.latency.detect && !result.failed_hosts.empty()) {
-    double last_loss = *std::max_element(lost_contact_s.begin(), lost_contact_s.end());
+    double last_loss = last_loss_s;
     detector = std::make_unique<SimDetector>(
         loop, world, scenario, cloud.hosts.size(),
         [&controller](model::HostIndex host) { controller.host_failed(host); }, last_loss + 120.0);
@@ -190,7 +210,10 @@ SimulationResult run_simulation(const model::Cloud& cloud, const Scenario& scena
     LostHostReport report;
     report.host = host;
     report.name = cloud.hosts[host].name;
-    report.lost = lost_by[host] == ScenarioEvent::Kind::fail ? "crash" : "isolate";
+    report.lost = crashed[host] ? "crash" : "isolate";
+    if (cut[host].agent) report.channels_cut.push_back("agent");
+    if (cut[host].hypervisor) report.channels_cut.push_back("hypervisor");
+    if (cut[host].storage) report.channels_cut.push_back("storage");
     report.lost_at_s = round_ms(lost_contact_s[host] - result.first_event_s);
     if (declared_at_s[host] >= 0) report.declared_at_s = round_ms(declared_at_s[host] - result.first_event_s);
     for (const auto& step : result.timeline) {
@@ -218,7 +241,9 @@ SimulationResult run_simulation(const model::Cloud& cloud, const Scenario& scena
       held[host] = true;
     } else {
       report.outcome = LostHostOutcome::isolated_left_alone;
-      report.reason = "its storage lease stayed alive: cut off, not dead; its VMs keep running there";
+      report.reason = !cut[host].storage
+                          ? "its storage lease stayed alive: cut off, not dead; its VMs keep running there"
+                          : "still heard on a channel: cut off, not dead; its VMs keep running there";
     }
     result.lost_hosts.push_back(std::move(report));
   }
@@ -371,11 +396,8 @@ SimulationResult run_simulation(const model::Cloud& cloud, const Scenario& scena
   // The lower bound, from the plan for every host the scenario takes down and the true durations.
   plan::PlanRequest bound_request;
   bound_request.failed_hosts = result.failed_hosts;
-  if (detector) {
-    // With the real detector only the hosts it declared (an isolated host is not) are recovered.
-    std::erase_if(bound_request.failed_hosts,
-                  [&](model::HostIndex host) { return detector->declared_at_s()[host] < 0; });
-  }
+  // Only the hosts declared failed (an isolated host is not) are recovered.
+  std::erase_if(bound_request.failed_hosts, [&](model::HostIndex host) { return declared_at_s[host] < 0; });
   if (!bound_request.failed_hosts.empty()) {
     auto& request = bound_request;
     std::sort(request.failed_hosts.begin(), request.failed_hosts.end());
@@ -383,9 +405,7 @@ SimulationResult run_simulation(const model::Cloud& cloud, const Scenario& scena
     std::vector<exec::BoundVm> bound_vms;
     for (const auto& placement : bound_plan.placements) {
       auto source = placement.from;
-      double declared =
-          detector ? detector->declared_at_s()[source]
-                   : lost_contact_s[source] + detection_delay_s(scenario, source, lost_contact_s[source]);
+      double declared = declared_at_s[source];
       double fence_done = declared + world.base_duration_s(env::StepKind::fence, source, model::kNoIndex);
       bound_vms.push_back({placement.vm, placement.to, fence_done});
     }
@@ -449,6 +469,7 @@ nlohmann::ordered_json summary_json(const SimulationResult& result) {
       nlohmann::ordered_json item;
       item["host"] = host.name;
       item["lost"] = host.lost;
+      item["channels_cut"] = host.channels_cut;
       item["lost_at_s"] = host.lost_at_s;
       item["outcome"] = to_string(host.outcome);
       item["declared_at_s"] = host.declared_at_s ? nlohmann::ordered_json(*host.declared_at_s) : nullptr;

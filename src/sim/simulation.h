@@ -53,10 +53,11 @@ std::string_view to_string(LostHostOutcome outcome);
 struct LostHostReport {
   model::HostIndex host = model::kNoIndex;
   std::string name;
-  std::string lost;                     // what the scenario did to it: "crash" or "isolate"
-  double lost_at_s = 0.0;               // relative to the first event, like every time of the outputs
-  std::optional<double> declared_at_s;  // handed to the executor as failed
-  std::optional<double> fenced_at_s;    // its fence confirmed
+  std::string lost;                       // what the scenario did to it: "crash" (at some point) or "isolate"
+  std::vector<std::string> channels_cut;  // agent, hypervisor, storage: every channel it lost
+  double lost_at_s = 0.0;                 // relative to the first event, like every time of the outputs
+  std::optional<double> declared_at_s;    // handed to the executor as failed
+  std::optional<double> fenced_at_s;      // its fence confirmed
   LostHostOutcome outcome = LostHostOutcome::fenced;
   std::string reason;          // why it was not fenced or was left alone; empty when fenced
   std::uint32_t vms_held = 0;  // fencing_held: its protected VMs not recovered because of the hold

@@ -45,6 +45,129 @@ TEST(LostHostsCli, TheStormGuardHoldingFencingIsADecisionWithItsOwnExitStatus) {
   EXPECT_NE(table.out.find("host-0001 (crash at 0.0 s): FENCING HELD, "), std::string::npos) << table.out;
 }
 
+std::string pod16_inventory() {
+  return (examples_dir() / "pod-16" / "inventory.yaml").string();
+}
+
+nlohmann::json host_entry(const nlohmann::json& summary, const std::string& host) {
+  for (const auto& entry : summary["hosts"]) {
+    if (entry["host"] == host) return entry;
+  }
+  return nullptr;
+}
+
+struct Run {
+  CommandResult command;
+  nlohmann::json summary;
+  nlohmann::json steps;
+};
+
+// pod-16 with host-0006 crashed at 0 and `events` added; `detect` empty runs the real detector.
+Run simulate_pod16(const TempDir& dir, const std::string& detect, const std::string& events) {
+  static int runs = 0;
+  auto name = "run" + std::to_string(runs++);
+  auto scenario =
+      dir.write(name + ".yaml", "version: 1\nseed: 7\n" +
+                                    (detect.empty() ? "" : "latency: {detect: " + detect + "}\n") +
+                                    "events:\n- {at: 0, fail: [host-0006]}\n" + events);
+  Run run;
+  run.command = run_cli({"simulate", "--inventory", pod16_inventory(), "--scenario", scenario.string(),
+                         "--out", (dir.path() / name).string()});
+  if (!run.command.out.empty()) run.summary = nlohmann::json::parse(run.command.out);
+  run.steps = nlohmann::json::parse(read_file(dir.path() / name / "timeline.json"))["steps"];
+  return run;
+}
+
+bool fenced(const Run& run, const std::string& host) {
+  for (const auto& step : run.steps) {
+    if (step["step"] == "fence" && step["host"] == host) return true;
+  }
+  return false;
+}
+
+std::size_t starts(const Run& run) {
+  std::size_t count = 0;
+  for (const auto& step : run.steps) count += step["step"] == "vm_start" && step["ok"] == true ? 1 : 0;
+  return count;
+}
+
+// One semantics in both modes: an isolated host whose lease lives is left alone (never fenced, its VMs not
+// restarted); cut its storage lease too and it is declared failed, fenced and its VMs recovered.
+TEST(LostHostsCli, AnIsolatedHostIsLeftAloneUnlessItsLeaseIsCutTooWithAFixedOrTheRealDetector) {
+  TempDir dir;
+  for (std::string detect : {"5", ""}) {
+    SCOPED_TRACE(detect.empty() ? "real detector" : "detect: " + detect);
+    auto crash_only = simulate_pod16(dir, detect, "");
+    ASSERT_EQ(crash_only.command.exit_status, 0) << crash_only.command.err;
+
+    auto isolated = simulate_pod16(dir, detect, "- {at: 0, isolate: [host-0003]}\n");
+    ASSERT_EQ(isolated.command.exit_status, 0) << isolated.command.err;
+    EXPECT_FALSE(fenced(isolated, "host-0003"));
+    EXPECT_TRUE(fenced(isolated, "host-0006"));
+    EXPECT_EQ(starts(isolated), starts(crash_only)) << "no VM of the isolated host restarted";
+    EXPECT_EQ(isolated.summary["restarted"], crash_only.summary["restarted"]);
+    auto entry = host_entry(isolated.summary, "host-0003");
+    EXPECT_EQ(entry["outcome"], "isolated_left_alone") << entry.dump();
+    EXPECT_EQ(entry["lost"], "isolate");
+    EXPECT_EQ(entry["channels_cut"], nlohmann::json({"agent", "hypervisor"}));
+    EXPECT_TRUE(entry["declared_at_s"].is_null());
+    EXPECT_NE(entry["reason"].get<std::string>().find("lease stayed alive"), std::string::npos);
+
+    auto lease_lost = simulate_pod16(
+        dir, detect, "- {at: 0, isolate: [host-0003], channels: [agent, hypervisor, storage]}\n");
+    ASSERT_EQ(lease_lost.command.exit_status, 0) << lease_lost.command.err;
+    EXPECT_TRUE(fenced(lease_lost, "host-0003"));
+    EXPECT_GT(lease_lost.summary["restarted"].get<int>(), crash_only.summary["restarted"].get<int>());
+    EXPECT_EQ(host_entry(lease_lost.summary, "host-0003")["outcome"], "fenced");
+    EXPECT_EQ(lease_lost.summary["double_runs"], 0);
+
+    // `isolate` then `fail` of the same host: the crash counts (declared after it, fenced, recovered).
+    auto isolated_then_crashed =
+        simulate_pod16(dir, detect, "- {at: 0, isolate: [host-0003]}\n- {at: 40, fail: [host-0003]}\n");
+    ASSERT_EQ(isolated_then_crashed.command.exit_status, 0) << isolated_then_crashed.command.err;
+    auto crashed = host_entry(isolated_then_crashed.summary, "host-0003");
+    EXPECT_EQ(crashed["outcome"], "fenced") << crashed.dump();
+    EXPECT_EQ(crashed["lost"], "crash");
+    EXPECT_EQ(crashed["lost_at_s"], 0.0);
+    EXPECT_GE(crashed["declared_at_s"].get<double>(), 40.0);
+    EXPECT_EQ(isolated_then_crashed.summary["restarted"], lease_lost.summary["restarted"]);
+  }
+}
+
+TEST(LostHostsCli, TheTableSaysWhatBecameOfEachLostHost) {
+  TempDir dir;
+  auto scenario = dir.write("isolate.yaml",
+                            "version: 1\nseed: 7\nlatency: {detect: 5}\nevents:\n"
+                            "- {at: 0, fail: [host-0006]}\n- {at: 10, isolate: [host-0003]}\n");
+  auto table = run_cli(
+      {"simulate", "--inventory", pod16_inventory(), "--scenario", scenario.string(), "--format", "table"});
+  ASSERT_EQ(table.exit_status, 0) << table.err;
+  EXPECT_NE(table.out.find("  host-0006 (crash at 0.0 s): declared failed at 5.0 s, fenced at "),
+            std::string::npos)
+      << table.out;
+  EXPECT_NE(table.out.find("  host-0003 (isolate at 10.0 s): isolated, left alone: its storage lease stayed"),
+            std::string::npos)
+      << table.out;
+}
+
+TEST(LostHostsCli, ChannelsAreCheckedWhenTheScenarioIsLoaded) {
+  TempDir dir;
+  auto scenario = dir.write("bad.yaml",
+                            "version: 1\nevents:\n- {at: 0, isolate: [host-0003], channels: [agent, power]}\n"
+                            "- {at: 0, fail: [host-0004], channels: [storage]}\n"
+                            "- {at: 0, isolate: [host-0005], channels: [storage, storage]}\n"
+                            "- {at: 0, isolate: [host-0007], channels: []}\n");
+  auto result = run_cli({"simulate", "--inventory", pod16_inventory(), "--scenario", scenario.string()});
+  EXPECT_EQ(result.exit_status, 2);
+  for (const char* message :
+       {"bad.yaml:3: events[0].channels[1]: must be agent, hypervisor or storage, not \"power\"",
+        "bad.yaml:4: events[1].channels: only allowed with isolate",
+        "bad.yaml:5: events[2].channels[1]: channel \"storage\" listed twice",
+        "bad.yaml:6: events[3].channels: must be a non-empty list"}) {
+    EXPECT_NE(result.err.find(message), std::string::npos) << message << "\n" << result.err;
+  }
+}
+
 TEST(LostHostsCli, EveryCrashedHostIsReportedDeclaredAndFenced) {
   auto result = run_cli({"simulate", "--inventory", (examples_dir() / "pod-16" / "inventory.yaml").string(),
                          "--scenario", (examples_dir() / "pod-16" / "scenario.yaml").string()});

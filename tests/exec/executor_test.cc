@@ -258,8 +258,10 @@ TEST(Executor, TargetDyingMidRecoveryHasItsVmsReplannedElsewhere) {
 }
 
 TEST(Executor, IsolatedHostsVmsAreNotRestartedBeforeItIsFenced) {
-  auto result =
-      simulate(pod16(), std::string(kPod16Head) + "  - {at: 0, isolate: [host-0003]}\n", Strategy::revive);
+  auto result = simulate(
+      pod16(),
+      std::string(kPod16Head) + "  - {at: 0, isolate: [host-0003], channels: [agent, hypervisor, storage]}\n",
+      Strategy::revive);
   auto isolated = pod16().find_host("host-0003");
   double fenced_at = -1;
   for (const auto& step : result.timeline) {
@@ -283,7 +285,8 @@ TEST(Executor, IsolatedHostsVmsAreNotRestartedBeforeItIsFenced) {
 TEST(Executor, TargetIsolatedMidRecoveryIsFencedAndItsVmsRunOnce) {
   auto base = simulate_pod16();
   auto target = busiest_target(base);
-  auto result = simulate_pod16("  - {at: 70, isolate: [" + pod16().hosts[target].name + "]}\n");
+  auto result = simulate_pod16("  - {at: 70, isolate: [" + pod16().hosts[target].name +
+                               "], channels: [agent, hypervisor, storage]}\n");
   for (const auto& vm : result.vms) {
     EXPECT_EQ(vm.state, VmState::running) << pod16().vms[vm.vm].name << ": " << vm.reason;
     EXPECT_NE(vm.to, target);
@@ -328,7 +331,7 @@ TEST(Executor, RandomFaultsNeverBreakTheInvariants) {
   for (int seed = 1; seed <= 12; ++seed) {
     std::string events = fmt::format(
         "  - {{at: {}, fail: [host-{:04d}]}}\n"
-        "  - {{at: {}, isolate: [host-{:04d}]}}\n"
+        "  - {{at: {}, isolate: [host-{:04d}], channels: [agent, hypervisor, storage]}}\n"
         "  - {{at: 0, fail_step: {{vm: vm-{:06d}, step: vm_start, times: {}}}}}\n"
         "  - {{at: 0, fail_step: {{vm: vm-{:06d}, step: disk_map, times: 2}}}}\n"
         "  - {{at: 10, slow_step: {{endpoint: mgmt-1, factor: 2, until: 90}}}}\n",
