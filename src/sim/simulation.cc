@@ -234,7 +234,21 @@ SimulationResult run_simulation(const model::Cloud& cloud, const Scenario& scena
       report.outcome = LostHostOutcome::fenced;
     } else if (report.declared_at_s) {
       report.outcome = LostHostOutcome::declared_not_fenced;
-      report.reason = "its fence never succeeded";
+      bool fence_tried = std::any_of(result.timeline.begin(), result.timeline.end(), [&](const auto& step) {
+        return step.kind == env::StepKind::fence && step.host == host;
+      });
+      bool runs_protected = std::any_of(cloud.vms.begin(), cloud.vms.end(),
+                                        [&](const model::Vm& vm) { return vm.host == host && vm.protect; });
+      if (cloud.hosts[host].state == model::HostState::down) {
+        report.reason = "already down in the inventory: nothing to fence, nothing to recover";
+      } else if (fence_tried) {
+        report.reason = "its fence never succeeded: its protected VMs wait for a proof";
+      } else if (!runs_protected) {
+        report.reason =
+            "no protected VM to recover: not fenced (a fence would only kill its unprotected VMs)";
+      } else {
+        report.reason = "never fenced";
+      }
     } else if (!blocked.empty()) {
       report.outcome = LostHostOutcome::fencing_held;
       report.reason = blocked;

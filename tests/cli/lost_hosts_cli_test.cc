@@ -168,6 +168,44 @@ TEST(LostHostsCli, ChannelsAreCheckedWhenTheScenarioIsLoaded) {
   }
 }
 
+// Fence only where a recovery needs the proof: host-0004 runs only an unprotected VM (a fence would kill it
+// for nothing) and host-0006 is down in the inventory already; host-0001's protected VMs need their fence.
+TEST(LostHostsCli, AHostWithNothingToRecoverOrAlreadyDownIsNotFenced) {
+  TempDir dir;
+  auto inventory = read_file(source_dir() / "tests" / "data" / "safety" / "inventory.yaml");
+  auto replace = [&inventory](const std::string& from, const std::string& to) {
+    auto at = inventory.find(from);
+    ASSERT_NE(at, std::string::npos) << from;
+    inventory.replace(at, from.size(), to);
+  };
+  replace("switch: sw-2}\nvms:", "switch: sw-2, state: down}\nvms:");  // host-0006, the last host
+  replace("vms:\n",
+          "vms:\n- {name: vm-u1, host: host-0004, cpus: 2, memory_mib: 8192, networks: [prod], protect: "
+          "false}\n");
+  auto inventory_path = dir.write("inventory.yaml", inventory);
+  auto scenario = dir.write("scenario.yaml",
+                            "version: 1\nseed: 7\nlatency: {detect: 5}\nevents:\n"
+                            "- {at: 0, fail: [host-0001, host-0004, host-0006]}\n");
+  auto result = run_cli({"simulate", "--inventory", inventory_path.string(), "--scenario", scenario.string(),
+                         "--out", (dir.path() / "run").string()});
+  ASSERT_EQ(result.exit_status, 0) << result.err;
+  auto steps = nlohmann::json::parse(read_file(dir.path() / "run" / "timeline.json"))["steps"];
+  std::vector<std::string> fenced;
+  for (const auto& step : steps) {
+    if (step["step"] == "fence") fenced.push_back(step["host"]);
+  }
+  EXPECT_EQ(fenced, std::vector<std::string>({"host-0001"}));
+  auto summary = nlohmann::json::parse(result.out);
+  EXPECT_EQ(host_entry(summary, "host-0001")["outcome"], "fenced");
+  auto unprotected = host_entry(summary, "host-0004");
+  EXPECT_EQ(unprotected["outcome"], "declared_failed_not_fenced") << unprotected.dump();
+  EXPECT_NE(unprotected["reason"].get<std::string>().find("no protected VM to recover"), std::string::npos);
+  auto down = host_entry(summary, "host-0006");
+  EXPECT_EQ(down["outcome"], "declared_failed_not_fenced") << down.dump();
+  EXPECT_NE(down["reason"].get<std::string>().find("already down in the inventory"), std::string::npos);
+  EXPECT_EQ(summary["restarted"], 4);
+}
+
 TEST(LostHostsCli, EveryCrashedHostIsReportedDeclaredAndFenced) {
   auto result = run_cli({"simulate", "--inventory", (examples_dir() / "pod-16" / "inventory.yaml").string(),
                          "--scenario", (examples_dir() / "pod-16" / "scenario.yaml").string()});
