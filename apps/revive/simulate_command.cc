@@ -150,6 +150,11 @@ void run_simulate(const SimulateOptions& options) {
     }
     status = kExitFencingHeld;
   }
+  if (status == kExitOk && chosen.running_at_deadline > 0) {
+    std::cerr << fmt::format("revive: {} VM{} still ran on a drained host at its deadline\n",
+                             chosen.running_at_deadline, chosen.running_at_deadline == 1 ? "" : "s");
+    status = kExitDrainMissedDeadline;
+  }
   if (status == kExitOk && chosen.waiting + chosen.failed > 0) status = kExitNotAllPlaced;
   set_exit_status(status);
 }
