@@ -17,6 +17,11 @@ inline constexpr int kExitBadInput = 2;
 inline constexpr int kExitNotAllPlaced = 3;
 // A simulated run broke a safety invariant (two copies of a VM, a limit exceeded...): a bug in Revive.
 inline constexpr int kExitInvariantBroken = 4;
+// A simulated run in which the detector held fencing back (storm guard, disarmed, fence rate limit): a
+// decision, not a bug; the held hosts and why are in the summary.
+inline constexpr int kExitFencingHeld = 5;
+// A drain missed its deadline: VMs still ran on a drained host when its window closed (evacuate, simulate).
+inline constexpr int kExitDrainMissedDeadline = 6;
 
 // Commands against the daemon (revive --server URL ..., server_commands.cc): 2 is also an API error answered
 // 4xx (nothing changed); 3 the daemon could not be reached; 1 the daemon failed (5xx), or the operation

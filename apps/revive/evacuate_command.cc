@@ -101,6 +101,11 @@ void run_evacuate(const EvacuateOptions& options) {
     for (const auto& violation : result.violations) std::cerr << "  " << violation << "\n";
     status = kExitInvariantBroken;
   }
+  if (status == kExitOk && result.running_at_deadline > 0) {
+    std::cerr << fmt::format("revive: {} VM{} still ran on a drained host at its deadline\n",
+                             result.running_at_deadline, result.running_at_deadline == 1 ? "" : "s");
+    status = kExitDrainMissedDeadline;
+  }
   if (status == kExitOk && result.not_placed + result.failed > 0) status = kExitNotAllPlaced;
   set_exit_status(status);
 }

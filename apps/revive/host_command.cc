@@ -23,11 +23,18 @@ struct StoreOptions {
   std::string state;
   std::string by;
   std::string reason;
+  bool create = false;  // only the switches offer --create; a reader never makes a store
 };
 
 void add_store_options(CLI::App& command, StoreOptions& options) {
   command.add_option("--state", options.state,
                      "State store file (default: $REVIVE_STATE, else /var/lib/revive/state.db)");
+}
+
+void add_create_option(CLI::App& command, StoreOptions& options) {
+  command.add_flag("--create", options.create,
+                   "Create the state store if it does not exist (revived creates it; without this flag a "
+                   "missing store is bad input)");
 }
 
 std::string who(const std::string& by) {
@@ -38,9 +45,16 @@ std::string who(const std::string& by) {
   return "operator";
 }
 
-std::unique_ptr<store::SqliteStore> open_store(const StoreOptions& options) {
+// A missing store is bad input unless --create was given: a mistyped path must not show a fresh store's
+// defaults ("armed", nothing pending) as if they were the daemon's state.
+std::unique_ptr<store::SqliteStore> open_store(const StoreOptions& options, bool offers_create) {
+  std::string path = store::state_path(options.state);
+  auto opening = options.create ? store::StoreOpening::create_if_missing : store::StoreOpening::existing_only;
   try {
-    return std::make_unique<store::SqliteStore>(store::state_path(options.state));
+    return std::make_unique<store::SqliteStore>(path, 5000, opening);
+  } catch (const store::StoreMissing&) {
+    throw InputError(fmt::format("--state: no state store at {} (revived creates it{})", path,
+                                 offers_create ? "; or pass --create" : ""));
   } catch (const env::StoreError& error) {
     throw InputError(std::string("--state: ") + error.what());
   }
@@ -117,6 +131,7 @@ void add_host_commands(CLI::App& app) {
       "Vouch that HOST is powered off: it counts as fenced and its VMs may restart elsewhere");
   confirm->add_option("HOST", confirm_host, "The host's name")->required();
   add_store_options(*confirm, confirm_options);
+  add_create_option(*confirm, confirm_options);
   confirm->add_option("--by", confirm_options.by, "Who confirms (default: $SUDO_USER / $USER)");
   confirm->add_option("--inventory", confirm_inventory, "Check that HOST is in this inventory");
   confirm->callback([] {
@@ -128,7 +143,7 @@ void add_host_commands(CLI::App& app) {
         throw InputError(fmt::format("HOST: '{}' is not in {}", confirm_host, confirm_inventory));
       }
     }
-    auto store = open_store(confirm_options);
+    auto store = open_store(confirm_options, true);
     store->confirm_down(confirm_host, who(confirm_options.by));
     std::cout << fmt::format(
         "recorded: {} is down (confirmed by {}); the controller treats it as fenced if it has declared it "
@@ -143,10 +158,11 @@ void add_host_commands(CLI::App& app) {
                                        arming ? "Re-enable fencing (and so automatic recovery)"
                                               : "Stop all fencing (hosts are still watched and declared)");
     add_store_options(*command, options);
+    add_create_option(*command, options);
     command->add_option("--by", options.by, "Who (default: $SUDO_USER / $USER)");
     command->add_option("--reason", options.reason, "Why, shown by `revive status`");
     command->callback([arming, &options] {
-      auto store = open_store(options);
+      auto store = open_store(options, true);
       store->set_armed(arming, who(options.by), options.reason);
       std::cout << (arming ? "fencing armed\n"
                            : "fencing disarmed: no host will be fenced until `revive arm`\n");
@@ -163,7 +179,7 @@ void add_host_commands(CLI::App& app) {
     if (status_format != "table" && status_format != "json") {
       throw InputError("--format: must be table or json, not '" + status_format + "'");
     }
-    auto store = open_store(status_options);
+    auto store = open_store(status_options, false);
     auto arm = store->arm_state();
     auto pending = store->confirmations();
     auto published = store->published_status();

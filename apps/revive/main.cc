@@ -35,6 +35,13 @@ int main(int argc, char** argv) {
       "evacuate, maintenance, host confirm-down, disarm, arm, events, operations, cancel (docs/cli.md)");
   add_lab_commands(app);
   add_demo_command(app);
+  if (argc > 1 && argv[1][0] != '-') {
+    auto known = app.get_subcommands([&](CLI::App* command) { return command->get_name() == argv[1]; });
+    if (known.empty()) {
+      std::cerr << "revive: unknown command '" << argv[1] << "' (revive --help lists the commands)\n";
+      return kExitBadInput;
+    }
+  }
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {

@@ -142,6 +142,19 @@ void run_simulate(const SimulateOptions& options) {
       status = kExitInvariantBroken;
     }
   }
+  if (status == kExitOk && chosen.fencing_held()) {
+    for (const auto& host : chosen.lost_hosts) {
+      if (host.outcome != sim::LostHostOutcome::fencing_held) continue;
+      std::cerr << fmt::format("revive: fencing of {} held back ({} protected VMs not recovered): {}\n",
+                               host.name, host.vms_held, host.reason);
+    }
+    status = kExitFencingHeld;
+  }
+  if (status == kExitOk && chosen.running_at_deadline > 0) {
+    std::cerr << fmt::format("revive: {} VM{} still ran on a drained host at its deadline\n",
+                             chosen.running_at_deadline, chosen.running_at_deadline == 1 ? "" : "s");
+    status = kExitDrainMissedDeadline;
+  }
   if (status == kExitOk && chosen.waiting + chosen.failed > 0) status = kExitNotAllPlaced;
   set_exit_status(status);
 }

@@ -200,6 +200,10 @@ class Executor::Impl {
       : state_(cloud), env_(environment), options_(std::move(options)) {
     auto hosts = state_.hosts.size();
     host_failed_.assign(hosts, false);
+    down_in_inventory_.assign(hosts, false);
+    for (model::HostIndex h = 0; h < hosts; ++h) {
+      down_in_inventory_[h] = state_.hosts[h].state == model::HostState::down;
+    }
     fences_.resize(hosts);
     ops_by_host_.resize(hosts);
     vm_location_.resize(state_.vms.size());
@@ -266,8 +270,21 @@ class Executor::Impl {
     failed_order_.push_back(host);
     journal("host_failed", fmt::format(R"({{"host":"{}"}})", json_escape(state_.hosts[host].name)));
     pending_failed_hosts_.push_back(host);
-    start_fence(host);
+    if (fence_needed(host)) start_fence(host);
     request_process();
+  }
+
+  // A fence is the proof a recovery needs, and it kills what still runs there: a failed host is fenced at
+  // once only when a protected VM may run there (its own, or one with a start or migration toward it whose
+  // outcome is unknown) or a drain of it is under way (its calls in flight end with the fence). Otherwise
+  // nothing is fenced now, and a later step that needs the proof starts the fence then
+  // (add_fence_dependency, seek_proofs). A host down in the inventory runs nothing of ours: never fenced.
+  bool fence_needed(model::HostIndex host) const {
+    if (down_in_inventory_[host]) return false;
+    if (env_.availability != nullptr && env_.availability->has(host, HostAvailability::Reason::draining))
+      return true;
+    auto vms = copies_->vms_on(host);
+    return std::any_of(vms.begin(), vms.end(), [this](model::VmIndex vm) { return state_.vms[vm].protect; });
   }
 
   void on_host_returned(model::HostIndex host) {
@@ -1148,8 +1165,8 @@ class Executor::Impl {
     if (fence.state == Fence::State::failed) {
       fence.state = Fence::State::none;
       fence.attempts = 0;
-      start_fence(host);
     }
+    start_fence(host);  // not started at the failure when nothing needed it then (fence_needed)
     fence.waiters.push_back(step);
     ++steps_[step].unmet;
   }
@@ -1521,8 +1538,8 @@ class Executor::Impl {
         if (fences_[host].state == Fence::State::failed) {
           fences_[host].state = Fence::State::none;
           fences_[host].attempts = 0;
-          start_fence(host);
         }
+        start_fence(host);  // no-op while it runs, is queued or is done
       } else if (copies_->needs_listing(task.vm, host)) {
         probe(host);
       }
@@ -1893,6 +1910,7 @@ class Executor::Impl {
   ExecutorOptions options_;
 
   std::vector<bool> host_failed_;
+  std::vector<bool> down_in_inventory_;  // down before anything happened: nothing of ours runs there
   std::vector<model::HostIndex> failed_order_;
   std::vector<Fence> fences_;
   std::uint32_t fences_in_flight_ = 0;

@@ -187,6 +187,12 @@ class HistoryBuilder {
     event.kind = kind;
     event.at_s = round_to(at_s, 0.5);
     event.hosts = std::move(hosts);
+    // With a fixed detect an isolation here cuts the storage lease too, so that the host is declared failed
+    // and fenced: the histories lose recovery targets and migration sources mid-operation. (With the real
+    // detector an isolated host keeps its lease and is left alone.)
+    if (kind == ScenarioEvent::Kind::isolate && history_.scenario.latency.detect) {
+      event.channels = {true, true, true};
+    }
     history_.scenario.events.push_back(std::move(event));
   }
   void add_evacuation(double at_s, std::vector<model::HostIndex> hosts, double deadline_s) {
@@ -435,8 +441,11 @@ std::string scenario_yaml(const HostileHistory& history) {
       case ScenarioEvent::Kind::fail:
       case ScenarioEvent::Kind::isolate:
         text +=
-            fmt::format("- {{at: {}, {}: {}}}\n", event.at_s,
-                        event.kind == ScenarioEvent::Kind::fail ? "fail" : "isolate", host_list(event.hosts));
+            fmt::format("- {{at: {}, {}: {}{}}}\n", event.at_s,
+                        event.kind == ScenarioEvent::Kind::fail ? "fail" : "isolate", host_list(event.hosts),
+                        event.kind == ScenarioEvent::Kind::isolate && event.channels.storage
+                            ? ", channels: [agent, hypervisor, storage]"
+                            : "");
         break;
       case ScenarioEvent::Kind::evacuate:
         text += fmt::format("- {{at: {}, evacuate: {}, deadline: {}, reason: {}}}\n", event.at_s,

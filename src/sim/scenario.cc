@@ -162,9 +162,40 @@ class Parser {
     return result;
   }
 
+  bool parse_channels(const YAML::Node& node, const std::string& field, CutChannels& cut) {
+    if (!node.IsSequence() || node.size() == 0) {
+      error(node, field, "must be a non-empty list of agent, hypervisor, storage");
+      return false;
+    }
+    cut = {false, false, false};
+    bool ok = true;
+    for (std::size_t i = 0; i < node.size(); ++i) {
+      auto item_field = field + "[" + std::to_string(i) + "]";
+      auto name = string(node[i], item_field);
+      if (!name) {
+        ok = false;
+        continue;
+      }
+      bool* flag = *name == "agent"        ? &cut.agent
+                   : *name == "hypervisor" ? &cut.hypervisor
+                   : *name == "storage"    ? &cut.storage
+                                           : nullptr;
+      if (!flag) {
+        error(node[i], item_field, "must be agent, hypervisor or storage, not \"" + *name + "\"");
+        ok = false;
+      } else if (*flag) {
+        error(node[i], item_field, "channel \"" + *name + "\" listed twice");
+        ok = false;
+      }
+      if (flag) *flag = true;
+    }
+    return ok;
+  }
+
   void parse_event(const YAML::Node& node, const std::string& field, Scenario& scenario) {
     if (!check_map(node, field,
-                   {"at", "fail", "isolate", "evacuate", "deadline", "reason", "fail_step", "slow_step"})) {
+                   {"at", "fail", "isolate", "channels", "evacuate", "deadline", "reason", "fail_step",
+                    "slow_step"})) {
       return;
     }
     ScenarioEvent event;
@@ -189,6 +220,9 @@ class Parser {
         if (node[name]) error(node[name], field + "." + name, "only allowed with evacuate");
       }
     }
+    if (!node["isolate"] && node["channels"]) {
+      error(node["channels"], field + ".channels", "only allowed with isolate");
+    }
     if (auto fail = node["fail"]; fail) {
       event.kind = ScenarioEvent::Kind::fail;
       event.hosts = hosts(fail, field + ".fail");
@@ -197,6 +231,9 @@ class Parser {
       event.kind = ScenarioEvent::Kind::isolate;
       event.hosts = hosts(isolate, field + ".isolate");
       ok = ok && !event.hosts.empty();
+      if (auto channels = node["channels"]; channels) {
+        ok = parse_channels(channels, field + ".channels", event.channels) && ok;
+      }
     } else if (auto evacuate = node["evacuate"]; evacuate) {
       event.kind = ScenarioEvent::Kind::evacuate;
       event.hosts = hosts(evacuate, field + ".evacuate");

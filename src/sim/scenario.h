@@ -44,6 +44,22 @@ struct MigrationModel {
 // Which resource a slow_step event slows down.
 enum class ResourceKind : std::uint8_t { array, endpoint, network_switch, host };
 
+// The channels an `isolate` event cuts between a host and the controller (docs/detection.md): `agent` the
+// agent's UDP heartbeats, `hypervisor` the management connection (the host's hypervisor calls hang),
+// `storage` the host's storage-lease renewals. A crash cuts all three.
+struct CutChannels {
+  bool agent = true;
+  bool hypervisor = true;
+  bool storage = false;  // by default an isolated host keeps renewing its lease: alive, cut off
+  bool all() const { return agent && hypervisor && storage; }
+  CutChannels& operator|=(const CutChannels& other) {
+    agent = agent || other.agent;
+    hypervisor = hypervisor || other.hypervisor;
+    storage = storage || other.storage;
+    return *this;
+  }
+};
+
 struct ScenarioEvent {
   enum class Kind : std::uint8_t { fail, isolate, evacuate, fail_step, slow_step };
   Kind kind = Kind::fail;
@@ -51,6 +67,8 @@ struct ScenarioEvent {
   int line = 0;  // in the scenario file, for messages
   // fail, isolate: the hosts; evacuate: one host.
   std::vector<model::HostIndex> hosts;
+  // isolate: what it cuts (`channels: [...]`; default agent and hypervisor, the lease alive).
+  CutChannels channels;
   // evacuate
   double deadline_s = 0.0;
   std::string reason;  // maintenance | predicted-failure

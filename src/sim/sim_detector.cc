@@ -82,10 +82,11 @@ void SimDetector::beat(model::HostIndex host, Channel channel, std::uint64_t ind
   bool lost = uniform_variate(scenario_.seed, key, index, 1) < scenario_.heartbeat.loss;
   if (lost) return;
   if (channel == Channel::storage) {
-    ++lease_sequence_[host];  // the lease is on storage: renewed even when the host is cut off from us
+    // The lease is on storage: renewed even when the host is cut off from us, unless that is cut too.
+    if (world_.lease_renewed(host)) ++lease_sequence_[host];
     return;
   }
-  if (!world_.reachable(host)) return;
+  if (channel == Channel::agent ? !world_.agent_heard(host) : !world_.reachable(host)) return;
   double delay = scenario_.heartbeat.jitter_ms / 1000.0 * uniform_variate(scenario_.seed, key, index, 2);
   loop_.schedule_after(delay, [this, host, channel] {
     if (!stopped_) monitor_->heartbeat(host, channel);

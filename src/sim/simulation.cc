@@ -39,6 +39,26 @@ double round_ms(double seconds) {
   return std::round(seconds * 1000.0) / 1000.0;
 }
 
+std::string_view to_string(LostHostOutcome outcome) {
+  switch (outcome) {
+    case LostHostOutcome::fenced:
+      return "fenced";
+    case LostHostOutcome::declared_not_fenced:
+      return "declared_failed_not_fenced";
+    case LostHostOutcome::isolated_left_alone:
+      return "isolated_left_alone";
+    case LostHostOutcome::fencing_held:
+      return "fencing_held";
+  }
+  return "?";
+}
+
+bool SimulationResult::fencing_held() const {
+  return std::any_of(lost_hosts.begin(), lost_hosts.end(), [](const LostHostReport& host) {
+    return host.outcome == LostHostOutcome::fencing_held;
+  });
+}
+
 SimulationResult run_simulation(const model::Cloud& cloud, const Scenario& scenario,
                                 const SimulationOptions& options) {
   auto wall_start = std::chrono::steady_clock::now();
@@ -80,25 +100,51 @@ SimulationResult run_simulation(const model::Cloud& cloud, const Scenario& scena
   // Scenario events, and the detector's verdicts on the hosts they take down.
   result.first_event_s = scenario.events.empty() ? 0.0 : scenario.events.front().at_s;
   std::vector<double> lost_contact_s(cloud.hosts.size(), -1.0);
+  std::vector<double> declared_at_s(cloud.hosts.size(), -1.0);  // with a fixed detect
+  std::vector<CutChannels> cut(cloud.hosts.size(), CutChannels{false, false, false});
+  std::vector<bool> crashed(cloud.hosts.size(), false), judged_cut_off(cloud.hosts.size(), false);
+  double last_loss_s = 0.0;
   for (const auto& event : scenario.events) {
     switch (event.kind) {
       case ScenarioEvent::Kind::fail:
       case ScenarioEvent::Kind::isolate:
+        // One semantics with or without the real detector: a host that has lost every channel (a crash,
+        // or an isolation that cuts its storage lease too) is declared failed, fenced and recovered; one
+        // that still renews its lease (or is heard on any channel) is cut off, not dead: left alone, never
+        // fenced, its VMs keep running there, and it receives no restart. A fixed `detect` stands for the
+        // detector's time to either verdict.
         for (auto host : event.hosts) {
-          if (lost_contact_s[host] >= 0) continue;  // the first loss of contact counts
-          lost_contact_s[host] = event.at_s;
-          result.failed_hosts.push_back(host);
           bool crash = event.kind == ScenarioEvent::Kind::fail;
-          loop.schedule_at(event.at_s, [&world, host, crash] {
+          if (crashed[host]) continue;  // nothing more can happen to a host without power
+          if (lost_contact_s[host] < 0) {
+            lost_contact_s[host] = event.at_s;
+            result.failed_hosts.push_back(host);
+          }
+          last_loss_s = std::max(last_loss_s, event.at_s);
+          bool was_all_cut = cut[host].all();
+          if (crash) {
+            crashed[host] = true;
+            cut[host] = {true, true, true};
+          } else {
+            cut[host] |= event.channels;
+          }
+          loop.schedule_at(event.at_s, [&world, host, crash, channels = event.channels] {
             if (crash) {
               world.crash_host(host);
             } else {
-              world.isolate_host(host);
+              world.isolate_host(host, channels);
             }
           });
-          if (scenario.latency.detect) {
-            loop.schedule_at(event.at_s + detection_delay_s(scenario, host, event.at_s),
-                             [&controller, host] { controller.host_failed(host); });
+          if (!scenario.latency.detect) continue;
+          double verdict_at = event.at_s + detection_delay_s(scenario, host, event.at_s);
+          if (cut[host].all() && !was_all_cut) {
+            loop.schedule_at(verdict_at, [&controller, &declared_at_s, &loop, host] {
+              if (declared_at_s[host] < 0) declared_at_s[host] = loop.now_s();
+              controller.host_failed(host);
+            });
+          } else if (!cut[host].all() && !judged_cut_off[host]) {
+            judged_cut_off[host] = true;
+            loop.schedule_at(verdict_at, [&controller, host] { controller.host_health(host, false); });
           }
         }
         break;
@@ -124,7 +170,7 @@ SimulationResult run_simulation(const model::Cloud& cloud, const Scenario& scena
   // heartbeats stop two minutes after the last host goes down, when detection no longer matters.
   std::unique_ptr<SimDetector> detector;
   if (!scenario.latency.detect && !result.failed_hosts.empty()) {
-    double last_loss = *std::max_element(lost_contact_s.begin(), lost_contact_s.end());
+    double last_loss = last_loss_s;
     detector = std::make_unique<SimDetector>(
         loop, world, scenario, cloud.hosts.size(),
         [&controller](model::HostIndex host) { controller.host_failed(host); }, last_loss + 120.0);
@@ -158,6 +204,63 @@ SimulationResult run_simulation(const model::Cloud& cloud, const Scenario& scena
   result.timeline = world.timeline();
   result.violations = world.violations();
   result.double_runs = world.double_runs();
+  if (detector) declared_at_s = detector->declared_at_s();
+  std::vector<bool> held(cloud.hosts.size(), false);
+  for (auto host : result.failed_hosts) {
+    LostHostReport report;
+    report.host = host;
+    report.name = cloud.hosts[host].name;
+    report.lost = crashed[host] ? "crash" : "isolate";
+    if (cut[host].agent) report.channels_cut.push_back("agent");
+    if (cut[host].hypervisor) report.channels_cut.push_back("hypervisor");
+    if (cut[host].storage) report.channels_cut.push_back("storage");
+    report.lost_at_s = round_ms(lost_contact_s[host] - result.first_event_s);
+    if (declared_at_s[host] >= 0) report.declared_at_s = round_ms(declared_at_s[host] - result.first_event_s);
+    for (const auto& step : result.timeline) {
+      if (step.kind != env::StepKind::fence || step.host != host || !step.finished || !step.ok) continue;
+      double at = round_ms(step.end_s - result.first_event_s);
+      if (!report.fenced_at_s || at < *report.fenced_at_s) report.fenced_at_s = at;
+    }
+    std::string blocked;  // the first reason the detector gave for holding the host's fence
+    if (detector) {
+      for (const auto& event : detector->events()) {
+        if (event.host == host && event.kind == detect::HostEvent::Kind::fence_blocked) {
+          blocked = event.reason;
+          break;
+        }
+      }
+    }
+    if (report.fenced_at_s) {
+      report.outcome = LostHostOutcome::fenced;
+    } else if (report.declared_at_s) {
+      report.outcome = LostHostOutcome::declared_not_fenced;
+      bool fence_tried = std::any_of(result.timeline.begin(), result.timeline.end(), [&](const auto& step) {
+        return step.kind == env::StepKind::fence && step.host == host;
+      });
+      bool runs_protected = std::any_of(cloud.vms.begin(), cloud.vms.end(),
+                                        [&](const model::Vm& vm) { return vm.host == host && vm.protect; });
+      if (cloud.hosts[host].state == model::HostState::down) {
+        report.reason = "already down in the inventory: nothing to fence, nothing to recover";
+      } else if (fence_tried) {
+        report.reason = "its fence never succeeded: its protected VMs wait for a proof";
+      } else if (!runs_protected) {
+        report.reason =
+            "no protected VM to recover: not fenced (a fence would only kill its unprotected VMs)";
+      } else {
+        report.reason = "never fenced";
+      }
+    } else if (!blocked.empty()) {
+      report.outcome = LostHostOutcome::fencing_held;
+      report.reason = blocked;
+      held[host] = true;
+    } else {
+      report.outcome = LostHostOutcome::isolated_left_alone;
+      report.reason = !cut[host].storage
+                          ? "its storage lease stayed alive: cut off, not dead; its VMs keep running there"
+                          : "still heard on a channel: cut off, not dead; its VMs keep running there";
+    }
+    result.lost_hosts.push_back(std::move(report));
+  }
   std::vector<bool> reported(cloud.vms.size(), false);
   double last_running = result.first_event_s;
   std::array<double, model::kPriorityCount> tier_last{};
@@ -273,6 +376,11 @@ SimulationResult run_simulation(const model::Cloud& cloud, const Scenario& scena
     if (!vm.protect || vm.host == model::kNoIndex || cloud.hosts[vm.host].state == model::HostState::down)
       continue;
     if (!world.running_on(v).empty()) continue;
+    if (held[vm.host] && !reported[v]) {
+      // Not recovered by decision (no fence, no proof, no restart): not lost, not a bug.
+      for (auto& host : result.lost_hosts) host.vms_held += host.host == vm.host ? 1 : 0;
+      continue;
+    }
     not_running.push_back(v);
     if (!reported[v]) {
       result.violations.push_back(
@@ -302,11 +410,8 @@ SimulationResult run_simulation(const model::Cloud& cloud, const Scenario& scena
   // The lower bound, from the plan for every host the scenario takes down and the true durations.
   plan::PlanRequest bound_request;
   bound_request.failed_hosts = result.failed_hosts;
-  if (detector) {
-    // With the real detector only the hosts it declared (an isolated host is not) are recovered.
-    std::erase_if(bound_request.failed_hosts,
-                  [&](model::HostIndex host) { return detector->declared_at_s()[host] < 0; });
-  }
+  // Only the hosts declared failed (an isolated host is not) are recovered.
+  std::erase_if(bound_request.failed_hosts, [&](model::HostIndex host) { return declared_at_s[host] < 0; });
   if (!bound_request.failed_hosts.empty()) {
     auto& request = bound_request;
     std::sort(request.failed_hosts.begin(), request.failed_hosts.end());
@@ -314,9 +419,7 @@ SimulationResult run_simulation(const model::Cloud& cloud, const Scenario& scena
     std::vector<exec::BoundVm> bound_vms;
     for (const auto& placement : bound_plan.placements) {
       auto source = placement.from;
-      double declared =
-          detector ? detector->declared_at_s()[source]
-                   : lost_contact_s[source] + detection_delay_s(scenario, source, lost_contact_s[source]);
+      double declared = declared_at_s[source];
       double fence_done = declared + world.base_duration_s(env::StepKind::fence, source, model::kNoIndex);
       bound_vms.push_back({placement.vm, placement.to, fence_done});
     }
@@ -374,6 +477,23 @@ nlohmann::ordered_json summary_json(const SimulationResult& result) {
     }
   }
   out["tier_done_s"] = tiers;
+  if (!result.lost_hosts.empty()) {
+    auto hosts = nlohmann::ordered_json::array();
+    for (const auto& host : result.lost_hosts) {
+      nlohmann::ordered_json item;
+      item["host"] = host.name;
+      item["lost"] = host.lost;
+      item["channels_cut"] = host.channels_cut;
+      item["lost_at_s"] = host.lost_at_s;
+      item["outcome"] = to_string(host.outcome);
+      item["declared_at_s"] = host.declared_at_s ? nlohmann::ordered_json(*host.declared_at_s) : nullptr;
+      item["fenced_at_s"] = host.fenced_at_s ? nlohmann::ordered_json(*host.fenced_at_s) : nullptr;
+      item["reason"] = host.reason;
+      item["vms_held"] = host.vms_held;
+      hosts.push_back(std::move(item));
+    }
+    out["hosts"] = std::move(hosts);
+  }
   out["wall_ms"] = std::round(result.wall_ms * 10.0) / 10.0;
   if (result.has_evacuations) {
     nlohmann::ordered_json evacuation;
@@ -454,6 +574,27 @@ std::string summary_table(const model::Cloud& cloud, const SimulationResult& res
       text += fmt::format("  {} ({}, on {}): {}: {}\n", item["vm"].get<std::string>(),
                           item["priority"].get<std::string>(), item["from"].get<std::string>(),
                           item["outcome"].get<std::string>(), item["reason"].get<std::string>());
+    }
+  }
+  if (!result.lost_hosts.empty()) text += "hosts lost:\n";
+  for (const auto& host : result.lost_hosts) {
+    text += fmt::format("  {} ({} at {:.1f} s): ", host.name, host.lost, host.lost_at_s);
+    switch (host.outcome) {
+      case LostHostOutcome::fenced:
+        text += fmt::format("declared failed at {:.1f} s, fenced at {:.1f} s\n",
+                            host.declared_at_s.value_or(0), host.fenced_at_s.value_or(0));
+        break;
+      case LostHostOutcome::declared_not_fenced:
+        text += fmt::format("declared failed at {:.1f} s, not fenced: {}\n", host.declared_at_s.value_or(0),
+                            host.reason);
+        break;
+      case LostHostOutcome::isolated_left_alone:
+        text += fmt::format("isolated, left alone: {}\n", host.reason);
+        break;
+      case LostHostOutcome::fencing_held:
+        text += fmt::format("FENCING HELD, {} protected VM{} not recovered: {}\n", host.vms_held,
+                            host.vms_held == 1 ? "" : "s", host.reason);
+        break;
     }
   }
   text += fmt::format("wall time       {:.0f} ms\n", result.wall_ms);

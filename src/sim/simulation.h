@@ -9,6 +9,7 @@
 #include <functional>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include <nlohmann/json.hpp>
@@ -39,6 +40,29 @@ struct SimulationOptions {
   std::function<void(const SimulationProgress&)> progress;
 };
 
+// What became of a host the scenario took down (crashed or isolated), as the engine decided it.
+enum class LostHostOutcome : std::uint8_t {
+  fenced,  // declared failed and fenced: its protected VMs were recovered (or wait, with reasons)
+  declared_not_fenced,  // declared failed, never fenced (the reason says why)
+  isolated_left_alone,  // judged isolated (lease alive): never declared, never fenced, its VMs left running
+  fencing_held,         // declared failed by the detector but its fence held back (storm guard, disarmed,
+                        // fence rate limit): a decision, its VMs not recovered
+};
+std::string_view to_string(LostHostOutcome outcome);
+
+struct LostHostReport {
+  model::HostIndex host = model::kNoIndex;
+  std::string name;
+  std::string lost;                       // what the scenario did to it: "crash" (at some point) or "isolate"
+  std::vector<std::string> channels_cut;  // agent, hypervisor, storage: every channel it lost
+  double lost_at_s = 0.0;                 // relative to the first event, like every time of the outputs
+  std::optional<double> declared_at_s;    // handed to the executor as failed
+  std::optional<double> fenced_at_s;      // its fence confirmed
+  LostHostOutcome outcome = LostHostOutcome::fenced;
+  std::string reason;          // why it was not fenced or was left alone; empty when fenced
+  std::uint32_t vms_held = 0;  // fencing_held: its protected VMs not recovered because of the hold
+};
+
 struct SimulationResult {
   exec::Strategy strategy = exec::Strategy::revive;
   double makespan_s = 0.0;     // first event -> last VM running
@@ -58,6 +82,8 @@ struct SimulationResult {
   std::vector<std::string> violations;  // invariants broken (empty on a correct run)
   std::vector<exec::VmReport> vms;
   std::vector<model::HostIndex> failed_hosts;  // hosts crashed or isolated by the scenario
+  std::vector<LostHostReport> lost_hosts;      // one per host of failed_hosts, in that order
+  bool fencing_held() const;                   // some lost host's fence was held back by decision
   // Evacuations (scenario `evacuate` events): what became of each VM of the drained hosts.
   bool has_evacuations = false;
   exec::EvacuationStrategy evacuation_strategy = exec::EvacuationStrategy::revive;

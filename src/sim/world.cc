@@ -351,6 +351,8 @@ SimWorld::SimWorld(const model::Cloud& cloud, const Scenario& scenario, SimEvent
   powered_.assign(host_count, true);
   reachable_.assign(host_count, true);
   fenced_.assign(host_count, false);
+  agent_cut_.assign(host_count, false);
+  lease_cut_.assign(host_count, false);
   vms_running_on_host_.resize(host_count);
   for (std::size_t h = 0; h < host_count; ++h) {
     if (cloud.hosts[h].state == model::HostState::down) {
@@ -553,8 +555,10 @@ void SimWorld::crash_host(model::HostIndex host) {
   }
 }
 
-void SimWorld::isolate_host(model::HostIndex host) {
-  if (!reachable_[host]) return;
+void SimWorld::isolate_host(model::HostIndex host, const CutChannels& cut) {
+  if (cut.agent) agent_cut_[host] = true;
+  if (cut.storage) lease_cut_[host] = true;
+  if (!cut.hypervisor || !reachable_[host]) return;
   reachable_[host] = false;
   for (const auto& handler : hypervisor_handlers_) {
     handler({env::HypervisorEvent::Kind::host_connection_lost, host, model::kNoIndex});

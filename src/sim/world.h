@@ -78,13 +78,19 @@ class SimWorld {
 
   // Faults.
   void crash_host(model::HostIndex host);
-  void isolate_host(model::HostIndex host);
+  // Cuts the host's channels to the controller (sim/scenario.h CutChannels): `hypervisor` makes every
+  // management call to it hang (and tells the engine its connection was lost), `agent` silences its agent's
+  // heartbeats, `storage` stops its lease renewals. Its VMs keep running. Cuts add up; none is ever undone.
+  void isolate_host(model::HostIndex host, const CutChannels& cut = {});
   void arm_fail_step(const ScenarioEvent& event);
   void add_slowdown(const ScenarioEvent& event);
 
   // True state.
   bool powered(model::HostIndex host) const { return powered_[host]; }
   bool reachable(model::HostIndex host) const { return reachable_[host]; }
+  // Whether the host's agent heartbeats, and its storage lease renewals, still get through.
+  bool agent_heard(model::HostIndex host) const { return powered_[host] && !agent_cut_[host]; }
+  bool lease_renewed(model::HostIndex host) const { return powered_[host] && !lease_cut_[host]; }
   bool fenced(model::HostIndex host) const { return fenced_[host]; }
   // Hosts where the VM runs right now (normally zero or one).
   const std::vector<model::HostIndex>& running_on(model::VmIndex vm) const { return copies_[vm]; }
@@ -151,7 +157,7 @@ class SimWorld {
   SimEventLoop& loop_;
   std::uint32_t global_max_parallel_;
 
-  std::vector<bool> powered_, reachable_, fenced_;
+  std::vector<bool> powered_, reachable_, fenced_, agent_cut_, lease_cut_;
   std::vector<std::vector<model::HostIndex>> copies_;
   std::vector<std::vector<model::HostIndex>> ran_on_;  // hosts a VM ran on and was not proven stopped on
   std::vector<double> running_since_;

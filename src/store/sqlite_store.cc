@@ -26,12 +26,18 @@ std::string state_path(const std::string& option) {
   return "/var/lib/revive/state.db";
 }
 
-SqliteStore::SqliteStore(const std::string& path, int busy_timeout_ms) : path_(path) {
-  std::error_code ignored;
-  auto parent = std::filesystem::path(path).parent_path();
-  if (!parent.empty()) std::filesystem::create_directories(parent, ignored);
-  if (sqlite3_open_v2(path.c_str(), &db_, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_FULLMUTEX,
-                      nullptr) != SQLITE_OK) {
+SqliteStore::SqliteStore(const std::string& path, int busy_timeout_ms, StoreOpening opening) : path_(path) {
+  int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_FULLMUTEX;
+  if (opening == StoreOpening::create_if_missing) {
+    std::error_code ignored;
+    auto parent = std::filesystem::path(path).parent_path();
+    if (!parent.empty()) std::filesystem::create_directories(parent, ignored);
+    flags |= SQLITE_OPEN_CREATE;
+  } else {
+    std::error_code error;
+    if (!std::filesystem::exists(path, error) && !error) throw StoreMissing("no state store at " + path);
+  }
+  if (sqlite3_open_v2(path.c_str(), &db_, flags, nullptr) != SQLITE_OK) {
     std::string message = db_ ? sqlite3_errmsg(db_) : "out of memory";
     sqlite3_close(db_);
     db_ = nullptr;

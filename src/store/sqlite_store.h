@@ -1,6 +1,8 @@
 // SqliteStore: env::StateStore in one SQLite file (WAL mode, 5 s busy timeout so that the CLI and the daemon
-// can use it at once). The schema is created on first open. Opening a path whose directory does not exist
-// creates the directory. Errors throw env::StoreError naming the file. Thread-safety: one object per thread.
+// can use it at once). Opened with StoreOpening::create_if_missing (the daemon, the agent, `--create`), a
+// missing file is created with its schema, and its directory too; with StoreOpening::existing_only (the
+// operator's readers and switches) a missing file throws StoreMissing and nothing is created. Other errors
+// throw env::StoreError naming the file. Thread-safety: one object per thread.
 #pragma once
 
 #include <string>
@@ -11,9 +13,18 @@ struct sqlite3;
 
 namespace revive::store {
 
+enum class StoreOpening { create_if_missing, existing_only };
+
+// Thrown by an existing_only opening of a path where no file exists.
+class StoreMissing : public env::StoreError {
+ public:
+  using env::StoreError::StoreError;
+};
+
 class SqliteStore final : public env::StateStore {
  public:
-  explicit SqliteStore(const std::string& path, int busy_timeout_ms = 5000);
+  explicit SqliteStore(const std::string& path, int busy_timeout_ms = 5000,
+                       StoreOpening opening = StoreOpening::create_if_missing);
   ~SqliteStore() override;
 
   env::ArmState arm_state() override;

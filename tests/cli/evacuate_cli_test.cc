@@ -55,7 +55,9 @@ TEST(EvacuateCli, BaselinesRunAndReportWhatTheyLeaveRunning) {
   for (const char* strategy : {"sequential", "fixed-8"}) {
     auto result = run_cli({"evacuate", "--inventory", pod16("inventory.yaml"), "--host",
                            "host-0003,host-0009", "--deadline", "300", "--simulate", "--strategy", strategy});
-    ASSERT_EQ(result.exit_status, 0) << result.err;
+    ASSERT_EQ(result.exit_status, 6) << "VMs still run at the deadline: " << result.err;
+    EXPECT_NE(result.err.find("still ran on a drained host at its deadline"), std::string::npos)
+        << result.err;
     auto summary = nlohmann::json::parse(result.out);
     EXPECT_EQ(summary["strategy"], strategy);
     EXPECT_EQ(summary["evacuated"], 58);
@@ -106,12 +108,22 @@ TEST(EvacuateCli, BadInputIsExitTwo) {
             2);
 }
 
+TEST(EvacuateCli, VmsStillOnADrainedHostAtTheDeadlineAreANonZeroExitStatus) {
+  auto result = run_cli({"evacuate", "--inventory", pod16("inventory.yaml"), "--host", "host-0003",
+                         "--deadline", "10", "--simulate"});
+  EXPECT_EQ(result.exit_status, 6) << result.err;
+  EXPECT_GT(nlohmann::json::parse(result.out)["evacuation"]["running_at_deadline"].get<int>(), 0);
+  EXPECT_NE(result.err.find("VMs still ran on a drained host at its deadline"), std::string::npos)
+      << result.err;
+}
+
 TEST(SimulateCli, EvacuateEventsWithEachEvacuationStrategy) {
   for (const char* strategy : {"sequential", "fixed-8", "revive"}) {
     auto result = run_cli({"simulate", "--inventory", pod16("inventory.yaml"), "--scenario",
                            pod16("scenario-evacuate.yaml"), "--strategy", strategy});
-    ASSERT_EQ(result.exit_status, 0) << strategy << ": " << result.err;
     auto summary = nlohmann::json::parse(result.out);
+    bool missed = summary["evacuation"]["running_at_deadline"].get<int>() > 0;
+    ASSERT_EQ(result.exit_status, missed ? 6 : 0) << strategy << ": " << result.err;
     EXPECT_EQ(summary["strategy"], strategy);
     EXPECT_EQ(summary["evacuation"]["strategy"], strategy);
     EXPECT_EQ(summary["evacuated"], 58);

@@ -181,15 +181,18 @@ TEST_P(SafetyVariation, NeverMakesASecondCopy) {
       break;
     }
     case Path::target_lost:
-      events = fmt::format("- {{at: 0, fail: [{}]}}\n- {{at: {:.3f}, isolate: [{}]}}\n", v.host,
-                           end - v.moment, target);
+      events = fmt::format(
+          "- {{at: 0, fail: [{}]}}\n- {{at: {:.3f}, isolate: [{}], channels: [agent, hypervisor, "
+          "storage]}}\n",
+          v.host, end - v.moment, target);
       break;
     case Path::migration_source_isolated: {
       double isolate_at = start + v.moment * (end - start);
       // A real hypervisor refuses to start a domain where it already runs: the restart on the migration's
       // target fails, and the VM goes elsewhere.
       events = fmt::format(
-          "- {{at: 0, evacuate: {}, deadline: 900}}\n- {{at: {:.3f}, isolate: [{}]}}\n"
+          "- {{at: 0, evacuate: {}, deadline: 900}}\n- {{at: {:.3f}, isolate: [{}], channels: [agent, "
+          "hypervisor, storage]}}\n"
           "- {{at: {:.3f}, fail_step: {{vm: {}, step: vm_start, times: 3}}}}\n",
           v.host, isolate_at, v.host, isolate_at, v.vm);
       break;

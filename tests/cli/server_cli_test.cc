@@ -256,9 +256,12 @@ TEST_F(ServerCli, EnvironmentChoosesTheDaemonUnlessOfflineInputIsGiven) {
   ASSERT_EQ(online.exit_status, 0) << online.err;
   EXPECT_TRUE(online.out.starts_with("revived 0.1.0 up since")) << online.out;
   TempDir dir;
-  auto offline = run_cli({"status", "--state", (dir.path() / "state.db").string()}, 60);
+  auto state = (dir.path() / "state.db").string();
+  auto created = run_cli({"arm", "--state", state, "--create", "--by", "ops"}, 60);
+  ASSERT_EQ(created.exit_status, 0) << created.err;
+  auto offline = run_cli({"status", "--state", state}, 60);
   ASSERT_EQ(offline.exit_status, 0) << offline.err;
-  EXPECT_TRUE(offline.out.starts_with("fencing: armed\npending confirmations: none\n")) << offline.out;
+  EXPECT_TRUE(offline.out.starts_with("fencing: armed (by ops")) << offline.out;
   auto plan = run_cli({"plan", "--inventory", (examples_dir() / "tight-8" / "inventory.yaml").string(),
                        "--fail", "host-0003", "--format", "json"},
                       60);

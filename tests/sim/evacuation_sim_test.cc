@@ -480,7 +480,7 @@ TEST(EvacuationSimulation, IsolatedMigrationSourceIsLeftToRecoveryNotReportedMov
     auto scenario = load_scenario_text(
         fmt::format("version: 1\nseed: 7\nlatency: {{detect: 5}}\nevents:\n"
                     "- {{at: 0, evacuate: host-0009, deadline: 900, reason: maintenance}}\n"
-                    "- {{at: {}, isolate: [host-0009]}}\n",
+                    "- {{at: {}, isolate: [host-0009], channels: [agent, hypervisor, storage]}}\n",
                     at),
         "isolated.yaml", cloud);
     auto result = run(scenario, exec::EvacuationStrategy::revive);

@@ -134,7 +134,8 @@ TEST(StoreSync, DisarmHoldsFencesArmReleasesThemConfirmationsFence) {
 TEST(HostCommands, DisarmArmConfirmDownAndStatusThroughTheCli) {
   TempDir dir;
   std::string state = (dir.path() / "state.db").string();
-  auto disarm = testing::run_cli({"disarm", "--state", state, "--by", "alice", "--reason", "switch upgrade"});
+  auto disarm = testing::run_cli(
+      {"disarm", "--state", state, "--create", "--by", "alice", "--reason", "switch upgrade"});
   ASSERT_EQ(disarm.exit_status, 0) << disarm.err;
   EXPECT_NE(disarm.out.find("disarmed"), std::string::npos);
   auto status = testing::run_cli({"status", "--state", state});
@@ -178,18 +179,18 @@ TEST(HostCommands, DisarmArmConfirmDownAndStatusThroughTheCli) {
 TEST(HostCommands, BadInputExitsTwo) {
   TempDir dir;
   std::string state = (dir.path() / "state.db").string();
-  auto bad_name = testing::run_cli({"host", "confirm-down", "not a host", "--state", state});
+  auto bad_name = testing::run_cli({"host", "confirm-down", "not a host", "--state", state, "--create"});
   EXPECT_EQ(bad_name.exit_status, 2);
   EXPECT_NE(bad_name.err.find("not a host name"), std::string::npos) << bad_name.err;
   auto inventory = testing::examples_dir() / "tight-8" / "inventory.yaml";
-  auto unknown = testing::run_cli(
-      {"host", "confirm-down", "no-such-host", "--state", state, "--inventory", inventory.string()});
+  auto unknown = testing::run_cli({"host", "confirm-down", "no-such-host", "--state", state, "--create",
+                                   "--inventory", inventory.string()});
   EXPECT_EQ(unknown.exit_status, 2);
   EXPECT_NE(unknown.err.find("is not in"), std::string::npos) << unknown.err;
   auto format = testing::run_cli({"status", "--state", state, "--format", "xml"});
   EXPECT_EQ(format.exit_status, 2);
   auto blocker = dir.write("file", "x");
-  auto unopenable = testing::run_cli({"status", "--state", (blocker / "state.db").string()});
+  auto unopenable = testing::run_cli({"arm", "--create", "--state", (blocker / "state.db").string()});
   EXPECT_EQ(unopenable.exit_status, 2);
   EXPECT_NE(unopenable.err.find("state store"), std::string::npos) << unopenable.err;
 }
