@@ -35,6 +35,7 @@ int main(int argc, char** argv) {
       "evacuate, maintenance, host confirm-down, disarm, arm, events, operations, cancel (docs/cli.md)");
   add_lab_commands(app);
   add_demo_command(app);
+  add_token_commands(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {
