@@ -264,7 +264,9 @@ struct HttpServer::Impl {
           allowed.push_back(route.info.method);
           continue;
         }
-        Call call{request, std::move(*params), admit(request, route)};
+        Caller caller = admit(request, route);  // before any syntax check: a stranger learns only 401
+        check_params(*params);
+        Call call{request, std::move(*params), std::move(caller)};
         check_query(request, route);
         route.handler(*this, call, response);
         return;
@@ -288,8 +290,8 @@ struct HttpServer::Impl {
     }
   }
 
-  // The path parameters of `path` under `pattern` ("/v1/hosts/{host}"), checked; nullopt if it does not
-  // match.
+  // The path parameters of `path` under `pattern` ("/v1/hosts/{host}"), unchecked (check_params); nullopt if
+  // it does not match.
   static std::optional<std::map<std::string, std::string>> match(const std::string& pattern,
                                                                  const std::string& path) {
     std::map<std::string, std::string> params;
@@ -309,12 +311,15 @@ struct HttpServer::Impl {
       q = q_end;
     }
     if (p != pattern.size() || q != path.size()) return std::nullopt;
+    return params;
+  }
+
+  static void check_params(const std::map<std::string, std::string>& params) {
     for (const auto& [name, value] : params) {
       if (!valid_name(value)) {
         throw bad(name, "'" + value + "' is not a valid name (1-253 of A-Z a-z 0-9 . _ : -)");
       }
     }
-    return params;
   }
 
   static void check_query(const httplib::Request& request, const Route& route) {

@@ -545,6 +545,15 @@ TEST_F(AuthApiTest, EveryRouteRefusesMissingWrongAndWeakTokensBeforeTheService) 
   }
 }
 
+TEST_F(AuthApiTest, AStrangerGets401BeforeAnySyntaxCheck) {
+  expect_error(post("/v1/hosts/bad%20name/evacuate", std::string("not json")), 401, "Authorization");
+  expect_error(get("/v1/events?limit=0&colour=red"), 401, "Authorization");
+  httplib::Headers vera = {{"Authorization", "Bearer " + kViewerToken}};
+  expect_error(send("POST", "/v1/hosts/bad%20name/evacuate", vera, "not json"), 403, "Authorization");
+  expect_error(send("GET", "/v1/hosts/bad%20name", vera, ""), 400, "host");
+  EXPECT_TRUE(fake_.calls().empty());
+}
+
 TEST_F(AuthApiTest, TheCallerIsTheTokensName) {
   httplib::Headers otto = {{"Authorization", "Bearer " + kOperatorToken}};
   httplib::Headers ada = {{"Authorization", "Bearer " + kAdminToken}};
