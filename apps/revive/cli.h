@@ -54,5 +54,6 @@ void add_evacuate_command(CLI::App& app);    // evacuate (evacuate_command.cc)
 void add_host_commands(CLI::App& app);       // host confirm-down, arm, disarm, status
 void add_lab_commands(CLI::App& app);        // lab up (lab_command.cc)
 void add_demo_command(CLI::App& app);        // demo (demo_command.cc)
+void add_token_commands(CLI::App& app);      // token new (token_command.cc)
 
 }  // namespace revive::cli

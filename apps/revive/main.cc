@@ -35,6 +35,7 @@ int main(int argc, char** argv) {
       "evacuate, maintenance, host confirm-down, disarm, arm, events, operations, cancel (docs/cli.md)");
   add_lab_commands(app);
   add_demo_command(app);
+  add_token_commands(app);
   if (argc > 1 && argv[1][0] != '-') {
     auto known = app.get_subcommands([&](CLI::App* command) { return command->get_name() == argv[1]; });
     if (known.empty()) {

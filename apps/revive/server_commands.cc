@@ -4,8 +4,12 @@
 #include <fmt/format.h>
 #include <unistd.h>
 
+#include <cctype>
+#include <cerrno>
 #include <chrono>
 #include <cstdlib>
+#include <cstring>
+#include <fstream>
 #include <iostream>
 #include <map>
 #include <optional>
@@ -84,12 +88,39 @@ std::string elapsed(const json& from, const json& to) {
 // ---- the commands
 // ------------------------------------------------------------------------------------------
 
+// The bearer token: --token-file, else $REVIVE_TOKEN, else the file $REVIVE_TOKEN_FILE names; empty if none.
+// A file holds the token on its first line. Errors name the file, never its content.
+std::string read_token(const std::string& token_file) {
+  std::string path = token_file;
+  if (path.empty()) {
+    if (const char* token = std::getenv("REVIVE_TOKEN"); token && *token) return token;
+    if (const char* file = std::getenv("REVIVE_TOKEN_FILE"); file && *file) path = file;
+  }
+  if (path.empty()) return "";
+  std::ifstream in(path);
+  if (!in) throw InputError(fmt::format("--token-file: cannot read {}: {}", path, std::strerror(errno)));
+  std::string token;
+  std::getline(in, token);
+  while (!token.empty() && std::isspace(static_cast<unsigned char>(token.back()))) token.pop_back();
+  while (!token.empty() && std::isspace(static_cast<unsigned char>(token.front()))) token.erase(0, 1);
+  if (token.empty()) throw InputError(fmt::format("--token-file: {} holds no token on its first line", path));
+  return token;
+}
+
 struct Context {
   std::string url;
   std::string format = "table";
+  std::string token_file;                           // --token-file
+  std::string ca_file;                              // --ca-file (default $REVIVE_CA_FILE)
   mutable std::unique_ptr<api::HttpClient> client;  // made at the first call, from `url`
   const api::HttpClient& api() const {
-    if (!client) client = std::make_unique<api::HttpClient>(url);
+    if (!client) {
+      api::Credentials credentials{read_token(token_file), ca_file};
+      if (credentials.ca_file.empty()) {
+        if (const char* ca = std::getenv("REVIVE_CA_FILE"); ca && *ca) credentials.ca_file = ca;
+      }
+      client = std::make_unique<api::HttpClient>(url, 30, std::move(credentials));
+    }
     return *client;
   }
   bool json_output() const { return format == "json"; }
@@ -503,6 +534,10 @@ std::optional<std::string> daemon_url(int argc, char** argv) {
         arg.starts_with("--inventory=")) {
       offline_input = true;
     }
+    if ((arg == "--format" || arg == "--token-file" || arg == "--ca-file") && i + 1 < argc) {
+      ++i;  // an option's value is not the command
+      continue;
+    }
     if (command.empty() && !arg.starts_with("-")) command = arg;
   }
   const char* server = std::getenv("REVIVE_SERVER");
@@ -516,9 +551,14 @@ int run_daemon_command(const std::string& url, int argc, char** argv) {
   CLI::App app{"Revive: commands against a running daemon (revived) over its REST API", "revive"};
   app.require_subcommand(1);
   app.fallthrough();
-  app.add_option("--server", context->url, "The daemon's URL, http://HOST:PORT (default: $REVIVE_SERVER)");
+  app.add_option("--server", context->url, "The daemon's URL, http(s)://HOST:PORT (default: $REVIVE_SERVER)");
   app.add_option("--format", context->format, "table (default, for people) | json (the API's JSON as is)")
       ->check(CLI::IsMember({"table", "json"}));
+  app.add_option("--token-file", context->token_file,
+                 "File holding the API token on its first line (default: $REVIVE_TOKEN, $REVIVE_TOKEN_FILE)");
+  app.add_option("--ca-file", context->ca_file,
+                 "CA certificate (PEM) the daemon's https:// certificate must chain to (default: "
+                 "$REVIVE_CA_FILE, else the system's CAs)");
   add_daemon_commands(app, context);
   try {
     app.parse(argc, argv);
@@ -542,6 +582,7 @@ int run_daemon_command(const std::string& url, int argc, char** argv) {
       std::cerr << " (field " << e.field() << ", HTTP " << e.status() << ")";
     else
       std::cerr << " (HTTP " << e.status() << ")";
+    if (e.status() == 401) std::cerr << "; give a token with --token-file FILE or $REVIVE_TOKEN";
     std::cerr << "\n";
     return e.status() < 500 ? kExitBadInput : kExitDaemonFault;
   } catch (const std::exception& e) {

@@ -73,6 +73,15 @@ int main(int argc, char** argv) {
     revive::api::HttpServer::Options options;
     options.address = config.listen_address;
     options.port = config.listen_port;
+    options.tokens = config.api.tokens;
+    if (!config.api.certificate_file.empty()) {
+      options.tls = revive::api::HttpServer::Options::Tls{config.api.certificate_file, config.api.key_file};
+    }
+    if (!options.tokens) {
+      std::cerr << "revived: WARNING: no api.tokens_file in " << config.file
+                << ": the API is open to anyone who can reach " << config.listen_address << ":"
+                << config.listen_port << " (a lab only; docs/api.md \"Authentication and roles\")\n";
+    }
     server = std::make_unique<revive::api::HttpServer>(*daemon, options);
     server->start();
   } catch (const std::exception& error) {
@@ -83,7 +92,8 @@ int main(int argc, char** argv) {
   std::thread signal_thread(watch_signals, signals);
   signal_thread.detach();
   int status = daemon->run([&] {
-    std::cout << "revived: ready; API on http://" << config.listen_address << ":" << server->port() << "\n"
+    std::cout << "revived: ready; API on " << (config.api.certificate_file.empty() ? "http" : "https")
+              << "://" << config.listen_address << ":" << server->port() << "\n"
               << std::flush;
   });
   running_daemon = nullptr;

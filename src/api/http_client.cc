@@ -28,8 +28,12 @@ std::string unreachable_reason(httplib::Error error) {
   }
 }
 
-std::unique_ptr<httplib::Client> make_client(const std::string& url, double timeout_s) {
+std::unique_ptr<httplib::Client> make_client(const std::string& url, double timeout_s,
+                                             const Credentials& credentials) {
   auto client = std::make_unique<httplib::Client>(url);
+  if (!credentials.token.empty()) client->set_bearer_token_auth(credentials.token);
+  if (!credentials.ca_file.empty()) client->set_ca_cert_path(credentials.ca_file);
+  client->enable_server_certificate_verification(true);
   auto seconds = static_cast<time_t>(timeout_s);
   auto micros = static_cast<time_t>((timeout_s - static_cast<double>(seconds)) * 1e6);
   client->set_connection_timeout(seconds, micros);
@@ -60,7 +64,8 @@ json answer(const std::string& url, const std::string& method, const std::string
 
 }  // namespace
 
-HttpClient::HttpClient(std::string url, double timeout_s) : url_(std::move(url)), timeout_s_(timeout_s) {
+HttpClient::HttpClient(std::string url, double timeout_s, Credentials credentials)
+    : url_(std::move(url)), timeout_s_(timeout_s), credentials_(std::move(credentials)) {
   while (!url_.empty() && url_.back() == '/') url_.pop_back();
   // scheme://authority and nothing else (std::regex here fails the asan build: GCC 12's maybe-uninitialized
   // inside <regex> under -Werror).
@@ -74,17 +79,17 @@ HttpClient::HttpClient(std::string url, double timeout_s) : url_(std::move(url))
 }
 
 json HttpClient::get(const std::string& path) const {
-  auto client = make_client(url_, timeout_s_);
+  auto client = make_client(url_, timeout_s_, credentials_);
   return answer(url_, "GET", path, client->Get(path));
 }
 
 json HttpClient::post(const std::string& path, const json& body) const {
-  auto client = make_client(url_, timeout_s_);
+  auto client = make_client(url_, timeout_s_, credentials_);
   return answer(url_, "POST", path, client->Post(path, body.dump(), "application/json"));
 }
 
 bool HttpClient::stream_events(std::uint64_t after, const std::function<bool(const json&)>& on_event) const {
-  auto client = make_client(url_, timeout_s_);
+  auto client = make_client(url_, timeout_s_, credentials_);
   client->set_read_timeout(60);  // keepalive comments come every 15 s
   std::string buffer;
   bool stopped = false;

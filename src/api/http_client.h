@@ -1,6 +1,7 @@
 // HttpClient: calls the REST API (docs/api/openapi.yaml) of a daemon at a base URL ("http://127.0.0.1:7600",
 // also https://). Each call is one request on a fresh connection with a time limit; not thread-safe (one
-// client per thread).
+// client per thread). Credentials: a bearer token sent on every request (never in an error message), and for
+// https:// the CA file that the server's certificate must chain to (empty: the system's CAs).
 // Errors: UnreachableError when no answer comes (connection refused, timeout, bad host); ApiError for an
 // answer with status >= 400, carrying the error body's status, field and message.
 #pragma once
@@ -31,10 +32,15 @@ class ApiError : public std::runtime_error {
   std::string field_;
 };
 
+struct Credentials {
+  std::string token;    // empty: no Authorization header
+  std::string ca_file;  // PEM; empty: the system's CAs
+};
+
 class HttpClient {
  public:
   // `url`: scheme://host[:port], no path. Throws std::invalid_argument otherwise.
-  explicit HttpClient(std::string url, double timeout_s = 30);
+  explicit HttpClient(std::string url, double timeout_s = 30, Credentials credentials = {});
 
   const std::string& url() const { return url_; }
   // GET `path` (with its query): the JSON answer.
@@ -48,6 +54,7 @@ class HttpClient {
  private:
   std::string url_;
   double timeout_s_;
+  Credentials credentials_;
 };
 
 }  // namespace revive::api

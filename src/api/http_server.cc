@@ -20,18 +20,6 @@
 
 namespace revive::api {
 
-std::string_view to_string(Role role) {
-  switch (role) {
-    case Role::viewer:
-      return "viewer";
-    case Role::operator_:
-      return "operator";
-    case Role::admin:
-      return "admin";
-  }
-  return "admin";
-}
-
 namespace {
 
 using json = nlohmann::json;
@@ -228,7 +216,7 @@ struct HttpServer::Impl {
 
   Service& service;
   Options options;
-  httplib::Server server;
+  std::unique_ptr<httplib::Server> server;  // an httplib::SSLServer with Options::tls; made by start()
   std::thread listener;
   std::atomic<bool> stopping{false};
   std::atomic<int> bound_port{0};
@@ -239,9 +227,31 @@ struct HttpServer::Impl {
 
   static std::vector<Route> make_table();
 
-  // The one place a request is admitted: issue 14 authenticates the bearer token here and compares its role
-  // with route.info.role (401/403).
-  Caller admit(const httplib::Request& /*request*/, const Route& /*route*/) { return Caller{}; }
+  // The one place a request is admitted: the bearer token's entry (401 when there is none or it is unknown),
+  // its role against the route's (403). Never names the token in an answer.
+  Caller admit(const httplib::Request& request, const Route& route) const {
+    if (!options.tokens) return Caller{};
+    const std::string header = request.get_header_value("Authorization");
+    constexpr std::string_view kScheme = "bearer ";
+    bool bearer = header.size() > kScheme.size() &&
+                  std::equal(kScheme.begin(), kScheme.end(), header.begin(),
+                             [](char a, char b) { return a == std::tolower(static_cast<unsigned char>(b)); });
+    if (!bearer) {
+      throw RequestError(401, "Authorization", "Authorization: a bearer token is required (Bearer TOKEN)");
+    }
+    std::string_view token = std::string_view(header).substr(kScheme.size());
+    while (!token.empty() && token.front() == ' ') token.remove_prefix(1);
+    while (!token.empty() && token.back() == ' ') token.remove_suffix(1);
+    const TokenEntry* entry = options.tokens->find(token);
+    if (entry == nullptr) throw RequestError(401, "Authorization", "Authorization: unknown token");
+    if (entry->role < route.info.role) {
+      throw RequestError(
+          403, "Authorization",
+          fmt::format("Authorization: {} {} needs the role {}; {} has the role {}", route.info.method,
+                      route.info.path, to_string(route.info.role), entry->name, to_string(entry->role)));
+    }
+    return Caller{entry->name};
+  }
 
   void dispatch(const httplib::Request& request, httplib::Response& response) {
     try {
@@ -254,7 +264,9 @@ struct HttpServer::Impl {
           allowed.push_back(route.info.method);
           continue;
         }
-        Call call{request, std::move(*params), admit(request, route)};
+        Caller caller = admit(request, route);  // before any syntax check: a stranger learns only 401
+        check_params(*params);
+        Call call{request, std::move(*params), std::move(caller)};
         check_query(request, route);
         route.handler(*this, call, response);
         return;
@@ -271,14 +283,15 @@ struct HttpServer::Impl {
       reply_error(response, 404, "path",
                   fmt::format("{}: no such route (see /v1/openapi.yaml)", request.path));
     } catch (const RequestError& error) {
+      if (error.status() == 401) response.set_header("WWW-Authenticate", "Bearer realm=\"revive\"");
       reply_error(response, error.status(), error.field(), error.what());
     } catch (const std::exception& error) {
       reply_error(response, 500, "", error.what());
     }
   }
 
-  // The path parameters of `path` under `pattern` ("/v1/hosts/{host}"), checked; nullopt if it does not
-  // match.
+  // The path parameters of `path` under `pattern` ("/v1/hosts/{host}"), unchecked (check_params); nullopt if
+  // it does not match.
   static std::optional<std::map<std::string, std::string>> match(const std::string& pattern,
                                                                  const std::string& path) {
     std::map<std::string, std::string> params;
@@ -298,12 +311,15 @@ struct HttpServer::Impl {
       q = q_end;
     }
     if (p != pattern.size() || q != path.size()) return std::nullopt;
+    return params;
+  }
+
+  static void check_params(const std::map<std::string, std::string>& params) {
     for (const auto& [name, value] : params) {
       if (!valid_name(value)) {
         throw bad(name, "'" + value + "' is not a valid name (1-253 of A-Z a-z 0-9 . _ : -)");
       }
     }
-    return params;
   }
 
   static void check_query(const httplib::Request& request, const Route& route) {
@@ -512,7 +528,18 @@ void HttpServer::start() {
   auto& impl = *impl_;
   if (impl.started) throw std::logic_error("HttpServer::start: already started");
   if (impl.options.threads < 1) throw std::invalid_argument("HttpServer: threads must be >= 1");
-  auto& server = impl.server;
+  if (impl.options.tls) {
+    const auto& tls = *impl.options.tls;
+    impl.server = std::make_unique<httplib::SSLServer>(tls.certificate_file.c_str(), tls.key_file.c_str());
+    if (!impl.server->is_valid()) {
+      impl.server.reset();
+      throw std::runtime_error(
+          fmt::format("cannot load the TLS certificate {} or key {}", tls.certificate_file, tls.key_file));
+    }
+  } else {
+    impl.server = std::make_unique<httplib::Server>();
+  }
+  auto& server = *impl.server;
   int threads = impl.options.threads;
   server.new_task_queue = [threads] { return new httplib::ThreadPool(static_cast<std::size_t>(threads)); };
   // Not httplib's default SO_REUSEPORT: a second daemon on the same port must fail, not share it.
@@ -569,7 +596,7 @@ int HttpServer::port() const {
 void HttpServer::stop() {
   auto& impl = *impl_;
   if (!impl.started || impl.stopping.exchange(true)) return;
-  impl.server.stop();
+  impl.server->stop();
   if (impl.listener.joinable()) impl.listener.join();
 }
 

@@ -1,9 +1,11 @@
 // HttpServer: the REST API (docs/api/openapi.yaml, docs/api.md) over HTTP/1.1, JSON in and out, serving a
 // Service. One table of routes (routes() below: method, path template, role); every request goes through one
-// admission point (today: any caller is admitted as "anonymous"; issue 14 checks a bearer token's role
-// against the route's there, and TLS and /metrics slot in beside it) and one place that checks its syntax
-// (path parameters, query parameters, body fields and their types) before the service is called, so a refused
-// request never reaches the service. Errors are always {"error": {"status", "field", "message"}}.
+// admission point and one place that checks its syntax (path parameters, query parameters, body fields and
+// their types) before the service is called, so a refused request never reaches the service. Errors are
+// always {"error": {"status", "field", "message"}}.
+// Admission: with Options::tokens, a request needs `Authorization: Bearer TOKEN` of a known token (else 401,
+// with `WWW-Authenticate: Bearer`) whose role is at least the route's (else 403); the caller is the token's
+// name. Without tokens every caller is admitted as "anonymous" (a lab only). Options::tls serves HTTPS.
 //
 // Ownership: the server borrows the Service, which must outlive it. Thread-safety: start() and stop() from
 // one thread; port() from any. Requests run on a pool of `threads` threads, which call the service
@@ -11,17 +13,15 @@
 #pragma once
 
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
 
+#include "api/auth.h"
 #include "api/service.h"
 
 namespace revive::api {
-
-// Who may call a route (x-revive-role in the OpenAPI document): viewer < operator < admin.
-enum class Role { viewer, operator_, admin };
-std::string_view to_string(Role role);  // "viewer", "operator", "admin"
 
 struct RouteInfo {
   std::string method;  // "GET", "POST"
@@ -38,9 +38,15 @@ class HttpServer {
  public:
   struct Options {
     std::string address = "127.0.0.1";
-    int port = 7600;                // 0: any free port (port() says which)
-    int threads = 8;                // request threads (>= 1); each SSE client holds one while connected
-    double sse_keepalive_s = 15.0;  // a comment line on an idle event stream this often, seconds
+    int port = 7600;                   // 0: any free port (port() says which)
+    int threads = 8;                   // request threads (>= 1); each SSE client holds one while connected
+    double sse_keepalive_s = 15.0;     // a comment line on an idle event stream this often, seconds
+    std::optional<TokenTable> tokens;  // nullopt: no authentication, every caller is "anonymous"
+    struct Tls {
+      std::string certificate_file;  // PEM, the server's certificate (chain)
+      std::string key_file;          // PEM, its private key
+    };
+    std::optional<Tls> tls;  // nullopt: plain HTTP
   };
 
   HttpServer(Service& service, Options options);
@@ -49,7 +55,8 @@ class HttpServer {
   HttpServer& operator=(const HttpServer&) = delete;
 
   // Binds and starts serving on a thread of its own; returns once the socket listens. Throws
-  // std::runtime_error("cannot listen on ADDRESS:PORT: REASON") if it cannot bind. Once only.
+  // std::runtime_error("cannot listen on ADDRESS:PORT: REASON") if it cannot bind, or ("cannot load the TLS
+  // certificate CERT or key KEY") if TLS cannot start with them. Once only.
   void start();
   // The port it listens on (the one chosen when Options::port was 0); 0 before start().
   int port() const;

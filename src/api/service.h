@@ -9,8 +9,8 @@
 // host in the wrong state 409 `host`; a drain with no room 422 `hosts` (tests/support/fake_service.h does
 // so). Thread-safety: every method may be called from any thread, concurrently (the HTTP server's pool); the
 // daemon hands each call to its engine thread and waits for the answer.
-// Roles (issue 14 adds authentication): reads are `viewer`, operations `operator`, arm/disarm `admin`;
-// each method says which.
+// Roles: reads are `viewer`, operations `operator`, arm/disarm `admin`; each method says which. The HTTP
+// server checks them (api/auth.h) before calling: a service never sees a refused caller.
 #pragma once
 
 #include <cstdint>
@@ -37,7 +37,7 @@ class RequestError : public std::runtime_error {
   std::string field_;
 };
 
-// Who asks (recorded with every change; issue 14 fills it from the token).
+// Who asks (recorded with every change): the token's name, "anonymous" when the API has no tokens.
 struct Caller {
   std::string user = "anonymous";
 };

@@ -144,8 +144,9 @@ class ConfigReader {
     }
     Section top = section(root, "",
                           {"listen", "data_dir", "inventory", "heartbeat", "detector", "fencing", "recovery",
-                           "evacuation", "vm_restart", "capacity_check", "discovery", "libvirt"});
+                           "evacuation", "vm_restart", "capacity_check", "discovery", "libvirt", "api"});
     address(top, "listen", config.listen_address, config.listen_port);
+    read_api(top, config.api);
     if (require(top, "data_dir")) {
       if (auto path = read_path(top, "data_dir")) {
         config.data_dir = *path;
@@ -473,6 +474,47 @@ class ConfigReader {
     if (!fs::is_directory(parent, failure)) {
       error(node, "data_dir", "its parent directory does not exist: " + parent.string());
     }
+  }
+
+  void read_api(const Section& top, ApiSecurityConfig& api_config) {
+    Section section = this->section(top.value("api"), "api", {"tokens_file", "tls"});
+    if (section.value("tokens_file") != kNoNode) {
+      if (auto path = read_path(section, "tokens_file")) {
+        api_config.tokens_file = *path;
+        if (check_readable(section.value("tokens_file"), "api.tokens_file", *path)) {
+          try {
+            api_config.tokens = api::TokenTable::load(*path);
+          } catch (const api::TokenFileError& failure) {
+            error(section.value("tokens_file"), "api.tokens_file", failure.what());
+          }
+        }
+      }
+    }
+    if (section.value("tls") == kNoNode) return;
+    Section tls = this->section(section.value("tls"), "api.tls", {"certificate_file", "key_file"});
+    for (auto [name, out] : {std::pair{"certificate_file", &api_config.certificate_file},
+                             std::pair{"key_file", &api_config.key_file}}) {
+      if (!require(tls, name)) continue;
+      if (auto path = read_path(tls, name)) {
+        *out = *path;
+        check_readable(tls.value(name), tls.field(name), *path);
+      }
+    }
+  }
+
+  // Reports a file that is missing or cannot be read (never its content).
+  bool check_readable(NodeId node, const std::string& field, const std::string& path) {
+    std::error_code failure;
+    if (!fs::exists(path, failure)) {
+      error(node, field, "no such file: " + path);
+      return false;
+    }
+    std::ifstream in(path, std::ios::binary);
+    if (!in || !fs::is_regular_file(path, failure)) {
+      error(node, field, "cannot read " + path + (in ? ": not a file" : ""));
+      return false;
+    }
+    return true;
   }
 
   void read_heartbeat(const Section& top, HeartbeatConfig& heartbeat) {

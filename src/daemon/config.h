@@ -16,6 +16,7 @@
 #include <string>
 #include <vector>
 
+#include "api/auth.h"
 #include "detect/host_monitor.h"
 #include "exec/executor.h"
 #include "model/cloud.h"
@@ -69,11 +70,20 @@ struct LibvirtConfig {
   std::vector<std::pair<std::string, std::string>> migration_uris;
 };
 
+// The REST API's security (api.* keys). Without a tokens file the API is open to anyone who reaches it.
+struct ApiSecurityConfig {
+  std::string tokens_file;                // empty: no authentication (a lab only)
+  std::optional<api::TokenTable> tokens;  // loaded from tokens_file
+  std::string certificate_file;           // api.tls: both set, or both empty (plain HTTP)
+  std::string key_file;
+};
+
 struct DaemonConfig {
   std::string file;  // the config file as given (for messages)
 
   std::string listen_address = "127.0.0.1";  // REST API
   std::uint16_t listen_port = 7600;
+  ApiSecurityConfig api;
   std::string data_dir;        // required: journal.db, state.db, events
   std::string inventory_file;  // required: inventory format v1 (docs/inventory.md): hosts with uri and bmc,
                                // endpoints, arrays, switches, policy, groups; its vms are policy for the

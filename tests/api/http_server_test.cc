@@ -8,6 +8,7 @@
 #include <chrono>
 #include <fstream>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <thread>
 
 #include "api/http_server.h"
@@ -43,10 +44,14 @@ class ApiTest : public ::testing::Test {
     options.port = 0;
     options.threads = 4;
     options.sse_keepalive_s = 0.3;
+    configure(options);
     server_ = std::make_unique<api::HttpServer>(fake_, options);
     server_->start();
     ASSERT_GT(server_->port(), 0);
   }
+
+  // A test fixture's changes to the server's options (tokens, TLS).
+  virtual void configure(api::HttpServer::Options& /*options*/) {}
 
   void TearDown() override {
     server_->stop();
@@ -117,6 +122,12 @@ class ApiTest : public ::testing::Test {
     return finish("POST", path, c.Post(path, body, "application/json"));
   }
   Reply post(const std::string& path, const json& body) { return post(path, body.dump()); }
+  Reply send(const std::string& method, const std::string& path, const httplib::Headers& headers,
+             const std::string& body) {
+    auto c = client();
+    if (method == "POST") return finish(method, path, c.Post(path, headers, body, "application/json"));
+    return finish(method, path, c.Get(path, headers));
+  }
   Reply call(const std::string& method, const std::string& path) {
     auto c = client();
     if (method == "DELETE") return finish(method, path, c.Delete(path));
@@ -447,6 +458,199 @@ TEST_F(ApiTest, TourOfEveryRouteMatchesTheDocument) {
   EXPECT_EQ(get("/v1/status").status, 500);
   server_->stop();
   validate(true);
+}
+
+// ---- authentication
+// ----------------------------------------------------------------------------------------
+
+const std::string kViewerToken = "viewer-token-0123456789";
+const std::string kOperatorToken = "operator-token-0123456789";
+const std::string kAdminToken = "admin-token-0123456789";
+
+class AuthApiTest : public ApiTest {
+ protected:
+  void configure(api::HttpServer::Options& options) override {
+    api::TokenTable tokens;
+    tokens.add("vera", api::Role::viewer, kViewerToken);
+    tokens.add("otto", api::Role::operator_, kOperatorToken);
+    tokens.add("ada", api::Role::admin, kAdminToken);
+    options.tokens = std::move(tokens);
+  }
+};
+
+// A concrete request for each route of the table, one that the fake service accepts without changing the
+// canned cloud much (dry runs where there are).
+std::pair<std::string, std::string> example_request(const api::RouteInfo& route) {
+  std::string path = route.path;
+  auto substitute = [&](const std::string& name, const std::string& value) {
+    if (auto at = path.find(name); at != std::string::npos) path.replace(at, name.size(), value);
+  };
+  substitute("{host}", "host-01");
+  substitute("{vm}", "db-1");
+  substitute("{id}", "op-1");
+  std::string body;
+  if (route.path.ends_with("/maintenance")) body = R"({"action": "enter", "dry_run": true})";
+  if (route.path.ends_with("/evacuate") || route.path.ends_with("/predicted-failure"))
+    body = R"({"dry_run": true})";
+  if (route.path == "/v1/evacuations") body = R"({"hosts": ["host-02"], "dry_run": true})";
+  return {path, body};
+}
+
+TEST_F(AuthApiTest, EveryRouteRefusesMissingWrongAndWeakTokensBeforeTheService) {
+  struct Credential {
+    std::string label;
+    std::optional<std::string> authorization;
+    std::optional<api::Role> role;  // nullopt: not a known token
+  };
+  const std::vector<Credential> credentials = {
+      {"no header", std::nullopt, std::nullopt},
+      {"wrong token", "Bearer not-a-token", std::nullopt},
+      {"basic scheme", "Basic " + kAdminToken, std::nullopt},
+      {"viewer", "Bearer " + kViewerToken, api::Role::viewer},
+      {"operator", "bearer " + kOperatorToken, api::Role::operator_},
+      {"admin", "Bearer " + kAdminToken, api::Role::admin},
+  };
+  for (const auto& route : api::routes()) {
+    auto [path, body] = example_request(route);
+    for (const auto& credential : credentials) {
+      SCOPED_TRACE(route.method + " " + path + " with " + credential.label);
+      httplib::Headers headers;
+      if (credential.authorization) headers.emplace("Authorization", *credential.authorization);
+      bool admitted = credential.role && *credential.role >= route.role;
+      auto calls_before = fake_.calls().size();
+      if (admitted && route.path == "/v1/events/stream") {
+        auto text = read_stream(path, headers, [](const std::string& t) { return count(t, "id: ") >= 1; });
+        EXPECT_GE(count(text, "id: "), 1u);
+        continue;
+      }
+      auto reply = send(route.method, path, headers, body);
+      if (!credential.role) {
+        expect_error(reply, 401, "Authorization");
+        EXPECT_EQ(reply.header("WWW-Authenticate"), "Bearer realm=\"revive\"");
+      } else if (!admitted) {
+        expect_error(reply, 403, "Authorization");
+        EXPECT_NE(reply.text.find(std::string(api::to_string(route.role))), std::string::npos) << reply.text;
+      } else {
+        EXPECT_TRUE(reply.status < 400 || reply.status == 409) << reply.text;
+      }
+      if (!admitted) {
+        EXPECT_EQ(fake_.calls().size(), calls_before) << "a refused request reached the service";
+      } else if (route.path != "/v1/openapi.yaml") {
+        EXPECT_GT(fake_.calls().size(), calls_before) << "an admitted request did not reach the service";
+      }
+      for (const auto& secret : {kViewerToken, kOperatorToken, kAdminToken}) {
+        EXPECT_EQ(reply.text.find(secret), std::string::npos) << "a token in the answer";
+      }
+    }
+  }
+}
+
+TEST_F(AuthApiTest, AStrangerGets401BeforeAnySyntaxCheck) {
+  expect_error(post("/v1/hosts/bad%20name/evacuate", std::string("not json")), 401, "Authorization");
+  expect_error(get("/v1/events?limit=0&colour=red"), 401, "Authorization");
+  httplib::Headers vera = {{"Authorization", "Bearer " + kViewerToken}};
+  expect_error(send("POST", "/v1/hosts/bad%20name/evacuate", vera, "not json"), 403, "Authorization");
+  expect_error(send("GET", "/v1/hosts/bad%20name", vera, ""), 400, "host");
+  EXPECT_TRUE(fake_.calls().empty());
+}
+
+TEST_F(AuthApiTest, TheCallerIsTheTokensName) {
+  httplib::Headers otto = {{"Authorization", "Bearer " + kOperatorToken}};
+  httplib::Headers ada = {{"Authorization", "Bearer " + kAdminToken}};
+  EXPECT_EQ(send("POST", "/v1/hosts/host-03/confirm-down", otto, "").status, 200);
+  EXPECT_EQ(send("POST", "/v1/disarm", ada, R"({"reason": "audit"})").status, 200);
+  EXPECT_EQ(fake_.action_calls(),
+            (std::vector<std::string>{"confirm_down host-03 by=otto", "set_armed 0 reason=audit by=ada"}));
+}
+
+TEST(TokenTable, ParsesTheFileAndNamesTheLineOfAnError) {
+  auto table = api::TokenTable::parse("# comment\n\nalice admin " + api::sha256_hex("secret-1") +
+                                          "\n  bob viewer " + api::sha256_hex("secret-2") + "  \n",
+                                      "tokens");
+  ASSERT_EQ(table.entries().size(), 2u);
+  ASSERT_NE(table.find("secret-1"), nullptr);
+  EXPECT_EQ(table.find("secret-1")->name, "alice");
+  EXPECT_EQ(table.find("secret-2")->role, api::Role::viewer);
+  EXPECT_EQ(table.find("secret-3"), nullptr);
+  EXPECT_EQ(table.find(api::sha256_hex("secret-1")), nullptr) << "the hash itself is not a token";
+
+  auto error_of = [](const std::string& text) {
+    try {
+      api::TokenTable::parse(text, "tokens");
+    } catch (const api::TokenFileError& error) {
+      return std::string(error.what());
+    }
+    return std::string("no error");
+  };
+  const std::string hash = api::sha256_hex("x");
+  EXPECT_EQ(error_of("a admin\n"), "tokens:1: expected NAME ROLE SHA256-HEX (three words)");
+  EXPECT_EQ(error_of("#\na root " + hash),
+            "tokens:2: the role must be viewer, operator or admin, got 'root'");
+  EXPECT_EQ(error_of("a admin 1234"), "tokens:1: the third word must be the token's SHA-256 (64 hex digits)");
+  EXPECT_EQ(error_of("a admin " + hash + "\na viewer " + hash), "tokens:2: the name 'a' is given twice");
+  EXPECT_EQ(error_of("a/b admin " + hash), "tokens:1: the name must be 1-64 of A-Z a-z 0-9 . _ - @");
+}
+
+TEST(TokenTable, MadeTokensAreRandomAndTheirLineParses) {
+  auto first = api::make_token(), second = api::make_token();
+  EXPECT_EQ(first.size(), 64u);
+  EXPECT_NE(first, second);
+  auto line = api::token_line("ci-bot", api::Role::operator_, first);
+  EXPECT_EQ(line.find(first), std::string::npos);
+  auto table = api::TokenTable::parse(line + "\n", "tokens");
+  ASSERT_NE(table.find(first), nullptr);
+  EXPECT_EQ(table.find(first)->role, api::Role::operator_);
+}
+
+// ---- TLS -------------------------------------------------------------------------------------------------
+
+class TlsApiTest : public ApiTest {
+ protected:
+  void configure(api::HttpServer::Options& options) override {
+    certificates_ = make_test_certificates(certificate_dir_.path());
+    options.tls =
+        api::HttpServer::Options::Tls{certificates_.certificate.string(), certificates_.key.string()};
+  }
+  TempDir certificate_dir_;
+  TestCertificates certificates_;
+};
+
+TEST_F(TlsApiTest, ARequestSucceedsWithTheCaAndFailsWithout) {
+  httplib::SSLClient trusting("127.0.0.1", server_->port());
+  trusting.set_ca_cert_path(certificates_.ca.string());
+  trusting.enable_server_certificate_verification(true);
+  trusting.set_connection_timeout(5);
+  auto result = trusting.Get("/v1/status");
+  ASSERT_TRUE(result) << httplib::to_string(result.error());
+  EXPECT_EQ(result->status, 200);
+
+  httplib::SSLClient distrusting("127.0.0.1", server_->port());
+  distrusting.enable_server_certificate_verification(true);
+  distrusting.set_connection_timeout(5);
+  auto refused = distrusting.Get("/v1/status");
+  ASSERT_FALSE(refused);
+  EXPECT_EQ(refused.error(), httplib::Error::SSLServerVerification);
+
+  httplib::Client plain("127.0.0.1", server_->port());
+  plain.set_connection_timeout(2);
+  plain.set_read_timeout(2);
+  auto plain_result = plain.Get("/v1/status");
+  EXPECT_TRUE(!plain_result || plain_result->status != 200) << "plain HTTP answered on a TLS port";
+}
+
+TEST(TlsApi, AnUnreadableCertificateIsAStartError) {
+  FakeService fake;
+  api::HttpServer::Options options;
+  options.port = 0;
+  options.tls = api::HttpServer::Options::Tls{"/nonexistent/server.pem", "/nonexistent/server.key"};
+  api::HttpServer server(fake, options);
+  try {
+    server.start();
+    FAIL() << "started without a certificate";
+  } catch (const std::runtime_error& error) {
+    EXPECT_EQ(std::string(error.what()),
+              "cannot load the TLS certificate /nonexistent/server.pem or key /nonexistent/server.key");
+  }
 }
 
 }  // namespace

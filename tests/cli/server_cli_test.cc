@@ -7,12 +7,14 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdlib>
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <thread>
 
+#include "api/auth.h"
 #include "api/http_client.h"
 #include "support/test_support.h"
 
@@ -49,7 +51,8 @@ class FakeDaemon {
     while (::read(from_child[0], &c, 1) == 1 && c != '\n') line += c;
     ::close(from_child[0]);
     if (line.empty()) throw std::runtime_error("fake-revived did not start");
-    url_ = "http://127.0.0.1:" + line;
+    bool tls = std::find(arguments.begin(), arguments.end(), "--tls") != arguments.end();
+    url_ = (tls ? "https://127.0.0.1:" : "http://127.0.0.1:") + line;
   }
   ~FakeDaemon() {
     ::close(stdin_);  // it stops when its stdin closes
@@ -329,6 +332,112 @@ TEST(ServerCliWatch, WatchShowsProgressUntilTheOperationEnds) {
   auto cancelled = run_cli({"--server", still.url(), "operations", "show", "op-1", "--watch"}, 60);
   EXPECT_EQ(cancelled.exit_status, 1) << cancelled.out;
   EXPECT_NE(cancelled.out.find("cancelled"), std::string::npos) << cancelled.out;
+}
+
+// ---- authentication and TLS ------------------------------------------------------------------------------
+
+const std::string kViewerSecret = "viewer-secret-for-the-cli-test";
+const std::string kAdminSecret = "admin-secret-for-the-cli-test";
+
+// fake-revived requiring tokens: vera (viewer) and ada (admin), their tokens in files for --token-file.
+class ServerCliWithTokens : public ::testing::Test {
+ protected:
+  ServerCliWithTokens()
+      : tokens_(dir_.write("tokens", "# the test's callers\n" +
+                                         api::token_line("vera", api::Role::viewer, kViewerSecret) + "\n" +
+                                         api::token_line("ada", api::Role::admin, kAdminSecret) + "\n")),
+        viewer_file_(dir_.write("viewer.token", kViewerSecret + "\n")),
+        admin_file_(dir_.write("admin.token", kAdminSecret + "\n")),
+        daemon_({"--tokens-file", tokens_.string()}) {}
+
+  CommandResult revive(std::vector<std::string> arguments) {
+    arguments.insert(arguments.begin(), {"--server", daemon_.url()});
+    auto result = run_cli(arguments, 60);
+    for (const auto& secret : {kViewerSecret, kAdminSecret}) {
+      EXPECT_EQ(result.out.find(secret), std::string::npos) << "a token on stdout";
+      EXPECT_EQ(result.err.find(secret), std::string::npos) << "a token on stderr";
+    }
+    return result;
+  }
+
+  TempDir dir_;
+  std::filesystem::path tokens_, viewer_file_, admin_file_;
+  FakeDaemon daemon_;
+};
+
+TEST_F(ServerCliWithTokens, WithoutATokenTheDaemonAnswers401AndTheCliSaysHowToGiveOne) {
+  auto refused = revive({"status"});
+  EXPECT_EQ(refused.exit_status, 2);
+  EXPECT_NE(refused.err.find("HTTP 401"), std::string::npos) << refused.err;
+  EXPECT_NE(refused.err.find("--token-file"), std::string::npos) << refused.err;
+  auto wrong = revive({"--token-file", tokens_.string(), "status"});  // the file's first line is no token
+  EXPECT_EQ(wrong.exit_status, 2);
+  EXPECT_NE(wrong.err.find("Authorization: unknown token"), std::string::npos) << wrong.err;
+}
+
+TEST_F(ServerCliWithTokens, TheTokensRoleDecides) {
+  auto status = revive({"--token-file", viewer_file_.string(), "status"});
+  EXPECT_EQ(status.exit_status, 0) << status.err;
+  EXPECT_NE(status.out.find("fencing: armed"), std::string::npos) << status.out;
+  auto weak = revive({"--token-file", viewer_file_.string(), "disarm", "--reason", "test"});
+  EXPECT_EQ(weak.exit_status, 2);
+  EXPECT_NE(weak.err.find("HTTP 403"), std::string::npos) << weak.err;
+  EXPECT_NE(weak.err.find("needs the role admin; vera has the role viewer"), std::string::npos) << weak.err;
+  auto disarmed = revive({"--token-file", admin_file_.string(), "disarm", "--reason", "test"});
+  EXPECT_EQ(disarmed.exit_status, 0) << disarmed.err;
+  auto status_after = revive({"--token-file", viewer_file_.string(), "status"});
+  EXPECT_NE(status_after.out.find("DISARMED (by ada"), std::string::npos) << status_after.out;
+}
+
+TEST_F(ServerCliWithTokens, TheTokenMayComeFromTheEnvironment) {
+  {
+    ScopedEnv token("REVIVE_TOKEN", kViewerSecret);
+    EXPECT_EQ(revive({"hosts"}).exit_status, 0);
+  }
+  {
+    ScopedEnv token_file("REVIVE_TOKEN_FILE", viewer_file_.string());
+    EXPECT_EQ(revive({"hosts"}).exit_status, 0);
+  }
+  auto missing = revive({"--token-file", (dir_.path() / "absent").string(), "hosts"});
+  EXPECT_EQ(missing.exit_status, 2);
+  EXPECT_NE(missing.err.find("--token-file: cannot read"), std::string::npos) << missing.err;
+}
+
+TEST(ServerCliTls, AnHttpsDaemonIsTrustedWithItsCaFileOnly) {
+  TempDir dir;
+  auto certificates = make_test_certificates(dir.path());
+  FakeDaemon daemon({"--tls", certificates.certificate.string(), certificates.key.string()});
+  ASSERT_TRUE(daemon.url().starts_with("https://"));
+  auto trusted = run_cli({"--server", daemon.url(), "--ca-file", certificates.ca.string(), "status"}, 60);
+  EXPECT_EQ(trusted.exit_status, 0) << trusted.err;
+  {
+    ScopedEnv ca("REVIVE_CA_FILE", certificates.ca.string());
+    EXPECT_EQ(run_cli({"--server", daemon.url(), "hosts"}, 60).exit_status, 0);
+  }
+  auto untrusted = run_cli({"--server", daemon.url(), "status"}, 60);
+  EXPECT_EQ(untrusted.exit_status, 3);
+  EXPECT_NE(untrusted.err.find("not trusted"), std::string::npos) << untrusted.err;
+}
+
+TEST(TokenCli, NewPrintsTheTokenOnceAndALineThatHoldsOnlyItsHash) {
+  auto made = run_cli({"token", "new", "ci-bot", "--role", "operator"});
+  ASSERT_EQ(made.exit_status, 0) << made.err;
+  auto value_of = [&](const std::string& label) {
+    auto at = made.out.find(label);
+    if (at == std::string::npos) return std::string();
+    at += label.size();
+    return made.out.substr(at, made.out.find('\n', at) - at);
+  };
+  std::string token = value_of("token: "), line = value_of("tokens_file line: ");
+  ASSERT_EQ(token.size(), 64u) << made.out;
+  EXPECT_EQ(line, "ci-bot operator " + api::sha256_hex(token));
+  auto table = api::TokenTable::parse(line, "tokens");
+  ASSERT_NE(table.find(token), nullptr);
+  EXPECT_EQ(table.find(token)->role, api::Role::operator_);
+
+  auto bad = run_cli({"token", "new", "no/slash"});
+  EXPECT_EQ(bad.exit_status, 2);
+  EXPECT_NE(bad.err.find("the name must be"), std::string::npos) << bad.err;
 }
 
 }  // namespace

@@ -278,7 +278,7 @@ TEST(Config, ReportsUnknownKeysWithTheClosestName) {
             "revived.yaml:4: libvirt.peer2peer: unknown field (did you mean peer_to_peer?)");
   EXPECT_EQ(with("colour: red\n"),
             "revived.yaml:4: colour: unknown field (expected one of: listen, data_dir, inventory, heartbeat, "
-            "detector, fencing, recovery, evacuation, vm_restart, capacity_check, discovery, libvirt)");
+            "detector, fencing, recovery, evacuation, vm_restart, capacity_check, discovery, libvirt, api)");
   EXPECT_EQ(with("recovery: {strategy: revivee}\n"),
             "revived.yaml:4: recovery.strategy: expected serial, parallel-restart, parallel or revive, got "
             "'revivee' (did you mean revive?)");
@@ -360,6 +360,45 @@ TEST(Config, ChecksTheFilesItNames) {
   // An existing data_dir is fine as well as a missing one in an existing directory.
   EXPECT_NO_THROW(
       dir.load("data_dir: a-directory\ninventory: inventory.yaml\nheartbeat: {key_file: heartbeat.key}\n"));
+}
+
+TEST(Config, ReadsTheApiTokensAndTls) {
+  ConfigDir dir;
+  dir.write("tokens", "# who may call the API\nops operator " + api::sha256_hex("s3cret") + "\n");
+  dir.write("server.pem", "cert");
+  dir.write("server.key", "key");
+  DaemonConfig open = dir.load(kMinimal);
+  EXPECT_FALSE(open.api.tokens);
+  EXPECT_TRUE(open.api.certificate_file.empty());
+  DaemonConfig config = dir.load(std::string(kMinimal) +
+                                 "api:\n"
+                                 "  tokens_file: tokens\n"
+                                 "  tls: {certificate_file: server.pem, key_file: server.key}\n");
+  EXPECT_EQ(config.api.tokens_file, dir.path("tokens"));
+  ASSERT_TRUE(config.api.tokens);
+  ASSERT_NE(config.api.tokens->find("s3cret"), nullptr);
+  EXPECT_EQ(config.api.tokens->find("s3cret")->name, "ops");
+  EXPECT_EQ(config.api.certificate_file, dir.path("server.pem"));
+  EXPECT_EQ(config.api.key_file, dir.path("server.key"));
+}
+
+TEST(Config, ReportsUnreadableOrBadApiFiles) {
+  ConfigDir dir;
+  dir.write("bad-tokens", "ops root " + api::sha256_hex("s3cret") + "\n");
+  dir.write("server.pem", "cert");
+  fs::create_directories(dir.path("a-directory"));
+  EXPECT_EQ(dir.error(std::string(kMinimal) + "api: {tokens_file: none}\n"),
+            "revived.yaml:4: api.tokens_file: no such file: none");
+  EXPECT_EQ(dir.error(std::string(kMinimal) + "api:\n  tokens_file: bad-tokens\n"),
+            "revived.yaml:5: api.tokens_file: bad-tokens:1: the role must be viewer, operator or admin, got "
+            "'root'");
+  EXPECT_EQ(dir.error(std::string(kMinimal) + "api:\n  tls:\n    certificate_file: server.pem\n"
+                                              "    key_file: a-directory\n"),
+            "revived.yaml:7: api.tls.key_file: cannot read a-directory: not a file");
+  EXPECT_EQ(dir.error(std::string(kMinimal) + "api:\n  tls:\n    key_file: server.pem\n"),
+            "revived.yaml:6: api.tls.certificate_file: missing required field");
+  EXPECT_EQ(dir.error(std::string(kMinimal) + "api: {token_file: x}\n"),
+            "revived.yaml:4: api.token_file: unknown field (did you mean tokens_file?)");
 }
 
 constexpr const char* kHostsWithoutUriOrBmc =

@@ -1,6 +1,7 @@
 // fake-revived: the REST API serving the FakeService's canned cloud (tests/support/fake_service.h), for the
 // CLI tests. Prints "PORT\n" on stdout once it listens on 127.0.0.1 (a free port), then serves until stdin
-// closes or it is killed. --advance-every S moves every running operation one VM on every S seconds.
+// closes or it is killed. --advance-every S moves every running operation one VM on every S seconds;
+// --tokens-file FILE requires bearer tokens (api/auth.h); --tls CERT KEY serves HTTPS.
 #include <signal.h>
 #include <unistd.h>
 
@@ -18,17 +19,27 @@
 
 int main(int argc, char** argv) {
   double advance_every_s = 0;
-  for (int i = 1; i < argc; ++i) {
-    if (std::strcmp(argv[i], "--advance-every") == 0 && i + 1 < argc) {
-      advance_every_s = std::atof(argv[++i]);
-    } else {
-      std::cerr << "usage: fake-revived [--advance-every SECONDS]\n";
-      return 2;
+  revive::api::HttpServer::Options options;
+  try {
+    for (int i = 1; i < argc; ++i) {
+      if (std::strcmp(argv[i], "--advance-every") == 0 && i + 1 < argc) {
+        advance_every_s = std::atof(argv[++i]);
+      } else if (std::strcmp(argv[i], "--tokens-file") == 0 && i + 1 < argc) {
+        options.tokens = revive::api::TokenTable::load(argv[++i]);
+      } else if (std::strcmp(argv[i], "--tls") == 0 && i + 2 < argc) {
+        options.tls = revive::api::HttpServer::Options::Tls{argv[i + 1], argv[i + 2]};
+        i += 2;
+      } else {
+        std::cerr << "usage: fake-revived [--advance-every SECONDS] [--tokens-file FILE] [--tls CERT KEY]\n";
+        return 2;
+      }
     }
+  } catch (const std::exception& error) {
+    std::cerr << "fake-revived: " << error.what() << "\n";
+    return 2;
   }
   ::signal(SIGPIPE, SIG_IGN);
   revive::testing::FakeService service;
-  revive::api::HttpServer::Options options;
   options.port = 0;
   options.threads = 4;
   revive::api::HttpServer server(service, options);

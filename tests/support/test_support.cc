@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cstdlib>
 #include <fstream>
 #include <random>
 #include <sstream>
@@ -77,6 +78,28 @@ std::string read_file(const std::filesystem::path& path) {
   std::ostringstream text;
   text << in.rdbuf();
   return text.str();
+}
+
+TestCertificates make_test_certificates(const std::filesystem::path& dir) {
+  TestCertificates made{dir / "ca.pem", dir / "server.pem", dir / "server.key"};
+  {
+    std::ofstream extensions(dir / "server.ext");
+    extensions << "subjectAltName=IP:127.0.0.1,DNS:localhost\nbasicConstraints=CA:FALSE\n";
+  }
+  const std::string d = "'" + dir.string() + "/";
+  const std::string key = " -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes";
+  const std::vector<std::string> commands = {
+      "openssl req -x509" + key + " -keyout " + d + "ca.key' -out " + d +
+          "ca.pem' -days 2 -subj /CN=revive-test-ca",
+      "openssl req" + key + " -keyout " + d + "server.key' -out " + d + "server.csr' -subj /CN=127.0.0.1",
+      "openssl x509 -req -in " + d + "server.csr' -CA " + d + "ca.pem' -CAkey " + d +
+          "ca.key' -CAcreateserial -days 2 -out " + d + "server.pem' -extfile " + d + "server.ext'",
+  };
+  for (const auto& command : commands) {
+    int status = std::system((command + " >/dev/null 2>&1").c_str());
+    EXPECT_EQ(status, 0) << command;
+  }
+  return made;
 }
 
 CommandResult run_cli(const std::vector<std::string>& arguments, int timeout_s) {

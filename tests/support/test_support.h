@@ -61,4 +61,12 @@ CommandResult run_cli(const std::vector<std::string>& arguments, int timeout_s =
 
 std::string read_file(const std::filesystem::path& path);
 
+// A throwaway certificate authority and a server certificate it signed for 127.0.0.1 (and localhost), made
+// with the `openssl` command in `dir` (PEM files ca.pem, server.pem, server.key). Fails the test if openssl
+// fails.
+struct TestCertificates {
+  std::filesystem::path ca, certificate, key;
+};
+TestCertificates make_test_certificates(const std::filesystem::path& dir);
+
 }  // namespace revive::testing
