@@ -425,6 +425,73 @@ INSTANTIATE_TEST_SUITE_P(MigrationPoints, CrashDuringDrain,
                          ::testing::Values("evacuation_plan", "migrate_started", "migrate_done"),
                          [](const ::testing::TestParamInfo<std::string>& point) { return point.param; });
 
+// revived with tokens and TLS: only a valid token with a strong enough role gets in, over HTTPS trusted by
+// the CA; refused calls change nothing; no token appears in any output or in revived's log.
+TEST(RevivedEndToEnd, TokensAndTlsGuardTheApi) {
+  testing::TempDir secrets;
+  auto certificates = testing::make_test_certificates(secrets.path());
+  auto make_token = [&](const std::string& name, const std::string& role, std::string& line) {
+    auto made = testing::run_cli({"token", "new", name, "--role", role}, 30);
+    EXPECT_EQ(made.exit_status, 0) << made.err;
+    std::string token = made.out.substr(made.out.find("token: ") + 7, 64);
+    auto at = made.out.find("tokens_file line: ") + 18;
+    line = made.out.substr(at, made.out.find('\n', at) - at);
+    return token;
+  };
+  std::string viewer_line;
+  std::string operator_line;
+  auto viewer = make_token("vera", "viewer", viewer_line);
+  auto operator_token = make_token("otto", "operator", operator_line);
+  auto tokens_file = secrets.write("api-tokens", viewer_line + "\n" + operator_line + "\n");
+  auto viewer_file = secrets.write("viewer.token", viewer + "\n");
+  auto operator_file = secrets.write("operator.token", operator_token + "\n");
+  std::string extra = "api:\n  tokens_file: " + tokens_file.string() +
+                      "\n  tls:\n    certificate_file: " + certificates.certificate.string() +
+                      "\n    key_file: " + certificates.key.string() + "\n";
+  lab::LabSpec spec;
+  spec.root = secrets.path() / "lab";
+  spec.test_driver_hosts = 2;
+  spec.agent_binary = REVIVE_AGENT;
+  lab::Lab cloud(spec);
+  cloud.start();
+  std::ofstream(cloud.files().config, std::ios::app) << extra;
+  lab::BackgroundProcess revived({REVIVED, "--config", cloud.files().config.string()},
+                                 secrets.path() / "revived.log");
+  std::string server = "https://127.0.0.1:" + std::to_string(cloud.api_port());
+  auto cli = [&](std::vector<std::string> arguments, const std::filesystem::path& token_file,
+                 bool with_ca = true) {
+    std::vector<std::string> all{"--server", server};
+    if (!token_file.empty()) all.insert(all.end(), {"--token-file", token_file.string()});
+    if (with_ca) all.insert(all.end(), {"--ca-file", certificates.ca.string()});
+    all.insert(all.end(), arguments.begin(), arguments.end());
+    return testing::run_cli(all, 30);
+  };
+  ASSERT_TRUE(lab::eventually([&] { return cli({"hosts"}, viewer_file).exit_status == 0; }, 60.0))
+      << testing::read_file(secrets.path() / "revived.log");
+  auto no_token = cli({"hosts"}, {});
+  EXPECT_EQ(no_token.exit_status, 2) << no_token.out << no_token.err;
+  EXPECT_NE(no_token.err.find("401"), std::string::npos) << no_token.err;
+  auto untrusted = cli({"hosts"}, viewer_file, /*with_ca=*/false);
+  EXPECT_EQ(untrusted.exit_status, 3) << untrusted.err;
+  auto too_weak = cli({"maintenance", "enter", "td1", "--deadline", "60"}, viewer_file);
+  EXPECT_EQ(too_weak.exit_status, 2) << too_weak.err;
+  EXPECT_NE(too_weak.err.find("403"), std::string::npos) << too_weak.err;
+  auto hosts = cli({"hosts", "--format", "json"}, viewer_file);
+  ASSERT_EQ(hosts.exit_status, 0) << hosts.err;
+  for (const auto& host : json::parse(hosts.out)["hosts"]) EXPECT_EQ(host["state"], "up") << host.dump();
+  auto allowed = cli({"maintenance", "enter", "td1", "--deadline", "60", "--format", "json"}, operator_file);
+  EXPECT_EQ(allowed.exit_status, 0) << allowed.out << allowed.err;
+  EXPECT_EQ(json::parse(allowed.out)["operation"]["requested_by"], "otto") << allowed.out;
+  revived.signal(SIGTERM);
+  lab::eventually([&] { return !revived.running(); }, 10.0);
+  auto log = testing::read_file(secrets.path() / "revived.log");
+  for (const auto& output :
+       {no_token.out + no_token.err, too_weak.out + too_weak.err, hosts.out, allowed.out, log}) {
+    EXPECT_EQ(output.find(viewer), std::string::npos);
+    EXPECT_EQ(output.find(operator_token), std::string::npos);
+  }
+}
+
 // A bad policy (the inventory file revived reads) is refused the same way: file, line and field, exit 2.
 TEST(RevivedEndToEnd, ABadPolicyIsRefusedBeforeAnythingStarts) {
   testing::TempDir dir;
