@@ -478,7 +478,8 @@ TEST(RevivedEndToEnd, TokensAndTlsGuardTheApi) {
   EXPECT_NE(too_weak.err.find("403"), std::string::npos) << too_weak.err;
   auto hosts = cli({"hosts", "--format", "json"}, viewer_file);
   ASSERT_EQ(hosts.exit_status, 0) << hosts.err;
-  for (const auto& host : json::parse(hosts.out)["hosts"]) EXPECT_EQ(host["state"], "up") << host.dump();
+  auto listed = json::parse(hosts.out);  // kept alive for the loop
+  for (const auto& host : listed["hosts"]) EXPECT_EQ(host["state"], "up") << host.dump();
   auto allowed = cli({"maintenance", "enter", "td1", "--deadline", "60", "--format", "json"}, operator_file);
   EXPECT_EQ(allowed.exit_status, 0) << allowed.out << allowed.err;
   EXPECT_EQ(json::parse(allowed.out)["operation"]["requested_by"], "otto") << allowed.out;
