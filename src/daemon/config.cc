@@ -46,11 +46,7 @@ constexpr std::array<std::string_view, 5> kFenceLevelNames = {"ipmi", "fence_age
 constexpr std::array<std::string_view, 4> kStrategyNames = {"serial", "parallel-restart", "parallel",
                                                             "revive"};
 
-std::string quote(std::string_view text) {
-  constexpr std::size_t kMax = 60;
-  if (text.size() > kMax) return "'" + std::string(text.substr(0, kMax)) + "...'";
-  return "'" + std::string(text) + "'";
-}
+using model::yaml::quote;
 
 template <typename Names>
 std::string join_names(const Names& names, std::string_view last_separator = ", ") {
@@ -223,19 +219,7 @@ class ConfigReader {
 
   [[noreturn]] void finish() { throw ConfigError(sorted_errors()); }
 
-  std::string describe(NodeId node) const {
-    switch (document_.kind(node)) {
-      case NodeKind::null:
-        return "nothing (null)";
-      case NodeKind::sequence:
-        return "a list";
-      case NodeKind::mapping:
-        return "a mapping";
-      case NodeKind::scalar:
-        break;
-    }
-    return (document_.quoted(node) ? "the string " : "") + quote(document_.text(node));
-  }
+  std::string describe(NodeId node) const { return model::yaml::describe(document_, node); }
 
   // ---- mappings
   // Reads the keys of a mapping (null or absent: an empty section), reporting unknown and repeated keys.
@@ -368,26 +352,10 @@ class ConfigReader {
       error(node, field, "expected an integer, got " + describe(node));
       return kNoNode;
     }
-    std::string_view text = document_.text(node);
-    std::string_view digits = text;
-    bool negative = false;
-    if (!digits.empty() && (digits.front() == '-' || digits.front() == '+')) {
-      negative = digits.front() == '-';
-      digits.remove_prefix(1);
-    }
     std::uint64_t value = 0;
-    auto [end, status] = std::from_chars(digits.data(), digits.data() + digits.size(), value);
-    if (digits.empty() || end != digits.data() + digits.size() ||
-        (status != std::errc() && status != std::errc::result_out_of_range)) {
-      error(node, field, "expected an integer, got " + quote(text));
-      return kNoNode;
-    }
-    if ((negative && value != 0) || value < min) {
-      error(node, field, "must be at least " + std::to_string(min) + ", got " + std::string(text));
-      return kNoNode;
-    }
-    if (status == std::errc::result_out_of_range || value > kMax) {
-      error(node, field, "too large: " + std::string(text) + " (at most " + std::to_string(kMax) + ")");
+    if (auto problem = model::yaml::read_bounded_integer(document_.text(node), min, kMax, value);
+        !problem.empty()) {
+      error(node, field, problem);
       return kNoNode;
     }
     out = static_cast<Integer>(value);

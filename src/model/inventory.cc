@@ -66,25 +66,7 @@ constexpr FieldNames<12> kVmFields = {"name",           "host",          "cpus",
 constexpr FieldNames<3> kDiskFields = {"name", "array", "size_gib"};
 constexpr FieldNames<4> kGroupFields = {"name", "kind", "scope", "members"};
 
-std::string_view describe_kind(NodeKind kind) {
-  switch (kind) {
-    case NodeKind::null:
-      return "nothing (null)";
-    case NodeKind::scalar:
-      return "a scalar";
-    case NodeKind::sequence:
-      return "a list";
-    case NodeKind::mapping:
-      return "a mapping";
-  }
-  return "?";
-}
-
-std::string quote(std::string_view text) {
-  constexpr std::size_t kMax = 60;
-  if (text.size() > kMax) return "'" + std::string(text.substr(0, kMax)) + "...'";
-  return "'" + std::string(text) + "'";
-}
+using yaml::quote;
 
 template <std::size_t N>
 std::string join_names(const FieldNames<N>& names) {
@@ -200,10 +182,7 @@ class Loader {
   }
 
   // What a node is, for "expected X, got Y" messages.
-  std::string describe(NodeId node) const {
-    if (document_.kind(node) != NodeKind::scalar) return std::string(describe_kind(document_.kind(node)));
-    return (document_.quoted(node) ? "the string " : "") + quote(document_.text(node));
-  }
+  std::string describe(NodeId node) const { return yaml::describe(document_, node); }
 
   // ---- typed readers: each reports what is wrong and returns nullopt
   // ----------------------------------------
@@ -284,29 +263,9 @@ class Loader {
       error(node, path, field, "expected an integer, got the string " + quote(text));
       return std::nullopt;
     }
-    std::string_view digits = text;
-    bool negative = false;
-    if (!digits.empty() && (digits.front() == '-' || digits.front() == '+')) {
-      negative = digits.front() == '-';
-      digits.remove_prefix(1);
-    }
     std::uint64_t value = 0;
-    auto [end, status] = std::from_chars(digits.data(), digits.data() + digits.size(), value);
-    if (digits.empty() || end != digits.data() + digits.size() ||
-        (status != std::errc() && status != std::errc::result_out_of_range)) {
-      error(node, path, field, "expected an integer, got " + quote(text));
-      return std::nullopt;
-    }
-    if (negative && value != 0) {
-      error(node, path, field, "must be at least " + std::to_string(min) + ", got " + std::string(text));
-      return std::nullopt;
-    }
-    if (value < min) {
-      error(node, path, field, "must be at least " + std::to_string(min) + ", got " + std::string(text));
-      return std::nullopt;
-    }
-    if (status == std::errc::result_out_of_range || value > max) {
-      error(node, path, field, "too large: " + std::string(text) + " (at most " + std::to_string(max) + ")");
+    if (auto problem = yaml::read_bounded_integer(text, min, max, value); !problem.empty()) {
+      error(node, path, field, problem);
       return std::nullopt;
     }
     return value;

@@ -2,8 +2,10 @@
 
 #include <yaml.h>
 
+#include <charconv>
 #include <limits>
 #include <memory>
+#include <string>
 #include <unordered_map>
 
 namespace revive::model::yaml {
@@ -150,6 +152,50 @@ class Builder {
 Document Document::parse(std::string_view text) {
   Builder builder(text);
   return builder.build(text);
+}
+
+std::string quote(std::string_view text) {
+  constexpr std::size_t kMax = 60;
+  if (text.size() > kMax) return "'" + std::string(text.substr(0, kMax)) + "...'";
+  return "'" + std::string(text) + "'";
+}
+
+std::string describe(const Document& document, NodeId node) {
+  switch (document.kind(node)) {
+    case NodeKind::null:
+      return "nothing (null)";
+    case NodeKind::sequence:
+      return "a list";
+    case NodeKind::mapping:
+      return "a mapping";
+    case NodeKind::scalar:
+      break;
+  }
+  return (document.quoted(node) ? "the string " : "") + quote(document.text(node));
+}
+
+std::string read_bounded_integer(std::string_view text, std::uint64_t min, std::uint64_t max,
+                                 std::uint64_t& value) {
+  std::string_view digits = text;
+  bool negative = false;
+  if (!digits.empty() && (digits.front() == '-' || digits.front() == '+')) {
+    negative = digits.front() == '-';
+    digits.remove_prefix(1);
+  }
+  std::uint64_t parsed = 0;
+  auto [end, status] = std::from_chars(digits.data(), digits.data() + digits.size(), parsed);
+  if (digits.empty() || end != digits.data() + digits.size() ||
+      (status != std::errc() && status != std::errc::result_out_of_range)) {
+    return "expected an integer, got " + quote(text);
+  }
+  if ((negative && parsed != 0) || parsed < min) {
+    return "must be at least " + std::to_string(min) + ", got " + std::string(text);
+  }
+  if (status == std::errc::result_out_of_range || parsed > max) {
+    return "too large: " + std::string(text) + " (at most " + std::to_string(max) + ")";
+  }
+  value = parsed;
+  return {};
 }
 
 }  // namespace revive::model::yaml

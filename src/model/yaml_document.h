@@ -65,4 +65,17 @@ class Document {
   NodeId root_ = kNoNode;
 };
 
+// Shared wording of the parsers' diagnostics (the inventory, the daemon's config).
+// 'TEXT' in single quotes, cut at 60 characters ("...").
+std::string quote(std::string_view text);
+// What a node is, for "expected X, got ...": "nothing (null)", "a list", "a mapping", or the scalar quoted
+// (prefixed "the string " when it was written quoted).
+std::string describe(const Document& document, NodeId node);
+
+// An unquoted scalar's text read as an unsigned integer in [min, max] ("42", "+42", "-0"). On success `value`
+// is set and the result is empty; otherwise the result is the diagnostic without its field: "expected an
+// integer, got 'x'", "must be at least MIN, got TEXT", "too large: TEXT (at most MAX)".
+std::string read_bounded_integer(std::string_view text, std::uint64_t min, std::uint64_t max,
+                                 std::uint64_t& value);
+
 }  // namespace revive::model::yaml
