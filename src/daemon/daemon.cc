@@ -85,7 +85,6 @@ struct Operation {
   bool frozen = false;            // finished: its VMs' view below is final
   nlohmann::json frozen_vms;
   nlohmann::json frozen_progress;
-  std::vector<std::uint64_t> timeline;  // event sequence numbers
 };
 
 constexpr const char* kHostStates[] = {"up",          "suspect",  "failed",     "isolated",
@@ -261,13 +260,14 @@ class Daemon::Engine {
 
   json hosts_json() {
     json list = json::array();
-    for (model::HostIndex h = 0; h < inventory_.hosts.size(); ++h) list.push_back(host_json(h));
+    auto detector = monitor_->status();  // once for every host
+    for (model::HostIndex h = 0; h < inventory_.hosts.size(); ++h) list.push_back(host_json(h, detector));
     return {{"hosts", list}};
   }
 
   json host_json(const std::string& name) {
     auto h = find_host(name, "host");
-    return host_json(h);
+    return host_json(h, monitor_->status());
   }
 
   json vms_json() {
@@ -377,7 +377,8 @@ class Daemon::Engine {
   json operations_json() {
     refresh_operations();
     json list = json::array();
-    for (const auto& op : operations_) list.push_back(operation_detail(op));
+    auto events = events_.since(0, SIZE_MAX, 0);  // once for every operation's timeline
+    for (const auto& op : operations_) list.push_back(operation_detail(op, events));
     return {{"operations", list}};
   }
 
@@ -1180,6 +1181,10 @@ class Daemon::Engine {
               : kind == "vm_restart_done"  ? "succeeded"
                                            : "failed");
     }
+    if (kind == "plan") {
+      for (const auto& placement : payload.value("placements", json::array()))
+        recovered_from_[placement.value("vm", "")] = placement.value("from", "");
+    }
     if (replaying) return;
     if (kind == "replan") {
       auto vm = payload.value("vm", "");
@@ -1198,7 +1203,7 @@ class Daemon::Engine {
                kind == "cold_move_started" || kind == "cold_move_done" || kind == "cold_move_failed") {
       auto vm = payload.value("vm", "");
       auto to = payload.value("to", "");
-      emit(kind, payload.value("from", ""), vm, evacuation_of(vm),
+      emit(kind, payload.value("from", ""), vm, evacuation_of_host(payload.value("from", "")),
            fmt::format("{}: {} {} -> {}{}", vm, kind, payload.value("from", ""), to,
                        payload.contains("error") ? " (" + payload["error"].get<std::string>() + ")" : ""));
       if (kind == "migrate_done" || kind == "cold_move_done") {
@@ -1256,25 +1261,18 @@ class Daemon::Engine {
     return "";
   }
 
+  // The recovery a VM belongs to: that of the host its latest recovery plan moves it from.
   std::string recovery_of(model::VmIndex vm) const {
     if (vm == model::kNoIndex) return "";
-    for (const auto& report : controller_->executor().report()) {
-      if (report.vm == vm) return recovery_of_host(report.from);
-    }
-    return "";
+    auto found = recovered_from_.find(inventory_.vms[vm].name);
+    return found == recovered_from_.end() ? "" : recovery_of_host(inventory_.find_host(found->second));
   }
 
-  std::string evacuation_of(const std::string& vm_name) const {
-    auto v = controller_snapshot_.find_vm(vm_name);
-    if (v == model::kNoIndex) return "";
-    for (const auto& report : controller_->evacuator().report()) {
-      if (report.vm != v) continue;
-      const auto& from = controller_snapshot_.hosts[report.from].name;
-      for (auto op = operations_.rbegin(); op != operations_.rend(); ++op) {
-        if (op->kind == "evacuation" &&
-            std::find(op->hosts.begin(), op->hosts.end(), from) != op->hosts.end())
-          return op->id;
-      }
+  // The latest evacuation draining `host` (a host name), empty when none.
+  std::string evacuation_of_host(const std::string& host) const {
+    for (auto op = operations_.rbegin(); op != operations_.rend(); ++op) {
+      if (op->kind == "evacuation" && std::find(op->hosts.begin(), op->hosts.end(), host) != op->hosts.end())
+        return op->id;
     }
     return "";
   }
@@ -1453,13 +1451,17 @@ class Daemon::Engine {
   }
 
   json operation_detail(const Operation& op) const {
+    return operation_detail(op, events_.since(0, SIZE_MAX, 0));
+  }
+  // `events`: the event log, oldest first (its entries of this operation make the timeline).
+  json operation_detail(const Operation& op, const std::vector<Event>& events) const {
     auto vms = operation_vms(op);
     std::string reason = op.kind == "recovery"           ? "host_failure"
                          : op.kind == "vm_restart"       ? "vm_failure"
                          : op.kind == "maintenance_exit" ? "maintenance_exit"
                                                          : op.reason;
     json timeline = json::array();
-    for (const auto& event : events_.since(0, 1000000, 0)) {
+    for (const auto& event : events) {
       if (event.operation != op.id) continue;
       timeline.push_back({{"at", rfc3339(event.at_unix_ms)},
                           {"kind", event.kind},
@@ -1518,15 +1520,18 @@ class Daemon::Engine {
     return "";
   }
 
-  json host_json(model::HostIndex h) const {
+  json host_json(model::HostIndex h, const detect::DetectorStatus& detector) const {
     const auto& host = inventory_.hosts[h];
-    auto detector = monitor_->status();
     auto now = unix_now_ms();
     json channels = json::array();
     std::int64_t since_ms = started_ms_;
     std::string blocked;
-    for (const auto& status : detector.hosts) {
-      if (status.host != h) continue;
+    // detector.hosts: the monitored hosts, by index.
+    auto first = std::lower_bound(
+        detector.hosts.begin(), detector.hosts.end(), h,
+        [](const detect::HostStatus& status, model::HostIndex wanted) { return status.host < wanted; });
+    for (auto it = first; it != detector.hosts.end() && it->host == h; ++it) {
+      const auto& status = *it;
       blocked = status.blocked_reason.empty() ? status.last_fence_error : status.blocked_reason;
       since_ms = started_ms_ + static_cast<std::int64_t>(status.since_s * 1000);
       for (const auto& channel : status.channels) {
@@ -1598,7 +1603,8 @@ class Daemon::Engine {
       if (report.vm >= snapshot_vms) continue;
       if (report.outcome == exec::EvacuationOutcome::migrating ||
           report.outcome == exec::EvacuationOutcome::moving_cold)
-        views[report.vm] = {"migrating", "", evacuation_of(controller_snapshot_.vms[report.vm].name)};
+        views[report.vm] = {"migrating", "",
+                            evacuation_of_host(controller_snapshot_.hosts[report.from].name)};
     }
     for (const auto& restart : controller_->vm_restarts()) {
       using State = control::VmRestart::State;
@@ -1740,10 +1746,7 @@ class Daemon::Engine {
     event.operation = operation;
     event.message = message;
     event.details = std::move(details);
-    auto sequence = events_.append(std::move(event));
-    for (auto& op : operations_) {
-      if (op.id == operation) op.timeline.push_back(sequence);
-    }
+    events_.append(std::move(event));
   }
 
   void fatal(const std::string& message) {
@@ -1784,7 +1787,10 @@ class Daemon::Engine {
   std::unique_ptr<control::Controller> controller_;
   std::vector<bool> declared_;
   std::set<model::VmIndex> operator_stopped_;
-  std::map<model::VmIndex, model::HostIndex> incoming_;  // live migrations' targets before their switch-over
+  std::map<model::VmIndex, model::HostIndex> incoming_;
+  std::unordered_map<std::string, std::string>
+      recovered_from_;  // VM -> host its latest recovery plan moves it from  // live migrations' targets
+                        // before their switch-over
   std::vector<Operation> operations_;
   std::unordered_map<std::string, std::vector<StepView>> steps_;
   std::map<model::HostIndex, json> fence_reports_;
