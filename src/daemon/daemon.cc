@@ -1830,9 +1830,7 @@ Daemon::~Daemon() {
 }
 
 int Daemon::run(const std::function<void()>& ready) {
-  running_ = true;
   int status = engine_->run(ready);
-  running_ = false;
   events_.close();
   return status;
 }

@@ -23,7 +23,6 @@
 // thread (they hand their work to the engine thread and wait up to request_timeout_s for it).
 #pragma once
 
-#include <atomic>
 #include <cstdint>
 #include <map>
 #include <memory>
@@ -81,7 +80,6 @@ class Daemon final : public api::Service {
   DaemonConfig config_;
   EventLog events_;
   std::unique_ptr<Engine> engine_;
-  std::atomic<bool> running_{false};
 };
 
 }  // namespace revive::daemon
