@@ -8,6 +8,7 @@
 #include <filesystem>
 #include <fstream>
 #include <iostream>
+#include <optional>
 #include <sstream>
 
 #include "cli.h"
@@ -30,6 +31,9 @@ struct EvacuateOptions {
   std::string out;
   std::string format = "json";
   std::uint64_t seed = 1;
+  std::optional<double> exit_maintenance_at_s;  // the drained hosts leave maintenance then
+  bool fail_back = false;                       // ... and their VMs go back
+  std::optional<double> cancel_at_s;            // the evacuation is cancelled then
 };
 
 void write_file(const std::filesystem::path& path, const std::string& text) {
@@ -77,6 +81,25 @@ void run_evacuate(const EvacuateOptions& options) {
     scenario.events.push_back(std::move(event));
   }
   if (scenario.events.empty()) throw InputError("--host: name at least one host");
+  if (options.fail_back && !options.exit_maintenance_at_s) {
+    throw InputError("--fail-back: only with --exit-maintenance-at");
+  }
+  auto add_operator_event = [&](sim::ScenarioEvent::Kind kind, const std::optional<double>& at_s,
+                                const char* option) {
+    if (!at_s) return;
+    if (!(*at_s >= 0)) throw InputError(fmt::format("{}: must be >= 0 seconds", option));
+    sim::ScenarioEvent event;
+    event.kind = kind;
+    event.at_s = *at_s;
+    event.hosts = seen;
+    event.fail_back = options.fail_back;
+    scenario.events.push_back(std::move(event));
+  };
+  add_operator_event(sim::ScenarioEvent::Kind::exit_maintenance, options.exit_maintenance_at_s,
+                     "--exit-maintenance-at");
+  add_operator_event(sim::ScenarioEvent::Kind::cancel, options.cancel_at_s, "--cancel-at");
+  std::stable_sort(scenario.events.begin(), scenario.events.end(),
+                   [](const sim::ScenarioEvent& a, const sim::ScenarioEvent& b) { return a.at_s < b.at_s; });
 
   sim::SimulationOptions simulation;
   simulation.evacuation_strategy = *strategy;
@@ -133,6 +156,13 @@ void add_evacuate_command(CLI::App& app) {
                        "json (default: the summary object) | table (for people)");
   evacuate->add_option("--seed", options->seed,
                        "Seed of the simulation (durations, dirty-rate jitter); default 1");
+  evacuate->add_option("--exit-maintenance-at", options->exit_maintenance_at_s,
+                       "Seconds after the start when the hosts leave maintenance (moves not begun are "
+                       "cancelled)");
+  evacuate->add_flag("--fail-back", options->fail_back,
+                     "With --exit-maintenance-at: the VMs moved off go back to their hosts");
+  evacuate->add_option("--cancel-at", options->cancel_at_s,
+                       "Seconds after the start when the evacuation is cancelled (moves in flight finish)");
   evacuate->callback([options] { run_evacuate(*options); });
 }
 

@@ -117,6 +117,7 @@ struct Task {
   std::uint64_t order = 0;
   double ready_s = -1.0;
   std::string reason;
+  bool waiting_for_proof = false;  // waiting only for a fence or another proof of no other copy
   std::string last_error;
   std::vector<model::HostIndex> excluded;
   std::vector<model::VmIndex> start_after;
@@ -599,7 +600,7 @@ class Executor::Impl {
   void finalize() {
     for (auto& task : tasks_) {
       if (task.state != VmState::recovering) continue;
-      task.reason = blocked_reason(task);
+      task.reason = blocked_reason(task, task.waiting_for_proof);
       set_state(task, VmState::waiting);
     }
   }
@@ -618,6 +619,7 @@ class Executor::Impl {
       item.ready_s = task.ready_s;
       item.replans = task.replans;
       item.reason = task.reason;
+      item.waiting_for_proof = task.state == VmState::waiting && task.waiting_for_proof;
       result.push_back(std::move(item));
     }
     std::sort(result.begin(), result.end(), [](const VmReport& a, const VmReport& b) { return a.vm < b.vm; });
@@ -786,6 +788,7 @@ class Executor::Impl {
           "host {} could not be fenced ({}); the VM may still run there, so it is not "
           "restarted: confirm the host is off",
           state_.hosts[host].name, result.error);
+      task.waiting_for_proof = true;
       set_state(task, VmState::waiting);
     }
   }
@@ -942,6 +945,7 @@ class Executor::Impl {
       task.priority = waiting.effective_priority;
       task.target = model::kNoIndex;
       task.reason = waiting.reason;
+      task.waiting_for_proof = false;
       state_.vms[task.vm].host = vm_location_[task.vm];
       set_state(task, VmState::waiting);
     }
@@ -1884,7 +1888,9 @@ class Executor::Impl {
     replan(task, exclude, what);
   }
 
-  std::string blocked_reason(const Task& task) const {
+  // Why `task` has not completed; `for_proof` tells whether only a proof of no other copy is missing.
+  std::string blocked_reason(const Task& task, bool& for_proof) const {
+    for_proof = false;
     if (task.start_step == kNoStep) return "recovery did not complete";
     for (auto other : task.start_after) {
       auto other_task = task_of_vm_[other];
@@ -1896,9 +1902,11 @@ class Executor::Impl {
     auto location = vm_location_[task.vm];
     if (location != model::kNoIndex && host_failed_[location] &&
         fences_[location].state != Fence::State::done) {
+      for_proof = true;
       return fmt::format("host {} is not fenced yet", state_.hosts[location].name);
     }
     if (task.target != model::kNoIndex && !copies_->unproven_besides(task.vm, task.target).empty()) {
+      for_proof = true;
       return fmt::format("no proof yet that no other copy runs: it may run on {}; fence or check those hosts",
                          copies_->describe(task.vm, state_));
     }

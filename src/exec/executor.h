@@ -102,6 +102,9 @@ struct VmReport {
   double ready_s = -1.0;  // when it was last reported running, on the loop's clock
   std::uint32_t replans = 0;
   std::string reason;  // for waiting and failed VMs: a sentence a person can act on
+  // A waiting VM whose recovery lacks only a proof that no other copy runs (a fence not confirmed, a host
+  // not yet proven empty): a placement may exist, but starting it would risk two copies.
+  bool waiting_for_proof = false;
 };
 
 class Executor {

@@ -451,6 +451,13 @@ std::string scenario_yaml(const HostileHistory& history) {
         text += fmt::format("- {{at: {}, evacuate: {}, deadline: {}, reason: {}}}\n", event.at_s,
                             host_list(event.hosts), event.deadline_s, event.reason);
         break;
+      case ScenarioEvent::Kind::exit_maintenance:
+        text += fmt::format("- {{at: {}, exit_maintenance: {}, fail_back: {}}}\n", event.at_s,
+                            host_list(event.hosts), event.fail_back);
+        break;
+      case ScenarioEvent::Kind::cancel:
+        text += fmt::format("- {{at: {}, cancel: {}}}\n", event.at_s, host_list(event.hosts));
+        break;
       case ScenarioEvent::Kind::fail_step: {
         auto subject = event.step == env::StepKind::fence ? "host: " + cloud.hosts[event.vm].name
                                                           : "vm: " + cloud.vms[event.vm].name;

@@ -96,6 +96,16 @@ class Parser {
     return std::nullopt;
   }
 
+  std::optional<bool> boolean(const YAML::Node& node, const std::string& field) {
+    if (node.IsScalar()) {
+      const auto& text = node.Scalar();
+      if (text == "true") return true;
+      if (text == "false") return false;
+    }
+    error(node, field, "must be true or false");
+    return std::nullopt;
+  }
+
   std::optional<std::string> string(const YAML::Node& node, const std::string& field) {
     if (!node.IsScalar()) {
       error(node, field, "must be a string");
@@ -195,7 +205,7 @@ class Parser {
   void parse_event(const YAML::Node& node, const std::string& field, Scenario& scenario) {
     if (!check_map(node, field,
                    {"at", "fail", "isolate", "channels", "evacuate", "deadline", "reason", "fail_step",
-                    "slow_step"})) {
+                    "slow_step", "exit_maintenance", "fail_back", "cancel"})) {
       return;
     }
     ScenarioEvent event;
@@ -210,10 +220,17 @@ class Parser {
       ok = false;
     }
     int kinds = 0;
-    for (auto name : {"fail", "isolate", "evacuate", "fail_step", "slow_step"}) kinds += node[name] ? 1 : 0;
+    for (auto name :
+         {"fail", "isolate", "evacuate", "fail_step", "slow_step", "exit_maintenance", "cancel"}) {
+      kinds += node[name] ? 1 : 0;
+    }
     if (kinds != 1) {
-      error(node, field, "needs exactly one of fail, isolate, evacuate, fail_step, slow_step");
+      error(node, field,
+            "needs exactly one of fail, isolate, evacuate, fail_step, slow_step, exit_maintenance, cancel");
       return;
+    }
+    if (!node["exit_maintenance"] && node["fail_back"]) {
+      error(node["fail_back"], field + ".fail_back", "only allowed with exit_maintenance");
     }
     if (!node["evacuate"]) {
       for (auto name : {"deadline", "reason"}) {
@@ -256,6 +273,19 @@ class Parser {
           event.reason = *text;
         }
       }
+    } else if (auto exit = node["exit_maintenance"]; exit) {
+      event.kind = ScenarioEvent::Kind::exit_maintenance;
+      event.hosts = hosts(exit, field + ".exit_maintenance");
+      ok = ok && !event.hosts.empty();
+      if (auto fail_back = node["fail_back"]; fail_back) {
+        auto value = boolean(fail_back, field + ".fail_back");
+        ok = ok && value;
+        if (value) event.fail_back = *value;
+      }
+    } else if (auto cancel = node["cancel"]; cancel) {
+      event.kind = ScenarioEvent::Kind::cancel;
+      event.hosts = hosts(cancel, field + ".cancel");
+      ok = ok && !event.hosts.empty();
     } else if (auto fail_step = node["fail_step"]; fail_step) {
       event.kind = ScenarioEvent::Kind::fail_step;
       ok = parse_fail_step(fail_step, field + ".fail_step", event) && ok;

@@ -61,12 +61,15 @@ struct CutChannels {
 };
 
 struct ScenarioEvent {
-  enum class Kind : std::uint8_t { fail, isolate, evacuate, fail_step, slow_step };
+  // exit_maintenance: the hosts leave maintenance (moves not begun are cancelled; with fail_back their VMs go
+  // back); cancel: their evacuation is cancelled (moves in flight finish, the hosts are up).
+  enum class Kind : std::uint8_t { fail, isolate, evacuate, fail_step, slow_step, exit_maintenance, cancel };
   Kind kind = Kind::fail;
   double at_s = 0.0;
   int line = 0;  // in the scenario file, for messages
-  // fail, isolate: the hosts; evacuate: one host.
+  // fail, isolate, evacuate, exit_maintenance, cancel: the hosts.
   std::vector<model::HostIndex> hosts;
+  bool fail_back = false;  // exit_maintenance
   // isolate: what it cuts (`channels: [...]`; default agent and hypervisor, the lease alive).
   CutChannels channels;
   // evacuate

@@ -163,6 +163,13 @@ SimulationResult run_simulation(const model::Cloud& cloud, const Scenario& scena
         });
         break;
       }
+      case ScenarioEvent::Kind::exit_maintenance:
+        loop.schedule_at(
+            event.at_s, [&controller, &event] { controller.exit_maintenance(event.hosts, event.fail_back); });
+        break;
+      case ScenarioEvent::Kind::cancel:
+        loop.schedule_at(event.at_s, [&controller, &event] { controller.cancel_drain(event.hosts); });
+        break;
     }
   }
 
@@ -334,6 +341,12 @@ SimulationResult run_simulation(const model::Cloud& cloud, const Scenario& scena
         ++result.failed;
         break;
       case exec::EvacuationOutcome::cancelled:
+        // Its move never began (the host left maintenance or the drain was cancelled): it runs where it was.
+        ++result.cancelled;
+        if (copies.size() != 1) {
+          result.violations.push_back(
+              fmt::format("{}'s move was cancelled but it runs on {} host(s)", name, copies.size()));
+        }
         break;
       case exec::EvacuationOutcome::pending:
       case exec::EvacuationOutcome::migrating:
@@ -343,13 +356,16 @@ SimulationResult run_simulation(const model::Cloud& cloud, const Scenario& scena
     }
     if (vm.running_at_deadline) ++result.running_at_deadline;
     if (vm.cold || vm.running_at_deadline || vm.outcome == exec::EvacuationOutcome::not_placed ||
-        vm.outcome == exec::EvacuationOutcome::failed) {
+        vm.outcome == exec::EvacuationOutcome::failed || vm.outcome == exec::EvacuationOutcome::cancelled) {
       nlohmann::ordered_json item;
       item["vm"] = name;
       item["from"] = cloud.hosts[vm.from].name;
       item["outcome"] = exec::to_string(vm.outcome);
       item["priority"] = model::to_string(vm.priority);
-      item["reason"] = vm.reason;
+      item["reason"] =
+          !vm.reason.empty() || vm.outcome != exec::EvacuationOutcome::cancelled
+              ? vm.reason
+              : "its host left maintenance or its evacuation was cancelled before its move began";
       result.evacuation_reported.push_back(std::move(item));
     }
     bool needs_reason = vm.running_at_deadline || vm.cold || vm.outcome == exec::EvacuationOutcome::failed ||
@@ -370,22 +386,49 @@ SimulationResult run_simulation(const model::Cloud& cloud, const Scenario& scena
 
   // Every protected VM that ran when the scenario began must run at the end, or wait with a reason; those
   // that do not run although a placement exists are lost.
-  std::vector<model::VmIndex> not_running;
+  std::vector<const exec::VmReport*> report_of(cloud.vms.size(), nullptr);
+  for (const auto& vm : result.vms) report_of[vm.vm] = &vm;
+  std::vector<const exec::EvacuationVmReport*> evacuation_of(cloud.vms.size(), nullptr);
+  for (const auto& vm : result.evacuations) evacuation_of[vm.vm] = &vm;
+  std::vector<model::VmIndex> not_running;  // the ones a placement might have saved
   for (model::VmIndex v = 0; v < cloud.vms.size(); ++v) {
     const auto& vm = cloud.vms[v];
     if (!vm.protect || vm.host == model::kNoIndex || cloud.hosts[vm.host].state == model::HostState::down)
       continue;
     if (!world.running_on(v).empty()) continue;
+    NotRunningVm outcome;
+    outcome.vm = v;
+    outcome.name = vm.name;
+    outcome.priority = vm.priority;
     if (held[vm.host] && !reported[v]) {
       // Not recovered by decision (no fence, no proof, no restart): not lost, not a bug.
-      for (auto& host : result.lost_hosts) host.vms_held += host.host == vm.host ? 1 : 0;
+      for (auto& host : result.lost_hosts) {
+        if (host.host != vm.host) continue;
+        host.vms_held += 1;
+        outcome.reason = "fencing of " + host.name + " held back: " + host.reason;
+      }
+      outcome.state = "held";
+      result.not_running.push_back(std::move(outcome));
       continue;
     }
-    not_running.push_back(v);
-    if (!reported[v]) {
+    if (const auto* report = report_of[v]) {
+      outcome.priority = report->priority;
+      outcome.state = std::string(exec::to_string(report->state));
+      outcome.waiting_for_proof = report->waiting_for_proof;
+      outcome.reason = report->reason;
+    } else if (const auto* move = evacuation_of[v]) {
+      outcome.priority = move->priority;
+      outcome.state = std::string(exec::to_string(move->outcome));
+      outcome.reason = move->reason;
+    } else {
+      outcome.state = "waiting";
+      outcome.reason = "the executor never took charge of it";
       result.violations.push_back(
           fmt::format("{} does not run at the end and the executor never took charge of it", vm.name));
     }
+    // A VM waiting for a fence that never succeeds is not lost: a placement existed but no proof.
+    if (!outcome.waiting_for_proof) not_running.push_back(v);
+    result.not_running.push_back(std::move(outcome));
   }
   phase("outcome");
   if (!not_running.empty()) {
@@ -404,6 +447,9 @@ SimulationResult run_simulation(const model::Cloud& cloud, const Scenario& scena
     request.only_vms = not_running;
     auto placeable = plan::plan_failover(final_state, request, executor_options.planner);
     result.lost = static_cast<std::uint32_t>(placeable.placements.size());
+    std::vector<bool> placeable_vm(cloud.vms.size(), false);
+    for (const auto& placement : placeable.placements) placeable_vm[placement.vm] = true;
+    for (auto& outcome : result.not_running) outcome.lost = placeable_vm[outcome.vm];
   }
 
   phase("lost check");
@@ -495,6 +541,20 @@ nlohmann::ordered_json summary_json(const SimulationResult& result) {
     out["hosts"] = std::move(hosts);
   }
   out["wall_ms"] = std::round(result.wall_ms * 10.0) / 10.0;
+  if (!result.not_running.empty()) {
+    auto vms = nlohmann::ordered_json::array();
+    for (const auto& vm : result.not_running) {
+      nlohmann::ordered_json item;
+      item["vm"] = vm.name;
+      item["priority"] = model::to_string(vm.priority);
+      item["state"] = vm.state;
+      item["waiting_for_proof"] = vm.waiting_for_proof;
+      item["lost"] = vm.lost;
+      item["reason"] = vm.reason;
+      vms.push_back(std::move(item));
+    }
+    out["not_running"] = std::move(vms);
+  }
   if (result.has_evacuations) {
     nlohmann::ordered_json evacuation;
     evacuation["strategy"] = exec::to_string(result.evacuation_strategy);
@@ -502,6 +562,7 @@ nlohmann::ordered_json summary_json(const SimulationResult& result) {
     evacuation["moved_cold"] = result.moved_cold;
     evacuation["stopped"] = result.stopped;
     evacuation["not_placed"] = result.not_placed;
+    evacuation["cancelled"] = result.cancelled;
     evacuation["running_at_deadline"] = result.running_at_deadline;
     evacuation["peak_migrations_per_host"] = result.peak_migrations_per_host;
     evacuation["reported"] = result.evacuation_reported;
@@ -565,9 +626,10 @@ std::string summary_table(const model::Cloud& cloud, const SimulationResult& res
   if (result.has_evacuations) {
     text += fmt::format(
         "evacuation      {}: {} migrated live, {} moved cold, {} stopped (protect: false), {} not "
-        "placed, {} still running at a deadline\n",
+        "placed, {}{} still running at a deadline\n",
         exec::to_string(result.evacuation_strategy), result.migrated, result.moved_cold, result.stopped,
-        result.not_placed, result.running_at_deadline);
+        result.not_placed, result.cancelled > 0 ? fmt::format("{} cancelled, ", result.cancelled) : "",
+        result.running_at_deadline);
     text += fmt::format("migrations      at most {} at once on one host; busiest NIC at {:.0f}%\n",
                         result.peak_migrations_per_host, result.peak_nic_utilisation * 100);
     for (const auto& item : result.evacuation_reported) {
@@ -598,17 +660,16 @@ std::string summary_table(const model::Cloud& cloud, const SimulationResult& res
     }
   }
   text += fmt::format("wall time       {:.0f} ms\n", result.wall_ms);
-  std::size_t shown = 0, not_running = 0;
-  for (const auto& vm : result.vms) {
-    if (vm.state == exec::VmState::running) continue;
-    ++not_running;
+  std::size_t shown = 0;
+  for (const auto& vm : result.not_running) {
     if (shown == 0) text += "not running:\n";
-    if (shown++ < 100) {
-      text += fmt::format("  {} ({}, {}): {}\n", cloud.vms[vm.vm].name, model::to_string(vm.priority),
-                          exec::to_string(vm.state), vm.reason);
-    }
+    if (shown++ == 100) break;
+    text += fmt::format("  {} ({}, {}{}): {}\n", cloud.vms[vm.vm].name, model::to_string(vm.priority),
+                        vm.state, vm.lost ? ", LOST: a placement existed" : "", vm.reason);
   }
-  if (not_running > shown) text += fmt::format("  ... and {} more\n", not_running - shown);
+  if (result.not_running.size() > 100) {
+    text += fmt::format("  ... and {} more\n", result.not_running.size() - 100);
+  }
   if (!result.violations.empty()) {
     text += fmt::format("INVARIANTS BROKEN ({}):\n", result.violations.size());
     for (std::size_t i = 0; i < result.violations.size() && i < 20; ++i)

@@ -63,6 +63,19 @@ struct LostHostReport {
   std::uint32_t vms_held = 0;  // fencing_held: its protected VMs not recovered because of the hold
 };
 
+// A protected VM that does not run at the end of the run, and why.
+struct NotRunningVm {
+  model::VmIndex vm = model::kNoIndex;
+  std::string name;
+  model::Priority priority = model::Priority::medium;
+  // waiting, failed (the executor's states), held (its host's fence was held back by decision), or the
+  // outcome of its evacuation (stopped, failed...) when only a drain took charge of it.
+  std::string state;
+  bool waiting_for_proof = false;  // a placement may exist; no proof yet that the old copy cannot run
+  bool lost = false;               // a feasible placement existed at the end and no proof was missing: a bug
+  std::string reason;
+};
+
 struct SimulationResult {
   exec::Strategy strategy = exec::Strategy::revive;
   double makespan_s = 0.0;     // first event -> last VM running
@@ -81,6 +94,7 @@ struct SimulationResult {
   std::vector<TimelineStep> timeline;
   std::vector<std::string> violations;  // invariants broken (empty on a correct run)
   std::vector<exec::VmReport> vms;
+  std::vector<NotRunningVm> not_running;       // protected VMs that do not run at the end, in VM order
   std::vector<model::HostIndex> failed_hosts;  // hosts crashed or isolated by the scenario
   std::vector<LostHostReport> lost_hosts;      // one per host of failed_hosts, in that order
   bool fencing_held() const;                   // some lost host's fence was held back by decision
@@ -88,10 +102,11 @@ struct SimulationResult {
   bool has_evacuations = false;
   exec::EvacuationStrategy evacuation_strategy = exec::EvacuationStrategy::revive;
   std::vector<exec::EvacuationVmReport> evacuations;
-  std::uint32_t migrated = 0, moved_cold = 0, stopped = 0, not_placed = 0, running_at_deadline = 0;
+  std::uint32_t migrated = 0, moved_cold = 0, stopped = 0, not_placed = 0, cancelled = 0,
+                running_at_deadline = 0;
   std::uint32_t peak_migrations_per_host = 0;
-  // The VMs that went cold, were not placed, failed or still ran at a deadline: {"vm", "from", "outcome",
-  // "priority", "reason"} each, in VM order (part of the summary).
+  // The VMs that went cold, were not placed, failed, were cancelled or still ran at a deadline: {"vm",
+  // "from", "outcome", "priority", "reason"} each, in VM order (part of the summary).
   nlohmann::ordered_json evacuation_reported = nlohmann::ordered_json::array();
   double peak_nic_utilisation = 0.0;  // fraction of the busiest NIC at its busiest (<= 1)
 };
