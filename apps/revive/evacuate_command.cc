@@ -67,7 +67,7 @@ void run_evacuate(const EvacuateOptions& options) {
   std::string name;
   std::vector<model::HostIndex> seen;
   while (std::getline(names, name, ',')) {
-    if (name.empty()) continue;
+    if (name.empty()) throw InputError("--host: empty host name in '" + options.hosts + "'");
     auto host = cloud.find_host(name);
     if (host == model::kNoIndex) throw InputError("--host: no host named '" + name + "' in the inventory");
     if (std::find(seen.begin(), seen.end(), host) != seen.end()) continue;

@@ -16,12 +16,16 @@
 namespace revive::cli {
 namespace {
 
-std::vector<std::string> split_names(const std::string& text) {
+std::vector<std::string> split_names(const std::string& text, const std::string& option) {
   std::vector<std::string> names;
   std::stringstream stream(text);
   std::string name;
   while (std::getline(stream, name, ',')) {
-    if (!name.empty()) names.push_back(name);
+    if (name.empty()) throw InputError(fmt::format("{}: empty host name in '{}'", option, text));
+    names.push_back(name);
+  }
+  if (names.empty() || text.back() == ',') {
+    throw InputError(fmt::format("{}: empty host name in '{}'", option, text));
   }
   return names;
 }
@@ -30,7 +34,7 @@ std::vector<model::HostIndex> resolve_hosts(const model::Cloud& cloud, const std
                                             const std::string& option, const std::string& inventory) {
   std::vector<model::HostIndex> hosts;
   for (const auto& list : lists) {
-    for (const auto& name : split_names(list)) {
+    for (const auto& name : split_names(list, option)) {
       model::HostIndex h = cloud.find_host(name);
       if (h == model::kNoIndex)
         throw InputError(fmt::format("{}: unknown host '{}' (not in {})", option, name, inventory));
@@ -62,15 +66,16 @@ std::string memory_text(double mib) {
 }
 
 void print_plan_table(const model::Cloud& cloud, const plan::Plan& plan, std::ostream& out) {
+  bool lifted = false;
   std::string failed;
   for (auto h : plan.failed_hosts) failed += (failed.empty() ? "" : ", ") + cloud.hosts[h].name;
   std::string drained;
   for (auto h : plan.evacuated_hosts) drained += (drained.empty() ? "" : ", ") + cloud.hosts[h].name;
-  out << fmt::format("Plan: {}{}{}: {} VMs, {} placed, {} waiting ({:.1f} ms)\n",
+  auto vms = plan.placements.size() + plan.waiting.size();
+  out << fmt::format("Plan: {}{}{}: {} VM{}, {} placed, {} waiting ({:.1f} ms)\n",
                      failed.empty() ? "" : "failed " + failed, failed.empty() || drained.empty() ? "" : "; ",
-                     drained.empty() ? "" : "drained " + drained,
-                     plan.placements.size() + plan.waiting.size(), plan.placements.size(),
-                     plan.waiting.size(), plan.plan_ms);
+                     drained.empty() ? "" : "drained " + drained, vms, vms == 1 ? "" : "s",
+                     plan.placements.size(), plan.waiting.size(), plan.plan_ms);
   if (!plan.placements.empty()) {
     out << fmt::format("\n{:<24} {:<9} {:<16} {:<16} {:>5}  {}\n", "VM", "PRIORITY", "FROM", "TO", "DISKS",
                        "START AFTER");
@@ -79,7 +84,10 @@ void print_plan_table(const model::Cloud& cloud, const plan::Plan& plan, std::os
       std::string after;
       for (auto d : placement.start_after) after += (after.empty() ? "" : ",") + cloud.vms[d].name;
       std::string priority(model::to_string(placement.effective_priority));
-      if (placement.effective_priority != vm.priority) priority += "*";
+      if (placement.effective_priority != vm.priority) {
+        priority += "*";
+        lifted = true;
+      }
       out << fmt::format("{:<24} {:<9} {:<16} {:<16} {:>5}  {}\n", vm.name, priority,
                          cloud.hosts[placement.from].name, cloud.hosts[placement.to].name, vm.disk_count,
                          after.empty() ? "-" : after);
@@ -90,12 +98,29 @@ void print_plan_table(const model::Cloud& cloud, const plan::Plan& plan, std::os
     for (const auto& waiting : plan.waiting) {
       const auto& vm = cloud.vms[waiting.vm];
       std::string priority(model::to_string(waiting.effective_priority));
-      if (waiting.effective_priority != vm.priority) priority += "*";
+      if (waiting.effective_priority != vm.priority) {
+        priority += "*";
+        lifted = true;
+      }
       out << fmt::format("{:<24} {:<9} {:<16} {}\n", vm.name, priority, cloud.hosts[waiting.from].name,
                          waiting.reason);
     }
   }
-  out << "(* priority lifted by an `after` dependency)\n";
+  if (lifted) out << "(* priority lifted by an `after` dependency)\n";
+  std::size_t unprotected = 0;
+  std::string examples;
+  for (model::VmIndex v = 0; v < cloud.vms.size(); ++v) {
+    const auto& vm = cloud.vms[v];
+    bool moving =
+        std::find(plan.failed_hosts.begin(), plan.failed_hosts.end(), vm.host) != plan.failed_hosts.end();
+    if (vm.protect || vm.host == model::kNoIndex || !moving) continue;
+    if (++unprotected <= 3) examples += (examples.empty() ? "" : ", ") + vm.name;
+  }
+  if (unprotected > 0) {
+    out << fmt::format("{} VM{} of the failed hosts {} protect: false and {} not restarted ({}{})\n",
+                       unprotected, unprotected == 1 ? "" : "s", unprotected == 1 ? "is" : "are",
+                       unprotected == 1 ? "is" : "are", examples, unprotected > 3 ? ", ..." : "");
+  }
 }
 
 struct PlanOptions {
@@ -150,6 +175,7 @@ void run_plan(const PlanOptions& options) {
     set_exit_status(with_waiting == 0 ? kExitOk : kExitNotAllPlaced);
     return;
   }
+  if (!options.domains.empty()) throw InputError("--domain: only with --precompute");
   plan::PlanRequest request;
   request.failed_hosts = resolve_hosts(cloud, options.fail, "--fail", options.inventory);
   request.evacuated_hosts = resolve_hosts(cloud, options.evacuate, "--evacuate", options.inventory);

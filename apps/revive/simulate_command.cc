@@ -123,8 +123,10 @@ void run_simulate(const SimulateOptions& options) {
       print_comparison(results, std::cout);
     }
     if (!options.out.empty()) {
-      std::cout << fmt::format("\ntimeline: {}/timeline.json, Gantt chart: {}/timeline.svg\n", options.out,
-                               options.out);
+      std::filesystem::path dir(options.out);
+      std::cout << fmt::format("\ntimeline: {}, Gantt chart: {}\n",
+                               (dir / "timeline.json").lexically_normal().string(),
+                               (dir / "timeline.svg").lexically_normal().string());
     }
   } else if (options.compare) {
     auto all = nlohmann::ordered_json::array();

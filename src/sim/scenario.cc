@@ -1,9 +1,11 @@
 #include "sim/scenario.h"
 
+#include <fmt/format.h>
 #include <yaml-cpp/yaml.h>
 
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <fstream>
 #include <set>
 #include <sstream>
@@ -392,6 +394,11 @@ class Parser {
     resolve("host", ResourceKind::host, [&](const std::string& n) { return cloud_.find_host(n); });
     if (auto factor = node["factor"]; factor) {
       auto value = positive(factor, field + ".factor");
+      if (value && *value < 1.0) {
+        error(factor, field + ".factor",
+              "must be >= 1 (a slowdown: steps take factor times as long), not " + factor.Scalar());
+        value = std::nullopt;
+      }
       ok = ok && value;
       if (value) event.factor = *value;
     } else {
@@ -400,6 +407,10 @@ class Parser {
     }
     if (auto until = node["until"]; until) {
       auto value = non_negative(until, field + ".until");
+      if (value && *value <= event.at_s) {
+        error(until, field + ".until", fmt::format("must be later than the event's at ({} s)", event.at_s));
+        value = std::nullopt;
+      }
       ok = ok && value;
       if (value) event.until_s = *value;
     }
@@ -527,7 +538,9 @@ Scenario load_scenario_text(std::string_view yaml_text, std::string_view file_na
 
 Scenario load_scenario_file(const std::string& path, const model::Cloud& cloud) {
   std::ifstream in(path, std::ios::binary);
-  if (!in) throw ScenarioError({{path, 0, "", "cannot read the scenario file"}});
+  if (!in) {
+    throw ScenarioError({{path, 0, "file", std::string("cannot read: ") + std::strerror(errno)}});
+  }
   std::ostringstream text;
   text << in.rdbuf();
   return load_scenario_text(text.str(), path, cloud);
