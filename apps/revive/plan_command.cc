@@ -2,6 +2,7 @@
 #include <fmt/format.h>
 
 #include <chrono>
+#include <fstream>
 #include <iostream>
 #include <nlohmann/json.hpp>
 #include <sstream>
@@ -12,6 +13,7 @@
 #include "plan/placement_engine.h"
 #include "plan/planner.h"
 #include "plan/precomputed_plans.h"
+#include "plan/saved_plans.h"
 
 namespace revive::cli {
 namespace {
@@ -132,13 +134,17 @@ struct PlanOptions {
   std::string explain;
   bool precompute = false;
   std::vector<std::string> domains;
+  std::string save;   // --precompute: write the prestaged plans to this file
+  std::string plans;  // --fail: start from the saved plan of these hosts when it still holds
 };
 
 void run_plan(const PlanOptions& options) {
   model::Cloud cloud = model::load_inventory_file(options.inventory);
   if (options.precompute) {
-    if (!options.fail.empty() || !options.evacuate.empty() || !options.explain.empty() || options.exact) {
-      throw InputError("--precompute: cannot be combined with --fail, --evacuate, --explain or --exact");
+    if (!options.fail.empty() || !options.evacuate.empty() || !options.explain.empty() || options.exact ||
+        !options.plans.empty()) {
+      throw InputError(
+          "--precompute: cannot be combined with --fail, --evacuate, --explain, --exact or --plans");
     }
     auto keys = options.domains;
     if (keys.empty() && cloud.symbols.find("rack") != model::kNoIndex) keys.push_back("rack");
@@ -149,19 +155,14 @@ void run_plan(const PlanOptions& options) {
         std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - started).count();
     std::size_t with_waiting = 0;
     for (const auto& entry : prestaged.plans()) with_waiting += entry.plan.waiting.empty() ? 0 : 1;
+    auto document = plan::saved_plans_json(cloud, prestaged, elapsed_ms);
+    if (!options.save.empty()) {
+      std::ofstream out(options.save, std::ios::binary);
+      out << document.dump(1) << "\n";
+      if (!out) throw InputError(fmt::format("--save: cannot write {}", options.save));
+    }
     if (options.format == "json") {
-      nlohmann::json out;
-      out["version"] = 1;
-      out["plans"] = nlohmann::json::array();
-      for (const auto& entry : prestaged.plans()) {
-        nlohmann::json item = plan::to_json(cloud, entry.plan);
-        item["name"] = entry.name;
-        out["plans"].push_back(std::move(item));
-      }
-      out["stats"] = {{"plans", prestaged.plans().size()},
-                      {"plans_with_waiting", with_waiting},
-                      {"precompute_ms", elapsed_ms}};
-      std::cout << out.dump(2) << "\n";
+      std::cout << document.dump(2) << "\n";
     } else {
       std::cout << fmt::format("{:<28} {:>8} {:>8} {:>8}\n", "FAILURE", "VMS", "PLACED", "WAITING");
       for (const auto& entry : prestaged.plans()) {
@@ -171,11 +172,13 @@ void run_plan(const PlanOptions& options) {
       }
       std::cout << fmt::format("{} prestaged plans in {:.1f} ms; {} leave VMs waiting\n",
                                prestaged.plans().size(), elapsed_ms, with_waiting);
+      if (!options.save.empty()) std::cout << fmt::format("saved to {}\n", options.save);
     }
     set_exit_status(with_waiting == 0 ? kExitOk : kExitNotAllPlaced);
     return;
   }
   if (!options.domains.empty()) throw InputError("--domain: only with --precompute");
+  if (!options.save.empty()) throw InputError("--save: only with --precompute");
   plan::PlanRequest request;
   request.failed_hosts = resolve_hosts(cloud, options.fail, "--fail", options.inventory);
   request.evacuated_hosts = resolve_hosts(cloud, options.evacuate, "--evacuate", options.inventory);
@@ -200,7 +203,20 @@ void run_plan(const PlanOptions& options) {
   planner_options.exact = options.exact;
   plan::Plan result;
   try {
-    result = plan::plan_failover(cloud, request, planner_options);
+    std::optional<plan::Plan> saved;
+    if (!options.plans.empty()) {
+      if (!request.evacuated_hosts.empty())
+        throw InputError("--plans: only with --fail (prestaged failover plans)");
+      auto plans = plan::SavedPlans::load(options.plans, cloud);
+      saved = plans.take(cloud, request);
+      if (!saved) {
+        std::cerr << fmt::format("revive: {}; planned afresh\n",
+                                 plans.rejected() > 0
+                                     ? plans.last_rejection()
+                                     : "no saved plan in " + options.plans + " for these hosts");
+      }
+    }
+    result = saved ? std::move(*saved) : plan::plan_failover(cloud, request, planner_options);
   } catch (const std::invalid_argument& e) {
     throw InputError(e.what());
   }
@@ -326,6 +342,12 @@ void add_plan_commands(CLI::App& app) {
                  "Compute every prestaged plan: each single host, each failure-domain value");
   plan->add_option("--domain", plan_options->domains,
                    "Failure-domain label key for --precompute (default: rack)");
+  plan->add_option("--save", plan_options->save,
+                   "With --precompute: write the prestaged plans to FILE (JSON)");
+  plan->add_option(
+      "--plans", plan_options->plans,
+      "With --fail: start from the saved prestaged plan of those hosts (from --save) if it still "
+      "holds for the inventory; otherwise plan afresh and say why");
   plan->callback([plan_options] { run_plan(*plan_options); });
 
   auto check_options = std::make_shared<CheckOptions>();

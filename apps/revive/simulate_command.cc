@@ -10,6 +10,7 @@
 #include "cli.h"
 #include "exec/evacuation.h"
 #include "model/inventory.h"
+#include "plan/saved_plans.h"
 #include "sim/scenario.h"
 #include "sim/simulation.h"
 #include "sim/timeline_svg.h"
@@ -25,6 +26,7 @@ struct SimulateOptions {
   std::string format = "json";
   std::string estimates = "history";
   bool compare = false;
+  std::string plans;  // saved prestaged plans the executor starts from
 };
 
 void write_file(const std::filesystem::path& path, const std::string& text) {
@@ -79,6 +81,18 @@ void run_simulate(const SimulateOptions& options) {
     scenario = sim::load_scenario_file(options.scenario, cloud);
   } catch (const sim::ScenarioError& e) {
     throw InputError(e.what());
+  }
+  auto saved_plans = std::make_shared<plan::SavedPlans>();
+  if (!options.plans.empty()) {
+    try {
+      *saved_plans = plan::SavedPlans::load(options.plans, cloud);
+    } catch (const std::invalid_argument& e) {
+      throw InputError(e.what());
+    }
+    simulation.executor.saved_plan = [saved_plans](const model::Cloud& state,
+                                                   const plan::PlanRequest& request) {
+      return saved_plans->take(state, request);
+    };
   }
   bool people = options.format == "table";
   if (people) {
@@ -135,6 +149,14 @@ void run_simulate(const SimulateOptions& options) {
   } else {
     std::cout << sim::summary_json(chosen).dump() << "\n";
   }
+  if (!options.plans.empty()) {
+    std::cerr << fmt::format("revive: {} planning round{} started from a saved plan of {}",
+                             saved_plans->used(), saved_plans->used() == 1 ? "" : "s", options.plans);
+    if (saved_plans->rejected() > 0) {
+      std::cerr << fmt::format("; {} set aside ({})", saved_plans->rejected(), saved_plans->last_rejection());
+    }
+    std::cerr << "\n";
+  }
   int status = kExitOk;
   for (const auto& each : results) {
     if (!each.violations.empty()) {
@@ -183,6 +205,9 @@ void add_simulate_commands(CLI::App& app) {
       "--compare", options->compare,
       "Run all four strategies on the same plan and durations and compare them (the --strategy "
       "run is the one written to --out)");
+  simulate->add_option("--plans", options->plans,
+                       "Saved prestaged plans (revive plan --precompute --save FILE): a failure matching one "
+                       "starts from it, if it still holds");
   simulate->callback([options] { run_simulate(*options); });
 }
 

@@ -919,7 +919,9 @@ class Executor::Impl {
       std::set_union(excluded.begin(), excluded.end(), unavailable.begin(), unavailable.end(),
                      std::back_inserter(request.excluded_hosts));
       auto started = std::chrono::steady_clock::now();
-      auto result = plan::plan_failover(state_, request, options_.planner);
+      std::optional<plan::Plan> saved;
+      if (options_.saved_plan) saved = options_.saved_plan(state_, request);
+      auto result = saved ? std::move(*saved) : plan::plan_failover(state_, request, options_.planner);
       auto planned = std::chrono::steady_clock::now();
       apply_plan(result);
       if (profile_) {

@@ -87,6 +87,10 @@ struct ExecutorOptions {
   // revive: passes of the what-if schedule used to repair deadlines toward the bound (0: deadlines only)
   std::uint32_t schedule_passes = 40;
   plan::PlannerOptions planner;
+  // A prestaged plan for a planning round (the state as the executor sees it, the request it would hand the
+  // planner), or nullopt to plan afresh. The provider must check that the plan holds for that state and
+  // request (plan::SavedPlans::take does). Called on the loop; unset: always plan afresh.
+  std::function<std::optional<plan::Plan>(const model::Cloud&, const plan::PlanRequest&)> saved_plan;
 };
 
 enum class VmState : std::uint8_t { recovering, running, waiting, failed };

@@ -45,4 +45,10 @@ struct Plan {
 // The JSON of ../shared/spec/plan.md.
 nlohmann::json to_json(const model::Cloud& cloud, const Plan& plan);
 
+// Reads a plan written by to_json back against `cloud` (names resolved to indices; `stats` ignored, plan_ms
+// 0). Throws std::invalid_argument naming the field ("placements[2].to: unknown host \"h9\"", prefixed by
+// `field`) for anything that is not such a plan. Whether the plan still holds for the cloud is
+// find_plan_violations' question (plan/plan_checker.h), not this one's.
+Plan plan_from_json(const model::Cloud& cloud, const nlohmann::json& json, const std::string& field = "");
+
 }  // namespace revive::plan
