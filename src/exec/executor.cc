@@ -378,6 +378,8 @@ class Executor::Impl {
     auto touch_disks = [this](model::VmIndex vm) {
       for (auto d = state_.vms[vm].first_disk; d < state_.vm_disk_end(vm); ++d) disk_hosts(d);
     };
+    // Failed hosts whose fence the dead controller had begun (it may be under way: finish it).
+    std::vector<bool> fence_begun(state_.hosts.size(), false);
     for (const auto& record : records) {
       auto payload = nlohmann::json::parse(record.payload, nullptr, false);
       if (payload.is_discarded()) continue;
@@ -392,9 +394,13 @@ class Executor::Impl {
         if (host == model::kNoIndex || !host_failed_[host]) continue;
         host_failed_[host] = false;
         fences_[host] = Fence{};
+        fence_begun[host] = false;
         failed_order_.erase(std::remove(failed_order_.begin(), failed_order_.end(), host),
                             failed_order_.end());
         state_.hosts[host].state = model::HostState::up;
+      } else if (record.kind == "fence_started") {
+        auto host = host_of(payload, "host");
+        if (host != model::kNoIndex && host_failed_[host]) fence_begun[host] = true;
       } else if (record.kind == "fence_done") {
         auto host = host_of(payload, "host");
         if (host != model::kNoIndex) {
@@ -586,8 +592,11 @@ class Executor::Impl {
     for (auto [vm, host] : relocating) {
       if (vm_location_[vm] == host && !host_failed_[host] && state_.vms[vm].protect) relocate(vm, host);
     }
+    // As at a failure: fence only where a recovery needs the proof (or where a fence was begun); a later step
+    // that needs it starts it then.
     for (auto host : failed_order_) {
-      if (fences_[host].state != Fence::State::done) start_fence(host);
+      if (fences_[host].state != Fence::State::done && (fence_begun[host] || fence_needed(host)))
+        start_fence(host);
     }
     replay.failed_hosts = failed_order_;
     if (!replay.placements.empty()) apply_plan(replay);

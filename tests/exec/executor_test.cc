@@ -467,6 +467,50 @@ TEST(Executor, ResumesFromTheJournalAfterTheControllerDies) {
   EXPECT_EQ(repeated, 0u);
 }
 
+// A resumed controller fences, like the first one, only the failed hosts whose recovery needs the proof (or
+// whose fence the first had begun): a failed host with nothing protected on it is left alone.
+TEST(Executor, AResumedControllerDoesNotFenceAFailedHostWithNothingToRecover) {
+  auto cloud = pod16();
+  auto idle = cloud.find_host("host-0015");
+  for (auto vm : cloud.vms_on(idle)) cloud.vms[vm].protect = false;
+  auto scenario = sim::load_scenario_text(kPod16Head, "scn.yaml", cloud);
+  sim::SimEventLoop loop;
+  sim::SimWorld world(cloud, scenario, loop);
+  sim::SimEstimator estimator(world, scenario, sim::SimEstimator::Mode::history);
+  sim::InMemoryJournal journal;
+  Environment environment{loop,    world.hypervisor(), world.storage(), world.network(), world.fencer(),
+                          journal, &estimator};
+  auto failed = {cloud.find_host("host-0006"), idle};
+  for (auto host : failed) world.crash_host(host);
+  Executor first(cloud, environment);
+  std::unique_ptr<Executor> second;
+  loop.schedule_at(5.0, [&] {
+    for (auto host : failed) first.on_host_failed(host);
+  });
+  loop.schedule_at(5.5, [&] { first.halt(); });
+  loop.schedule_at(240.0, [&] {
+    second = std::make_unique<Executor>(cloud, environment);
+    second->resume();
+  });
+  loop.run();
+  ASSERT_TRUE(second);
+  second->finalize();
+  EXPECT_TRUE(world.violations().empty()) << world.violations().front();
+  std::size_t fences_of_idle = 0, fences_after_resume = 0;
+  bool resumed = false;
+  for (const auto& record : journal.read_all()) {
+    if (record.kind == "resumed") resumed = true;
+    if (record.kind != "fence_started") continue;
+    if (record.payload.find("\"host-0015\"") != std::string::npos) ++fences_of_idle;
+    if (resumed) ++fences_after_resume;
+  }
+  EXPECT_TRUE(resumed);
+  EXPECT_EQ(fences_of_idle, 0u) << "nothing protected ran on host-0015";
+  EXPECT_GT(fences_after_resume, 0u) << "host-0006's fence, begun before the crash, is finished";
+  EXPECT_EQ(vms_running_once_elsewhere(cloud, world, {cloud.find_host("host-0006")}, ""),
+            cloud.vms_on(cloud.find_host("host-0006")).size());
+}
+
 // The shared host availability view: a host whose fence another (the detector's fence chain) confirmed is
 // not fenced a second time; hosts not up receive nothing and are targets again once up.
 TEST(Executor, TakesAConfirmedFenceAndTargetsHostsOnlyWhileTheyAreUp) {
