@@ -8,12 +8,14 @@
 #include <sstream>
 
 #include "cli.h"
+#include "exec/recovery_time.h"
 #include "model/inventory.h"
 #include "plan/capacity_check.h"
 #include "plan/placement_engine.h"
 #include "plan/planner.h"
 #include "plan/precomputed_plans.h"
 #include "plan/saved_plans.h"
+#include "sim/scenario.h"
 
 namespace revive::cli {
 namespace {
@@ -271,7 +273,124 @@ struct CheckOptions {
   std::string format = "table";
   std::uint64_t samples = 2000;
   std::uint64_t seed = 1;
+  bool rto = false;
+  std::string scenario;     // --rto: step latencies from this scenario's `latency`
+  std::uint32_t runs = 64;  // --rto: scheduler runs per failure
+  bool all = false;         // --rto table: every failure, not only those over a budget
 };
+
+std::string seconds_text(double seconds) {
+  return fmt::format("{:.1f}", seconds);
+}
+
+exec::StepLatency step_latency(const sim::Latency& latency) {
+  return {latency.median_s, latency.spread};
+}
+
+// `revive check --rto`: predicted recovery time per tier for every failure (exec/recovery_time.h).
+void run_rto_check(const CheckOptions& options, const model::Cloud& cloud,
+                   const plan::CapacityCheckOptions& check) {
+  exec::RecoveryTimeOptions rto;
+  rto.failures = check;
+  rto.samples = options.runs;
+  rto.seed = options.seed;
+  if (!options.scenario.empty()) {
+    sim::Scenario scenario;
+    try {
+      scenario = sim::load_scenario_file(options.scenario, cloud);
+    } catch (const sim::ScenarioError& e) {
+      throw InputError(e.what());
+    }
+    const auto& latency = scenario.latency;
+    if (latency.detect) rto.latencies.detect = step_latency(*latency.detect);
+    rto.latencies.fence = step_latency(latency.fence);
+    rto.latencies.disk_unmap = step_latency(latency.disk_unmap);
+    rto.latencies.disk_map = step_latency(latency.disk_map);
+    rto.latencies.net_config = step_latency(latency.net_config);
+    rto.latencies.vm_start = step_latency(latency.vm_start);
+  }
+  auto report = exec::predict_recovery_times(cloud, rto);
+  bool any_budget =
+      std::any_of(cloud.policy.rto_s.begin(), cloud.policy.rto_s.end(), [](double b) { return b > 0; });
+  auto tier_name = [](int tier) { return std::string(model::to_string(static_cast<model::Priority>(tier))); };
+  if (options.format == "json") {
+    nlohmann::json out;
+    out["version"] = 1;
+    out["failures_checked"] = report.failures_checked;
+    out["sampled"] = report.sampled;
+    out["runs_per_failure"] = rto.samples;
+    nlohmann::json budgets = nlohmann::json::object();
+    for (int tier = 0; tier < model::kPriorityCount; ++tier) {
+      if (cloud.policy.rto_s[tier] > 0) budgets[tier_name(tier)] = cloud.policy.rto_s[tier];
+    }
+    out["rto_s"] = budgets;
+    out["breaking"] = report.breaking;
+    out["failures"] = nlohmann::json::array();
+    for (const auto& failure : report.failures) {
+      nlohmann::json item;
+      item["failure"] = failure.failure;
+      item["breaks_budget"] = failure.breaks_budget;
+      nlohmann::json tiers = nlohmann::json::object();
+      for (int tier = 0; tier < model::kPriorityCount; ++tier) {
+        const auto& each = failure.tiers[tier];
+        if (each.vms == 0) continue;
+        tiers[tier_name(tier)] = {
+            {"vms", each.vms},
+            {"waiting", each.waiting},
+            {"p50_s", each.p50_s},
+            {"p90_s", each.p90_s},
+            {"budget_s", each.budget_s > 0 ? nlohmann::json(each.budget_s) : nlohmann::json()},
+            {"breaks", each.breaks}};
+      }
+      item["tiers"] = std::move(tiers);
+      item["binding"] = failure.binding;
+      item["advice"] = failure.advice;
+      out["failures"].push_back(std::move(item));
+    }
+    out["stats"] = {{"check_ms", report.check_ms}};
+    std::cout << out.dump(2) << "\n";
+  } else {
+    std::cout << fmt::format(
+        "Predicted recovery times for {} failures{} ({} scheduler runs each) in {:.1f} ms: ",
+        report.failures_checked, report.sampled ? " (N-sets sampled)" : "", rto.samples, report.check_ms);
+    std::cout << (any_budget ? fmt::format("{} would break a recovery-time budget\n", report.breaking)
+                             : std::string("no policy.rto_s budget set\n"));
+    // The worst p90 of each tier over every failure, and the failure that gives it.
+    for (int tier = 0; tier < model::kPriorityCount; ++tier) {
+      const exec::FailurePrediction* worst = nullptr;
+      for (const auto& failure : report.failures) {
+        const auto& each = failure.tiers[tier];
+        if (each.vms == 0) continue;
+        if (worst == nullptr || each.p90_s > worst->tiers[tier].p90_s) worst = &failure;
+      }
+      if (worst == nullptr) continue;
+      const auto& each = worst->tiers[tier];
+      std::cout << fmt::format(
+          "  {:<8} worst p90 {:>7} s (p50 {} s) when {} fails{}\n", tier_name(tier), seconds_text(each.p90_s),
+          seconds_text(each.p50_s), worst->failure,
+          each.budget_s > 0 ? fmt::format("; budget {} s", seconds_text(each.budget_s)) : "");
+    }
+    bool header = false;
+    for (const auto& failure : report.failures) {
+      if (!options.all && !failure.breaks_budget) continue;
+      if (!header) {
+        std::cout << fmt::format("\n{:<24} {:<8} {:>5} {:>7} {:>8} {:>8} {:>8}  {}\n", "FAILURE", "TIER",
+                                 "VMS", "WAITING", "P50_S", "P90_S", "BUDGET_S", "WHAT BINDS");
+        header = true;
+      }
+      for (int tier = 0; tier < model::kPriorityCount; ++tier) {
+        const auto& each = failure.tiers[tier];
+        if (each.vms == 0 || (!options.all && !each.breaks)) continue;
+        std::cout << fmt::format(
+            "{:<24} {:<8} {:>5} {:>7} {:>8} {:>8} {:>8}  {}{}\n", failure.failure, tier_name(tier), each.vms,
+            each.waiting, seconds_text(each.p50_s), seconds_text(each.p90_s),
+            each.budget_s > 0 ? seconds_text(each.budget_s) : "-", each.breaks ? "OVER: " : "",
+            failure.advice.empty() ? failure.binding : failure.advice);
+      }
+    }
+  }
+  set_exit_status(report.breaking == 0 ? kExitOk : kExitNotAllPlaced);
+}
 
 void run_check(const CheckOptions& options) {
   model::Cloud cloud = model::load_inventory_file(options.inventory);
@@ -280,6 +399,14 @@ void run_check(const CheckOptions& options) {
   check.domain_keys = resolve_domains(cloud, options.domains);
   check.samples = options.samples;
   check.seed = options.seed;
+  if (!options.rto && (!options.scenario.empty() || options.all)) {
+    throw InputError(!options.scenario.empty() ? "--scenario: only with --rto" : "--all: only with --rto");
+  }
+  if (options.rto) {
+    if (options.runs == 0) throw InputError("--runs: must be at least 1");
+    run_rto_check(options, cloud, check);
+    return;
+  }
   plan::CapacityReport report = plan::check_capacity(cloud, check);
   if (options.format == "json") {
     nlohmann::json out;
@@ -362,6 +489,15 @@ void add_plan_commands(CLI::App& app) {
   check->add_option("--seed", check_options->seed, "Seed for sampling N-sets");
   check->add_option("--format", check_options->format, "Output format")
       ->check(CLI::IsMember({"table", "json"}));
+  check->add_flag("--rto", check_options->rto,
+                  "Also a time check: when each priority tier would run again (p50, p90) for every failure, "
+                  "against policy.rto_s, and what binds");
+  check->add_option("--scenario", check_options->scenario,
+                    "With --rto: take the step latencies from this scenario file's `latency` (default: the "
+                    "simulation contract's)");
+  check->add_option("--runs", check_options->runs, "With --rto: scheduler runs per failure (default 64)");
+  check->add_flag("--all", check_options->all,
+                  "With --rto: list every failure's tiers, not only those over a budget");
   check->callback([check_options] { run_check(*check_options); });
 }
 

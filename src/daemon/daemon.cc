@@ -21,6 +21,7 @@
 #include "drivers/libvirt/discovered_inventory.h"
 #include "drivers/libvirt/libvirt_hypervisor.h"
 #include "drivers/realtime/wall_clock_loop.h"
+#include "exec/recovery_time.h"
 #include "fence/fence_chain.h"
 #include "fence/levels.h"
 #include "plan/capacity_check.h"
@@ -366,12 +367,22 @@ class Daemon::Engine {
               static_cast<std::uint64_t>(std::ceil(shortfall.largest_waiting_memory_mib))}}},
            {"waiting_vms", waiting_vms}});
     }
-    return {{"checked_at", rfc3339(capacity_checked_ms_)},
-            {"version", 1},
-            {"failures_checked", capacity_->failures_checked},
-            {"sampled", capacity_->sampled},
-            {"shortfalls", shortfalls},
-            {"stats", {{"check_ms", capacity_->check_ms}}}};
+    json result = {{"checked_at", rfc3339(capacity_checked_ms_)},
+                   {"version", 1},
+                   {"failures_checked", capacity_->failures_checked},
+                   {"sampled", capacity_->sampled},
+                   {"shortfalls", shortfalls},
+                   {"stats", {{"check_ms", capacity_->check_ms}}}};
+    if (recovery_times_) {
+      json breaking = json::array();
+      for (const auto& failure : recovery_times_->failures) {
+        if (failure.breaks_budget) breaking.push_back(recovery_time_json(failure));
+      }
+      result["recovery_time"] = {{"failures_checked", recovery_times_->failures_checked},
+                                 {"breaking", breaking},
+                                 {"check_ms", recovery_times_->check_ms}};
+    }
+    return result;
   }
 
   json operations_json() {
@@ -880,6 +891,49 @@ class Daemon::Engine {
                why, capacity_->shortfalls.size(), first.failure, first.plan.waiting.size()),
            {{"failures_with_shortfall", capacity_->shortfalls.size()}, {"failures", failures}});
     }
+    run_recovery_time_check(why);
+  }
+
+  // With policy.rto_s budgets: the predicted recovery time per tier of every single-host failure
+  // (exec/recovery_time.h, spec latencies), an event when some failure would break a budget.
+  void run_recovery_time_check(const std::string& why) {
+    const auto& budgets = plan_cloud_.policy.rto_s;
+    recovery_times_.reset();
+    if (std::none_of(budgets.begin(), budgets.end(), [](double budget) { return budget > 0; })) return;
+    exec::RecoveryTimeOptions options;
+    recovery_times_ = exec::predict_recovery_times(plan_cloud_, options);
+    if (recovery_times_->breaking == 0) return;
+    json failures = json::array();
+    for (const auto& failure : recovery_times_->failures) {
+      if (!failure.breaks_budget) continue;
+      failures.push_back(recovery_time_json(failure));
+      if (failures.size() >= 20) break;
+    }
+    emit(
+        "recovery_time_shortfall", "", "", "",
+        fmt::format("recovery-time check ({}): {} failure(s) would break a policy.rto_s budget, e.g. {} ({})",
+                    why, recovery_times_->breaking, failures.front()["failure"].get<std::string>(),
+                    failures.front()["binding"].get<std::string>()),
+        {{"failures_breaking", recovery_times_->breaking}, {"failures", failures}});
+  }
+
+  static json recovery_time_json(const exec::FailurePrediction& failure) {
+    json tiers = json::object();
+    for (int tier = 0; tier < model::kPriorityCount; ++tier) {
+      const auto& each = failure.tiers[tier];
+      if (each.vms == 0) continue;
+      tiers[std::string(model::to_string(static_cast<model::Priority>(tier)))] = {
+          {"vms", each.vms},
+          {"waiting", each.waiting},
+          {"p50_s", each.p50_s},
+          {"p90_s", each.p90_s},
+          {"budget_s", each.budget_s > 0 ? json(each.budget_s) : json(nullptr)},
+          {"breaks", each.breaks}};
+    }
+    return {{"failure", failure.failure},
+            {"tiers", tiers},
+            {"binding", failure.binding},
+            {"advice", failure.advice}};
   }
 
   // ---- inputs -----------------------------------------------------------------------------------------
@@ -1800,6 +1854,7 @@ class Daemon::Engine {
   bool plans_dirty_ = true;
   std::optional<plan::CapacityReport> capacity_;
   std::int64_t capacity_checked_ms_ = 0;
+  std::optional<exec::RecoveryTimeReport> recovery_times_;  // with policy.rto_s budgets only
   bool inventory_changed_ = false;
   bool checkpointed_once_ = false;
   struct Periodic {

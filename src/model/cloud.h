@@ -11,6 +11,7 @@
 // access.
 #pragma once
 
+#include <array>
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -77,6 +78,9 @@ struct Policy {
   // Concurrent fences (BMC power-offs and the other fence levels) across the cloud: the controller's fence
   // workers. Default 16.
   std::uint32_t fence_max_parallel = 16;
+  // Recovery-time budget per priority (index = Priority), seconds from a failure until the tier's last VM
+  // runs again; 0 = no budget for that tier. Checked by `revive check --rto` (exec/recovery_time.h).
+  std::array<double, kPriorityCount> rto_s{};
 };
 
 // A management endpoint (libvirt daemon, vCenter, HMC): accepts at most max_parallel operations at once.

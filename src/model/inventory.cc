@@ -52,8 +52,9 @@ consteval std::size_t field_index(const FieldNames<N>& names, std::string_view n
 
 constexpr FieldNames<8> kTopFields = {"version",  "policy", "endpoints", "arrays",
                                       "switches", "hosts",  "vms",       "groups"};
-constexpr FieldNames<4> kPolicyFields = {"overcommit", "host_max_parallel_restarts",
-                                         "host_max_parallel_migrations", "fence_max_parallel"};
+constexpr FieldNames<5> kPolicyFields = {"overcommit", "host_max_parallel_restarts",
+                                         "host_max_parallel_migrations", "fence_max_parallel", "rto_s"};
+constexpr FieldNames<4> kPriorityFields = {"critical", "high", "medium", "low"};
 constexpr FieldNames<2> kOvercommitFields = {"cpu", "memory"};
 constexpr FieldNames<2> kLimitedFields = {"name", "max_parallel"};
 constexpr FieldNames<14> kHostFields = {"name",     "cpus",   "memory_mib", "arch",   "labels",
@@ -500,6 +501,17 @@ class Loader {
     }
     if (NodeId fences = fields[field_index(kPolicyFields, "fence_max_parallel")]; fences != kNoNode) {
       if (auto value = read_count(fences, "policy", "fence_max_parallel")) policy.fence_max_parallel = *value;
+    }
+    if (NodeId budgets = fields[field_index(kPolicyFields, "rto_s")]; budgets != kNoNode) {
+      std::array<NodeId, kPriorityFields.size()> tiers{};
+      if (read_fields(budgets, "policy.rto_s", kPriorityFields, tiers)) {
+        for (std::size_t tier = 0; tier < tiers.size(); ++tier) {
+          if (tiers[tier] == kNoNode) continue;
+          if (auto value = read_positive_number(tiers[tier], "policy.rto_s", kPriorityFields[tier])) {
+            policy.rto_s[tier] = *value;
+          }
+        }
+      }
     }
   }
 

@@ -5,6 +5,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -39,5 +40,10 @@ struct CapacityReport {
 };
 
 CapacityReport check_capacity(const model::Cloud& cloud, const CapacityCheckOptions& options);
+
+// Calls `visit(name, failed_hosts)` for every failure the check considers, in its order (single hosts, then
+// N-sets, then failure-domain values). Returns whether the N-sets were sampled.
+bool for_each_failure(const model::Cloud& cloud, const CapacityCheckOptions& options,
+                      const std::function<void(std::string, std::vector<model::HostIndex>)>& visit);
 
 }  // namespace revive::plan

@@ -150,6 +150,36 @@ TEST(Revived, ACrashedHostIsFencedThenItsVmsRunOnceElsewhere) {
   EXPECT_EQ(detail["vms"].size(), 2u) << detail.dump(2);
 }
 
+// With policy.rto_s budgets the periodic capacity check also predicts recovery times per tier (as
+// `revive check --rto`): a budget no restart can meet is reported with what binds, in GET /v1/capacity and as
+// a recovery_time_shortfall event.
+TEST(Revived, TheCapacityCheckPredictsRecoveryTimesAgainstTheBudgets) {
+  LiveCloud cloud(2);
+  cloud.config.inventory.policy.rto_s[static_cast<int>(model::Priority::medium)] = 5.0;  // below any start
+  ASSERT_TRUE(cloud.hosts[0]->define_domain(lab::test_domain_xml("web-1", 1, 512), true));
+  RunningDaemon running(cloud.config);
+  ASSERT_TRUE(lab::eventually([&] { return running.daemon.vms()["vms"].size() == 1; }, 10.0));
+  nlohmann::json capacity;
+  ASSERT_TRUE(lab::eventually(
+      [&] {
+        capacity = running.daemon.capacity();
+        return capacity.contains("recovery_time") && !capacity["recovery_time"]["breaking"].empty();
+      },
+      20.0))
+      << capacity.dump(2);
+  const auto& breaking = capacity["recovery_time"]["breaking"][0];
+  EXPECT_EQ(breaking["failure"], "host-0") << breaking.dump(2);
+  const auto& medium = breaking["tiers"]["medium"];
+  EXPECT_EQ(medium["budget_s"], 5.0);
+  EXPECT_TRUE(medium["breaks"].get<bool>());
+  EXPECT_GT(medium["p90_s"].get<double>(), 5.0);
+  EXPECT_FALSE(breaking["binding"].get<std::string>().empty());
+  EXPECT_TRUE(lab::eventually(
+      [&] { return running.events_text().find("would break a policy.rto_s budget") != std::string::npos; },
+      10.0))
+      << running.events_text();
+}
+
 TEST(Revived, AVmKilledOnAHealthyHostIsRestartedThere) {
   LiveCloud cloud(2);
   ASSERT_TRUE(cloud.hosts[0]->define_domain(lab::test_domain_xml("web-1", 1, 512), true));

@@ -1,0 +1,76 @@
+// Predicted recovery time per priority tier (`revive check --rto`): for every failure the capacity check
+// considers (each single host, each failure-domain value, N-host sets), when each tier would be running
+// again, p50 and p90, against the inventory's `policy.rto_s` budgets, and what binds.
+//
+// How: the failure's plan (the planner, as for the capacity check), then `samples` runs of the executor's
+// what-if list scheduler (exec/dry_run.h: every array, switch, endpoint and per-host start limit) on step
+// durations drawn from the latency model (lognormal median/spread per step kind, detection and fence per
+// failed host), with tier-ordered deadlines (critical first, as the `parallel` strategy and Revive's
+// held-back slots give the critical tier). A tier's time in one run = when its last placed VM is running,
+// from the failure. p50 and p90 are the empirical quantiles over the runs. A tier with waiting VMs never
+// completes: its budget is broken whatever the times. What binds: the term of the lower bound (exec/bound.h)
+// at median durations — a chain (one VM's own steps), or a resource (endpoint, array, switch, target host)
+// whose limit the advice names. Pure computation; deterministic for a seed. Thread-safety: none needed (no
+// state).
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "model/cloud.h"
+#include "plan/capacity_check.h"
+
+namespace revive::exec {
+
+struct StepLatency {
+  double median_s = 0.0;
+  double spread = 0.0;  // sigma of the underlying normal; 0 = fixed
+};
+
+// Defaults are the simulation contract's (docs/scenario.md), detection as with `latency.detect: 5`.
+struct RecoveryLatencies {
+  StepLatency detect{5.0, 0.0};
+  StepLatency fence{8.0, 0.2};
+  StepLatency disk_unmap{2.0, 0.3};
+  StepLatency disk_map{4.0, 0.3};
+  StepLatency net_config{3.0, 0.3};
+  StepLatency vm_start{60.0, 0.4};
+};
+
+struct RecoveryTimeOptions {
+  plan::CapacityCheckOptions failures;  // which failures (as `revive check`)
+  RecoveryLatencies latencies;
+  std::uint32_t samples = 64;  // scheduler runs per failure
+  std::uint64_t seed = 1;
+};
+
+struct TierPrediction {
+  std::uint32_t vms = 0;      // protected VMs of the tier on the failed hosts (by effective priority)
+  std::uint32_t waiting = 0;  // of them, left waiting by the plan
+  double p50_s = 0.0, p90_s = 0.0;
+  double budget_s = 0.0;  // policy.rto_s of the tier; 0 = none
+  bool breaks = false;    // budget set, and waiting > 0 or p90 > budget
+};
+
+struct FailurePrediction {
+  std::string failure;  // "host-0007", "rack=r3", "host-0001+host-0002"
+  std::vector<model::HostIndex> failed_hosts;
+  std::array<TierPrediction, model::kPriorityCount> tiers{};
+  std::string binding;  // what sets the lower bound at median durations
+  std::string advice;   // what would shorten it (empty when a VM's own chain binds)
+  bool breaks_budget = false;
+};
+
+struct RecoveryTimeReport {
+  std::size_t failures_checked = 0;
+  bool sampled = false;
+  std::vector<FailurePrediction> failures;  // every failure checked, in the capacity check's order
+  std::size_t breaking = 0;                 // failures with a tier over its budget
+  double check_ms = 0.0;
+};
+
+RecoveryTimeReport predict_recovery_times(const model::Cloud& cloud, const RecoveryTimeOptions& options);
+
+}  // namespace revive::exec
