@@ -96,10 +96,13 @@ Round run_round(const std::filesystem::path& root, bool loaded, double rate, con
   if (!up) throw std::runtime_error("revived did not come up: see " + (root / "revived.log").string());
 
   std::unique_ptr<revive::lab::BackgroundProcess> wrk;
-  const int connections = 8;
+  // Fewer connections than revived's 8 HTTP threads: a kept-alive connection holds a thread, so more would
+  // leave the poller below (and any operator) waiting for one.
+  const int connections = 6;
   if (loaded) {
-    // Each connection waits `delay` ms between its requests: about `rate` requests/s in all.
-    int delay_ms = static_cast<int>(connections * 1000.0 / rate);
+    // Each connection waits `delay` ms between its requests (its answer takes some more): about `rate`
+    // requests/s in all when the daemon keeps up.
+    int delay_ms = static_cast<int>(connections * 1000.0 / rate * 0.85);
     std::ofstream(root / "reads.lua")
         << "local paths = {'/v1/status', '/v1/hosts', '/v1/hosts/td1', '/v1/vms', '/v1/operations', "
            "'/metrics'}\n"
@@ -107,12 +110,14 @@ Round run_round(const std::filesystem::path& root, bool loaded, double rate, con
         << "request = function() i = i + 1; return wrk.format('GET', paths[(i % #paths) + 1]) end\n"
         << "delay = function() return " << delay_ms << " end\n";
     wrk = std::make_unique<revive::lab::BackgroundProcess>(
-        std::vector<std::string>{"wrk", "-t2", "-c" + std::to_string(connections), "-d40s", "--timeout",
+        std::vector<std::string>{"wrk", "-t1", "-c" + std::to_string(connections), "-d40s", "--timeout",
                                  "10s", "-s", (root / "reads.lua").string(),
                                  "http://127.0.0.1:" + std::to_string(port)},
         root / "wrk.out");
-    std::this_thread::sleep_for(std::chrono::seconds(3));  // the load is steady before the crash
   }
+  // Both rounds crash td0 as long after revived's start (the detector's phi history is as long), the load
+  // steady by then.
+  std::this_thread::sleep_for(std::chrono::seconds(3));
   auto crashed_at = Clock::now();
   lab.crash("td0");
   json op;
