@@ -14,9 +14,8 @@
 // offer() never blocks: each hook has its own bounded queue (queue_size events; beyond it an event is
 // dropped and counted) and its own thread, so neither a slow receiver nor a slow command holds the engine or
 // the other hooks back. Deliveries are counted in Metrics (revive_alerts_total). Stopping (destructor) waits
-// for each hook's delivery in progress (at most its timeout; a retry's backoff is cut short) and drops what is
-// still queued.
-// Thread-safety: offer() from any thread.
+// for each hook's delivery in progress (at most its timeout; a retry's backoff is cut short) and drops what
+// is still queued. Thread-safety: offer() from any thread.
 #pragma once
 
 #include <memory>
