@@ -11,6 +11,9 @@ packages=(
   # real TCG guests (qemu-system-x86), setpriv for the session daemons' uid (util-linux).
   openipmi ipmitool fence-agents iproute2 procps
   libvirt-dev libvirt-daemon libvirt-daemon-driver-qemu libvirt-clients libxml2-dev qemu-system-x86 util-linux
+  # Observability: promtool (checks /metrics) and a real prometheus that scrapes revived in a test
+  # (package prometheus); wrk for the API load benchmark (bench/api_load.sh).
+  prometheus wrk
 )
 missing=()
 for package in "${packages[@]}"; do

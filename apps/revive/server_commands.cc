@@ -285,6 +285,74 @@ std::string event_line(const json& e) {
                      text(e["kind"]), text(e["message"]), about.empty() ? "" : " [" + about.substr(1) + "]");
 }
 
+// `revive host why HOST`: the evidence behind the host's last fence decision (GET /v1/hosts/{host}/why).
+void print_evidence(const json& e) {
+  std::cout << fmt::format("  at {}: {}\n", text(e["at"]), text(e["rule"], "(no rule fired)"));
+  Table channels({"    CHANNEL", "STATE", "PHI", "SILENT_S", "LAST_CONTACT"});
+  for (const auto& c : e["channels"]) {
+    channels.add({"    " + text(c["channel"]), text(c["state"]),
+                  fmt::format("{:.1f}", c["phi"].get<double>()),
+                  fmt::format("{:.1f}", c["silent_s"].get<double>()), text(c["last_contact_at"])});
+  }
+  std::cout << channels.str();
+  const auto& lease = e["lease"];
+  std::cout << fmt::format("  lease: last renewal {}, {} (ttl {:g} s)\n",
+                           text(lease["last_renewal_at"], "never"),
+                           lease["expired"].get<bool>() ? "expired" : "valid", lease["ttl_s"].get<double>());
+  const auto& bmc = e["bmc"];
+  std::cout << fmt::format(
+      "  bmc: {}\n",
+      bmc["configured"].get<bool>()
+          ? "power " + text(bmc["power"]) + (bmc["error"].is_null() ? "" : " (" + text(bmc["error"]) + ")")
+          : "none configured");
+  const auto& storm = e["storm_guard"];
+  std::cout << fmt::format("  storm guard: {} ({} of {} hosts suspect; trips above {:g} of them)\n",
+                           storm["active"].get<bool>() ? "HOLDING fences" : "inactive",
+                           storm["suspect_hosts"].get<int>(), storm["monitored_hosts"].get<int>(),
+                           storm["max_suspect_share"].get<double>());
+  std::cout << fmt::format("  fencing {}, levels {}\n", e["armed"].get<bool>() ? "armed" : "DISARMED",
+                           joined(e["levels"]));
+  if (!e["fence"].is_null()) {
+    const auto& fence = e["fence"];
+    std::cout << fmt::format("  fence: {} at {} (level {})\n", fence["ok"].get<bool>() ? "done" : "failed",
+                             text(fence["at"]), text(fence["level"]));
+  }
+}
+
+void print_why(const json& why) {
+  std::cout << fmt::format("{}: {}\n", text(why["host"]), text(why["state"]));
+  if (why["decision"].is_null()) {
+    std::cout << "no fence decision; the detector now:\n";
+    print_evidence(why["now"]);
+    return;
+  }
+  std::cout << "fence decision:\n";
+  print_evidence(why["decision"]);
+}
+
+// `text` percent-encoded for a query string (RFC 3986 unreserved characters and ':' kept).
+std::string query_value(const std::string& text) {
+  std::string out;
+  for (unsigned char c : text) {
+    if (std::isalnum(c) || c == '-' || c == '.' || c == '_' || c == '~' || c == ':') {
+      out += static_cast<char>(c);
+    } else {
+      out += fmt::format("%{:02X}", c);
+    }
+  }
+  return out;
+}
+
+void print_audit(const json& records) {
+  Table table({"SEQ", "AT", "KIND", "WHO", "WHAT", "STATUS", "RESULT"});
+  for (const auto& r : records) {
+    table.add({std::to_string(r["sequence"].get<std::uint64_t>()), text(r["at"]), text(r["kind"]),
+               text(r["who"]), text(r["what"]),
+               r["status"].get<int>() ? std::to_string(r["status"].get<int>()) : "-", text(r["result"])});
+  }
+  std::cout << table.str();
+}
+
 std::string reason_value(const std::string& reason) {
   if (reason == "maintenance") return "maintenance";
   if (reason == "predicted_failure" || reason == "predicted-failure") return "predicted_failure";
@@ -405,7 +473,7 @@ void add_daemon_commands(CLI::App& app, std::shared_ptr<Context> context) {
     print_action(*context, context->api().post("/v1/hosts/" + maintenance->host + "/maintenance", body));
   });
 
-  auto* host = app.add_subcommand("host", "Operator actions on one host");
+  auto* host = app.add_subcommand("host", "Operator actions on one host, and why it was fenced");
   host->require_subcommand(1);
   auto confirm_host = std::make_shared<std::string>();
   auto* confirm = host->add_subcommand("confirm-down", "Vouch that HOST is powered off: it counts as fenced");
@@ -416,6 +484,34 @@ void add_daemon_commands(CLI::App& app, std::shared_ptr<Context> context) {
         ? context->print_json(answer)
         : void(std::cout << fmt::format("recorded: {} (by {} at {})\n", text(answer["message"]),
                                         text(answer["confirmed_by"]), text(answer["confirmed_at"])));
+  });
+
+  auto why_host = std::make_shared<std::string>();
+  auto* why =
+      host->add_subcommand("why", "Why HOST was (or would be) fenced: channels, lease, BMC, storm guard");
+  why->add_option("HOST", *why_host, "The host's name")->required();
+  why->callback([context, why_host] {
+    auto answer = context->api().get("/v1/hosts/" + *why_host + "/why");
+    context->json_output() ? context->print_json(answer) : print_why(answer);
+  });
+
+  struct Audit {
+    std::string since;
+    std::string kind;
+    std::uint64_t limit = 100;
+  };
+  auto audit = std::make_shared<Audit>();
+  auto* audit_command = app.add_subcommand("audit", "Who changed what, and every fence (oldest first)");
+  audit_command->add_option("--since", audit->since, "Only records at or after this RFC 3339 time");
+  audit_command->add_option("--kind", audit->kind, "request or fence")
+      ->check(CLI::IsMember({"request", "fence"}));
+  audit_command->add_option("--limit", audit->limit, "At most this many records (1-1000, default 100)");
+  audit_command->callback([context, audit] {
+    std::string path = fmt::format("/v1/audit?limit={}", audit->limit);
+    if (!audit->kind.empty()) path += "&kind=" + audit->kind;
+    if (!audit->since.empty()) path += "&since=" + query_value(audit->since);
+    auto answer = context->api().get(path);
+    context->json_output() ? context->print_json(answer) : print_audit(answer["records"]);
   });
 
   for (bool arming : {false, true}) {
@@ -517,9 +613,9 @@ void add_daemon_commands(CLI::App& app, std::shared_ptr<Context> context) {
   });
 }
 
-const std::set<std::string> kDaemonCommands = {"status",   "hosts",       "vms",   "plan",   "check",
-                                               "evacuate", "maintenance", "host",  "disarm", "arm",
-                                               "events",   "operations",  "cancel"};
+const std::set<std::string> kDaemonCommands = {"status",   "hosts",       "vms",    "plan",   "check",
+                                               "evacuate", "maintenance", "host",   "disarm", "arm",
+                                               "events",   "operations",  "cancel", "audit"};
 
 }  // namespace
 

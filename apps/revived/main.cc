@@ -1,5 +1,7 @@
 // revived: the Revive daemon. Loads its config (daemon/config.h), serves the REST API (api/http_server.h) and
-// runs the controller on real libvirt hosts (daemon/daemon.h) until SIGINT or SIGTERM.
+// runs the controller on real libvirt hosts (daemon/daemon.h) until SIGINT or SIGTERM. SIGHUP reloads the
+// tokens file (api.tokens_file): the new tokens take effect for the next request; a file that cannot be read
+// or has a bad line is reported and the tokens in use stay.
 // Exit status: 0 after a signal, 1 when a running daemon failed (journal, engine), 2 for bad config or
 // arguments (nothing started), 3 when it could not start (journal locked by another daemon, port in use).
 #include <signal.h>
@@ -20,11 +22,29 @@ namespace {
 
 revive::daemon::Daemon* running_daemon = nullptr;
 
-// Waits for SIGINT/SIGTERM on a thread of its own (the signals are blocked everywhere else).
-void watch_signals(sigset_t signals) {
-  int received = 0;
-  sigwait(&signals, &received);
-  if (running_daemon != nullptr) running_daemon->stop();
+// Waits for SIGINT/SIGTERM (stop) and SIGHUP (reload the tokens file) on a thread of its own (the signals
+// are blocked everywhere else).
+void watch_signals(sigset_t signals, revive::api::HttpServer* server, std::string tokens_file) {
+  while (true) {
+    int received = 0;
+    sigwait(&signals, &received);
+    if (received == SIGHUP) {
+      if (running_daemon == nullptr || tokens_file.empty()) continue;
+      try {
+        auto tokens = revive::api::TokenTable::load(tokens_file);
+        auto count = tokens.entries().size();
+        server->set_tokens(std::move(tokens));
+        running_daemon->log().info("SIGHUP: reloaded " + std::to_string(count) + " token(s) from " +
+                                   tokens_file);
+      } catch (const std::exception& error) {
+        running_daemon->log().warn(std::string("SIGHUP: tokens not reloaded (the old ones stay): ") +
+                                   error.what());
+      }
+      continue;
+    }
+    if (running_daemon != nullptr) running_daemon->stop();
+    return;
+  }
 }
 
 }  // namespace
@@ -63,6 +83,7 @@ int main(int argc, char** argv) {
   sigemptyset(&signals);
   sigaddset(&signals, SIGINT);
   sigaddset(&signals, SIGTERM);
+  sigaddset(&signals, SIGHUP);
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
   signal(SIGPIPE, SIG_IGN);
 
@@ -74,6 +95,7 @@ int main(int argc, char** argv) {
     options.address = config.listen_address;
     options.port = config.listen_port;
     options.tokens = config.api.tokens;
+    options.metrics_open = config.api.metrics_open;
     if (!config.api.certificate_file.empty()) {
       options.tls = revive::api::HttpServer::Options::Tls{config.api.certificate_file, config.api.key_file};
     }
@@ -89,7 +111,7 @@ int main(int argc, char** argv) {
     return 3;
   }
   running_daemon = daemon.get();
-  std::thread signal_thread(watch_signals, signals);
+  std::thread signal_thread(watch_signals, signals, server.get(), config.api.tokens_file);
   signal_thread.detach();
   int status = daemon->run([&] {
     std::cout << "revived: ready; API on " << (config.api.certificate_file.empty() ? "http" : "https")

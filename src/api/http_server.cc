@@ -13,10 +13,13 @@
 #include <cstring>
 #include <functional>
 #include <map>
+#include <mutex>
 #include <optional>
 #include <set>
 #include <stdexcept>
 #include <thread>
+
+#include "api/rfc3339.h"
 
 namespace revive::api {
 
@@ -223,14 +226,27 @@ struct HttpServer::Impl {
   bool started = false;
   std::vector<Route> table = make_table();
 
-  Impl(Service& s, Options o) : service(s), options(std::move(o)) {}
+  mutable std::mutex tokens_mutex;
+  std::shared_ptr<const TokenTable> tokens;  // nullptr: no authentication (options.tokens at start)
+
+  Impl(Service& s, Options o) : service(s), options(std::move(o)) {
+    if (options.tokens) tokens = std::make_shared<const TokenTable>(std::move(*options.tokens));
+    options.tokens.reset();
+  }
+
+  std::shared_ptr<const TokenTable> current_tokens() const {
+    std::lock_guard lock(tokens_mutex);
+    return tokens;
+  }
 
   static std::vector<Route> make_table();
 
   // The one place a request is admitted: the bearer token's entry (401 when there is none or it is unknown),
-  // its role against the route's (403). Never names the token in an answer.
-  Caller admit(const httplib::Request& request, const Route& route) const {
-    if (!options.tokens) return Caller{};
+  // its role against the route's (403). Never names the token in an answer. `who` is set to the caller's name
+  // as soon as it is known (for the audit of a refused request).
+  Caller admit(const httplib::Request& request, const Route& route, std::string& who) const {
+    auto table = current_tokens();
+    if (!table || (options.metrics_open && route.info.path == "/metrics")) return Caller{};
     const std::string header = request.get_header_value("Authorization");
     constexpr std::string_view kScheme = "bearer ";
     bool bearer = header.size() > kScheme.size() &&
@@ -242,8 +258,9 @@ struct HttpServer::Impl {
     std::string_view token = std::string_view(header).substr(kScheme.size());
     while (!token.empty() && token.front() == ' ') token.remove_prefix(1);
     while (!token.empty() && token.back() == ' ') token.remove_suffix(1);
-    const TokenEntry* entry = options.tokens->find(token);
+    const TokenEntry* entry = table->find(token);
     if (entry == nullptr) throw RequestError(401, "Authorization", "Authorization: unknown token");
+    who = entry->name;
     if (entry->role < route.info.role) {
       throw RequestError(
           403, "Authorization",
@@ -253,7 +270,30 @@ struct HttpServer::Impl {
     return Caller{entry->name};
   }
 
+  // Serves the request; then, for a state-changing one, hands its record to the audit.
   void dispatch(const httplib::Request& request, httplib::Response& response) {
+    std::string who = current_tokens() ? "(unauthenticated)" : Caller{}.user;
+    serve(request, response, who);
+    if (request.method == "GET" || request.method == "HEAD" || request.method == "OPTIONS") return;
+    RequestRecord record;
+    record.method = request.method;
+    record.path = request.path;
+    record.who = who;
+    record.body = request.body.substr(0, 4096);
+    record.status = response.status;
+    if (response.status >= 400) {
+      json body = json::parse(response.body, nullptr, false);
+      if (body.is_object() && body.contains("error") && body["error"].is_object())
+        record.error = body["error"].value("message", "");
+    }
+    try {
+      service.record_request(record);
+    } catch (const std::exception&) {
+      // The audit's own failure is the daemon's to report; the answer is sent already.
+    }
+  }
+
+  void serve(const httplib::Request& request, httplib::Response& response, std::string& who) {
     try {
       std::string method = request.method == "HEAD" ? "GET" : request.method;
       std::vector<std::string> allowed;
@@ -264,7 +304,7 @@ struct HttpServer::Impl {
           allowed.push_back(route.info.method);
           continue;
         }
-        Caller caller = admit(request, route);  // before any syntax check: a stranger learns only 401
+        Caller caller = admit(request, route, who);  // before any syntax check: a stranger learns only 401
         check_params(*params);
         Call call{request, std::move(*params), std::move(caller)};
         check_query(request, route);
@@ -365,6 +405,24 @@ DrainRequest drain_request(const json& body, std::vector<std::string> hosts, std
   return drain;
 }
 
+AuditQuery audit_query(const httplib::Request& request) {
+  AuditQuery query;
+  if (request.has_param("since")) {
+    auto since = parse_rfc3339(request.get_param_value("since"));
+    if (!since) throw bad("since", "must be an RFC 3339 time (2024-05-01T12:00:00Z)");
+    query.since_unix_ms =
+        std::chrono::duration_cast<std::chrono::milliseconds>(since->time_since_epoch()).count();
+  }
+  if (request.has_param("kind")) {
+    query.kind = request.get_param_value("kind");
+    if (query.kind != "request" && query.kind != "fence") throw bad("kind", "must be request or fence");
+  }
+  std::uint64_t limit = query_unsigned(request, "limit", 100);
+  if (limit < 1 || limit > kMaxEventLimit) throw bad("limit", fmt::format("must be 1 to {}", kMaxEventLimit));
+  query.limit = limit;
+  return query;
+}
+
 }  // namespace
 
 void HttpServer::Impl::serve_events(const Call& call, httplib::Response& response) {
@@ -442,6 +500,8 @@ std::vector<HttpServer::Impl::Route> HttpServer::Impl::make_table() {
   add("GET", "/v1/hosts", R::viewer, read(&Service::hosts));
   add("GET", "/v1/hosts/{host}", R::viewer,
       [](Impl& s, const Call& c, httplib::Response& res) { reply(res, s.service.host(c.param("host"))); });
+  add("GET", "/v1/hosts/{host}/why", R::viewer,
+      [](Impl& s, const Call& c, httplib::Response& res) { reply(res, s.service.why(c.param("host"))); });
   add("POST", "/v1/hosts/{host}/evacuate", R::operator_, [](Impl& s, const Call& c, httplib::Response& res) {
     auto body = parse_body(c.request, {"deadline_s", "reason", "dry_run"});
     reply_action(res, s.service.drain(drain_request(body, {c.param("host")}, "maintenance"), c.caller));
@@ -498,6 +558,11 @@ std::vector<HttpServer::Impl::Route> HttpServer::Impl::make_table() {
       {"after", "limit", "wait_s"});
   add("GET", "/v1/events/stream", R::viewer,
       [](Impl& s, const Call& c, httplib::Response& res) { s.serve_event_stream(c, res); }, {"after"});
+  add("GET", "/v1/audit", R::viewer,
+      [](Impl& s, const Call& c, httplib::Response& res) {
+        reply(res, s.service.audit(audit_query(c.request)));
+      },
+      {"since", "kind", "limit"});
   for (bool armed : {false, true}) {
     add("POST", armed ? "/v1/arm" : "/v1/disarm", R::admin,
         [armed](Impl& s, const Call& c, httplib::Response& res) {
@@ -507,6 +572,9 @@ std::vector<HttpServer::Impl::Route> HttpServer::Impl::make_table() {
   }
   add("GET", "/v1/openapi.yaml", R::viewer, [](Impl&, const Call&, httplib::Response& res) {
     res.set_content(std::string(openapi_document()), "application/yaml");
+  });
+  add("GET", "/metrics", R::viewer, [](Impl& s, const Call&, httplib::Response& res) {
+    res.set_content(s.service.metrics(), "text/plain; version=0.0.4; charset=utf-8");
   });
   return table;
 }
@@ -587,6 +655,12 @@ void HttpServer::start() {
   // stop() is a no-op for httplib until its accept loop runs: wait for it, so that stop() always ends it.
   for (int i = 0; i < 2000 && !server.is_running(); ++i)
     std::this_thread::sleep_for(std::chrono::milliseconds(1));
+}
+
+void HttpServer::set_tokens(std::optional<TokenTable> tokens) {
+  auto table = tokens ? std::make_shared<const TokenTable>(std::move(*tokens)) : nullptr;
+  std::lock_guard lock(impl_->tokens_mutex);
+  impl_->tokens = std::move(table);
 }
 
 int HttpServer::port() const {

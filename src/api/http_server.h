@@ -6,6 +6,11 @@
 // Admission: with Options::tokens, a request needs `Authorization: Bearer TOKEN` of a known token (else 401,
 // with `WWW-Authenticate: Bearer`) whose role is at least the route's (else 403); the caller is the token's
 // name. Without tokens every caller is admitted as "anonymous" (a lab only). Options::tls serves HTTPS.
+// GET /metrics needs the viewer role like every read, unless Options::metrics_open (api.metrics_open in the
+// config): then it admits anyone, so that a Prometheus without a token can scrape it. set_tokens() swaps the
+// token table while serving (revived reloads its tokens file on SIGHUP); requests already admitted go on.
+// Audit: after every state-changing request (POST), admitted or refused, the server calls
+// Service::record_request with the caller, the status and the error.
 //
 // Ownership: the server borrows the Service, which must outlive it. Thread-safety: start() and stop() from
 // one thread; port() from any. Requests run on a pool of `threads` threads, which call the service
@@ -46,7 +51,8 @@ class HttpServer {
       std::string certificate_file;  // PEM, the server's certificate (chain)
       std::string key_file;          // PEM, its private key
     };
-    std::optional<Tls> tls;  // nullopt: plain HTTP
+    std::optional<Tls> tls;     // nullopt: plain HTTP
+    bool metrics_open = false;  // GET /metrics without a token
   };
 
   HttpServer(Service& service, Options options);
@@ -60,6 +66,9 @@ class HttpServer {
   void start();
   // The port it listens on (the one chosen when Options::port was 0); 0 before start().
   int port() const;
+  // Replaces the token table (nullopt: no authentication); from any thread, takes effect for the next
+  // request.
+  void set_tokens(std::optional<TokenTable> tokens);
   // Stops accepting, ends event streams and long polls, waits for the request threads: returns within about
   // 2 s even with clients connected. Idempotent.
   void stop();

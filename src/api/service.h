@@ -42,6 +42,25 @@ struct Caller {
   std::string user = "anonymous";
 };
 
+// One request as the audit log sees it: the HTTP server reports every state-changing request (POST), admitted
+// or refused, once its answer is known.
+struct RequestRecord {
+  std::string method;  // "POST"
+  std::string path;    // as requested, without the query
+  std::string who;    // the token's name; "anonymous" without tokens; "(unauthenticated)" without a valid one
+  std::string body;   // the request body as sent, cut at 4 KiB (tokens travel only in headers)
+  int status = 0;     // the answer's HTTP status
+  std::string error;  // the error's message when status >= 400, else empty
+};
+
+// GET /v1/audit: the audit records after `since_unix_ms` (0: from the first), of `kind` ("request",
+// "fence"; empty: both), oldest first, at most `limit`.
+struct AuditQuery {
+  std::int64_t since_unix_ms = 0;
+  std::string kind;
+  std::size_t limit = 100;
+};
+
 // POST /v1/hosts/{host}/evacuate and /v1/hosts/{host}/maintenance (action enter), /predicted-failure.
 struct DrainRequest {
   std::vector<std::string> hosts;      // at least one; each a known host
@@ -80,6 +99,16 @@ class Service {
   // GET /v1/events?after=N&limit=L&wait_s=W: events with sequence > after, oldest first, at most `limit`;
   // when none is there yet, waits up to `wait_s` for the first (long poll; the SSE stream uses it too).
   virtual nlohmann::json events(std::uint64_t after, std::size_t limit, double wait_s) = 0;
+  // GET /v1/audit (AuditPage): who changed what, and every fence, oldest first (daemon/audit.h).
+  virtual nlohmann::json audit(const AuditQuery& query) = 0;
+  // GET /v1/hosts/{host}/why (HostWhy; 404): the evidence behind the host's last fence decision, or what the
+  // detector sees now when there was none.
+  virtual nlohmann::json why(const std::string& host) = 0;
+  // GET /metrics: the Prometheus text exposition (version 0.0.4), docs/metrics.md.
+  virtual std::string metrics() = 0;
+  // Called by the HTTP server after every state-changing request (admitted or refused), from its threads;
+  // must not block for long. Default: nothing is recorded.
+  virtual void record_request(const RequestRecord& /*request*/) {}
 
   // ---- actions (operator unless said) -------------------------------------------------------------------
   // Each answers the operation started ({operation: Operation}) or, dry_run, {dry_run: true, plan: ...}.

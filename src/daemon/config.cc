@@ -11,6 +11,7 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <limits>
 #include <sstream>
 #include <string_view>
@@ -138,9 +139,10 @@ class ConfigReader {
             "a config is a mapping with listen, data_dir, inventory, heartbeat...; got " + describe(root));
       finish();
     }
-    Section top = section(root, "",
-                          {"listen", "data_dir", "inventory", "heartbeat", "detector", "fencing", "recovery",
-                           "evacuation", "vm_restart", "capacity_check", "discovery", "libvirt", "api"});
+    Section top = section(
+        root, "",
+        {"listen", "data_dir", "inventory", "heartbeat", "detector", "fencing", "recovery", "evacuation",
+         "vm_restart", "capacity_check", "discovery", "libvirt", "api", "log", "alerts"});
     address(top, "listen", config.listen_address, config.listen_port);
     read_api(top, config.api);
     if (require(top, "data_dir")) {
@@ -178,6 +180,8 @@ class ConfigReader {
     Section discovery = section(top.value("discovery"), "discovery", {"interval_s"});
     number(discovery, "interval_s", config.discovery_interval_s, kPositive);
     read_libvirt(top, config.libvirt);
+    read_log(top, config.log);
+    read_alerts(top, config.alerts);
 
     // The inventory: its own errors pass through unchanged; the config's checks against it need it loaded.
     std::optional<model::InventoryError> inventory_error;
@@ -445,7 +449,8 @@ class ConfigReader {
   }
 
   void read_api(const Section& top, ApiSecurityConfig& api_config) {
-    Section section = this->section(top.value("api"), "api", {"tokens_file", "tls"});
+    Section section = this->section(top.value("api"), "api", {"tokens_file", "tls", "metrics_open"});
+    boolean(section, "metrics_open", api_config.metrics_open);
     if (section.value("tokens_file") != kNoNode) {
       if (auto path = read_path(section, "tokens_file")) {
         api_config.tokens_file = *path;
@@ -632,6 +637,78 @@ class ConfigReader {
     number(section, "timeout_factor", recovery.timeout_factor, kPositive);
     number(section, "min_timeout_s", recovery.min_timeout_s, kPositive);
     integer(section, "global_max_parallel", recovery.global_max_parallel, 0);
+  }
+
+  void read_log(const Section& top, LogConfig& log) {
+    Section section = this->section(top.value("log"), "log", {"format", "level"});
+    constexpr std::array<std::string_view, 2> kFormats = {"text", "json"};
+    constexpr std::array<std::string_view, 4> kLevels = {"debug", "info", "warn", "error"};
+    if (NodeId format = section.value("format"); format != kNoNode) {
+      if (auto chosen = choice(format, "log.format", kFormats)) log.json = *chosen == 1;
+    }
+    if (NodeId level = section.value("level"); level != kNoNode) {
+      if (auto chosen = choice(level, "log.level", kLevels)) log.level = std::string(kLevels[*chosen]);
+    }
+  }
+
+  // alerts: {queue_size, webhooks: [{url, events, timeout_s, retries, backoff_s}], commands: [{command,
+  // events, timeout_s}]}.
+  void read_alerts(const Section& top, AlertsConfig& alerts) {
+    Section section = this->section(top.value("alerts"), "alerts", {"queue_size", "webhooks", "commands"});
+    integer(section, "queue_size", alerts.queue_size, 1);
+    auto each = [&](std::string_view name, const std::function<void(NodeId, const std::string&)>& read) {
+      NodeId list = section.value(name);
+      if (list == kNoNode) return;
+      std::string field = section.field(name);
+      if (document_.kind(list) != NodeKind::sequence) {
+        error(list, field, "expected a list, got " + describe(list));
+        return;
+      }
+      for (std::uint32_t i = 0, n = document_.size(list); i < n; ++i)
+        read(document_.item(list, i), field + "[" + std::to_string(i) + "]");
+    };
+    each("webhooks", [&](NodeId item, const std::string& field) {
+      Section hook = this->section(item, field, {"url", "events", "timeout_s", "retries", "backoff_s"});
+      if (hook.node == kNoNode) return;
+      WebhookConfig webhook;
+      if (require(hook, "url") && string(hook, "url", webhook.url) != kNoNode &&
+          webhook.url.rfind("http://", 0) != 0 && webhook.url.rfind("https://", 0) != 0) {
+        error(hook.value("url"), hook.field("url"),
+              "expected an http:// or https:// URL, got " + quote(webhook.url));
+      }
+      alert_events(hook, webhook.events);
+      number(hook, "timeout_s", webhook.timeout_s, kPositive);
+      integer(hook, "retries", webhook.retries, 0);
+      number(hook, "backoff_s", webhook.backoff_s, kNonNegative);
+      alerts.webhooks.push_back(std::move(webhook));
+    });
+    each("commands", [&](NodeId item, const std::string& field) {
+      Section hook = this->section(item, field, {"command", "events", "timeout_s"});
+      if (hook.node == kNoNode) return;
+      CommandHookConfig command_hook;
+      if (require(hook, "command")) command(hook, "command", command_hook.command);
+      alert_events(hook, command_hook.events);
+      number(hook, "timeout_s", command_hook.timeout_s, kPositive);
+      alerts.commands.push_back(std::move(command_hook));
+    });
+  }
+
+  // A hook's `events`: a non-empty list of alert kinds (daemon/alerts.h).
+  void alert_events(const Section& hook, std::vector<std::string>& events) {
+    if (!require(hook, "events")) return;
+    NodeId list = hook.value("events");
+    std::string field = hook.field("events");
+    if (document_.kind(list) != NodeKind::sequence || document_.size(list) == 0) {
+      error(list, field,
+            "expected a non-empty list of alert kinds (" + join_names(alert_kinds()) + "), got " +
+                (document_.kind(list) == NodeKind::sequence ? std::string("an empty list") : describe(list)));
+      return;
+    }
+    for (std::uint32_t i = 0, n = document_.size(list); i < n; ++i) {
+      NodeId item = document_.item(list, i);
+      if (auto kind = choice(item, field + "[" + std::to_string(i) + "]", alert_kinds()))
+        events.push_back(alert_kinds()[*kind]);
+    }
   }
 
   void read_libvirt(const Section& top, LibvirtConfig& libvirt) {

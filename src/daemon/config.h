@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "api/auth.h"
+#include "daemon/alerts.h"
 #include "detect/host_monitor.h"
 #include "exec/executor.h"
 #include "model/cloud.h"
@@ -76,6 +77,13 @@ struct ApiSecurityConfig {
   std::optional<api::TokenTable> tokens;  // loaded from tokens_file
   std::string certificate_file;           // api.tls: both set, or both empty (plain HTTP)
   std::string key_file;
+  bool metrics_open = false;  // api.metrics_open: GET /metrics without a token (for a Prometheus)
+};
+
+// log.*: the daemon's log on stderr (spdlog): one line per event, as text or JSON.
+struct LogConfig {
+  bool json = false;           // log.format: text (default) or json
+  std::string level = "info";  // log.level: debug, info, warn, error
 };
 
 struct DaemonConfig {
@@ -102,6 +110,8 @@ struct DaemonConfig {
   double capacity_check_interval_s = 3600.0;  // also after every inventory change
   double discovery_interval_s = 30.0;         // full rediscovery; events keep the inventory current between
   LibvirtConfig libvirt;
+  LogConfig log;
+  AlertsConfig alerts;  // alerts.webhooks, alerts.commands, alerts.queue_size
 };
 
 // Throws ConfigError when the config itself has errors (its diagnostics then end with the inventory's, word

@@ -14,6 +14,7 @@
 
 #include "control/controller.h"
 #include "daemon/durable_environment.h"
+#include "daemon/fence_evidence.h"
 #include "detect/heartbeat_receiver.h"
 #include "detect/host_monitor.h"
 #include "detect/store_sync.h"
@@ -99,14 +100,16 @@ constexpr const char* kVmStates[] = {"running", "stopped", "recovering", "waitin
 
 class Daemon::Engine {
  public:
-  Engine(const DaemonConfig& config, EventLog& events)
+  Engine(const DaemonConfig& config, EventLog& events, Metrics& metrics)
       : config_(config),
         events_(events),
+        metrics_(metrics),
         durable_journal_(config.data_dir + "/journal.db"),
         journal_(durable_journal_),
         state_store_(config.data_dir + "/state.db"),
         inventory_(config.inventory),
         gate_(loop_, journal_, [this](std::string error) { fatal("the journal failed: " + error); }) {
+    gate_.set_latency_observer([this](double seconds) { metrics_.journal_latency(seconds); });
     drivers::LibvirtOptions libvirt;
     libvirt.connect_timeout_s = config.libvirt.connect_timeout_s;
     libvirt.keepalive_interval_s = config.libvirt.keepalive_interval_s;
@@ -401,6 +404,16 @@ class Daemon::Engine {
     throw api::RequestError(404, "id", "no operation '" + id + "'");
   }
 
+  // The evidence behind the host's last fence decision (null when none) and what the detector sees now.
+  json why_json(const std::string& name) {
+    auto h = find_host(name, "host");
+    auto found = decisions_.find(h);
+    return {{"host", name},
+            {"state", host_state(h)},
+            {"decision", found == decisions_.end() ? json(nullptr) : found->second},
+            {"now", evidence_now(h, "")}};
+  }
+
   json drain(const api::DrainRequest& request, const api::Caller& caller) {
     auto hosts = find_hosts(request.hosts, request.hosts_field);
     auto reason = exec::parse_evacuation_reason(request.reason == "predicted_failure" ? "predicted-failure"
@@ -468,7 +481,7 @@ class Daemon::Engine {
     manual_->confirm(h);
     monitor_->confirm_down(h, caller.user);
     std::string message = fmt::format("{} confirms {} is off", caller.user, name);
-    emit("host_confirmed_down", name, "", recovery_of_host(h), message);
+    emit("host_confirmed_down", name, "", recovery_of_host(h), message, {{"by", caller.user}});
     return {{"host", name},
             {"confirmed_by", caller.user},
             {"confirmed_at", rfc3339(unix_now_ms())},
@@ -726,7 +739,8 @@ class Daemon::Engine {
       auto host = controller_->executor().state().vms[vm].host;
       set_vm_host(vm, host);
       emit("vm_recovered", inventory_.hosts[host].name, inventory_.vms[vm].name, recovery_of(vm),
-           fmt::format("{} runs again on {}", inventory_.vms[vm].name, inventory_.hosts[host].name));
+           fmt::format("{} runs again on {}", inventory_.vms[vm].name, inventory_.hosts[host].name),
+           {{"priority", std::string(model::to_string(inventory_.vms[vm].priority))}});
     });
     journal_.set_observer([this](const env::JournalRecord& record, std::uint64_t sequence) {
       observe(record);
@@ -945,9 +959,11 @@ class Daemon::Engine {
     std::vector<model::HostIndex> hosts{host};
     Operation op = new_operation("recovery", hosts, "revived");
     operations_.push_back(op);
+    record_decision(host, why);
     emit("host_declared_failed", inventory_.hosts[host].name, "", op.id,
          fmt::format("{} declared failed ({}): fencing it, then recovering its protected VMs",
-                     inventory_.hosts[host].name, why));
+                     inventory_.hosts[host].name, why),
+         decisions_[host]);
     controller_->host_failed(host);
     plans_dirty_ = true;
   }
@@ -976,6 +992,7 @@ class Daemon::Engine {
                 {"to", detect::to_string(event.to)},
                 {"channels", evidence}});
         host_reasons_[event.host] = event.reason;
+        if (event.to == detect::HostHealth::failed) failed_rules_[event.host] = event.reason;
         controller_->host_health(event.host, event.to == detect::HostHealth::up);
         if (event.to == detect::HostHealth::failed) manual_->host_lost(event.host);
         if (event.to == detect::HostHealth::fenced) {
@@ -1116,6 +1133,10 @@ class Daemon::Engine {
     }
     fence_reports_[report.host] = {
         {"ok", report.ok}, {"level", report.level}, {"attempts", attempts}, {"at", rfc3339(unix_now_ms())}};
+    if (auto decision = decisions_.find(report.host); decision != decisions_.end()) {
+      set_fence_result(decision->second, fence_reports_[report.host]);
+      fence_reports_[report.host]["evidence"] = decision->second;
+    }
     if (report.ok) {
       inventory_.hosts[report.host].state = model::HostState::down;
       emit("host_fenced", name, "", recovery_of_host(report.host),
@@ -1197,6 +1218,8 @@ class Daemon::Engine {
             s.state = kind == "step_done" ? "succeeded" : "failed";
             s.finished_ms = now;
             s.error = payload.value("error", "");
+            if (!replaying)
+              metrics_.step_finished(s.step, (now - s.started_ms) / 1000.0, kind == "step_done");
           }
         }
       }
@@ -1216,6 +1239,9 @@ class Daemon::Engine {
           s.state = state;
           s.finished_ms = now;
           s.error = payload.value("error", "");
+          if (!replaying)
+            metrics_.step_finished(s.step, (now - s.started_ms) / 1000.0,
+                                   s.state == std::string("succeeded"));
         }
       }
     };
@@ -1749,6 +1775,32 @@ class Daemon::Engine {
               {"fits_deadline", fits}}}};
   }
 
+  // ---- fence evidence (daemon/fence_evidence.h) --------------------------------------------------------
+
+  json evidence_now(model::HostIndex h, const std::string& rule) const {
+    EvidenceContext context;
+    context.host_name = inventory_.hosts[h].name;
+    context.rule = rule;
+    context.bmc_configured = inventory_.hosts[h].bmc.has_value();
+    for (auto level : config_.fencing.levels) context.levels.push_back(level_name(level));
+    context.loop_now_s = loop_.now_s();
+    context.wall_now_ms = unix_now_ms();
+    return fence_evidence(*monitor_, h, context);
+  }
+
+  // The decision to fence `host`, with its evidence; the BMC is asked for the power state beside the fence.
+  void record_decision(model::HostIndex host, const std::string& why) {
+    auto rule = failed_rules_.count(host) ? failed_rules_[host] : why;
+    decisions_[host] = evidence_now(host, rule);
+    if (!inventory_.hosts[host].bmc) return;
+    auto generation = ++decision_generation_[host];
+    ipmi_->power_status(
+        host, [this, host, generation](const env::OperationResult& result, env::PowerState power) {
+          if (decision_generation_[host] != generation) return;
+          set_bmc_power(decisions_[host], power, result.ok ? "" : result.error, unix_now_ms());
+        });
+  }
+
   // ---- helpers ----------------------------------------------------------------------------------------
 
   model::HostIndex find_host(const std::string& name, const char* field) const {
@@ -1813,6 +1865,7 @@ class Daemon::Engine {
 
   const DaemonConfig& config_;
   EventLog& events_;
+  Metrics& metrics_;
   drivers::WallClockLoop loop_;
   store::SqliteJournal durable_journal_;
   ControllerJournal journal_;
@@ -1848,6 +1901,9 @@ class Daemon::Engine {
   std::vector<Operation> operations_;
   std::unordered_map<std::string, std::vector<StepView>> steps_;
   std::map<model::HostIndex, json> fence_reports_;
+  std::map<model::HostIndex, json> decisions_;  // the last fence decision per host, with its evidence
+  std::map<model::HostIndex, std::string> failed_rules_;  // the reason of the last transition to failed
+  std::map<model::HostIndex, std::uint64_t> decision_generation_;
   model::Cloud plan_cloud_;
   std::unique_ptr<plan::PrecomputedPlans> plans_;
   std::int64_t plans_computed_ms_ = 0;
@@ -1876,12 +1932,25 @@ class Daemon::Engine {
 // ============================================================================================== Daemon
 
 Daemon::Daemon(DaemonConfig config) : config_(std::move(config)) {
-  engine_ = std::make_unique<Engine>(config_, events_);
+  log_ = std::make_unique<DaemonLog>(config_.log);
+  engine_ =
+      std::make_unique<Engine>(config_, events_, metrics_);  // the journal's lock: one daemon per data_dir
+  audit_ = std::make_unique<AuditLog>(config_.data_dir + "/audit.db");
+  alerts_ = std::make_unique<Alerts>(config_.alerts, metrics_);
+  events_.subscribe([this](const Event& event) { on_event(event); });
 }
 
 Daemon::~Daemon() {
   events_.close();
   engine_.reset();
+  alerts_.reset();
+}
+
+void Daemon::on_event(const Event& event) {
+  log_->event(event);
+  metrics_.observe(event);
+  if (auto record = audit_record_of(event)) audit_->append(std::move(*record));
+  alerts_->offer(event);
 }
 
 int Daemon::run(const std::function<void()>& ready) {
@@ -1956,6 +2025,23 @@ json Daemon::confirm_down(const std::string& host, const api::Caller& caller) {
 }
 json Daemon::cancel(const std::string& id, const api::Caller& caller) {
   return on_engine([id, caller](Engine& engine) { return engine.cancel(id, caller); });
+}
+json Daemon::audit(const api::AuditQuery& query) {
+  json list = json::array();
+  for (const auto& record : audit_->query(query)) list.push_back(AuditLog::to_json(record));
+  return {{"records", list}, {"dropped", audit_->dropped()}};
+}
+json Daemon::why(const std::string& host) {
+  return on_engine([host](Engine& engine) { return engine.why_json(host); });
+}
+std::string Daemon::metrics() {
+  auto views = on_engine([](Engine& engine) {
+    return json{{"status", engine.status()}, {"hosts", engine.hosts_json()}, {"vms", engine.vms_json()}};
+  });
+  return metrics_.render(views["status"], views["hosts"], views["vms"]);
+}
+void Daemon::record_request(const api::RequestRecord& request) {
+  audit_->append(AuditLog::of_request(request));
 }
 json Daemon::set_armed(bool armed, const std::string& reason, const api::Caller& caller) {
   return on_engine(

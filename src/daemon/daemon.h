@@ -19,8 +19,11 @@
 // daemon checkpoints (inventory as it is now) and compacts the journal; inventory changes found by
 // rediscovery (VMs that appeared) are applied then, the controller rebuilt on the new inventory.
 //
-// Thread-safety: run() on one thread (the engine thread); stop() and every api::Service method from any
-// thread (they hand their work to the engine thread and wait up to request_timeout_s for it).
+// Observability: every event is logged (daemon/daemon_log.h), counted (daemon/metrics.h), offered to the
+// alert hooks (daemon/alerts.h); fences and every state-changing request are audited (daemon/audit.h); each
+// fence decision keeps its evidence (daemon/fence_evidence.h, GET /v1/hosts/{host}/why). Thread-safety: run()
+// on one thread (the engine thread); stop() and every api::Service method from any thread (they hand their
+// work to the engine thread and wait up to request_timeout_s for it).
 #pragma once
 
 #include <cstdint>
@@ -32,8 +35,12 @@
 #include <vector>
 
 #include "api/service.h"
+#include "daemon/alerts.h"
+#include "daemon/audit.h"
 #include "daemon/config.h"
+#include "daemon/daemon_log.h"
 #include "daemon/event_log.h"
+#include "daemon/metrics.h"
 
 namespace revive::daemon {
 
@@ -67,8 +74,13 @@ class Daemon final : public api::Service {
   nlohmann::json confirm_down(const std::string& host, const api::Caller& caller) override;
   nlohmann::json cancel(const std::string& operation_id, const api::Caller& caller) override;
   nlohmann::json set_armed(bool armed, const std::string& reason, const api::Caller& caller) override;
+  nlohmann::json audit(const api::AuditQuery& query) override;
+  nlohmann::json why(const std::string& host) override;
+  std::string metrics() override;
+  void record_request(const api::RequestRecord& request) override;
 
   EventLog& event_log() { return events_; }
+  DaemonLog& log() { return *log_; }
 
   class Engine;  // everything living on the engine thread
 
@@ -77,8 +89,16 @@ class Daemon final : public api::Service {
   // does not answer in time or is not running.
   nlohmann::json on_engine(std::function<nlohmann::json(Engine&)> work);
 
+  // Every event also goes to the log, the metrics, the audit (fences) and the alert hooks, in that order;
+  // each only queues or counts (the engine thread appends events).
+  void on_event(const Event& event);
+
   DaemonConfig config_;
   EventLog events_;
+  Metrics metrics_;
+  std::unique_ptr<DaemonLog> log_;
+  std::unique_ptr<AuditLog> audit_;  // data_dir/audit.db
+  std::unique_ptr<Alerts> alerts_;
   std::unique_ptr<Engine> engine_;
 };
 

@@ -65,7 +65,7 @@ void DurabilityGate::after_durable(env::Callback callback) {
   auto sequence = journal_.last_appended();
   {
     std::lock_guard lock(mutex_);
-    queue_.emplace_back(sequence, std::move(callback));
+    queue_.push_back({sequence, std::move(callback), std::chrono::steady_clock::now()});
   }
   queued_.notify_one();
 }
@@ -75,7 +75,7 @@ void DurabilityGate::run() {
   while (true) {
     queued_.wait(lock, [this] { return stopping_ || !queue_.empty(); });
     if (stopping_) return;
-    auto [sequence, callback] = std::move(queue_.front());
+    auto [sequence, callback, queued_at] = std::move(queue_.front());
     queue_.pop_front();
     if (failed_) continue;
     lock.unlock();
@@ -91,6 +91,8 @@ void DurabilityGate::run() {
       loop_.post([this, error] { on_failure_(error); });
       continue;
     }
+    if (latency_observer_)
+      latency_observer_(std::chrono::duration<double>(std::chrono::steady_clock::now() - queued_at).count());
     loop_.post(std::move(callback));
   }
 }

@@ -15,6 +15,7 @@
 // gate calls on_failure on the loop and passes nothing more on.
 #pragma once
 
+#include <chrono>
 #include <condition_variable>
 #include <cstdint>
 #include <deque>
@@ -67,15 +68,24 @@ class DurabilityGate {
   DurabilityGate(const DurabilityGate&) = delete;
   DurabilityGate& operator=(const DurabilityGate&) = delete;
   void after_durable(env::Callback callback);
+  // Called on the gate's thread with the seconds each callback waited for the journal (metrics). Set it
+  // before the first after_durable().
+  void set_latency_observer(std::function<void(double)> observer) { latency_observer_ = std::move(observer); }
 
  private:
   void run();
+  std::function<void(double)> latency_observer_;
   env::EventLoop& loop_;
   env::Journal& journal_;
   std::function<void(std::string)> on_failure_;
   std::mutex mutex_;
   std::condition_variable queued_;
-  std::deque<std::pair<std::uint64_t, env::Callback>> queue_;
+  struct Waiting {
+    std::uint64_t sequence;
+    env::Callback callback;
+    std::chrono::steady_clock::time_point queued_at;
+  };
+  std::deque<Waiting> queue_;
   bool stopping_ = false;
   bool failed_ = false;
   std::thread thread_;

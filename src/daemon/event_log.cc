@@ -22,13 +22,22 @@ std::string rfc3339(std::int64_t unix_ms) {
 }
 
 std::uint64_t EventLog::append(Event event) {
+  std::uint64_t sequence = 0;
+  {
+    std::lock_guard lock(mutex_);
+    event.sequence = sequence = ++last_;
+    event.at_unix_ms = unix_now_ms();
+    events_.push_back(event);
+    while (events_.size() > capacity_) events_.pop_front();
+    appended_.notify_all();
+  }
+  for (const auto& listener : listeners_) listener(event);
+  return sequence;
+}
+
+void EventLog::subscribe(std::function<void(const Event&)> listener) {
   std::lock_guard lock(mutex_);
-  event.sequence = ++last_;
-  event.at_unix_ms = unix_now_ms();
-  events_.push_back(std::move(event));
-  while (events_.size() > capacity_) events_.pop_front();
-  appended_.notify_all();
-  return last_;
+  listeners_.push_back(std::move(listener));
 }
 
 std::vector<Event> EventLog::since(std::uint64_t after, std::size_t limit, double wait_s) const {

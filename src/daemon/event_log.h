@@ -8,6 +8,7 @@
 #include <condition_variable>
 #include <cstdint>
 #include <deque>
+#include <functional>
 #include <mutex>
 #include <string>
 #include <vector>
@@ -36,6 +37,9 @@ class EventLog {
   // there yet (or until close()).
   std::vector<Event> since(std::uint64_t after, std::size_t limit, double wait_s) const;
   std::uint64_t last_sequence() const;
+  // `listener` is called with every event appended from now on, on the appending thread, after it is
+  // stored and outside the log's lock; it must be quick (queue or count). Subscribe before appending starts.
+  void subscribe(std::function<void(const Event&)> listener);
   // Wakes every waiter; later since() calls return at once.
   void close();
 
@@ -46,6 +50,7 @@ class EventLog {
   mutable std::mutex mutex_;
   mutable std::condition_variable appended_;
   std::deque<Event> events_;
+  std::vector<std::function<void(const Event&)>> listeners_;
   std::uint64_t last_ = 0;
   bool closed_ = false;
 };

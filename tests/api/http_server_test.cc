@@ -69,15 +69,10 @@ class ApiTest : public ::testing::Test {
     std::string command = "python3 " + (source_dir() / "tests/api/validate_openapi.py").string() + " " +
                           (source_dir() / "docs/api/openapi.yaml").string() + " --routes " +
                           routes_file.string() + " --responses " + (dir_.path() / "responses").string() +
-                          (require_coverage ? " --require-coverage" : "") + " 2>&1";
+                          (require_coverage ? " --require-coverage" : "");
     std::filesystem::create_directories(dir_.path() / "responses");
-    std::string output;
-    FILE* pipe = ::popen(command.c_str(), "r");
-    ASSERT_NE(pipe, nullptr);
-    char buffer[4096];
-    while (std::size_t n = std::fread(buffer, 1, sizeof buffer, pipe)) output.append(buffer, n);
-    int status = ::pclose(pipe);
-    EXPECT_EQ(status, 0) << "validate_openapi.py failed:\n" << output;
+    auto checked = testing::run_shell(command);
+    EXPECT_EQ(checked.exit_status, 0) << "validate_openapi.py failed:\n" << checked.out;
   }
 
   httplib::Client client() {
@@ -436,7 +431,8 @@ TEST_F(ApiTest, SecondServerOnTheSamePortCannotListen) {
 TEST_F(ApiTest, TourOfEveryRouteMatchesTheDocument) {
   for (const auto& path :
        {"/v1/status", "/v1/hosts", "/v1/hosts/host-01", "/v1/vms", "/v1/vms/app-1", "/v1/groups", "/v1/plans",
-        "/v1/capacity", "/v1/operations", "/v1/operations/op-1", "/v1/events", "/v1/openapi.yaml"}) {
+        "/v1/capacity", "/v1/operations", "/v1/operations/op-1", "/v1/events", "/v1/openapi.yaml",
+        "/v1/hosts/host-01/why", "/v1/hosts/host-03/why", "/metrics"}) {
     EXPECT_EQ(get(path).status, 200) << path;
   }
   read_stream("/v1/events/stream", {}, [](const std::string& t) { return count(t, "id: ") >= 3; });
@@ -454,6 +450,8 @@ TEST_F(ApiTest, TourOfEveryRouteMatchesTheDocument) {
   EXPECT_EQ(post("/v1/operations/op-1/cancel").status, 200);
   EXPECT_EQ(post("/v1/disarm", json{{"reason", "tour"}}).status, 200);
   EXPECT_EQ(post("/v1/arm").status, 200);
+  EXPECT_EQ(get("/v1/audit?kind=request&limit=5").status, 200);
+  EXPECT_EQ(get("/v1/audit?since=2024-05-01T12:00:00Z").status, 200);
   fake_.fail_next_status("boom");
   EXPECT_EQ(get("/v1/status").status, 500);
   server_->stop();
@@ -561,6 +559,63 @@ TEST_F(AuthApiTest, TheCallerIsTheTokensName) {
   EXPECT_EQ(send("POST", "/v1/disarm", ada, R"({"reason": "audit"})").status, 200);
   EXPECT_EQ(fake_.action_calls(),
             (std::vector<std::string>{"confirm_down host-03 by=otto", "set_armed 0 reason=audit by=ada"}));
+}
+
+// Every state-changing request reaches the audit, admitted or refused, with the caller and the status.
+TEST_F(AuthApiTest, EveryPostIsAuditedWithItsCallerAndStatusEvenWhenRefused) {
+  httplib::Headers vera = {{"Authorization", "Bearer " + kViewerToken}};
+  httplib::Headers otto = {{"Authorization", "Bearer " + kOperatorToken}};
+  EXPECT_EQ(send("POST", "/v1/hosts/host-01/evacuate", {}, R"({"dry_run": true})").status, 401);
+  EXPECT_EQ(send("POST", "/v1/hosts/host-01/evacuate", vera, R"({"dry_run": true})").status, 403);
+  EXPECT_EQ(send("POST", "/v1/hosts/host-01/evacuate", otto, R"({"deadline_s": -1})").status, 400);
+  EXPECT_EQ(send("POST", "/v1/hosts/host-01/evacuate", otto, R"({"dry_run": true})").status, 200);
+  EXPECT_EQ(send("GET", "/v1/hosts", otto, "").status, 200);  // a read: not audited
+  auto page = send("GET", "/v1/audit", vera, "");
+  ASSERT_EQ(page.status, 200) << page.text;
+  const auto& records = page.body["records"];
+  ASSERT_EQ(records.size(), 4u) << page.text;
+  std::vector<std::pair<std::string, int>> seen;
+  for (const auto& record : records) seen.emplace_back(record["who"], record["status"]);
+  EXPECT_EQ(seen, (std::vector<std::pair<std::string, int>>{
+                      {"(unauthenticated)", 401}, {"vera", 403}, {"otto", 400}, {"otto", 200}}));
+  EXPECT_EQ(records[0]["what"], "POST /v1/hosts/host-01/evacuate");
+  EXPECT_EQ(records[1]["result"], "refused");
+  EXPECT_NE(records[2]["details"]["error"].get<std::string>().find("deadline_s"), std::string::npos);
+  EXPECT_EQ(records[3]["details"]["body"]["dry_run"], true);
+  for (const auto& secret : {kViewerToken, kOperatorToken})
+    EXPECT_EQ(page.text.find(secret), std::string::npos);
+  expect_error(send("GET", "/v1/audit?since=yesterday", vera, ""), 400, "since");
+  expect_error(send("GET", "/v1/audit?kind=vm", vera, ""), 400, "kind");
+  expect_error(send("GET", "/v1/audit?limit=0", vera, ""), 400, "limit");
+}
+
+// (And /metrics needs the viewer role without api.metrics_open.)
+TEST_F(AuthApiTest, ANewTokenTableTakesEffectForTheNextRequest) {
+  httplib::Headers vera = {{"Authorization", "Bearer " + kViewerToken}};
+  expect_error(send("GET", "/metrics", {}, ""), 401, "Authorization");
+  EXPECT_EQ(send("GET", "/metrics", vera, "").status, 200);
+  EXPECT_EQ(send("GET", "/v1/hosts", vera, "").status, 200);
+  api::TokenTable renewed;
+  renewed.add("nina", api::Role::viewer, "nina-token-0123456789");
+  server_->set_tokens(std::move(renewed));
+  EXPECT_EQ(send("GET", "/v1/hosts", vera, "").status, 401);
+  EXPECT_EQ(send("GET", "/v1/hosts", {{"Authorization", "Bearer nina-token-0123456789"}}, "").status, 200);
+}
+
+class OpenMetricsApiTest : public AuthApiTest {
+ protected:
+  void configure(api::HttpServer::Options& options) override {
+    AuthApiTest::configure(options);
+    options.metrics_open = true;
+  }
+};
+
+TEST_F(OpenMetricsApiTest, MetricsNeedNoTokenButEverythingElseDoes) {
+  auto metrics = send("GET", "/metrics", {}, "");
+  EXPECT_EQ(metrics.status, 200) << metrics.text;
+  EXPECT_EQ(metrics.header("Content-Type"), "text/plain; version=0.0.4; charset=utf-8");
+  EXPECT_NE(metrics.text.find("revive_hosts{state=\"up\"} 2"), std::string::npos) << metrics.text;
+  expect_error(send("GET", "/v1/status", {}, ""), 401, "Authorization");
 }
 
 TEST(TokenTable, ParsesTheFileAndNamesTheLineOfAnError) {

@@ -442,3 +442,34 @@ TEST(TokenCli, NewPrintsTheTokenOnceAndALineThatHoldsOnlyItsHash) {
 
 }  // namespace
 }  // namespace revive::testing
+
+namespace revive::testing {
+namespace {
+
+TEST_F(ServerCli, HostWhyShowsTheEvidenceAndAuditListsTheRequests) {
+  auto why = revive({"host", "why", "host-03"});
+  ASSERT_EQ(why.exit_status, 0) << why.err;
+  for (const char* expected :
+       {"host-03: failed", "fence decision:", "every channel silent", "agent", "storage", "hypervisor",
+        "lease: last renewal", "bmc: power on", "storm guard: inactive", "fence: done", "level ipmi"})
+    EXPECT_NE(why.out.find(expected), std::string::npos) << expected << "\n" << why.out;
+  auto quiet = revive({"host", "why", "host-01"});
+  ASSERT_EQ(quiet.exit_status, 0) << quiet.err;
+  EXPECT_NE(quiet.out.find("no fence decision; the detector now:"), std::string::npos) << quiet.out;
+  EXPECT_EQ(revive({"host", "why", "nowhere"}).exit_status, 2);
+
+  ASSERT_EQ(revive({"disarm", "--reason", "window"}).exit_status, 0);
+  EXPECT_EQ(revive({"cancel", "op-9"}).exit_status, 2);
+  auto audit = revive({"audit"});
+  ASSERT_EQ(audit.exit_status, 0) << audit.err;
+  EXPECT_NE(audit.out.find("POST /v1/disarm"), std::string::npos) << audit.out;
+  EXPECT_NE(audit.out.find("POST /v1/operations/op-9/cancel"), std::string::npos) << audit.out;
+  EXPECT_NE(audit.out.find("404"), std::string::npos) << audit.out;
+  auto listed = revive({"--format", "json", "audit", "--kind", "request", "--limit", "1"});
+  ASSERT_EQ(listed.exit_status, 0) << listed.err;
+  EXPECT_EQ(json::parse(listed.out)["records"].size(), 1u) << listed.out;
+  EXPECT_EQ(revive({"audit", "--kind", "vm"}).exit_status, 2);
+}
+
+}  // namespace
+}  // namespace revive::testing

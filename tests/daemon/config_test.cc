@@ -278,7 +278,8 @@ TEST(Config, ReportsUnknownKeysWithTheClosestName) {
             "revived.yaml:4: libvirt.peer2peer: unknown field (did you mean peer_to_peer?)");
   EXPECT_EQ(with("colour: red\n"),
             "revived.yaml:4: colour: unknown field (expected one of: listen, data_dir, inventory, heartbeat, "
-            "detector, fencing, recovery, evacuation, vm_restart, capacity_check, discovery, libvirt, api)");
+            "detector, fencing, recovery, evacuation, vm_restart, capacity_check, discovery, libvirt, api, "
+            "log, alerts)");
   EXPECT_EQ(with("recovery: {strategy: revivee}\n"),
             "revived.yaml:4: recovery.strategy: expected serial, parallel-restart, parallel or revive, got "
             "'revivee' (did you mean revive?)");
@@ -509,6 +510,58 @@ TEST(Config, LoadsTheExampleDaemonConfig) {
     EXPECT_TRUE(host.bmc.has_value()) << host.name;
   }
   EXPECT_GE(config.inventory.vms.size(), 3u);
+}
+
+}  // namespace
+}  // namespace revive::daemon
+
+namespace revive::daemon {
+namespace {
+
+TEST(Config, ReadsLogAlertsAndOpenMetrics) {
+  ConfigDir dir;
+  auto config = dir.load(std::string(kMinimal) +
+                         "api: {metrics_open: true}\n"
+                         "log: {format: json, level: warn}\n"
+                         "alerts:\n"
+                         "  queue_size: 50\n"
+                         "  webhooks:\n"
+                         "    - {url: 'http://127.0.0.1:9/hook', events: [host_failed, recovery_finished],\n"
+                         "       timeout_s: 2, retries: 1, backoff_s: 0.5}\n"
+                         "  commands:\n"
+                         "    - {command: ./notify.sh, events: [fence_failed], timeout_s: 3}\n");
+  EXPECT_TRUE(config.api.metrics_open);
+  EXPECT_TRUE(config.log.json);
+  EXPECT_EQ(config.log.level, "warn");
+  EXPECT_EQ(config.alerts.queue_size, 50u);
+  ASSERT_EQ(config.alerts.webhooks.size(), 1u);
+  EXPECT_EQ(config.alerts.webhooks[0].url, "http://127.0.0.1:9/hook");
+  EXPECT_EQ(config.alerts.webhooks[0].events, (std::vector<std::string>{"host_failed", "recovery_finished"}));
+  EXPECT_EQ(config.alerts.webhooks[0].retries, 1u);
+  EXPECT_EQ(config.alerts.webhooks[0].backoff_s, 0.5);
+  ASSERT_EQ(config.alerts.commands.size(), 1u);
+  EXPECT_EQ(config.alerts.commands[0].command, dir.path("notify.sh"));
+  EXPECT_EQ(config.alerts.commands[0].timeout_s, 3.0);
+}
+
+TEST(Config, ReportsBadLogAndAlerts) {
+  ConfigDir dir;
+  auto with = [&](const std::string& lines) { return dir.error(std::string(kMinimal) + lines); };
+  EXPECT_EQ(with("log: {format: xml}\n"), "revived.yaml:4: log.format: expected text or json, got 'xml'");
+  EXPECT_EQ(with("alerts:\n  webhooks:\n    - {url: 'ftp://x', events: [host_failed]}\n"),
+            "revived.yaml:6: alerts.webhooks[0].url: expected an http:// or https:// URL, got 'ftp://x'");
+  EXPECT_EQ(with("alerts:\n  webhooks:\n    - {url: 'http://x/', events: [host_faild]}\n"),
+            "revived.yaml:6: alerts.webhooks[0].events[0]: expected host_suspect, host_failed, "
+            "host_isolated, host_fenced, fence_failed, fence_held, recovery_finished, evacuation_finished, "
+            "vms_waiting or capacity_shortfall, got 'host_faild' (did you mean host_failed?)");
+  EXPECT_EQ(with("alerts:\n  commands:\n    - {events: [host_failed]}\n"),
+            "revived.yaml:6: alerts.commands[0].command: missing required field");
+  EXPECT_EQ(with("alerts:\n  commands:\n    - {command: x, events: []}\n"),
+            "revived.yaml:6: alerts.commands[0].events: expected a non-empty list of alert kinds "
+            "(host_suspect, host_failed, host_isolated, host_fenced, fence_failed, fence_held, "
+            "recovery_finished, evacuation_finished, vms_waiting, capacity_shortfall), got an empty list");
+  EXPECT_EQ(with("api: {metrics_open: maybe}\n"),
+            "revived.yaml:4: api.metrics_open: expected true or false, got 'maybe'");
 }
 
 }  // namespace

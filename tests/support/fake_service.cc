@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <map>
 #include <stdexcept>
 
 #include "api/rfc3339.h"
@@ -599,6 +600,111 @@ bool FakeService::advance(const std::string& id) {
     return true;
   }
   return false;
+}
+
+}  // namespace revive::testing
+
+namespace revive::testing {
+
+// ---- audit, fence evidence, metrics
+// -------------------------------------------------------------------------------------------------
+
+void FakeService::record_request(const api::RequestRecord& request) {
+  std::lock_guard lock(mutex_);
+  json body = json::parse(request.body, nullptr, false);
+  json details = {{"body", body.is_discarded() ? json(request.body) : body}};
+  if (!request.error.empty()) details["error"] = request.error;
+  audit_.push_back({{"sequence", audit_.size() + 1},
+                    {"at", now_text()},
+                    {"kind", "request"},
+                    {"who", request.who},
+                    {"what", request.method + " " + request.path},
+                    {"status", request.status},
+                    {"result", request.status < 400 ? "ok" : "refused"},
+                    {"details", details}});
+}
+
+json FakeService::audit(const api::AuditQuery& query) {
+  std::lock_guard lock(mutex_);
+  record(fmt::format("audit kind={} limit={}", query.kind, query.limit));
+  json records = json::array();
+  for (const auto& entry : audit_) {
+    if (!query.kind.empty() && entry["kind"] != query.kind) continue;
+    if (records.size() >= query.limit) break;
+    records.push_back(entry);
+  }
+  return {{"records", records}, {"dropped", 0}};
+}
+
+json FakeService::why(const std::string& name) {
+  std::lock_guard lock(mutex_);
+  record("why " + name);
+  const auto& host = find_host(name);
+  auto evidence = [&](const std::string& rule, const std::string& health) {
+    json channels = json::array();
+    for (const char* channel : {"hypervisor", "agent", "storage"}) {
+      bool failed = health == "fencing";
+      channels.push_back({{"channel", channel},
+                          {"state", failed ? "silent" : "alive"},
+                          {"phi", failed ? 12.5 : 0.2},
+                          {"silent_s", failed ? 9.0 : 0.4},
+                          {"lost", false},
+                          {"last_contact_at", at(failed ? -39 : clock_s_)}});
+    }
+    return json{{"host", name},
+                {"at", at(-30)},
+                {"health", health},
+                {"rule", rule.empty() ? json(nullptr) : json(rule)},
+                {"thresholds", {{"suspect_phi", 5.0}, {"fail_phi", 8.0}}},
+                {"channels", channels},
+                {"lease",
+                 {{"last_renewal_at", at(-39)},
+                  {"last_checked_at", at(-30)},
+                  {"silent_s", 9.0},
+                  {"ttl_s", 10.0},
+                  {"expired", false},
+                  {"self_fence_within_s", nullptr}}},
+                {"bmc", {{"configured", true}, {"power", "on"}, {"read_at", at(-30)}, {"error", nullptr}}},
+                {"storm_guard",
+                 {{"active", false},
+                  {"suspect_hosts", 1},
+                  {"monitored_hosts", 4},
+                  {"suspect_share", 0.25},
+                  {"max_suspect_share", 0.5},
+                  {"min_hosts", 2},
+                  {"fences_in_window", 0},
+                  {"fence_rate_limit", 20},
+                  {"fence_rate_window_s", 60.0}}},
+                {"armed", true},
+                {"levels", {"ipmi", "manual"}},
+                {"fence", nullptr}};
+  };
+  bool failed = name == "host-03";  // the canned cloud's failed host, fenced by op-1
+  json decision = failed ? evidence(
+                               "every channel silent (network and storage lease), no sign of life since "
+                               "the network went silent",
+                               "fencing")
+                         : json(nullptr);
+  if (failed) {
+    decision["fence"] = {
+        {"ok", true},
+        {"level", "ipmi"},
+        {"attempts",
+         {{{"level", "ipmi"}, {"ok", true}, {"skipped", false}, {"error", ""}, {"permanent", false}}}},
+        {"at", at(-25)}};
+  }
+  return {{"host", name}, {"state", host["state"]}, {"decision", decision}, {"now", evidence("", "up")}};
+}
+
+std::string FakeService::metrics() {
+  std::lock_guard lock(mutex_);
+  record("metrics");
+  std::string text = "# HELP revive_hosts Hosts by state (the API's HostState).\n# TYPE revive_hosts gauge\n";
+  std::map<std::string, int> states;
+  for (const auto& host : hosts_) ++states[host["state"].get<std::string>()];
+  for (const auto& [state, count] : states)
+    text += fmt::format("revive_hosts{{state=\"{}\"}} {}\n", state, count);
+  return text;
 }
 
 }  // namespace revive::testing

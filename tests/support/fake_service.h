@@ -40,6 +40,11 @@ class FakeService : public api::Service {
   nlohmann::json confirm_down(const std::string& host, const api::Caller& caller) override;
   nlohmann::json cancel(const std::string& operation_id, const api::Caller& caller) override;
   nlohmann::json set_armed(bool armed, const std::string& reason, const api::Caller& caller) override;
+  nlohmann::json audit(const api::AuditQuery& query) override;
+  nlohmann::json why(const std::string& host) override;
+  std::string metrics() override;
+  // Keeps the request as an audit record (served by audit()); not counted in calls().
+  void record_request(const api::RequestRecord& request) override;
 
   // ---- for the tests --------------------------------------------------------------------------------------
   std::vector<std::string> calls() const;  // every call, in order (reads included: "hosts", "host host-01")
@@ -78,6 +83,7 @@ class FakeService : public api::Service {
   nlohmann::json vms_ = nlohmann::json::array();    // Vm documents
   std::vector<Op> operations_;
   std::vector<nlohmann::json> events_;
+  std::vector<nlohmann::json> audit_;  // AuditRecord documents
   nlohmann::json fencing_;
   int clock_s_ = 0;  // seconds after the base time: each change moves it on by 1
   std::string fail_status_;

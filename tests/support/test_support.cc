@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cstdio>
 #include <cstdlib>
 #include <fstream>
 #include <random>
@@ -138,6 +139,25 @@ CommandResult run_cli(const std::vector<std::string>& arguments, int timeout_s) 
   result.out = read_file(out_path);
   result.err = read_file(err_path);
   return result;
+}
+
+CommandResult run_shell(const std::string& command) {
+  CommandResult result;
+  FILE* pipe = ::popen((command + " 2>&1").c_str(), "r");
+  if (pipe == nullptr) return result;
+  char buffer[4096];
+  while (std::size_t n = std::fread(buffer, 1, sizeof buffer, pipe)) result.out.append(buffer, n);
+  int status = ::pclose(pipe);
+  result.exit_status = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  return result;
+}
+
+std::string make_api_token(const std::string& name, const std::string& role, std::string& line) {
+  auto made = run_cli({"token", "new", name, "--role", role}, 30);
+  EXPECT_EQ(made.exit_status, 0) << made.err;
+  auto at = made.out.find("tokens_file line: ") + 18;
+  line = made.out.substr(at, made.out.find('\n', at) - at);
+  return made.out.substr(made.out.find("token: ") + 7, 64);
 }
 
 }  // namespace revive::testing

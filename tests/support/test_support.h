@@ -61,6 +61,13 @@ CommandResult run_cli(const std::vector<std::string>& arguments, int timeout_s =
 
 std::string read_file(const std::filesystem::path& path);
 
+// Runs `command` with /bin/sh, stderr into stdout: its exit status (-1 when it could not run or was killed)
+// and output in `out`.
+CommandResult run_shell(const std::string& command);
+
+// A new API token from `revive token new NAME --role ROLE`: the token, and its tokens-file line in `line`.
+std::string make_api_token(const std::string& name, const std::string& role, std::string& line);
+
 // A throwaway certificate authority and a server certificate it signed for 127.0.0.1 (and localhost), made
 // with the `openssl` command in `dir` (PEM files ca.pem, server.pem, server.key). Fails the test if openssl
 // fails.
