@@ -17,15 +17,16 @@ using nlohmann::json;
 
 const std::vector<std::string>& alert_kinds() {
   static const std::vector<std::string> kinds = {
-      "host_suspect", "host_failed",       "host_isolated",       "host_fenced", "fence_failed",
-      "fence_held",   "recovery_finished", "evacuation_finished", "vms_waiting", "capacity_shortfall"};
+      "host_suspect", "host_failed",        "host_isolated",          "host_fenced",
+      "fence_failed", "fence_held",         "recovery_finished",      "evacuation_finished",
+      "vms_waiting",  "capacity_shortfall", "recovery_time_shortfall"};
   return kinds;
 }
 
 std::optional<std::string> alert_kind_of(const Event& event) {
   const auto& kind = event.kind;
   if (kind == "host_suspect" || kind == "host_failed" || kind == "host_isolated" || kind == "host_fenced" ||
-      kind == "capacity_shortfall")
+      kind == "capacity_shortfall" || kind == "recovery_time_shortfall")
     return kind;
   if (kind == "fence_attempt_failed" || kind == "fence_failed") return "fence_failed";
   if (kind == "fence_blocked") return "fence_held";

@@ -553,13 +553,15 @@ TEST(Config, ReportsBadLogAndAlerts) {
   EXPECT_EQ(with("alerts:\n  webhooks:\n    - {url: 'http://x/', events: [host_faild]}\n"),
             "revived.yaml:6: alerts.webhooks[0].events[0]: expected host_suspect, host_failed, "
             "host_isolated, host_fenced, fence_failed, fence_held, recovery_finished, evacuation_finished, "
-            "vms_waiting or capacity_shortfall, got 'host_faild' (did you mean host_failed?)");
+            "vms_waiting, capacity_shortfall or recovery_time_shortfall, got 'host_faild' (did you mean "
+            "host_failed?)");
   EXPECT_EQ(with("alerts:\n  commands:\n    - {events: [host_failed]}\n"),
             "revived.yaml:6: alerts.commands[0].command: missing required field");
   EXPECT_EQ(with("alerts:\n  commands:\n    - {command: x, events: []}\n"),
             "revived.yaml:6: alerts.commands[0].events: expected a non-empty list of alert kinds "
             "(host_suspect, host_failed, host_isolated, host_fenced, fence_failed, fence_held, "
-            "recovery_finished, evacuation_finished, vms_waiting, capacity_shortfall), got an empty list");
+            "recovery_finished, evacuation_finished, vms_waiting, capacity_shortfall, "
+            "recovery_time_shortfall), got an empty list");
   EXPECT_EQ(with("api: {metrics_open: maybe}\n"),
             "revived.yaml:4: api.metrics_open: expected true or false, got 'maybe'");
 }
