@@ -3,9 +3,10 @@
 // finish after the target earlier by how late they are, repeat (a few to a few dozen passes).
 //
 // The model mirrors the dispatcher: per resource a queue ordered by (deadline, priority, longer chain,
-// order); a VM's disk unmaps and net_config are released when its source is fenced, each map follows its
-// unmap, the start follows every map, the net_config and the VMs it starts after, and takes a slot of its
-// endpoint and of its target host. Pure computation, no I/O; O(steps log steps) per pass.
+// order); a VM's disk unmaps and net_config are released when its source is declared failed (release_s),
+// each map follows its unmap, the start follows its source's fence (fence_s), every map, the net_config and
+// the VMs it starts after, and takes a slot of its endpoint and of its target host. Pure computation, no I/O;
+// O(steps log steps) per pass.
 #pragma once
 
 #include <cstdint>
@@ -22,7 +23,8 @@ struct DryDisk {
 };
 
 struct DryVm {
-  double release_s = 0.0;  // when its source host is (expected to be) fenced
+  double release_s = 0.0;  // when its disk and network steps may begin (its source declared failed)
+  double fence_s = 0.0;    // when its source host is (expected to be) fenced: its start waits for it
   std::uint8_t priority = 0;
   double chain_s = 0.0;  // preparation + start, for tie-breaking
   std::uint64_t order = 0;

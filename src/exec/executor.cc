@@ -990,20 +990,31 @@ class Executor::Impl {
   // Deadlines for the revive strategy: a VM must begin preparing no later than (estimated bound - its
   // preparation - its start) to keep the makespan at the bound, and its tier would begin around the moment
   // the work of the higher tiers fits through the busiest scope. Its deadline is the earlier of the two.
+  // Preparation (disk and network steps) may begin now, at the declaration; the start waits for the fence.
   void compute_deadlines(const plan::Plan& result, double now) {
     auto duration = [this](env::StepKind kind, model::Index subject, model::DiskIndex disk) {
       return estimate(kind, subject, disk);
     };
     std::vector<BoundVm> bound_vms;
     bound_vms.reserve(result.placements.size());
-    double earliest = std::numeric_limits<double>::infinity();
+    std::unordered_map<model::VmIndex, std::uint32_t> index_of;
+    for (std::size_t i = 0; i < result.placements.size(); ++i) {
+      index_of[result.placements[i].vm] = static_cast<std::uint32_t>(i);
+    }
+    double earliest = now;
     for (const auto& placement : result.placements) {
       double fence_done = fence_done_estimate(vm_location_[placement.vm], now);
-      earliest = std::min(earliest, fence_done);
-      bound_vms.push_back({placement.vm, placement.to, fence_done});
+      BoundVm item{placement.vm, placement.to, now, fence_done, {}};
+      for (auto other : placement.start_after) {
+        auto found = index_of.find(other);
+        if (found != index_of.end()) item.after.push_back(found->second);
+      }
+      bound_vms.push_back(std::move(item));
     }
     auto bound = lower_bound(state_, bound_vms, duration, options_.global_max_parallel);
-    estimated_bound_s_ = std::max(estimated_bound_s_, bound.value_s);
+    // The tight form (bound.h): what the schedule can reach, so what the deadlines aim for.
+    estimated_bound_s_ = std::max(estimated_bound_s_, bound.tight_s);
+    double target_s = bound.tight_s;
 
     // Work per tier and scope: arrays, switches, endpoints, target hosts.
     std::size_t scopes = capacity_.size() + state_.hosts.size();
@@ -1048,14 +1059,14 @@ class Executor::Impl {
       auto& task = tasks_[task_for(placement.vm)];
       double chain = preparation[i] + start[i];
       task.chain_s = chain;
-      double latest_begin = bound.value_s - chain;
+      double latest_begin = target_s - chain;
       double tier_deadline = earliest + tier_begin[static_cast<int>(placement.effective_priority)];
       base[i] = options_.strategy == Strategy::revive
                     ? std::min(latest_begin, tier_deadline)
                     : static_cast<double>(static_cast<int>(placement.effective_priority));
     }
     if (options_.strategy == Strategy::revive && options_.schedule_passes > 0) {
-      base = repair_deadlines(result, base, floor, bound.value_s, now);
+      base = repair_deadlines(result, base, floor, target_s, now);
     }
     for (std::size_t i = 0; i < result.placements.size(); ++i) {
       tasks_[task_for(result.placements[i].vm)].deadline = base[i];
@@ -1077,7 +1088,8 @@ class Executor::Impl {
       auto target = placement.to;
       auto& item = dry[i];
       const auto& task = tasks_[task_for(vm)];
-      item.release_s = fence_done_estimate(vm_location_[vm], now);
+      item.release_s = now;  // disk and network steps may begin at the declaration
+      item.fence_s = fence_done_estimate(vm_location_[vm], now);
       item.priority = static_cast<std::uint8_t>(placement.effective_priority);
       item.chain_s = task.chain_s;
       item.order = i;
@@ -1219,8 +1231,10 @@ class Executor::Impl {
       std::vector<StepId> unmaps;
       for (auto host : hosts) {
         if (host == target) continue;
+        // From a host declared failed the unmap goes at once: taking its disks away is itself a fence
+        // (whatever still runs there loses its storage); only the start waits for the confirmed fence.
+        // From a live host it waits for proof that no copy runs there (copies_allow).
         auto unmap = new_step(task, env::StepKind::disk_unmap, d, host, array_resource(d));
-        add_fence_dependency(unmap, host);
         unmaps.push_back(unmap);
         sequence.push_back(unmap);
       }
@@ -1237,9 +1251,9 @@ class Executor::Impl {
     auto location = vm_location_[vm];
     auto network_switch = state_.hosts[target].network_switch;
     if (network_switch != model::kNoIndex && !net_configured_.count(vm_host_key(vm, target))) {
+      // Configuring the target's networks harms nothing while the VM is not started: no fence needed.
       auto net =
           new_step(task, env::StepKind::net_config, model::kNoIndex, target, switch_base_ + network_switch);
-      add_fence_dependency(net, location);
       before_start.push_back(net);
       sequence.push_back(net);
     }
@@ -1485,7 +1499,11 @@ class Executor::Impl {
     if (step.kind == env::StepKind::vm_start) {
       return copies_->only_on(step.vm, step.host);
     }
-    if (step.kind == env::StepKind::disk_unmap) return !copies_->may_run_on(step.vm, step.host);
+    if (step.kind == env::StepKind::disk_unmap) {
+      // A host declared failed may still run a copy (cut off, not yet fenced): the unmap is its storage
+      // fence, the start still waits for the power fence and the unmap's answer.
+      return host_failed_[step.host] || !copies_->may_run_on(step.vm, step.host);
+    }
     return true;
   }
 

@@ -3,15 +3,17 @@
 //
 // When the failure detector declares a host failed (on_host_failed), the executor fences it (once per host),
 // asks the planner for targets for its protected VMs, and runs for every placed VM a graph of steps: unmap
-// each disk from every host it may still be mapped to (after that host is fenced), map it to the target,
-// configure the VM's networks through the target's switch (when it has one), then start the VM on the target
-// through its endpoint -- only once every host it may run on is fenced, every disk is mapped to the target
-// alone, and the VMs it starts `after` are running. Every step runs within the concurrency limit of its
-// resource scopes (array, switch, endpoint, target host's host_max_parallel_restarts, the optional global
-// limit), has a timeout, is retried with exponential backoff, and once it fails for good (or its target host
-// fails) the VM goes back to the planner with the cloud as it is then, excluding the hosts that failed it.
-// VMs the planner cannot place wait with a reason and are retried when capacity is released. Intent is
-// journaled before each action and results after.
+// each disk from every host it may still be mapped to (at once from a host declared failed: taking its disks
+// is itself a fence; from a live host once it is proven empty of the VM), map it to the target, configure
+// the VM's networks through the target's switch (when it has one; harmless before the start, so at once),
+// then start the VM on the target through its endpoint -- only once every host it may run on is fenced (or
+// proven empty of it), every disk is mapped to the target alone, and the VMs it starts `after` are running.
+// So the critical path after a failure is max(fence, preparation) + start, not fence + preparation + start.
+// Every step runs within the concurrency limit of its resource scopes (array, switch, endpoint, target host's
+// host_max_parallel_restarts, the optional global limit), has a timeout, is retried with exponential backoff,
+// and once it fails for good (or its target host fails) the VM goes back to the planner with the cloud as it
+// is then, excluding the hosts that failed it. VMs the planner cannot place wait with a reason and are
+// retried when capacity is released. Intent is journaled before each action and results after.
 //
 // Strategies (../shared/spec/simulation.md): serial, parallel-restart, parallel (tier by tier) and revive
 // (no tier barriers; earliest-deadline-first list scheduling where a VM's deadline is the earlier of the
