@@ -218,8 +218,8 @@ std::vector<double> DryRun::repair(const std::vector<DryVm>& vms, const std::vec
   for (int pass = 0; pass < max_passes; ++pass) {
     auto finish = finish_times(vms, deadlines);
     double makespan = 0.0;
-    for (double f : finish) {
-      if (f != kNever) makespan = std::max(makespan, f);
+    for (std::size_t v = 0; v < vms.size(); ++v) {
+      if (finish[v] != kNever) makespan = std::max(makespan, finish[v] + vms[v].margin_s);
     }
     if (makespan < best_makespan - 1e-9) {
       best_makespan = makespan;
@@ -230,8 +230,9 @@ std::vector<double> DryRun::repair(const std::vector<DryVm>& vms, const std::vec
     }
     bool late = false;
     for (std::size_t v = 0; v < vms.size(); ++v) {
-      if (finish[v] != kNever && finish[v] > target_s + 1e-9) {
-        deadlines[v] = std::max(floor[v], deadlines[v] - (finish[v] - target_s));
+      double finish_with_margin = finish[v] + vms[v].margin_s;
+      if (finish[v] != kNever && finish_with_margin > target_s + 1e-9) {
+        deadlines[v] = std::max(floor[v], deadlines[v] - (finish_with_margin - target_s));
         late = true;
       }
     }

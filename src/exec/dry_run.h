@@ -35,6 +35,9 @@ struct DryVm {
   std::uint32_t start_host = 0;  // index into the host limits
   double start_s = 0.0;
   std::vector<std::uint32_t> after;  // indexes of VMs (in the same run) whose start must finish first
+  // Slack the repair keeps after this VM's projected finish (robustness: estimates are not this run's
+  // durations, and a long start overruns by more seconds than a short one). 0: aim at the target exactly.
+  double margin_s = 0.0;
 };
 
 class DryRun {
@@ -45,9 +48,10 @@ class DryRun {
   // Finish time of every VM's start under `deadlines` (infinity for VMs that never start, e.g. after-cycles).
   std::vector<double> finish_times(const std::vector<DryVm>& vms, const std::vector<double>& deadlines) const;
 
-  // Deadlines repaired toward `target_s`: starting from `base`, VMs that would finish later than the target
-  // get their deadline pulled earlier by their lateness, never below `floor[v]`. Returns the deadlines of the
-  // best pass (smallest projected makespan); `projected_makespan_s` receives it.
+  // Deadlines repaired toward `target_s`: starting from `base`, VMs that would finish (plus their margin_s)
+  // later than the target get their deadline pulled earlier by their lateness, never below `floor[v]`.
+  // Returns the deadlines of the best pass (smallest projected makespan, margins included);
+  // `projected_makespan_s` receives it.
   std::vector<double> repair(const std::vector<DryVm>& vms, const std::vector<double>& base,
                              const std::vector<double>& floor, double target_s, int max_passes,
                              double* projected_makespan_s = nullptr) const;

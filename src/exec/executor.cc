@@ -250,6 +250,7 @@ class Executor::Impl {
     copies_listener_ = copies_->add_listener([this](model::VmIndex vm) { on_copies_changed(vm); });
     probing_.assign(hosts, 0);
     critical_future_.assign(capacity_.size(), 0);
+    critical_host_future_.assign(hosts, 0);
     queues_.resize(capacity_.size());
     critical_queues_.resize(capacity_.size());
     dirty_.assign(capacity_.size(), 0);
@@ -1120,24 +1121,90 @@ class Executor::Impl {
     DryRun dry_run(capacity_, state_.policy.host_max_parallel_restarts,
                    static_cast<std::uint32_t>(state_.hosts.size()));
     auto passes = static_cast<int>(options_.schedule_passes);
-    // Two starting points: tier-aware deadlines, and longest chain first (what a resource that is the
-    // bottleneck needs: the long starts early, the short ones fill the end). The tier-aware one is kept
-    // unless the other is projected more than 1% shorter.
-    double tiered_makespan = 0.0, longest_first_makespan = 0.0;
-    auto tiered = dry_run.repair(dry, base, floor, target_s, passes, &tiered_makespan);
-    std::vector<double> longest_first(base.size());
-    for (std::size_t i = 0; i < base.size(); ++i) {
-      longest_first[i] = result.placements[i].effective_priority == model::Priority::critical
-                             ? base[i]
-                             : std::max(floor[i], target_s - dry[i].chain_s);
+    // Starting points: tier-aware deadlines, and longest chain first (what a resource that is the bottleneck
+    // needs: the long starts early, the short ones fill the end); each repaired aiming exactly at the target
+    // and, when robust_margin > 0, keeping that share of each start as slack.
+    struct Candidate {
+      std::vector<double> deadlines;
+      double projected_s = 0.0;
+    };
+    std::vector<Candidate> candidates;
+    std::vector<double> margins{0.0};
+    bool robust =
+        options_.robust_samples > 0 && options_.robust_margin > 0 && dry.size() <= options_.robust_max_vms;
+    if (robust) margins.push_back(options_.robust_margin);
+    for (double margin : margins) {
+      for (auto& item : dry) item.margin_s = margin * item.start_s;
+      Candidate tiered, longest_first;
+      tiered.deadlines = dry_run.repair(dry, base, floor, target_s, passes, &tiered.projected_s);
+      longest_first.deadlines.resize(base.size());
+      for (std::size_t i = 0; i < base.size(); ++i) {
+        longest_first.deadlines[i] = result.placements[i].effective_priority == model::Priority::critical
+                                         ? base[i]
+                                         : std::max(floor[i], target_s - dry[i].chain_s - dry[i].margin_s);
+      }
+      longest_first.deadlines =
+          dry_run.repair(dry, longest_first.deadlines, floor, target_s, passes, &longest_first.projected_s);
+      candidates.push_back(std::move(tiered));
+      candidates.push_back(std::move(longest_first));
     }
-    longest_first = dry_run.repair(dry, longest_first, floor, target_s, passes, &longest_first_makespan);
-    if (longest_first_makespan < 0.99 * tiered_makespan) {
-      projected_makespan_s_ = longest_first_makespan;
-      return longest_first;
+    for (auto& item : dry) item.margin_s = 0.0;
+    std::size_t chosen = 0;
+    if (!robust) {
+      // The tier-aware one is kept unless the other is projected more than 1% shorter.
+      chosen = candidates[1].projected_s < 0.99 * candidates[0].projected_s ? 1 : 0;
+    } else {
+      // Estimates are habits, not this run's durations: each candidate is scored by its mean makespan over
+      // a few runs of the what-if schedule with every duration perturbed (log-normal, estimate_noise), the
+      // same perturbations for all; the earlier candidate wins unless another is more than 0.5% better.
+      std::vector<double> score(candidates.size(), 0.0);
+      for (std::uint32_t sample = 0; sample < options_.robust_samples; ++sample) {
+        auto noisy = perturbed(dry, sample);
+        for (std::size_t c = 0; c < candidates.size(); ++c) {
+          auto finish = dry_run.finish_times(noisy, candidates[c].deadlines);
+          double makespan = 0.0;
+          for (double f : finish) {
+            if (f != std::numeric_limits<double>::infinity()) makespan = std::max(makespan, f);
+          }
+          score[c] += makespan;
+        }
+      }
+      for (std::size_t c = 1; c < candidates.size(); ++c) {
+        if (score[c] < 0.995 * score[chosen]) chosen = c;
+      }
     }
-    projected_makespan_s_ = tiered_makespan;
-    return tiered;
+    projected_makespan_s_ = candidates[chosen].projected_s;
+    return std::move(candidates[chosen].deadlines);
+  }
+
+  // The what-if VMs with every duration scaled by exp(estimate_noise x z), z a standard normal keyed by
+  // (VM, sample, step) alone: deterministic, the same for every candidate.
+  std::vector<DryVm> perturbed(const std::vector<DryVm>& dry, std::uint32_t sample) const {
+    auto scale = [&](std::size_t v, std::uint64_t what) {
+      std::uint64_t h = mix(mix(mix(0x5eedULL + sample) ^ v) ^ what);
+      double u1 = (static_cast<double>(h >> 11) + 1.0) * 0x1.0p-53;
+      double u2 = static_cast<double>(mix(h) >> 11) * 0x1.0p-53;
+      double z = std::sqrt(-2.0 * std::log(u1)) * std::cos(6.283185307179586 * u2);
+      return std::exp(options_.estimate_noise * z);
+    };
+    auto noisy = dry;
+    for (std::size_t v = 0; v < noisy.size(); ++v) {
+      auto& item = noisy[v];
+      item.start_s *= scale(v, 1);
+      item.net_s *= scale(v, 2);
+      for (std::size_t d = 0; d < item.disks.size(); ++d) {
+        item.disks[d].unmap_s *= scale(v, 16 + 2 * d);
+        item.disks[d].map_s *= scale(v, 17 + 2 * d);
+      }
+    }
+    return noisy;
+  }
+
+  static std::uint64_t mix(std::uint64_t x) {
+    x += 0x9e3779b97f4a7c15ULL;
+    x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ULL;
+    x = (x ^ (x >> 27)) * 0x94d049bb133111ebULL;
+    return x ^ (x >> 31);
   }
 
   // ---- step graphs -------------------------------------------------------------------------------------
@@ -1174,6 +1241,7 @@ class Executor::Impl {
     if (options_.strategy == Strategy::revive && task.priority == model::Priority::critical) {
       step.reserves = true;
       ++critical_future_[resource];
+      if (kind == env::StepKind::vm_start) ++critical_host_future_[host];
     }
     steps_.push_back(std::move(step));
     task.steps.push_back(id);
@@ -1487,8 +1555,15 @@ class Executor::Impl {
       if (disk_busy_[step.disk]) return false;
       if (storage_limit_ != 0 && storage_busy_ >= storage_limit_) return false;
     }
-    if (step.kind == env::StepKind::vm_start && !ledger_->has_room(ledger_->host_starts(step.host))) {
-      return false;
+    if (step.kind == env::StepKind::vm_start) {
+      auto host_scope = ledger_->host_starts(step.host);
+      if (!ledger_->has_room(host_scope)) return false;
+      // Likewise the target host's start slots still needed by its critical starts.
+      if (!step.reserves && critical_host_future_[step.host] > 0 &&
+          ledger_->in_flight(host_scope) + critical_host_future_[step.host] >=
+              ledger_->capacity(host_scope)) {
+        return false;
+      }
     }
     return copies_allow(step);
   }
@@ -1690,6 +1765,7 @@ class Executor::Impl {
     if (!step.reserves) return;
     step.reserves = false;
     --critical_future_[step.resource];
+    if (step.kind == env::StepKind::vm_start) --critical_host_future_[step.host];
     mark_dirty(step.resource);
     if (step.state != StepState::ready) wants_dropped(step.resource, model::kNoIndex);
   }
@@ -1972,6 +2048,7 @@ class Executor::Impl {
   std::vector<std::uint32_t> capacity_;  // per resource (the ledger's; the last one has no limit)
   std::uint32_t unlimited_busy_ = 0;
   std::vector<std::uint32_t> critical_future_;  // per resource: critical steps created, not yet dispatched
+  std::vector<std::uint32_t> critical_host_future_;  // per target host: critical starts not yet dispatched
   std::vector<std::set<ReadyKey>> queues_;
   std::vector<std::set<ReadyKey>> critical_queues_;  // ready critical steps still holding back a slot
   std::vector<std::uint8_t> dirty_;
