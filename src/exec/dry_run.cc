@@ -34,7 +34,8 @@ struct Event {
   std::uint32_t vm;
   OpKind kind;
   std::uint32_t disk;
-  bool release;  // the VM's source is fenced
+  bool release;  // the VM's source is declared failed (its preparation may begin)
+  bool fence;    // the VM's source is fenced (its start may begin)
   friend bool operator<(const Event& a, const Event& b) {
     return a.time != b.time ? a.time > b.time : a.sequence > b.sequence;
   }
@@ -115,7 +116,7 @@ std::vector<double> DryRun::finish_times(const std::vector<DryVm>& vms,
 
   for (std::uint32_t v = 0; v < vms.size(); ++v) {
     const auto& vm = vms[v];
-    pending[v] = 1;  // the release itself
+    pending[v] = 2;  // the release and the fence themselves
     for (const auto& disk : vm.disks) pending[v] += disk.needs_map || disk.needs_unmap ? 1 : 0;
     if (vm.net_resource != UINT32_MAX) ++pending[v];
     for (auto other : vm.after) {
@@ -124,7 +125,8 @@ std::vector<double> DryRun::finish_times(const std::vector<DryVm>& vms,
         dependents[other].push_back(v);
       }
     }
-    events.push({vm.release_s, sequence++, v, OpKind::start, 0, true});
+    events.push({vm.release_s, sequence++, v, OpKind::start, 0, true, false});
+    events.push({std::max(vm.release_s, vm.fence_s), sequence++, v, OpKind::start, 0, false, true});
   }
 
   while (true) {
@@ -148,7 +150,8 @@ std::vector<double> DryRun::finish_times(const std::vector<DryVm>& vms,
           ++host_busy[host];
         }
         ++busy[r];
-        events.push({now + duration_of(op.vm, op.kind, op.disk), sequence++, op.vm, op.kind, op.disk, false});
+        events.push(
+            {now + duration_of(op.vm, op.kind, op.disk), sequence++, op.vm, op.kind, op.disk, false, false});
       }
       for (const auto& op : host_blocked) queue.push(op);
     }
@@ -159,6 +162,10 @@ std::vector<double> DryRun::finish_times(const std::vector<DryVm>& vms,
     now = event.time;
     auto v = event.vm;
     const auto& vm = vms[v];
+    if (event.fence) {
+      one_done(v);
+      continue;
+    }
     if (event.release) {
       for (std::uint32_t d = 0; d < vm.disks.size(); ++d) {
         const auto& disk = vm.disks[d];
@@ -211,8 +218,8 @@ std::vector<double> DryRun::repair(const std::vector<DryVm>& vms, const std::vec
   for (int pass = 0; pass < max_passes; ++pass) {
     auto finish = finish_times(vms, deadlines);
     double makespan = 0.0;
-    for (double f : finish) {
-      if (f != kNever) makespan = std::max(makespan, f);
+    for (std::size_t v = 0; v < vms.size(); ++v) {
+      if (finish[v] != kNever) makespan = std::max(makespan, finish[v] + vms[v].margin_s);
     }
     if (makespan < best_makespan - 1e-9) {
       best_makespan = makespan;
@@ -223,8 +230,9 @@ std::vector<double> DryRun::repair(const std::vector<DryVm>& vms, const std::vec
     }
     bool late = false;
     for (std::size_t v = 0; v < vms.size(); ++v) {
-      if (finish[v] != kNever && finish[v] > target_s + 1e-9) {
-        deadlines[v] = std::max(floor[v], deadlines[v] - (finish[v] - target_s));
+      double finish_with_margin = finish[v] + vms[v].margin_s;
+      if (finish[v] != kNever && finish_with_margin > target_s + 1e-9) {
+        deadlines[v] = std::max(floor[v], deadlines[v] - (finish_with_margin - target_s));
         late = true;
       }
     }

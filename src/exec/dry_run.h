@@ -3,9 +3,10 @@
 // finish after the target earlier by how late they are, repeat (a few to a few dozen passes).
 //
 // The model mirrors the dispatcher: per resource a queue ordered by (deadline, priority, longer chain,
-// order); a VM's disk unmaps and net_config are released when its source is fenced, each map follows its
-// unmap, the start follows every map, the net_config and the VMs it starts after, and takes a slot of its
-// endpoint and of its target host. Pure computation, no I/O; O(steps log steps) per pass.
+// order); a VM's disk unmaps and net_config are released when its source is declared failed (release_s),
+// each map follows its unmap, the start follows its source's fence (fence_s), every map, the net_config and
+// the VMs it starts after, and takes a slot of its endpoint and of its target host. Pure computation, no I/O;
+// O(steps log steps) per pass.
 #pragma once
 
 #include <cstdint>
@@ -22,7 +23,8 @@ struct DryDisk {
 };
 
 struct DryVm {
-  double release_s = 0.0;  // when its source host is (expected to be) fenced
+  double release_s = 0.0;  // when its disk and network steps may begin (its source declared failed)
+  double fence_s = 0.0;    // when its source host is (expected to be) fenced: its start waits for it
   std::uint8_t priority = 0;
   double chain_s = 0.0;  // preparation + start, for tie-breaking
   std::uint64_t order = 0;
@@ -33,6 +35,9 @@ struct DryVm {
   std::uint32_t start_host = 0;  // index into the host limits
   double start_s = 0.0;
   std::vector<std::uint32_t> after;  // indexes of VMs (in the same run) whose start must finish first
+  // Slack the repair keeps after this VM's projected finish (robustness: estimates are not this run's
+  // durations, and a long start overruns by more seconds than a short one). 0: aim at the target exactly.
+  double margin_s = 0.0;
 };
 
 class DryRun {
@@ -43,9 +48,10 @@ class DryRun {
   // Finish time of every VM's start under `deadlines` (infinity for VMs that never start, e.g. after-cycles).
   std::vector<double> finish_times(const std::vector<DryVm>& vms, const std::vector<double>& deadlines) const;
 
-  // Deadlines repaired toward `target_s`: starting from `base`, VMs that would finish later than the target
-  // get their deadline pulled earlier by their lateness, never below `floor[v]`. Returns the deadlines of the
-  // best pass (smallest projected makespan); `projected_makespan_s` receives it.
+  // Deadlines repaired toward `target_s`: starting from `base`, VMs that would finish (plus their margin_s)
+  // later than the target get their deadline pulled earlier by their lateness, never below `floor[v]`.
+  // Returns the deadlines of the best pass (smallest projected makespan, margins included);
+  // `projected_makespan_s` receives it.
   std::vector<double> repair(const std::vector<DryVm>& vms, const std::vector<double>& base,
                              const std::vector<double>& floor, double target_s, int max_passes,
                              double* projected_makespan_s = nullptr) const;

@@ -250,6 +250,7 @@ class Executor::Impl {
     copies_listener_ = copies_->add_listener([this](model::VmIndex vm) { on_copies_changed(vm); });
     probing_.assign(hosts, 0);
     critical_future_.assign(capacity_.size(), 0);
+    critical_host_future_.assign(hosts, 0);
     queues_.resize(capacity_.size());
     critical_queues_.resize(capacity_.size());
     dirty_.assign(capacity_.size(), 0);
@@ -990,20 +991,31 @@ class Executor::Impl {
   // Deadlines for the revive strategy: a VM must begin preparing no later than (estimated bound - its
   // preparation - its start) to keep the makespan at the bound, and its tier would begin around the moment
   // the work of the higher tiers fits through the busiest scope. Its deadline is the earlier of the two.
+  // Preparation (disk and network steps) may begin now, at the declaration; the start waits for the fence.
   void compute_deadlines(const plan::Plan& result, double now) {
     auto duration = [this](env::StepKind kind, model::Index subject, model::DiskIndex disk) {
       return estimate(kind, subject, disk);
     };
     std::vector<BoundVm> bound_vms;
     bound_vms.reserve(result.placements.size());
-    double earliest = std::numeric_limits<double>::infinity();
+    std::unordered_map<model::VmIndex, std::uint32_t> index_of;
+    for (std::size_t i = 0; i < result.placements.size(); ++i) {
+      index_of[result.placements[i].vm] = static_cast<std::uint32_t>(i);
+    }
+    double earliest = now;
     for (const auto& placement : result.placements) {
       double fence_done = fence_done_estimate(vm_location_[placement.vm], now);
-      earliest = std::min(earliest, fence_done);
-      bound_vms.push_back({placement.vm, placement.to, fence_done});
+      BoundVm item{placement.vm, placement.to, now, fence_done, {}};
+      for (auto other : placement.start_after) {
+        auto found = index_of.find(other);
+        if (found != index_of.end()) item.after.push_back(found->second);
+      }
+      bound_vms.push_back(std::move(item));
     }
     auto bound = lower_bound(state_, bound_vms, duration, options_.global_max_parallel);
-    estimated_bound_s_ = std::max(estimated_bound_s_, bound.value_s);
+    // The tight form (bound.h): what the schedule can reach, so what the deadlines aim for.
+    estimated_bound_s_ = std::max(estimated_bound_s_, bound.tight_s);
+    double target_s = bound.tight_s;
 
     // Work per tier and scope: arrays, switches, endpoints, target hosts.
     std::size_t scopes = capacity_.size() + state_.hosts.size();
@@ -1048,14 +1060,14 @@ class Executor::Impl {
       auto& task = tasks_[task_for(placement.vm)];
       double chain = preparation[i] + start[i];
       task.chain_s = chain;
-      double latest_begin = bound.value_s - chain;
+      double latest_begin = target_s - chain;
       double tier_deadline = earliest + tier_begin[static_cast<int>(placement.effective_priority)];
       base[i] = options_.strategy == Strategy::revive
                     ? std::min(latest_begin, tier_deadline)
                     : static_cast<double>(static_cast<int>(placement.effective_priority));
     }
     if (options_.strategy == Strategy::revive && options_.schedule_passes > 0) {
-      base = repair_deadlines(result, base, floor, bound.value_s, now);
+      base = repair_deadlines(result, base, floor, target_s, now);
     }
     for (std::size_t i = 0; i < result.placements.size(); ++i) {
       tasks_[task_for(result.placements[i].vm)].deadline = base[i];
@@ -1077,7 +1089,8 @@ class Executor::Impl {
       auto target = placement.to;
       auto& item = dry[i];
       const auto& task = tasks_[task_for(vm)];
-      item.release_s = fence_done_estimate(vm_location_[vm], now);
+      item.release_s = now;  // disk and network steps may begin at the declaration
+      item.fence_s = fence_done_estimate(vm_location_[vm], now);
       item.priority = static_cast<std::uint8_t>(placement.effective_priority);
       item.chain_s = task.chain_s;
       item.order = i;
@@ -1108,24 +1121,90 @@ class Executor::Impl {
     DryRun dry_run(capacity_, state_.policy.host_max_parallel_restarts,
                    static_cast<std::uint32_t>(state_.hosts.size()));
     auto passes = static_cast<int>(options_.schedule_passes);
-    // Two starting points: tier-aware deadlines, and longest chain first (what a resource that is the
-    // bottleneck needs: the long starts early, the short ones fill the end). The tier-aware one is kept
-    // unless the other is projected more than 1% shorter.
-    double tiered_makespan = 0.0, longest_first_makespan = 0.0;
-    auto tiered = dry_run.repair(dry, base, floor, target_s, passes, &tiered_makespan);
-    std::vector<double> longest_first(base.size());
-    for (std::size_t i = 0; i < base.size(); ++i) {
-      longest_first[i] = result.placements[i].effective_priority == model::Priority::critical
-                             ? base[i]
-                             : std::max(floor[i], target_s - dry[i].chain_s);
+    // Starting points: tier-aware deadlines, and longest chain first (what a resource that is the bottleneck
+    // needs: the long starts early, the short ones fill the end); each repaired aiming exactly at the target
+    // and, when robust_margin > 0, keeping that share of each start as slack.
+    struct Candidate {
+      std::vector<double> deadlines;
+      double projected_s = 0.0;
+    };
+    std::vector<Candidate> candidates;
+    std::vector<double> margins{0.0};
+    bool robust =
+        options_.robust_samples > 0 && options_.robust_margin > 0 && dry.size() <= options_.robust_max_vms;
+    if (robust) margins.push_back(options_.robust_margin);
+    for (double margin : margins) {
+      for (auto& item : dry) item.margin_s = margin * item.start_s;
+      Candidate tiered, longest_first;
+      tiered.deadlines = dry_run.repair(dry, base, floor, target_s, passes, &tiered.projected_s);
+      longest_first.deadlines.resize(base.size());
+      for (std::size_t i = 0; i < base.size(); ++i) {
+        longest_first.deadlines[i] = result.placements[i].effective_priority == model::Priority::critical
+                                         ? base[i]
+                                         : std::max(floor[i], target_s - dry[i].chain_s - dry[i].margin_s);
+      }
+      longest_first.deadlines =
+          dry_run.repair(dry, longest_first.deadlines, floor, target_s, passes, &longest_first.projected_s);
+      candidates.push_back(std::move(tiered));
+      candidates.push_back(std::move(longest_first));
     }
-    longest_first = dry_run.repair(dry, longest_first, floor, target_s, passes, &longest_first_makespan);
-    if (longest_first_makespan < 0.99 * tiered_makespan) {
-      projected_makespan_s_ = longest_first_makespan;
-      return longest_first;
+    for (auto& item : dry) item.margin_s = 0.0;
+    std::size_t chosen = 0;
+    if (!robust) {
+      // The tier-aware one is kept unless the other is projected more than 1% shorter.
+      chosen = candidates[1].projected_s < 0.99 * candidates[0].projected_s ? 1 : 0;
+    } else {
+      // Estimates are habits, not this run's durations: each candidate is scored by its mean makespan over
+      // a few runs of the what-if schedule with every duration perturbed (log-normal, estimate_noise), the
+      // same perturbations for all; the earlier candidate wins unless another is more than 0.5% better.
+      std::vector<double> score(candidates.size(), 0.0);
+      for (std::uint32_t sample = 0; sample < options_.robust_samples; ++sample) {
+        auto noisy = perturbed(dry, sample);
+        for (std::size_t c = 0; c < candidates.size(); ++c) {
+          auto finish = dry_run.finish_times(noisy, candidates[c].deadlines);
+          double makespan = 0.0;
+          for (double f : finish) {
+            if (f != std::numeric_limits<double>::infinity()) makespan = std::max(makespan, f);
+          }
+          score[c] += makespan;
+        }
+      }
+      for (std::size_t c = 1; c < candidates.size(); ++c) {
+        if (score[c] < 0.995 * score[chosen]) chosen = c;
+      }
     }
-    projected_makespan_s_ = tiered_makespan;
-    return tiered;
+    projected_makespan_s_ = candidates[chosen].projected_s;
+    return std::move(candidates[chosen].deadlines);
+  }
+
+  // The what-if VMs with every duration scaled by exp(estimate_noise x z), z a standard normal keyed by
+  // (VM, sample, step) alone: deterministic, the same for every candidate.
+  std::vector<DryVm> perturbed(const std::vector<DryVm>& dry, std::uint32_t sample) const {
+    auto scale = [&](std::size_t v, std::uint64_t what) {
+      std::uint64_t h = mix(mix(mix(0x5eedULL + sample) ^ v) ^ what);
+      double u1 = (static_cast<double>(h >> 11) + 1.0) * 0x1.0p-53;
+      double u2 = static_cast<double>(mix(h) >> 11) * 0x1.0p-53;
+      double z = std::sqrt(-2.0 * std::log(u1)) * std::cos(6.283185307179586 * u2);
+      return std::exp(options_.estimate_noise * z);
+    };
+    auto noisy = dry;
+    for (std::size_t v = 0; v < noisy.size(); ++v) {
+      auto& item = noisy[v];
+      item.start_s *= scale(v, 1);
+      item.net_s *= scale(v, 2);
+      for (std::size_t d = 0; d < item.disks.size(); ++d) {
+        item.disks[d].unmap_s *= scale(v, 16 + 2 * d);
+        item.disks[d].map_s *= scale(v, 17 + 2 * d);
+      }
+    }
+    return noisy;
+  }
+
+  static std::uint64_t mix(std::uint64_t x) {
+    x += 0x9e3779b97f4a7c15ULL;
+    x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ULL;
+    x = (x ^ (x >> 27)) * 0x94d049bb133111ebULL;
+    return x ^ (x >> 31);
   }
 
   // ---- step graphs -------------------------------------------------------------------------------------
@@ -1162,6 +1241,7 @@ class Executor::Impl {
     if (options_.strategy == Strategy::revive && task.priority == model::Priority::critical) {
       step.reserves = true;
       ++critical_future_[resource];
+      if (kind == env::StepKind::vm_start) ++critical_host_future_[host];
     }
     steps_.push_back(std::move(step));
     task.steps.push_back(id);
@@ -1219,8 +1299,10 @@ class Executor::Impl {
       std::vector<StepId> unmaps;
       for (auto host : hosts) {
         if (host == target) continue;
+        // From a host declared failed the unmap goes at once: taking its disks away is itself a fence
+        // (whatever still runs there loses its storage); only the start waits for the confirmed fence.
+        // From a live host it waits for proof that no copy runs there (copies_allow).
         auto unmap = new_step(task, env::StepKind::disk_unmap, d, host, array_resource(d));
-        add_fence_dependency(unmap, host);
         unmaps.push_back(unmap);
         sequence.push_back(unmap);
       }
@@ -1237,9 +1319,9 @@ class Executor::Impl {
     auto location = vm_location_[vm];
     auto network_switch = state_.hosts[target].network_switch;
     if (network_switch != model::kNoIndex && !net_configured_.count(vm_host_key(vm, target))) {
+      // Configuring the target's networks harms nothing while the VM is not started: no fence needed.
       auto net =
           new_step(task, env::StepKind::net_config, model::kNoIndex, target, switch_base_ + network_switch);
-      add_fence_dependency(net, location);
       before_start.push_back(net);
       sequence.push_back(net);
     }
@@ -1473,8 +1555,15 @@ class Executor::Impl {
       if (disk_busy_[step.disk]) return false;
       if (storage_limit_ != 0 && storage_busy_ >= storage_limit_) return false;
     }
-    if (step.kind == env::StepKind::vm_start && !ledger_->has_room(ledger_->host_starts(step.host))) {
-      return false;
+    if (step.kind == env::StepKind::vm_start) {
+      auto host_scope = ledger_->host_starts(step.host);
+      if (!ledger_->has_room(host_scope)) return false;
+      // Likewise the target host's start slots still needed by its critical starts.
+      if (!step.reserves && critical_host_future_[step.host] > 0 &&
+          ledger_->in_flight(host_scope) + critical_host_future_[step.host] >=
+              ledger_->capacity(host_scope)) {
+        return false;
+      }
     }
     return copies_allow(step);
   }
@@ -1485,7 +1574,11 @@ class Executor::Impl {
     if (step.kind == env::StepKind::vm_start) {
       return copies_->only_on(step.vm, step.host);
     }
-    if (step.kind == env::StepKind::disk_unmap) return !copies_->may_run_on(step.vm, step.host);
+    if (step.kind == env::StepKind::disk_unmap) {
+      // A host declared failed may still run a copy (cut off, not yet fenced): the unmap is its storage
+      // fence, the start still waits for the power fence and the unmap's answer.
+      return host_failed_[step.host] || !copies_->may_run_on(step.vm, step.host);
+    }
     return true;
   }
 
@@ -1672,6 +1765,7 @@ class Executor::Impl {
     if (!step.reserves) return;
     step.reserves = false;
     --critical_future_[step.resource];
+    if (step.kind == env::StepKind::vm_start) --critical_host_future_[step.host];
     mark_dirty(step.resource);
     if (step.state != StepState::ready) wants_dropped(step.resource, model::kNoIndex);
   }
@@ -1954,6 +2048,7 @@ class Executor::Impl {
   std::vector<std::uint32_t> capacity_;  // per resource (the ledger's; the last one has no limit)
   std::uint32_t unlimited_busy_ = 0;
   std::vector<std::uint32_t> critical_future_;  // per resource: critical steps created, not yet dispatched
+  std::vector<std::uint32_t> critical_host_future_;  // per target host: critical starts not yet dispatched
   std::vector<std::set<ReadyKey>> queues_;
   std::vector<std::set<ReadyKey>> critical_queues_;  // ready critical steps still holding back a slot
   std::vector<std::uint8_t> dirty_;

@@ -3,15 +3,17 @@
 //
 // When the failure detector declares a host failed (on_host_failed), the executor fences it (once per host),
 // asks the planner for targets for its protected VMs, and runs for every placed VM a graph of steps: unmap
-// each disk from every host it may still be mapped to (after that host is fenced), map it to the target,
-// configure the VM's networks through the target's switch (when it has one), then start the VM on the target
-// through its endpoint -- only once every host it may run on is fenced, every disk is mapped to the target
-// alone, and the VMs it starts `after` are running. Every step runs within the concurrency limit of its
-// resource scopes (array, switch, endpoint, target host's host_max_parallel_restarts, the optional global
-// limit), has a timeout, is retried with exponential backoff, and once it fails for good (or its target host
-// fails) the VM goes back to the planner with the cloud as it is then, excluding the hosts that failed it.
-// VMs the planner cannot place wait with a reason and are retried when capacity is released. Intent is
-// journaled before each action and results after.
+// each disk from every host it may still be mapped to (at once from a host declared failed: taking its disks
+// is itself a fence; from a live host once it is proven empty of the VM), map it to the target, configure
+// the VM's networks through the target's switch (when it has one; harmless before the start, so at once),
+// then start the VM on the target through its endpoint -- only once every host it may run on is fenced (or
+// proven empty of it), every disk is mapped to the target alone, and the VMs it starts `after` are running.
+// So the critical path after a failure is max(fence, preparation) + start, not fence + preparation + start.
+// Every step runs within the concurrency limit of its resource scopes (array, switch, endpoint, target host's
+// host_max_parallel_restarts, the optional global limit), has a timeout, is retried with exponential backoff,
+// and once it fails for good (or its target host fails) the VM goes back to the planner with the cloud as it
+// is then, excluding the hosts that failed it. VMs the planner cannot place wait with a reason and are
+// retried when capacity is released. Intent is journaled before each action and results after.
 //
 // Strategies (../shared/spec/simulation.md): serial, parallel-restart, parallel (tier by tier) and revive
 // (no tier barriers; earliest-deadline-first list scheduling where a VM's deadline is the earlier of the
@@ -86,6 +88,16 @@ struct ExecutorOptions {
   std::uint32_t global_max_parallel = 0;  // operations in flight at once across every resource; 0 = no limit
   // revive: passes of the what-if schedule used to repair deadlines toward the bound (0: deadlines only)
   std::uint32_t schedule_passes = 40;
+  // revive, robust deadlines: besides deadlines aimed exactly at the estimated bound, the repair also makes
+  // ones that keep `robust_margin` of each VM's estimated start as slack (a long start overruns by more
+  // seconds than a short one), and picks among them by the mean makespan of `robust_samples` what-if runs
+  // with every estimate perturbed log-normally by `estimate_noise` (estimates are a VM's habit, not this
+  // run's durations). Skipped (deadlines aimed exactly) above `robust_max_vms` VMs in one plan, or with 0
+  // samples.
+  double robust_margin = 0.2;
+  double estimate_noise = 0.15;
+  std::uint32_t robust_samples = 4;
+  std::size_t robust_max_vms = 5000;
   plan::PlannerOptions planner;
   // A prestaged plan for a planning round (the state as the executor sees it, the request it would hand the
   // planner), or nullopt to plan afresh. The provider must check that the plan holds for that state and

@@ -168,13 +168,19 @@ RecoveryTimeReport predict_recovery_times(const model::Cloud& cloud, const Recov
         }
         std::array<std::vector<double>, model::kPriorityCount> tier_times;
         std::mt19937_64 random(options.seed ^ (0x9E3779B97F4A7C15ULL * (report.failures_checked + 1)));
-        std::unordered_map<model::HostIndex, double> released;
+        // Per failed host: when it is declared (its VMs' disk and network steps may begin) and fenced (their
+        // starts may begin), as the executor runs them (exec/executor.h).
+        std::unordered_map<model::HostIndex, std::pair<double, double>> released;
         for (std::uint32_t run = 0; run < samples && !vms.empty(); ++run) {
           released.clear();
-          for (auto host : hosts) released[host] = draw(latency.detect, random) + draw(latency.fence, random);
+          for (auto host : hosts) {
+            double declared = draw(latency.detect, random);
+            released[host] = {declared, declared + draw(latency.fence, random)};
+          }
           for (std::size_t i = 0; i < vms.size(); ++i) {
             auto& item = vms[i];
-            item.release_s = released[plan.placements[i].from];
+            item.release_s = released[plan.placements[i].from].first;
+            item.fence_s = released[plan.placements[i].from].second;
             double longest = 0.0;
             for (auto& disk : item.disks) {
               disk.unmap_s = draw(latency.disk_unmap, random);
@@ -208,12 +214,12 @@ RecoveryTimeReport predict_recovery_times(const model::Cloud& cloud, const Recov
         }
         if (!plan.placements.empty()) {
           std::vector<BoundVm> bound_vms;
-          double fenced = latency.detect.median_s + latency.fence.median_s;
+          double declared = latency.detect.median_s, fenced = declared + latency.fence.median_s;
           for (const auto& placement : plan.placements)
-            bound_vms.push_back({placement.vm, placement.to, fenced});
+            bound_vms.push_back({placement.vm, placement.to, declared, fenced, {}});
           auto bound = lower_bound(cloud, bound_vms, median_of);
-          prediction.binding = bound.binding;
-          prediction.advice = advice_for(cloud, bound.binding);
+          prediction.binding = bound.tight_binding;
+          prediction.advice = advice_for(cloud, bound.tight_binding);
         }
         ++report.failures_checked;
         report.breaking += prediction.breaks_budget ? 1 : 0;

@@ -12,6 +12,9 @@
 //     whose source is fenced (it can no longer switch over).
 // An operation given up on (timed out) keeps its entry until it answers or its host is fenced. The rule the
 // engines keep: a VM starts on host T only when every other host of its set has been proven empty of it.
+// (A disk is unmapped from a host of the set only once that host is proven empty too -- except from a host
+// declared failed, where the unmap is itself a storage fence and may go before the power fence: the start
+// still waits for the fence.)
 //
 // Listeners hear of every change of a VM's set synchronously: they must only take note and post their work.
 // Threading: none needed; everything runs on the event loop's thread.

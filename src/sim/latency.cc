@@ -1,5 +1,6 @@
 #include "sim/latency.h"
 
+#include <algorithm>
 #include <cmath>
 #include <numbers>
 
@@ -39,10 +40,28 @@ double normal_variate(std::uint64_t seed, env::StepKind kind, model::Index subje
   return std::sqrt(-2.0 * std::log(u1)) * std::cos(2.0 * std::numbers::pi * u2);
 }
 
+// Habits are keyed by a seed of their own, not the scenario's: the same in every run.
+constexpr std::uint64_t kHabitSeed = 0x6861626974ULL;  // "habit"
+
+double habit_variate(env::StepKind kind, model::Index subject) {
+  return normal_variate(kHabitSeed, kind, subject, model::kNoIndex, 0);
+}
+
 double draw_duration(const Latency& latency, std::uint64_t seed, env::StepKind kind, model::Index subject,
-                     model::DiskIndex disk, std::uint32_t attempt) {
+                     model::DiskIndex disk, std::uint32_t attempt, double repeatability) {
   if (latency.is_fixed()) return latency.median_s;
-  return latency.median_s * std::exp(latency.spread * normal_variate(seed, kind, subject, disk, attempt));
+  double noise = normal_variate(seed, kind, subject, disk, attempt);
+  if (repeatability <= 0.0) return latency.median_s * std::exp(latency.spread * noise);
+  double r = std::min(repeatability, 1.0);
+  double z = std::sqrt(r) * habit_variate(kind, subject) + std::sqrt(1.0 - r) * noise;
+  return latency.median_s * std::exp(latency.spread * z);
+}
+
+double habit_duration(const Latency& latency, env::StepKind kind, model::Index subject,
+                      double repeatability) {
+  if (latency.is_fixed() || repeatability <= 0.0) return latency.median_s;
+  double r = std::min(repeatability, 1.0);
+  return latency.median_s * std::exp(latency.spread * std::sqrt(r) * habit_variate(kind, subject));
 }
 
 double uniform_variate(std::uint64_t seed, std::uint64_t a, std::uint64_t b, std::uint64_t c) {

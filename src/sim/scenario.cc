@@ -432,8 +432,18 @@ class Parser {
     }
     if (auto latency_node = root["latency"]; latency_node) {
       if (check_map(latency_node, "latency",
-                    {"detect", "fence", "disk_unmap", "disk_map", "net_config", "vm_start", "vm_stop"})) {
+                    {"repeatability", "detect", "fence", "disk_unmap", "disk_map", "net_config", "vm_start",
+                     "vm_stop"})) {
         auto& model = scenario.latency;
+        if (auto value = latency_node["repeatability"]; value) {
+          if (auto v = non_negative(value, "latency.repeatability")) {
+            if (*v > 1.0) {
+              error(value, "latency.repeatability", "must be between 0 and 1");
+            } else {
+              model.repeatability = *v;
+            }
+          }
+        }
         auto read = [&](const char* key, Latency& target) {
           if (auto value = latency_node[key]; value) {
             if (auto parsed = latency(value, std::string("latency.") + key)) target = *parsed;

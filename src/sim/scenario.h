@@ -20,6 +20,8 @@
 namespace revive::sim {
 
 struct LatencyModel {
+  // 0..1: how much of a duration's spread is the subject's habit (latency.h); `history` estimates know it.
+  double repeatability = 0.8;
   std::optional<Latency> detect;  // absent: the detector on simulated heartbeats decides
   Latency fence{8.0, 0.2};
   Latency disk_unmap{2.0, 0.3};

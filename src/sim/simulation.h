@@ -78,9 +78,15 @@ struct NotRunningVm {
 
 struct SimulationResult {
   exec::Strategy strategy = exec::Strategy::revive;
-  double makespan_s = 0.0;     // first event -> last VM running
-  double lower_bound_s = 0.0;  // relative to the first event
-  std::string bound_binding;   // which chain or scope sets the bound
+  double makespan_s = 0.0;  // first event -> last VM running
+  // Lower bounds (exec/bound.h) of what this run did (the VMs it restarted or moved, on their targets): no
+  // schedule of it ends earlier. lower_bound_s is the spec's formula, tight_bound_s a tighter bound (>= it).
+  // Relative to the first event; 0 when nothing was restarted or moved.
+  double lower_bound_s = 0.0;
+  std::string bound_binding;  // which chain or scope sets lower_bound_s
+  double tight_bound_s = 0.0;
+  std::string tight_binding;
+  std::string bound_covers;  // what the bounds cover, for people: "12 VMs restarted from 2 hosts ..."
   double estimated_bound_s = 0.0;
   std::uint32_t restarted = 0, evacuated = 0, waiting = 0, failed = 0, double_runs = 0, lost = 0;
   // Per priority tier (critical, high, medium, low): whether any VM of it was recovered, and when its last

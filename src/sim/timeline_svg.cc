@@ -389,11 +389,13 @@ std::string timeline_svg(const model::Cloud& cloud, const Scenario& scenario,
                          ? exec::to_string(result.evacuation_strategy)
                          : exec::to_string(result.strategy));
   svg += fmt::format(
-      R"(<text x="10" y="36" class="sub">makespan {:.1f} s, lower bound {:.1f} s ({:.2f}x); {} restarted, {} waiting, {} failed; {} double runs; time from the first event; {}</text>)"
+      R"(<text x="10" y="36" class="sub">makespan {:.1f} s, {}; {} restarted, {} waiting, {} failed; {} double runs; time from the first event; {}</text>)"
       "\n",
-      result.makespan_s, result.lower_bound_s,
-      result.lower_bound_s > 0 ? result.makespan_s / result.lower_bound_s : 0.0, result.restarted,
-      result.waiting, result.failed, result.double_runs,
+      result.makespan_s,
+      result.lower_bound_s > 0 ? fmt::format("lower bound {:.1f} s ({:.2f}x)", result.lower_bound_s,
+                                             result.makespan_s / result.lower_bound_s)
+                               : std::string("no lower bound (nothing restarted or moved)"),
+      result.restarted, result.waiting, result.failed, result.double_runs,
       occupancy ? "one lane per resource: busy slots over time"
                 : "one lane per concurrent slot of each resource");
   if (result.has_evacuations) {

@@ -407,7 +407,8 @@ env::Fencer& SimWorld::fencer() {
 
 double SimWorld::base_duration_s(env::StepKind kind, model::Index subject, model::DiskIndex disk,
                                  std::uint32_t attempt) const {
-  return draw_duration(scenario_.latency.of(kind), scenario_.seed, kind, subject, disk, attempt);
+  return draw_duration(scenario_.latency.of(kind), scenario_.seed, kind, subject, disk, attempt,
+                       scenario_.latency.repeatability);
 }
 
 std::uint32_t SimWorld::next_attempt(env::StepKind kind, model::Index subject, model::DiskIndex disk) {
@@ -604,8 +605,15 @@ void SimWorld::check_start_allowed(model::VmIndex vm, model::HostIndex target) {
 }
 
 double SimEstimator::expected_s(env::StepKind kind, model::Index subject, model::DiskIndex disk) const {
-  if (mode_ == Mode::median) return scenario_.latency.of(kind).median_s;
-  return world_.base_duration_s(kind, subject, disk, 0);
+  switch (mode_) {
+    case Mode::median:
+      return scenario_.latency.of(kind).median_s;
+    case Mode::history:
+      return habit_duration(scenario_.latency.of(kind), kind, subject, scenario_.latency.repeatability);
+    case Mode::clairvoyant:
+      return world_.base_duration_s(kind, subject, disk, 0);
+  }
+  return scenario_.latency.of(kind).median_s;
 }
 
 }  // namespace revive::sim

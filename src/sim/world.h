@@ -216,12 +216,13 @@ class InMemoryJournal final : public env::Journal {
   std::vector<env::JournalRecord> records_;
 };
 
-// Duration estimates for the scheduler. `history`: each step's attempt-0 duration as drawn for this scenario
-// (what a journal of previous runs of the same VMs would hold; slowdowns and failures are not foreseen);
-// `median`: the latency model's median per kind, the same for every VM.
+// Duration estimates for the scheduler. `history` (the default): what earlier recoveries of the same VMs
+// teach, the subject's habit alone (latency.h habit_duration) -- never this run's noise, nor slowdowns and
+// failures; `median`: the latency model's median per kind, the same for every VM; `clairvoyant`: this run's
+// own attempt-0 draws, a scheduler that knows the future -- for analysis only, never a headline figure.
 class SimEstimator final : public env::DurationEstimator {
  public:
-  enum class Mode { history, median };
+  enum class Mode { history, median, clairvoyant };
   SimEstimator(const SimWorld& world, const Scenario& scenario, Mode mode)
       : world_(world), scenario_(scenario), mode_(mode) {}
   double expected_s(env::StepKind kind, model::Index subject, model::DiskIndex disk) const override;

@@ -31,11 +31,12 @@ TEST(SimulateCli, Pod16PrintsTheSpecSummaryAndWritesTimelineAndChart) {
   std::vector<std::string> keys;
   for (auto it = summary.begin(); it != summary.end(); ++it) keys.push_back(it.key());
   // nlohmann::json sorts keys; the spec's set of keys, each present.
-  for (const char* key : {"strategy", "makespan_s", "lower_bound_s", "restarted", "evacuated", "waiting",
-                          "failed", "double_runs", "lost", "tier_done_s", "hosts", "wall_ms"}) {
+  for (const char* key :
+       {"strategy", "makespan_s", "lower_bound_s", "tight_bound_s", "bound_covers", "restarted", "evacuated",
+        "waiting", "failed", "double_runs", "lost", "tier_done_s", "hosts", "wall_ms"}) {
     EXPECT_TRUE(summary.contains(key)) << key;
   }
-  EXPECT_EQ(keys.size(), 12u);
+  EXPECT_EQ(keys.size(), 14u);
   EXPECT_EQ(result.out.rfind("{\"strategy\":\"revive\",\"makespan_s\":", 0), 0u) << "spec key order";
   EXPECT_EQ(summary["restarted"], 48);
   EXPECT_EQ(summary["double_runs"], 0);

@@ -100,9 +100,9 @@ TEST(EvacuationSimulation, Pod16ReviveMeetsBothDeadlinesTheBaselinesDoNot) {
   EXPECT_GT(fixed.running_at_deadline, 0u);
   EXPECT_FALSE(fixed.evacuation_reported.empty());
   EXPECT_LE(revive.makespan_s, 0.75 * fixed.makespan_s);
-  // The lower bound is that of moving every VM live; no schedule beats it for the VMs that did move live:
-  // per drained host, its last live move ends no earlier than the bound of those VMs alone (the cold ones
-  // left out). The whole evacuation ends before the full bound only thanks to cold moves.
+  // No schedule beats the live-migration bound for the VMs that did move live: per drained host, its last
+  // live move ends no earlier than the bound of those VMs alone (the cold ones left out). The whole
+  // evacuation ends before the full bound only thanks to cold moves.
   model::Cloud live_only = pod16();
   std::map<model::HostIndex, double> last_live_end;
   for (const auto& vm : revive.evacuations) {
@@ -121,9 +121,11 @@ TEST(EvacuationSimulation, Pod16ReviveMeetsBothDeadlinesTheBaselinesDoNot) {
     EXPECT_GT(bound, 0.0);
     EXPECT_GE(end, bound - 1e-6) << pod16().hosts[host].name;
   }
-  if (revive.makespan_s < revive.lower_bound_s) {
-    EXPECT_GT(revive.moved_cold, 0u) << revive.makespan_s << " s, bound " << revive.lower_bound_s << " s";
-  }
+  // The printed bound is of what the run did (the live moves alone, the cold moves as chains): never above
+  // the makespan, cold moves or not.
+  EXPECT_LE(revive.lower_bound_s, revive.makespan_s + 1e-9);
+  EXPECT_LE(revive.tight_bound_s, revive.makespan_s + 1e-9);
+  EXPECT_GT(revive.lower_bound_s, 0.0);
 }
 
 // Every strategy: a VM of a drained host still on it at that host's deadline (from the timeline, not the
