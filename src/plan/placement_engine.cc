@@ -620,23 +620,27 @@ PlacementEngine::Attempt PlacementEngine::run_pass(const std::vector<VmIndex>& o
     if (!blocked.empty()) attempt.waiting_reason_override[vm] = blocked;
   }
   // Repairs and displacements after a VM waited may have freed its room: one more round, in priority order.
-  std::vector<VmIndex> retry;
-  retry.swap(attempt.waiting);
-  std::sort(retry.begin(), retry.end(), [&](VmIndex a, VmIndex b) {
-    return effective_[a] != effective_[b] ? effective_[a] < effective_[b] : a < b;
-  });
-  settle_affinity_with_waiting_drained(attempt);
-  for (VmIndex vm : retry) {
-    if (location_[vm] != resting_[vm]) continue;  // placed meanwhile
-    bool blocked = attempt.waiting_reason_override.count(vm) > 0 &&
-                   attempt.waiting_reason_override[vm].rfind("waits for", 0) == 0;
-    if (!blocked && (place_vm(vm, scoring, attempt) || repair(vm, scoring, options, attempt))) {
-      attempt.waiting_reason_override.erase(vm);
-      continue;
+  // Settling an affinity group around a drained VM that waits takes members off their targets, which frees
+  // room too: then the waiting VMs get another round (at most kSettleRounds in all).
+  constexpr int kSettleRounds = 4;
+  for (int round = 0; round < kSettleRounds; ++round) {
+    std::vector<VmIndex> retry;
+    retry.swap(attempt.waiting);
+    std::sort(retry.begin(), retry.end(), [&](VmIndex a, VmIndex b) {
+      return effective_[a] != effective_[b] ? effective_[a] < effective_[b] : a < b;
+    });
+    for (VmIndex vm : retry) {
+      if (location_[vm] != resting_[vm]) continue;  // placed meanwhile
+      bool blocked = attempt.waiting_reason_override.count(vm) > 0 &&
+                     attempt.waiting_reason_override[vm].rfind("waits for", 0) == 0;
+      if (!blocked && (place_vm(vm, scoring, attempt) || repair(vm, scoring, options, attempt))) {
+        attempt.waiting_reason_override.erase(vm);
+        continue;
+      }
+      attempt.waiting.push_back(vm);
     }
-    attempt.waiting.push_back(vm);
+    if (!settle_affinity_with_waiting_drained(attempt)) break;
   }
-  settle_affinity_with_waiting_drained(attempt);
   return attempt;
 }
 
@@ -872,7 +876,7 @@ void PlacementEngine::spread_over_endpoints(Attempt& attempt, std::vector<VmInde
   }
 }
 
-void PlacementEngine::settle_affinity_with_waiting_drained(Attempt& attempt) {
+bool PlacementEngine::settle_affinity_with_waiting_drained(Attempt& attempt) {
   // A drained VM that waits keeps running on its source: members of its affinity groups that this plan sends
   // to another scope value are taken out and placed again within the staying member's scope, or wait.
   std::vector<std::pair<VmIndex, std::string>> displaced;
@@ -905,6 +909,7 @@ void PlacementEngine::settle_affinity_with_waiting_drained(Attempt& attempt) {
     attempt.waiting.push_back(member);
     attempt.waiting_reason_override[member] = std::move(reason);
   }
+  return !displaced.empty();
 }
 
 void PlacementEngine::begin_request(const PlanRequest& request, std::vector<VmIndex>& moving) {

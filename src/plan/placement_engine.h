@@ -151,7 +151,8 @@ class PlacementEngine {
   // `loser` (placed, now unassigned) waits because `winner` of higher priority took its room.
   void displace(model::VmIndex loser, model::VmIndex winner, Attempt& attempt);
   bool displace_group_blockers(model::VmIndex vm, Scoring scoring, Attempt& attempt);
-  void settle_affinity_with_waiting_drained(Attempt& attempt);
+  // True when it took some member off its target (room freed).
+  bool settle_affinity_with_waiting_drained(Attempt& attempt);
   // The last phase (see the header comment); `spread` gets the VMs it moved.
   void spread_over_endpoints(Attempt& attempt, std::vector<model::VmIndex>& spread);
   double endpoint_limit(model::EndpointIndex endpoint) const;  // max_parallel, at least 1
