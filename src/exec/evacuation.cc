@@ -1717,7 +1717,7 @@ class Evacuator::Impl {
   MigrationFlows mirror_;
   std::vector<bool> draining_;
   std::vector<bool>
-      avoid_;  // no targets: lost, or their migrations failed for reasons other than convergence
+      avoid_;  // no targets: lost, or (baselines) their migrations failed for reasons other than convergence
   // revive: a target whose migration failed is no target until then (on the loop's clock), and how many
   // migrations to it failed (its backoff doubles with each).
   std::vector<double> backoff_until_;
