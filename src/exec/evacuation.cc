@@ -62,7 +62,8 @@ double evacuation_lower_bound_s(const model::Cloud& cloud, const std::vector<Hos
   for (auto h : hosts) drained[h] = true;
   double fastest = 0;
   for (HostIndex h = 0; h < cloud.hosts.size(); ++h) {
-    if (!drained[h] && cloud.hosts[h].state == model::HostState::up)
+    const bool kept_for_failures = cloud.hosts[h].reserved && !cloud.policy.spares.maintenance;
+    if (!drained[h] && !kept_for_failures && cloud.hosts[h].state == model::HostState::up)
       fastest = std::max(fastest, cloud.hosts[h].nic_gbps);
   }
   if (fastest == 0) return 0;

@@ -183,7 +183,8 @@ struct EvacuationVmReport {
 
 // A lower bound on the makespan of moving every protected VM of `hosts` live, for any schedule: every drained
 // host's NIC carries its VMs' memory at least once after one setup, and each VM needs its setup plus one copy
-// at the slower of its own NIC and the fastest NIC of a host that may receive it (up, not drained). Cold
+// at the slower of its own NIC and the fastest NIC of a host that may receive it (up, not drained, not a
+// spare kept for failures by policy.spares). Cold
 // moves are not bounded by it. `binding` (optional) gets which term sets it.
 double evacuation_lower_bound_s(const model::Cloud& cloud, const std::vector<model::HostIndex>& hosts,
                                 const LiveMigrationParameters& parameters, std::string* binding = nullptr);
