@@ -1240,6 +1240,11 @@ std::string PlacementEngine::chosen_reason(VmIndex vm, HostIndex host, Choice ch
     case Choice::moved_by_repair:
       how = "moved here by a repair, off the host first chosen for it, to make room there for another VM";
       break;
+    case Choice::saved:
+      return fmt::format(
+          "chosen: taken from the saved plan, which does not record how its targets were chosen; "
+          "load {:.2f} with the rest of the plan{}",
+          load_of(host), labels ? "; " + preference_text(vm, host) : "");
     case Choice::exact:
       return fmt::format(
           "chosen by the exact solver (CBC), which maximises placed priority weight and does not rank hosts "
@@ -1262,8 +1267,10 @@ std::string PlacementEngine::passed_over_reason(VmIndex vm, HostIndex host, Host
   const std::string not_then =
       "it could not take the VM when it was placed (no room or a group rule then; VMs planned or moved later "
       "changed that)";
-  if (choice == Choice::exact) {
-    return fmt::format("feasible, but the exact solver put the VM on {} ({})", there, loads);
+  if (choice == Choice::exact || choice == Choice::saved) {
+    return fmt::format(
+        "feasible, but {} put the VM on {} (load {:.2f} here, {:.2f} there with the rest of the plan)",
+        choice == Choice::exact ? "the exact solver" : "the saved plan", there, here_load, there_load);
   }
   if (choice == Choice::repair || choice == Choice::moved_by_repair) {
     return fmt::format("feasible now, given the final plan, but {}: the VM went to {} by a repair ({})",

@@ -23,6 +23,7 @@ enum class Choice : std::uint8_t {
   repair,           // no feasible host had room: a VM planned on this host was moved elsewhere or gave way
   moved_by_repair,  // moved off its first host to make room there for another VM (the best host but that)
   exact,            // the exact solver (CBC), maximising placed priority weight
+  saved,            // read from a saved plan (plan_from_json), which does not record how
 };
 
 struct Placement {
