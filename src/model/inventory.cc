@@ -52,9 +52,9 @@ consteval std::size_t field_index(const FieldNames<N>& names, std::string_view n
 
 constexpr FieldNames<8> kTopFields = {"version",  "policy", "endpoints", "arrays",
                                       "switches", "hosts",  "vms",       "groups"};
-constexpr FieldNames<6> kPolicyFields = {"overcommit", "host_max_parallel_restarts",
-                                         "host_max_parallel_migrations", "fence_max_parallel", "rto_s",
-                                         "spares"};
+constexpr FieldNames<6> kPolicyFields = {
+    "overcommit", "host_max_parallel_restarts", "host_max_parallel_migrations", "fence_max_parallel", "rto_s",
+    "spares"};
 constexpr FieldNames<4> kPriorityFields = {"critical", "high", "medium", "low"};
 constexpr FieldNames<2> kSparesFields = {"order", "maintenance"};
 constexpr FieldNames<2> kOvercommitFields = {"cpu", "memory"};
