@@ -17,12 +17,21 @@ std::string plural(std::size_t count, std::string_view singular, std::string_vie
   return fmt::format("{} {}", count, count == 1 ? singular : plural_form);
 }
 
+// Errors exit 2 (loading throws); warnings about the current placement go to stderr and keep exit 0.
 void validate(const std::string& path) {
-  model::Cloud cloud = model::load_inventory_file(path);
+  model::SourceLines lines;
+  model::InventoryOptions options;
+  options.lines = &lines;
+  model::Cloud cloud = model::load_inventory_file(path, options);
+  auto warnings = model::placement_warnings(cloud, path, &lines);
+  for (const auto& warning : warnings) std::cerr << warning.to_string() << "\n";
   std::cout << fmt::format(
-      "{}: ok: {}, {}, {}, {}, {}, {}, {}\n", path, plural(cloud.hosts.size(), "host", "hosts"),
-      plural(cloud.vms.size(), "VM", "VMs"), plural(cloud.disks.size(), "disk", "disks"),
-      plural(cloud.arrays.size(), "array", "arrays"), plural(cloud.endpoints.size(), "endpoint", "endpoints"),
+      "{}: ok{}: {}, {}, {}, {}, {}, {}, {}\n", path,
+      warnings.empty() ? ""
+                       : fmt::format(" with {} on stderr", plural(warnings.size(), "warning", "warnings")),
+      plural(cloud.hosts.size(), "host", "hosts"), plural(cloud.vms.size(), "VM", "VMs"),
+      plural(cloud.disks.size(), "disk", "disks"), plural(cloud.arrays.size(), "array", "arrays"),
+      plural(cloud.endpoints.size(), "endpoint", "endpoints"),
       plural(cloud.switches.size(), "switch", "switches"), plural(cloud.groups.size(), "group", "groups"));
 }
 
@@ -111,7 +120,9 @@ void add_inventory_commands(CLI::App& app) {
 
   auto validate_path = std::make_shared<std::string>();
   CLI::App* validate_command = inventory->add_subcommand(
-      "validate", "Check an inventory; print a summary (exit 0) or every error (exit 2)");
+      "validate",
+      "Check an inventory; print a summary (exit 0, warnings about the current placement on stderr) or every "
+      "error (exit 2)");
   validate_command->add_option("FILE", *validate_path, "Inventory file (YAML)")->required();
   validate_command->callback([validate_path] { validate(*validate_path); });
 

@@ -62,7 +62,8 @@ double evacuation_lower_bound_s(const model::Cloud& cloud, const std::vector<Hos
   for (auto h : hosts) drained[h] = true;
   double fastest = 0;
   for (HostIndex h = 0; h < cloud.hosts.size(); ++h) {
-    if (!drained[h] && cloud.hosts[h].state == model::HostState::up)
+    const bool kept_for_failures = cloud.hosts[h].reserved && !cloud.policy.spares.maintenance;
+    if (!drained[h] && !kept_for_failures && cloud.hosts[h].state == model::HostState::up)
       fastest = std::max(fastest, cloud.hosts[h].nic_gbps);
   }
   if (fastest == 0) return 0;
@@ -109,6 +110,8 @@ class Evacuator::Impl {
     const auto host_count = cloud_.hosts.size();
     draining_.assign(host_count, false);
     avoid_.assign(host_count, false);
+    backoff_until_.assign(host_count, -1.0);
+    target_failures_.assign(host_count, 0);
     lost_.assign(host_count, false);
     host_deadline_.assign(host_count, kNoDeadline);
     host_urgent_.assign(host_count, false);
@@ -472,6 +475,8 @@ class Evacuator::Impl {
     double start_s = -1.0, off_s = -1.0, end_s = -1.0;
     bool running_at_deadline = false;
     std::uint32_t live_attempts = 0;
+    double retry_at_s = -1.0;    // revive: a migration retried after a failure begins no earlier
+    std::string last_error;      // of its latest failed migration
     std::uint64_t sequence = 0;  // first come, first served order
     MigrationFlows::Id flow = 0;
     env::TimerId timer = 0;
@@ -594,7 +599,7 @@ class Evacuator::Impl {
       if (draining_[h]) request.evacuated_hosts.push_back(h);
     }
     for (HostIndex h = 0; h < cloud_.hosts.size(); ++h) {
-      if (!draining_[h] && (avoid_[h] || !shared_up(h))) request.excluded_hosts.push_back(h);
+      if (!draining_[h] && (!may_target(h) || !shared_up(h))) request.excluded_hosts.push_back(h);
     }
     auto plan = plan::plan_failover(cloud_, request, options_.planner);
     if (options_.strategy == EvacuationStrategy::revive)
@@ -631,6 +636,12 @@ class Evacuator::Impl {
     }
   }
 
+  // Whether this engine lets `host` receive VMs: not lost, and not in a failed migration's backoff (unless a
+  // retry has no other target).
+  bool may_target(HostIndex host) const {
+    return !avoid_[host] && (plan_onto_backed_off_ || backoff_until_[host] <= now());
+  }
+
   // Whether the shared view (when given) lets `host` receive VMs: not suspected, failed or fenced, nor
   // drained by another engine.
   bool shared_up(HostIndex host) const {
@@ -657,7 +668,7 @@ class Evacuator::Impl {
   plan::Plan with_live_capable_targets(plan::Plan plan, const plan::PlanRequest& request) {
     std::vector<double> speeds;  // NICs of the hosts that may receive, ascending, distinct
     for (HostIndex h = 0; h < cloud_.hosts.size(); ++h) {
-      if (!draining_[h] && !avoid_[h] && shared_up(h) && cloud_.hosts[h].state == model::HostState::up) {
+      if (!draining_[h] && may_target(h) && shared_up(h) && cloud_.hosts[h].state == model::HostState::up) {
         speeds.push_back(nic_of(h));
       }
     }
@@ -1056,7 +1067,9 @@ class Evacuator::Impl {
     auto& move = moves_[m];
     {
       bool converging = error.find("did not converge") == std::string::npos;
-      if (converging && move.to != kNoIndex) {
+      if (converging && move.to != kNoIndex && options_.strategy == EvacuationStrategy::revive) {
+        retry_after_failure(m, error);
+      } else if (converging && move.to != kNoIndex) {
         // Not the VM's dirty rate: the target (or the way to it) failed. Avoid it and replan the VM.
         avoid_[move.to] = true;
         auto vm = move.vm;
@@ -1099,6 +1112,63 @@ class Evacuator::Impl {
     }
   }
 
+  // The wait before attempt `failures` + 1: retry_backoff_s doubled per failure, at most retry_backoff_max_s.
+  double backoff_s(std::uint32_t failures) const {
+    double wait = options_.retry_backoff_s;
+    for (std::uint32_t i = 1; i < failures && wait < options_.retry_backoff_max_s; ++i) wait *= 2;
+    return std::min(wait, options_.retry_backoff_max_s);
+  }
+
+  // Revive: migration `m` failed for another reason than convergence (the VM still runs on its source).
+  // Failures are often transient: the target is no target during its backoff, and the VM is planned again
+  // and retried after its own backoff -- on another target when one can take it, else on the same one. When
+  // no live attempt is left, it moves cold at once; replan_deadlines sends it cold in time when a retry
+  // could no longer end before the deadline.
+  void retry_after_failure(std::size_t m, const std::string& error) {
+    auto& failed = moves_[m];
+    const VmIndex vm = failed.vm;
+    const HostIndex target = failed.to;
+    const auto attempts = failed.live_attempts;
+    const double start = failed.start_s;
+    backoff_until_[target] = now() + backoff_s(++target_failures_[target]);
+    failed.state = State::cancelled;
+    failed.reason = fmt::format("migration to {} failed: {}", cloud_.hosts[target].name, error);
+    const std::string why = failed.reason;
+    cloud_.vms[vm].host = failed.from;
+    plan_moves({vm});
+    if (moves_[latest_move_[vm]].state == State::not_placed) {
+      // Nowhere else: the same target (or another in backoff) once its backoff is over.
+      moves_[latest_move_[vm]].state = State::cancelled;
+      plan_onto_backed_off_ = true;
+      plan_moves({vm});
+      plan_onto_backed_off_ = false;
+    }
+    cloud_.rebuild_indexes();
+    const std::size_t r = latest_move_[vm];
+    auto& retry = moves_[r];
+    retry.live_attempts = attempts;
+    retry.start_s = start;
+    retry.last_error = error;
+    if (retry.state == State::not_placed) {
+      retry.reason = why + "; " + retry.reason;
+      return;
+    }
+    if (attempts >= options_.revive_live_attempts) {
+      retry.reason = "moved cold: " + why + fmt::format("; gave up live after {} attempts", attempts);
+      start_cold(r);
+      return;
+    }
+    retry.retry_at_s = std::max(now() + backoff_s(attempts), backoff_until_[retry.to]);
+    retry.reason = why + fmt::format("; attempt {} on {} from {:.1f} s", attempts + 1,
+                                     cloud_.hosts[retry.to].name, retry.retry_at_s);
+    cancel_timer(retry);
+    retry.has_timer = true;
+    retry.timer = env_.loop.schedule_after(retry.retry_at_s - now(), [this, r] {
+      moves_[r].has_timer = false;
+      if (moves_[r].state == State::pending) dispatch();
+    });
+  }
+
   void dispatch() {
     advance_mirror();
     migration_wants_slots_ = false;  // set again by a migration refused a slot
@@ -1118,7 +1188,7 @@ class Evacuator::Impl {
   std::vector<std::size_t> pending_in_fifo_order() const {
     std::vector<std::size_t> pending;
     for (std::size_t m = 0; m < moves_.size(); ++m) {
-      if (moves_[m].state == State::pending) pending.push_back(m);
+      if (moves_[m].state == State::pending && moves_[m].retry_at_s <= now()) pending.push_back(m);
     }
     std::sort(pending.begin(), pending.end(),
               [this](std::size_t a, std::size_t b) { return moves_[a].sequence < moves_[b].sequence; });
@@ -1191,7 +1261,9 @@ class Evacuator::Impl {
     // Candidates per source host: highest priority first, then longest first.
     std::map<HostIndex, std::vector<std::size_t>> by_source;
     for (std::size_t m = 0; m < moves_.size(); ++m) {
-      if (moves_[m].state == State::pending) by_source[moves_[m].from].push_back(m);
+      // A retry in its backoff is woken by its own timer.
+      if (moves_[m].state == State::pending && moves_[m].retry_at_s <= now())
+        by_source[moves_[m].from].push_back(m);
     }
     if (by_source.empty()) return;
     MigrationFlows future = mirror_;
@@ -1268,6 +1340,9 @@ class Evacuator::Impl {
 
   // ---- deadlines ---------------------------------------------------------------------------------------
 
+  // How long before its deadline a maintenance cold move starts at the latest (twice a stop, and 10 s).
+  double latest_cold_stop_s() const { return 2 * options_.cold.vm_stop_s + 10.0; }
+
   // Revive: which moves not begun cannot finish live by their deadline; those go cold in time.
   void replan_deadlines() {
     if (options_.strategy != EvacuationStrategy::revive) return;
@@ -1300,8 +1375,14 @@ class Evacuator::Impl {
       double total = 0;
       std::vector<bool> cold(moves_.size(), false);
       for (auto m : candidates) {
-        if (moves_[m].converges_alone) {
-          total += moves_[m].occupancy_s;
+        const auto& move = moves_[m];
+        // A retry that could not end live before the deadline even alone, after its backoff -- or, should it
+        // fail too, before the latest cold start that still empties the host in time -- goes cold now.
+        const bool retry_too_late =
+            move.retry_at_s > now() && move.retry_at_s + options_.migration.setup_s + move.occupancy_s >
+                                           std::min(deadline - margin, deadline - latest_cold_stop_s());
+        if (move.converges_alone && !retry_too_late) {
+          total += move.occupancy_s;
         } else {
           cold[m] = true;
         }
@@ -1341,11 +1422,21 @@ class Evacuator::Impl {
           continue;
         }
         const auto& vm = cloud_.vms[move.vm];
+        const std::string failures =
+            move.live_attempts == 0 ? std::string()
+                                    : fmt::format("{} live attempt{} failed (last: {}); ", move.live_attempts,
+                                                  move.live_attempts == 1 ? "" : "s", move.last_error);
+        const std::string late =
+            move.retry_at_s > now()
+                ? fmt::format(
+                      "a retry from {:.1f} s ({:.0f} s alone) would not end before the deadline at {:.0f} s",
+                      move.retry_at_s, move.occupancy_s, deadline)
+                : fmt::format(
+                      "a live migration ({:.0f} s alone) would not end before the deadline at {:.0f} s "
+                      "behind higher priorities",
+                      move.occupancy_s, deadline);
         move.reason = move.converges_alone
-                          ? fmt::format(
-                                "moved cold: a live migration ({:.0f} s alone) would not end before the "
-                                "deadline at {:.0f} s behind higher priorities",
-                                move.occupancy_s, deadline)
+                          ? "moved cold: " + failures + late
                           : fmt::format(
                                 "moved cold: cannot converge live even alone (dirty rate {} MiB/s against "
                                 "{:.0f} MiB/s)",
@@ -1353,7 +1444,7 @@ class Evacuator::Impl {
         double at = now();
         // A VM that cannot converge even alone gains nothing by waiting: it goes cold at once.
         if (!host_urgent_[source] && move.converges_alone) {
-          double stop = 2 * options_.cold.vm_stop_s + 10.0;
+          double stop = latest_cold_stop_s();
           at = std::max(now(), deadline - stop - stop * static_cast<double>(index / per_wave));
         }
         ++index;
@@ -1627,8 +1718,13 @@ class Evacuator::Impl {
   MigrationFlows mirror_;
   std::vector<bool> draining_;
   std::vector<bool>
-      avoid_;               // no targets: lost, or their migrations failed for reasons other than convergence
-  std::vector<bool> lost_;  // hosts whose connection was lost (host_connection_lost)
+      avoid_;  // no targets: lost, or (baselines) their migrations failed for reasons other than convergence
+  // revive: a target whose migration failed is no target until then (on the loop's clock), and how many
+  // migrations to it failed (its backoff doubles with each).
+  std::vector<double> backoff_until_;
+  std::vector<std::uint32_t> target_failures_;
+  bool plan_onto_backed_off_ = false;  // plan_moves may choose targets in backoff (a retry with no other)
+  std::vector<bool> lost_;             // hosts whose connection was lost (host_connection_lost)
   std::vector<double> host_deadline_;
   std::vector<bool> host_urgent_;
   std::vector<std::uint32_t> migrations_on_;

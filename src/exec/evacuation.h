@@ -12,8 +12,11 @@
 //   its dirty rate. Before starting and at every completion it predicts per source host when the live queue
 //   ends; VMs that cannot finish live by the deadline (minus a margin) go cold, lowest priority and largest
 //   first, started in time: at once for a predicted failure, at their latest safe start for maintenance (and
-//   taken back into the live queue if the prediction improves before then). A VM whose migration fails, or
-//   that cannot converge even alone, goes cold too.
+//   taken back into the live queue if the prediction improves before then). A migration that fails is
+//   retried with backoff (EvacuationOptions::retry_backoff_s), on another target when one can take the VM,
+//   else the same, while a retry can end before the deadline; after that, or after revive_live_attempts,
+//   the VM goes cold in time. A VM that cannot converge even alone (or whose migration did not converge)
+//   goes cold too.
 // - `sequential`: one migration at a time overall; `fixed-8`: at most 8 concurrent migrations per host, first
 //   come first served. Neither predicts or moves cold; a failed migration is retried at the back of the
 //   queue.
@@ -113,6 +116,13 @@ struct EvacuationOptions {
   double min_share_over_dirty = 2.0;  // revive admission: each transferring migration keeps this headroom
   std::uint32_t fixed_limit = 8;      // fixed-8: concurrent migrations per host
   std::uint32_t max_live_attempts = 3;  // baselines: attempts of a migration before it is given up
+  // revive: a migration failing for another reason than convergence is retried after a backoff that starts at
+  // retry_backoff_s and doubles per failure up to retry_backoff_max_s (the failed target is no target for its
+  // own backoff, so another one is tried when one can take the VM), at most revive_live_attempts attempts in
+  // all and only while a retry can still end before the deadline; then the VM moves cold, in time.
+  double retry_backoff_s = 5.0;
+  double retry_backoff_max_s = 60.0;
+  std::uint32_t revive_live_attempts = 8;
   std::uint32_t max_step_attempts = 3;  // attempts of a cold-move step before the VM is given up
   std::uint32_t candidate_scan = 64;    // revive: candidates examined per source host per dispatch
   plan::PlannerOptions planner;
@@ -173,7 +183,8 @@ struct EvacuationVmReport {
 
 // A lower bound on the makespan of moving every protected VM of `hosts` live, for any schedule: every drained
 // host's NIC carries its VMs' memory at least once after one setup, and each VM needs its setup plus one copy
-// at the slower of its own NIC and the fastest NIC of a host that may receive it (up, not drained). Cold
+// at the slower of its own NIC and the fastest NIC of a host that may receive it (up, not drained, not a
+// spare kept for failures by policy.spares). Cold
 // moves are not bounded by it. `binding` (optional) gets which term sets it.
 double evacuation_lower_bound_s(const model::Cloud& cloud, const std::vector<model::HostIndex>& hosts,
                                 const LiveMigrationParameters& parameters, std::string* binding = nullptr);

@@ -50,6 +50,16 @@ std::optional<HostState> parse_host_state(std::string_view text) {
   return std::nullopt;
 }
 
+std::string_view to_string(SpareOrder order) {
+  return order == SpareOrder::first ? "first" : "last";
+}
+
+std::optional<SpareOrder> parse_spare_order(std::string_view text) {
+  if (text == "last") return SpareOrder::last;
+  if (text == "first") return SpareOrder::first;
+  return std::nullopt;
+}
+
 std::string_view to_string(GroupKind kind) {
   return kind == GroupKind::affinity ? "affinity" : "anti-affinity";
 }

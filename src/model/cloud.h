@@ -70,6 +70,19 @@ class SymbolTable {
   NameMap<Symbol> ids_;
 };
 
+// When reserved (spare) hosts receive VMs (inventory `policy.spares`).
+enum class SpareOrder : std::uint8_t { last, first };
+std::string_view to_string(SpareOrder order);  // "last", "first"
+std::optional<SpareOrder> parse_spare_order(std::string_view text);
+struct SparesPolicy {
+  // last: a spare is a target only when no other host can take the VM; first: spares are tried before the
+  // others. Either way hosts carrying more of a VM's prefer_labels rank first within each of the two tiers.
+  SpareOrder order = SpareOrder::last;
+  // false: spares are kept for failures; the VMs of drained hosts (maintenance, evacuation) never go there.
+  bool maintenance = false;
+  friend bool operator==(const SparesPolicy&, const SparesPolicy&) = default;
+};
+
 struct Policy {
   double cpu_overcommit = 1.0;                     // usable vCPU = host cpus x this
   double memory_overcommit = 1.0;                  // usable memory = host memory x this
@@ -81,6 +94,7 @@ struct Policy {
   // Recovery-time budget per priority (index = Priority), seconds from a failure until the tier's last VM
   // runs again; 0 = no budget for that tier. Checked by `revive check --rto` (exec/recovery_time.h).
   std::array<double, kPriorityCount> rto_s{};
+  SparesPolicy spares;
 };
 
 // A management endpoint (libvirt daemon, vCenter, HMC): accepts at most max_parallel operations at once.
@@ -127,7 +141,7 @@ struct Host {
   EndpointIndex endpoint = kNoIndex;
   SwitchIndex network_switch = kNoIndex;  // kNoIndex: networks are static, no net_config step
   double nic_gbps = 10.0;
-  bool reserved = false;  // a spare: takes VMs only on failover or evacuation
+  bool reserved = false;  // a spare: receives VMs as policy.spares says (last, kept for failures)
   HostState state = HostState::up;
   std::string uri;  // libvirt URI (daemon only), may be empty
   std::optional<Bmc> bmc;

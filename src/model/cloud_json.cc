@@ -125,6 +125,10 @@ json to_json(const Cloud& cloud) {
   if (cloud.policy.fence_max_parallel != Policy{}.fence_max_parallel) {
     policy["fence_max_parallel"] = cloud.policy.fence_max_parallel;
   }
+  if (cloud.policy.spares != SparesPolicy{}) {
+    policy["spares"] = {{"order", to_string(cloud.policy.spares.order)},
+                        {"maintenance", cloud.policy.spares.maintenance}};
+  }
   return {
       {"version", 1},
       {"policy", std::move(policy)},

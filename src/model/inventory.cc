@@ -52,9 +52,11 @@ consteval std::size_t field_index(const FieldNames<N>& names, std::string_view n
 
 constexpr FieldNames<8> kTopFields = {"version",  "policy", "endpoints", "arrays",
                                       "switches", "hosts",  "vms",       "groups"};
-constexpr FieldNames<5> kPolicyFields = {"overcommit", "host_max_parallel_restarts",
-                                         "host_max_parallel_migrations", "fence_max_parallel", "rto_s"};
+constexpr FieldNames<6> kPolicyFields = {
+    "overcommit", "host_max_parallel_restarts", "host_max_parallel_migrations", "fence_max_parallel", "rto_s",
+    "spares"};
 constexpr FieldNames<4> kPriorityFields = {"critical", "high", "medium", "low"};
+constexpr FieldNames<2> kSparesFields = {"order", "maintenance"};
 constexpr FieldNames<2> kOvercommitFields = {"cpu", "memory"};
 constexpr FieldNames<2> kLimitedFields = {"name", "max_parallel"};
 constexpr FieldNames<14> kHostFields = {"name",     "cpus",   "memory_mib", "arch",   "labels",
@@ -513,6 +515,26 @@ class Loader {
         }
       }
     }
+    if (NodeId spares = fields[field_index(kPolicyFields, "spares")];
+        spares != kNoNode && document_.kind(spares) != NodeKind::null) {
+      std::array<NodeId, kSparesFields.size()> keys{};
+      if (read_fields(spares, "policy.spares", kSparesFields, keys)) {
+        if (NodeId order = keys[field_index(kSparesFields, "order")]; order != kNoNode) {
+          if (auto text = read_string(order, "policy.spares", "order")) {
+            if (auto parsed = parse_spare_order(*text)) {
+              policy.spares.order = *parsed;
+            } else {
+              error(order, "policy.spares", "order", "expected last or first, got " + quote(*text));
+            }
+          }
+        }
+        if (NodeId maintenance = keys[field_index(kSparesFields, "maintenance")]; maintenance != kNoNode) {
+          if (auto value = read_bool(maintenance, "policy.spares", "maintenance")) {
+            policy.spares.maintenance = *value;
+          }
+        }
+      }
+    }
   }
 
   // endpoints, arrays, switches: {name, max_parallel}.
@@ -628,6 +650,7 @@ class Loader {
       if (NodeId bmc = fields[field_index(kHostFields, "bmc")]; bmc != kNoNode)
         host.bmc = read_bmc(bmc, path);
       if (host.cpus == 0 || host.memory_mib == 0) capacities_valid_ = false;
+      if (options_.lines) options_.lines->hosts.push_back(document_.line(map));
       cloud_.hosts.push_back(std::move(host));
     }
   }
@@ -679,6 +702,7 @@ class Loader {
       if (read_fields(map, path, kVmFields, fields)) {
         read_vm(map, path, fields, vm, nodes);
       }
+      if (options_.lines) options_.lines->vms.push_back(document_.line(map));
       cloud_.vms.push_back(std::move(vm));
       vm_nodes_.push_back(nodes);
     }
@@ -877,6 +901,7 @@ class Loader {
           error(members, path, "members", "a group needs at least 2 members, got " + std::to_string(size));
         }
       }
+      if (options_.lines) options_.lines->groups.push_back(document_.line(map));
       cloud_.groups.push_back(std::move(group));
     }
   }
@@ -994,6 +1019,7 @@ Cloud load_inventory_text(std::string_view yaml_text, std::string_view file_name
   } catch (const yaml::SyntaxError& syntax) {
     throw InventoryError({{std::string(file_name), syntax.line(), "yaml", syntax.what()}});
   }
+  if (options.lines) *options.lines = {};
   Loader loader(*document, file_name, options);
   return loader.load();
 }

@@ -170,6 +170,10 @@ class Writer {
     if (policy.fence_max_parallel != Policy{}.fence_max_parallel) {
       put("  fence_max_parallel: {}\n", policy.fence_max_parallel);
     }
+    if (policy.spares != SparesPolicy{}) {
+      put("  spares: {{order: {}, maintenance: {}}}\n", to_string(policy.spares.order),
+          policy.spares.maintenance ? "true" : "false");
+    }
   }
 
   // Endpoints, arrays and switches: `{name: x, max_parallel: n}` each. An empty list is written as `[]` when

@@ -146,6 +146,10 @@ class ExactPlanner {
     const model::Vm& vm = cloud_.vms[v];
     if (failed_[h] || evacuated_[h] || excluded_[h]) return "failed, evacuated or excluded";
     if (host.state != model::HostState::up) return "not up";
+    if (host.reserved && !cloud_.policy.spares.maintenance && vm.host < cloud_.hosts.size() &&
+        evacuated_[vm.host]) {
+      return "a reserved spare kept for failures (policy.spares.maintenance is false)";
+    }
     if (vm.host < cloud_.hosts.size() && cloud_.hosts[vm.host].arch != host.arch) {
       return fmt::format("not {}", cloud_.symbols.name(cloud_.hosts[vm.host].arch));
     }
@@ -449,6 +453,7 @@ class ExactPlanner {
       placement.from = cloud_.vms[v].host;
       placement.to = target_[v];
       placement.effective_priority = effective_[v];
+      placement.choice = Choice::exact;
       for (VmIndex dependency : cloud_.vms[v].after) {
         if (dependency < cloud_.vms.size() && location(dependency) != kNoIndex) {
           placement.start_after.push_back(dependency);

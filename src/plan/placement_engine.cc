@@ -21,8 +21,6 @@ namespace {
 
 constexpr double kEpsilon = 1e-9;
 constexpr std::size_t kNoSet = std::numeric_limits<std::size_t>::max();
-// How many further feasible hosts are looked at to honour a VM's soft prefer_labels.
-constexpr int kPreferenceScan = 64;
 // The improvement phase stops after about this many VM placements (passes x moving VMs).
 constexpr std::size_t kImprovementWork = 4096;
 // Spreading restarts over endpoints is skipped when more VMs than this wait (each move checks them all).
@@ -121,6 +119,15 @@ PlacementEngine::PlacementEngine(const model::Cloud& cloud)
     cpu_scale_ = std::max(1.0, cpu_total / static_cast<double>(host_count));
     memory_scale_ = std::max(1.0, memory_total / static_cast<double>(host_count));
   }
+  spare_.assign(host_count, 0);
+  for (HostIndex h = 0; h < host_count; ++h) {
+    if (cloud.hosts[h].reserved) {
+      spare_[h] = 1;
+      spares_.push_back(h);
+    }
+    for (const auto& label : cloud.hosts[h].labels) hosts_by_label_[{label.key, label.value}].push_back(h);
+  }
+  decision_.resize(cloud.vms.size());
   location_.resize(cloud.vms.size());
   moving_.assign(cloud.vms.size(), 0);
   stays_.assign(cloud.vms.size(), 0);
@@ -283,18 +290,60 @@ std::string PlacementEngine::group_conflict(VmIndex vm, HostIndex host) const {
   return {};
 }
 
-bool PlacementEngine::prefers(VmIndex vm, HostIndex host) const {
-  for (const auto& label : cloud_.vms[vm].prefer_labels) {
-    if (!cloud_.has_label(host, label)) return false;
+int PlacementEngine::preferred_count(VmIndex vm, HostIndex host) const {
+  int count = 0;
+  for (const auto& label : cloud_.vms[vm].prefer_labels) count += cloud_.has_label(host, label) ? 1 : 0;
+  return count;
+}
+
+const std::vector<HostIndex>& PlacementEngine::preferred_pool(VmIndex vm) {
+  static const std::vector<HostIndex> kNone;
+  const auto& labels = cloud_.vms[vm].prefer_labels;
+  auto hosts_with = [&](const model::Label& label) -> const std::vector<HostIndex>& {
+    auto found = hosts_by_label_.find({label.key, label.value});
+    return found == hosts_by_label_.end() ? kNone : found->second;
+  };
+  if (labels.size() == 1) return hosts_with(labels[0]);
+  std::vector<model::Symbol> key;
+  for (const auto& label : labels) {
+    key.push_back(label.key);
+    key.push_back(label.value);
   }
-  return true;
+  auto [entry, inserted] = pools_.try_emplace(std::move(key));
+  if (inserted) {
+    auto& pool = entry->second;
+    for (const auto& label : labels) {
+      const auto& hosts = hosts_with(label);
+      pool.insert(pool.end(), hosts.begin(), hosts.end());
+    }
+    std::sort(pool.begin(), pool.end());
+    pool.erase(std::unique(pool.begin(), pool.end()), pool.end());
+  }
+  return entry->second;
+}
+
+bool PlacementEngine::may_use_spares(VmIndex vm) const {
+  // A VM drained from a host that is still up rests there; one of a failed host rests nowhere.
+  return cloud_.policy.spares.maintenance || resting_[vm] == kNoIndex;
+}
+
+std::string PlacementEngine::preference_text(VmIndex vm, HostIndex host) const {
+  const auto& labels = cloud_.vms[vm].prefer_labels;
+  std::string carried;
+  for (const auto& label : labels) {
+    if (!cloud_.has_label(host, label)) continue;
+    carried += (carried.empty() ? "" : ", ") + cloud_.symbols.name(label.key) + "=" +
+               cloud_.symbols.name(label.value);
+  }
+  const int count = preferred_count(vm, host);
+  if (count == 0) return fmt::format("carries none of its {} prefer_labels", labels.size());
+  return fmt::format("carries {} of its {} prefer_labels ({})", count, labels.size(), carried);
 }
 
 HostIndex PlacementEngine::find_host(VmIndex vm, Scoring scoring, const std::vector<HostIndex>& avoid,
                                      double extra_cpus, double extra_memory_mib,
                                      const std::vector<VmIndex>* partners, const HostFilter* filter) {
   const CandidateSet& candidates = sets_[candidate_set_of(vm)];
-  const bool has_preference = !cloud_.vms[vm].prefer_labels.empty();
   const model::Vm& machine = cloud_.vms[vm];
   auto feasible = [&](HostIndex host) {
     if (role_[host] != HostRole::available) return false;
@@ -312,40 +361,55 @@ HostIndex PlacementEngine::find_host(VmIndex vm, Scoring scoring, const std::vec
     }
     return groups_allow(vm, host);
   };
-  if (candidates.small) {
-    // Whole scan: the best feasible host by load (preferred hosts first), ties to the lower index.
+  auto is_candidate = [&](HostIndex host) {
+    return candidates.small ? std::binary_search(candidates.hosts.begin(), candidates.hosts.end(), host)
+                            : candidates.member[host] != 0;
+  };
+  // The best feasible host of `hosts` (by index) in one tier: most prefer_labels, then load; ties to the
+  // lower index.
+  auto best_among = [&](const std::vector<HostIndex>& hosts, bool spares, bool check_membership) {
     HostIndex best = kNoIndex;
-    bool best_preferred = false;
+    int best_count = -1;
     double best_load = 0;
-    for (HostIndex host : candidates.hosts) {
-      if (!feasible(host)) continue;
-      bool preferred = has_preference && prefers(vm, host);
+    for (HostIndex host : hosts) {
+      if ((spare_[host] != 0) != spares || (check_membership && !is_candidate(host)) || !feasible(host)) {
+        continue;
+      }
+      int count = preferred_count(vm, host);
       double load = load_of(host);
       bool better =
-          best == kNoIndex || (preferred && !best_preferred) ||
-          (preferred == best_preferred && (scoring == Scoring::spread ? load < best_load : load > best_load));
+          best == kNoIndex || count > best_count ||
+          (count == best_count && (scoring == Scoring::spread ? load < best_load : load > best_load));
       if (better) {
         best = host;
-        best_preferred = preferred;
+        best_count = count;
         best_load = load;
       }
     }
     return best;
-  }
-  HostIndex first = kNoIndex;
-  int scanned_after_first = 0;
-  auto scan = [&](auto begin, auto end) -> HostIndex {
-    for (auto it = begin; it != end; ++it) {
-      if (first != kNoIndex && ++scanned_after_first > kPreferenceScan) break;
-      HostIndex host = it->second;
-      if (!candidates.member[host] || !feasible(host)) continue;
-      if (first == kNoIndex) first = host;
-      if (!has_preference || prefers(vm, host)) return host;
-    }
-    return first;
   };
-  if (scoring == Scoring::spread) return scan(all_by_load_.begin(), all_by_load_.end());
-  return scan(all_by_load_.rbegin(), all_by_load_.rend());
+  auto regular = [&]() -> HostIndex {
+    if (candidates.small) return best_among(candidates.hosts, false, false);
+    // Every host carrying one of its prefer_labels outranks every host carrying none.
+    if (!machine.prefer_labels.empty()) {
+      HostIndex preferred = best_among(preferred_pool(vm), false, true);
+      if (preferred != kNoIndex) return preferred;
+    }
+    auto walk = [&](auto begin, auto end) -> HostIndex {
+      for (auto it = begin; it != end; ++it) {
+        HostIndex host = it->second;
+        if (candidates.member[host] && !spare_[host] && feasible(host)) return host;
+      }
+      return kNoIndex;
+    };
+    if (scoring == Scoring::spread) return walk(all_by_load_.begin(), all_by_load_.end());
+    return walk(all_by_load_.rbegin(), all_by_load_.rend());
+  };
+  if (spares_.empty()) return regular();
+  auto spare = [&]() { return may_use_spares(vm) ? best_among(spares_, true, true) : kNoIndex; };
+  HostIndex found = cloud_.policy.spares.order == model::SpareOrder::first ? spare() : regular();
+  if (found != kNoIndex) return found;
+  return cloud_.policy.spares.order == model::SpareOrder::first ? regular() : spare();
 }
 
 std::vector<HostIndex> PlacementEngine::hosts_in_order(VmIndex vm, std::size_t limit) {
@@ -368,7 +432,8 @@ std::vector<HostIndex> PlacementEngine::hosts_in_order(VmIndex vm, std::size_t l
   return hosts;
 }
 
-void PlacementEngine::assign(VmIndex vm, HostIndex host, Attempt& attempt) {
+void PlacementEngine::assign(VmIndex vm, HostIndex host, Attempt& attempt, std::optional<Choice> choice) {
+  if (choice) decision_[vm] = {*choice, load_of(host)};
   add_vm_load(host, vm, +1.0);
   location_[vm] = host;
   planned_on_[host].push_back(vm);
@@ -421,12 +486,17 @@ bool PlacementEngine::place_vm(VmIndex vm, Scoring scoring, Attempt& attempt) {
       }
     }
   }
+  const bool spreading = scoring == Scoring::spread;
   HostIndex host = kNoIndex;
-  if (extra_cpus > 0 || extra_memory > 0)
+  Choice choice = spreading ? Choice::least_loaded : Choice::most_loaded;
+  if (extra_cpus > 0 || extra_memory > 0) {
     host = find_host(vm, scoring, kNothingToAvoid, extra_cpus, extra_memory, &partners);
+    if (host != kNoIndex)
+      choice = spreading ? Choice::group_room_least_loaded : Choice::group_room_most_loaded;
+  }
   if (host == kNoIndex) host = find_host(vm, scoring, kNothingToAvoid);
   if (host == kNoIndex) return false;
-  assign(vm, host, attempt);
+  assign(vm, host, attempt, choice);
   return true;
 }
 
@@ -436,7 +506,7 @@ bool PlacementEngine::repair(VmIndex vm, Scoring scoring, const PlannerOptions& 
   // Hosts to try, most free first; copied because moving VMs reorders them.
   std::vector<HostIndex> hosts;
   for (HostIndex host : hosts_in_order(vm, cloud_.hosts.size())) {
-    if (role_[host] != HostRole::available || !groups_allow(vm, host)) continue;
+    if (role_[host] != HostRole::available || !spare_allowed(vm, host) || !groups_allow(vm, host)) continue;
     if (cpus > cpu_capacity_[host] + kEpsilon || memory > memory_capacity_[host] + kEpsilon) continue;
     hosts.push_back(host);
     if (static_cast<int>(hosts.size()) >= options.repair_attempts) break;
@@ -462,22 +532,24 @@ bool PlacementEngine::repair(VmIndex vm, Scoring scoring, const PlannerOptions& 
       return size_a != size_b ? size_a < size_b : a < b;
     });
     for (VmIndex other : movable) {
+      const Decision before = decision_[other];
       unassign(other, attempt);
       HostIndex elsewhere = find_host(other, scoring, {host});
       if (elsewhere != kNoIndex) {
-        assign(other, elsewhere, attempt);
+        assign(other, elsewhere, attempt, Choice::moved_by_repair);
         if (fits(vm, host) && groups_allow(vm, host)) {
-          assign(vm, host, attempt);
+          assign(vm, host, attempt, Choice::repair);
           return true;
         }
         unassign(other, attempt);
       } else if (effective_[other] > effective_[vm] && fits(vm, host) && groups_allow(vm, host)) {
         // Nowhere else for a VM of strictly lower priority: it gives way.
-        assign(vm, host, attempt);
+        assign(vm, host, attempt, Choice::repair);
         displace(other, vm, attempt);
         return true;
       }
       assign(other, host, attempt);
+      decision_[other] = before;
     }
   }
   return displace_group_blockers(vm, scoring, attempt);
@@ -497,6 +569,7 @@ bool PlacementEngine::displace_group_blockers(VmIndex vm, Scoring scoring, Attem
     for (VmIndex member : cloud_.groups[g].members) {
       HostIndex where = location_[member];
       if (member == vm || !moving_[member] || where == kNoIndex || where == resting_[member]) continue;
+      const Decision before = decision_[member];
       unassign(member, attempt);
       if (place_vm(vm, scoring, attempt)) {
         // The member moves elsewhere if it can; one of strictly lower priority gives way; otherwise undo.
@@ -508,6 +581,7 @@ bool PlacementEngine::displace_group_blockers(VmIndex vm, Scoring scoring, Attem
         unassign(vm, attempt);
       }
       assign(member, where, attempt);
+      decision_[member] = before;
     }
   }
   return false;
@@ -546,23 +620,27 @@ PlacementEngine::Attempt PlacementEngine::run_pass(const std::vector<VmIndex>& o
     if (!blocked.empty()) attempt.waiting_reason_override[vm] = blocked;
   }
   // Repairs and displacements after a VM waited may have freed its room: one more round, in priority order.
-  std::vector<VmIndex> retry;
-  retry.swap(attempt.waiting);
-  std::sort(retry.begin(), retry.end(), [&](VmIndex a, VmIndex b) {
-    return effective_[a] != effective_[b] ? effective_[a] < effective_[b] : a < b;
-  });
-  settle_affinity_with_waiting_drained(attempt);
-  for (VmIndex vm : retry) {
-    if (location_[vm] != resting_[vm]) continue;  // placed meanwhile
-    bool blocked = attempt.waiting_reason_override.count(vm) > 0 &&
-                   attempt.waiting_reason_override[vm].rfind("waits for", 0) == 0;
-    if (!blocked && (place_vm(vm, scoring, attempt) || repair(vm, scoring, options, attempt))) {
-      attempt.waiting_reason_override.erase(vm);
-      continue;
+  // Settling an affinity group around a drained VM that waits takes members off their targets, which frees
+  // room too: then the waiting VMs get another round (at most kSettleRounds in all).
+  constexpr int kSettleRounds = 4;
+  for (int round = 0; round < kSettleRounds; ++round) {
+    std::vector<VmIndex> retry;
+    retry.swap(attempt.waiting);
+    std::sort(retry.begin(), retry.end(), [&](VmIndex a, VmIndex b) {
+      return effective_[a] != effective_[b] ? effective_[a] < effective_[b] : a < b;
+    });
+    for (VmIndex vm : retry) {
+      if (location_[vm] != resting_[vm]) continue;  // placed meanwhile
+      bool blocked = attempt.waiting_reason_override.count(vm) > 0 &&
+                     attempt.waiting_reason_override[vm].rfind("waits for", 0) == 0;
+      if (!blocked && (place_vm(vm, scoring, attempt) || repair(vm, scoring, options, attempt))) {
+        attempt.waiting_reason_override.erase(vm);
+        continue;
+      }
+      attempt.waiting.push_back(vm);
     }
-    attempt.waiting.push_back(vm);
+    if (!settle_affinity_with_waiting_drained(attempt)) break;
   }
-  settle_affinity_with_waiting_drained(attempt);
   return attempt;
 }
 
@@ -571,13 +649,19 @@ void PlacementEngine::restore(Attempt& trial, Attempt& kept, const Snapshot& sna
   rollback(trial);
   rollback(kept);
   for (std::size_t i = 0; i < order.size(); ++i) stays_[order[i]] = snapshot.stays[i];
-  for (auto [vm, host] : snapshot.placed) assign(vm, host, kept);
+  for (std::size_t i = 0; i < snapshot.placed.size(); ++i) {
+    auto [vm, host] = snapshot.placed[i];
+    assign(vm, host, kept);
+    decision_[vm] = snapshot.decisions[i];
+  }
 }
 
 PlacementEngine::Snapshot PlacementEngine::snapshot(const Attempt& attempt,
                                                     const std::vector<VmIndex>& order) const {
   Snapshot taken;
   taken.placed = attempt.placed;
+  taken.decisions.reserve(attempt.placed.size());
+  for (auto [vm, host] : attempt.placed) taken.decisions.push_back(decision_[vm]);
   taken.stays.resize(order.size());
   for (std::size_t i = 0; i < order.size(); ++i) taken.stays[i] = stays_[order[i]];
   return taken;
@@ -587,8 +671,8 @@ bool PlacementEngine::could_fit_empty(VmIndex vm) {
   const double cpus = cloud_.vms[vm].cpus;
   const double memory = static_cast<double>(cloud_.vms[vm].memory_mib);
   for (HostIndex host : sets_[candidate_set_of(vm)].hosts) {
-    if (role_[host] == HostRole::available && cpus <= cpu_capacity_[host] + kEpsilon &&
-        memory <= memory_capacity_[host] + kEpsilon) {
+    if (role_[host] == HostRole::available && spare_allowed(vm, host) &&
+        cpus <= cpu_capacity_[host] + kEpsilon && memory <= memory_capacity_[host] + kEpsilon) {
       return true;
     }
   }
@@ -792,7 +876,7 @@ void PlacementEngine::spread_over_endpoints(Attempt& attempt, std::vector<VmInde
   }
 }
 
-void PlacementEngine::settle_affinity_with_waiting_drained(Attempt& attempt) {
+bool PlacementEngine::settle_affinity_with_waiting_drained(Attempt& attempt) {
   // A drained VM that waits keeps running on its source: members of its affinity groups that this plan sends
   // to another scope value are taken out and placed again within the staying member's scope, or wait.
   std::vector<std::pair<VmIndex, std::string>> displaced;
@@ -825,6 +909,7 @@ void PlacementEngine::settle_affinity_with_waiting_drained(Attempt& attempt) {
     attempt.waiting.push_back(member);
     attempt.waiting_reason_override[member] = std::move(reason);
   }
+  return !displaced.empty();
 }
 
 void PlacementEngine::begin_request(const PlanRequest& request, std::vector<VmIndex>& moving) {
@@ -901,6 +986,18 @@ std::string PlacementEngine::describe_needs(VmIndex vm) const {
 }
 
 std::string PlacementEngine::waiting_reason(VmIndex vm) const {
+  std::string reason = waiting_reason_among_allowed(vm);
+  std::size_t kept = 0;
+  for (HostIndex h : spares_) {
+    if (role_[h] == HostRole::available && !spare_allowed(vm, h) && statically_compatible(vm, h)) ++kept;
+  }
+  if (kept == 0) return reason;
+  return fmt::format(
+      "{}; {} compatible reserved host{} kept for failures (policy.spares.maintenance is false)", reason,
+      kept, kept == 1 ? " is" : "s are");
+}
+
+std::string PlacementEngine::waiting_reason_among_allowed(VmIndex vm) const {
   const model::Vm& machine = cloud_.vms[vm];
   model::Symbol arch =
       machine.host < cloud_.hosts.size() ? cloud_.hosts[machine.host].arch : cloud_.default_arch();
@@ -911,7 +1008,7 @@ std::string PlacementEngine::waiting_reason(VmIndex vm) const {
   double most_free_memory = -std::numeric_limits<double>::infinity();
   std::string first_group_conflict;
   for (HostIndex h = 0; h < cloud_.hosts.size(); ++h) {
-    if (role_[h] != HostRole::available) continue;
+    if (role_[h] != HostRole::available || !spare_allowed(vm, h)) continue;
     ++available;
     if (cloud_.hosts[h].arch != arch) continue;
     ++arch_ok;
@@ -1021,6 +1118,8 @@ Plan PlacementEngine::plan(const PlanRequest& request, const PlannerOptions& opt
     placement.to = host;
     placement.effective_priority = effective_[vm];
     placement.spread_over_endpoints = std::binary_search(spread.begin(), spread.end(), vm);
+    placement.choice = decision_[vm].choice;
+    placement.load_when_chosen = decision_[vm].load;
     for (VmIndex dependency : cloud_.vms[vm].after) {
       HostIndex where = location_[dependency];
       bool dead = where != kNoIndex && role_[where] == HostRole::failed && !moving_[dependency];
@@ -1066,6 +1165,8 @@ std::string PlacementEngine::describe_host_rejection(VmIndex vm, HostIndex host)
     case HostRole::available:
       break;
   }
+  if (!spare_allowed(vm, host))
+    return "a reserved spare, kept for failures (policy.spares.maintenance is false)";
   model::Symbol arch =
       machine.host < cloud_.hosts.size() ? cloud_.hosts[machine.host].arch : cloud_.default_arch();
   if (cloud_.hosts[host].arch != arch) {
@@ -1097,6 +1198,120 @@ std::string PlacementEngine::describe_host_rejection(VmIndex vm, HostIndex host)
   return group_conflict(vm, host);
 }
 
+std::string PlacementEngine::chosen_reason(VmIndex vm, HostIndex host, Choice choice,
+                                           double load_then) const {
+  const bool labels = !cloud_.vms[vm].prefer_labels.empty();
+  const bool spares = !spares_.empty() && may_use_spares(vm);
+  const bool spares_first = cloud_.policy.spares.order == model::SpareOrder::first;
+  std::string rank;  // how hosts were ranked before load
+  if (spares && spare_[host]) {
+    rank = spares_first ? ", spares first (policy.spares.order: first)"
+                        : ", a reserved spare: no other host could take the VM (policy.spares.order: last)";
+  } else if (spares) {
+    rank = spares_first ? ", after no reserved spare could take it (policy.spares.order: first)"
+                        : ", spares aside (policy.spares.order: last)";
+  }
+  if (labels) {
+    rank += preferred_count(vm, host) > 0 ? ", among those carrying the most of its prefer_labels"
+                                          : ", no feasible host carrying any of its prefer_labels";
+  }
+  std::string how;
+  switch (choice) {
+    case Choice::least_loaded:
+      how = "the least loaded feasible host when the VM was placed" + rank;
+      break;
+    case Choice::most_loaded:
+      how = "the most loaded feasible host when the VM was placed" + rank +
+            " (the packing pass, kept because the spreading pass left VMs waiting and packing placed more "
+            "priority weight)";
+      break;
+    case Choice::group_room_least_loaded:
+    case Choice::group_room_most_loaded:
+      how = fmt::format(
+          "the {} loaded feasible host with room for the moving members of its affinity group "
+          "still to come{}",
+          choice == Choice::group_room_least_loaded ? "least" : "most", rank);
+      break;
+    case Choice::repair:
+      how =
+          "placed by a repair: no feasible host had room, so a VM planned here was moved elsewhere or gave "
+          "way";
+      break;
+    case Choice::moved_by_repair:
+      how = "moved here by a repair, off the host first chosen for it, to make room there for another VM";
+      break;
+    case Choice::saved:
+      return fmt::format(
+          "chosen: taken from the saved plan, which does not record how its targets were chosen; "
+          "load {:.2f} with the rest of the plan{}",
+          load_of(host), labels ? "; " + preference_text(vm, host) : "");
+    case Choice::exact:
+      return fmt::format(
+          "chosen by the exact solver (CBC), which maximises placed priority weight and does not rank hosts "
+          "by load or prefer_labels; load {:.2f} with the rest of the plan{}",
+          load_of(host), labels ? "; " + preference_text(vm, host) : "");
+  }
+  return fmt::format("chosen: {}; {}load {:.2f} then, {:.2f} with the rest of the plan", how,
+                     labels ? preference_text(vm, host) + "; " : "", load_then, load_of(host));
+}
+
+std::string PlacementEngine::passed_over_reason(VmIndex vm, HostIndex host, HostIndex chosen, Choice choice,
+                                                double load_then) const {
+  const std::string& there = cloud_.hosts[chosen].name;
+  const double here_load = load_of(host), there_load = load_of(chosen);
+  const std::string loads = fmt::format(
+      "load {:.2f} here, {:.2f} on {} with the rest of the plan ({:.2f} there "
+      "when it was chosen)",
+      here_load, there_load, there, load_then);
+  // A host that outranks the chosen one now could not take the VM when it was placed.
+  const std::string not_then =
+      "it could not take the VM when it was placed (no room or a group rule then; VMs planned or moved later "
+      "changed that)";
+  if (choice == Choice::exact || choice == Choice::saved) {
+    return fmt::format(
+        "feasible, but {} put the VM on {} (load {:.2f} here, {:.2f} there with the rest of the plan)",
+        choice == Choice::exact ? "the exact solver" : "the saved plan", there, here_load, there_load);
+  }
+  if (choice == Choice::repair || choice == Choice::moved_by_repair) {
+    return fmt::format("feasible now, given the final plan, but {}: the VM went to {} by a repair ({})",
+                       not_then, there, loads);
+  }
+  const bool spares_first = cloud_.policy.spares.order == model::SpareOrder::first;
+  if (may_use_spares(vm) && spare_[host] != spare_[chosen]) {
+    const bool here_ranks_first = (spare_[host] != 0) == spares_first;
+    if (here_ranks_first) return fmt::format("feasible now, but {}", not_then);
+    return spare_[host] ? fmt::format(
+                              "feasible, but a reserved spare: spares are taken only when no other host "
+                              "can take the VM (policy.spares.order: last)")
+                        : fmt::format(
+                              "feasible, but spares are taken first (policy.spares.order: first) and {} "
+                              "is one",
+                              there);
+  }
+  const int here_count = preferred_count(vm, host), there_count = preferred_count(vm, chosen);
+  if (here_count < there_count) {
+    return fmt::format(
+        "feasible, but {} carries more of its prefer_labels ({} against {} here) and ranks first", there,
+        there_count, here_count);
+  }
+  if (here_count > there_count) {
+    return fmt::format("feasible now and carries more of its prefer_labels ({} against {} on {}), but {}",
+                       here_count, there_count, there, not_then);
+  }
+  const bool spreading = choice == Choice::least_loaded || choice == Choice::group_room_least_loaded;
+  const bool group = choice == Choice::group_room_least_loaded || choice == Choice::group_room_most_loaded;
+  const bool ranks_after_now = spreading ? here_load >= there_load : here_load <= there_load;
+  if (ranks_after_now) {
+    return fmt::format("feasible, but {} ranked first: {} loaded ({}){}", there, spreading ? "less" : "more",
+                       loads,
+                       group ? ", or this host had no room for its affinity group's other members" : "");
+  }
+  return fmt::format(
+      "feasible and {} loaded with the rest of the plan ({}), but when the VM was placed {} "
+      "ranked first: this host was {} loaded then, or {}",
+      spreading ? "less" : "more", loads, there, spreading ? "more" : "less", not_then);
+}
+
 std::vector<HostVerdict> PlacementEngine::explain(const PlanRequest& request, const Plan& plan, VmIndex vm) {
   std::vector<VmIndex> moving;
   struct Cleanup {
@@ -1111,6 +1326,8 @@ std::vector<HostVerdict> PlacementEngine::explain(const PlanRequest& request, co
   Attempt replay;
   HostIndex chosen = kNoIndex;
   bool spread = false;
+  Choice choice = Choice::least_loaded;
+  double load_then = 0.0;
   std::vector<std::size_t> endpoint_starts(cloud_.endpoints.size(), 0);  // restarts planned per endpoint
   std::vector<std::size_t> host_starts(cloud_.hosts.size(), 0);          // and per target host
   for (const Placement& placement : plan.placements) {
@@ -1122,6 +1339,8 @@ std::vector<HostVerdict> PlacementEngine::explain(const PlanRequest& request, co
     if (placement.vm == vm) {
       chosen = placement.to;
       spread = placement.spread_over_endpoints;
+      choice = placement.choice;
+      load_then = placement.load_when_chosen;
       continue;
     }
     assign(placement.vm, placement.to, replay);
@@ -1149,9 +1368,7 @@ std::vector<HostVerdict> PlacementEngine::explain(const PlanRequest& request, co
           "over endpoints ({})",
           load_of(h), endpoint_text(h));
     } else if (verdict.chosen) {
-      verdict.reason =
-          fmt::format("chosen: feasible, load {:.2f} before the VM (lowest among feasible hosts{})",
-                      load_of(h), cloud_.vms[vm].prefer_labels.empty() ? "" : " with its prefer_labels");
+      verdict.reason = chosen_reason(vm, h, choice, load_then);
     } else if (spread && load_of(h) < chosen_load) {
       // Why the spreading phase did not take this less loaded host, judged on the final plan.
       auto endpoint = cloud_.hosts[h].endpoint, chosen_endpoint = cloud_.hosts[chosen].endpoint;
@@ -1183,11 +1400,15 @@ std::vector<HostVerdict> PlacementEngine::explain(const PlanRequest& request, co
             "changed the loads)",
             load_of(h), chosen_load, cloud_.hosts[chosen].name, cloud_.hosts[chosen].name);
       }
+    } else if (spread) {
+      verdict.reason = fmt::format(
+          "feasible, but when the VM was moved to spread restarts over endpoints {} ranked first among the "
+          "hosts with endpoint room (spares, prefer_labels, then load; load {:.2f} here, {:.2f} there with "
+          "the "
+          "rest of the plan)",
+          cloud_.hosts[chosen].name, load_of(h), chosen_load);
     } else if (chosen != kNoIndex) {
-      verdict.reason =
-          fmt::format("feasible, but {} was preferred (load {:.2f} here vs {:.2f} there{})",
-                      cloud_.hosts[chosen].name, load_of(h), chosen_load,
-                      prefers(vm, chosen) && !prefers(vm, h) ? ", and it carries the prefer_labels" : "");
+      verdict.reason = passed_over_reason(vm, h, chosen, choice, load_then);
     } else {
       verdict.reason = "feasible now, given the final plan (the VM waited for a dependency or was outranked)";
     }
@@ -1214,6 +1435,15 @@ void PlacementEngine::on_vm_moved(VmIndex vm, HostIndex previous_host) {
 
 void PlacementEngine::on_host_changed(HostIndex host) {
   role_[host] = cloud_.hosts[host].state == model::HostState::up ? HostRole::available : HostRole::not_up;
+  const bool reserved = cloud_.hosts[host].reserved;
+  if (reserved == (spare_[host] != 0)) return;
+  spare_[host] = reserved ? 1 : 0;
+  auto at = std::lower_bound(spares_.begin(), spares_.end(), host);
+  if (reserved) {
+    spares_.insert(at, host);
+  } else {
+    spares_.erase(at);
+  }
 }
 
 }  // namespace revive::plan

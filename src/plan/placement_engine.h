@@ -5,13 +5,15 @@
 //
 // Heuristic: units (a moving VM, or the moving members of an affinity group together) in order of effective
 // priority, then dependency depth (VMs waited for first), then size (largest dominant share first). Each VM
-// goes to the feasible host with the lowest load (max of cpu and memory utilisation: the L-infinity
-// norm-based rule of Panigrahy et al., which spreads load so the next failure has room too); soft
-// prefer_labels break ties among the first feasible hosts. A VM that anchors an affinity group (first member
-// placed) looks first for a host with room for the moving members still to come that they can all run on. A
-// VM that fits nowhere gets a bounded repair (move one already-planned VM elsewhere, or displace a planned VM
-// of strictly lower priority). If VMs still wait, a best-fit pass (most-loaded feasible host first) is tried
-// too and the plan with the higher placed priority weight wins.
+// goes to the feasible host of the best rank, then lowest load (max of cpu and memory utilisation: the
+// L-infinity norm-based rule of Panigrahy et al., which spreads load so the next failure has room too). Rank:
+// first the spares tier (policy.spares: reserved hosts after the others by default, before them with order
+// first; never for the VMs of drained hosts unless policy.spares.maintenance), then how many of the VM's soft
+// prefer_labels a host carries (more first; exact: every host carrying one is looked at). A VM that anchors
+// an affinity group (first member placed) looks first for a host with room for the moving members still to
+// come that they can all run on. A VM that fits nowhere gets a bounded repair (move one already-planned VM
+// elsewhere, or displace a planned VM of strictly lower priority). If VMs still wait, a best-fit pass
+// (most-loaded feasible host first) is tried too and the plan with the higher placed priority weight wins.
 //
 // Improvement phase, only when VMs still wait (so a plan that places everything costs nothing more): further
 // whole passes with the same scoring over changed orders, each kept only if it places strictly more priority
@@ -41,6 +43,7 @@
 #include <cstdint>
 #include <functional>
 #include <map>
+#include <optional>
 #include <set>
 #include <string>
 #include <unordered_map>
@@ -118,7 +121,18 @@ class PlacementEngine {
   bool groups_allow(model::VmIndex vm, model::HostIndex host) const;
   // Empty when the groups of `vm` allow `host`; otherwise the first conflict, in words.
   std::string group_conflict(model::VmIndex vm, model::HostIndex host) const;
-  bool prefers(model::VmIndex vm, model::HostIndex host) const;
+  // How many of the VM's prefer_labels the host carries.
+  int preferred_count(model::VmIndex vm, model::HostIndex host) const;
+  // The hosts carrying at least one of the VM's prefer_labels, by index (cached per set of labels).
+  const std::vector<model::HostIndex>& preferred_pool(model::VmIndex vm);
+  // Whether `vm` may go to reserved hosts in this request: VMs of failed hosts may, those of drained hosts
+  // only with policy.spares.maintenance.
+  bool may_use_spares(model::VmIndex vm) const;
+  bool spare_allowed(model::VmIndex vm, model::HostIndex host) const {
+    return !spare_[host] || may_use_spares(vm);
+  }
+  // "carries 1 of its 2 prefer_labels (zone=z1)", for --explain.
+  std::string preference_text(model::VmIndex vm, model::HostIndex host) const;
   // The best feasible host for `vm`, with room for `extra` demand besides (an affinity group's other
   // members) and, when given, statically compatible with every one of `partners` too and accepted by
   // `filter`.
@@ -128,14 +142,17 @@ class PlacementEngine {
                              const HostFilter* filter = nullptr);
   // Candidate hosts of `vm` in search order (spread: least loaded first), at most `limit` of them.
   std::vector<model::HostIndex> hosts_in_order(model::VmIndex vm, std::size_t limit);
-  void assign(model::VmIndex vm, model::HostIndex host, Attempt& attempt);
+  // Records how the target was chosen (with the host's load before) unless `choice` is empty (an undo).
+  void assign(model::VmIndex vm, model::HostIndex host, Attempt& attempt,
+              std::optional<Choice> choice = std::nullopt);
   void unassign(model::VmIndex vm, Attempt& attempt);
   bool place_vm(model::VmIndex vm, Scoring scoring, Attempt& attempt);
   bool repair(model::VmIndex vm, Scoring scoring, const PlannerOptions& options, Attempt& attempt);
   // `loser` (placed, now unassigned) waits because `winner` of higher priority took its room.
   void displace(model::VmIndex loser, model::VmIndex winner, Attempt& attempt);
   bool displace_group_blockers(model::VmIndex vm, Scoring scoring, Attempt& attempt);
-  void settle_affinity_with_waiting_drained(Attempt& attempt);
+  // True when it took some member off its target (room freed).
+  bool settle_affinity_with_waiting_drained(Attempt& attempt);
   // The last phase (see the header comment); `spread` gets the VMs it moved.
   void spread_over_endpoints(Attempt& attempt, std::vector<model::VmIndex>& spread);
   double endpoint_limit(model::EndpointIndex endpoint) const;  // max_parallel, at least 1
@@ -152,8 +169,13 @@ class PlacementEngine {
   // moved to the front of that class.
   std::vector<model::VmIndex> promoted(const std::vector<model::VmIndex>& order, model::VmIndex vm) const;
   // What a rolled-back attempt needs to be applied again: its placements and which drained VMs stay.
+  struct Decision {
+    Choice choice = Choice::least_loaded;
+    double load = 0.0;  // the target's load just before
+  };
   struct Snapshot {
     std::vector<std::pair<model::VmIndex, model::HostIndex>> placed;
+    std::vector<Decision> decisions;  // per entry of `placed`
     std::vector<std::uint8_t> stays;  // per VM of the order
   };
   Snapshot snapshot(const Attempt& attempt, const std::vector<model::VmIndex>& order) const;
@@ -165,6 +187,13 @@ class PlacementEngine {
   void begin_request(const PlanRequest& request, std::vector<model::VmIndex>& moving);
   void end_request();
   std::string waiting_reason(model::VmIndex vm) const;
+  // The reason among the hosts `vm` may use (reserved hosts kept for failures left out).
+  std::string waiting_reason_among_allowed(model::VmIndex vm) const;
+  // --explain: the chosen host's reason, and that of a feasible host passed over, for a placement chosen
+  // by `choice` at `load_then` (the target's load just before it was chosen).
+  std::string chosen_reason(model::VmIndex vm, model::HostIndex host, Choice choice, double load_then) const;
+  std::string passed_over_reason(model::VmIndex vm, model::HostIndex host, model::HostIndex chosen,
+                                 Choice choice, double load_then) const;
   std::string describe_host_rejection(model::VmIndex vm, model::HostIndex host) const;
   std::string describe_needs(model::VmIndex vm) const;
 
@@ -183,7 +212,13 @@ class PlacementEngine {
   std::vector<std::vector<model::HostIndex>> hosts_by_endpoint_;  // hosts behind each endpoint, by index
   std::vector<std::vector<model::VmIndex>> planned_on_;           // VMs this request placed on each host
   std::vector<std::vector<model::VmIndex>> residents_;            // VMs whose cloud host is each host
-  std::vector<std::size_t> set_of_vm_;           // candidate set per VM, SIZE_MAX until computed
+  std::vector<std::size_t> set_of_vm_;    // candidate set per VM, SIZE_MAX until computed
+  std::vector<Decision> decision_;        // per VM: how its current planned target was chosen
+  std::vector<std::uint8_t> spare_;       // per host: reserved
+  std::vector<model::HostIndex> spares_;  // the reserved hosts, by index
+  std::map<std::pair<model::Symbol, model::Symbol>, std::vector<model::HostIndex>>
+      hosts_by_label_;  // per label (key, value): the hosts carrying it, by index
+  std::map<std::vector<model::Symbol>, std::vector<model::HostIndex>> pools_;  // preferred_pool's cache
   double cpu_scale_ = 1.0, memory_scale_ = 1.0;  // average usable host capacity, for VM sizes
   double smallest_endpoint_limit_ = 0.0;         // the smallest endpoint max_parallel (at least 1)
 

@@ -95,6 +95,7 @@ Plan plan_from_json(const model::Cloud& cloud, const nlohmann::json& json, const
     placement.from = reader.host(reader.member(item, at, "from"), at + ".from");
     placement.to = reader.host(reader.member(item, at, "to"), at + ".to");
     placement.effective_priority = reader.priority(item, at, placement.vm);
+    placement.choice = Choice::saved;
     if (auto after = item.find("start_after"); after != item.end()) {
       if (!after->is_array()) reader.fail(at + ".start_after", "must be a list of VM names");
       for (std::size_t j = 0; j < after->size(); ++j) {

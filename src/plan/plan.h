@@ -3,6 +3,7 @@
 // replayed by the executor. Thread-safety: a value type.
 #pragma once
 
+#include <cstdint>
 #include <string>
 #include <vector>
 
@@ -11,6 +12,19 @@
 #include "model/cloud.h"
 
 namespace revive::plan {
+
+// How the planner chose a placement's target (for --explain: what the planner did, not a guess).
+enum class Choice : std::uint8_t {
+  least_loaded,  // spreading pass: the least loaded feasible host, within the best rank (spares, labels)
+  most_loaded,   // packing pass (kept when it placed more priority weight): the most loaded feasible host
+  // As the two above, among hosts with room for the moving members of its affinity group still to come.
+  group_room_least_loaded,
+  group_room_most_loaded,
+  repair,           // no feasible host had room: a VM planned on this host was moved elsewhere or gave way
+  moved_by_repair,  // moved off its first host to make room there for another VM (the best host but that)
+  exact,            // the exact solver (CBC), maximising placed priority weight
+  saved,            // read from a saved plan (plan_from_json), which does not record how
+};
 
 struct Placement {
   model::VmIndex vm = model::kNoIndex;
@@ -23,6 +37,9 @@ struct Placement {
   // The planner moved it off the host it first chose, to spread restarts over management endpoints (not in
   // the JSON: --explain reads it from the plan just computed).
   bool spread_over_endpoints = false;
+  // How the target was chosen, and its load (max of cpu and memory use) just before (not in the JSON).
+  Choice choice = Choice::least_loaded;
+  double load_when_chosen = 0.0;
 };
 
 struct Waiting {

@@ -198,6 +198,11 @@ class Checker {
     if (host.state != model::HostState::up) {
       return fmt::format("{} is {}, not up", host.name, model::to_string(host.state));
     }
+    if (host.reserved && !cloud_.policy.spares.maintenance && vm.host < cloud_.hosts.size() &&
+        evacuated_[vm.host]) {
+      return fmt::format("{} is a reserved spare, kept for failures (policy.spares.maintenance is false)",
+                         host.name);
+    }
     if (vm.host < cloud_.hosts.size() && cloud_.hosts[vm.host].arch != host.arch) {
       return fmt::format("{} is {} but the VM is {}", host.name, cloud_.symbols.name(host.arch),
                          cloud_.symbols.name(cloud_.hosts[vm.host].arch));

@@ -7,7 +7,8 @@
 //   exactly one of placements / waiting; no protect:false VM and no other VM is in either; `from` is the VM's
 //   host; effective_priority is as computed here; every waiting VM has a reason.
 // - hard constraints on each target: up, not failed / evacuated / excluded, arch of the VM's current host,
-//   every require_label, every network, every disk's array; cpu and memory within overcommit counting the VMs
+//   every require_label, every network, every disk's array, not a reserved host for a VM of an evacuated host
+//   (unless policy.spares.maintenance); cpu and memory within overcommit counting the VMs
 //   that stay and every placement (VMs of failed hosts and VMs that move away no longer count).
 // - groups over the final placement of all members: placed VMs at their target, waiting VMs of evacuated
 // hosts

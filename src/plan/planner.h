@@ -5,7 +5,8 @@
 //
 // Constraints (../shared/spec/inventory.md): target up and not moving, same arch, every require_label, every
 // network, every disk's array reachable, cpu and memory within overcommit, groups over the final placement of
-// all members (moving or not), reserved hosts only in failover/evacuation, protect:false VMs never planned.
+// all members (moving or not), reserved hosts as policy.spares says (last; drains only with maintenance:
+// true), protect:false VMs never planned.
 // Order: effective priority (own, lifted by `after` inheritance), then larger VMs first; affinity groups as
 // one. Thread-safety: plan_failover is reentrant; it reads the cloud only.
 #pragma once

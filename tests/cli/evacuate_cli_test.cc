@@ -1,4 +1,6 @@
 // `revive evacuate --simulate` and `evacuate` events in `revive simulate`, run as a user would.
+#include <fmt/format.h>
+#include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
 #include <nlohmann/json.hpp>
@@ -128,6 +130,70 @@ TEST(SimulateCli, EvacuateEventsWithEachEvacuationStrategy) {
     EXPECT_EQ(summary["evacuation"]["strategy"], strategy);
     EXPECT_EQ(summary["evacuated"], 58);
   }
+}
+
+// A drain of h1 onto h2 and h3 where v1's migrations fail (fail_step migrate) `times` times.
+struct FailingMigrations {
+  TempDir dir;
+  std::string inventory = dir.write("cloud.yaml",
+                                    "version: 1\n"
+                                    "endpoints: [{name: e, max_parallel: 8}]\n"
+                                    "hosts:\n"
+                                    "- {name: h1, cpus: 32, memory_mib: 131072, endpoint: e, nic_gbps: 25}\n"
+                                    "- {name: h2, cpus: 32, memory_mib: 131072, endpoint: e, nic_gbps: 25}\n"
+                                    "- {name: h3, cpus: 32, memory_mib: 131072, endpoint: e, nic_gbps: 25}\n"
+                                    "vms:\n"
+                                    "- {name: v1, host: h1, cpus: 4, memory_mib: 8192}\n"
+                                    "- {name: v2, host: h1, cpus: 4, memory_mib: 8192}\n")
+                              .string();
+  CommandResult run(int times, int deadline_s) {
+    auto scenario = dir.write("scenario.yaml", fmt::format("version: 1\n"
+                                                           "events:\n"
+                                                           "- {{at: 0, evacuate: h1, deadline: {}}}\n"
+                                                           "- {{at: 0, fail_step: {{step: migrate, vm: v1, "
+                                                           "times: {}}}}}\n",
+                                                           deadline_s, times));
+    return run_cli({"simulate", "--inventory", inventory, "--scenario", scenario.string(), "--out",
+                    (dir.path() / "out").string()});
+  }
+  int migrations_of(const std::string& vm) const {
+    auto timeline = nlohmann::json::parse(read_file(dir.path() / "out" / "timeline.json"));
+    int count = 0;
+    for (const auto& step : timeline["steps"]) count += step["step"] == "migrate" && step["vm"] == vm ? 1 : 0;
+    return count;
+  }
+};
+
+// Migration failures are often transient: both targets failing once each no longer leaves v1 "not placed";
+// it is retried with backoff and moves live on the third attempt.
+TEST(EvacuateCli, AFailedMigrationIsRetriedWithBackoffAndTheVmStillMovesLive) {
+  FailingMigrations cloud;
+  auto result = cloud.run(2, 600);
+  ASSERT_EQ(result.exit_status, 0) << result.err;
+  auto evacuation = nlohmann::json::parse(result.out)["evacuation"];
+  EXPECT_EQ(evacuation["migrated"], 2) << evacuation.dump();
+  EXPECT_EQ(evacuation["not_placed"], 0);
+  EXPECT_EQ(evacuation["moved_cold"], 0);
+  EXPECT_EQ(cloud.migrations_of("v1"), 3);
+}
+
+// A migration that keeps failing is retried while a retry could still end in time, then the VM moves cold
+// soon enough to be off its host by the deadline (exit 0: nothing ran there at the deadline).
+TEST(EvacuateCli, AMigrationThatKeepsFailingEndsColdBeforeTheDeadline) {
+  FailingMigrations cloud;
+  auto result = cloud.run(1000, 300);
+  ASSERT_EQ(result.exit_status, 0) << result.err;
+  auto evacuation = nlohmann::json::parse(result.out)["evacuation"];
+  EXPECT_EQ(evacuation["running_at_deadline"], 0) << evacuation.dump();
+  EXPECT_EQ(evacuation["not_placed"], 0);
+  EXPECT_EQ(evacuation["moved_cold"], 1);
+  ASSERT_EQ(evacuation["reported"].size(), 1u);
+  EXPECT_EQ(evacuation["reported"][0]["vm"], "v1");
+  EXPECT_THAT(
+      evacuation["reported"][0]["reason"].get<std::string>(),
+      ::testing::MatchesRegex("moved cold: [0-9]+ live attempts failed \\(last: .*\\); a retry from .* "
+                              "would not end before the deadline at 300 s"));
+  EXPECT_GT(cloud.migrations_of("v1"), 3);
 }
 
 }  // namespace

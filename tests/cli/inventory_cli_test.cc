@@ -2,6 +2,7 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <nlohmann/json.hpp>
 
@@ -136,6 +137,69 @@ TEST(InventoryShow, RejectsABadInventoryAndABadFormat) {
   EXPECT_THAT(bad_file.err, StartsWith(path + ":14: hosts[host-01].cpus: "));
   auto bad_format = run_cli({"inventory", "show", pod16(), "--format", "xml"});
   EXPECT_EQ(bad_format.exit_status, 2);
+}
+
+// The current placement breaking a rule is accepted (the planner takes the cloud as it is) but warned about:
+// exit 0, the summary on stdout, one line per broken rule on stderr naming the file, line, VM and rule.
+TEST(InventoryValidate, WarnsAboutACurrentPlacementThatBreaksAGroupARequiredLabelOrUsesASpare) {
+  TempDir dir;
+  auto inventory =
+      dir.write("broken-placement.yaml",
+                "version: 1\n"                                                                           // 1
+                "endpoints: [{name: e, max_parallel: 4}]\n"                                              // 2
+                "hosts:\n"                                                                               // 3
+                "- {name: h1, cpus: 16, memory_mib: 65536, endpoint: e, labels: {rack: r1}}\n"           // 4
+                "- {name: h2, cpus: 16, memory_mib: 65536, endpoint: e, labels: {rack: r2}}\n"           // 5
+                "- {name: spare, cpus: 16, memory_mib: 65536, endpoint: e, reserved: true}\n"            // 6
+                "vms:\n"                                                                                 // 7
+                "- {name: db-1, host: h1, cpus: 2, memory_mib: 1024}\n"                                  // 8
+                "- {name: db-2, host: h1, cpus: 2, memory_mib: 1024}\n"                                  // 9
+                "- {name: app, host: h1, cpus: 2, memory_mib: 1024}\n"                                   // 10
+                "- {name: cache, host: h2, cpus: 2, memory_mib: 1024}\n"                                 // 11
+                "- {name: licensed, host: h2, cpus: 2, memory_mib: 1024, require_labels: {rack: r1}}\n"  // 12
+                "- {name: parked, host: spare, cpus: 2, memory_mib: 1024}\n"                             // 13
+                "groups:\n"                                                                              // 14
+                "- {name: db-apart, kind: anti-affinity, scope: host, members: [db-1, db-2]}\n"          // 15
+                "- {name: app-pair, kind: affinity, scope: rack, members: [app, cache]}\n");             // 16
+  auto result = run_cli({"inventory", "validate", inventory.string()});
+  ASSERT_EQ(result.exit_status, 0) << result.err;
+  EXPECT_THAT(result.out, StartsWith(inventory.string() + ": ok with 4 warnings on stderr: 3 hosts, 6 VMs"))
+      << result.out;
+  const std::string file = inventory.string();
+  EXPECT_THAT(result.err, HasSubstr(file + ":12: vms[licensed].require_labels: warning: runs on h2, which "
+                                           "lacks the required label rack=r1\n"));
+  EXPECT_THAT(result.err,
+              HasSubstr(file + ":13: vms[parked].host: warning: runs on spare, a reserved (spare) "
+                               "host"));
+  EXPECT_THAT(result.err,
+              HasSubstr(file + ":15: groups[db-apart]: warning: anti-affinity group broken by the "
+                               "current placement: db-1 on h1 and db-2 on h1 (same host)\n"));
+  EXPECT_THAT(result.err, HasSubstr(file + ":16: groups[app-pair]: warning: affinity group broken by the "
+                                           "current placement: app on h1 (rack r1) and cache on h2 (rack r2) "
+                                           "(not the same rack)\n"));
+  // Sorted by line, one per broken rule.
+  EXPECT_EQ(std::count(result.err.begin(), result.err.end(), '\n'), 4) << result.err;
+  EXPECT_LT(result.err.find(":12:"), result.err.find(":16:"));
+}
+
+// A placement that keeps every rule gets no warning, and VMs of a down host are not looked at.
+TEST(InventoryValidate, NoWarningWhenThePlacementKeepsEveryRule) {
+  TempDir dir;
+  auto inventory = dir.write("fine.yaml",
+                             "version: 1\n"
+                             "endpoints: [{name: e, max_parallel: 4}]\n"
+                             "hosts:\n"
+                             "- {name: h1, cpus: 16, memory_mib: 65536, endpoint: e, labels: {rack: r1}}\n"
+                             "- {name: h2, cpus: 16, memory_mib: 65536, endpoint: e, labels: {rack: r1}}\n"
+                             "- {name: h3, cpus: 16, memory_mib: 65536, endpoint: e, state: down}\n"
+                             "vms:\n"
+                             "- {name: a, host: h1, cpus: 2, memory_mib: 1024, require_labels: {rack: r1}}\n"
+                             "- {name: b, host: h2, cpus: 2, memory_mib: 1024}\n"
+                             "- {name: c, host: h3, cpus: 2, memory_mib: 1024}\n"
+                             "groups:\n"
+                             "- {name: apart, kind: anti-affinity, scope: host, members: [a, b]}\n"
+                             "- {name: together, kind: affinity, scope: rack, members: [a, b, c]}\n");
+  expect_valid(inventory);
 }
 
 }  // namespace

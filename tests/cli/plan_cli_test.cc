@@ -1,4 +1,5 @@
 // `revive plan` and `revive check` through the command line, as an operator runs them.
+#include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
 #include <map>
@@ -254,6 +255,158 @@ TEST(CheckCli, ReportsFailuresThatDoNotFit) {
       run_cli({"check", "--inventory", scenario_inventory("tight-8"), "--domain", "nosuchlabel"});
   EXPECT_EQ(bad_domain.exit_status, 2);
   EXPECT_NE(bad_domain.err.find("--domain"), std::string::npos);
+}
+
+// Node priorities with prefer_labels: the first-choice host carries every preferred label, the second-choice
+// one some of them, the rest none; a host carrying more ranks above one carrying fewer (docs/inventory.md).
+// Each of ha and hb has room for one VM; hc, the least loaded, takes what is left.
+const char* kPreferenceCloud =
+    "version: 1\n"
+    "endpoints: [{name: e, max_parallel: 4}]\n"
+    "hosts:\n"
+    "- {name: h0, cpus: 16, memory_mib: 65536, endpoint: e}\n"
+    "- {name: ha, cpus: 16, memory_mib: 65536, endpoint: e, labels: {first: 'yes', second: 'yes'}}\n"
+    "- {name: hb, cpus: 16, memory_mib: 65536, endpoint: e, labels: {second: 'yes'}}\n"
+    "- {name: hc, cpus: 16, memory_mib: 65536, endpoint: e}\n"
+    "vms:\n"
+    "- {name: fill-a, host: ha, cpus: 8, memory_mib: 1024}\n"
+    "- {name: fill-b, host: hb, cpus: 8, memory_mib: 1024}\n"
+    "- {name: v1, host: h0, cpus: 8, memory_mib: 1024, prefer_labels: {first: 'yes', second: 'yes'}}\n"
+    "- {name: v2, host: h0, cpus: 8, memory_mib: 1024, prefer_labels: {first: 'yes', second: 'yes'}}\n"
+    "- {name: v3, host: h0, cpus: 8, memory_mib: 1024, prefer_labels: {first: 'yes', second: 'yes'}}\n";
+
+std::map<std::string, std::string> targets_of(const nlohmann::json& plan) {
+  std::map<std::string, std::string> targets;
+  for (const auto& item : plan["placements"]) targets[item["vm"]] = item["to"];
+  return targets;
+}
+
+std::map<std::string, std::string> explain_reasons(const std::string& inventory, const std::string& vm,
+                                                   const std::vector<std::string>& request) {
+  std::vector<std::string> arguments{"plan", "--inventory", inventory};
+  arguments.insert(arguments.end(), request.begin(), request.end());
+  for (const char* extra : {"--explain", vm.c_str(), "--format", "json"}) arguments.push_back(extra);
+  auto result = run_cli(arguments);
+  EXPECT_TRUE(result.exit_status == 0 || result.exit_status == 3) << result.err;
+  std::map<std::string, std::string> reasons;
+  auto explanation = nlohmann::json::parse(result.out);
+  for (const auto& host : explanation["hosts"]) {
+    reasons[host["host"].get<std::string>()] = host["reason"].get<std::string>();
+  }
+  return reasons;
+}
+
+TEST(PlanCli, HostsCarryingMoreOfAVmsPreferLabelsRankFirst) {
+  TempDir dir;
+  auto inventory = dir.write("prefer.yaml", kPreferenceCloud).string();
+  auto result = run_cli({"plan", "--inventory", inventory, "--fail", "h0", "--format", "json"});
+  ASSERT_EQ(result.exit_status, 0) << result.err;
+  EXPECT_EQ(targets_of(nlohmann::json::parse(result.out)),
+            (std::map<std::string, std::string>{{"v1", "ha"}, {"v2", "hb"}, {"v3", "hc"}}));
+
+  auto first = explain_reasons(inventory, "v1", {"--fail", "h0"});
+  EXPECT_THAT(first["ha"],
+              ::testing::StartsWith("chosen: the least loaded feasible host when the VM was "
+                                    "placed, among those carrying the most of its prefer_labels; "
+                                    "carries 2 of its 2 prefer_labels (first=yes, second=yes)"));
+  EXPECT_EQ(first["hc"],
+            "feasible, but ha carries more of its prefer_labels (2 against 0 here) and ranks first");
+  // hc carries none of them: the explanation says so, and does not claim it was chosen for them.
+  auto last = explain_reasons(inventory, "v3", {"--fail", "h0"});
+  EXPECT_THAT(last["hc"], ::testing::HasSubstr("no feasible host carrying any of its prefer_labels; carries "
+                                               "none of its 2 prefer_labels"));
+  EXPECT_EQ(last["hc"].find("with its prefer_labels"), std::string::npos) << last["hc"];
+}
+
+// When the spreading pass leaves a VM waiting and the packing pass places everything, the explanation says
+// the packing pass chose the most loaded host: not "lowest load" while listing less loaded hosts.
+TEST(PlanCli, ExplainSaysWhichRuleChoseTheHostAndTheLoadsItSaw) {
+  TempDir dir;
+  auto inventory = dir.write("pack.yaml",
+                             "version: 1\n"
+                             "endpoints: [{name: e, max_parallel: 4}]\n"
+                             "hosts:\n"
+                             "- {name: h1, cpus: 16, memory_mib: 65536, endpoint: e}\n"
+                             "- {name: h2, cpus: 16, memory_mib: 65536, endpoint: e}\n"
+                             "- {name: h3, cpus: 16, memory_mib: 65536, endpoint: e}\n"
+                             "vms:\n"
+                             "- {name: c, host: h1, cpus: 8, memory_mib: 1024}\n"
+                             "- {name: a, host: h1, cpus: 6, memory_mib: 1024}\n"
+                             "- {name: b, host: h1, cpus: 4, memory_mib: 1024}\n"
+                             "- {name: fill2, host: h2, cpus: 8, memory_mib: 1024}\n"
+                             "- {name: fill3, host: h3, cpus: 6, memory_mib: 1024}\n")
+                       .string();
+  auto result = run_cli({"plan", "--inventory", inventory, "--fail", "h1", "--format", "json"});
+  ASSERT_EQ(result.exit_status, 0) << result.err;
+  EXPECT_EQ(targets_of(nlohmann::json::parse(result.out)),
+            (std::map<std::string, std::string>{{"a", "h3"}, {"b", "h3"}, {"c", "h2"}}));
+  auto reasons = explain_reasons(inventory, "a", {"--fail", "h1"});
+  EXPECT_EQ(
+      reasons["h3"],
+      "chosen: the most loaded feasible host when the VM was placed (the packing pass, kept because the "
+      "spreading pass left VMs waiting and packing placed more priority weight); load 0.38 then, 0.62 "
+      "with the rest of the plan");
+  EXPECT_EQ(reasons["h2"].find("lowest"), std::string::npos);
+}
+
+const char* kSpareCloud =
+    "endpoints: [{name: e, max_parallel: 4}]\n"
+    "hosts:\n"
+    "- {name: h1, cpus: 16, memory_mib: 65536, endpoint: e}\n"
+    "- {name: h2, cpus: 16, memory_mib: 65536, endpoint: e}\n"
+    "- {name: spare, cpus: 16, memory_mib: 65536, endpoint: e, reserved: true}\n"
+    "vms:\n"
+    "- {name: fill, host: h2, cpus: 4, memory_mib: 1024}\n"
+    "- {name: v1, host: h1, cpus: 8, memory_mib: 1024}\n"
+    "- {name: v2, host: h1, cpus: 8, memory_mib: 1024}\n";
+
+// policy.spares: by default a reserved host is taken last (only what fits nowhere else goes there) and kept
+// for failures (a drain does not use it); `order: first` fills spares first, `maintenance: true` lets drains
+// use them.
+TEST(PlanCli, SparesAreTakenLastAndKeptForFailuresUnlessThePolicySaysOtherwise) {
+  TempDir dir;
+  auto by_default = dir.write("spares.yaml", std::string("version: 1\n") + kSpareCloud).string();
+  auto failover = run_cli({"plan", "--inventory", by_default, "--fail", "h1", "--format", "json"});
+  ASSERT_EQ(failover.exit_status, 0) << failover.err;
+  // The empty spare is the least loaded host, yet v1 goes to h2; only v2, which h2 cannot take, to the spare.
+  EXPECT_EQ(targets_of(nlohmann::json::parse(failover.out)),
+            (std::map<std::string, std::string>{{"v1", "h2"}, {"v2", "spare"}}));
+
+  auto drain = run_cli({"plan", "--inventory", by_default, "--evacuate", "h1", "--format", "json"});
+  ASSERT_EQ(drain.exit_status, 3) << drain.err;
+  auto drain_plan = nlohmann::json::parse(drain.out);
+  EXPECT_EQ(targets_of(drain_plan), (std::map<std::string, std::string>{{"v1", "h2"}}));
+  ASSERT_EQ(drain_plan["waiting"].size(), 1u);
+  EXPECT_THAT(
+      drain_plan["waiting"][0]["reason"].get<std::string>(),
+      ::testing::HasSubstr("1 compatible reserved host is kept for failures (policy.spares.maintenance "
+                           "is false)"));
+  EXPECT_EQ(explain_reasons(by_default, "v2", {"--evacuate", "h1"})["spare"],
+            "a reserved spare, kept for failures (policy.spares.maintenance is false)");
+
+  auto first = dir.write("spares-first.yaml",
+                         std::string("version: 1\npolicy: {spares: {order: first, maintenance: true}}\n") +
+                             kSpareCloud)
+                   .string();
+  for (const char* request : {"--fail", "--evacuate"}) {
+    auto result = run_cli({"plan", "--inventory", first, request, "h1", "--format", "json"});
+    ASSERT_EQ(result.exit_status, 0) << result.err;
+    EXPECT_EQ(targets_of(nlohmann::json::parse(result.out)),
+              (std::map<std::string, std::string>{{"v1", "spare"}, {"v2", "spare"}}))
+        << request;
+  }
+  EXPECT_EQ(explain_reasons(first, "v1", {"--fail", "h1"})["h2"],
+            "feasible, but spares are taken first (policy.spares.order: first) and spare is one");
+
+  auto bad =
+      dir.write("spares-bad.yaml",
+                std::string("version: 1\npolicy: {spares: {order: middle, when: never}}\n") + kSpareCloud);
+  auto rejected = run_cli({"plan", "--inventory", bad.string(), "--fail", "h1"});
+  EXPECT_EQ(rejected.exit_status, 2);
+  EXPECT_THAT(rejected.err, ::testing::HasSubstr("spares-bad.yaml:2: policy.spares.when: unknown field"));
+  EXPECT_THAT(
+      rejected.err,
+      ::testing::HasSubstr("spares-bad.yaml:2: policy.spares.order: expected last or first, got 'middle'"));
 }
 
 }  // namespace

@@ -187,27 +187,37 @@ TEST(EvacuationSimulation, ConstraintsHoldAfterTheMoves) {
   }
 }
 
-TEST(EvacuationSimulation, AFailedMigrationGoesColdWithTheReason) {
-  auto text = std::string(R"(version: 1
-seed: 3
-migration: {setup_s: 2, downtime_ms: 300}
-events:
-- {at: 0, evacuate: host-0009, deadline: 600, reason: maintenance}
-- {at: 0, fail_step: {vm: VM, step: migrate, times: 5}}
-)");
+// Migration failures are taken as transient: retried with backoff while the deadline allows (5 failures:
+// the sixth attempt moves it live), then cold in time (failing for good: moved cold, with the reason).
+TEST(EvacuationSimulation, AFailedMigrationIsRetriedThenGoesColdWithTheReason) {
   const auto& cloud = pod16();
   auto h9 = cloud.find_host("host-0009");
   auto victim = cloud.vms_on(h9).front();
-  text.replace(text.find("VM"), 2, cloud.vms[victim].name);
-  auto scenario = load_scenario_text(text, "failing.yaml", cloud);
-  auto result = run(scenario, exec::EvacuationStrategy::revive);
-  EXPECT_TRUE(result.violations.empty()) << result.violations.front();
-  auto found = std::find_if(result.evacuations.begin(), result.evacuations.end(),
-                            [&](const auto& vm) { return vm.vm == victim; });
-  ASSERT_NE(found, result.evacuations.end());
-  EXPECT_EQ(found->outcome, exec::EvacuationOutcome::moved_cold) << found->reason;
-  EXPECT_NE(found->reason.find("failed"), std::string::npos) << found->reason;
-  EXPECT_EQ(result.evacuated, 30u);
+  auto outcome_with = [&](int times) {
+    auto text = fmt::format(R"(version: 1
+seed: 3
+migration: {{setup_s: 2, downtime_ms: 300}}
+events:
+- {{at: 0, evacuate: host-0009, deadline: 600, reason: maintenance}}
+- {{at: 0, fail_step: {{vm: {}, step: migrate, times: {}}}}}
+)",
+                            cloud.vms[victim].name, times);
+    auto scenario = load_scenario_text(text, "failing.yaml", cloud);
+    auto result = run(scenario, exec::EvacuationStrategy::revive);
+    EXPECT_TRUE(result.violations.empty()) << result.violations.front();
+    EXPECT_EQ(result.evacuated, 30u);
+    EXPECT_EQ(result.running_at_deadline, 0u);
+    auto found = std::find_if(result.evacuations.begin(), result.evacuations.end(),
+                              [&](const auto& vm) { return vm.vm == victim; });
+    EXPECT_NE(found, result.evacuations.end());
+    return found == result.evacuations.end() ? exec::EvacuationVmReport{} : *found;
+  };
+  auto transient = outcome_with(5);
+  EXPECT_EQ(transient.outcome, exec::EvacuationOutcome::migrated) << transient.reason;
+  EXPECT_EQ(transient.live_attempts, 6u);
+  auto for_good = outcome_with(1000);
+  EXPECT_EQ(for_good.outcome, exec::EvacuationOutcome::moved_cold) << for_good.reason;
+  EXPECT_NE(for_good.reason.find("live attempts failed"), std::string::npos) << for_good.reason;
 }
 
 TEST(EvacuationSimulation, ATargetThatDiesMidMigrationIsAvoided) {
