@@ -69,11 +69,17 @@ bool TgtDaemon::start(double timeout_s, std::string* error) {
 void TgtDaemon::stop() {
   if (process_.pid() <= 0) return;
   if (process_state(process_.pid()) != 'T') {
-    for (int tid : tids_) admin_.delete_target(tid);
+    std::vector<int> tids;
+    {
+      std::lock_guard lock(mutex_);
+      tids = tids_;
+    }
+    for (int tid : tids) admin_.delete_target(tid);
     admin_.shutdown();
     eventually([&] { return !process_.running(); }, 2.0);
   }
   process_.stop();  // SIGKILL if still there, reaped
+  std::lock_guard lock(mutex_);
   tids_.clear();
 }
 
@@ -97,9 +103,14 @@ std::string TgtDaemon::add_disk(const std::string& disk, unsigned size_mib) {
   { std::ofstream file(backing, std::ios::binary | std::ios::trunc); }
   fs::resize_file(backing, static_cast<std::uintmax_t>(size_mib) << 20);
   std::string target = drivers::tgt_target_name(target_prefix_, disk);
-  int tid = next_tid_++;
+  int tid = 0;
+  {
+    std::lock_guard lock(mutex_);
+    tid = next_tid_++;
+  }
   auto answer = admin_.create_target(tid, target, backing.string());
   if (!answer.ok) throw std::runtime_error("tgtd: " + answer.error);
+  std::lock_guard lock(mutex_);
   tids_.push_back(tid);
   return target;
 }

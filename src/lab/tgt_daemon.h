@@ -6,10 +6,12 @@
 // stop(): tgtd ignores SIGTERM, so every target is deleted with --force, then `--op delete --mode system`,
 // and whatever is still alive after a bounded wait is SIGKILLed, by pid. suspend()/resume() SIGSTOP and
 // SIGCONT it (a hung array); kill() SIGKILLs it (a dead array: its socket stays behind, as tgtd leaves it).
-// Thread-safety: none; one thread drives each object.
+// Thread-safety: one thread drives each object, except add_disk() and the queries, which may be called from
+// several threads at once (the lab's hosts come up in parallel).
 #pragma once
 
 #include <filesystem>
+#include <mutex>
 #include <string>
 #include <vector>
 
@@ -55,6 +57,7 @@ class TgtDaemon {
   std::filesystem::path directory_;
   std::string target_prefix_;
   int port_ = 0;
+  std::mutex mutex_;  // next_tid_, tids_
   int next_tid_ = 1;
   std::vector<int> tids_;
   BackgroundProcess process_;

@@ -88,10 +88,10 @@ void TgtStorage::submit(bool map, model::ArrayIndex array, model::HostIndex host
       done(disk, env::OperationResult::failure(message, true));
     });
   };
-  const TgtArrayConfig* config =
-      array < configs_.size() && configs_[array] && !configs_[array]->control_socket.empty()
-          ? &*configs_[array]
-          : nullptr;
+  const TgtArrayConfig* config = array < configs_.size() && array < cloud_.arrays.size() && configs_[array] &&
+                                         !configs_[array]->control_socket.empty()
+                                     ? &*configs_[array]
+                                     : nullptr;
   std::string iqn = host < cloud_.hosts.size() ? cloud_.hosts[host].initiator : std::string();
   for (model::DiskIndex disk : disks) {
     std::string disk_name = disk < cloud_.disks.size() ? cloud_.disks[disk].name : fmt::format("#{}", disk);
