@@ -16,154 +16,15 @@
 #include "lab/lab.h"
 #include "lab/libvirt_daemons.h"
 #include "lab/real_processes.h"
-<<<<<<< HEAD
-#include "revived/live_revived.h"
-=======
 #include "lab/tgt_daemon.h"
->>>>>>> c11b4a9 (Guests on iSCSI disks end to end: the libvirt driver gives a guest's iSCSI disks its host's initiator name when it defines or starts it there (with_iscsi_initiator); the lab gains a tgtd array (LabSpec::iscsi_disks: one target per session guest, QEMU's initiator, inventory arrays/initiators/disks, storage.arrays in revived's config) and fence_levels; tests RevivedEndToEnd.StorageFencingDeniesTheCrashedHostAndTheGuestRunsOnItsRemappedDisk, ADeadArrayIsAClearErrorAndTheGuestIsNotStartedWithoutItsDisk, DomainXml.IscsiDisksGetTheHostsInitiatorName)
+#include "revived/live_revived.h"
 #include "support/test_support.h"
 
 namespace revive {
 namespace {
 
 using nlohmann::json;
-<<<<<<< HEAD
 using testing::LiveRevived;
-=======
-
-// A lab with revived running on it; every response recorded for the OpenAPI validation.
-class LiveRevived {
- public:
-  // `extra_config`: YAML appended to the lab's revived config (top-level keys the lab does not write).
-  // `adjust`: changes to the lab's spec (iSCSI disks, fence levels).
-  explicit LiveRevived(int test_driver_hosts, int session_hosts = 0, const std::string& extra_config = "",
-                       const std::function<void(lab::LabSpec&)>& adjust = {}) {
-    lab::LabSpec spec;
-    spec.root = dir_.path() / "lab";
-    spec.test_driver_hosts = test_driver_hosts;
-    spec.session_hosts = session_hosts;
-    spec.agent_binary = REVIVE_AGENT;
-    if (adjust) adjust(spec);
-    lab_ = std::make_unique<lab::Lab>(spec);
-    lab_->start();
-    if (!extra_config.empty()) std::ofstream(lab_->files().config, std::ios::app) << extra_config;
-    start_revived();
-  }
-  ~LiveRevived() {
-    stop_revived();
-    lab_.reset();
-  }
-
-  // `environment`: extra variables (NAME=VALUE) for revived, e.g. its crash hook.
-  void start_revived(const std::vector<std::string>& environment = {}) {
-    revived_ = std::make_unique<lab::BackgroundProcess>(
-        std::vector<std::string>{REVIVED, "--config", lab_->files().config.string()},
-        dir_.path() / "revived.log", environment);
-    bool up = lab::eventually([&] { return raw_get("/v1/status").status == 200; }, 60.0);
-    if (!up) ADD_FAILURE() << "revived never answered:\n" << log();
-  }
-  // True once revived died (its crash hook fired); bounded.
-  bool revived_died(double timeout_s) {
-    return lab::eventually([&] { return !revived_->running(); }, timeout_s);
-  }
-  void stop_revived() {
-    if (!revived_) return;
-    revived_->signal(SIGTERM);
-    lab::eventually([&] { return !revived_->running(); }, 10.0);
-    revived_->stop();
-    revived_.reset();
-  }
-
-  struct Answer {
-    int status = 0;
-    json body;
-  };
-  Answer raw_get(const std::string& path) { return call("GET", path, ""); }
-  json get(const std::string& path) {
-    auto answer = call("GET", path, "");
-    EXPECT_EQ(answer.status, 200) << path << ": " << answer.body.dump();
-    return answer.body;
-  }
-  Answer post(const std::string& path, const json& body) { return call("POST", path, body.dump()); }
-
-  std::string host_state(const std::string& host) {
-    return get("/v1/hosts/" + host)["state"].get<std::string>();
-  }
-  json operation_of_kind(const std::string& kind) {
-    auto operations = get("/v1/operations");  // kept alive for the loop
-    for (const auto& op : operations["operations"]) {
-      if (op["kind"] == kind) {
-        return op;
-      }
-    }
-    return nullptr;
-  }
-  bool operation_finished(const std::string& kind) {
-    auto op = operation_of_kind(kind);
-    return !op.is_null() && op["state"] != "running";
-  }
-  std::string events() {
-    std::string text;
-    auto answer = raw_get("/v1/events?limit=1000");
-    if (answer.status != 200) return "(no events: " + std::to_string(answer.status) + ")";
-    const auto& list = answer.body["events"];
-    for (const auto& event : list) text += event["message"].get<std::string>() + "\n";
-    return text;
-  }
-  std::string log() const { return testing::read_file(dir_.path() / "revived.log"); }
-
-  // Where each of `vms` runs, read from the lab (not from revived).
-  std::map<std::string, std::vector<std::string>> placement() {
-    std::map<std::string, std::vector<std::string>> where;
-    for (const auto& host : lab_->hosts()) {
-      for (const auto& vm : lab_->running_vms(host.name)) where[vm].push_back(host.name);
-    }
-    return where;
-  }
-
-  // Runs tests/api/validate_openapi.py over every answer recorded.
-  void validate() {
-    std::string command = "python3 " + (testing::source_dir() / "tests/api/validate_openapi.py").string() +
-                          " " + (testing::source_dir() / "docs/api/openapi.yaml").string() + " --responses " +
-                          (dir_.path() / "responses").string() + " 2>&1";
-    std::filesystem::create_directories(dir_.path() / "responses");
-    std::string output;
-    FILE* pipe = ::popen(command.c_str(), "r");
-    ASSERT_NE(pipe, nullptr);
-    char buffer[4096];
-    while (std::size_t n = std::fread(buffer, 1, sizeof buffer, pipe)) output.append(buffer, n);
-    EXPECT_EQ(::pclose(pipe), 0) << "validate_openapi.py failed:\n" << output;
-  }
-
-  lab::Lab& lab() { return *lab_; }
-  const std::filesystem::path& dir() const { return dir_.path(); }
-
- private:
-  Answer call(const std::string& method, const std::string& path, const std::string& body) {
-    httplib::Client client("127.0.0.1", lab_->api_port());
-    client.set_connection_timeout(2);
-    client.set_read_timeout(20);
-    auto result = method == "GET" ? client.Get(path) : client.Post(path, body, "application/json");
-    Answer answer;
-    if (!result) return answer;
-    answer.status = result->status;
-    answer.body = json::parse(result->body, nullptr, false);
-    json record{{"method", method},
-                {"path", path},
-                {"status", result->status},
-                {"content_type", result->get_header_value("Content-Type")},
-                {"body", result->body}};
-    std::filesystem::create_directories(dir_.path() / "responses");
-    std::ofstream(dir_.path() / "responses" / (std::to_string(++recorded_) + ".json")) << record.dump();
-    return answer;
-  }
-
-  testing::TempDir dir_;
-  std::unique_ptr<lab::Lab> lab_;
-  std::unique_ptr<lab::BackgroundProcess> revived_;
-  int recorded_ = 0;
-};
->>>>>>> c11b4a9 (Guests on iSCSI disks end to end: the libvirt driver gives a guest's iSCSI disks its host's initiator name when it defines or starts it there (with_iscsi_initiator); the lab gains a tgtd array (LabSpec::iscsi_disks: one target per session guest, QEMU's initiator, inventory arrays/initiators/disks, storage.arrays in revived's config) and fence_levels; tests RevivedEndToEnd.StorageFencingDeniesTheCrashedHostAndTheGuestRunsOnItsRemappedDisk, ADeadArrayIsAClearErrorAndTheGuestIsNotStartedWithoutItsDisk, DomainXml.IscsiDisksGetTheHostsInitiatorName)
 
 TEST(RevivedEndToEnd, ACrashedHostIsFencedThroughItsBmcAndItsVmsRunOnceWhereThePrestagedPlanSaid) {
   LiveRevived cloud(3);
@@ -524,7 +385,7 @@ TEST(RevivedEndToEnd, ABadPolicyIsRefusedBeforeAnythingStarts) {
 // revokes the crashed host's access, the recovery maps the disk to the other host's initiator only, and the
 // guest boots there on its disk.
 TEST(RevivedEndToEnd, StorageFencingDeniesTheCrashedHostAndTheGuestRunsOnItsRemappedDisk) {
-  LiveRevived cloud(0, 2, "", [](lab::LabSpec& spec) {
+  LiveRevived cloud(0, 2, "", "", [](lab::LabSpec& spec) {
     spec.iscsi_disks = true;
     spec.fence_levels = {"storage", "manual"};
   });
@@ -562,7 +423,7 @@ TEST(RevivedEndToEnd, StorageFencingDeniesTheCrashedHostAndTheGuestRunsOnItsRema
 // A dead array: the crashed host is fenced through its BMC, but its guest's disk cannot be unmapped, so the
 // guest is never started elsewhere and the step's error says why.
 TEST(RevivedEndToEnd, ADeadArrayIsAClearErrorAndTheGuestIsNotStartedWithoutItsDisk) {
-  LiveRevived cloud(0, 2, "recovery: {max_attempts: 1, max_replans: 0}\n",
+  LiveRevived cloud(0, 2, "recovery: {max_attempts: 1, max_replans: 0}\n", "",
                     [](lab::LabSpec& spec) { spec.iscsi_disks = true; });
   auto& lab = cloud.lab();
   ASSERT_TRUE(lab::eventually([&] { return cloud.host_state("qemu0") == "up"; }, 20.0)) << cloud.events();
