@@ -14,6 +14,9 @@ packages=(
   # Observability: promtool (checks /metrics) and a real prometheus that scrapes revived in a test
   # (package prometheus); wrk for the API load benchmark (bench/api_load.sh).
   prometheus wrk
+  # Storage (src/drivers/tgt, the lab's arrays): the userspace iSCSI target tgtd and tgtadm (tgt), initiator-side
+  # checks iscsi-ls/iscsi-inq (libiscsi-bin), QEMU's iSCSI block driver for guests' disks (qemu-block-extra).
+  tgt libiscsi-bin qemu-block-extra
 )
 missing=()
 for package in "${packages[@]}"; do

@@ -14,6 +14,7 @@
 
 #include "cli.h"
 #include "lab/lab.h"
+#include "lab/tgt_daemon.h"
 
 namespace revive::cli {
 namespace {
@@ -34,6 +35,7 @@ struct LabOptions {
   double interval_s = 1.0;
   double for_s = 0.0;
   bool keep_files = false;
+  bool iscsi_disks = false;
 };
 
 // The revive-agent installed beside this binary, if any.
@@ -59,6 +61,7 @@ int lab_up(const LabOptions& options) {
   spec.agent_binary = options.agent.empty() ? default_agent() : options.agent;
   spec.agent_interval_s = options.interval_s;
   spec.keep_files = options.keep_files;
+  spec.iscsi_disks = options.iscsi_disks;
 
   struct sigaction action {};
   action.sa_handler = on_stop_signal;
@@ -82,10 +85,15 @@ int lab_up(const LabOptions& options) {
                            lab->heartbeat_port(), files.key.string())
             << fmt::format("leases:    {}\n", files.lease_dir.string())
             << fmt::format("api:       127.0.0.1:{} (revived's listen address)\n", lab->api_port());
+  if (auto* array = lab->array()) {
+    std::cout << fmt::format("array:     lab-array: tgtd portal {}, control socket {}\n", array->portal(),
+                             array->control_socket());
+  }
   for (const auto& host : lab->hosts()) {
     std::cout << fmt::format("host {}: {}\n  bmc 127.0.0.1:{} (user admin, password file {})\n  vms: {}\n",
                              host.name, host.uri, host.bmc_port, host.bmc_password_file.string(),
                              fmt::join(host.vms, " "));
+    if (!host.initiator.empty()) std::cout << fmt::format("  initiator: {}\n", host.initiator);
   }
   if (!lab->hosts().empty()) {
     const auto& first = lab->hosts().front();
@@ -142,6 +150,9 @@ void add_lab_commands(CLI::App& app) {
       ->check(CLI::Range(0.05, 60.0));
   up->add_option("--for", options->for_s, "Tear down after this many seconds (default: wait for Ctrl-C)");
   up->add_flag("--keep-files", options->keep_files, "Leave --dir (logs) in place at teardown");
+  up->add_flag(
+      "--iscsi-disks", options->iscsi_disks,
+      "QEMU guests' disks on a tgtd array (one target per guest, access by the host's initiator name)");
   up->callback([options] { set_exit_status(lab_up(*options)); });
 }
 

@@ -142,7 +142,7 @@ class ConfigReader {
     Section top = section(
         root, "",
         {"listen", "data_dir", "inventory", "heartbeat", "detector", "fencing", "recovery", "evacuation",
-         "vm_restart", "capacity_check", "discovery", "libvirt", "api", "log", "alerts"});
+         "vm_restart", "capacity_check", "discovery", "libvirt", "api", "log", "alerts", "storage"});
     address(top, "listen", config.listen_address, config.listen_port);
     read_api(top, config.api);
     if (require(top, "data_dir")) {
@@ -182,6 +182,7 @@ class ConfigReader {
     read_libvirt(top, config.libvirt);
     read_log(top, config.log);
     read_alerts(top, config.alerts);
+    read_storage(top, config.storage);
 
     // The inventory: its own errors pass through unchanged; the config's checks against it need it loaded.
     std::optional<model::InventoryError> inventory_error;
@@ -190,6 +191,7 @@ class ConfigReader {
         config.inventory = model::load_inventory_file(
             config.inventory_file, model::InventoryOptions{.vm_placement_from_discovery = true});
         check_against_inventory(config, inventory_node, levels);
+        check_storage(config, levels);
       } catch (const model::InventoryError& failure) {
         inventory_error = failure;
       }
@@ -754,6 +756,122 @@ class ConfigReader {
     }
   }
 
+  void read_storage(const Section& top, StorageConfig& storage) {
+    Section section = this->section(top.value("storage"), "storage",
+                                    {"tgtadm", "call_timeout_s", "session_end_timeout_s", "arrays"});
+    command(section, "tgtadm", storage.tgtadm);
+    number(section, "call_timeout_s", storage.call_timeout_s, kPositive);
+    number(section, "session_end_timeout_s", storage.session_end_timeout_s, kPositive);
+    NodeId arrays = section.value("arrays");
+    if (arrays == kNoNode || document_.kind(arrays) == NodeKind::null) return;
+    if (document_.kind(arrays) != NodeKind::mapping) {
+      error(arrays, "storage.arrays",
+            "expected a mapping of array: driver settings, got " + describe(arrays));
+      return;
+    }
+    for (std::uint32_t i = 0, n = document_.size(arrays); i < n; ++i) {
+      NodeId key = document_.key(arrays, i);
+      if (document_.kind(key) != NodeKind::scalar || document_.text(key).empty()) {
+        error(key, "storage.arrays", "a key must be an array name, got " + describe(key));
+        continue;
+      }
+      std::string name(document_.text(key));
+      std::string path = "storage.arrays." + name;
+      if (std::any_of(storage.arrays.begin(), storage.arrays.end(),
+                      [&](const StorageArrayConfig& entry) { return entry.array == name; })) {
+        error(key, path,
+              "array given twice (first at line " + std::to_string(line_of_key(arrays, name)) + ")");
+        continue;
+      }
+      Section entry =
+          this->section(document_.value(arrays, i), path, {"driver", "control_socket", "target_prefix"});
+      if (entry.node == kNoNode) {
+        if (document_.kind(document_.value(arrays, i)) == NodeKind::null)
+          error(key, path,
+                "expected a mapping with driver, control_socket and target_prefix, got nothing (null)");
+        continue;
+      }
+      StorageArrayConfig array;
+      array.array = name;
+      if (NodeId driver = entry.value("driver"); driver != kNoNode) {
+        constexpr std::array<std::string_view, 1> kDrivers = {"tgt"};
+        if (auto index = choice(driver, entry.field("driver"), kDrivers)) array.driver = kDrivers[*index];
+      }
+      if (require(entry, "control_socket")) {
+        if (auto socket = read_path(entry, "control_socket")) {
+          array.control_socket = *socket;
+          auto dot = socket->rfind('.');
+          bool numbered = dot != std::string::npos && dot + 1 < socket->size() && (*socket)[dot - 1] != '/' &&
+                          std::all_of(socket->begin() + static_cast<std::ptrdiff_t>(dot + 1), socket->end(),
+                                      [](char c) { return c >= '0' && c <= '9'; });
+          if (!numbered) {
+            error(entry.value("control_socket"), entry.field("control_socket"),
+                  "expected tgtd's control socket BASE.N (tgtd -C N with TGT_IPC_SOCKET=BASE, e.g. "
+                  "/var/run/tgtd/socket.0), got " +
+                      quote(*socket));
+          }
+        }
+      }
+      if (require(entry, "target_prefix")) {
+        if (string(entry, "target_prefix", array.target_prefix) != kNoNode &&
+            !model::is_iscsi_name(array.target_prefix)) {
+          error(entry.value("target_prefix"), entry.field("target_prefix"),
+                "expected an iSCSI name (iqn.YYYY-MM.reversed.domain[:name] in lower case), got " +
+                    quote(array.target_prefix));
+          array.target_prefix.clear();
+        }
+      }
+      storage.arrays.push_back(std::move(array));
+      storage_array_keys_.push_back(key);
+      storage_prefix_nodes_.push_back(entry.value("target_prefix"));
+    }
+  }
+
+  void check_storage(const DaemonConfig& config, NodeId levels) {
+    const model::Cloud& cloud = config.inventory;
+    std::vector<std::string_view> array_names;
+    for (const auto& array : cloud.arrays) array_names.push_back(array.name);
+    for (std::size_t i = 0; i < config.storage.arrays.size(); ++i) {
+      const StorageArrayConfig& entry = config.storage.arrays[i];
+      std::string path = "storage.arrays." + entry.array;
+      model::ArrayIndex array = cloud.find_array(entry.array);
+      if (array == model::kNoIndex) {
+        std::string message = "not an array of the inventory";
+        if (auto suggestion = closest(entry.array, array_names))
+          message += " (did you mean " + std::string(*suggestion) + "?)";
+        error(storage_array_keys_[i], path, std::move(message));
+        continue;
+      }
+      for (const model::Host& host : cloud.hosts) {
+        if (host.initiator.empty() &&
+            std::find(host.arrays.begin(), host.arrays.end(), array) != host.arrays.end()) {
+          error(storage_array_keys_[i], path,
+                "host " + quote(host.name) +
+                    " reaches this array but has no initiator name (inventory: hosts[" + host.name +
+                    "].initiator, " + config.inventory_file + ")");
+        }
+      }
+      if (entry.target_prefix.empty()) continue;
+      for (const model::Disk& disk : cloud.disks) {
+        if (disk.array != array || model::is_iscsi_name(entry.target_prefix + ":" + disk.name)) continue;
+        error(
+            storage_prefix_nodes_[i], path + ".target_prefix",
+            "the target of disk " + quote(disk.name) + " would be " +
+                quote(entry.target_prefix + ":" + disk.name) +
+                ", not a valid iSCSI name (disk names on a tgt array: lower case letters, digits, '-', '.', "
+                "':')");
+      }
+    }
+    if (!config.storage.arrays.empty() || levels == kNoNode) return;
+    for (std::uint32_t i = 0, n = document_.size(levels); i < n; ++i) {
+      NodeId item = document_.item(levels, i);
+      if (document_.kind(item) == NodeKind::scalar && document_.text(item) == "storage") {
+        error(item, "fencing.levels[" + std::to_string(i) + "]",
+              "storage needs an array driver (storage.arrays), and none is configured");
+      }
+    }
+  }
+
   int line_of_key(NodeId map, std::string_view name) const {
     for (std::uint32_t i = 0, n = document_.size(map); i < n; ++i) {
       NodeId key = document_.key(map, i);
@@ -808,7 +926,9 @@ class ConfigReader {
   fs::path base_dir_;
   std::vector<Diagnostic> errors_;
   std::vector<NodeId> migration_uri_keys_;  // parallel to LibvirtConfig::migration_uris
-  bool levels_given_ = false;               // fencing.levels is in the file (valid or not)
+  std::vector<NodeId> storage_array_keys_;  // parallel to StorageConfig::arrays
+  std::vector<NodeId> storage_prefix_nodes_;
+  bool levels_given_ = false;  // fencing.levels is in the file (valid or not)
 };
 
 }  // namespace

@@ -71,6 +71,22 @@ struct LibvirtConfig {
   std::vector<std::pair<std::string, std::string>> migration_uris;
 };
 
+// One storage array's driver (storage.arrays.NAME): tgt = a tgtd through tgtadm (src/drivers/tgt), one target
+// per disk named TARGET_PREFIX:DISK, access by the hosts' initiator names.
+struct StorageArrayConfig {
+  std::string array;           // an array of the inventory
+  std::string driver = "tgt";  // the only driver so far
+  std::string control_socket;  // tgtd's control socket BASE.N (tgtd -C N with TGT_IPC_SOCKET=BASE)
+  std::string target_prefix;   // an iSCSI name
+};
+
+struct StorageConfig {
+  std::string tgtadm = "tgtadm";
+  double call_timeout_s = 5.0;             // one tgtadm call (a hung tgtd fails the operation after this)
+  double session_end_timeout_s = 2.0;      // unmap: the unmapped host's sessions must be gone within this
+  std::vector<StorageArrayConfig> arrays;  // arrays not listed have no driver: their disk steps fail
+};
+
 // The REST API's security (api.* keys). Without a tokens file the API is open to anyone who reaches it.
 struct ApiSecurityConfig {
   std::string tokens_file;                // empty: no authentication (a lab only)
@@ -112,6 +128,7 @@ struct DaemonConfig {
   LibvirtConfig libvirt;
   LogConfig log;
   AlertsConfig alerts;  // alerts.webhooks, alerts.commands, alerts.queue_size
+  StorageConfig storage;
 };
 
 // Throws ConfigError when the config itself has errors (its diagnostics then end with the inventory's, word

@@ -15,6 +15,7 @@
 #include "control/controller.h"
 #include "daemon/durable_environment.h"
 #include "daemon/fence_evidence.h"
+#include "daemon/storage_drivers.h"
 #include "detect/heartbeat_receiver.h"
 #include "detect/host_monitor.h"
 #include "detect/store_sync.h"
@@ -130,7 +131,7 @@ class Daemon::Engine {
     for (const auto& [name, xml] : domain_xml_) libvirt_->remember_domain_xml(name, xml);
     for (const auto& [name, xml] : network_xml_) libvirt_->remember_network_xml(name, xml);
     hypervisor_ = std::make_unique<GatedHypervisor>(*libvirt_, gate_);
-    storage_ = std::make_unique<NoStorage>(loop_, inventory_);
+    storage_ = make_storage(loop_, inventory_, config.storage);
     gated_storage_ = std::make_unique<GatedStorage>(*storage_, gate_);
     network_ = std::make_unique<GatedNetwork>(*libvirt_, gate_);
 
@@ -1876,7 +1877,7 @@ class Daemon::Engine {
   std::map<std::string, std::string> network_xml_;
   std::unique_ptr<drivers::LibvirtHypervisor> libvirt_;
   std::unique_ptr<GatedHypervisor> hypervisor_;
-  std::unique_ptr<NoStorage> storage_;
+  std::unique_ptr<env::Storage> storage_;
   std::unique_ptr<GatedStorage> gated_storage_;
   std::unique_ptr<GatedNetwork> network_;
   std::unique_ptr<Handover> handover_;

@@ -168,26 +168,4 @@ void GatedFencer::fence(model::HostIndex host, env::Completion done) {
   gate_.after_durable([this, host, done = std::move(done)]() mutable { real_.fence(host, std::move(done)); });
 }
 
-void NoStorage::refuse(model::ArrayIndex array, std::vector<model::DiskIndex> disks,
-                       env::DiskCompletion done) {
-  std::string name = array < cloud_.arrays.size() ? cloud_.arrays[array].name : std::to_string(array);
-  loop_.post([name, disks = std::move(disks), done = std::move(done)] {
-    for (auto disk : disks) {
-      done(disk,
-           env::OperationResult::failure(
-               fmt::format("array {}: no storage driver is configured for it in this daemon", name), true));
-    }
-  });
-}
-
-void NoStorage::map_disks(model::ArrayIndex array, model::HostIndex, std::vector<model::DiskIndex> disks,
-                          env::DiskCompletion done) {
-  refuse(array, std::move(disks), std::move(done));
-}
-
-void NoStorage::unmap_disks(model::ArrayIndex array, model::HostIndex, std::vector<model::DiskIndex> disks,
-                            env::DiskCompletion done) {
-  refuse(array, std::move(disks), std::move(done));
-}
-
 }  // namespace revive::daemon

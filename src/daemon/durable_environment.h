@@ -154,20 +154,4 @@ class GatedFencer final : public env::Fencer {
   DurabilityGate& gate_;
 };
 
-// Storage for clouds whose disks the daemon does not remap (no array driver configured yet: issue 12). Every
-// call fails, permanently, naming the array.
-class NoStorage final : public env::Storage {
- public:
-  NoStorage(env::EventLoop& loop, const model::Cloud& cloud) : loop_(loop), cloud_(cloud) {}
-  void map_disks(model::ArrayIndex array, model::HostIndex host, std::vector<model::DiskIndex> disks,
-                 env::DiskCompletion done) override;
-  void unmap_disks(model::ArrayIndex array, model::HostIndex host, std::vector<model::DiskIndex> disks,
-                   env::DiskCompletion done) override;
-
- private:
-  void refuse(model::ArrayIndex array, std::vector<model::DiskIndex> disks, env::DiskCompletion done);
-  env::EventLoop& loop_;
-  const model::Cloud& cloud_;
-};
-
 }  // namespace revive::daemon

@@ -15,9 +15,11 @@
 
 #include <fmt/format.h>
 
+#include "drivers/tgt/tgt_storage.h"
 #include "lab/ipmi_sim_bmc.h"
 #include "lab/libvirt_daemons.h"
 #include "lab/real_processes.h"
+#include "lab/tgt_daemon.h"
 
 namespace revive::lab {
 
@@ -53,6 +55,14 @@ std::string quoted(const std::string& text) {
 }
 
 // The inventory label telling the two kinds of host apart: a VM only runs on its own kind.
+// The lab's iSCSI names: hosts' initiators PREFIX:HOST, the array's targets PREFIX:DISK.
+constexpr const char* kLabIqnPrefix = "iqn.2026-12.lab.revive";
+constexpr const char* kLabArray = "lab-array";
+
+std::string disk_of(const std::string& vm) {
+  return vm + "-root";
+}
+
 const char* hypervisor_label(HostKind kind) {
   return kind == HostKind::test_driver ? "test" : "qemu";
 }
@@ -85,6 +95,7 @@ struct LabRuntime {
 
   std::mutex mutex;
   std::vector<Host> hosts;
+  std::unique_ptr<TgtDaemon> array;  // LabSpec::iscsi_disks
   std::string bridge;
   int subnet = 0;  // 169.254.SUBNET.0/24
   bool network_up = false;
@@ -143,6 +154,7 @@ Lab::Lab(LabSpec spec) : spec_(std::move(spec)), runtime_(std::make_unique<detai
     host.kind = HostKind::session;
     for (int g = 0; g < spec_.guests_per_session_host; ++g)
       host.vms.push_back(host.name + "-g" + std::to_string(g));
+    if (spec_.iscsi_disks) host.initiator = std::string(kLabIqnPrefix) + ":" + host.name;
     hosts_.push_back(host);
   }
 }
@@ -337,6 +349,14 @@ struct Bringup {
         ok =
             host.test_driver->define_domain(test_domain_xml(vm.name, vm.size.cpus, vm.size.memory_mib), true);
         error = "define/start failed: " + tail(host.test_driver->log());
+      } else if (runtime.array) {
+        std::string target = runtime.array->add_disk(disk_of(vm.name), 16);
+        auto granted = runtime.array->admin().map(target, host.info->initiator);
+        if (!granted.ok) throw LabError("lab: " + host.info->name + ": VM " + vm.name + ": " + granted.error);
+        ok = host.session->define_domain(
+            qemu_iscsi_domain_xml(vm.name, runtime.array->portal(), target, host.info->initiator), true,
+            &error);
+        if (!ok) error += "\n" + tail(host.session->log());
       } else {
         ok = host.session->define_domain(qemu_tiny_domain_xml(vm.name), true, &error);
         if (!ok) error += "\n" + tail(host.session->log());
@@ -399,6 +419,15 @@ void Lab::start() {
   Bringup bringup{spec_, files_, runtime, heartbeat_port_};
   try {
     bringup.network();
+    if (spec_.iscsi_disks && spec_.session_hosts > 0) {
+      for (const char* tool : {"tgtd", "tgtadm"}) {
+        if (!have_tool(tool))
+          throw LabError(std::string("lab: ") + tool + " not installed (scripts/install-deps.sh)");
+      }
+      runtime.array = std::make_unique<TgtDaemon>(files_.root / "array", kLabIqnPrefix);
+      std::string error;
+      if (!runtime.array->start(10.0, &error)) throw LabError("lab: the iSCSI array: " + error);
+    }
     // Hosts come up in parallel (the session daemons' first define runs QEMU's capability probe, ~2-4 s).
     std::vector<std::future<void>> started;
     for (auto& host : runtime.hosts) {
@@ -425,6 +454,7 @@ void Lab::start() {
       "# Written by the lab (src/lab/lab.h): the hosts of this machine's lab and their VMs.\nversion: 1\n"
       "endpoints:\n";
   for (const auto& host : hosts_) inventory += "  - {name: " + host.name + "-libvirtd, max_parallel: 8}\n";
+  if (runtime.array) inventory += fmt::format("arrays:\n  - {{name: {}, max_parallel: 4}}\n", kLabArray);
   inventory += "hosts:\n";
   for (const auto& host : hosts_) {
     inventory += fmt::format(
@@ -439,6 +469,8 @@ void Lab::start() {
         host.kind == HostKind::test_driver ? "libvirt-test" : "x86_64", host.name, quoted(host.uri),
         host.bmc_port, IpmiSimBmc::user(), quoted(host.bmc_password_file.string()),
         hypervisor_label(host.kind));
+    if (!host.initiator.empty())
+      inventory += fmt::format("    arrays: [{}]\n    initiator: {}\n", kLabArray, quoted(host.initiator));
   }
   inventory += "vms:\n";
   for (const auto& host : runtime.hosts) {
@@ -449,6 +481,9 @@ void Lab::start() {
           vm.name, host.info->name, vm.size.cpus, vm.size.memory_mib, vm.priority,
           hypervisor_label(host.info->kind));
       if (!vm.after.empty()) inventory += ", after: [" + fmt::format("{}", fmt::join(vm.after, ", ")) + "]";
+      if (runtime.array && host.info->kind == HostKind::session)
+        inventory +=
+            fmt::format(", disks: [{{name: {}, array: {}, size_gib: 1}}]", disk_of(vm.name), kLabArray);
       inventory += "}\n";
     }
   }
@@ -464,10 +499,15 @@ void Lab::start() {
       "  key_file: {}\n"
       "  lease_dir: {}\n"
       "fencing:\n"
-      "  levels: [ipmi, manual]\n",
+      "  levels: [{}]\n",
       api_port_, quoted(files_.data_dir.string()), quoted(files_.inventory.string()),
       runtime.bridge_address(), heartbeat_port_, quoted(files_.key.string()),
-      quoted(files_.lease_dir.string()));
+      quoted(files_.lease_dir.string()), fmt::join(spec_.fence_levels, ", "));
+  if (runtime.array) {
+    config +=
+        fmt::format("storage:\n  arrays:\n    {}: {{driver: tgt, control_socket: {}, target_prefix: {}}}\n",
+                    kLabArray, quoted(runtime.array->control_socket()), kLabIqnPrefix);
+  }
   if (spec_.session_hosts > 0) {
     config += "libvirt:\n  migration_uris:\n";
     for (const auto& host : hosts_) {
@@ -539,6 +579,7 @@ void Lab::stop() {
   }
   for (auto& future : stopped) future.get();
   runtime.hosts.clear();
+  runtime.array.reset();  // TgtDaemon: targets deleted, tgtd stopped (SIGKILL at worst), by pid
   if (runtime.network_up) {
     std::error_code ignored;
     std::filesystem::remove_all(runtime.short_dir(), ignored);
@@ -662,8 +703,17 @@ std::vector<int> Lab::all_pids() {
     }
     all.insert(all.end(), pids.qemu.begin(), pids.qemu.end());
   }
+  if (runtime_->array && process_alive(runtime_->array->pid())) all.push_back(runtime_->array->pid());
   std::sort(all.begin(), all.end());
   return all;
+}
+
+TgtDaemon* Lab::array() {
+  return runtime_->array.get();
+}
+
+std::string Lab::disk_target(const std::string& vm) const {
+  return drivers::tgt_target_name(kLabIqnPrefix, disk_of(vm));
 }
 
 }  // namespace revive::lab

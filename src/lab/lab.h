@@ -55,6 +55,8 @@
 
 namespace revive::lab {
 
+class TgtDaemon;
+
 namespace detail {
 struct LabRuntime;
 }
@@ -84,7 +86,13 @@ struct LabSpec {
   double agent_interval_s = 1.0;       // heartbeat and lease renewal (revived's detector default: 1 s)
   std::vector<std::string> agent_extra_args;
   uid_t session_uid = 65534;  // the session daemons' and their qemu processes' user
-  bool keep_files = false;    // stop() leaves the root directory (logs) in place
+  // Session guests' disks on an iSCSI array: one tgtd (TgtDaemon, the inventory's array "lab-array", with a
+  // driver in revived's config), one target per guest (disk "<guest>-root", LUN 1 on a 16 MiB file),
+  // opened by QEMU's iSCSI initiator with its host's initiator name (LabHost::initiator); at bring-up each
+  // target admits only its guest's host. Session hosts reach the array; test-driver hosts do not.
+  bool iscsi_disks = false;
+  std::vector<std::string> fence_levels{"ipmi", "manual"};  // revived's fencing.levels
+  bool keep_files = false;  // stop() leaves the root directory (logs) in place
 };
 
 enum class HostKind { test_driver, session };
@@ -97,6 +105,7 @@ struct LabHost {
   std::filesystem::path bmc_password_file;
   std::string agent_address;     // the agent's address in its namespace (heartbeats come from it)
   std::vector<std::string> vms;  // the VMs it runs at bring-up
+  std::string initiator;         // its iSCSI initiator name (session hosts with LabSpec::iscsi_disks)
 };
 
 struct LabFiles {
@@ -146,6 +155,9 @@ class Lab {
   std::vector<std::string> running_vms(const std::string& host);  // sorted
   bool powered_on(const std::string& host) const;
   HostPids pids(const std::string& host);
+  // The iSCSI array (LabSpec::iscsi_disks; nullptr without) and the target of a session guest's disk.
+  TgtDaemon* array();
+  std::string disk_target(const std::string& vm) const;
   std::vector<int> all_pids();  // every live process of the lab
 
  private:

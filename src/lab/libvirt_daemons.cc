@@ -400,4 +400,21 @@ std::string qemu_tiny_domain_xml(const std::string& name) {
          "  </devices>\n</domain>\n";
 }
 
+std::string qemu_iscsi_domain_xml(const std::string& name, const std::string& portal,
+                                  const std::string& target, const std::string& initiator) {
+  auto colon = portal.rfind(':');
+  return "<domain type='qemu'>\n  <name>" + name +
+         "</name>\n  <memory unit='MiB'>32</memory>\n  <vcpu>1</vcpu>\n"
+         "  <os><type arch='x86_64' machine='pc'>hvm</type></os>\n"
+         "  <devices>\n    <emulator>/usr/bin/qemu-system-x86_64</emulator>\n"
+         "    <controller type='usb' model='none'/>\n    <memballoon model='none'/>\n"
+         "    <controller type='scsi' model='virtio-scsi'/>\n"
+         "    <disk type='network' device='disk'>\n      <driver name='qemu' type='raw'/>\n"
+         "      <source protocol='iscsi' name='" +
+         target + "/1'>\n        <host name='" + portal.substr(0, colon) + "' port='" +
+         portal.substr(colon + 1) + "'/>\n        <initiator><iqn name='" + initiator +
+         "'/></initiator>\n      </source>\n      <target dev='sda' bus='scsi'/>\n    </disk>\n"
+         "  </devices>\n</domain>\n";
+}
+
 }  // namespace revive::lab

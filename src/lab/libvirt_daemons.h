@@ -118,4 +118,10 @@ class SessionDaemon {
 // A diskless 32 MiB QEMU TCG guest (pc machine, no USB, no balloon) for session daemons.
 std::string qemu_tiny_domain_xml(const std::string& name);
 
+// The same guest with one disk: LUN 1 of iSCSI target `target` at `portal` (ADDRESS:PORT), opened by QEMU's
+// own iSCSI initiator (qemu-block-extra) as `initiator`, on a virtio-scsi bus (sda). The start fails when the
+// target's ACL does not admit `initiator` ("Failed to log in to target").
+std::string qemu_iscsi_domain_xml(const std::string& name, const std::string& portal,
+                                  const std::string& target, const std::string& initiator);
+
 }  // namespace revive::lab

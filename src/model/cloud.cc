@@ -1,6 +1,7 @@
 #include "model/cloud.h"
 
 #include <algorithm>
+#include <cctype>
 
 namespace revive::model {
 
@@ -154,6 +155,30 @@ bool Cloud::has_network(HostIndex host, Symbol network) const {
 bool Cloud::reaches_array(HostIndex host, ArrayIndex array) const {
   const auto& reachable = hosts[host].arrays;
   return std::binary_search(reachable.begin(), reachable.end(), array);
+}
+
+namespace {
+bool all_hex(std::string_view text) {
+  return std::all_of(text.begin(), text.end(),
+                     [](char c) { return std::isxdigit(static_cast<unsigned char>(c)); });
+}
+}  // namespace
+
+bool is_iscsi_name(std::string_view name) {
+  if (name.size() > 223) return false;
+  if (name.rfind("eui.", 0) == 0) return name.size() == 20 && all_hex(name.substr(4));
+  if (name.rfind("naa.", 0) == 0) return (name.size() == 20 || name.size() == 36) && all_hex(name.substr(4));
+  // iqn.YYYY-MM.reversed.domain[:unique]: lower case letters, digits, '-', '.', ':'.
+  if (name.rfind("iqn.", 0) != 0 || name.size() < 12) return false;
+  for (std::size_t i : {4u, 5u, 6u, 7u, 9u, 10u}) {
+    if (!std::isdigit(static_cast<unsigned char>(name[i]))) return false;
+  }
+  if (name[8] != '-' || name[11] != '.' || name.size() == 12) return false;
+  int month = (name[9] - '0') * 10 + (name[10] - '0');
+  if (month < 1 || month > 12) return false;
+  return std::all_of(name.begin() + 12, name.end(), [](char c) {
+    return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' || c == '.' || c == ':';
+  });
 }
 
 }  // namespace revive::model

@@ -144,6 +144,9 @@ struct Host {
   bool reserved = false;  // a spare: receives VMs as policy.spares says (last, kept for failures)
   HostState state = HostState::up;
   std::string uri;  // libvirt URI (daemon only), may be empty
+  // iSCSI initiator name (IQN) the host's VMs open their disks with; empty: none (storage drivers then
+  // cannot grant it access). Unique among hosts.
+  std::string initiator;
   std::optional<Bmc> bmc;
 };
 
@@ -177,6 +180,9 @@ struct Group {
   Symbol scope = kNoIndex;  // a label key; kScopeHost (below) means "the host itself"
   std::vector<VmIndex> members;
 };
+
+// iqn.YYYY-MM.naming-authority[:unique] (lower case), eui.<16 hex> or naa.<16 or 32 hex> (RFC 3720).
+bool is_iscsi_name(std::string_view name);
 
 class Cloud {
  public:

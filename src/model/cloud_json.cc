@@ -56,6 +56,7 @@ json host_json(const Cloud& cloud, HostIndex index) {
       {"reserved", host.reserved},
       {"state", to_string(host.state)},
       {"uri", host.uri.empty() ? json(nullptr) : json(host.uri)},
+      {"initiator", host.initiator.empty() ? json(nullptr) : json(host.initiator)},
       {"bmc", nullptr},
       {"vm_count", cloud.vms_on(index).size()},
       {"usable", {{"cpus", cloud.usable_cpus(index)}, {"memory_mib", cloud.usable_memory_mib(index)}}},

@@ -59,9 +59,9 @@ constexpr FieldNames<4> kPriorityFields = {"critical", "high", "medium", "low"};
 constexpr FieldNames<2> kSparesFields = {"order", "maintenance"};
 constexpr FieldNames<2> kOvercommitFields = {"cpu", "memory"};
 constexpr FieldNames<2> kLimitedFields = {"name", "max_parallel"};
-constexpr FieldNames<14> kHostFields = {"name",     "cpus",   "memory_mib", "arch",   "labels",
+constexpr FieldNames<15> kHostFields = {"name",     "cpus",   "memory_mib", "arch",   "labels",
                                         "networks", "arrays", "endpoint",   "switch", "nic_gbps",
-                                        "reserved", "state",  "uri",        "bmc"};
+                                        "reserved", "state",  "uri",        "bmc",    "initiator"};
 constexpr FieldNames<4> kBmcFields = {"address", "port", "user", "password_file"};
 constexpr FieldNames<12> kVmFields = {"name",           "host",          "cpus",        "memory_mib",
                                       "priority",       "protect",       "networks",    "disks",
@@ -649,10 +649,36 @@ class Loader {
       }
       if (NodeId bmc = fields[field_index(kHostFields, "bmc")]; bmc != kNoNode)
         host.bmc = read_bmc(bmc, path);
+      if (NodeId initiator = fields[field_index(kHostFields, "initiator")]; initiator != kNoNode)
+        host.initiator = read_initiator(initiator, path);
       if (host.cpus == 0 || host.memory_mib == 0) capacities_valid_ = false;
       if (options_.lines) options_.lines->hosts.push_back(document_.line(map));
       cloud_.hosts.push_back(std::move(host));
     }
+  }
+
+  // An iSCSI initiator name, unique among hosts (two hosts with one name could not be told apart by an
+  // array's ACL).
+  std::string read_initiator(NodeId node, std::string_view path) {
+    auto text = read_name(node, path, "initiator");
+    if (!text) return {};
+    if (!is_iscsi_name(*text)) {
+      error(node, path, "initiator",
+            "expected an iSCSI name (iqn.YYYY-MM.reversed.domain[:name] in lower case, eui.16HEX or "
+            "naa.16HEX/32HEX), got " +
+                quote(*text));
+      return {};
+    }
+    auto [first, inserted] =
+        initiator_names_.insert(*text, NameEntry{static_cast<Index>(cloud_.hosts.size()), node});
+    if (!inserted) {
+      error(node, path, "initiator",
+            "initiator " + quote(*text) + " is already the initiator of host " +
+                quote(cloud_.hosts[first->index].name) + " (line " +
+                std::to_string(document_.line(first->node)) + ")");
+      return {};
+    }
+    return std::string(*text);
   }
 
   std::optional<Bmc> read_bmc(NodeId node, std::string_view host_path) {
@@ -1001,7 +1027,8 @@ class Loader {
   InventoryOptions options_;
   std::vector<Diagnostic> errors_;
   Cloud cloud_;
-  NameIndex endpoint_names_, array_names_, switch_names_, host_names_, vm_names_, disk_names_;
+  NameIndex endpoint_names_, array_names_, switch_names_, host_names_, vm_names_, disk_names_,
+      initiator_names_;
   bool capacities_valid_ = true;       // every host's cpus and memory and the overcommit ratios are valid
   std::vector<bool> host_label_keys_;  // by Symbol: some host carries this label key
   std::vector<VmNodes> vm_nodes_;

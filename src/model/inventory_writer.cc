@@ -242,6 +242,11 @@ class Writer {
         scalar(host.uri);
         buffer_.push_back('\n');
       }
+      if (!host.initiator.empty()) {
+        text("  initiator: ");
+        scalar(host.initiator);
+        buffer_.push_back('\n');
+      }
       if (host.bmc) {
         text("  bmc: {address: ");
         scalar(host.bmc->address);

@@ -279,12 +279,12 @@ TEST(Config, ReportsUnknownKeysWithTheClosestName) {
   EXPECT_EQ(with("colour: red\n"),
             "revived.yaml:4: colour: unknown field (expected one of: listen, data_dir, inventory, heartbeat, "
             "detector, fencing, recovery, evacuation, vm_restart, capacity_check, discovery, libvirt, api, "
-            "log, alerts)");
+            "log, alerts, storage)");
   EXPECT_EQ(with("recovery: {strategy: revivee}\n"),
             "revived.yaml:4: recovery.strategy: expected serial, parallel-restart, parallel or revive, got "
             "'revivee' (did you mean revive?)");
   EXPECT_EQ(
-      with("fencing: {levels: [ipmi, storage, bmc]}\n"),
+      with("fencing: {levels: [ipmi, lease, bmc]}\n"),
       "revived.yaml:4: fencing.levels[2]: expected ipmi, fence_agent, storage, lease or manual, got 'bmc'");
   EXPECT_EQ(with("data_dir: other\n"), "revived.yaml:4: data_dir: field given twice (first at line 1)");
 }
@@ -428,6 +428,114 @@ TEST(Config, ChecksTheInventoryAgainstTheDaemon) {
               ::testing::Contains("revived.yaml:2: fencing.levels: the default levels (ipmi, manual) "
                                   "need a host with a bmc, and no host of the inventory has one; list "
                                   "the levels to use"));
+}
+
+// An inventory with one array that node-1 and node-2 reach (node-2 without an initiator) and one VM disk on
+// it.
+constexpr const char* kStorageInventory =
+    "version: 1\n"
+    "endpoints: [{name: libvirt, max_parallel: 8}]\n"
+    "arrays: [{name: array-a, max_parallel: 4}]\n"
+    "hosts:\n"
+    "  - {name: node-1, cpus: 4, memory_mib: 4096, endpoint: libvirt, uri: 'test:///default', arrays: "
+    "[array-a], initiator: 'iqn.2026-12.com.example:node-1'}\n"
+    "  - {name: node-2, cpus: 4, memory_mib: 4096, endpoint: libvirt, uri: 'test:///default', arrays: "
+    "[array-a]}\n"
+    "vms:\n"
+    "  - {name: db-1, disks: [{name: db-1-root, array: array-a, size_gib: 8}]}\n";
+
+TEST(Config, ReadsTheStorageArraysAndChecksThemAgainstTheInventory) {
+  ConfigDir dir;
+  std::string inventory = kStorageInventory;
+  dir.write("storage.yaml", inventory.replace(inventory.find("[array-a]}"), 10,
+                                              "[array-a], initiator: 'iqn.2026-12.com.example:node-2'}"));
+  std::string head =
+      "data_dir: state\ninventory: storage.yaml\nheartbeat: {key_file: heartbeat.key}\n"
+      "fencing: {levels: [storage, manual]}\n";
+  DaemonConfig config = dir.load(head +
+                                 "storage:\n"
+                                 "  call_timeout_s: 2\n"
+                                 "  arrays:\n"
+                                 "    array-a: {driver: tgt, control_socket: tgtd/socket.3, target_prefix: "
+                                 "iqn.2026-12.com.example.array-a}\n");
+  ASSERT_EQ(config.storage.arrays.size(), 1u);
+  EXPECT_EQ(config.storage.arrays[0].array, "array-a");
+  EXPECT_EQ(config.storage.arrays[0].driver, "tgt");
+  EXPECT_EQ(config.storage.arrays[0].control_socket, dir.path("tgtd/socket.3"));
+  EXPECT_EQ(config.storage.arrays[0].target_prefix, "iqn.2026-12.com.example.array-a");
+  EXPECT_EQ(config.storage.call_timeout_s, 2.0);
+  EXPECT_EQ(config.inventory.hosts[1].initiator, "iqn.2026-12.com.example:node-2");
+
+  EXPECT_EQ(dir.error(head + "storage: {arrays: {array-a: {driver: svc, control_socket: /s.0, target_prefix: "
+                             "iqn.2026-12.com.example}}}\n"),
+            "revived.yaml:5: storage.arrays.array-a.driver: expected tgt, got 'svc'");
+  EXPECT_EQ(dir.error(head + "storage: {arrays: {array-a: {control_socket: /run/tgtd/socket, target_prefix: "
+                             "iqn.2026-12.com.example}}}\n"),
+            "revived.yaml:5: storage.arrays.array-a.control_socket: expected tgtd's control socket BASE.N "
+            "(tgtd -C N with TGT_IPC_SOCKET=BASE, e.g. /var/run/tgtd/socket.0), got '/run/tgtd/socket'");
+  EXPECT_EQ(
+      dir.error(head + "storage: {arrays: {array-a: {control_socket: /s.0, target_prefix: Array-A}}}\n"),
+      "revived.yaml:5: storage.arrays.array-a.target_prefix: expected an iSCSI name "
+      "(iqn.YYYY-MM.reversed.domain[:name] in lower case), got 'Array-A'");
+  EXPECT_EQ(dir.error(head + "storage: {arrays: {array-b: {control_socket: /s.0, target_prefix: "
+                             "iqn.2026-12.com.example}}}\n"),
+            "revived.yaml:5: storage.arrays.array-b: not an array of the inventory (did you mean array-a?)");
+  EXPECT_EQ(dir.error(head + "storage: {arrays: {array-a: {target_prefix: iqn.2026-12.com.example}}}\n"),
+            "revived.yaml:5: storage.arrays.array-a.control_socket: missing required field");
+  EXPECT_EQ(dir.error(head + "storage: {arrays: {array-a: {control_socket: /s.0, target_prefix: "
+                             "iqn.2026-12.com.example, portal: x}}}\n"),
+            "revived.yaml:5: storage.arrays.array-a.portal: unknown field (expected one of: driver, "
+            "control_socket, target_prefix)");
+  // The storage fence level needs an array driver.
+  EXPECT_EQ(dir.error(head),
+            "revived.yaml:4: fencing.levels[0]: storage needs an array driver "
+            "(storage.arrays), and none is configured");
+}
+
+TEST(Config, AHostReachingATgtArrayNeedsAnInitiatorName) {
+  ConfigDir dir;
+  dir.write("storage.yaml", kStorageInventory);
+  EXPECT_EQ(
+      dir.error("data_dir: state\ninventory: storage.yaml\nheartbeat: {key_file: heartbeat.key}\n"
+                "fencing: {levels: [manual]}\n"
+                "storage: {arrays: {array-a: {control_socket: /s.0, target_prefix: iqn.2026-12.x}}}\n"),
+      "revived.yaml:5: storage.arrays.array-a: host 'node-2' reaches this array but has no initiator name "
+      "(inventory: hosts[node-2].initiator, storage.yaml)");
+}
+
+TEST(Config, BadInitiatorNamesAreInventoryErrors) {
+  ConfigDir dir;
+  std::string inventory = kStorageInventory;
+  inventory.replace(inventory.find("[array-a]}"), 10,
+                    "[array-a], initiator: 'iqn.2026-12.com.example:node-1'}");
+  dir.write("storage.yaml", inventory);
+  try {
+    dir.load(
+        "data_dir: state\ninventory: storage.yaml\nheartbeat: {key_file: heartbeat.key}\n"
+        "fencing: {levels: [manual]}\n");
+    ADD_FAILURE() << "loaded";
+  } catch (const model::InventoryError& error) {
+    ASSERT_EQ(error.diagnostics().size(), 1u);
+    EXPECT_EQ(
+        dir.strip(error.diagnostics()[0].to_string()),
+        "storage.yaml:6: hosts[node-2].initiator: initiator 'iqn.2026-12.com.example:node-1' is already the "
+        "initiator of host 'node-1' (line 5)");
+  }
+  inventory = kStorageInventory;
+  inventory.replace(inventory.find("[array-a]}"), 10, "[array-a], initiator: node-2}");
+  dir.write("storage.yaml", inventory);
+  try {
+    dir.load(
+        "data_dir: state\ninventory: storage.yaml\nheartbeat: {key_file: heartbeat.key}\n"
+        "fencing: {levels: [manual]}\n");
+    ADD_FAILURE() << "loaded";
+  } catch (const model::InventoryError& error) {
+    ASSERT_EQ(error.diagnostics().size(), 1u);
+    EXPECT_EQ(
+        dir.strip(error.diagnostics()[0].to_string()),
+        "storage.yaml:6: hosts[node-2].initiator: expected an iSCSI name (iqn.YYYY-MM.reversed.domain[:name] "
+        "in lower case, eui.16HEX or naa.16HEX/32HEX), got 'node-2'");
+  }
 }
 
 TEST(Config, PassesInventoryErrorsThroughUnchanged) {

@@ -165,6 +165,31 @@ auto is(Kind kind, model::HostIndex host, model::VmIndex vm = model::kNoIndex) {
 
 // ------------------------------------------------------------------------------- pure functions
 
+TEST(DomainXml, IscsiDisksGetTheHostsInitiatorName) {
+  const std::string xml = R"(<domain type='kvm'><name>db-1</name><devices>
+    <disk type='file' device='disk'><source file='/var/lib/images/db-1.qcow2'/><target dev='vda'/></disk>
+    <disk type='network' device='disk'><source protocol='iscsi' name='iqn.2026-01.org.example:a/1'>
+      <host name='10.0.0.5' port='3260'/><initiator><iqn name='iqn.2026-01.org.example:old'/></initiator>
+    </source><target dev='sda' bus='scsi'/></disk>
+    <disk type='network' device='disk'><source protocol='iscsi' name='iqn.2026-01.org.example:b/1'>
+      <host name='10.0.0.5' port='3260'/></source><target dev='sdb' bus='scsi'/></disk>
+    <disk type='network' device='disk'><source protocol='rbd' name='pool/img'/><target dev='vdb'/></disk>
+  </devices></domain>)";
+  auto rewritten = drivers::with_iscsi_initiator(xml, "iqn.2026-01.org.example:new");
+  ASSERT_TRUE(rewritten);
+  auto count = [&](const std::string& text) {
+    std::size_t n = 0;
+    for (auto at = rewritten->find(text); at != std::string::npos; at = rewritten->find(text, at + 1)) ++n;
+    return n;
+  };
+  EXPECT_EQ(count("<iqn name=\"iqn.2026-01.org.example:new\"/>"), 2u) << *rewritten;
+  EXPECT_EQ(count("old"), 0u) << *rewritten;
+  EXPECT_EQ(count("<initiator>"), 2u) << *rewritten;  // none added to the file or rbd disk
+  EXPECT_EQ(drivers::with_iscsi_initiator(*rewritten, "iqn.2026-01.org.example:new"), *rewritten);
+  EXPECT_EQ(drivers::with_iscsi_initiator(xml, ""), xml);
+  EXPECT_FALSE(drivers::with_iscsi_initiator("<domain", "iqn.2026-01.org.example:new"));
+}
+
 TEST(DomainXml, ReadsSizeDisksAndNetworks) {
   const std::string xml = R"(<domain type='kvm'>
   <name>db-1</name><uuid>11111111-2222-3333-4444-555555555555</uuid>

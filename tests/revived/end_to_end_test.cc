@@ -9,12 +9,14 @@
 
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <nlohmann/json.hpp>
 #include <set>
 
 #include "lab/lab.h"
 #include "lab/libvirt_daemons.h"
 #include "lab/real_processes.h"
+#include "lab/tgt_daemon.h"
 #include "revived/live_revived.h"
 #include "support/test_support.h"
 
@@ -377,6 +379,74 @@ TEST(RevivedEndToEnd, ABadPolicyIsRefusedBeforeAnythingStarts) {
   EXPECT_NE(log.find("inventory.yaml:6"), std::string::npos) << log;
   EXPECT_NE(log.find("priority"), std::string::npos) << log;
   EXPECT_FALSE(std::filesystem::exists(dir.path() / "data" / "journal.db"));
+}
+
+// Guests on iSCSI disks (a real tgtd, QEMU's initiator with its host's initiator name): storage fencing
+// revokes the crashed host's access, the recovery maps the disk to the other host's initiator only, and the
+// guest boots there on its disk.
+TEST(RevivedEndToEnd, StorageFencingDeniesTheCrashedHostAndTheGuestRunsOnItsRemappedDisk) {
+  LiveRevived cloud(0, 2, "", "", [](lab::LabSpec& spec) {
+    spec.iscsi_disks = true;
+    spec.fence_levels = {"storage", "manual"};
+  });
+  auto& lab = cloud.lab();
+  ASSERT_NE(lab.array(), nullptr);
+  const std::string crashed = lab.hosts()[0].initiator, survivor = lab.hosts()[1].initiator;
+  const std::string moved = lab.disk_target("qemu0-g0"), stayed = lab.disk_target("qemu1-g0");
+  ASSERT_TRUE(lab::eventually([&] { return cloud.host_state("qemu0") == "up"; }, 20.0)) << cloud.events();
+  EXPECT_EQ(lab.array()->discovered_by(crashed), std::vector<std::string>{moved});
+  EXPECT_EQ(lab.array()->discovered_by(survivor), std::vector<std::string>{stayed});
+
+  lab.crash("qemu0");
+  ASSERT_TRUE(lab::eventually([&] { return cloud.operation_finished("recovery"); }, 60.0)) << cloud.events();
+  EXPECT_EQ(cloud.operation_of_kind("recovery")["state"], "succeeded") << cloud.events();
+  // Fenced by storage alone: the power was never touched, yet qemu0 can open none of its disks.
+  EXPECT_TRUE(lab.powered_on("qemu0"));
+  EXPECT_TRUE(lab.array()->discovered_by(crashed).empty());
+  EXPECT_FALSE(lab.array()->initiator_can_open(crashed, moved));
+  EXPECT_EQ(lab.array()->discovered_by(survivor), (std::vector<std::string>{moved, stayed}));
+  EXPECT_TRUE(lab.array()->initiator_can_open(survivor, moved));
+  // The guest runs on qemu1, logged in to its disk as qemu1.
+  EXPECT_EQ(cloud.placement()["qemu0-g0"], std::vector<std::string>{"qemu1"}) << cloud.events();
+  drivers::TgtAnswer listed;
+  auto targets = lab.array()->admin().targets(listed);
+  ASSERT_TRUE(targets) << listed.error;
+  for (const auto& target : *targets) {
+    if (target.name == moved) {
+      EXPECT_EQ(target.sessions, std::vector<std::string>{survivor});
+    }
+  }
+  EXPECT_EQ(cloud.host_state("qemu0"), "recovered");
+  cloud.validate();
+}
+
+// A dead array: the crashed host is fenced through its BMC, but its guest's disk cannot be unmapped, so the
+// guest is never started elsewhere and the step's error says why.
+TEST(RevivedEndToEnd, ADeadArrayIsAClearErrorAndTheGuestIsNotStartedWithoutItsDisk) {
+  LiveRevived cloud(0, 2, "recovery: {max_attempts: 1, max_replans: 0}\n", "",
+                    [](lab::LabSpec& spec) { spec.iscsi_disks = true; });
+  auto& lab = cloud.lab();
+  ASSERT_TRUE(lab::eventually([&] { return cloud.host_state("qemu0") == "up"; }, 20.0)) << cloud.events();
+  lab.array()->kill();
+  lab.crash("qemu0");
+  ASSERT_TRUE(lab::eventually([&] { return cloud.operation_finished("recovery"); }, 60.0)) << cloud.events();
+  auto op = cloud.operation_of_kind("recovery");
+  EXPECT_NE(op["state"], "succeeded") << op.dump(2);
+  EXPECT_FALSE(lab.powered_on("qemu0"));
+  auto details = cloud.get("/v1/operations/" + op["id"].get<std::string>());
+  std::string errors;
+  for (const auto& vm : details["vms"]) {
+    for (const auto& step : vm["steps"]) {
+      if (step["error"].is_string())
+        errors += step["step"].get<std::string>() + ": " + step["error"].get<std::string>() + "\n";
+    }
+  }
+  EXPECT_NE(errors.find("disk_unmap: array lab-array: disk qemu0-g0-root"), std::string::npos)
+      << details.dump(2);
+  EXPECT_EQ(details["vms"][0]["state"], "failed");
+  EXPECT_NE(errors.find("does not answer (dead?)"), std::string::npos) << errors;
+  EXPECT_TRUE(cloud.placement()["qemu0-g0"].empty()) << cloud.events();
+  cloud.validate();
 }
 
 }  // namespace

@@ -11,6 +11,7 @@
 
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <map>
 #include <nlohmann/json.hpp>
 #include <set>
@@ -32,8 +33,9 @@ class LiveRevived {
  public:
   // `extra_config`: YAML appended to the lab's revived config (top-level keys the lab does not write).
   // `token`: sent as the bearer token of every API call (the config in `extra_config` names the tokens file).
+  // `adjust`: changes to the lab's spec (iSCSI disks, fence levels).
   explicit LiveRevived(int test_driver_hosts, int session_hosts = 0, const std::string& extra_config = "",
-                       std::string token = "")
+                       std::string token = "", const std::function<void(lab::LabSpec&)>& adjust = {})
       : token_(std::move(token)) {
     if (!token_.empty()) secrets_.push_back(token_);
     lab::LabSpec spec;
@@ -41,6 +43,7 @@ class LiveRevived {
     spec.test_driver_hosts = test_driver_hosts;
     spec.session_hosts = session_hosts;
     spec.agent_binary = REVIVE_AGENT;
+    if (adjust) adjust(spec);
     lab_ = std::make_unique<lab::Lab>(spec);
     lab_->start();
     if (!extra_config.empty()) std::ofstream(lab_->files().config, std::ios::app) << extra_config;

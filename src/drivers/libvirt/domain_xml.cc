@@ -166,4 +166,36 @@ std::string network_xml_name(const std::string& xml) {
   return text_of(child(root, "name"));
 }
 
+std::optional<std::string> with_iscsi_initiator(const std::string& xml, const std::string& initiator) {
+  Document document = parse(xml);
+  if (!document) return std::nullopt;
+  xmlNode* root = xmlDocGetRootElement(document.get());
+  xmlNode* devices = root == nullptr ? nullptr : const_cast<xmlNode*>(child(root, "devices"));
+  if (initiator.empty() || devices == nullptr) return xml;
+  const auto* name = reinterpret_cast<const xmlChar*>("name");
+  const auto* value = reinterpret_cast<const xmlChar*>(initiator.c_str());
+  bool changed = false;
+  for (const xmlNode* disk : children(devices, "disk")) {
+    auto* source = const_cast<xmlNode*>(child(disk, "source"));
+    if (attribute(disk, "type") != "network" || source == nullptr || attribute(source, "protocol") != "iscsi")
+      continue;
+    auto* element = const_cast<xmlNode*>(child(source, "initiator"));
+    if (element == nullptr)
+      element = xmlNewChild(source, nullptr, reinterpret_cast<const xmlChar*>("initiator"), nullptr);
+    auto* iqn = const_cast<xmlNode*>(child(element, "iqn"));
+    if (iqn == nullptr) iqn = xmlNewChild(element, nullptr, reinterpret_cast<const xmlChar*>("iqn"), nullptr);
+    if (attribute(iqn, "name") == initiator) continue;
+    xmlSetProp(iqn, name, value);
+    changed = true;
+  }
+  if (!changed) return xml;
+  xmlChar* text = nullptr;
+  int size = 0;
+  xmlDocDumpMemory(document.get(), &text, &size);
+  if (text == nullptr) return std::nullopt;
+  std::string result(reinterpret_cast<const char*>(text), static_cast<std::size_t>(size));
+  xmlFree(text);
+  return result;
+}
+
 }  // namespace revive::drivers

@@ -44,6 +44,12 @@ struct DomainDefinition {
 // Parses a domain XML; nullopt (and `error` set, when given) if it is not well-formed or has no <name>.
 std::optional<DomainDefinition> parse_domain_xml(const std::string& xml, std::string* error = nullptr);
 
+// The domain XML with the initiator name of every iSCSI network disk (<disk type='network'><source
+// protocol='iscsi'>) set to `initiator` (<initiator><iqn name='...'/></initiator>, added where missing): a
+// guest defined on a host logs in to its disks with that host's name, which the array's ACL admits or not.
+// The text unchanged when `initiator` is empty or nothing changes; nullopt if it does not parse.
+std::optional<std::string> with_iscsi_initiator(const std::string& xml, const std::string& initiator);
+
 // The <name> of a libvirt network XML; empty if there is none or it does not parse.
 std::string network_xml_name(const std::string& xml);
 

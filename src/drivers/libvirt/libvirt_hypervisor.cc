@@ -487,7 +487,10 @@ bool domain_active(virDomainPtr domain) {
   return virDomainIsActive(domain) == 1;
 }
 
-env::OperationResult start_blocking(const HostLink& link, const std::string& domain, const std::string& xml) {
+// `initiator`: the host's iSCSI initiator name; the definition's iSCSI disks are given it before the start
+// (with_iscsi_initiator), so the guest logs in to its disks as this host.
+env::OperationResult start_blocking(const HostLink& link, const std::string& domain, const std::string& xml,
+                                    const std::string& initiator) {
   ConnectionRef connection(link.acquire());
   if (!connection) return link.not_connected();
   const std::string context = domain_context(link.name, domain);
@@ -504,12 +507,27 @@ env::OperationResult start_blocking(const HostLink& link, const std::string& dom
               "it was defined on first)",
           true);
     }
-    handle.reset(virDomainDefineXML(connection.get(), xml.c_str()));
+    auto definition = with_iscsi_initiator(xml, initiator);
+    if (!definition)
+      return env::OperationResult::failure(context + "define: the known definition does not parse", true);
+    handle.reset(virDomainDefineXML(connection.get(), definition->c_str()));
     if (!handle) return failure_from(context, "define");
   }
   int state = VIR_DOMAIN_NOSTATE, reason = 0;
   if (virDomainGetState(handle.get(), &state, &reason, 0) < 0) return failure_from(context, "read state");
   if (state == VIR_DOMAIN_RUNNING) return env::OperationResult::success();
+  if (!initiator.empty() && state != VIR_DOMAIN_PAUSED) {
+    // Defined here before (or by someone else): its iSCSI disks must log in with this host's name.
+    char* current = virDomainGetXMLDesc(handle.get(), VIR_DOMAIN_XML_INACTIVE);
+    if (current == nullptr) return failure_from(context, "read definition");
+    std::string text(current);
+    std::free(current);
+    auto definition = with_iscsi_initiator(text, initiator);
+    if (definition && *definition != text) {
+      handle.reset(virDomainDefineXML(connection.get(), definition->c_str()));
+      if (!handle) return failure_from(context, "define with the host's initiator name");
+    }
+  }
   if (state == VIR_DOMAIN_PAUSED) {
     if (virDomainResume(handle.get()) < 0) return failure_from(context, "resume");
     return env::OperationResult::success();
@@ -874,10 +892,11 @@ void LibvirtHypervisor::start_vm(model::HostIndex host, model::VmIndex vm, env::
   auto known = shared_->domain_xml.find(domain);
   std::string xml = known == shared_->domain_xml.end() ? std::string() : known->second;
   auto link = hosts_[host];
+  std::string initiator = cloud_.hosts[host].initiator;
   run_call<Nothing>(
       host, options_.call_timeout_s, domain_context(link->name, domain) + "start",
-      [link, domain, xml] {
-        return Answer<Nothing>{start_blocking(*link, domain, xml), {}};
+      [link, domain, xml, initiator] {
+        return Answer<Nothing>{start_blocking(*link, domain, xml, initiator), {}};
       },
       [done](const env::OperationResult& result, Nothing) { done(result); });
 }

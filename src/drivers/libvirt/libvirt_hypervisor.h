@@ -115,7 +115,8 @@ class LibvirtHypervisor final : public env::Hypervisor, public env::Network {
                     LibvirtOptions options = {});
   ~LibvirtHypervisor() override;
 
-  // env::Hypervisor. start_vm defines the VM from its remembered XML when the target does not know it.
+  // env::Hypervisor. start_vm defines the VM from its remembered XML when the target does not know it; the
+  // iSCSI disks of the definition get the host's initiator name (model::Host::initiator) before it starts.
   void start_vm(model::HostIndex host, model::VmIndex vm, env::Completion done) override;
   void stop_vm(model::HostIndex host, model::VmIndex vm, bool graceful, env::Completion done) override;
   void migrate_vm(model::VmIndex vm, model::HostIndex from, model::HostIndex to,
