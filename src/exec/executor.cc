@@ -639,6 +639,7 @@ class Executor::Impl {
   double estimated_bound_s() const { return estimated_bound_s_; }
 
   std::function<void(const plan::Plan&)> plan_observer;
+  plan::DecisionObserver decision_observer;
   std::function<void(model::VmIndex)> ready_observer;
 
  private:
@@ -932,6 +933,11 @@ class Executor::Impl {
       if (options_.saved_plan) saved = options_.saved_plan(state_, request);
       auto result = saved ? std::move(*saved) : plan::plan_failover(state_, request, options_.planner);
       auto planned = std::chrono::steady_clock::now();
+      if (decision_observer) {
+        std::string trigger = "recovery of failed hosts:";
+        for (auto host : failed) trigger += " " + state_.hosts[host].name;
+        decision_observer({"recovery", trigger, env_.loop.now_s(), state_, request, options_.planner, result});
+      }
       apply_plan(result);
       if (profile_) {
         std::fprintf(
@@ -2008,6 +2014,9 @@ void Executor::on_vm_moved(model::VmIndex vm, model::HostIndex host) {
 }
 void Executor::set_plan_observer(std::function<void(const plan::Plan&)> observer) {
   impl_->plan_observer = std::move(observer);
+}
+void Executor::set_decision_observer(plan::DecisionObserver observer) {
+  impl_->decision_observer = std::move(observer);
 }
 void Executor::set_ready_observer(std::function<void(model::VmIndex)> observer) {
   impl_->ready_observer = std::move(observer);

@@ -40,6 +40,7 @@
 #include "exec/resource_ledger.h"
 #include "exec/vm_copies.h"
 #include "model/cloud.h"
+#include "plan/decision.h"
 #include "plan/plan.h"
 #include "plan/planner.h"
 
@@ -142,6 +143,8 @@ class Executor {
 
   // Called with every plan the executor obtains (initial and replans), before it acts on it.
   void set_plan_observer(std::function<void(const plan::Plan&)> observer);
+  // Called with every placement decision and its inputs (plan/decision.h), before it acts on it.
+  void set_decision_observer(plan::DecisionObserver observer);
   // Called whenever a VM is reported running.
   void set_ready_observer(std::function<void(model::VmIndex)> observer);
 

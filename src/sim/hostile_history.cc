@@ -1,6 +1,7 @@
 #include "sim/hostile_history.h"
 
 #include <algorithm>
+#include <optional>
 #include <random>
 #include <vector>
 
@@ -109,6 +110,8 @@ class HistoryBuilder {
     options.memory_load = draws_.real(0.35, 0.75);
     options.hosts_per_endpoint = static_cast<std::uint32_t>(draws_.between(3, 10));
     options.switches = draws_.percent(80);
+    options.cpu_overcommit = draws_.real(2.0, 8.0);
+    options.dirty_rate_scale = draws_.pick(std::vector<double>{0.3, 1.0, 1.0, 3.0});
     for (int attempt = 0;; ++attempt) {
       try {
         cloud_ = model::generate_cloud(options);
@@ -182,7 +185,8 @@ class HistoryBuilder {
     return vms;
   }
 
-  void add_host_event(ScenarioEvent::Kind kind, double at_s, std::vector<model::HostIndex> hosts) {
+  void add_host_event(ScenarioEvent::Kind kind, double at_s, std::vector<model::HostIndex> hosts,
+                      std::optional<CutChannels> channels = std::nullopt) {
     ScenarioEvent event;
     event.kind = kind;
     event.at_s = round_to(at_s, 0.5);
@@ -193,6 +197,16 @@ class HistoryBuilder {
     if (kind == ScenarioEvent::Kind::isolate && history_.scenario.latency.detect) {
       event.channels = {true, true, true};
     }
+    if (channels) event.channels = *channels;
+    history_.scenario.events.push_back(std::move(event));
+  }
+  void add_operator_event(ScenarioEvent::Kind kind, double at_s, std::vector<model::HostIndex> hosts,
+                          bool fail_back = false) {
+    ScenarioEvent event;
+    event.kind = kind;
+    event.at_s = round_to(at_s, 0.5);
+    event.hosts = std::move(hosts);
+    event.fail_back = fail_back;
     history_.scenario.events.push_back(std::move(event));
   }
   void add_evacuation(double at_s, std::vector<model::HostIndex> hosts, double deadline_s) {
@@ -233,7 +247,13 @@ class HistoryBuilder {
 
   void add_motif() {
     double at = round_to(draws_.real(0.0, 300.0), 0.5);
-    switch (draws_.between(0, 8)) {
+    switch (draws_.between(0, 11)) {
+      case 8:
+        return partial_isolation(at);
+      case 9:
+        return bmc_trouble(at);
+      case 10:
+        return drain_then_operator(at);
       case 0:
         return recovery_target_lost(at);
       case 1:
@@ -389,6 +409,99 @@ class HistoryBuilder {
         fmt::format("{} {}{} at {:g}", verb(kind), name(first), hosts.size() > 1 ? " +1" : "", at));
   }
 
+  // A host isolated with some of its channels cut, not all (agent only, hypervisor only, its lease only, or
+  // two of them): cut off, not dead -- never fenced, its VMs keep running. Now and then a drain of it while
+  // so, or a later crash or the rest of its channels cut.
+  void partial_isolation(double at) {
+    auto host = take_loaded_host();
+    if (host == model::kNoIndex) return;
+    static const std::vector<CutChannels> subsets = {{true, false, false}, {false, true, false},
+                                                     {false, false, true}, {true, true, false},
+                                                     {true, false, true},  {false, true, true}};
+    auto channels = draws_.pick(subsets);
+    add_host_event(ScenarioEvent::Kind::isolate, at, {host}, channels);
+    std::string note = fmt::format("isolate {} at {:g} (agent {}, hypervisor {}, storage {})", name(host), at,
+                                   channels.agent ? "cut" : "on", channels.hypervisor ? "cut" : "on",
+                                   channels.storage ? "cut" : "on");
+    if (draws_.percent(30)) {
+      double delay = draws_.real(-20.0, 60.0);
+      double deadline = draws_.real(200.0, 900.0);
+      add_evacuation(std::max(0.0, at + delay), {host}, deadline);
+      note += fmt::format(", drained at {:+.0f}", delay);
+    }
+    if (draws_.percent(40)) {
+      double delay = draws_.real(10.0, 200.0);
+      if (draws_.percent(50)) {
+        add_host_event(ScenarioEvent::Kind::fail, at + delay, {host});
+        note += fmt::format(", crash at +{:.0f}", delay);
+      } else {
+        add_host_event(ScenarioEvent::Kind::isolate, at + delay, {host}, CutChannels{true, true, true});
+        note += fmt::format(", every channel cut at +{:.0f}", delay);
+      }
+    }
+    notes_.push_back(std::move(note));
+  }
+
+  // A host lost whose BMC fails some fences and answers slowly (x3-x40): fences past their timeouts, retries,
+  // the next fencing level.
+  void bmc_trouble(double at) {
+    auto lost = take_loaded_host();
+    if (lost == model::kNoIndex) return;
+    auto kind = crash_or_isolate(30);
+    add_host_event(kind, at, {lost});
+    auto failures = static_cast<std::uint32_t>(draws_.between(0, 5));
+    if (failures > 0) add_fail_step(at, env::StepKind::fence, lost, failures);
+    double factor = static_cast<double>(draws_.between(3, 40));
+    double until = at + draws_.real(100.0, 3000.0);
+    add_slowdown(at, ResourceKind::bmc, lost, factor, until);
+    notes_.push_back(fmt::format("{} {} at {:g}, {} fence failures, its BMC x{:g} until {:.0f}", verb(kind),
+                                 name(lost), at, failures, factor, until));
+  }
+
+  // A drain the operator changes mid-flight: maintenance exit (with or without fail-back) or cancel while
+  // migrations run, some of them failing; now and then a fail-back after the drain finished.
+  void drain_then_operator(double at) {
+    auto source = take_loaded_host();
+    if (source == model::kNoIndex) return;
+    double deadline = draws_.real(150.0, 1200.0);
+    add_evacuation(at, {source}, deadline);
+    std::string note = fmt::format("drain {} at {:g} (deadline {:.0f})", name(source), at, deadline);
+    if (draws_.percent(40)) {
+      auto vms = protected_vms_on(source);
+      auto count = std::min<std::size_t>(vms.size(), draws_.between(1, 3));
+      for (std::size_t i = 0; i < count; ++i) {
+        add_fail_step(at, env::StepKind::migrate, vms[draws_.between(0, vms.size() - 1)],
+                      static_cast<std::uint32_t>(draws_.between(1, 3)));
+      }
+      note += fmt::format(", {} migrations fail", count);
+    }
+    double delay = draws_.real(2.0, 150.0);
+    switch (draws_.between(0, 2)) {
+      case 0:
+        add_operator_event(ScenarioEvent::Kind::cancel, at + delay, {source});
+        note += fmt::format(", cancelled at +{:.0f}", delay);
+        break;
+      case 1: {
+        bool fail_back = draws_.percent(50);
+        add_operator_event(ScenarioEvent::Kind::exit_maintenance, at + delay, {source}, fail_back);
+        note += fmt::format(", maintenance exit{} at +{:.0f}", fail_back ? " with fail-back" : "", delay);
+        break;
+      }
+      default: {
+        double after = deadline + draws_.real(10.0, 300.0);
+        add_operator_event(ScenarioEvent::Kind::exit_maintenance, at + after, {source}, true);
+        note += fmt::format(", maintenance exit with fail-back at +{:.0f}", after);
+        break;
+      }
+    }
+    if (draws_.percent(20)) {
+      double crash = draws_.real(5.0, 300.0);
+      add_host_event(crash_or_isolate(50), at + crash, {source});
+      note += fmt::format(", lost at +{:.0f}", crash);
+    }
+    notes_.push_back(std::move(note));
+  }
+
   // Failing steps of random VMs: starts, disk maps and unmaps, network changes, stops and migrations.
   void random_fail_steps(double at) {
     static const std::vector<env::StepKind> kinds = {env::StepKind::vm_start,   env::StepKind::disk_map,
@@ -439,14 +552,19 @@ std::string scenario_yaml(const HostileHistory& history) {
   for (const auto& event : scenario.events) {
     switch (event.kind) {
       case ScenarioEvent::Kind::fail:
-      case ScenarioEvent::Kind::isolate:
-        text +=
-            fmt::format("- {{at: {}, {}: {}{}}}\n", event.at_s,
-                        event.kind == ScenarioEvent::Kind::fail ? "fail" : "isolate", host_list(event.hosts),
-                        event.kind == ScenarioEvent::Kind::isolate && event.channels.storage
-                            ? ", channels: [agent, hypervisor, storage]"
-                            : "");
+        text += fmt::format("- {{at: {}, fail: {}}}\n", event.at_s, host_list(event.hosts));
         break;
+      case ScenarioEvent::Kind::isolate: {
+        std::string channels;
+        for (auto [cut, channel] : {std::pair{event.channels.agent, "agent"},
+                                    std::pair{event.channels.hypervisor, "hypervisor"},
+                                    std::pair{event.channels.storage, "storage"}}) {
+          if (cut) channels += (channels.empty() ? "" : ", ") + std::string(channel);
+        }
+        text += fmt::format("- {{at: {}, isolate: {}, channels: [{}]}}\n", event.at_s, host_list(event.hosts),
+                            channels);
+        break;
+      }
       case ScenarioEvent::Kind::evacuate:
         text += fmt::format("- {{at: {}, evacuate: {}, deadline: {}, reason: {}}}\n", event.at_s,
                             host_list(event.hosts), event.deadline_s, event.reason);
@@ -480,6 +598,9 @@ std::string scenario_yaml(const HostileHistory& history) {
             break;
           case ResourceKind::host:
             resource = "host: " + cloud.hosts[event.resource].name;
+            break;
+          case ResourceKind::bmc:
+            resource = "bmc: " + cloud.hosts[event.resource].name;
             break;
         }
         text += fmt::format("- {{at: {}, slow_step: {{{}, factor: {}, until: {}}}}}\n", event.at_s, resource,

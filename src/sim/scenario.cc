@@ -363,11 +363,11 @@ class Parser {
   }
 
   bool parse_slow_step(const YAML::Node& node, const std::string& field, ScenarioEvent& event) {
-    if (!check_map(node, field, {"array", "endpoint", "switch", "host", "factor", "until"})) return false;
+    if (!check_map(node, field, {"array", "endpoint", "switch", "host", "bmc", "factor", "until"})) return false;
     int scopes = 0;
-    for (auto name : {"array", "endpoint", "switch", "host"}) scopes += node[name] ? 1 : 0;
+    for (auto name : {"array", "endpoint", "switch", "host", "bmc"}) scopes += node[name] ? 1 : 0;
     if (scopes != 1) {
-      error(node, field, "needs exactly one of array, endpoint, switch, host");
+      error(node, field, "needs exactly one of array, endpoint, switch, host, bmc");
       return false;
     }
     bool ok = true;
@@ -392,6 +392,7 @@ class Parser {
     resolve("switch", ResourceKind::network_switch,
             [&](const std::string& n) { return cloud_.find_switch(n); });
     resolve("host", ResourceKind::host, [&](const std::string& n) { return cloud_.find_host(n); });
+    resolve("bmc", ResourceKind::bmc, [&](const std::string& n) { return cloud_.find_host(n); });
     if (auto factor = node["factor"]; factor) {
       auto value = positive(factor, field + ".factor");
       if (value && *value < 1.0) {

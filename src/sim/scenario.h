@@ -42,7 +42,9 @@ struct MigrationModel {
 };
 
 // Which resource a slow_step event slows down.
-enum class ResourceKind : std::uint8_t { array, endpoint, network_switch, host };
+// `host`: the host's hypervisor steps (starts, stops, migrations onto it); `bmc`: the fences of that host
+// (its BMC answers slowly).
+enum class ResourceKind : std::uint8_t { array, endpoint, network_switch, host, bmc };
 
 // The channels an `isolate` event cuts between a host and the controller (docs/detection.md): `agent` the
 // agent's UDP heartbeats, `hypervisor` the management connection (the host's hypervisor calls hang),

@@ -95,6 +95,7 @@ SimulationResult run_simulation(const model::Cloud& cloud, const Scenario& scena
       {executor_options, evacuation_options, {}});
   auto& executor = controller.executor();
   auto& evacuator = controller.evacuator();
+  if (options.decision_observer) controller.set_decision_observer(options.decision_observer);
   result.evacuation_strategy = options.evacuation_strategy;
 
   // Scenario events, and the detector's verdicts on the hosts they take down.
