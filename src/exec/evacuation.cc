@@ -846,10 +846,15 @@ class Evacuator::Impl {
         cloud_.vms[move.vm].host = move.from;
         move.state = State::cancelled;
         move.reason = why;
-        replan.push_back(move.vm);
+        // Only a VM whose host is still drained must go elsewhere; a fail-back (or a move whose drain
+        // ended) simply stays where the VM runs.
+        if (draining_[move.from]) replan.push_back(move.vm);
       }
     }
-    if (replan.empty()) return;
+    if (replan.empty()) {
+      cloud_.rebuild_indexes();
+      return;
+    }
     plan_moves(replan);
     cloud_.rebuild_indexes();
   }

@@ -338,10 +338,14 @@ class Executor::Impl {
     vm_location_[vm] = host;
     // Its disks may be mapped there now (a live migration hands them over; a cold move maps them after its
     // stop, which is when the other engine reports it), and may still be mapped where they were: a later
-    // recovery unmaps them everywhere but its target.
+    // recovery unmaps them everywhere but its target. No mapping is known any more (a live migration takes
+    // the source's away): a later start anywhere, its old host too, maps them first (found by the torture
+    // campaign: a VM drained off its host, whose new host failed, was restarted back on the old host
+    // without its disks).
     for (auto d = state_.vms[vm].first_disk; d < state_.vm_disk_end(vm); ++d) {
       auto& hosts = disk_hosts(d);
       if (std::find(hosts.begin(), hosts.end(), host) == hosts.end()) hosts.push_back(host);
+      for (auto mapped : hosts) disk_confirmed_.erase(disk_host_key(d, mapped));
     }
   }
 
@@ -619,6 +623,14 @@ class Executor::Impl {
     result.reserve(tasks_.size());
     for (const auto& task : tasks_) {
       if (task.handed_over && task.state == VmState::running) continue;
+      if (task.state == VmState::running && task.target != model::kNoIndex) {
+        // Recovered, then taken by another engine whose move is unanswered (a migration whose source was cut
+        // off): the VM may run on that move's target too, so the executor's "running on its target" would be
+        // one move behind; the moving engine reports it (found by the torture campaign, issue 9).
+        auto hosts = copies_->hosts(task.vm);
+        if (std::any_of(hosts.begin(), hosts.end(), [&](model::HostIndex h) { return h != task.target; }))
+          continue;
+      }
       VmReport item;
       item.vm = task.vm;
       item.from = task.from;
@@ -936,7 +948,8 @@ class Executor::Impl {
       if (decision_observer) {
         std::string trigger = "recovery of failed hosts:";
         for (auto host : failed) trigger += " " + state_.hosts[host].name;
-        decision_observer({"recovery", trigger, env_.loop.now_s(), state_, request, options_.planner, result});
+        decision_observer(
+            {"recovery", trigger, env_.loop.now_s(), state_, request, options_.planner, result});
       }
       apply_plan(result);
       if (profile_) {

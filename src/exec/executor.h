@@ -155,7 +155,8 @@ class Executor {
   void finalize();
 
   // Every VM the executor took charge of, in VM index order (but those it recovered that another engine moved
-  // later: that engine reports them).
+  // later, or is moving with its outcome unknown -- the VM may run on that move's target: that engine reports
+  // them).
   std::vector<VmReport> report() const;
   // The executor's view of the cloud: VMs at their (planned) targets, failed hosts down.
   const model::Cloud& state() const;
