@@ -1,6 +1,6 @@
 // `revive torture` (randomized fault simulation: seeded hostile histories, every invariant checked, failing
-// histories shrunk and replayable) and `revive replay FILE` (a saved placement decision planned again from its
-// inputs).
+// histories shrunk and replayable) and `revive replay FILE` (a saved placement decision planned again from
+// its inputs).
 #include <fmt/format.h>
 
 #include <cmath>
@@ -56,8 +56,9 @@ void run_torture_command(const TortureCommandOptions& options) {
   if (!options.save_failing.empty()) {
     std::error_code error;
     std::filesystem::create_directories(options.save_failing, error);
-    if (error) throw InputError(fmt::format("--save-failing: cannot create {}: {}", options.save_failing,
-                                            error.message()));
+    if (error)
+      throw InputError(
+          fmt::format("--save-failing: cannot create {}: {}", options.save_failing, error.message()));
   }
   bool people = options.format == "table";
   auto failing = nlohmann::ordered_json::array();
@@ -76,7 +77,8 @@ void run_torture_command(const TortureCommandOptions& options) {
         throw InputError(fmt::format("--save-failing: {}", e.what()));
       }
     }
-    auto kind = verdict.crash.empty() ? sim::violation_kind(verdict.violations.front()) : "crash: " + verdict.crash;
+    auto kind =
+        verdict.crash.empty() ? sim::violation_kind(verdict.violations.front()) : "crash: " + verdict.crash;
     auto& entry = kinds[kind];
     if (entry.first++ == 0) entry.second = verdict.seed;
     if (!people) {
@@ -161,9 +163,10 @@ void add_torture_commands(CLI::App& app) {
   torture->add_option("--first-seed", options->first_seed, "The first seed (default 1)");
   torture->add_option("--jobs", options->jobs, "Histories run at once, each in a child process (default 1)");
   torture->add_option("--format", options->format, "table (default) | json");
-  torture->add_option("--save-failing", options->save_failing,
-                      "Directory: write the inventory and scenario (and the shrunk scenario) of every failing "
-                      "seed, for revive simulate");
+  torture->add_option(
+      "--save-failing", options->save_failing,
+      "Directory: write the inventory and scenario (and the shrunk scenario) of every failing "
+      "seed, for revive simulate");
   torture->add_flag("--no-shrink", options->no_shrink, "Do not shrink failing histories");
   torture->add_flag("--check-capacity", options->check_capacity,
                     "Also fail a run whose hosts end over their memory (known open: both engines may plan "

@@ -31,8 +31,8 @@ std::vector<model::Index> indexes(const nlohmann::json& request, const char* fie
       throw DecisionFileError(fmt::format("{}: request.{}[{}]: must be a name", file, field, i));
     auto index = find(names[i].get<std::string>());
     if (index == model::kNoIndex) {
-      throw DecisionFileError(fmt::format("{}: request.{}[{}]: '{}' is not in the saved inventory", file, field,
-                                          i, names[i].get<std::string>()));
+      throw DecisionFileError(fmt::format("{}: request.{}[{}]: '{}' is not in the saved inventory", file,
+                                          field, i, names[i].get<std::string>()));
     }
     out.push_back(index);
   }
@@ -90,7 +90,8 @@ std::string write_decision_file(const std::string& directory, std::size_t index,
   std::filesystem::create_directories(directory, error);
   if (error) throw std::runtime_error(fmt::format("cannot create {}: {}", directory, error.message()));
   auto path =
-      (std::filesystem::path(directory) / fmt::format("decision-{:06}-{}.json", index, decision.engine)).string();
+      (std::filesystem::path(directory) / fmt::format("decision-{:06}-{}.json", index, decision.engine))
+          .string();
   std::ofstream out(path, std::ios::binary);
   out << decision_json(decision).dump(1) << "\n";
   if (!out) throw std::runtime_error("cannot write " + path);
@@ -113,7 +114,8 @@ Replayed replay_decision(const nlohmann::json& decision, std::string_view file) 
     throw DecisionFileError(fmt::format("{}: inventory: {}", file, e.what()));
   }
   const auto& saved_request = decision.at("request");
-  if (!saved_request.is_object()) throw DecisionFileError(fmt::format("{}: request: must be a mapping", file));
+  if (!saved_request.is_object())
+    throw DecisionFileError(fmt::format("{}: request: must be a mapping", file));
   auto find_host = [&cloud](const std::string& name) { return cloud.find_host(name); };
   auto find_vm = [&cloud](const std::string& name) { return cloud.find_vm(name); };
   PlanRequest request;

@@ -1,8 +1,8 @@
-// A placement decision of an engine with all its inputs, like Pacemaker's saved scheduler inputs: the cloud as
-// the engine saw it (hosts' states, where each VM is), the request (failed, drained, excluded hosts, the VMs
-// to move), the planner's options and the event that triggered it, and the plan it decided. Saved as one JSON
-// file (decision_json), replayed offline (`revive replay FILE`: replay_decision) to the same plan byte for
-// byte: the planner is a pure function of these inputs.
+// A placement decision of an engine with all its inputs, like Pacemaker's saved scheduler inputs: the cloud
+// as the engine saw it (hosts' states, where each VM is), the request (failed, drained, excluded hosts, the
+// VMs to move), the planner's options and the event that triggered it, and the plan it decided. Saved as one
+// JSON file (decision_json), replayed offline (`revive replay FILE`: replay_decision) to the same plan byte
+// for byte: the planner is a pure function of these inputs.
 //
 // File (version 1): {"version": 1, "engine": "recovery" | "evacuation" | ..., "trigger": "...", "at_s": N,
 //   "inventory": "<the view as an inventory file>", "request": {"failed_hosts": [names], "evacuated_hosts",

@@ -110,7 +110,7 @@ class HistoryBuilder {
     options.memory_load = draws_.real(0.35, 0.75);
     options.hosts_per_endpoint = static_cast<std::uint32_t>(draws_.between(3, 10));
     options.switches = draws_.percent(80);
-    options.cpu_overcommit = draws_.real(2.0, 8.0);
+    options.cpu_overcommit = round_to(draws_.real(2.0, 8.0), 0.25);
     options.dirty_rate_scale = draws_.pick(std::vector<double>{0.3, 1.0, 1.0, 3.0});
     for (int attempt = 0;; ++attempt) {
       try {
@@ -556,9 +556,9 @@ std::string scenario_yaml(const HostileHistory& history) {
         break;
       case ScenarioEvent::Kind::isolate: {
         std::string channels;
-        for (auto [cut, channel] : {std::pair{event.channels.agent, "agent"},
-                                    std::pair{event.channels.hypervisor, "hypervisor"},
-                                    std::pair{event.channels.storage, "storage"}}) {
+        for (auto [cut, channel] :
+             {std::pair{event.channels.agent, "agent"}, std::pair{event.channels.hypervisor, "hypervisor"},
+              std::pair{event.channels.storage, "storage"}}) {
           if (cut) channels += (channels.empty() ? "" : ", ") + std::string(channel);
         }
         text += fmt::format("- {{at: {}, isolate: {}, channels: [{}]}}\n", event.at_s, host_list(event.hosts),

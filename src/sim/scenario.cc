@@ -363,7 +363,8 @@ class Parser {
   }
 
   bool parse_slow_step(const YAML::Node& node, const std::string& field, ScenarioEvent& event) {
-    if (!check_map(node, field, {"array", "endpoint", "switch", "host", "bmc", "factor", "until"})) return false;
+    if (!check_map(node, field, {"array", "endpoint", "switch", "host", "bmc", "factor", "until"}))
+      return false;
     int scopes = 0;
     for (auto name : {"array", "endpoint", "switch", "host", "bmc"}) scopes += node[name] ? 1 : 0;
     if (scopes != 1) {

@@ -272,9 +272,9 @@ void shrink_failure(const HostileHistory& history, SeedVerdict& verdict, bool ch
     std::size_t size = (events.size() + chunks - 1) / chunks;
     bool reduced = false;
     for (std::size_t start = 0; start < events.size() && !reduced; start += size) {
-      std::vector<ScenarioEvent> chunk(events.begin() + static_cast<std::ptrdiff_t>(start),
-                                       events.begin() +
-                                           static_cast<std::ptrdiff_t>(std::min(events.size(), start + size)));
+      std::vector<ScenarioEvent> chunk(
+          events.begin() + static_cast<std::ptrdiff_t>(start),
+          events.begin() + static_cast<std::ptrdiff_t>(std::min(events.size(), start + size)));
       if (still_fails(chunk)) {
         events = std::move(chunk);
         chunks = 2;

@@ -3,14 +3,14 @@
 // a minimal one (delta debugging over its events) and can be written out as an inventory and a scenario that
 // `revive simulate` replays exactly.
 //
-// The invariants of one run (check_history): the world's, checked at every instant independently of the engine
-// (never two running copies; no start before a confirmed fence -- or another proof -- of every host the VM may
-// run on and before every disk of it is mapped there alone; no concurrency limit exceeded; no fence of a host
-// that needs no recovery), the outcome's (every VM the engines report running or moved runs there alone; no VM
-// still recovering or being moved at the end; a VM not running ends with a reason; a protected VM that does
-// not run although a placement exists is lost), and every placement any engine decided obeys every hard
-// constraint and group of the cloud as the engine saw it (plan::find_plan_violations, independent of the
-// planner).
+// The invariants of one run (check_history): the world's, checked at every instant independently of the
+// engine (never two running copies; no start before a confirmed fence -- or another proof -- of every host
+// the VM may run on and before every disk of it is mapped there alone; no concurrency limit exceeded; no
+// fence of a host that needs no recovery), the outcome's (every VM the engines report running or moved runs
+// there alone; no VM still recovering or being moved at the end; a VM not running ends with a reason; a
+// protected VM that does not run although a placement exists is lost), and every placement any engine decided
+// obeys every hard constraint and group of the cloud as the engine saw it (plan::find_plan_violations,
+// independent of the planner).
 //
 // Each seed runs in a child process (fork): a crash or abort is that seed's failure and the others still run;
 // `jobs` children run at once. Deterministic: a seed's verdict does not depend on jobs or on other seeds.

@@ -1,8 +1,8 @@
-// Random hostile histories (sim/hostile_history.h) through the whole simulator with the revive strategy, run by
-// the library that `revive torture` runs (sim/torture.h): the world's invariants (never two copies, no start
-// before its fences and disk maps, every limit kept), the outcome's (reported states match the world, no VM
-// still recovering, no drain still moving at the end), every placement within its constraints. The witness
-// of issues 9 and 13.
+// Random hostile histories (sim/hostile_history.h) through the whole simulator with the revive strategy, run
+// by the library that `revive torture` runs (sim/torture.h): the world's invariants (never two copies, no
+// start before its fences and disk maps, every limit kept), the outcome's (reported states match the world,
+// no VM still recovering, no drain still moving at the end), every placement within its constraints. The
+// witness of issues 9 and 13.
 //
 // REVIVE_HOSTILE_SEEDS=N runs seeds 1..N (default 2,000 in release, about 15 s on two cores; 200 under
 // sanitizers); REVIVE_HOSTILE_FIRST_SEED=S starts at S instead; REVIVE_HOSTILE_JOBS=J runs J at once
@@ -130,7 +130,8 @@ TEST(HostileHistory, HistoriesHoldEveryFaultKindOnSmallClouds) {
       if (event.kind == ScenarioEvent::Kind::slow_step && event.factor >= 10) ++past_timeouts;
       if (event.kind == ScenarioEvent::Kind::evacuate && event.hosts.size() == 2) ++double_drains;
       if (event.kind == ScenarioEvent::Kind::isolate && !event.channels.all()) ++partial_isolations;
-      if (event.kind == ScenarioEvent::Kind::slow_step && event.resource_kind == ResourceKind::bmc) ++slow_bmcs;
+      if (event.kind == ScenarioEvent::Kind::slow_step && event.resource_kind == ResourceKind::bmc)
+        ++slow_bmcs;
     }
   }
   EXPECT_GE(diskless_clouds, 90);
@@ -247,8 +248,8 @@ TEST(HostileHistory, ReviveKeepsEveryInvariantInRandomHostileHistories) {
 }
 
 // Host capacity at the end, replayed from the timeline. Disabled: the two engines plan with their own views
-// and neither sees the room the other has planned onto a target but not yet used, so a host can end over-full.
-// Run with --gtest_also_run_disabled_tests.
+// and neither sees the room the other has planned onto a target but not yet used, so a host can end
+// over-full. Run with --gtest_also_run_disabled_tests.
 TEST(HostileHistory, DISABLED_BothEnginesTogetherKeepEveryHostWithinItsCapacity) {
   expect_no_violation(true);
 }
