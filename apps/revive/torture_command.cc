@@ -26,9 +26,11 @@ struct TortureCommandOptions {
   std::string save_failing;
   bool no_shrink = false;
   bool check_capacity = false;
+  bool controller_restarts = false;
 };
 
-nlohmann::ordered_json verdict_json(const sim::SeedVerdict& verdict, const std::vector<std::string>& saved) {
+nlohmann::ordered_json verdict_json(const sim::SeedVerdict& verdict, const std::vector<std::string>& saved,
+                                    const sim::HostileHistoryOptions& histories) {
   nlohmann::ordered_json item;
   item["seed"] = verdict.seed;
   item["history"] = verdict.description;
@@ -37,7 +39,7 @@ nlohmann::ordered_json verdict_json(const sim::SeedVerdict& verdict, const std::
   item["events"] = verdict.events;
   item["shrunk_events"] = verdict.shrunk_events.size();
   item["shrunk_violations"] = verdict.shrunk_violations;
-  item["replay"] = sim::replay_command(verdict.seed);
+  item["replay"] = sim::replay_command(verdict.seed, histories);
   item["saved"] = saved;
   return item;
 }
@@ -53,6 +55,7 @@ void run_torture_command(const TortureCommandOptions& options) {
   torture.jobs = options.jobs;
   torture.shrink = !options.no_shrink;
   torture.check_capacity = options.check_capacity;
+  torture.histories.controller_restarts = options.controller_restarts;
   if (!options.save_failing.empty()) {
     std::error_code error;
     std::filesystem::create_directories(options.save_failing, error);
@@ -72,7 +75,8 @@ void run_torture_command(const TortureCommandOptions& options) {
     std::vector<std::string> saved;
     if (!options.save_failing.empty()) {
       try {
-        saved = sim::save_history(sim::make_hostile_history(verdict.seed), verdict, options.save_failing);
+        saved = sim::save_history(sim::make_hostile_history(verdict.seed, torture.histories), verdict,
+                                  options.save_failing);
       } catch (const std::exception& e) {
         throw InputError(fmt::format("--save-failing: {}", e.what()));
       }
@@ -82,7 +86,7 @@ void run_torture_command(const TortureCommandOptions& options) {
     auto& entry = kinds[kind];
     if (entry.first++ == 0) entry.second = verdict.seed;
     if (!people) {
-      failing.push_back(verdict_json(verdict, saved));
+      failing.push_back(verdict_json(verdict, saved, torture.histories));
       return;
     }
     std::cout << fmt::format("FAIL seed {}: {}\n", verdict.seed, verdict.description);
@@ -96,7 +100,7 @@ void run_torture_command(const TortureCommandOptions& options) {
                                verdict.events,
                                verdict.shrunk_violations.empty() ? "" : verdict.shrunk_violations.front());
     }
-    std::cout << "  replay: " << sim::replay_command(verdict.seed) << "\n";
+    std::cout << "  replay: " << sim::replay_command(verdict.seed, torture.histories) << "\n";
     if (saved.size() >= 2) {
       std::cout << fmt::format("  or: revive simulate --inventory {} --scenario {}\n", saved[0],
                                saved.size() > 2 ? saved[2] : saved[1]);
@@ -171,6 +175,9 @@ void add_torture_commands(CLI::App& app) {
   torture->add_flag("--check-capacity", options->check_capacity,
                     "Also fail a run whose hosts end over their memory (known open: both engines may plan "
                     "onto the same room)");
+  torture->add_flag("--controller-restarts", options->controller_restarts,
+                    "Also kill the controller at random journal points and resume a new one (histories "
+                    "without drains; known open: limits exceeded after a resume)");
   torture->callback([options] { run_torture_command(*options); });
 
   auto replay_options = std::make_shared<ReplayOptions>();

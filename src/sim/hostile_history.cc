@@ -59,8 +59,8 @@ std::uint32_t drop_disks(model::Cloud& cloud, Draws& draws, std::uint64_t share_
 
 class HistoryBuilder {
  public:
-  HistoryBuilder(std::uint64_t seed, HostileHistory& history)
-      : draws_(seed), history_(history), cloud_(history.cloud) {}
+  HistoryBuilder(std::uint64_t seed, HostileHistory& history, const HostileHistoryOptions& options)
+      : draws_(seed), history_(history), cloud_(history.cloud), options_(options) {}
 
   void build() {
     make_cloud();
@@ -85,6 +85,7 @@ class HistoryBuilder {
 
     auto motifs = draws_.between(2, 5);
     for (std::uint64_t m = 0; m < motifs; ++m) add_motif();
+    add_controller_restarts();
     std::stable_sort(scenario.events.begin(), scenario.events.end(),
                      [](const ScenarioEvent& a, const ScenarioEvent& b) { return a.at_s < b.at_s; });
 
@@ -502,6 +503,28 @@ class HistoryBuilder {
     notes_.push_back(std::move(note));
   }
 
+  // In histories without drains (the evacuation engine does not resume yet), now and then the controller
+  // dies right after one of its first journal records -- mid-recovery, with fences, maps and starts in
+  // flight -- and a new one resumes from the journal 1-30 s later; once or twice.
+  void add_controller_restarts() {
+    auto& events = history_.scenario.events;
+    bool drains = std::any_of(events.begin(), events.end(), [](const ScenarioEvent& event) {
+      return event.kind == ScenarioEvent::Kind::evacuate;
+    });
+    if (!options_.controller_restarts || drains || !draws_.percent(45)) return;
+    auto restarts = draws_.between(1, 2);
+    for (std::uint64_t r = 0; r < restarts; ++r) {
+      ScenarioEvent event;
+      event.kind = ScenarioEvent::Kind::restart_controller;
+      event.at_s = round_to(draws_.real(0.0, 400.0), 0.5);
+      event.after_records = static_cast<std::uint32_t>(draws_.between(1, 80));
+      event.restart_delay_s = static_cast<double>(draws_.between(1, 30));
+      notes_.push_back(fmt::format("controller killed after record {} from {:g}, back {:g} s later",
+                                   event.after_records, event.at_s, event.restart_delay_s));
+      events.push_back(std::move(event));
+    }
+  }
+
   // Failing steps of random VMs: starts, disk maps and unmaps, network changes, stops and migrations.
   void random_fail_steps(double at) {
     static const std::vector<env::StepKind> kinds = {env::StepKind::vm_start,   env::StepKind::disk_map,
@@ -519,6 +542,7 @@ class HistoryBuilder {
   Draws draws_;
   HostileHistory& history_;
   model::Cloud& cloud_;
+  HostileHistoryOptions options_;
   std::vector<bool> affected_;
   std::vector<double> free_memory_mib_;
   std::vector<std::string> notes_;
@@ -576,6 +600,10 @@ std::string scenario_yaml(const HostileHistory& history) {
       case ScenarioEvent::Kind::cancel:
         text += fmt::format("- {{at: {}, cancel: {}}}\n", event.at_s, host_list(event.hosts));
         break;
+      case ScenarioEvent::Kind::restart_controller:
+        text += fmt::format("- {{at: {}, restart_controller: {{after_records: {}, delay: {}}}}}\n",
+                            event.at_s, event.after_records, event.restart_delay_s);
+        break;
       case ScenarioEvent::Kind::fail_step: {
         auto subject = event.step == env::StepKind::fence ? "host: " + cloud.hosts[event.vm].name
                                                           : "vm: " + cloud.vms[event.vm].name;
@@ -612,10 +640,10 @@ std::string scenario_yaml(const HostileHistory& history) {
   return text;
 }
 
-HostileHistory make_hostile_history(std::uint64_t seed) {
+HostileHistory make_hostile_history(std::uint64_t seed, const HostileHistoryOptions& options) {
   HostileHistory history;
   history.seed = seed;
-  HistoryBuilder(seed, history).build();
+  HistoryBuilder(seed, history, options).build();
   return history;
 }
 

@@ -300,8 +300,9 @@ void shrink_failure(const HostileHistory& history, SeedVerdict& verdict, bool ch
   verdict.shrunk_violations = last_violations;
 }
 
-std::string replay_command(std::uint64_t seed) {
-  return fmt::format("revive torture --seeds 1 --first-seed {}", seed);
+std::string replay_command(std::uint64_t seed, const HostileHistoryOptions& histories) {
+  return fmt::format("revive torture --seeds 1 --first-seed {}{}", seed,
+                     histories.controller_restarts ? " --controller-restarts" : "");
 }
 
 std::vector<std::string> save_history(const HostileHistory& history, const SeedVerdict& verdict,
@@ -357,7 +358,7 @@ TortureReport run_torture(const TortureOptions& options,
   };
   while (next_seed < end || !running.empty()) {
     while (next_seed < end && running.size() < jobs) {
-      auto history = std::make_unique<HostileHistory>(make_hostile_history(next_seed));
+      auto history = std::make_unique<HostileHistory>(make_hostile_history(next_seed, options.histories));
       auto child = spawn(checking(*history, options.check_capacity));
       running.push_back({next_seed, std::move(history), child});
       ++next_seed;

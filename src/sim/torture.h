@@ -34,6 +34,7 @@ struct TortureOptions {
   // Also fail a run whose hosts end holding more VM memory than they have (replayed from the timeline).
   // Off by default: the two engines may both plan onto the room of one target (issue 9, left open).
   bool check_capacity = false;
+  HostileHistoryOptions histories;  // controller restarts (known open: off by default)
 };
 
 // The outcome of one history.
@@ -74,8 +75,8 @@ TortureReport run_torture(const TortureOptions& options,
 // compare equal.
 std::string violation_kind(const std::string& violation);
 
-// The command that replays one seed exactly.
-std::string replay_command(std::uint64_t seed);
+// The command that replays one seed exactly (with the histories' options it was made with).
+std::string replay_command(std::uint64_t seed, const HostileHistoryOptions& histories = {});
 
 // `history` with only `events` (for writing a shrunk history).
 HostileHistory with_events(const HostileHistory& history, std::vector<ScenarioEvent> events);

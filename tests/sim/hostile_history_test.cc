@@ -69,6 +69,8 @@ TEST(HostileHistory, WrittenFilesReplayTheSameRun) {
       EXPECT_EQ(a.resource_kind, b.resource_kind);
       EXPECT_EQ(a.resource, b.resource);
       EXPECT_EQ(a.fail_back, b.fail_back);
+      EXPECT_EQ(a.after_records, b.after_records);
+      EXPECT_EQ(a.restart_delay_s, b.restart_delay_s);
       EXPECT_EQ(a.channels.agent, b.channels.agent);
       EXPECT_EQ(a.channels.hypervisor, b.channels.hypervisor);
       EXPECT_EQ(a.channels.storage, b.channels.storage);
@@ -146,6 +148,26 @@ TEST(HostileHistory, HistoriesHoldEveryFaultKindOnSmallClouds) {
   }
 }
 
+// With controller restarts asked for, histories without drains kill the controller at journal records (and
+// histories with drains never do: the evacuation engine does not resume yet); without, none does.
+TEST(HostileHistory, ControllerRestartsOnlyWhenAskedAndNeverWithDrains) {
+  int restarts = 0;
+  for (std::uint64_t seed = 1; seed <= 300; ++seed) {
+    for (const auto& event : make_hostile_history(seed).scenario.events)
+      EXPECT_NE(event.kind, ScenarioEvent::Kind::restart_controller) << seed;
+    auto events = make_hostile_history(seed, {.controller_restarts = true}).scenario.events;
+    bool drains = std::any_of(events.begin(), events.end(),
+                              [](const ScenarioEvent& e) { return e.kind == ScenarioEvent::Kind::evacuate; });
+    for (const auto& event : events) {
+      if (event.kind != ScenarioEvent::Kind::restart_controller) continue;
+      ++restarts;
+      EXPECT_FALSE(drains) << seed;
+      EXPECT_GE(event.after_records, 1u);
+    }
+  }
+  EXPECT_GE(restarts, 10);
+}
+
 // A failing history (here: one that ends with a host over its memory, the known-open capacity check) shrinks
 // to fewer events that still fail the same way, and a seed's verdict is the same in a child and in this
 // process.
@@ -209,8 +231,9 @@ TEST(Decision, EverySavedDecisionOfARunReplaysToTheSamePlan) {
 
 // Runs the seeds of REVIVE_HOSTILE_FIRST_SEED / REVIVE_HOSTILE_SEEDS and fails with every broken invariant,
 // seed by seed (shrunk, with the command that replays it), and a summary of the kinds.
-void expect_no_violation(bool check_capacity) {
+void expect_no_violation(bool check_capacity, bool controller_restarts = false) {
   TortureOptions options;
+  options.histories.controller_restarts = controller_restarts;
   options.first_seed = from_environment("REVIVE_HOSTILE_FIRST_SEED", 1);
   options.seeds = from_environment("REVIVE_HOSTILE_SEEDS", kDefaultSeeds);
   options.jobs = static_cast<unsigned>(from_environment("REVIVE_HOSTILE_JOBS", 2));
@@ -252,6 +275,14 @@ TEST(HostileHistory, ReviveKeepsEveryInvariantInRandomHostileHistories) {
 // over-full. Run with --gtest_also_run_disabled_tests.
 TEST(HostileHistory, DISABLED_BothEnginesTogetherKeepEveryHostWithinItsCapacity) {
   expect_no_violation(true);
+}
+
+// Controller restarts at random journal points (`revive torture --controller-restarts`). Disabled: the
+// resumed executor frees the dead controller's slots after one start timeout while calls slowed past it still
+// run, so limits are exceeded (about 2% of seeds; never two copies). Run with
+// --gtest_also_run_disabled_tests.
+TEST(HostileHistory, DISABLED_ControllerRestartsAtRandomJournalPointsKeepEveryInvariant) {
+  expect_no_violation(false, true);
 }
 
 }  // namespace
