@@ -1059,7 +1059,7 @@ class Evacuator::Impl {
       }
     }
     for (auto m : failed) {
-      on_migration_failed(m, fmt::format("target {} was fenced", cloud_.hosts[host].name));
+      on_migration_failed(m, fmt::format("target {} was fenced", cloud_.hosts[host].name), true);
     }
     if (!released) return;
     pump_steps();
@@ -1069,8 +1069,21 @@ class Evacuator::Impl {
 
   // A migration of move `m` failed (the VM runs on its source): the target is avoided and the VM planned
   // again, or it goes cold (revive) or back into the queue (baselines). The caller dispatches.
-  void on_migration_failed(std::size_t m, const std::string& error) {
+  // `unanswered`: no answer came, the migration ended by its target's fence (it may have switched over).
+  void on_migration_failed(std::size_t m, const std::string& error, bool unanswered = false) {
     auto& move = moves_[m];
+    if (!draining_[move.from] && unanswered) {
+      // Its drain ended meanwhile (or it was a fail-back), and it may have switched over to the target the
+      // fence then stopped: no engine can tell where it runs (found by revive torture).
+      move.state = State::failed;
+      move.reason = fmt::format(
+          "its migration to {} was unanswered when {} was fenced: it may have switched over and been stopped "
+          "there, or still run on {}",
+          cloud_.hosts[move.to].name, cloud_.hosts[move.to].name, cloud_.hosts[move.from].name);
+      cloud_.vms[move.vm].host = move.from;
+      cloud_.rebuild_indexes();
+      return;
+    }
     if (!draining_[move.from]) {
       // Its drain was cancelled or its host left maintenance while it ran (or it was a fail-back): nothing
       // asks the VM to leave any more, so it stays where it runs, not planned again (a plan without a drained

@@ -222,9 +222,8 @@ class Parser {
       ok = false;
     }
     int kinds = 0;
-    for (auto name :
-         {"fail", "isolate", "evacuate", "fail_step", "slow_step", "exit_maintenance", "cancel",
-          "restart_controller"}) {
+    for (auto name : {"fail", "isolate", "evacuate", "fail_step", "slow_step", "exit_maintenance", "cancel",
+                      "restart_controller"}) {
       kinds += node[name] ? 1 : 0;
     }
     if (kinds != 1) {
