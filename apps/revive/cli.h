@@ -22,6 +22,8 @@ inline constexpr int kExitInvariantBroken = 4;
 inline constexpr int kExitFencingHeld = 5;
 // A drain missed its deadline: VMs still ran on a drained host when its window closed (evacuate, simulate).
 inline constexpr int kExitDrainMissedDeadline = 6;
+// `revive replay`: the plan computed again from a saved decision's inputs differs from the saved plan.
+inline constexpr int kExitReplayDiffers = 7;
 
 // Commands against the daemon (revive --server URL ..., server_commands.cc): 2 is also an API error answered
 // 4xx (nothing changed); 3 the daemon could not be reached; 1 the daemon failed (5xx), or the operation
@@ -55,5 +57,6 @@ void add_host_commands(CLI::App& app);       // host confirm-down, arm, disarm, 
 void add_lab_commands(CLI::App& app);        // lab up (lab_command.cc)
 void add_demo_command(CLI::App& app);        // demo (demo_command.cc)
 void add_token_commands(CLI::App& app);      // token new (token_command.cc)
+void add_torture_commands(CLI::App& app);    // torture, replay (torture_command.cc)
 
 }  // namespace revive::cli

@@ -26,6 +26,7 @@ int main(int argc, char** argv) {
   add_generate_command(app);
   add_plan_commands(app);
   add_simulate_commands(app);
+  add_torture_commands(app);
   add_evacuate_command(app);
   add_host_commands(app);
   static std::string server_url;  // never read: daemon_url() routes --server command lines before this parse

@@ -11,6 +11,7 @@
 #include "exec/recovery_time.h"
 #include "model/inventory.h"
 #include "plan/capacity_check.h"
+#include "plan/decision.h"
 #include "plan/placement_engine.h"
 #include "plan/planner.h"
 #include "plan/precomputed_plans.h"
@@ -138,6 +139,7 @@ struct PlanOptions {
   std::vector<std::string> domains;
   std::string save;   // --precompute: write the prestaged plans to this file
   std::string plans;  // --fail: start from the saved plan of these hosts when it still holds
+  std::string save_inputs;
 };
 
 void run_plan(const PlanOptions& options) {
@@ -221,6 +223,17 @@ void run_plan(const PlanOptions& options) {
     result = saved ? std::move(*saved) : plan::plan_failover(cloud, request, planner_options);
   } catch (const std::invalid_argument& e) {
     throw InputError(e.what());
+  }
+  if (!options.save_inputs.empty()) {
+    std::string trigger = "revive plan";
+    for (auto h : request.failed_hosts) trigger += " --fail " + cloud.hosts[h].name;
+    for (auto h : request.evacuated_hosts) trigger += " --evacuate " + cloud.hosts[h].name;
+    try {
+      plan::write_decision_file(options.save_inputs, 1,
+                                {"plan", trigger, 0.0, cloud, request, planner_options, result});
+    } catch (const std::runtime_error& e) {
+      throw InputError(fmt::format("--save-inputs: {}", e.what()));
+    }
   }
   if (explained != model::kNoIndex) {
     plan::PlacementEngine engine(cloud);
@@ -464,6 +477,9 @@ void add_plan_commands(CLI::App& app) {
   plan->add_option("--format", plan_options->format, "Output format")
       ->check(CLI::IsMember({"table", "json"}));
   plan->add_flag("--exact", plan_options->exact, "Solve exactly with CBC (small clouds)");
+  plan->add_option("--save-inputs", plan_options->save_inputs,
+                   "Directory: write the decision with its inputs (decision-000001-plan.json), for revive "
+                   "replay");
   plan->add_option("--explain", plan_options->explain, "Explain, host by host, where this VM goes and why");
   plan->add_flag("--precompute", plan_options->precompute,
                  "Compute every prestaged plan: each single host, each failure-domain value");

@@ -10,6 +10,7 @@
 #include "cli.h"
 #include "exec/evacuation.h"
 #include "model/inventory.h"
+#include "plan/decision.h"
 #include "plan/saved_plans.h"
 #include "sim/scenario.h"
 #include "sim/simulation.h"
@@ -25,6 +26,7 @@ struct SimulateOptions {
   std::string out;
   std::string format = "json";
   std::string estimates = "history";
+  std::string save_inputs;
   bool compare = false;
   std::string plans;  // saved prestaged plans the executor starts from
 };
@@ -116,6 +118,19 @@ void run_simulate(const SimulateOptions& options) {
     };
   }
 
+  std::size_t decisions = 0;
+  if (!options.save_inputs.empty()) {
+    // Every decision of the requested strategy's run, with its inputs, for `revive replay`.
+    simulation.decision_observer = [&options, &decisions, chosen_strategy = *strategy,
+                                    &simulation](const plan::Decision& decision) {
+      if (simulation.strategy != chosen_strategy) return;
+      try {
+        plan::write_decision_file(options.save_inputs, ++decisions, decision);
+      } catch (const std::runtime_error& e) {
+        throw InputError(fmt::format("--save-inputs: {}", e.what()));
+      }
+    };
+  }
   std::vector<exec::Strategy> strategies{*strategy};
   if (options.compare) {
     strategies = {exec::Strategy::serial, exec::Strategy::parallel_restart, exec::Strategy::parallel,
@@ -217,6 +232,9 @@ void add_simulate_commands(CLI::App& app) {
       "What the scheduler knows of step durations: history (default: each VM's habit, as "
       "earlier recoveries teach it, not this run's noise) | median (the latency medians only) | "
       "clairvoyant (this run's own draws: for analysis only)");
+  simulate->add_option("--save-inputs", options->save_inputs,
+                       "Directory: write every placement decision of the run with its inputs "
+                       "(decision-NNNNNN-ENGINE.json), for revive replay");
   simulate->add_flag(
       "--compare", options->compare,
       "Run all four strategies on the same plan and durations and compare them (the --strategy "

@@ -61,6 +61,11 @@ void Controller::set_ready_observer(std::function<void(model::VmIndex)> observer
 
 Controller::~Controller() = default;
 
+void Controller::set_decision_observer(const plan::DecisionObserver& observer) {
+  executor_->set_decision_observer(observer);
+  evacuator_->set_decision_observer(observer);
+}
+
 void Controller::host_failed(model::HostIndex host) {
   executor_->on_host_failed(host);
 }

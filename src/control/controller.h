@@ -113,6 +113,9 @@ class Controller {
 
   // Called whenever the executor reports a VM it recovered running.
   void set_ready_observer(std::function<void(model::VmIndex)> observer);
+  // Called with every placement decision of either engine and its inputs (plan/decision.h: what
+  // `--save-inputs` writes and `revive replay` reproduces).
+  void set_decision_observer(const plan::DecisionObserver& observer);
 
   // ---- state --------------------------------------------------------------------------------------------
   // True while either engine has work pending or in flight.

@@ -314,7 +314,7 @@ class Evacuator::Impl {
         for (HostIndex other = 0; other < cloud_.hosts.size(); ++other) {
           if (other != h) request.excluded_hosts.push_back(other);
         }
-        auto plan = plan::plan_failover(cloud_, request, options_.planner);
+        auto plan = decide("fail-back", request);
         for (const auto& placement : plan.placements) {
           auto m =
               add_move(placement.vm, placement.from, placement.to, placement.effective_priority, kNoDeadline);
@@ -446,6 +446,18 @@ class Evacuator::Impl {
   std::uint32_t peak_migrations() const { return peak_migrations_; }
   bool finalized_ = false;  // finalize() was called: moves still in flight are blocked for good
   std::function<void(VmIndex, HostIndex)> move_observer;
+  plan::DecisionObserver decision_observer;
+
+  // The planner on this engine's view, the decision reported with its inputs.
+  plan::Plan decide(std::string_view engine, const plan::PlanRequest& request) {
+    auto plan = plan::plan_failover(cloud_, request, options_.planner);
+    if (decision_observer) {
+      std::string trigger = "drain of:";
+      for (auto host : request.evacuated_hosts) trigger += " " + cloud_.hosts[host].name;
+      decision_observer({engine, trigger, env_.loop.now_s(), cloud_, request, options_.planner, plan});
+    }
+    return plan;
+  }
 
  private:
   enum class State : std::uint8_t {
@@ -601,7 +613,7 @@ class Evacuator::Impl {
     for (HostIndex h = 0; h < cloud_.hosts.size(); ++h) {
       if (!draining_[h] && (!may_target(h) || !shared_up(h))) request.excluded_hosts.push_back(h);
     }
-    auto plan = plan::plan_failover(cloud_, request, options_.planner);
+    auto plan = decide("evacuation", request);
     if (options_.strategy == EvacuationStrategy::revive)
       plan = with_live_capable_targets(std::move(plan), request);
     {
@@ -699,7 +711,7 @@ class Evacuator::Impl {
       for (HostIndex h = 0; h < cloud_.hosts.size(); ++h) {
         if (nic_of(h) < speed) faster.excluded_hosts.push_back(h);
       }
-      auto again = plan::plan_failover(cloud_, faster, options_.planner);
+      auto again = decide("evacuation-live-capable", faster);
       for (const auto& placement : again.placements) {
         cloud_.vms[placement.vm].host = placement.to;
         settled.push_back(placement);
@@ -709,7 +721,7 @@ class Evacuator::Impl {
     if (!left_over.empty()) {
       plan::PlanRequest anywhere = request;
       anywhere.only_vms = left_over;
-      auto again = plan::plan_failover(cloud_, anywhere, options_.planner);
+      auto again = decide("evacuation-left-over", anywhere);
       for (const auto& placement : again.placements) {
         cloud_.vms[placement.vm].host = placement.to;
         settled.push_back(placement);
@@ -845,10 +857,15 @@ class Evacuator::Impl {
         cloud_.vms[move.vm].host = move.from;
         move.state = State::cancelled;
         move.reason = why;
-        replan.push_back(move.vm);
+        // Only a VM whose host is still drained must go elsewhere; a fail-back (or a move whose drain
+        // ended) simply stays where the VM runs.
+        if (draining_[move.from]) replan.push_back(move.vm);
       }
     }
-    if (replan.empty()) return;
+    if (replan.empty()) {
+      cloud_.rebuild_indexes();
+      return;
+    }
     plan_moves(replan);
     cloud_.rebuild_indexes();
   }
@@ -1053,7 +1070,7 @@ class Evacuator::Impl {
       }
     }
     for (auto m : failed) {
-      on_migration_failed(m, fmt::format("target {} was fenced", cloud_.hosts[host].name));
+      on_migration_failed(m, fmt::format("target {} was fenced", cloud_.hosts[host].name), true);
     }
     if (!released) return;
     pump_steps();
@@ -1063,8 +1080,32 @@ class Evacuator::Impl {
 
   // A migration of move `m` failed (the VM runs on its source): the target is avoided and the VM planned
   // again, or it goes cold (revive) or back into the queue (baselines). The caller dispatches.
-  void on_migration_failed(std::size_t m, const std::string& error) {
+  // `unanswered`: no answer came, the migration ended by its target's fence (it may have switched over).
+  void on_migration_failed(std::size_t m, const std::string& error, bool unanswered = false) {
     auto& move = moves_[m];
+    if (!draining_[move.from] && unanswered) {
+      // Its drain ended meanwhile (or it was a fail-back), and it may have switched over to the target the
+      // fence then stopped: no engine can tell where it runs (found by revive torture).
+      move.state = State::failed;
+      move.reason = fmt::format(
+          "its migration to {} was unanswered when {} was fenced: it may have switched over and been stopped "
+          "there, or still run on {}",
+          cloud_.hosts[move.to].name, cloud_.hosts[move.to].name, cloud_.hosts[move.from].name);
+      cloud_.vms[move.vm].host = move.from;
+      cloud_.rebuild_indexes();
+      return;
+    }
+    if (!draining_[move.from]) {
+      // Its drain was cancelled or its host left maintenance while it ran (or it was a fail-back): nothing
+      // asks the VM to leave any more, so it stays where it runs, not planned again (a plan without a drained
+      // host could "move" it onto its own host).
+      move.state = State::cancelled;
+      move.reason = fmt::format("migration to {} failed after the drain of {} ended ({}): it stays there",
+                                cloud_.hosts[move.to].name, cloud_.hosts[move.from].name, error);
+      cloud_.vms[move.vm].host = move.from;
+      cloud_.rebuild_indexes();
+      return;
+    }
     {
       bool converging = error.find("did not converge") == std::string::npos;
       if (converging && move.to != kNoIndex && options_.strategy == EvacuationStrategy::revive) {
@@ -1778,6 +1819,9 @@ void Evacuator::cancel(const std::vector<model::HostIndex>& hosts) {
   impl_->exit_maintenance(hosts, false, "evacuation cancelled");
 }
 
+void Evacuator::set_decision_observer(plan::DecisionObserver observer) {
+  impl_->decision_observer = std::move(observer);
+}
 void Evacuator::set_move_observer(std::function<void(model::VmIndex, model::HostIndex)> observer) {
   impl_->move_observer = std::move(observer);
 }

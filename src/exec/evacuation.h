@@ -87,6 +87,7 @@
 #include "exec/resource_ledger.h"
 #include "exec/vm_copies.h"
 #include "model/cloud.h"
+#include "plan/decision.h"
 #include "plan/planner.h"
 
 namespace revive::exec {
@@ -213,6 +214,8 @@ class Evacuator {
   // source (its home is then the target, where the move goes on to start it), so other engines (the recovery
   // executor) can follow. A source host lost before then leaves the VM to recovery.
   void set_move_observer(std::function<void(model::VmIndex, model::HostIndex)> observer);
+  // Called with every placement decision and its inputs (plan/decision.h), before it acts on it.
+  void set_decision_observer(plan::DecisionObserver observer);
 
   // The recovery executor restarted `vm` on `host` (after its old host failed): the engine's view follows,
   // a move of it not yet begun is dropped, and if `host` is being drained the VM is moved off it too, by

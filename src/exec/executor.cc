@@ -339,10 +339,14 @@ class Executor::Impl {
     vm_location_[vm] = host;
     // Its disks may be mapped there now (a live migration hands them over; a cold move maps them after its
     // stop, which is when the other engine reports it), and may still be mapped where they were: a later
-    // recovery unmaps them everywhere but its target.
+    // recovery unmaps them everywhere but its target. No mapping is known any more (a live migration takes
+    // the source's away): a later start anywhere, its old host too, maps them first (found by the torture
+    // campaign: a VM drained off its host, whose new host failed, was restarted back on the old host
+    // without its disks).
     for (auto d = state_.vms[vm].first_disk; d < state_.vm_disk_end(vm); ++d) {
       auto& hosts = disk_hosts(d);
       if (std::find(hosts.begin(), hosts.end(), host) == hosts.end()) hosts.push_back(host);
+      for (auto mapped : hosts) disk_confirmed_.erase(disk_host_key(d, mapped));
     }
   }
 
@@ -620,6 +624,14 @@ class Executor::Impl {
     result.reserve(tasks_.size());
     for (const auto& task : tasks_) {
       if (task.handed_over && task.state == VmState::running) continue;
+      if (task.state == VmState::running && task.target != model::kNoIndex) {
+        // Recovered, then taken by another engine whose move is unanswered (a migration whose source was cut
+        // off): the VM may run on that move's target too, so the executor's "running on its target" would be
+        // one move behind; the moving engine reports it (found by the torture campaign, issue 9).
+        auto hosts = copies_->hosts(task.vm);
+        if (std::any_of(hosts.begin(), hosts.end(), [&](model::HostIndex h) { return h != task.target; }))
+          continue;
+      }
       VmReport item;
       item.vm = task.vm;
       item.from = task.from;
@@ -640,6 +652,7 @@ class Executor::Impl {
   double estimated_bound_s() const { return estimated_bound_s_; }
 
   std::function<void(const plan::Plan&)> plan_observer;
+  plan::DecisionObserver decision_observer;
   std::function<void(model::VmIndex)> ready_observer;
 
  private:
@@ -933,6 +946,12 @@ class Executor::Impl {
       if (options_.saved_plan) saved = options_.saved_plan(state_, request);
       auto result = saved ? std::move(*saved) : plan::plan_failover(state_, request, options_.planner);
       auto planned = std::chrono::steady_clock::now();
+      if (decision_observer) {
+        std::string trigger = "recovery of failed hosts:";
+        for (auto host : failed) trigger += " " + state_.hosts[host].name;
+        decision_observer(
+            {"recovery", trigger, env_.loop.now_s(), state_, request, options_.planner, result});
+      }
       apply_plan(result);
       if (profile_) {
         std::fprintf(
@@ -2103,6 +2122,9 @@ void Executor::on_vm_moved(model::VmIndex vm, model::HostIndex host) {
 }
 void Executor::set_plan_observer(std::function<void(const plan::Plan&)> observer) {
   impl_->plan_observer = std::move(observer);
+}
+void Executor::set_decision_observer(plan::DecisionObserver observer) {
+  impl_->decision_observer = std::move(observer);
 }
 void Executor::set_ready_observer(std::function<void(model::VmIndex)> observer) {
   impl_->ready_observer = std::move(observer);

@@ -42,6 +42,7 @@
 #include "exec/resource_ledger.h"
 #include "exec/vm_copies.h"
 #include "model/cloud.h"
+#include "plan/decision.h"
 #include "plan/plan.h"
 #include "plan/planner.h"
 
@@ -154,6 +155,8 @@ class Executor {
 
   // Called with every plan the executor obtains (initial and replans), before it acts on it.
   void set_plan_observer(std::function<void(const plan::Plan&)> observer);
+  // Called with every placement decision and its inputs (plan/decision.h), before it acts on it.
+  void set_decision_observer(plan::DecisionObserver observer);
   // Called whenever a VM is reported running.
   void set_ready_observer(std::function<void(model::VmIndex)> observer);
 
@@ -164,7 +167,8 @@ class Executor {
   void finalize();
 
   // Every VM the executor took charge of, in VM index order (but those it recovered that another engine moved
-  // later: that engine reports them).
+  // later, or is moving with its outcome unknown -- the VM may run on that move's target: that engine reports
+  // them).
   std::vector<VmReport> report() const;
   // The executor's view of the cloud: VMs at their (planned) targets, failed hosts down.
   const model::Cloud& state() const;

@@ -1,6 +1,7 @@
 #include "sim/hostile_history.h"
 
 #include <algorithm>
+#include <optional>
 #include <random>
 #include <vector>
 
@@ -58,8 +59,8 @@ std::uint32_t drop_disks(model::Cloud& cloud, Draws& draws, std::uint64_t share_
 
 class HistoryBuilder {
  public:
-  HistoryBuilder(std::uint64_t seed, HostileHistory& history)
-      : draws_(seed), history_(history), cloud_(history.cloud) {}
+  HistoryBuilder(std::uint64_t seed, HostileHistory& history, const HostileHistoryOptions& options)
+      : draws_(seed), history_(history), cloud_(history.cloud), options_(options) {}
 
   void build() {
     make_cloud();
@@ -84,6 +85,7 @@ class HistoryBuilder {
 
     auto motifs = draws_.between(2, 5);
     for (std::uint64_t m = 0; m < motifs; ++m) add_motif();
+    add_controller_restarts();
     std::stable_sort(scenario.events.begin(), scenario.events.end(),
                      [](const ScenarioEvent& a, const ScenarioEvent& b) { return a.at_s < b.at_s; });
 
@@ -109,6 +111,8 @@ class HistoryBuilder {
     options.memory_load = draws_.real(0.35, 0.75);
     options.hosts_per_endpoint = static_cast<std::uint32_t>(draws_.between(3, 10));
     options.switches = draws_.percent(80);
+    options.cpu_overcommit = round_to(draws_.real(2.0, 8.0), 0.25);
+    options.dirty_rate_scale = draws_.pick(std::vector<double>{0.3, 1.0, 1.0, 3.0});
     for (int attempt = 0;; ++attempt) {
       try {
         cloud_ = model::generate_cloud(options);
@@ -182,7 +186,8 @@ class HistoryBuilder {
     return vms;
   }
 
-  void add_host_event(ScenarioEvent::Kind kind, double at_s, std::vector<model::HostIndex> hosts) {
+  void add_host_event(ScenarioEvent::Kind kind, double at_s, std::vector<model::HostIndex> hosts,
+                      std::optional<CutChannels> channels = std::nullopt) {
     ScenarioEvent event;
     event.kind = kind;
     event.at_s = round_to(at_s, 0.5);
@@ -193,6 +198,16 @@ class HistoryBuilder {
     if (kind == ScenarioEvent::Kind::isolate && history_.scenario.latency.detect) {
       event.channels = {true, true, true};
     }
+    if (channels) event.channels = *channels;
+    history_.scenario.events.push_back(std::move(event));
+  }
+  void add_operator_event(ScenarioEvent::Kind kind, double at_s, std::vector<model::HostIndex> hosts,
+                          bool fail_back = false) {
+    ScenarioEvent event;
+    event.kind = kind;
+    event.at_s = round_to(at_s, 0.5);
+    event.hosts = std::move(hosts);
+    event.fail_back = fail_back;
     history_.scenario.events.push_back(std::move(event));
   }
   void add_evacuation(double at_s, std::vector<model::HostIndex> hosts, double deadline_s) {
@@ -233,7 +248,13 @@ class HistoryBuilder {
 
   void add_motif() {
     double at = round_to(draws_.real(0.0, 300.0), 0.5);
-    switch (draws_.between(0, 8)) {
+    switch (draws_.between(0, 11)) {
+      case 8:
+        return partial_isolation(at);
+      case 9:
+        return bmc_trouble(at);
+      case 10:
+        return drain_then_operator(at);
       case 0:
         return recovery_target_lost(at);
       case 1:
@@ -389,6 +410,121 @@ class HistoryBuilder {
         fmt::format("{} {}{} at {:g}", verb(kind), name(first), hosts.size() > 1 ? " +1" : "", at));
   }
 
+  // A host isolated with some of its channels cut, not all (agent only, hypervisor only, its lease only, or
+  // two of them): cut off, not dead -- never fenced, its VMs keep running. Now and then a drain of it while
+  // so, or a later crash or the rest of its channels cut.
+  void partial_isolation(double at) {
+    auto host = take_loaded_host();
+    if (host == model::kNoIndex) return;
+    static const std::vector<CutChannels> subsets = {{true, false, false}, {false, true, false},
+                                                     {false, false, true}, {true, true, false},
+                                                     {true, false, true},  {false, true, true}};
+    auto channels = draws_.pick(subsets);
+    add_host_event(ScenarioEvent::Kind::isolate, at, {host}, channels);
+    std::string note = fmt::format("isolate {} at {:g} (agent {}, hypervisor {}, storage {})", name(host), at,
+                                   channels.agent ? "cut" : "on", channels.hypervisor ? "cut" : "on",
+                                   channels.storage ? "cut" : "on");
+    if (draws_.percent(30)) {
+      double delay = draws_.real(-20.0, 60.0);
+      double deadline = draws_.real(200.0, 900.0);
+      add_evacuation(std::max(0.0, at + delay), {host}, deadline);
+      note += fmt::format(", drained at {:+.0f}", delay);
+    }
+    if (draws_.percent(40)) {
+      double delay = draws_.real(10.0, 200.0);
+      if (draws_.percent(50)) {
+        add_host_event(ScenarioEvent::Kind::fail, at + delay, {host});
+        note += fmt::format(", crash at +{:.0f}", delay);
+      } else {
+        add_host_event(ScenarioEvent::Kind::isolate, at + delay, {host}, CutChannels{true, true, true});
+        note += fmt::format(", every channel cut at +{:.0f}", delay);
+      }
+    }
+    notes_.push_back(std::move(note));
+  }
+
+  // A host lost whose BMC fails some fences and answers slowly (x3-x40): fences past their timeouts, retries,
+  // the next fencing level.
+  void bmc_trouble(double at) {
+    auto lost = take_loaded_host();
+    if (lost == model::kNoIndex) return;
+    auto kind = crash_or_isolate(30);
+    add_host_event(kind, at, {lost});
+    auto failures = static_cast<std::uint32_t>(draws_.between(0, 5));
+    if (failures > 0) add_fail_step(at, env::StepKind::fence, lost, failures);
+    double factor = static_cast<double>(draws_.between(3, 40));
+    double until = at + draws_.real(100.0, 3000.0);
+    add_slowdown(at, ResourceKind::bmc, lost, factor, until);
+    notes_.push_back(fmt::format("{} {} at {:g}, {} fence failures, its BMC x{:g} until {:.0f}", verb(kind),
+                                 name(lost), at, failures, factor, until));
+  }
+
+  // A drain the operator changes mid-flight: maintenance exit (with or without fail-back) or cancel while
+  // migrations run, some of them failing; now and then a fail-back after the drain finished.
+  void drain_then_operator(double at) {
+    auto source = take_loaded_host();
+    if (source == model::kNoIndex) return;
+    double deadline = draws_.real(150.0, 1200.0);
+    add_evacuation(at, {source}, deadline);
+    std::string note = fmt::format("drain {} at {:g} (deadline {:.0f})", name(source), at, deadline);
+    if (draws_.percent(40)) {
+      auto vms = protected_vms_on(source);
+      auto count = std::min<std::size_t>(vms.size(), draws_.between(1, 3));
+      for (std::size_t i = 0; i < count; ++i) {
+        add_fail_step(at, env::StepKind::migrate, vms[draws_.between(0, vms.size() - 1)],
+                      static_cast<std::uint32_t>(draws_.between(1, 3)));
+      }
+      note += fmt::format(", {} migrations fail", count);
+    }
+    double delay = draws_.real(2.0, 150.0);
+    switch (draws_.between(0, 2)) {
+      case 0:
+        add_operator_event(ScenarioEvent::Kind::cancel, at + delay, {source});
+        note += fmt::format(", cancelled at +{:.0f}", delay);
+        break;
+      case 1: {
+        bool fail_back = draws_.percent(50);
+        add_operator_event(ScenarioEvent::Kind::exit_maintenance, at + delay, {source}, fail_back);
+        note += fmt::format(", maintenance exit{} at +{:.0f}", fail_back ? " with fail-back" : "", delay);
+        break;
+      }
+      default: {
+        double after = deadline + draws_.real(10.0, 300.0);
+        add_operator_event(ScenarioEvent::Kind::exit_maintenance, at + after, {source}, true);
+        note += fmt::format(", maintenance exit with fail-back at +{:.0f}", after);
+        break;
+      }
+    }
+    if (draws_.percent(20)) {
+      double crash = draws_.real(5.0, 300.0);
+      add_host_event(crash_or_isolate(50), at + crash, {source});
+      note += fmt::format(", lost at +{:.0f}", crash);
+    }
+    notes_.push_back(std::move(note));
+  }
+
+  // In histories without drains (the evacuation engine does not resume yet), now and then the controller
+  // dies right after one of its first journal records -- mid-recovery, with fences, maps and starts in
+  // flight -- and a new one resumes from the journal 1-30 s later; once or twice.
+  void add_controller_restarts() {
+    auto& events = history_.scenario.events;
+    bool drains = std::any_of(events.begin(), events.end(), [](const ScenarioEvent& event) {
+      return event.kind == ScenarioEvent::Kind::evacuate;
+    });
+    if (!options_.controller_restarts || drains || !draws_.percent(45)) return;
+    auto restarts = draws_.between(1, 2);
+    for (std::uint64_t r = 0; r < restarts; ++r) {
+      ScenarioEvent event;
+      event.kind = ScenarioEvent::Kind::restart_controller;
+      event.at_s = round_to(draws_.real(0.0, 400.0), 0.5);
+      event.after_records = static_cast<std::uint32_t>(draws_.between(1, 80));
+      event.restart_delay_s = static_cast<double>(draws_.between(1, 30));
+      notes_.push_back(fmt::format("controller killed after record {} from {:g}, back {:g} s later",
+                                   event.after_records, event.at_s, event.restart_delay_s));
+      events.push_back(std::move(event));
+    }
+  }
+
   // Failing steps of random VMs: starts, disk maps and unmaps, network changes, stops and migrations.
   void random_fail_steps(double at) {
     static const std::vector<env::StepKind> kinds = {env::StepKind::vm_start,   env::StepKind::disk_map,
@@ -406,6 +542,7 @@ class HistoryBuilder {
   Draws draws_;
   HostileHistory& history_;
   model::Cloud& cloud_;
+  HostileHistoryOptions options_;
   std::vector<bool> affected_;
   std::vector<double> free_memory_mib_;
   std::vector<std::string> notes_;
@@ -439,14 +576,19 @@ std::string scenario_yaml(const HostileHistory& history) {
   for (const auto& event : scenario.events) {
     switch (event.kind) {
       case ScenarioEvent::Kind::fail:
-      case ScenarioEvent::Kind::isolate:
-        text +=
-            fmt::format("- {{at: {}, {}: {}{}}}\n", event.at_s,
-                        event.kind == ScenarioEvent::Kind::fail ? "fail" : "isolate", host_list(event.hosts),
-                        event.kind == ScenarioEvent::Kind::isolate && event.channels.storage
-                            ? ", channels: [agent, hypervisor, storage]"
-                            : "");
+        text += fmt::format("- {{at: {}, fail: {}}}\n", event.at_s, host_list(event.hosts));
         break;
+      case ScenarioEvent::Kind::isolate: {
+        std::string channels;
+        for (auto [cut, channel] :
+             {std::pair{event.channels.agent, "agent"}, std::pair{event.channels.hypervisor, "hypervisor"},
+              std::pair{event.channels.storage, "storage"}}) {
+          if (cut) channels += (channels.empty() ? "" : ", ") + std::string(channel);
+        }
+        text += fmt::format("- {{at: {}, isolate: {}, channels: [{}]}}\n", event.at_s, host_list(event.hosts),
+                            channels);
+        break;
+      }
       case ScenarioEvent::Kind::evacuate:
         text += fmt::format("- {{at: {}, evacuate: {}, deadline: {}, reason: {}}}\n", event.at_s,
                             host_list(event.hosts), event.deadline_s, event.reason);
@@ -457,6 +599,10 @@ std::string scenario_yaml(const HostileHistory& history) {
         break;
       case ScenarioEvent::Kind::cancel:
         text += fmt::format("- {{at: {}, cancel: {}}}\n", event.at_s, host_list(event.hosts));
+        break;
+      case ScenarioEvent::Kind::restart_controller:
+        text += fmt::format("- {{at: {}, restart_controller: {{after_records: {}, delay: {}}}}}\n",
+                            event.at_s, event.after_records, event.restart_delay_s);
         break;
       case ScenarioEvent::Kind::fail_step: {
         auto subject = event.step == env::StepKind::fence ? "host: " + cloud.hosts[event.vm].name
@@ -481,6 +627,9 @@ std::string scenario_yaml(const HostileHistory& history) {
           case ResourceKind::host:
             resource = "host: " + cloud.hosts[event.resource].name;
             break;
+          case ResourceKind::bmc:
+            resource = "bmc: " + cloud.hosts[event.resource].name;
+            break;
         }
         text += fmt::format("- {{at: {}, slow_step: {{{}, factor: {}, until: {}}}}}\n", event.at_s, resource,
                             event.factor, event.until_s);
@@ -491,10 +640,10 @@ std::string scenario_yaml(const HostileHistory& history) {
   return text;
 }
 
-HostileHistory make_hostile_history(std::uint64_t seed) {
+HostileHistory make_hostile_history(std::uint64_t seed, const HostileHistoryOptions& options) {
   HostileHistory history;
   history.seed = seed;
-  HistoryBuilder(seed, history).build();
+  HistoryBuilder(seed, history, options).build();
   return history;
 }
 

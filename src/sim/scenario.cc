@@ -207,7 +207,7 @@ class Parser {
   void parse_event(const YAML::Node& node, const std::string& field, Scenario& scenario) {
     if (!check_map(node, field,
                    {"at", "fail", "isolate", "channels", "evacuate", "deadline", "reason", "fail_step",
-                    "slow_step", "exit_maintenance", "fail_back", "cancel"})) {
+                    "slow_step", "exit_maintenance", "fail_back", "cancel", "restart_controller"})) {
       return;
     }
     ScenarioEvent event;
@@ -222,13 +222,14 @@ class Parser {
       ok = false;
     }
     int kinds = 0;
-    for (auto name :
-         {"fail", "isolate", "evacuate", "fail_step", "slow_step", "exit_maintenance", "cancel"}) {
+    for (auto name : {"fail", "isolate", "evacuate", "fail_step", "slow_step", "exit_maintenance", "cancel",
+                      "restart_controller"}) {
       kinds += node[name] ? 1 : 0;
     }
     if (kinds != 1) {
       error(node, field,
-            "needs exactly one of fail, isolate, evacuate, fail_step, slow_step, exit_maintenance, cancel");
+            "needs exactly one of fail, isolate, evacuate, fail_step, slow_step, exit_maintenance, cancel, "
+            "restart_controller");
       return;
     }
     if (!node["exit_maintenance"] && node["fail_back"]) {
@@ -283,6 +284,21 @@ class Parser {
         auto value = boolean(fail_back, field + ".fail_back");
         ok = ok && value;
         if (value) event.fail_back = *value;
+      }
+    } else if (auto restart = node["restart_controller"]; restart) {
+      event.kind = ScenarioEvent::Kind::restart_controller;
+      std::string restart_field = field + ".restart_controller";
+      if (!check_map(restart, restart_field, {"after_records", "delay"})) return;
+      if (auto records = restart["after_records"]; records) {
+        auto value = unsigned_integer(records, restart_field + ".after_records");
+        if (value && *value == 0) error(records, restart_field + ".after_records", "must be >= 1");
+        ok = ok && value && *value > 0;
+        if (value) event.after_records = static_cast<std::uint32_t>(std::min<std::uint64_t>(*value, 1000000));
+      }
+      if (auto delay = restart["delay"]; delay) {
+        auto value = non_negative(delay, restart_field + ".delay");
+        ok = ok && value;
+        if (value) event.restart_delay_s = *value;
       }
     } else if (auto cancel = node["cancel"]; cancel) {
       event.kind = ScenarioEvent::Kind::cancel;
@@ -363,11 +379,12 @@ class Parser {
   }
 
   bool parse_slow_step(const YAML::Node& node, const std::string& field, ScenarioEvent& event) {
-    if (!check_map(node, field, {"array", "endpoint", "switch", "host", "factor", "until"})) return false;
+    if (!check_map(node, field, {"array", "endpoint", "switch", "host", "bmc", "factor", "until"}))
+      return false;
     int scopes = 0;
-    for (auto name : {"array", "endpoint", "switch", "host"}) scopes += node[name] ? 1 : 0;
+    for (auto name : {"array", "endpoint", "switch", "host", "bmc"}) scopes += node[name] ? 1 : 0;
     if (scopes != 1) {
-      error(node, field, "needs exactly one of array, endpoint, switch, host");
+      error(node, field, "needs exactly one of array, endpoint, switch, host, bmc");
       return false;
     }
     bool ok = true;
@@ -392,6 +409,7 @@ class Parser {
     resolve("switch", ResourceKind::network_switch,
             [&](const std::string& n) { return cloud_.find_switch(n); });
     resolve("host", ResourceKind::host, [&](const std::string& n) { return cloud_.find_host(n); });
+    resolve("bmc", ResourceKind::bmc, [&](const std::string& n) { return cloud_.find_host(n); });
     if (auto factor = node["factor"]; factor) {
       auto value = positive(factor, field + ".factor");
       if (value && *value < 1.0) {
@@ -498,6 +516,17 @@ class Parser {
     }
     std::stable_sort(scenario.events.begin(), scenario.events.end(),
                      [](const ScenarioEvent& a, const ScenarioEvent& b) { return a.at_s < b.at_s; });
+    bool drains = false;
+    for (const auto& event : scenario.events) drains = drains || event.kind == ScenarioEvent::Kind::evacuate;
+    for (const auto& event : scenario.events) {
+      if (drains && event.kind == ScenarioEvent::Kind::restart_controller) {
+        diagnostics_.push_back(
+            {file_, event.line, "events.restart_controller",
+             "not with evacuate events in this build (the evacuation engine does not resume "
+             "its drains from the journal)"});
+        break;
+      }
+    }
     return scenario;
   }
 

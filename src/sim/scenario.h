@@ -44,7 +44,9 @@ struct MigrationModel {
 };
 
 // Which resource a slow_step event slows down.
-enum class ResourceKind : std::uint8_t { array, endpoint, network_switch, host };
+// `host`: the host's hypervisor steps (starts, stops, migrations onto it); `bmc`: the fences of that host
+// (its BMC answers slowly).
+enum class ResourceKind : std::uint8_t { array, endpoint, network_switch, host, bmc };
 
 // The channels an `isolate` event cuts between a host and the controller (docs/detection.md): `agent` the
 // agent's UDP heartbeats, `hypervisor` the management connection (the host's hypervisor calls hang),
@@ -65,13 +67,27 @@ struct CutChannels {
 struct ScenarioEvent {
   // exit_maintenance: the hosts leave maintenance (moves not begun are cancelled; with fail_back their VMs go
   // back); cancel: their evacuation is cancelled (moves in flight finish, the hosts are up).
-  enum class Kind : std::uint8_t { fail, isolate, evacuate, fail_step, slow_step, exit_maintenance, cancel };
+  // restart_controller: the controller dies right after its `after_records`-th journal record from `at`, and
+  // a new one resumes from the journal `restart_delay_s` later.
+  enum class Kind : std::uint8_t {
+    fail,
+    isolate,
+    evacuate,
+    fail_step,
+    slow_step,
+    exit_maintenance,
+    cancel,
+    restart_controller
+  };
   Kind kind = Kind::fail;
   double at_s = 0.0;
   int line = 0;  // in the scenario file, for messages
   // fail, isolate, evacuate, exit_maintenance, cancel: the hosts.
   std::vector<model::HostIndex> hosts;
   bool fail_back = false;  // exit_maintenance
+  // restart_controller
+  std::uint32_t after_records = 1;
+  double restart_delay_s = 5.0;
   // isolate: what it cuts (`channels: [...]`; default agent and hypervisor, the lease alive).
   CutChannels channels;
   // evacuate

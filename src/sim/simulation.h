@@ -38,6 +38,8 @@ struct SimulationOptions {
   exec::EvacuationOptions evacuation;
   // Called now and then during long runs (about every 20,000 simulated callbacks).
   std::function<void(const SimulationProgress&)> progress;
+  // Called with every placement decision of the engines and its inputs (at_s on the virtual clock).
+  plan::DecisionObserver decision_observer;
 };
 
 // What became of a host the scenario took down (crashed or isolated), as the engine decided it.

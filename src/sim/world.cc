@@ -311,9 +311,10 @@ class SimFencer final : public env::Fencer {
     step.host = host;
     step.attempt = w.next_attempt(env::StepKind::fence, host, model::kNoIndex);
     bool fails = w.take_failure(env::StepKind::fence, host, model::kNoIndex);
-    double duration = w.base_duration_s(env::StepKind::fence, host, model::kNoIndex, step.attempt);
     SimWorld::Resources resources;
     resources.fence = true;
+    double duration = w.base_duration_s(env::StepKind::fence, host, model::kNoIndex, step.attempt) *
+                      w.slow_factor(resources, host);
     auto id = w.begin(std::move(step), resources, model::kNoIndex);
     w.in_flight_[id].timer =
         w.loop_.schedule_after(duration, [this, id, host, fails, done = std::move(done)] {
@@ -433,7 +434,8 @@ double SimWorld::slow_factor(const Resources& resources, model::HostIndex host) 
     bool applies = (slow.kind == ResourceKind::array && slow.resource == resources.array) ||
                    (slow.kind == ResourceKind::endpoint && slow.resource == resources.endpoint) ||
                    (slow.kind == ResourceKind::network_switch && slow.resource == resources.network_switch) ||
-                   (slow.kind == ResourceKind::host && slow.resource == host);
+                   (slow.kind == ResourceKind::host && !resources.fence && slow.resource == host) ||
+                   (slow.kind == ResourceKind::bmc && resources.fence && slow.resource == host);
     if (applies) factor *= slow.factor;
   }
   return factor;
