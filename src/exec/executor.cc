@@ -293,6 +293,7 @@ class Executor::Impl {
     if (!host_failed_[host]) return;
     if (fences_[host].state == Fence::State::running || fences_[host].queued) return;  // not before it ends
     host_failed_[host] = false;
+    down_in_inventory_[host] = false;  // back in service: what runs there from now on is ours again
     fences_[host] = Fence{};
     failed_order_.erase(std::remove(failed_order_.begin(), failed_order_.end(), host), failed_order_.end());
     state_.hosts[host].state = model::HostState::up;
@@ -861,9 +862,10 @@ class Executor::Impl {
     if (halted_) return;
     std::set<std::uint32_t> moving;  // tasks to plan, in task order
     if (!pending_failed_hosts_.empty()) {
-      // Every protected VM that runs, or is being recovered onto, a newly failed host moves.
+      // Every protected VM that runs, or is being recovered onto, a newly failed host moves. The VMs of a
+      // host down in the inventory are not expected to run (docs/inventory.md): its loss recovers nothing.
       std::vector<std::uint8_t> newly_failed(state_.hosts.size(), 0);
-      for (auto host : pending_failed_hosts_) newly_failed[host] = 1;
+      for (auto host : pending_failed_hosts_) newly_failed[host] = down_in_inventory_[host] ? 0 : 1;
       pending_failed_hosts_.clear();
       for (model::VmIndex vm = 0; vm < state_.vms.size(); ++vm) {
         auto host = state_.vms[vm].host;
