@@ -23,27 +23,6 @@
 
 namespace revive::exec {
 
-std::string_view to_string(Strategy strategy) {
-  switch (strategy) {
-    case Strategy::serial:
-      return "serial";
-    case Strategy::parallel_restart:
-      return "parallel-restart";
-    case Strategy::parallel:
-      return "parallel";
-    case Strategy::revive:
-      return "revive";
-  }
-  return "revive";
-}
-
-std::optional<Strategy> parse_strategy(std::string_view text) {
-  for (auto strategy : {Strategy::serial, Strategy::parallel_restart, Strategy::parallel, Strategy::revive}) {
-    if (to_string(strategy) == text) return strategy;
-  }
-  return std::nullopt;
-}
-
 std::string_view to_string(VmState state) {
   switch (state) {
     case VmState::recovering:
@@ -541,13 +520,13 @@ class Executor::Impl {
     }
     for (const auto& [vm, host] : unanswered_starts) {
       copies_->start_issued(vm, host);
-      env_.loop.schedule_after(grace_s, [this, vm, host] {
+      env_.loop.schedule_after(grace_s, [this, vm = vm, host = host] {
         if (!halted_) copies_->start_outcome_unknown(vm, host);
       });
     }
     for (const auto& [vm, from, to] : unanswered_migrations) {
       copies_->migration_issued(vm, from, to);
-      env_.loop.schedule_after(grace_s, [this, vm, from, to] {
+      env_.loop.schedule_after(grace_s, [this, vm = vm, from = from, to = to] {
         if (!halted_) {
           copies_->migration_answered(vm, from, to, false);
           copies_->maybe_running(vm, to);
