@@ -45,6 +45,11 @@ std::string describe_event(const model::Cloud& cloud, const ScenarioEvent& event
     case ScenarioEvent::Kind::evacuate:
       return fmt::format("evacuate {} ({}, deadline +{} s)", host_names(cloud, event.hosts), event.reason,
                          seconds(event.deadline_s));
+    case ScenarioEvent::Kind::exit_maintenance:
+      return fmt::format("exit_maintenance {}{}", host_names(cloud, event.hosts),
+                         event.fail_back ? " (fail_back)" : "");
+    case ScenarioEvent::Kind::cancel:
+      return "cancel " + host_names(cloud, event.hosts);
     case ScenarioEvent::Kind::fail_step: {
       auto subject = event.step == env::StepKind::fence ? "host " + cloud.hosts[event.vm].name
                                                         : "vm " + cloud.vms[event.vm].name;
