@@ -6,6 +6,8 @@ packages=(
   libyaml-cpp-dev libyaml-dev nlohmann-json3-dev libcli11-dev libfmt-dev libspdlog-dev libsqlite3-dev libssl-dev
   libgtest-dev libgmock-dev libbenchmark-dev coinor-libcbc-dev libcpp-httplib-dev
   python3 python3-yaml python3-jsonschema
+  # The libFuzzer targets (fuzz/, preset fuzz): clang with its fuzzer and sanitizer runtimes.
+  clang-14 libclang-rt-14-dev
   # The lab (src/lab/lab.h, revive demo): ipmi_sim BMCs (openipmi) driven by ipmitool, network namespaces and a
   # bridge (iproute2), libvirtd and virtlogd (libvirt-daemon: the test driver; -driver-qemu: session hosts),
   # real TCG guests (qemu-system-x86), setpriv for the session daemons' uid (util-linux).

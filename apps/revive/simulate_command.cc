@@ -13,6 +13,7 @@
 #include "plan/decision.h"
 #include "plan/saved_plans.h"
 #include "sim/scenario.h"
+#include "sim/scenario_log.h"
 #include "sim/simulation.h"
 #include "sim/timeline_svg.h"
 
@@ -65,9 +66,11 @@ void print_comparison(const std::vector<sim::SimulationResult>& results, std::os
 }
 
 void run_simulate(const SimulateOptions& options) {
-  if (options.format != "json" && options.format != "table") {
-    throw InputError("--format: must be json or table, not '" + options.format + "'");
+  if (options.format != "json" && options.format != "table" && options.format != "log") {
+    throw InputError("--format: must be json, table or log, not '" + options.format + "'");
   }
+  if (options.format == "log" && options.compare)
+    throw InputError("--format log: one strategy, not --compare");
   // A recovery strategy name sets the recovery strategy, an evacuation one (sequential, fixed-8) the
   // evacuation strategy for `evacuate` events; revive is both.
   auto strategy = exec::parse_strategy(options.strategy);
@@ -171,6 +174,8 @@ void run_simulate(const SimulateOptions& options) {
                                (dir / "timeline.json").lexically_normal().string(),
                                (dir / "timeline.svg").lexically_normal().string());
     }
+  } else if (options.format == "log") {
+    std::cout << sim::scenario_log(cloud, scenario, chosen);
   } else if (options.compare) {
     auto all = nlohmann::ordered_json::array();
     for (const auto& each : results) all.push_back(sim::summary_json(each));
@@ -226,7 +231,8 @@ void add_simulate_commands(CLI::App& app) {
                        "serial | parallel-restart | parallel | revive (default)");
   simulate->add_option("--out", options->out, "Directory for timeline.json and timeline.svg");
   simulate->add_option("--format", options->format,
-                       "json (default: the summary object) | table (for people)");
+                       "json (default: the summary object) | table (for people) | log (the event log, "
+                       "time-ordered, as tests/scenarios/*/expected.log hold it)");
   simulate->add_option(
       "--estimates", options->estimates,
       "What the scheduler knows of step durations: history (default: each VM's habit, as "

@@ -148,9 +148,11 @@ std::uint64_t query_unsigned(const httplib::Request& request, const std::string&
 
 // ---- replies ---------------------------------------------------------------------------------------------
 
+// Invalid UTF-8 (a request's path or query echoed in an error message) is replaced by U+FFFD, so that an
+// answer is always JSON, never a 500 from dump().
 void reply(httplib::Response& response, const json& body, int status = 200) {
   response.status = status;
-  response.set_content(body.dump() + "\n", "application/json");
+  response.set_content(body.dump(-1, ' ', false, json::error_handler_t::replace) + "\n", "application/json");
 }
 
 void reply_error(httplib::Response& response, int status, const std::string& field,
@@ -661,6 +663,25 @@ void HttpServer::set_tokens(std::optional<TokenTable> tokens) {
   auto table = tokens ? std::make_shared<const TokenTable>(std::move(*tokens)) : nullptr;
   std::lock_guard lock(impl_->tokens_mutex);
   impl_->tokens = std::move(table);
+}
+
+HttpServer::LocalAnswer HttpServer::answer(std::string_view method, std::string_view target,
+                                           const std::vector<std::pair<std::string, std::string>>& headers,
+                                           std::string_view body) {
+  // As httplib's server reads a request line: the path URL-decoded, the query split into parameters.
+  httplib::Request request;
+  request.method = std::string(method);
+  std::string_view path = target.substr(0, target.find('?'));
+  request.path = httplib::detail::decode_url(std::string(path), false);
+  if (path.size() < target.size()) {
+    httplib::detail::parse_query_text(std::string(target.substr(path.size() + 1)), request.params);
+  }
+  for (const auto& [name, value] : headers) request.headers.emplace(name, value);
+  request.body = std::string(body);
+  httplib::Response response;
+  impl_->dispatch(request, response);
+  if (response.status == -1) response.status = 200;  // as httplib answers a route that set no status
+  return {response.status, response.body};
 }
 
 int HttpServer::port() const {

@@ -21,6 +21,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "api/auth.h"
@@ -64,6 +65,16 @@ class HttpServer {
   // std::runtime_error("cannot listen on ADDRESS:PORT: REASON") if it cannot bind, or ("cannot load the TLS
   // certificate CERT or key KEY") if TLS cannot start with them. Once only.
   void start();
+  // Answers one request without a socket, through the same admission, checks and routes as a served one:
+  // METHOD, TARGET (the path, URL-encoded as on the wire, and an optional ?query), the headers and the body.
+  // For the API fuzzer and tests; an event stream's body is not produced (only its status and headers are
+  // set). Callable before or after start(), from any thread.
+  struct LocalAnswer {
+    int status = 0;
+    std::string body;
+  };
+  LocalAnswer answer(std::string_view method, std::string_view target,
+                     const std::vector<std::pair<std::string, std::string>>& headers, std::string_view body);
   // The port it listens on (the one chosen when Options::port was 0); 0 before start().
   int port() const;
   // Replaces the token table (nullopt: no authentication); from any thread, takes effect for the next

@@ -23,27 +23,6 @@
 
 namespace revive::exec {
 
-std::string_view to_string(Strategy strategy) {
-  switch (strategy) {
-    case Strategy::serial:
-      return "serial";
-    case Strategy::parallel_restart:
-      return "parallel-restart";
-    case Strategy::parallel:
-      return "parallel";
-    case Strategy::revive:
-      return "revive";
-  }
-  return "revive";
-}
-
-std::optional<Strategy> parse_strategy(std::string_view text) {
-  for (auto strategy : {Strategy::serial, Strategy::parallel_restart, Strategy::parallel, Strategy::revive}) {
-    if (to_string(strategy) == text) return strategy;
-  }
-  return std::nullopt;
-}
-
 std::string_view to_string(VmState state) {
   switch (state) {
     case VmState::recovering:
@@ -294,6 +273,7 @@ class Executor::Impl {
     if (!host_failed_[host]) return;
     if (fences_[host].state == Fence::State::running || fences_[host].queued) return;  // not before it ends
     host_failed_[host] = false;
+    down_in_inventory_[host] = false;  // back in service: what runs there from now on is ours again
     fences_[host] = Fence{};
     failed_order_.erase(std::remove(failed_order_.begin(), failed_order_.end(), host), failed_order_.end());
     state_.hosts[host].state = model::HostState::up;
@@ -545,13 +525,13 @@ class Executor::Impl {
     }
     for (const auto& [vm, host] : unanswered_starts) {
       copies_->start_issued(vm, host);
-      env_.loop.schedule_after(grace_s, [this, vm, host] {
+      env_.loop.schedule_after(grace_s, [this, vm = vm, host = host] {
         if (!halted_) copies_->start_outcome_unknown(vm, host);
       });
     }
     for (const auto& [vm, from, to] : unanswered_migrations) {
       copies_->migration_issued(vm, from, to);
-      env_.loop.schedule_after(grace_s, [this, vm, from, to] {
+      env_.loop.schedule_after(grace_s, [this, vm = vm, from = from, to = to] {
         if (!halted_) {
           copies_->migration_answered(vm, from, to, false);
           copies_->maybe_running(vm, to);
@@ -875,9 +855,10 @@ class Executor::Impl {
     if (halted_) return;
     std::set<std::uint32_t> moving;  // tasks to plan, in task order
     if (!pending_failed_hosts_.empty()) {
-      // Every protected VM that runs, or is being recovered onto, a newly failed host moves.
+      // Every protected VM that runs, or is being recovered onto, a newly failed host moves. The VMs of a
+      // host down in the inventory are not expected to run (docs/inventory.md): its loss recovers nothing.
       std::vector<std::uint8_t> newly_failed(state_.hosts.size(), 0);
-      for (auto host : pending_failed_hosts_) newly_failed[host] = 1;
+      for (auto host : pending_failed_hosts_) newly_failed[host] = down_in_inventory_[host] ? 0 : 1;
       pending_failed_hosts_.clear();
       for (model::VmIndex vm = 0; vm < state_.vms.size(); ++vm) {
         auto host = state_.vms[vm].host;

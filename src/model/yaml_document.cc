@@ -90,6 +90,13 @@ class Builder {
         }
         case YAML_SEQUENCE_START_EVENT:
         case YAML_MAPPING_START_EVENT: {
+          // libyaml's scanner does work proportional to the nesting depth for every token, so a text of
+          // nothing but `[[[[...` takes time quadratic in its size (80 KB: 14 s); no inventory or config
+          // nests deeper than a few levels.
+          if (open_.size() >= kMaxDepth) {
+            throw SyntaxError(static_cast<int>(line),
+                              "nested deeper than " + std::to_string(kMaxDepth) + " levels");
+          }
           bool mapping = event.type == YAML_MAPPING_START_EVENT;
           NodeId id = add_node(mapping ? NodeKind::mapping : NodeKind::sequence, line);
           remember_anchor(mapping ? event.data.mapping_start.anchor : event.data.sequence_start.anchor, id);
@@ -108,6 +115,7 @@ class Builder {
   }
 
  private:
+  static constexpr std::size_t kMaxDepth = 64;
   struct Open {
     NodeId node;
     std::size_t first_pending;

@@ -32,7 +32,8 @@ class SyntaxError : public std::runtime_error {
 
 class Document {
  public:
-  // Parses exactly one document (an empty text gives a null root). Throws SyntaxError.
+  // Parses exactly one document (an empty text gives a null root). Throws SyntaxError, also for collections
+  // nested more than 64 deep.
   static Document parse(std::string_view text);
 
   NodeId root() const { return root_; }

@@ -45,7 +45,11 @@ class Parser {
       return false;
     }
     for (const auto& entry : node) {
-      auto key = entry.first.as<std::string>();
+      if (!entry.first.IsScalar()) {  // a list, a mapping or a null as a key (`? [a]: 1`, `!tag: ...`)
+        error(entry.first, field.empty() ? "(document)" : field, "a key must be a plain name");
+        continue;
+      }
+      auto key = entry.first.Scalar();
       if (std::find(allowed.begin(), allowed.end(), key) == allowed.end()) {
         error(entry.first, field.empty() ? key : field + "." + key, "unknown field");
       }
