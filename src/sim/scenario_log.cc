@@ -50,6 +50,9 @@ std::string describe_event(const model::Cloud& cloud, const ScenarioEvent& event
                          event.fail_back ? " (fail_back)" : "");
     case ScenarioEvent::Kind::cancel:
       return "cancel " + host_names(cloud, event.hosts);
+    case ScenarioEvent::Kind::restart_controller:
+      return fmt::format("restart_controller after {} journal record{} (new one +{} s)", event.after_records,
+                         event.after_records == 1 ? "" : "s", seconds(event.restart_delay_s));
     case ScenarioEvent::Kind::fail_step: {
       auto subject = event.step == env::StepKind::fence ? "host " + cloud.hosts[event.vm].name
                                                         : "vm " + cloud.vms[event.vm].name;
@@ -70,6 +73,9 @@ std::string describe_event(const model::Cloud& cloud, const ScenarioEvent& event
           break;
         case ResourceKind::host:
           resource = "host " + cloud.hosts[event.resource].name;
+          break;
+        case ResourceKind::bmc:
+          resource = "bmc " + cloud.hosts[event.resource].name;
           break;
       }
       auto until = event.until_s >= 1e299 ? std::string("for ever") : "until " + seconds(event.until_s);
