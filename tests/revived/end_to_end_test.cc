@@ -420,8 +420,9 @@ TEST(RevivedEndToEnd, StorageFencingDeniesTheCrashedHostAndTheGuestRunsOnItsRema
   cloud.validate();
 }
 
-// A dead array: the crashed host is fenced through its BMC, but its guest's disk cannot be unmapped, so the
-// guest is never started elsewhere and the step's error says why.
+// A dead array: the crashed host's guest's disk cannot be unmapped, so the guest is never started elsewhere
+// and the step's error says why. (Disk steps begin at the declaration, before the power fence: with one
+// attempt and no replan the VM fails at its unmap, and a fence that no start needs any more may not be made.)
 TEST(RevivedEndToEnd, ADeadArrayIsAClearErrorAndTheGuestIsNotStartedWithoutItsDisk) {
   LiveRevived cloud(0, 2, "recovery: {max_attempts: 1, max_replans: 0}\n", "",
                     [](lab::LabSpec& spec) { spec.iscsi_disks = true; });
@@ -432,7 +433,6 @@ TEST(RevivedEndToEnd, ADeadArrayIsAClearErrorAndTheGuestIsNotStartedWithoutItsDi
   ASSERT_TRUE(lab::eventually([&] { return cloud.operation_finished("recovery"); }, 60.0)) << cloud.events();
   auto op = cloud.operation_of_kind("recovery");
   EXPECT_NE(op["state"], "succeeded") << op.dump(2);
-  EXPECT_FALSE(lab.powered_on("qemu0"));
   auto details = cloud.get("/v1/operations/" + op["id"].get<std::string>());
   std::string errors;
   for (const auto& vm : details["vms"]) {
