@@ -96,6 +96,7 @@ int main(int argc, char** argv) {
     options.port = config.listen_port;
     options.tokens = config.api.tokens;
     options.metrics_open = config.api.metrics_open;
+    options.threads = static_cast<int>(config.api.request_threads);
     if (!config.api.certificate_file.empty()) {
       options.tls = revive::api::HttpServer::Options::Tls{config.api.certificate_file, config.api.key_file};
     }

@@ -451,8 +451,14 @@ class ConfigReader {
   }
 
   void read_api(const Section& top, ApiSecurityConfig& api_config) {
-    Section section = this->section(top.value("api"), "api", {"tokens_file", "tls", "metrics_open"});
+    Section section =
+        this->section(top.value("api"), "api", {"tokens_file", "tls", "metrics_open", "request_threads"});
     boolean(section, "metrics_open", api_config.metrics_open);
+    if (NodeId node = integer(section, "request_threads", api_config.request_threads, 1);
+        node != kNoNode && api_config.request_threads > kMaxRequestThreads) {
+      error(node, "api.request_threads",
+            fmt::format("must be at most {}, got {}", kMaxRequestThreads, api_config.request_threads));
+    }
     if (section.value("tokens_file") != kNoNode) {
       if (auto path = read_path(section, "tokens_file")) {
         api_config.tokens_file = *path;

@@ -94,7 +94,11 @@ struct ApiSecurityConfig {
   std::string certificate_file;           // api.tls: both set, or both empty (plain HTTP)
   std::string key_file;
   bool metrics_open = false;  // api.metrics_open: GET /metrics without a token (for a Prometheus)
+  // api.request_threads: threads answering requests; a kept-alive connection or an event stream holds one
+  // while it is open, so this bounds the clients served at once (1..kMaxRequestThreads).
+  unsigned request_threads = 16;
 };
+inline constexpr unsigned kMaxRequestThreads = 256;
 
 // log.*: the daemon's log on stderr (spdlog): one line per event, as text or JSON.
 struct LogConfig {

@@ -83,6 +83,15 @@ IpmiSimBmc::IpmiSimBmc(std::filesystem::path directory, std::string password, st
             "esac\n"
             "exit 0\n");
   ::chmod((directory_ / "chassis.sh").c_str(), 0755);
+  write_lan_config();
+  write("sim.emu",
+        "mc_setbmc 0x20\n"
+        "mc_add 0x20 0 no-device-sdrs 0x23 9 8 0x9f 0x1291 0xf02 persist_sdr\n"
+        "sel_enable 0x20 1000 0x0a\n"
+        "mc_enable 0x20\n");
+}
+
+void IpmiSimBmc::write_lan_config() const {
   write("lan.conf", "name \"bmc-" + std::to_string(port_) +
                         "\"\n"
                         "set_working_mc 0x20\n"
@@ -104,11 +113,6 @@ IpmiSimBmc::IpmiSimBmc(std::filesystem::path directory, std::string password, st
                         " 0x20\"\n"
                         "user 2 true \"admin\" \"" +
                         password_ + "\" admin 10 none md2 md5 straight\n");
-  write("sim.emu",
-        "mc_setbmc 0x20\n"
-        "mc_add 0x20 0 no-device-sdrs 0x23 9 8 0x9f 0x1291 0xf02 persist_sdr\n"
-        "sel_enable 0x20 1000 0x0a\n"
-        "mc_enable 0x20\n");
 }
 
 IpmiSimBmc::~IpmiSimBmc() {
@@ -117,6 +121,22 @@ IpmiSimBmc::~IpmiSimBmc() {
 }
 
 bool IpmiSimBmc::start(double timeout_s, std::string* error) {
+  // The port was free when chosen, but another process may have bound it since (tests run side by side).
+  // Before anyone has been told the port (the first start), take another one and try again.
+  for (int attempt = 1;; ++attempt) {
+    if (start_once(timeout_s, error)) {
+      started_ = true;
+      return true;
+    }
+    bool port_taken =
+        read_text(directory_ / "ipmi_sim.log").find("Address already in use") != std::string::npos;
+    if (started_ || !port_taken || attempt == 5) return false;
+    port_ = free_udp_port();
+    write_lan_config();
+  }
+}
+
+bool IpmiSimBmc::start_once(double timeout_s, std::string* error) {
   stop();
   process_ =
       BackgroundProcess({"ipmi_sim", "-c", (directory_ / "lan.conf").string(), "-f",

@@ -22,7 +22,8 @@ namespace revive::lab {
 
 class IpmiSimBmc {
  public:
-  // `directory` is created if needed and must outlive this object. The port is chosen free now.
+  // `directory` is created if needed and must outlive this object. The port is chosen free now; the first
+  // start() takes another if that one was bound by someone else meanwhile, so read port() after it.
   explicit IpmiSimBmc(std::filesystem::path directory, std::string password = "s3cret-Pa55",
                       std::string power_on_command = {});
   ~IpmiSimBmc();
@@ -57,9 +58,12 @@ class IpmiSimBmc {
 
  private:
   void write(const std::string& name, const std::string& text) const;
+  void write_lan_config() const;  // lan.conf for port_
+  bool start_once(double timeout_s, std::string* error);
   std::filesystem::path directory_;
   std::string password_;
   int port_;
+  bool started_ = false;  // once up, the port is known to others and stays
   BackgroundProcess process_;
 };
 

@@ -320,7 +320,6 @@ struct Bringup {
   void host(Runtime::Host& host) const {
     std::filesystem::create_directories(host.dir);
     host.bmc = std::make_unique<IpmiSimBmc>(host.dir / "bmc", "lab-" + host.info->name + "-pw");
-    host.info->bmc_port = host.bmc->port();
     host.info->bmc_password_file = host.bmc->password_file();
     host.bmc->add_victim_marker(
         ((host.info->kind == HostKind::session ? runtime.short_dir() / host.info->name : host.dir / "node") /
@@ -328,6 +327,7 @@ struct Bringup {
             .string());
     std::string error;
     if (!host.bmc->start(15.0, &error)) throw LabError("lab: " + host.info->name + ": " + error);
+    host.info->bmc_port = host.bmc->port();
     if (host.info->kind == HostKind::test_driver) {
       // test:///default, not a node file: each connection to test:///FILE gets a private instance of its own,
       // so revived would not see what the lab defined.

@@ -164,6 +164,7 @@ TEST(Config, AppliesDefaults) {
   DaemonConfig defaults;
   EXPECT_EQ(config.listen_address, "127.0.0.1");
   EXPECT_EQ(config.listen_port, 7600);
+  EXPECT_EQ(config.api.request_threads, 16u);
   EXPECT_EQ(config.heartbeat.listen_address, "0.0.0.0");
   EXPECT_EQ(config.heartbeat.port, 7610);
   EXPECT_EQ(config.heartbeat.lease_dir, "");
@@ -629,7 +630,7 @@ namespace {
 TEST(Config, ReadsLogAlertsAndOpenMetrics) {
   ConfigDir dir;
   auto config = dir.load(std::string(kMinimal) +
-                         "api: {metrics_open: true}\n"
+                         "api: {metrics_open: true, request_threads: 32}\n"
                          "log: {format: json, level: warn}\n"
                          "alerts:\n"
                          "  queue_size: 50\n"
@@ -639,6 +640,7 @@ TEST(Config, ReadsLogAlertsAndOpenMetrics) {
                          "  commands:\n"
                          "    - {command: ./notify.sh, events: [fence_failed], timeout_s: 3}\n");
   EXPECT_TRUE(config.api.metrics_open);
+  EXPECT_EQ(config.api.request_threads, 32u);
   EXPECT_TRUE(config.log.json);
   EXPECT_EQ(config.log.level, "warn");
   EXPECT_EQ(config.alerts.queue_size, 50u);
@@ -672,6 +674,10 @@ TEST(Config, ReportsBadLogAndAlerts) {
             "recovery_time_shortfall), got an empty list");
   EXPECT_EQ(with("api: {metrics_open: maybe}\n"),
             "revived.yaml:4: api.metrics_open: expected true or false, got 'maybe'");
+  EXPECT_EQ(with("api: {request_threads: 0}\n"),
+            "revived.yaml:4: api.request_threads: must be at least 1, got 0");
+  EXPECT_EQ(with("api: {request_threads: 1000}\n"),
+            "revived.yaml:4: api.request_threads: must be at most 256, got 1000");
 }
 
 }  // namespace
