@@ -7,6 +7,10 @@
 
 namespace revive::control {
 
+namespace {
+constexpr int kRestartRank = exec::ResourceLedger::kRecoveryRank - 1;
+}  // namespace
+
 std::string_view to_string(VmRestart::State state) {
   switch (state) {
     case VmRestart::State::scheduled:
@@ -53,6 +57,13 @@ Controller::Controller(const model::Cloud& cloud, ControllerEnvironment environm
     evacuator_->on_vm_recovered(vm, executor_->state().vms[vm].host);
     if (ready_observer_) ready_observer_(vm);
   });
+  // VM-level restarts take their slots in the same ledger, ranked before recovery: one start on a healthy
+  // host, not held behind slots the executor keeps back for VMs that may wait long for a fence.
+  restart_listener_ = ledger_.add_listener(kRestartRank, [this](std::span<const exec::ScopeId>) {
+    if (restart_queue_.empty() || restart_dispatch_posted_) return;
+    restart_dispatch_posted_ = true;
+    environment_.loop.post([this] { dispatch_restarts(); });
+  });
 }
 
 void Controller::set_ready_observer(std::function<void(model::VmIndex)> observer) {
@@ -67,7 +78,29 @@ void Controller::set_decision_observer(const plan::DecisionObserver& observer) {
 }
 
 void Controller::host_failed(model::HostIndex host) {
+  // Restarts in place on it end here (the executor recovers their VMs with the rest of the host): a call in
+  // flight there can no longer answer, so its slots are given back as the executor gives back its own.
+  for (std::size_t index = 0; index < vm_restarts_.size(); ++index) {
+    auto& restart = vm_restarts_[index];
+    if (restart.host != host ||
+        (restart.state != VmRestart::State::scheduled && restart.state != VmRestart::State::starting))
+      continue;
+    restart.state = VmRestart::State::failed;
+    restart.finished_s = environment_.loop.now_s();
+    restart.reason = "its host failed: recovered with the host's other VMs";
+    release_restart_slots(index);
+  }
   executor_->on_host_failed(host);
+}
+
+void Controller::release_restart_slots(std::size_t index) {
+  if (index >= restart_holds_slots_.size() || !restart_holds_slots_[index]) return;
+  restart_holds_slots_[index] = false;
+  ledger_.release(restart_scopes(vm_restarts_[index].host), restart_listener_);  // tells the engines
+  if (!restart_queue_.empty() && !restart_dispatch_posted_) {  // ... and the restarts queued here
+    restart_dispatch_posted_ = true;
+    environment_.loop.post([this] { dispatch_restarts(); });
+  }
 }
 
 void Controller::host_health(model::HostIndex host, bool up) {
@@ -77,6 +110,11 @@ void Controller::host_health(model::HostIndex host, bool up) {
 void Controller::host_returned(model::HostIndex host) {
   fencer_.host_recovered(host);  // the proofs of its last loss end with it
   executor_->on_host_returned(host);
+}
+
+bool Controller::host_confirmed_off(model::HostIndex host) {
+  if (halted_) return false;
+  return executor_->on_host_confirmed_off(host);
 }
 
 void Controller::drain(const std::vector<model::HostIndex>& hosts, double deadline_s,
@@ -148,7 +186,7 @@ void Controller::vm_stopped_unexpectedly(model::VmIndex vm, model::HostIndex hos
   environment_.loop.schedule_after(restart_options_.delay_s, [this, index] { restart_in_place(index); });
 }
 
-void Controller::restart_in_place(std::size_t index) {
+void Controller::restart_in_place(std::size_t index, bool from_queue) {
   if (halted_) return;
   auto& restart = vm_restarts_[index];
   const auto& state = executor_->state();
@@ -164,18 +202,38 @@ void Controller::restart_in_place(std::size_t index) {
     environment_.journal.append({"vm_restart_refused", payload.dump()});
   };
   // Meanwhile the host may have been lost or drained, or the VM taken over by an engine.
-  if (!availability_.available(host)) return refuse("its host is no longer available");
+  if (!availability_.available(host)) {
+    refuse("its host is no longer available");
+    // A lost host's VMs are the executor's recovery already; on a host that is up but takes no VM (draining,
+    // suspect, in maintenance) the VM is placed elsewhere.
+    if (executor_->state().hosts[host].state != model::HostState::down) relocate(vm, host);
+    return;
+  }
   if (state.vms[vm].host != host || evacuator_->state().vms[vm].host != host)
     return refuse("the VM was moved meanwhile");
   if (!copies_.only_on(vm, host) && !copies_.hosts(vm).empty())
     return refuse("a copy may run elsewhere: " + copies_.describe(vm, state));
+  // Counted against every limit of a start there, like the engines' starts: queued until they have room.
+  auto scopes = restart_scopes(host);
+  if ((!from_queue && !restart_queue_.empty()) || !ledger_.try_acquire(scopes, restart_listener_)) {
+    if (from_queue) {
+      restart_queue_.push_front(index);
+    } else {
+      restart_queue_.push_back(index);
+    }
+    return;
+  }
+  restart_holds_slots_.resize(vm_restarts_.size(), false);
+  restart_holds_slots_[index] = true;
   restart.state = VmRestart::State::starting;
   environment_.journal.append({"vm_restart_started", payload.dump()});
   copies_.start_issued(vm, host);
   environment_.hypervisor.start_vm(host, vm,
                                    [this, index, payload](const env::OperationResult& result) mutable {
-                                     if (halted_) return;
+                                     release_restart_slots(index);
                                      auto& done = vm_restarts_[index];
+                                     if (halted_ || done.state != VmRestart::State::starting)
+                                       return;  // its host failed meanwhile
                                      copies_.start_answered(done.vm, done.host, result.ok);
                                      done.finished_s = environment_.loop.now_s();
                                      if (result.ok) {
@@ -186,8 +244,39 @@ void Controller::restart_in_place(std::size_t index) {
                                        done.reason = result.error;
                                        payload["error"] = result.error;
                                        environment_.journal.append({"vm_restart_failed", payload.dump()});
+                                       // The hypervisor answered: the VM does not run there. Placed
+                                       // elsewhere.
+                                       relocate(done.vm, done.host);
                                      }
                                    });
+}
+
+exec::ScopeSet Controller::restart_scopes(model::HostIndex host) const {
+  exec::ScopeSet scopes;
+  scopes.add(ledger_.endpoint(executor_->state().hosts[host].endpoint));
+  scopes.add(ledger_.host_starts(host));
+  scopes.add(ledger_.global());
+  return scopes;
+}
+
+void Controller::dispatch_restarts() {
+  restart_dispatch_posted_ = false;
+  if (halted_) return;
+  // First come, first served: the head waits for its slots, the others behind it.
+  while (!restart_queue_.empty()) {
+    auto index = restart_queue_.front();
+    if (vm_restarts_[index].state == VmRestart::State::scheduled &&
+        !ledger_.can_acquire(restart_scopes(vm_restarts_[index].host), restart_listener_))
+      return;
+    restart_queue_.pop_front();
+    if (vm_restarts_[index].state == VmRestart::State::scheduled) restart_in_place(index, true);
+  }
+}
+
+void Controller::relocate(model::VmIndex vm, model::HostIndex host) {
+  if (!copies_.hosts(vm).empty() && !copies_.only_on(vm, host)) return;  // a copy may run elsewhere
+  copies_.proven_absent(vm, host);
+  executor_->on_vm_failed(vm, host);
 }
 
 bool Controller::busy() const {
@@ -197,6 +286,18 @@ bool Controller::busy() const {
 void Controller::finalize() {
   executor_->finalize();
   evacuator_->finalize();
+  for (auto index : restart_queue_) {
+    auto& restart = vm_restarts_[index];
+    if (restart.state != VmRestart::State::scheduled) continue;
+    std::string full;
+    for (auto scope : restart_scopes(restart.host)) {
+      if (ledger_.has_room(scope)) continue;
+      full += fmt::format("{}{} of {} in flight", full.empty() ? "" : ", ", ledger_.in_flight(scope),
+                          ledger_.capacity(scope));
+    }
+    restart.reason = "its restart in place waits for a start slot (" + full +
+                     ": calls that never answered hold them until their host is fenced)";
+  }
 }
 
 }  // namespace revive::control

@@ -12,6 +12,7 @@
 // Threading: single-threaded; call everything on the environment's event loop thread.
 #pragma once
 
+#include <deque>
 #include <functional>
 #include <memory>
 #include <string>
@@ -97,6 +98,9 @@ class Controller {
   // `host` is back in service after a loss (powered on and up): a target again; a later failure is a new
   // loss.
   void host_returned(model::HostIndex host);
+  // An operator verified that the failed `host` is off (confirm-down): the proof its fence could not give;
+  // VMs waiting for it are recovered. False when `host` is not a failed host (nothing changes).
+  bool host_confirmed_off(model::HostIndex host);
   // Operator requests (maintenance, predicted failure): exec::Evacuator.
   void drain(const std::vector<model::HostIndex>& hosts, double deadline_s, exec::EvacuationReason reason);
   void exit_maintenance(const std::vector<model::HostIndex>& hosts, bool fail_back);
@@ -134,7 +138,14 @@ class Controller {
   const std::vector<VmRestart>& vm_restarts() const { return vm_restarts_; }
 
  private:
-  void restart_in_place(std::size_t restart);
+  // `from_queue`: taken from restart_queue_'s head (else it queues behind the restarts waiting there).
+  void restart_in_place(std::size_t restart, bool from_queue = false);
+  // Starts queued restarts whose slots (the host's endpoint, its starts, the global limit) are free.
+  void dispatch_restarts();
+  exec::ScopeSet restart_scopes(model::HostIndex host) const;
+  // A restart in place that cannot happen (failed, refused) hands the VM to the executor, which places it
+  // elsewhere, when the VM is known not to run on its host.
+  void relocate(model::VmIndex vm, model::HostIndex host);
 
   ControllerEnvironment environment_;
   VmRestartOptions restart_options_;
@@ -147,6 +158,11 @@ class Controller {
   std::unique_ptr<exec::Executor> executor_;
   std::unique_ptr<exec::Evacuator> evacuator_;
   std::function<void(model::VmIndex)> ready_observer_;
+  exec::ResourceLedger::ListenerId restart_listener_ = 0;
+  std::vector<bool> restart_holds_slots_;  // by vm_restarts_ index: its start's slots not yet given back
+  void release_restart_slots(std::size_t restart);
+  std::deque<std::size_t> restart_queue_;  // restarts (vm_restarts_ indices) waiting for slots, in order
+  bool restart_dispatch_posted_ = false;
 };
 
 }  // namespace revive::control

@@ -481,6 +481,9 @@ class Daemon::Engine {
     }
     manual_->confirm(h);
     monitor_->confirm_down(h, caller.user);
+    // Also where the fence chain has already given up (every level failed, its VMs waiting for a proof): the
+    // operator's word is that proof, and the recovery resumes.
+    controller_->host_confirmed_off(h);
     std::string message = fmt::format("{} confirms {} is off", caller.user, name);
     emit("host_confirmed_down", name, "", recovery_of_host(h), message, {{"by", caller.user}});
     return {{"host", name},

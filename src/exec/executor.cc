@@ -268,6 +268,31 @@ class Executor::Impl {
     return std::any_of(vms.begin(), vms.end(), [this](model::VmIndex vm) { return state_.vms[vm].protect; });
   }
 
+  bool on_host_confirmed_off(model::HostIndex host) {
+    if (halted_ || host >= host_failed_.size() || !host_failed_[host]) return false;
+    auto& fence = fences_[host];
+    if (fence.state == Fence::State::done) return true;
+    // The VMs that gave up waiting for this host's proof; planned again once it is there.
+    std::vector<std::uint32_t> waiting;
+    for (std::uint32_t index = 0; index < tasks_.size(); ++index) {
+      const auto& task = tasks_[index];
+      if (task.state == VmState::waiting && task.waiting_for_proof && copies_->may_run_on(task.vm, host))
+        waiting.push_back(index);
+    }
+    // A fence in flight is left to answer: the fencer's manual level (fence::ManualFencer) answers it with
+    // this confirmation, and the fence is recorded as that level's.
+    if (fence.state == Fence::State::running) return true;
+    if (fence.queued) {
+      fence.queued = false;
+      std::erase(fence_queue_, host);
+    }
+    journal("host_confirmed_off", fmt::format(R"({{"host":"{}"}})", json_escape(state_.hosts[host].name)));
+    fence_done(host);
+    for (auto index : waiting) pending_replans_.push_back(index);
+    request_process();
+    return true;
+  }
+
   void on_host_returned(model::HostIndex host) {
     if (host >= state_.hosts.size()) throw std::invalid_argument("on_host_returned: no such host");
     if (!host_failed_[host]) return;
@@ -2093,6 +2118,9 @@ void Executor::on_host_failed(model::HostIndex host) {
 }
 void Executor::on_host_returned(model::HostIndex host) {
   impl_->on_host_returned(host);
+}
+bool Executor::on_host_confirmed_off(model::HostIndex host) {
+  return impl_->on_host_confirmed_off(host);
 }
 void Executor::on_vm_failed(model::VmIndex vm, model::HostIndex host) {
   impl_->on_vm_failed(vm, host);

@@ -138,6 +138,12 @@ class Executor {
   // `host` is back (powered on, up again, taken back by the operator): it is a target again, the proof of
   // its last loss (its fence) is over, and a later failure of it is a new loss with a fence of its own.
   void on_host_returned(model::HostIndex host);
+  // An operator has verified that the failed `host` is off (`confirm-down`): a proof like a confirmed fence,
+  // for this loss of the host only. A fence in flight is left to answer (the fencer's manual level takes the
+  // confirmation); otherwise (not begun, queued, between retries, failed for good) the fence counts as done
+  // now and VMs left waiting for this host's proof are planned again. False, and nothing changes, when
+  // `host` is not a failed host being recovered.
+  bool on_host_confirmed_off(model::HostIndex host);
   // `vm` failed on its healthy host `host` for good (a VM-level failure: it kept stopping there) and no copy
   // runs there now (the caller holds that proof, e.g. the hypervisor reported it stopped): it is placed
   // elsewhere, `host` excluded, as a recovery of its own. Ignored while the VM is being recovered.

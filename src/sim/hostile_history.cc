@@ -86,6 +86,7 @@ class HistoryBuilder {
     auto motifs = draws_.between(2, 5);
     for (std::uint64_t m = 0; m < motifs; ++m) add_motif();
     add_controller_restarts();
+    // add_vm_crashes_and_confirmations();  TEMP
     std::stable_sort(scenario.events.begin(), scenario.events.end(),
                      [](const ScenarioEvent& a, const ScenarioEvent& b) { return a.at_s < b.at_s; });
 
@@ -525,6 +526,41 @@ class HistoryBuilder {
     }
   }
 
+  // Drawn after everything else (so the rest of each seed's history is what it was before these existed):
+  // now and then guests crash on their own (VM-level restarts in place, and past max_restarts a relocation),
+  // sometimes the same one again and again; and an operator confirms a lost host off (confirm-down), early
+  // (refused before the host is declared), while its fence still tries, or after it failed for good.
+  void add_vm_crashes_and_confirmations() {
+    auto& events = history_.scenario.events;
+    if (!cloud_.vms.empty() && draws_.percent(25)) {
+      auto crashes = draws_.between(1, 5);
+      auto vm = static_cast<model::VmIndex>(draws_.between(0, cloud_.vms.size() - 1));
+      for (std::uint64_t c = 0; c < crashes; ++c) {
+        if (draws_.percent(40)) vm = static_cast<model::VmIndex>(draws_.between(0, cloud_.vms.size() - 1));
+        ScenarioEvent event;
+        event.kind = ScenarioEvent::Kind::vm_crash;
+        event.at_s = round_to(draws_.real(0.0, 400.0), 0.5);
+        event.vm = vm;
+        notes_.push_back(fmt::format("{} crashes at {:g}", cloud_.vms[vm].name, event.at_s));
+        events.push_back(std::move(event));
+      }
+    }
+    std::vector<const ScenarioEvent*> losses;
+    for (const auto& event : events) {
+      if (event.kind == ScenarioEvent::Kind::fail || event.kind == ScenarioEvent::Kind::isolate)
+        losses.push_back(&event);
+    }
+    if (losses.empty() || !draws_.percent(30)) return;
+    const auto& loss = *draws_.pick(losses);
+    ScenarioEvent event;
+    event.kind = ScenarioEvent::Kind::confirm_down;
+    event.at_s = round_to(loss.at_s + draws_.real(0.0, 200.0), 0.5);
+    event.hosts = {draws_.pick(loss.hosts)};
+    notes_.push_back(
+        fmt::format("an operator confirms {} off at {:g}", cloud_.hosts[event.hosts[0]].name, event.at_s));
+    events.push_back(std::move(event));
+  }
+
   // Failing steps of random VMs: starts, disk maps and unmaps, network changes, stops and migrations.
   void random_fail_steps(double at) {
     static const std::vector<env::StepKind> kinds = {env::StepKind::vm_start,   env::StepKind::disk_map,
@@ -599,6 +635,12 @@ std::string scenario_yaml(const HostileHistory& history) {
         break;
       case ScenarioEvent::Kind::cancel:
         text += fmt::format("- {{at: {}, cancel: {}}}\n", event.at_s, host_list(event.hosts));
+        break;
+      case ScenarioEvent::Kind::confirm_down:
+        text += fmt::format("- {{at: {}, confirm_down: {}}}\n", event.at_s, host_list(event.hosts));
+        break;
+      case ScenarioEvent::Kind::vm_crash:
+        text += fmt::format("- {{at: {}, vm_crash: {}}}\n", event.at_s, cloud.vms[event.vm].name);
         break;
       case ScenarioEvent::Kind::restart_controller:
         text += fmt::format("- {{at: {}, restart_controller: {{after_records: {}, delay: {}}}}}\n",

@@ -4,6 +4,7 @@
 #include <yaml-cpp/yaml.h>
 
 #include <algorithm>
+#include <array>
 #include <cmath>
 #include <cstring>
 #include <fstream>
@@ -209,9 +210,10 @@ class Parser {
   }
 
   void parse_event(const YAML::Node& node, const std::string& field, Scenario& scenario) {
-    if (!check_map(node, field,
-                   {"at", "fail", "isolate", "channels", "evacuate", "deadline", "reason", "fail_step",
-                    "slow_step", "exit_maintenance", "fail_back", "cancel", "restart_controller"})) {
+    if (!check_map(
+            node, field,
+            {"at", "fail", "isolate", "channels", "evacuate", "deadline", "reason", "fail_step", "slow_step",
+             "exit_maintenance", "fail_back", "cancel", "restart_controller", "vm_crash", "confirm_down"})) {
       return;
     }
     ScenarioEvent event;
@@ -225,15 +227,17 @@ class Parser {
       error(node, field + ".at", "is required");
       ok = false;
     }
+    static constexpr std::array kKinds = {"fail",      "isolate",          "evacuate", "fail_step",
+                                          "slow_step", "exit_maintenance", "cancel",   "restart_controller",
+                                          "vm_crash",  "confirm_down"};
     int kinds = 0;
-    for (auto name : {"fail", "isolate", "evacuate", "fail_step", "slow_step", "exit_maintenance", "cancel",
-                      "restart_controller"}) {
-      kinds += node[name] ? 1 : 0;
+    std::string names;
+    for (std::size_t i = 0; i < kKinds.size(); ++i) {
+      kinds += node[kKinds[i]] ? 1 : 0;
+      names += std::string(i == 0 ? "" : i + 1 == kKinds.size() ? " or " : ", ") + kKinds[i];
     }
     if (kinds != 1) {
-      error(node, field,
-            "needs exactly one of fail, isolate, evacuate, fail_step, slow_step, exit_maintenance, cancel, "
-            "restart_controller");
+      error(node, field, "needs exactly one of " + names);
       return;
     }
     if (!node["exit_maintenance"] && node["fail_back"]) {
@@ -308,6 +312,18 @@ class Parser {
       event.kind = ScenarioEvent::Kind::cancel;
       event.hosts = hosts(cancel, field + ".cancel");
       ok = ok && !event.hosts.empty();
+    } else if (auto confirm = node["confirm_down"]; confirm) {
+      event.kind = ScenarioEvent::Kind::confirm_down;
+      event.hosts = hosts(confirm, field + ".confirm_down");
+      ok = ok && !event.hosts.empty();
+    } else if (auto crash = node["vm_crash"]; crash) {
+      event.kind = ScenarioEvent::Kind::vm_crash;
+      auto vm_name = string(crash, field + ".vm_crash");
+      event.vm = vm_name ? cloud_.find_vm(*vm_name) : model::kNoIndex;
+      if (vm_name && event.vm == model::kNoIndex) {
+        error(crash, field + ".vm_crash", "unknown VM \"" + *vm_name + "\"");
+      }
+      ok = ok && event.vm != model::kNoIndex;
     } else if (auto fail_step = node["fail_step"]; fail_step) {
       event.kind = ScenarioEvent::Kind::fail_step;
       ok = parse_fail_step(fail_step, field + ".fail_step", event) && ok;

@@ -69,6 +69,9 @@ struct ScenarioEvent {
   // back); cancel: their evacuation is cancelled (moves in flight finish, the hosts are up).
   // restart_controller: the controller dies right after its `after_records`-th journal record from `at`, and
   // a new one resumes from the journal `restart_delay_s` later.
+  // vm_crash: `vm` stops on its own where it runs (the hypervisor reports it; VM-level restarts follow).
+  // confirm_down: an operator verifies the hosts are off (turning them off if they were not): the proof a
+  // fence could not give, for hosts declared failed.
   enum class Kind : std::uint8_t {
     fail,
     isolate,
@@ -77,12 +80,14 @@ struct ScenarioEvent {
     slow_step,
     exit_maintenance,
     cancel,
-    restart_controller
+    restart_controller,
+    vm_crash,
+    confirm_down
   };
   Kind kind = Kind::fail;
   double at_s = 0.0;
   int line = 0;  // in the scenario file, for messages
-  // fail, isolate, evacuate, exit_maintenance, cancel: the hosts.
+  // fail, isolate, evacuate, exit_maintenance, cancel, confirm_down: the hosts.
   std::vector<model::HostIndex> hosts;
   bool fail_back = false;  // exit_maintenance
   // restart_controller
@@ -94,7 +99,7 @@ struct ScenarioEvent {
   double deadline_s = 0.0;
   std::string reason;  // maintenance | predicted-failure
   // fail_step: the next `times` attempts of `step` of `vm` (or of the fence of `host`) started at or after
-  // at_s fail; `disk` narrows disk steps to one disk.
+  // at_s fail; `disk` narrows disk steps to one disk. vm_crash: the VM.
   model::VmIndex vm = model::kNoIndex;
   env::StepKind step = env::StepKind::vm_start;
   std::uint32_t times = 1;

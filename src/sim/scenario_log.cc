@@ -53,6 +53,10 @@ std::string describe_event(const model::Cloud& cloud, const ScenarioEvent& event
     case ScenarioEvent::Kind::restart_controller:
       return fmt::format("restart_controller after {} journal record{} (new one +{} s)", event.after_records,
                          event.after_records == 1 ? "" : "s", seconds(event.restart_delay_s));
+    case ScenarioEvent::Kind::vm_crash:
+      return "vm_crash " + cloud.vms[event.vm].name;
+    case ScenarioEvent::Kind::confirm_down:
+      return "confirm_down " + host_names(cloud, event.hosts);
     case ScenarioEvent::Kind::fail_step: {
       auto subject = event.step == env::StepKind::fence ? "host " + cloud.hosts[event.vm].name
                                                         : "vm " + cloud.vms[event.vm].name;
@@ -148,6 +152,20 @@ std::string scenario_log(const model::Cloud& cloud, const Scenario& scenario,
           fmt::format("running  {} on {}", cloud.vms[vm.vm].name,
                       vm.to == model::kNoIndex ? std::string("-") : cloud.hosts[vm.to].name));
     }
+  }
+  for (const auto& confirmation : result.confirmations) {
+    add(confirmation.at_s, 1,
+        fmt::format(
+            "confirm  {} off: {}", cloud.hosts[confirmation.host].name,
+            confirmation.accepted ? "accepted, the proof of its fence" : "refused (not declared failed)"));
+  }
+  for (const auto& restart : result.vm_restarts) {
+    auto host = restart.host == model::kNoIndex ? std::string("-") : cloud.hosts[restart.host].name;
+    std::string text = fmt::format("vm-restart {} on {} #{}: {}", cloud.vms[restart.vm].name, host,
+                                   restart.attempt, control::to_string(restart.state));
+    if (restart.finished_s >= 0) text += " at " + seconds(restart.finished_s - origin);
+    if (!restart.reason.empty()) text += " -- " + restart.reason;
+    add(restart.stopped_s, 1, std::move(text));
   }
   std::stable_sort(lines.begin(), lines.end(), [](const Line& a, const Line& b) {
     return std::tie(a.at_s, a.order, a.sequence) < std::tie(b.at_s, b.order, b.sequence);

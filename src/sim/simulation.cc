@@ -335,6 +335,10 @@ SimulationResult run_simulation(const model::Cloud& cloud, const Scenario& scena
   std::vector<CutChannels> cut(cloud.hosts.size(), CutChannels{false, false, false});
   std::vector<bool> crashed(cloud.hosts.size(), false), judged_cut_off(cloud.hosts.size(), false);
   double last_loss_s = 0.0;
+  std::unique_ptr<SimDetector> detector;  // the real detector, made below when `latency.detect` is not fixed
+  auto declared = [&](model::HostIndex host) {
+    return detector ? detector->declared_at_s()[host] >= 0 : declared_at_s[host] >= 0;
+  };
   for (const auto& event : scenario.events) {
     switch (event.kind) {
       case ScenarioEvent::Kind::fail:
@@ -410,12 +414,32 @@ SimulationResult run_simulation(const model::Cloud& cloud, const Scenario& scena
         loop.schedule_at(event.at_s,
                          [&controller_ref, &event] { controller_ref->cancel_drain(event.hosts); });
         break;
+      case ScenarioEvent::Kind::vm_crash:
+        // The hypervisor reports the stop at once (libvirt's lifecycle event).
+        loop.schedule_at(event.at_s, [&world, &controller_ref, vm = event.vm] {
+          if (auto host = world.crash_vm(vm); host != model::kNoIndex)
+            controller_ref->vm_stopped_unexpectedly(vm, host);
+        });
+        break;
+      case ScenarioEvent::Kind::confirm_down:
+        // As revived's confirm-down: it counts only for a host declared failed; the operator has then made
+        // sure it is off (the world turns it off if it was not), which is the proof a fence gives.
+        loop.schedule_at(event.at_s, [&world, &controller_ref, &event, &result, &loop, &declared] {
+          for (auto host : event.hosts) {
+            bool accepted = declared(host);
+            if (accepted) {
+              world.confirm_off(host);
+              accepted = controller_ref->host_confirmed_off(host);
+            }
+            result.confirmations.push_back({loop.now_s(), host, accepted});
+          }
+        });
+        break;
     }
   }
 
   // Without a fixed detection delay the real detector watches simulated heartbeats and decides (issue 6);
   // heartbeats stop two minutes after the last host goes down, when detection no longer matters.
-  std::unique_ptr<SimDetector> detector;
   if (!scenario.latency.detect && !result.failed_hosts.empty()) {
     double last_loss = last_loss_s;
     detector = std::make_unique<SimDetector>(
@@ -443,6 +467,10 @@ SimulationResult run_simulation(const model::Cloud& cloud, const Scenario& scena
   }
   phase("run (plan + execute)");
   live->finalize();
+  for (const auto& controller : controllers) {
+    const auto& restarts = controller->vm_restarts();
+    result.vm_restarts.insert(result.vm_restarts.end(), restarts.begin(), restarts.end());
+  }
   auto& executor = live->executor();
   auto& evacuator = live->evacuator();
   result.callbacks = loop.callbacks_run();
@@ -469,6 +497,14 @@ SimulationResult run_simulation(const model::Cloud& cloud, const Scenario& scena
       if (step.kind != env::StepKind::fence || step.host != host || !step.finished || !step.ok) continue;
       double at = round_ms(step.end_s - result.first_event_s);
       if (!report.fenced_at_s || at < *report.fenced_at_s) report.fenced_at_s = at;
+    }
+    for (const auto& confirmation : result.confirmations) {
+      if (confirmation.host != host || !confirmation.accepted) continue;
+      double at = round_ms(confirmation.at_s - result.first_event_s);
+      if (!report.fenced_at_s || at < *report.fenced_at_s) {
+        report.fenced_at_s = at;
+        report.reason = "confirmed off by an operator";
+      }
     }
     std::string blocked;  // the first reason the detector gave for holding the host's fence
     if (detector) {
@@ -664,6 +700,13 @@ SimulationResult run_simulation(const model::Cloud& cloud, const Scenario& scena
       outcome.priority = move->priority;
       outcome.state = std::string(exec::to_string(move->outcome));
       outcome.reason = move->reason;
+    } else if (auto restart = std::find_if(result.vm_restarts.rbegin(), result.vm_restarts.rend(),
+                                           [v](const control::VmRestart& r) { return r.vm == v; });
+               restart != result.vm_restarts.rend() &&
+               (restart->state == control::VmRestart::State::scheduled ||
+                restart->state == control::VmRestart::State::starting)) {
+      outcome.state = restart->state == control::VmRestart::State::scheduled ? "waiting" : "recovering";
+      outcome.reason = restart->reason.empty() ? "its restart in place has not answered" : restart->reason;
     } else {
       outcome.state = "waiting";
       outcome.reason = "the executor never took charge of it";

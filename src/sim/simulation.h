@@ -14,6 +14,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "control/controller.h"
 #include "exec/evacuation.h"
 #include "exec/executor.h"
 #include "model/cloud.h"
@@ -117,6 +118,16 @@ struct SimulationResult {
   // "from", "outcome", "priority", "reason"} each, in VM order (part of the summary).
   nlohmann::ordered_json evacuation_reported = nlohmann::ordered_json::array();
   double peak_nic_utilisation = 0.0;  // fraction of the busiest NIC at its busiest (<= 1)
+  // VM-level restarts (scenario `vm_crash` events) as the controller decided them, oldest first (loop clock).
+  std::vector<control::VmRestart> vm_restarts;
+  // Operators' `confirm_down` as the controller took them: accepted, or refused (the host was not declared
+  // failed). Loop clock.
+  struct Confirmation {
+    double at_s = 0.0;
+    model::HostIndex host = model::kNoIndex;
+    bool accepted = false;
+  };
+  std::vector<Confirmation> confirmations;
 };
 
 // `evacuate` events drain their host from `at` with the deadline `at + deadline` (exec::Evacuator).

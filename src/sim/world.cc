@@ -55,7 +55,7 @@ class SimHypervisor final : public env::Hypervisor {
     w.in_flight_[id].timer =
         w.loop_.schedule_after(duration, [this, id, host, vm, fails, done = std::move(done)] {
           auto& world = world_;
-          if (fails) {
+          if (fails && !world.confirmed_off_[host]) {
             world.finish(id, false, "injected failure");
             if (world.reachable_[host]) done(env::OperationResult::failure("vm_start failed (injected)"));
             return;
@@ -352,6 +352,7 @@ SimWorld::SimWorld(const model::Cloud& cloud, const Scenario& scenario, SimEvent
   powered_.assign(host_count, true);
   reachable_.assign(host_count, true);
   fenced_.assign(host_count, false);
+  confirmed_off_.assign(host_count, false);
   agent_cut_.assign(host_count, false);
   lease_cut_.assign(host_count, false);
   vms_running_on_host_.resize(host_count);
@@ -566,6 +567,25 @@ void SimWorld::isolate_host(model::HostIndex host, const CutChannels& cut) {
   for (const auto& handler : hypervisor_handlers_) {
     handler({env::HypervisorEvent::Kind::host_connection_lost, host, model::kNoIndex});
   }
+}
+
+model::HostIndex SimWorld::crash_vm(model::VmIndex vm) {
+  // A guest on a host cut off from the controller does not crash in this model: nobody could hear of it
+  // until the host is reachable again, which never happens in a scenario.
+  if (copies_[vm].empty() || !reachable_[copies_[vm].front()]) return model::kNoIndex;
+  auto host = copies_[vm].front();
+  copies_[vm].erase(copies_[vm].begin());
+  erase_value(ran_on_[vm], host);  // its hypervisor reports the stop: proven stopped there
+  for (const auto& handler : hypervisor_handlers_) {
+    handler({env::HypervisorEvent::Kind::vm_crashed, host, vm, "crashed"});
+  }
+  return host;
+}
+
+void SimWorld::confirm_off(model::HostIndex host) {
+  if (powered_[host]) power_off(host);
+  confirmed_off_[host] = true;
+  fenced_[host] = true;
 }
 
 void SimWorld::arm_fail_step(const ScenarioEvent& event) {

@@ -84,6 +84,12 @@ class SimWorld {
   void isolate_host(model::HostIndex host, const CutChannels& cut = {});
   void arm_fail_step(const ScenarioEvent& event);
   void add_slowdown(const ScenarioEvent& event);
+  // The VM stops on its own (a guest crash) where it runs; the hypervisor reports it. Returns that host, or
+  // kNoIndex if it ran nowhere or its host is unreachable (then nothing happens: no one could hear of it).
+  model::HostIndex crash_vm(model::VmIndex vm);
+  // An operator verified the host is off (and turned it off if it was not): the proof a manual fence level
+  // gives. A fence of it in flight, or a later one, succeeds whatever failure was injected.
+  void confirm_off(model::HostIndex host);
 
   // True state.
   bool powered(model::HostIndex host) const { return powered_[host]; }
@@ -158,6 +164,7 @@ class SimWorld {
   std::uint32_t global_max_parallel_;
 
   std::vector<bool> powered_, reachable_, fenced_, agent_cut_, lease_cut_;
+  std::vector<bool> confirmed_off_;  // by an operator (confirm_off)
   std::vector<std::vector<model::HostIndex>> copies_;
   std::vector<std::vector<model::HostIndex>> ran_on_;  // hosts a VM ran on and was not proven stopped on
   std::vector<double> running_since_;

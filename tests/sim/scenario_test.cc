@@ -93,6 +93,8 @@ events:
   - {at: 6}
   - {at: 7, slow_step: {array: array-9, factor: 0}}
   - {at: 8, isolate: [host-0001], deadline: 3}
+  - {at: 9, vm_crash: vm-999999}
+  - {at: 10, confirm_down: [host-0001, host-0001]}
 )");
   EXPECT_NE(errors.find("scn.yaml:4: latency.vm_start.median: must be >= 0"), std::string::npos) << errors;
   EXPECT_NE(errors.find("scn.yaml:5: latency.bogus: unknown field"), std::string::npos) << errors;
@@ -106,6 +108,16 @@ events:
       << errors;
   EXPECT_NE(errors.find("scn.yaml:10: events[3].slow_step.factor: must be > 0"), std::string::npos) << errors;
   EXPECT_NE(errors.find("scn.yaml:11: events[4].deadline: only allowed with evacuate"), std::string::npos)
+      << errors;
+  EXPECT_NE(errors.find("scn.yaml:12: events[5].vm_crash: unknown VM \"vm-999999\""), std::string::npos)
+      << errors;
+  EXPECT_NE(errors.find("scn.yaml:13: events[6].confirm_down[1]: host \"host-0001\" listed twice"),
+            std::string::npos)
+      << errors;
+  EXPECT_NE(
+      errors.find("needs exactly one of fail, isolate, evacuate, fail_step, slow_step, exit_maintenance, "
+                  "cancel, restart_controller, vm_crash or confirm_down"),
+      std::string::npos)
       << errors;
 }
 
