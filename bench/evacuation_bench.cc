@@ -82,29 +82,18 @@ model::HostIndex busiest_host(const model::Cloud& cloud, double nic_gbps = 0) {
   return best;
 }
 
-// A lower bound on any strategy's live makespan: every drained host's NIC must carry the memory of its VMs at
-// least once, and each VM needs its setup plus one copy at the slower of its two NICs (the fastest target).
-double lower_bound_s(const model::Cloud& cloud, const std::vector<model::HostIndex>& hosts) {
-  double bound = 0;
-  double fastest = 0;
-  std::vector<bool> drained(cloud.hosts.size(), false);
-  for (auto h : hosts) drained[h] = true;
-  for (model::HostIndex h = 0; h < cloud.hosts.size(); ++h) {
-    if (!drained[h] && cloud.hosts[h].state == model::HostState::up)
-      fastest = std::max(fastest, cloud.hosts[h].nic_gbps);
-  }
-  for (auto h : hosts) {
-    double memory = 0;
-    double nic = cloud.hosts[h].nic_gbps * exec::kMibPerSecondPerGbps;
-    for (auto v : cloud.vms_on(h)) {
-      if (!cloud.vms[v].protect) continue;
-      double vm_memory = static_cast<double>(cloud.vms[v].memory_mib);
-      memory += vm_memory;
-      bound = std::max(bound, 2.0 + vm_memory / std::min(nic, fastest * exec::kMibPerSecondPerGbps));
-    }
-    bound = std::max(bound, 2.0 + memory / nic);
-  }
-  return bound;
+// The engine's lower bound on any live schedule (exec::evacuation_lower_bound_s: each VM alone at the best
+// share it can get, its re-dirtied rounds included, through its host's NIC and migration slots and its
+// endpoint's; spares kept for failures are no targets), at the dirty rates the simulation draws with `seed`.
+double lower_bound_s(const model::Cloud& cloud, const std::vector<model::HostIndex>& hosts,
+                     std::uint64_t seed = 1) {
+  exec::testing::TestLoop loop;
+  sim::SimMigrations::Options options;
+  options.seed = seed;
+  sim::SimMigrations migrations(cloud, loop, options);
+  std::vector<double> dirty(cloud.vms.size());
+  for (model::VmIndex v = 0; v < cloud.vms.size(); ++v) dirty[v] = migrations.actual_dirty_mib_s(v);
+  return exec::evacuation_lower_bound_s(cloud, hosts, options.parameters, nullptr, &dirty);
 }
 
 std::vector<model::HostIndex> rack_of(const model::Cloud& cloud, model::HostIndex host) {

@@ -57,7 +57,8 @@ std::string_view to_string(EvacuationOutcome outcome) {
 }
 
 double evacuation_lower_bound_s(const model::Cloud& cloud, const std::vector<HostIndex>& hosts,
-                                const LiveMigrationParameters& parameters, std::string* binding) {
+                                const LiveMigrationParameters& parameters, std::string* binding,
+                                const std::vector<double>* dirty_mib_s) {
   std::vector<bool> drained(cloud.hosts.size(), false);
   for (auto h : hosts) drained[h] = true;
   double fastest = 0;
@@ -69,24 +70,41 @@ double evacuation_lower_bound_s(const model::Cloud& cloud, const std::vector<Hos
   if (fastest == 0) return 0;
   double bound = 0;
   std::string what;
+  auto consider = [&](double value, auto&& name) {
+    if (value > bound) {
+      bound = value;
+      what = name();
+    }
+  };
+  // Migration slot-seconds each management endpoint must give the drained hosts' migrations (one slot of
+  // the source's endpoint for each migration's whole duration).
+  std::vector<double> endpoint_s(cloud.endpoints.size(), 0.0);
+  const double host_slots = std::max<std::uint32_t>(1, cloud.policy.host_max_parallel_migrations);
   for (auto h : hosts) {
-    double nic = cloud.hosts[h].nic_gbps * kMibPerSecondPerGbps;
-    double memory = 0;
+    const double nic = cloud.hosts[h].nic_gbps * kMibPerSecondPerGbps;
+    const double share = std::min(nic, fastest * kMibPerSecondPerGbps);
+    double transferred = 0, slot_s = 0;
     for (VmIndex v = 0; v < cloud.vms.size(); ++v) {
       if (cloud.vms[v].host != h || !cloud.vms[v].protect) continue;
-      double vm_memory = static_cast<double>(cloud.vms[v].memory_mib);
-      memory += vm_memory;
-      double alone = parameters.setup_s + vm_memory / std::min(nic, fastest * kMibPerSecondPerGbps);
-      if (alone > bound) {
-        bound = alone;
-        what = "one copy of " + cloud.vms[v].name;
-      }
+      const double dirty = dirty_mib_s != nullptr ? (*dirty_mib_s)[v] : cloud.vms[v].dirty_mib_s;
+      // Alone at the largest share it can ever get: no round is shorter, none copies less, so neither its
+      // duration nor what it sends can be smaller under any schedule. One that does not converge even so
+      // cannot move live (it moves cold) and is left out.
+      const auto alone =
+          estimate_migration(static_cast<double>(cloud.vms[v].memory_mib), dirty, share, parameters);
+      if (!alone.converges) continue;
+      transferred += alone.transferred_mib;
+      slot_s += alone.total_s;
+      consider(alone.total_s, [&] { return "one migration of " + cloud.vms[v].name; });
     }
-    double through_nic = parameters.setup_s + memory / nic;
-    if (through_nic > bound) {
-      bound = through_nic;
-      what = "the NIC of " + cloud.hosts[h].name;
-    }
+    if (transferred > 0)
+      consider(parameters.setup_s + transferred / nic, [&] { return "the NIC of " + cloud.hosts[h].name; });
+    consider(slot_s / host_slots, [&] { return "the migration slots of " + cloud.hosts[h].name; });
+    if (auto e = cloud.hosts[h].endpoint; e != kNoIndex) endpoint_s[e] += slot_s;
+  }
+  for (model::EndpointIndex e = 0; e < cloud.endpoints.size(); ++e) {
+    consider(endpoint_s[e] / std::max<std::uint32_t>(1, cloud.endpoints[e].max_parallel),
+             [&] { return "the migration slots of endpoint " + cloud.endpoints[e].name; });
   }
   if (binding != nullptr) *binding = what;
   return bound;
@@ -690,11 +708,22 @@ class Evacuator::Impl {
     std::vector<plan::Placement> settled;
     for (const auto& placement : plan.placements) {
       double source = nic_of(placement.from), target = nic_of(placement.to);
+      // The slowest target NIC with which half the source's migration slots fill its NIC (the other half
+      // overlap the next setups): slower targets leave the source NIC idle for want of slots.
+      const double fill = source / std::max<std::uint32_t>(1, host_limit() / 2) * (1 - 1e-9);
+      auto good = [&](double nic) {
+        return nic >= fill && converges_alone_at(placement.vm, std::min(source, nic));
+      };
       auto needed = speeds.end();
-      if (!converges_alone_at(placement.vm, std::min(source, target))) {
-        needed = std::find_if(speeds.begin(), speeds.end(), [&](double nic) {
-          return nic > target && converges_alone_at(placement.vm, std::min(source, nic));
-        });
+      if (!good(target)) {
+        needed =
+            std::find_if(speeds.begin(), speeds.end(), [&](double nic) { return nic > target && good(nic); });
+        // None fills the NIC: the slowest faster one on which it converges.
+        if (needed == speeds.end() && !converges_alone_at(placement.vm, std::min(source, target))) {
+          needed = std::find_if(speeds.begin(), speeds.end(), [&](double nic) {
+            return nic > target && converges_alone_at(placement.vm, std::min(source, nic));
+          });
+        }
       }
       if (needed == speeds.end()) {
         settled.push_back(placement);
@@ -1319,6 +1348,16 @@ class Evacuator::Impl {
       ++counts[flow.spec.to];
     }
     bool waiting = false;
+    // Sources take turns, one migration each per round, the one with the most NIC time left first: slots
+    // shared by several sources (a management endpoint, the global limit, a target) go first to the source
+    // whose queue ends last, and none is starved by sources that come earlier in host order.
+    struct Queue {
+      HostIndex source;
+      std::vector<std::size_t> candidates;
+      std::size_t next = 0;
+      double left_s = 0;
+    };
+    std::vector<Queue> queues;
     for (auto& [source, candidates] : by_source) {
       std::sort(candidates.begin(), candidates.end(), [this](std::size_t a, std::size_t b) {
         const auto &x = moves_[a], &y = moves_[b];
@@ -1326,40 +1365,49 @@ class Evacuator::Impl {
         if (x.occupancy_s != y.occupancy_s) return x.occupancy_s > y.occupancy_s;
         return x.vm < y.vm;
       });
-      std::uint32_t scanned = 0;
-      for (auto m : candidates) {
-        if (scanned++ >= options_.candidate_scan) break;
-        auto& move = moves_[m];
-        if (migrations_on_[move.from] >= host_limit()) break;
-        if (!has_room(move)) {
-          waiting = true;
-          continue;
-        }
-        switch (admit(move, transferring, counts)) {
-          case Verdict::admit: {
-            if (!try_start_live(m)) {  // no endpoint or global slot now: at the next release
-              waiting = true;
-              break;
-            }
-            MigrationFlows::FlowView view{0,
-                                          {move.vm, move.from, move.to, 0.0,
-                                           static_cast<double>(cloud_.vms[move.vm].dirty_mib_s), false},
-                                          false,
-                                          0.0};
-            transferring.push_back(view);
-            ++counts[move.from];
-            ++counts[move.to];
+      double left = 0;
+      for (auto m : candidates) left += moves_[m].occupancy_s;
+      if (candidates.size() > options_.candidate_scan) candidates.resize(options_.candidate_scan);
+      queues.push_back({source, std::move(candidates), 0, left});
+    }
+    std::stable_sort(queues.begin(), queues.end(),
+                     [](const Queue& a, const Queue& b) { return a.left_s > b.left_s; });
+    for (bool admitted = true; admitted;) {
+      admitted = false;
+      for (auto& queue : queues) {
+        while (queue.next < queue.candidates.size()) {
+          auto m = queue.candidates[queue.next++];
+          auto& move = moves_[m];
+          if (migrations_on_[move.from] >= host_limit()) {
+            queue.next = queue.candidates.size();
             break;
           }
-          case Verdict::never:
+          if (!has_room(move)) {
+            waiting = true;
+            continue;
+          }
+          auto verdict = admit(move, transferring, counts);
+          if (verdict == Verdict::never) {
             move.reason = fmt::format(
                 "moved cold: cannot converge live even alone (dirty rate {} MiB/s against {:.0f} MiB/s)",
                 cloud_.vms[move.vm].dirty_mib_s, std::min(nic_of(move.from), nic_of(move.to)));
             start_cold(m);
-            break;
-          case Verdict::refuse:
+            continue;
+          }
+          if (verdict == Verdict::refuse || !try_start_live(m)) {  // no endpoint or global slot: at a release
             waiting = true;
-            break;
+            continue;
+          }
+          MigrationFlows::FlowView view{
+              0,
+              {move.vm, move.from, move.to, 0.0, static_cast<double>(cloud_.vms[move.vm].dirty_mib_s), false},
+              false,
+              0.0};
+          transferring.push_back(view);
+          ++counts[move.from];
+          ++counts[move.to];
+          admitted = true;
+          break;  // the next source's turn
         }
       }
     }

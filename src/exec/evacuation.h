@@ -182,13 +182,19 @@ struct EvacuationVmReport {
   bool fail_back = false;  // a move back to its original host after maintenance
 };
 
-// A lower bound on the makespan of moving every protected VM of `hosts` live, for any schedule: every drained
-// host's NIC carries its VMs' memory at least once after one setup, and each VM needs its setup plus one copy
-// at the slower of its own NIC and the fastest NIC of a host that may receive it (up, not drained, not a
-// spare kept for failures by policy.spares). Cold
-// moves are not bounded by it. `binding` (optional) gets which term sets it.
+// A lower bound on the makespan of moving every protected VM of `hosts` live, for any schedule that keeps
+// the migration limits. Each VM's migration is taken alone at the largest share it can ever get (`share`:
+// the slower of its own NIC and the fastest NIC of a host that may receive it -- up, not drained, not a
+// spare kept for failures by policy.spares): no schedule makes it shorter nor makes it send less (its
+// re-dirtied rounds included). The bound is the largest of: one such migration; every drained host's NIC
+// carrying what its VMs send, after one setup; every drained host's migration slots
+// (host_max_parallel_migrations) and every management endpoint's (max_parallel) held for the migrations'
+// durations. VMs that do not converge even alone at that share cannot move live and count nowhere; cold
+// moves are not bounded by it. `dirty_mib_s` (by VM index; null: the declared rates) gives the rates the
+// migrations really see (a simulation's). `binding` (optional) gets which term sets it.
 double evacuation_lower_bound_s(const model::Cloud& cloud, const std::vector<model::HostIndex>& hosts,
-                                const LiveMigrationParameters& parameters, std::string* binding = nullptr);
+                                const LiveMigrationParameters& parameters, std::string* binding = nullptr,
+                                const std::vector<double>* dirty_mib_s = nullptr);
 
 class Evacuator {
  public:

@@ -331,6 +331,123 @@ TEST(Evacuation, FastDirtyingVmGoesLiveToAHostWhoseNicLetsItConverge) {
   EXPECT_EQ(cold.of(hot_again).to, 1u);
 }
 
+// A 100 Gbps source whose least loaded targets have 10 Gbps NICs: with 8 migration slots those could never
+// fill its NIC, so revive plans its VMs onto hosts fast enough that half the slots do (25 Gbps and up) while
+// they have room, and drains faster than fixed-8 on the planner's first choice, measured in the same run.
+TEST(Evacuation, FastSourceDrainsOntoTargetsFastEnoughToFillItsNic) {
+  Builder b(7);
+  b.cloud.hosts[0].nic_gbps = 100;
+  for (HostIndex h = 4; h < 7; ++h) {
+    b.cloud.hosts[h].nic_gbps = 25;
+    b.vm(fmt::format("load-{}", h), h, 300, 5);  // more loaded than the 10 Gbps hosts 1-3
+  }
+  std::vector<VmIndex> moving;
+  for (int i = 0; i < 12; ++i) moving.push_back(b.vm(fmt::format("v{}", i), 0, 32, 20));
+  auto& cloud = b.done();
+  auto revive = evacuate(cloud, {0}, 1e6, EvacuationStrategy::revive);
+  auto fixed = evacuate(cloud, {0}, 1e6, EvacuationStrategy::fixed_8);
+  EXPECT_TRUE(revive.violations.empty());
+  expect_all_off(revive, cloud, {0});
+  for (auto v : moving) {
+    EXPECT_GE(cloud.hosts[revive.of(v).to].nic_gbps, 25) << cloud.vms[v].name;
+    EXPECT_FALSE(revive.of(v).cold) << revive.of(v).reason;
+  }
+  EXPECT_LT(cloud.hosts[fixed.of(moving.front()).to].nic_gbps, 25);  // the planner's choice: a 10 Gbps host
+  EXPECT_LT(revive.makespan(), 0.8 * fixed.makespan())
+      << "revive " << revive.makespan() << " s, fixed-8 " << fixed.makespan() << " s";
+  // Where the fast hosts have no room, the slow ones take the VMs (live, as before).
+  Builder full(4);
+  full.cloud.hosts[0].nic_gbps = 100;
+  full.cloud.hosts[3].nic_gbps = 25;
+  full.cloud.hosts[3].memory_mib = 8 * 1024;
+  auto only = full.vm("only", 0, 16, 20);
+  auto& tight = full.done();
+  auto slow = evacuate(tight, {0}, 1e6, EvacuationStrategy::revive);
+  EXPECT_EQ(slow.of(only).outcome, EvacuationOutcome::migrated) << slow.of(only).reason;
+  EXPECT_LT(tight.hosts[slow.of(only).to].nic_gbps, 25);
+}
+
+// Sources behind one management endpoint with a single slot take turns, the one with the most NIC time
+// left first: the drain's longest queue is not starved by a source that merely comes first in host order.
+TEST(Evacuation, SourcesSharingEndpointSlotsGoMostWorkFirst) {
+  Builder b(6);
+  b.cloud.endpoints[0].max_parallel = 1;
+  auto small = b.vm("small", 0, 2, 5);
+  std::vector<VmIndex> big;
+  for (int i = 0; i < 4; ++i) big.push_back(b.vm(fmt::format("big-{}", i), 1, 32, 5));
+  auto& cloud = b.done();
+  auto run = evacuate(cloud, {0, 1}, 1e6, EvacuationStrategy::revive);
+  EXPECT_TRUE(run.violations.empty()) << run.violations.front();
+  expect_all_off(run, cloud, {0, 1});
+  double first_big = 1e9;
+  for (auto v : big) first_big = std::min(first_big, run.of(v).start_s);
+  EXPECT_EQ(first_big, 0.0);
+  EXPECT_GT(run.of(small).start_s, 0.0);
+}
+
+// The bound: each VM alone at the best share it can get (re-dirtied rounds included), through its host's
+// NIC, its host's migration slots and its endpoint's; VMs that cannot converge live count nowhere; spares
+// kept for failures are no targets. No strategy's makespan is below it.
+TEST(EvacuationBound, CountsReDirtiedRoundsSlotsAndEndpoints) {
+  LiveMigrationParameters parameters;
+  {
+    Builder b(2);
+    b.vm("hot", 0, 16, 300);
+    auto& cloud = b.done();
+    std::string binding;
+    double bound = evacuation_lower_bound_s(cloud, {0}, parameters, &binding);
+    auto alone = estimate_migration(16 * 1024, 300, 10 * kMibPerSecondPerGbps, parameters);
+    EXPECT_DOUBLE_EQ(bound, alone.total_s) << binding;
+    EXPECT_GT(bound, parameters.setup_s + 16 * 1024 / (10 * kMibPerSecondPerGbps) + 1.0);
+    // At the simulation's own (lower) rate the bound is lower.
+    std::vector<double> rates = {100};
+    EXPECT_LT(evacuation_lower_bound_s(cloud, {0}, parameters, nullptr, &rates), bound);
+  }
+  {
+    Builder b(3);
+    b.cloud.policy.host_max_parallel_migrations = 1;
+    b.cloud.hosts[0].nic_gbps = 100;
+    for (int i = 0; i < 4; ++i) b.vm(fmt::format("v{}", i), 0, 16, 5);
+    auto& cloud = b.done();
+    std::string binding;
+    evacuation_lower_bound_s(cloud, {0}, parameters, &binding);
+    EXPECT_EQ(binding, "the migration slots of h0");  // one at a time at 10 Gbps targets: 4 x 15.7 s
+  }
+  {
+    Builder b(6);
+    b.cloud.endpoints[0].max_parallel = 1;
+    b.mixed(0, 6, "a");
+    b.mixed(1, 6, "b");
+    auto& cloud = b.done();
+    std::string binding;
+    double bound = evacuation_lower_bound_s(cloud, {0, 1}, parameters, &binding);
+    EXPECT_EQ(binding, "the migration slots of endpoint mgmt");
+    for (auto strategy :
+         {EvacuationStrategy::sequential, EvacuationStrategy::fixed_8, EvacuationStrategy::revive}) {
+      auto run = evacuate(cloud, {0, 1}, 1e6, strategy);
+      EXPECT_GE(run.makespan(), bound - 1e-6) << to_string(strategy);
+    }
+  }
+  {
+    Builder b(2);
+    b.vm("never", 0, 16, 1500);  // more than a 10 Gbps NIC carries: cold
+    auto& cloud = b.done();
+    EXPECT_EQ(evacuation_lower_bound_s(cloud, {0}, parameters), 0.0);
+  }
+  {
+    Builder b(3);
+    b.cloud.hosts[2].nic_gbps = 100;
+    b.cloud.hosts[2].reserved = true;
+    b.cloud.hosts[0].nic_gbps = 100;
+    b.vm("v", 0, 64, 5);
+    auto& cloud = b.done();
+    double kept = evacuation_lower_bound_s(cloud, {0}, parameters);  // the spare is no target: 10 Gbps
+    cloud.policy.spares.maintenance = true;
+    double allowed = evacuation_lower_bound_s(cloud, {0}, parameters);
+    EXPECT_GT(kept, 5 * allowed);
+  }
+}
+
 TEST(Evacuation, UnprotectedVmsAreStoppedByTheDeadlineNotMoved) {
   Builder b(3);
   auto batch = b.vm("batch", 0, 8, 20, Priority::low, false);
