@@ -1,12 +1,13 @@
 // Evacuation makespan, revive against the fixed-8 and sequential baselines in the same run
 // (docs/PERFORMANCE.md, "Evacuation"):
 //   build/release/bench/evacuation_bench
-// Generated clouds (model::generate_cloud: mixed VM sizes, dirty rates 5-500 MiB/s) of 64 and 256 hosts;
-// draining the host with the most VMs, and draining its whole rack, without a deadline (makespan alone) and
-// with a tight one; pod-16's scenario-evacuate (host-0003 for maintenance in 900 s, host-0009 on a predicted
-// failure in 300 s). Counters: makespan_s per strategy, revive / fixed-8, VMs moved cold, VMs still running
-// at the deadline. The simulated environment is the evacuation test environment (tests/exec), with dirty
-// rates jittered by the seed (the engine predicts from the declared ones).
+// Generated clouds (model::generate_cloud: mixed VM sizes, dirty rates 5-500 MiB/s, or x3: a busy fleet) of
+// 64 and 256 hosts; draining the host with the most VMs of each NIC speed, and the whole rack of the busiest,
+// without a deadline (makespan alone) and with a tight one (60% of revive's makespan without); pod-16's
+// scenario-evacuate (host-0003 for maintenance in 900 s, host-0009 on a predicted failure in 300 s).
+// Counters: makespan_s per strategy, revive / fixed-8, VMs moved cold, VMs still running at the deadline. The
+// simulated environment is the evacuation test environment (tests/exec), with dirty rates jittered by the
+// seed (the engine predicts from the declared ones).
 #include <benchmark/benchmark.h>
 
 #include <algorithm>
@@ -166,16 +167,45 @@ void DrainRackBusyFleet(benchmark::State& state) {
 }
 BENCHMARK(DrainRackBusyFleet)->Arg(64)->Arg(256)->Unit(benchmark::kMillisecond)->Iterations(1);
 
-// A deadline of 60% of revive's own makespan: the lowest priorities go cold, nobody is left running.
-void DrainRackTightDeadline(benchmark::State& state) {
-  const auto& cloud = generated(static_cast<std::uint32_t>(state.range(0)));
-  auto hosts = rack_of(cloud, busiest_host(cloud));
+// A deadline of 60% of revive's own makespan without one: the lowest priorities go cold, nobody is left
+// running. Args: hosts in the cloud, dirty-rate scale (1: default mix, 3: busy fleet)[, NIC of the drained
+// host].
+void with_tight_deadline(benchmark::State& state, const model::Cloud& cloud,
+                         const std::vector<model::HostIndex>& hosts) {
   auto free_run =
       run(cloud, {{hosts, 1e9}}, exec::EvacuationStrategy::revive, exec::EvacuationReason::maintenance, 1);
   compare(state, cloud, hosts, 0.6 * free_run.makespan_s);
   state.counters["deadline_s"] = 0.6 * free_run.makespan_s;
 }
-BENCHMARK(DrainRackTightDeadline)->Arg(64)->Unit(benchmark::kMillisecond)->Iterations(1);
+
+void DrainRackTightDeadline(benchmark::State& state) {
+  const auto& cloud =
+      generated(static_cast<std::uint32_t>(state.range(0)), static_cast<double>(state.range(1)));
+  with_tight_deadline(state, cloud, rack_of(cloud, busiest_host(cloud)));
+}
+BENCHMARK(DrainRackTightDeadline)
+    ->Args({64, 1})
+    ->Args({256, 1})
+    ->Args({64, 3})
+    ->Args({256, 3})
+    ->Unit(benchmark::kMillisecond)
+    ->Iterations(1);
+
+void DrainOneHostTightDeadline(benchmark::State& state) {
+  const auto& cloud =
+      generated(static_cast<std::uint32_t>(state.range(0)), static_cast<double>(state.range(1)));
+  with_tight_deadline(state, cloud, {busiest_host(cloud, static_cast<double>(state.range(2)))});
+}
+BENCHMARK(DrainOneHostTightDeadline)
+    ->Args({64, 1, 10})
+    ->Args({64, 1, 25})
+    ->Args({64, 1, 100})
+    ->Args({256, 1, 100})
+    ->Args({64, 3, 25})
+    ->Args({256, 3, 10})
+    ->Args({256, 3, 100})
+    ->Unit(benchmark::kMillisecond)
+    ->Iterations(1);
 
 void Pod16ScenarioEvacuate(benchmark::State& state) {
   static const model::Cloud cloud =

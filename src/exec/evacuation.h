@@ -4,15 +4,20 @@
 //
 // drain() plans every protected VM of the drained hosts in one pass (plan_failover in evacuation mode, with
 // the targets of moves already planned counted) and schedules the moves:
-// - `revive`: per source host, highest effective priority first, then longest first. A migration starts only
-// if
+// - `revive`: targets chosen by NIC as well: a VM is planned onto a host on which it converges live and
+//   whose NIC lets half its source's migration slots fill the source NIC, when one can take it. Per source
+//   host, highest effective priority first, then longest first; sources take turns (one migration each per
+//   round, the one with the most NIC time left first) for the slots they share. A migration starts only if
 //   it still converges and does not lower the bandwidth progress of the migrations it shares a NIC with (the
 //   sum over them of share - dirty rate, looked at setup_s ahead so one migration's setup overlaps another's
 //   transfer and the NIC never idles), and every one keeps a share of at least `min_share_over_dirty` times
 //   its dirty rate. Before starting and at every completion it predicts per source host when the live queue
-//   ends; VMs that cannot finish live by the deadline (minus a margin) go cold, lowest priority and largest
-//   first, started in time: at once for a predicted failure, at their latest safe start for maintenance (and
-//   taken back into the live queue if the prediction improves before then). A migration that fails is
+//   ends, and per management endpoint the slot-seconds its moves need before the deadline (a migration its
+//   time alone at its source's endpoint and its target's, a cold move its stop); VMs that cannot finish live
+//   by the deadline (minus a margin) go cold, lowest priority and largest first, started in time: at once
+//   for a predicted failure, at their latest safe start for maintenance (and taken back into the live queue
+//   if the prediction improves before then). Where an endpoint's slots bind, the migrations behind it slow
+//   none another down and the starts of cold moves wait for the deadline. A migration that fails is
 //   retried with backoff (EvacuationOptions::retry_backoff_s), on another target when one can take the VM,
 //   else the same, while a retry can end before the deadline; after that, or after revive_live_attempts,
 //   the VM goes cold in time. A VM that cannot converge even alone (or whose migration did not converge)
