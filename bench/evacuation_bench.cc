@@ -1,12 +1,13 @@
 // Evacuation makespan, revive against the fixed-8 and sequential baselines in the same run
 // (docs/PERFORMANCE.md, "Evacuation"):
 //   build/release/bench/evacuation_bench
-// Generated clouds (model::generate_cloud: mixed VM sizes, dirty rates 5-500 MiB/s) of 64 and 256 hosts;
-// draining the host with the most VMs, and draining its whole rack, without a deadline (makespan alone) and
-// with a tight one; pod-16's scenario-evacuate (host-0003 for maintenance in 900 s, host-0009 on a predicted
-// failure in 300 s). Counters: makespan_s per strategy, revive / fixed-8, VMs moved cold, VMs still running
-// at the deadline. The simulated environment is the evacuation test environment (tests/exec), with dirty
-// rates jittered by the seed (the engine predicts from the declared ones).
+// Generated clouds (model::generate_cloud: mixed VM sizes, dirty rates 5-500 MiB/s, or x3: a busy fleet) of
+// 64 and 256 hosts; draining the host with the most VMs of each NIC speed, and the whole rack of the busiest,
+// without a deadline (makespan alone) and with a tight one (60% of revive's makespan without); pod-16's
+// scenario-evacuate (host-0003 for maintenance in 900 s, host-0009 on a predicted failure in 300 s).
+// Counters: makespan_s per strategy, revive / fixed-8, VMs moved cold, VMs still running at the deadline. The
+// simulated environment is the evacuation test environment (tests/exec), with dirty rates jittered by the
+// seed (the engine predicts from the declared ones).
 #include <benchmark/benchmark.h>
 
 #include <algorithm>
@@ -82,29 +83,18 @@ model::HostIndex busiest_host(const model::Cloud& cloud, double nic_gbps = 0) {
   return best;
 }
 
-// A lower bound on any strategy's live makespan: every drained host's NIC must carry the memory of its VMs at
-// least once, and each VM needs its setup plus one copy at the slower of its two NICs (the fastest target).
-double lower_bound_s(const model::Cloud& cloud, const std::vector<model::HostIndex>& hosts) {
-  double bound = 0;
-  double fastest = 0;
-  std::vector<bool> drained(cloud.hosts.size(), false);
-  for (auto h : hosts) drained[h] = true;
-  for (model::HostIndex h = 0; h < cloud.hosts.size(); ++h) {
-    if (!drained[h] && cloud.hosts[h].state == model::HostState::up)
-      fastest = std::max(fastest, cloud.hosts[h].nic_gbps);
-  }
-  for (auto h : hosts) {
-    double memory = 0;
-    double nic = cloud.hosts[h].nic_gbps * exec::kMibPerSecondPerGbps;
-    for (auto v : cloud.vms_on(h)) {
-      if (!cloud.vms[v].protect) continue;
-      double vm_memory = static_cast<double>(cloud.vms[v].memory_mib);
-      memory += vm_memory;
-      bound = std::max(bound, 2.0 + vm_memory / std::min(nic, fastest * exec::kMibPerSecondPerGbps));
-    }
-    bound = std::max(bound, 2.0 + memory / nic);
-  }
-  return bound;
+// The engine's lower bound on any live schedule (exec::evacuation_lower_bound_s: each VM alone at the best
+// share it can get, its re-dirtied rounds included, through its host's NIC and migration slots and its
+// endpoint's; spares kept for failures are no targets), at the dirty rates the simulation draws with `seed`.
+double lower_bound_s(const model::Cloud& cloud, const std::vector<model::HostIndex>& hosts,
+                     std::uint64_t seed = 1) {
+  exec::testing::TestLoop loop;
+  sim::SimMigrations::Options options;
+  options.seed = seed;
+  sim::SimMigrations migrations(cloud, loop, options);
+  std::vector<double> dirty(cloud.vms.size());
+  for (model::VmIndex v = 0; v < cloud.vms.size(); ++v) dirty[v] = migrations.actual_dirty_mib_s(v);
+  return exec::evacuation_lower_bound_s(cloud, hosts, options.parameters, nullptr, &dirty);
 }
 
 std::vector<model::HostIndex> rack_of(const model::Cloud& cloud, model::HostIndex host) {
@@ -177,16 +167,45 @@ void DrainRackBusyFleet(benchmark::State& state) {
 }
 BENCHMARK(DrainRackBusyFleet)->Arg(64)->Arg(256)->Unit(benchmark::kMillisecond)->Iterations(1);
 
-// A deadline of 60% of revive's own makespan: the lowest priorities go cold, nobody is left running.
-void DrainRackTightDeadline(benchmark::State& state) {
-  const auto& cloud = generated(static_cast<std::uint32_t>(state.range(0)));
-  auto hosts = rack_of(cloud, busiest_host(cloud));
+// A deadline of 60% of revive's own makespan without one: the lowest priorities go cold, nobody is left
+// running. Args: hosts in the cloud, dirty-rate scale (1: default mix, 3: busy fleet)[, NIC of the drained
+// host].
+void with_tight_deadline(benchmark::State& state, const model::Cloud& cloud,
+                         const std::vector<model::HostIndex>& hosts) {
   auto free_run =
       run(cloud, {{hosts, 1e9}}, exec::EvacuationStrategy::revive, exec::EvacuationReason::maintenance, 1);
   compare(state, cloud, hosts, 0.6 * free_run.makespan_s);
   state.counters["deadline_s"] = 0.6 * free_run.makespan_s;
 }
-BENCHMARK(DrainRackTightDeadline)->Arg(64)->Unit(benchmark::kMillisecond)->Iterations(1);
+
+void DrainRackTightDeadline(benchmark::State& state) {
+  const auto& cloud =
+      generated(static_cast<std::uint32_t>(state.range(0)), static_cast<double>(state.range(1)));
+  with_tight_deadline(state, cloud, rack_of(cloud, busiest_host(cloud)));
+}
+BENCHMARK(DrainRackTightDeadline)
+    ->Args({64, 1})
+    ->Args({256, 1})
+    ->Args({64, 3})
+    ->Args({256, 3})
+    ->Unit(benchmark::kMillisecond)
+    ->Iterations(1);
+
+void DrainOneHostTightDeadline(benchmark::State& state) {
+  const auto& cloud =
+      generated(static_cast<std::uint32_t>(state.range(0)), static_cast<double>(state.range(1)));
+  with_tight_deadline(state, cloud, {busiest_host(cloud, static_cast<double>(state.range(2)))});
+}
+BENCHMARK(DrainOneHostTightDeadline)
+    ->Args({64, 1, 10})
+    ->Args({64, 1, 25})
+    ->Args({64, 1, 100})
+    ->Args({256, 1, 100})
+    ->Args({64, 3, 25})
+    ->Args({256, 3, 10})
+    ->Args({256, 3, 100})
+    ->Unit(benchmark::kMillisecond)
+    ->Iterations(1);
 
 void Pod16ScenarioEvacuate(benchmark::State& state) {
   static const model::Cloud cloud =

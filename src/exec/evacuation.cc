@@ -27,6 +27,13 @@ constexpr std::array<std::string_view, 9> kOutcomeNames = {"pending",    "migrat
                                                            "not_placed", "failed",     "cancelled"};
 constexpr std::size_t kNoMove = std::numeric_limits<std::size_t>::max();
 constexpr double kNoDeadline = std::numeric_limits<double>::infinity();
+// revive's slot budget before a deadline (replan_deadlines): the share of a management endpoint's
+// slot-seconds its migrations and stops can be counted on to use (setups, waves and the end of the window
+// leave some idle), and the share of it past which its migrations go frugal (none slows another down) and
+// cold starts wait for the deadline. Measured on the evacuation benchmark's rack drains with deadlines
+// (docs/PERFORMANCE.md).
+constexpr double kUsableSlotShare = 0.8;
+constexpr double kFrugalAbove = 0.7;
 
 }  // namespace
 
@@ -57,7 +64,8 @@ std::string_view to_string(EvacuationOutcome outcome) {
 }
 
 double evacuation_lower_bound_s(const model::Cloud& cloud, const std::vector<HostIndex>& hosts,
-                                const LiveMigrationParameters& parameters, std::string* binding) {
+                                const LiveMigrationParameters& parameters, std::string* binding,
+                                const std::vector<double>* dirty_mib_s) {
   std::vector<bool> drained(cloud.hosts.size(), false);
   for (auto h : hosts) drained[h] = true;
   double fastest = 0;
@@ -69,24 +77,41 @@ double evacuation_lower_bound_s(const model::Cloud& cloud, const std::vector<Hos
   if (fastest == 0) return 0;
   double bound = 0;
   std::string what;
+  auto consider = [&](double value, auto&& name) {
+    if (value > bound) {
+      bound = value;
+      what = name();
+    }
+  };
+  // Migration slot-seconds each management endpoint must give the drained hosts' migrations (one slot of
+  // the source's endpoint for each migration's whole duration).
+  std::vector<double> endpoint_s(cloud.endpoints.size(), 0.0);
+  const double host_slots = std::max<std::uint32_t>(1, cloud.policy.host_max_parallel_migrations);
   for (auto h : hosts) {
-    double nic = cloud.hosts[h].nic_gbps * kMibPerSecondPerGbps;
-    double memory = 0;
+    const double nic = cloud.hosts[h].nic_gbps * kMibPerSecondPerGbps;
+    const double share = std::min(nic, fastest * kMibPerSecondPerGbps);
+    double transferred = 0, slot_s = 0;
     for (VmIndex v = 0; v < cloud.vms.size(); ++v) {
       if (cloud.vms[v].host != h || !cloud.vms[v].protect) continue;
-      double vm_memory = static_cast<double>(cloud.vms[v].memory_mib);
-      memory += vm_memory;
-      double alone = parameters.setup_s + vm_memory / std::min(nic, fastest * kMibPerSecondPerGbps);
-      if (alone > bound) {
-        bound = alone;
-        what = "one copy of " + cloud.vms[v].name;
-      }
+      const double dirty = dirty_mib_s != nullptr ? (*dirty_mib_s)[v] : cloud.vms[v].dirty_mib_s;
+      // Alone at the largest share it can ever get: no round is shorter, none copies less, so neither its
+      // duration nor what it sends can be smaller under any schedule. One that does not converge even so
+      // cannot move live (it moves cold) and is left out.
+      const auto alone =
+          estimate_migration(static_cast<double>(cloud.vms[v].memory_mib), dirty, share, parameters);
+      if (!alone.converges) continue;
+      transferred += alone.transferred_mib;
+      slot_s += alone.total_s;
+      consider(alone.total_s, [&] { return "one migration of " + cloud.vms[v].name; });
     }
-    double through_nic = parameters.setup_s + memory / nic;
-    if (through_nic > bound) {
-      bound = through_nic;
-      what = "the NIC of " + cloud.hosts[h].name;
-    }
+    if (transferred > 0)
+      consider(parameters.setup_s + transferred / nic, [&] { return "the NIC of " + cloud.hosts[h].name; });
+    consider(slot_s / host_slots, [&] { return "the migration slots of " + cloud.hosts[h].name; });
+    if (auto e = cloud.hosts[h].endpoint; e != kNoIndex) endpoint_s[e] += slot_s;
+  }
+  for (model::EndpointIndex e = 0; e < cloud.endpoints.size(); ++e) {
+    consider(endpoint_s[e] / std::max<std::uint32_t>(1, cloud.endpoints[e].max_parallel),
+             [&] { return "the migration slots of endpoint " + cloud.endpoints[e].name; });
   }
   if (binding != nullptr) *binding = what;
   return bound;
@@ -494,6 +519,7 @@ class Evacuator::Impl {
     env::TimerId timer = 0;
     bool has_timer = false;
     double occupancy_s = 0.0;  // time it keeps its source NIC busy when migrated alone
+    double alone_s = 0.0;      // its migration's duration alone (setup included): the slots it holds
     bool converges_alone = true;
     std::uint32_t disks_left = 0;
     std::uint64_t live_call = 0;  // its latest migration (live_calls_)
@@ -596,6 +622,7 @@ class Evacuator::Impl {
       auto estimate = estimate_migration(static_cast<double>(spec.memory_mib), spec.dirty_mib_s, bandwidth,
                                          options_.migration);
       move.converges_alone = estimate.converges;
+      move.alone_s = estimate.total_s;
       move.occupancy_s = (estimate.total_s - options_.migration.setup_s) * bandwidth / nic_of(from);
     }
     moves_.push_back(std::move(move));
@@ -690,11 +717,22 @@ class Evacuator::Impl {
     std::vector<plan::Placement> settled;
     for (const auto& placement : plan.placements) {
       double source = nic_of(placement.from), target = nic_of(placement.to);
+      // The slowest target NIC with which half the source's migration slots fill its NIC (the other half
+      // overlap the next setups): slower targets leave the source NIC idle for want of slots.
+      const double fill = source / std::max<std::uint32_t>(1, host_limit() / 2) * (1 - 1e-9);
+      auto good = [&](double nic) {
+        return nic >= fill && converges_alone_at(placement.vm, std::min(source, nic));
+      };
       auto needed = speeds.end();
-      if (!converges_alone_at(placement.vm, std::min(source, target))) {
-        needed = std::find_if(speeds.begin(), speeds.end(), [&](double nic) {
-          return nic > target && converges_alone_at(placement.vm, std::min(source, nic));
-        });
+      if (!good(target)) {
+        needed =
+            std::find_if(speeds.begin(), speeds.end(), [&](double nic) { return nic > target && good(nic); });
+        // None fills the NIC: the slowest faster one on which it converges.
+        if (needed == speeds.end() && !converges_alone_at(placement.vm, std::min(source, target))) {
+          needed = std::find_if(speeds.begin(), speeds.end(), [&](double nic) {
+            return nic > target && converges_alone_at(placement.vm, std::min(source, nic));
+          });
+        }
       }
       if (needed == speeds.end()) {
         settled.push_back(placement);
@@ -754,6 +792,9 @@ class Evacuator::Impl {
     if (std::find(deadline_timers_.begin(), deadline_timers_.end(), key) != deadline_timers_.end()) return;
     deadline_timers_.push_back(key);
     env_.loop.schedule_after(std::max(0.0, deadline_s - now()), [this, host, deadline_s] {
+      // Cold starts held for this deadline may go (pump_steps), once the slots are looked at again.
+      request_dispatch();
+      request_pump();
       if (host_deadline_[host] != deadline_s) return;  // superseded or maintenance ended
       for (VmIndex v = 0; v < latest_move_.size(); ++v) {
         if (latest_move_[v] == kNoMove) continue;
@@ -1251,6 +1292,13 @@ class Evacuator::Impl {
 
   enum class Verdict { admit, refuse, never };
 
+  // Whether `host`'s management endpoint has more migration slot-seconds to give before a deadline than
+  // 70% of what it offers (replan_deadlines): its migrations then go frugal (admit).
+  bool slots_bind(HostIndex host) const {
+    auto endpoint = cloud_.hosts[host].endpoint;
+    return endpoint != kNoIndex && endpoint < slots_bind_.size() && slots_bind_[endpoint];
+  }
+
   // Would starting `move` now help? `future` is the mirror setup_s ahead, with `extra` the migrations
   // admitted in this dispatch (transferring by then).
   Verdict admit(const Move& move, const std::vector<MigrationFlows::FlowView>& transferring,
@@ -1259,6 +1307,7 @@ class Evacuator::Impl {
     double memory = static_cast<double>(vm.memory_mib), dirty = vm.dirty_mib_s;
     if (!move.converges_alone) return Verdict::never;
     HostIndex s = move.from, t = move.to;
+    const bool frugal = slots_bind(s) || slots_bind(t);
     double before = 0, after = 0;
     bool affected = false;
     std::vector<std::uint32_t>& with = counts;
@@ -1279,12 +1328,16 @@ class Evacuator::Impl {
       if (new_share < options_.min_share_over_dirty * flow.spec.dirty_mib_s && new_share < old_share - 1e-9) {
         return Verdict::refuse;
       }
+      // Behind an endpoint whose slots bind a deadline, no migration slows another down (each holds its slots
+      // for its time alone, as the slot budget counts it).
+      if (frugal && new_share < old_share - 1e-9) return Verdict::refuse;
     }
     ++with[s];
     ++with[t];
     double own = share(s, t, with);
     --with[s];
     --with[t];
+    if (frugal && own < std::min(nic_of(s), nic_of(t)) - 1e-9) return Verdict::refuse;
     if (affected) {
       after += own - dirty;
       if (after <= before + 1e-6) return Verdict::refuse;
@@ -1319,6 +1372,16 @@ class Evacuator::Impl {
       ++counts[flow.spec.to];
     }
     bool waiting = false;
+    // Sources take turns, one migration each per round, the one with the most NIC time left first: slots
+    // shared by several sources (a management endpoint, the global limit, a target) go first to the source
+    // whose queue ends last, and none is starved by sources that come earlier in host order.
+    struct Queue {
+      HostIndex source;
+      std::vector<std::size_t> candidates;
+      std::size_t next = 0;
+      double left_s = 0;
+    };
+    std::vector<Queue> queues;
     for (auto& [source, candidates] : by_source) {
       std::sort(candidates.begin(), candidates.end(), [this](std::size_t a, std::size_t b) {
         const auto &x = moves_[a], &y = moves_[b];
@@ -1326,40 +1389,49 @@ class Evacuator::Impl {
         if (x.occupancy_s != y.occupancy_s) return x.occupancy_s > y.occupancy_s;
         return x.vm < y.vm;
       });
-      std::uint32_t scanned = 0;
-      for (auto m : candidates) {
-        if (scanned++ >= options_.candidate_scan) break;
-        auto& move = moves_[m];
-        if (migrations_on_[move.from] >= host_limit()) break;
-        if (!has_room(move)) {
-          waiting = true;
-          continue;
-        }
-        switch (admit(move, transferring, counts)) {
-          case Verdict::admit: {
-            if (!try_start_live(m)) {  // no endpoint or global slot now: at the next release
-              waiting = true;
-              break;
-            }
-            MigrationFlows::FlowView view{0,
-                                          {move.vm, move.from, move.to, 0.0,
-                                           static_cast<double>(cloud_.vms[move.vm].dirty_mib_s), false},
-                                          false,
-                                          0.0};
-            transferring.push_back(view);
-            ++counts[move.from];
-            ++counts[move.to];
+      double left = 0;
+      for (auto m : candidates) left += moves_[m].occupancy_s;
+      if (candidates.size() > options_.candidate_scan) candidates.resize(options_.candidate_scan);
+      queues.push_back({source, std::move(candidates), 0, left});
+    }
+    std::stable_sort(queues.begin(), queues.end(),
+                     [](const Queue& a, const Queue& b) { return a.left_s > b.left_s; });
+    for (bool admitted = true; admitted;) {
+      admitted = false;
+      for (auto& queue : queues) {
+        while (queue.next < queue.candidates.size()) {
+          auto m = queue.candidates[queue.next++];
+          auto& move = moves_[m];
+          if (migrations_on_[move.from] >= host_limit()) {
+            queue.next = queue.candidates.size();
             break;
           }
-          case Verdict::never:
+          if (!has_room(move)) {
+            waiting = true;
+            continue;
+          }
+          auto verdict = admit(move, transferring, counts);
+          if (verdict == Verdict::never) {
             move.reason = fmt::format(
                 "moved cold: cannot converge live even alone (dirty rate {} MiB/s against {:.0f} MiB/s)",
                 cloud_.vms[move.vm].dirty_mib_s, std::min(nic_of(move.from), nic_of(move.to)));
             start_cold(m);
-            break;
-          case Verdict::refuse:
+            continue;
+          }
+          if (verdict == Verdict::refuse || !try_start_live(m)) {  // no endpoint or global slot: at a release
             waiting = true;
-            break;
+            continue;
+          }
+          MigrationFlows::FlowView view{
+              0,
+              {move.vm, move.from, move.to, 0.0, static_cast<double>(cloud_.vms[move.vm].dirty_mib_s), false},
+              false,
+              0.0};
+          transferring.push_back(view);
+          ++counts[move.from];
+          ++counts[move.to];
+          admitted = true;
+          break;  // the next source's turn
         }
       }
     }
@@ -1384,15 +1456,31 @@ class Evacuator::Impl {
   // How long before its deadline a maintenance cold move starts at the latest (twice a stop, and 10 s).
   double latest_cold_stop_s() const { return 2 * options_.cold.vm_stop_s + 10.0; }
 
-  // Revive: which moves not begun cannot finish live by their deadline; those go cold in time.
+  // Whether a cold move begun now would stop its VM only after its deadline (a clean stop takes
+  // ColdMoveDurations::vm_stop_s) while its migration alone is no longer than that stop: then the migration
+  // is its best chance, and it is not sent cold for time.
+  bool too_late_for_cold(std::size_t m) const {
+    const auto& move = moves_[m];
+    return !host_urgent_[move.from] && now() + options_.cold.vm_stop_s > move.deadline_s &&
+           move.alone_s <= options_.cold.vm_stop_s;
+  }
+
+  // Revive: which moves not begun cannot finish live by their deadline; those go cold in time. Two
+  // budgets: every source's NIC, and every management endpoint's migration slots (below).
   void replan_deadlines() {
     if (options_.strategy != EvacuationStrategy::revive) return;
     advance_mirror();
     std::vector<double> busy_until(cloud_.hosts.size(), -1.0);
+    std::vector<double> endpoint_held_s(cloud_.endpoints.size(),
+                                        0.0);  // slot-seconds of migrations in flight
     {
       MigrationFlows ahead = mirror_;
       for (const auto& outcome : ahead.run_to_end()) {
         busy_until[outcome.spec.from] = std::max(busy_until[outcome.spec.from], outcome.end_s);
+        auto source = cloud_.hosts[outcome.spec.from].endpoint,
+             target = cloud_.hosts[outcome.spec.to].endpoint;
+        if (source != kNoIndex) endpoint_held_s[source] += outcome.end_s - now();
+        if (target != kNoIndex && target != source) endpoint_held_s[target] += outcome.end_s - now();
       }
     }
     std::map<HostIndex, std::vector<std::size_t>> by_source;
@@ -1406,15 +1494,33 @@ class Evacuator::Impl {
         by_source[move.from].push_back(m);
       }
     }
+    if (by_source.empty()) {
+      if (std::find(slots_bind_.begin(), slots_bind_.end(), true) != slots_bind_.end()) request_pump();
+      slots_bind_.assign(cloud_.endpoints.size(), false);
+      return;
+    }
+    std::vector<bool> cold(moves_.size(), false);
+    std::vector<bool> over_slots(moves_.size(), false);  // cold for its endpoint's slots
+    std::map<HostIndex, double> source_deadline;
+    auto margin_of = [this](double deadline) {
+      return options_.deadline_margin_s + 0.03 * std::max(0.0, deadline - now());
+    };
+    // Lowest priority first, then the largest (fewest VMs cold for the time won).
+    auto least_first = [this](std::size_t a, std::size_t b) {
+      const auto &x = moves_[a], &y = moves_[b];
+      if (x.priority != y.priority) return x.priority > y.priority;
+      if (x.occupancy_s != y.occupancy_s) return x.occupancy_s > y.occupancy_s;
+      return x.vm > y.vm;
+    };
+    // 1. Each source's NIC: the NIC time of its moves not begun, after the predicted end of those in flight.
     for (auto& [source, candidates] : by_source) {
       double deadline = kNoDeadline;
       for (auto m : candidates) deadline = std::min(deadline, moves_[m].deadline_s);
-      double window = std::max(0.0, deadline - now());
-      double margin = options_.deadline_margin_s + 0.03 * window;
+      source_deadline[source] = deadline;
+      double margin = margin_of(deadline);
       double start = busy_until[source] >= 0 ? busy_until[source] : now() + options_.migration.setup_s;
       double budget = deadline - margin - start;
       double total = 0;
-      std::vector<bool> cold(moves_.size(), false);
       for (auto m : candidates) {
         const auto& move = moves_[m];
         // A retry that could not end live before the deadline even alone, after its backoff -- or, should it
@@ -1428,30 +1534,90 @@ class Evacuator::Impl {
           cold[m] = true;
         }
       }
-      // Lowest priority first, then the largest (fewest VMs cold for the time won).
       std::vector<std::size_t> order = candidates;
-      std::sort(order.begin(), order.end(), [this](std::size_t a, std::size_t b) {
-        const auto &x = moves_[a], &y = moves_[b];
-        if (x.priority != y.priority) return x.priority > y.priority;
-        if (x.occupancy_s != y.occupancy_s) return x.occupancy_s > y.occupancy_s;
-        return x.vm > y.vm;
-      });
+      std::sort(order.begin(), order.end(), least_first);
       for (auto m : order) {
         if (total <= budget) break;
-        if (cold[m]) continue;
+        if (cold[m] || too_late_for_cold(m)) continue;
         cold[m] = true;
         total -= moves_[m].occupancy_s;
       }
-      // Cold moves by priority, most important first; maintenance ones staggered back from the deadline.
+    }
+    // 2. Each management endpoint's slots: a migration holds one of its source's endpoint and one of its
+    // target's for its whole duration, a cold move one for its clean stop before the deadline (its start may
+    // come after). When the slot-seconds the moves not begun need before the earliest deadline behind an
+    // endpoint pass what its slots offer, the moves whose migration would hold a slot longer than a stop go
+    // cold, lowest priority and largest saving first: a drain of many hosts behind one endpoint is bound by
+    // it, not by NICs.
+    {
+      std::vector<double> deadline(cloud_.endpoints.size(), kNoDeadline);
+      for (const auto& [source, candidates] : by_source) {
+        if (auto e = cloud_.hosts[source].endpoint; e != kNoIndex)
+          deadline[e] = std::min(deadline[e], source_deadline[source]);
+      }
+      std::vector<double> demand = endpoint_held_s;
+      std::vector<std::vector<std::size_t>> convertible(cloud_.endpoints.size());
+      const double stop_s = options_.cold.vm_stop_s;
+      for (const auto& [source, candidates] : by_source) {
+        auto e = cloud_.hosts[source].endpoint;
+        if (e == kNoIndex) continue;
+        for (auto m : candidates) {
+          const auto& move = moves_[m];
+          auto target = move.to == kNoIndex ? kNoIndex : cloud_.hosts[move.to].endpoint;
+          if (cold[m]) {
+            demand[e] += stop_s;
+            continue;
+          }
+          demand[e] += move.alone_s;
+          if (target != kNoIndex && target != e) demand[target] += move.alone_s;
+          if (move.alone_s > stop_s && !host_urgent_[source] && !too_late_for_cold(m))
+            convertible[e].push_back(m);
+        }
+      }
+      // Cold moves in flight whose stop has not ended hold (or wait for) a slot too.
+      for (const auto& move : moves_) {
+        if ((move.state == State::cold || move.state == State::stopping) && move.off_s < 0) {
+          if (auto e = cloud_.hosts[move.from].endpoint; e != kNoIndex) demand[e] += stop_s;
+        }
+      }
+      bound_before_ = slots_bind_;
+      slots_bind_.assign(cloud_.endpoints.size(), false);
+      for (model::EndpointIndex e = 0; e < cloud_.endpoints.size(); ++e) {
+        if (deadline[e] == kNoDeadline) continue;
+        double window = deadline[e] - margin_of(deadline[e]) - now();
+        double capacity = kUsableSlotShare * cloud_.endpoints[e].max_parallel * std::max(0.0, window);
+        slots_bind_[e] = demand[e] > kFrugalAbove * capacity;
+        if (convertible[e].empty()) continue;
+        if (demand[e] <= capacity) continue;
+        auto& order = convertible[e];
+        std::sort(order.begin(), order.end(), [&](std::size_t a, std::size_t b) {
+          const auto &x = moves_[a], &y = moves_[b];
+          if (x.priority != y.priority) return x.priority > y.priority;
+          if (x.alone_s != y.alone_s) return x.alone_s > y.alone_s;
+          return x.vm > y.vm;
+        });
+        for (auto m : order) {
+          if (demand[e] <= capacity) break;
+          cold[m] = over_slots[m] = true;
+          demand[e] -= moves_[m].alone_s - stop_s;
+        }
+      }
+    }
+    // Starts held for slots that no longer bind may go.
+    for (std::size_t e = 0; e < slots_bind_.size(); ++e) {
+      if (!slots_bind_[e] && e < bound_before_.size() && bound_before_[e]) request_pump();
+    }
+    // 3. Cold moves by priority, most important first; maintenance ones staggered back from the deadline.
+    std::vector<std::pair<std::size_t, double>> going_cold;  // with its host's deadline
+    for (auto& [source, candidates] : by_source) {
+      const double deadline = source_deadline[source];
+      std::vector<std::size_t> order = candidates;
       std::sort(order.begin(), order.end(), [this](std::size_t a, std::size_t b) {
         const auto &x = moves_[a], &y = moves_[b];
         if (x.priority != y.priority) return x.priority < y.priority;
         return x.vm < y.vm;
       });
       auto endpoint = cloud_.hosts[source].endpoint;
-      std::uint32_t per_wave =
-          endpoint == kNoIndex ? 8 : std::max<std::uint32_t>(1, cloud_.endpoints[endpoint].max_parallel / 2);
-      std::uint32_t index = 0;
       for (auto m : order) {
         auto& move = moves_[m];
         if (!cold[m]) {
@@ -1467,39 +1633,69 @@ class Evacuator::Impl {
             move.live_attempts == 0 ? std::string()
                                     : fmt::format("{} live attempt{} failed (last: {}); ", move.live_attempts,
                                                   move.live_attempts == 1 ? "" : "s", move.last_error);
-        const std::string late =
-            move.retry_at_s > now()
-                ? fmt::format(
-                      "a retry from {:.1f} s ({:.0f} s alone) would not end before the deadline at {:.0f} s",
-                      move.retry_at_s, move.occupancy_s, deadline)
-                : fmt::format(
-                      "a live migration ({:.0f} s alone) would not end before the deadline at {:.0f} s "
-                      "behind higher priorities",
-                      move.occupancy_s, deadline);
+        std::string late;
+        if (move.retry_at_s > now()) {
+          late = fmt::format(
+              "a retry from {:.1f} s ({:.0f} s alone) would not end before the deadline at {:.0f} s",
+              move.retry_at_s, move.occupancy_s, deadline);
+        } else if (over_slots[m]) {
+          late = fmt::format(
+              "the migrations behind endpoint {} would hold its slots past the deadline at {:.0f} s "
+              "(this one {:.0f} s, a stop {:.0f} s)",
+              cloud_.endpoints[endpoint].name, deadline, move.alone_s, options_.cold.vm_stop_s);
+        } else {
+          late = fmt::format(
+              "a live migration ({:.0f} s alone) would not end before the deadline at {:.0f} s behind higher "
+              "priorities",
+              move.occupancy_s, deadline);
+        }
         move.reason = move.converges_alone
                           ? "moved cold: " + failures + late
                           : fmt::format(
                                 "moved cold: cannot converge live even alone (dirty rate {} MiB/s against "
                                 "{:.0f} MiB/s)",
                                 vm.dirty_mib_s, std::min(nic_of(move.from), nic_of(move.to)));
-        double at = now();
-        // A VM that cannot converge even alone gains nothing by waiting: it goes cold at once.
-        if (!host_urgent_[source] && move.converges_alone) {
-          double stop = latest_cold_stop_s();
-          at = std::max(now(), deadline - stop - stop * static_cast<double>(index / per_wave));
-        }
-        ++index;
-        cancel_timer(move);
-        move.state = State::cold_waiting;
-        if (at <= now()) {
-          start_cold(m);
-        } else {
-          move.has_timer = true;
-          move.timer = env_.loop.schedule_after(at - now(), [this, m] {
-            moves_[m].has_timer = false;
-            if (moves_[m].state == State::cold_waiting) start_cold(m);
-          });
-        }
+        going_cold.push_back({m, deadline});
+      }
+    }
+    schedule_cold(going_cold);
+  }
+
+  // Starts the cold moves `going` (with their hosts' deadlines) in time. Those of a predicted failure, and
+  // VMs that cannot converge even alone (nothing to gain by waiting), start at once; the others at their
+  // latest safe start, per source host in waves of half the slots of its management endpoint, each wave
+  // latest_cold_stop_s() before the next, the most important latest. (Waves counted over every source behind
+  // an endpoint were tried: they start the stops of a rack far earlier, which take the slots its live queues
+  // need, and more VMs went cold and were left running.)
+  void schedule_cold(std::vector<std::pair<std::size_t, double>>& going) {
+    std::sort(going.begin(), going.end(), [this](const auto& a, const auto& b) {
+      const auto &x = moves_[a.first], &y = moves_[b.first];
+      if (x.from != y.from) return x.from < y.from;
+      if (x.priority != y.priority) return x.priority < y.priority;
+      return x.vm < y.vm;
+    });
+    std::map<HostIndex, std::uint32_t> index;
+    for (auto [m, deadline] : going) {
+      auto& move = moves_[m];
+      double at = now();
+      if (!host_urgent_[move.from] && move.converges_alone) {
+        auto endpoint = cloud_.hosts[move.from].endpoint;
+        std::uint32_t per_wave =
+            endpoint == kNoIndex ? 8
+                                 : std::max<std::uint32_t>(1, cloud_.endpoints[endpoint].max_parallel / 2);
+        double stop = latest_cold_stop_s();
+        at = std::max(now(), deadline - stop - stop * static_cast<double>(index[move.from]++ / per_wave));
+      }
+      cancel_timer(move);
+      move.state = State::cold_waiting;
+      if (at <= now()) {
+        start_cold(m);
+      } else {
+        move.has_timer = true;
+        move.timer = env_.loop.schedule_after(at - now(), [this, m] {
+          moves_[m].has_timer = false;
+          if (moves_[m].state == State::cold_waiting) start_cold(m);
+        });
       }
     }
   }
@@ -1576,6 +1772,14 @@ class Evacuator::Impl {
       // (its stop answered, or fenced). Looked at again whenever the set changes.
       if (request.kind == StepKind::start && !copies_->unproven_besides(move.vm, move.to).empty()) {
         start_waiting_[move.vm] = true;
+        still.push_back(request);
+        continue;
+      }
+      // While the slots of its target's endpoint bind a deadline ahead, a maintenance cold move's start (a
+      // minute of a slot) waits for that deadline: the slots go to the stops and migrations that empty the
+      // drained hosts in time (the VM is down meanwhile; its host is what the deadline is about).
+      if (request.kind == StepKind::start && !host_urgent_[move.from] && move.deadline_s > now() &&
+          move.deadline_s < kNoDeadline && slots_bind(move.to)) {
         still.push_back(request);
         continue;
       }
@@ -1758,6 +1962,8 @@ class Evacuator::Impl {
   EvacuationOptions options_;
   MigrationFlows mirror_;
   std::vector<bool> draining_;
+  std::vector<bool> slots_bind_;    // by endpoint: its slots bind a deadline (replan_deadlines, slots_bind)
+  std::vector<bool> bound_before_;  // slots_bind_ before the latest replan_deadlines
   std::vector<bool>
       avoid_;  // no targets: lost, or (baselines) their migrations failed for reasons other than convergence
   // revive: a target whose migration failed is no target until then (on the loop's clock), and how many

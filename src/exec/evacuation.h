@@ -4,15 +4,20 @@
 //
 // drain() plans every protected VM of the drained hosts in one pass (plan_failover in evacuation mode, with
 // the targets of moves already planned counted) and schedules the moves:
-// - `revive`: per source host, highest effective priority first, then longest first. A migration starts only
-// if
+// - `revive`: targets chosen by NIC as well: a VM is planned onto a host on which it converges live and
+//   whose NIC lets half its source's migration slots fill the source NIC, when one can take it. Per source
+//   host, highest effective priority first, then longest first; sources take turns (one migration each per
+//   round, the one with the most NIC time left first) for the slots they share. A migration starts only if
 //   it still converges and does not lower the bandwidth progress of the migrations it shares a NIC with (the
 //   sum over them of share - dirty rate, looked at setup_s ahead so one migration's setup overlaps another's
 //   transfer and the NIC never idles), and every one keeps a share of at least `min_share_over_dirty` times
 //   its dirty rate. Before starting and at every completion it predicts per source host when the live queue
-//   ends; VMs that cannot finish live by the deadline (minus a margin) go cold, lowest priority and largest
-//   first, started in time: at once for a predicted failure, at their latest safe start for maintenance (and
-//   taken back into the live queue if the prediction improves before then). A migration that fails is
+//   ends, and per management endpoint the slot-seconds its moves need before the deadline (a migration its
+//   time alone at its source's endpoint and its target's, a cold move its stop); VMs that cannot finish live
+//   by the deadline (minus a margin) go cold, lowest priority and largest first, started in time: at once
+//   for a predicted failure, at their latest safe start for maintenance (and taken back into the live queue
+//   if the prediction improves before then). Where an endpoint's slots bind, the migrations behind it slow
+//   none another down and the starts of cold moves wait for the deadline. A migration that fails is
 //   retried with backoff (EvacuationOptions::retry_backoff_s), on another target when one can take the VM,
 //   else the same, while a retry can end before the deadline; after that, or after revive_live_attempts,
 //   the VM goes cold in time. A VM that cannot converge even alone (or whose migration did not converge)
@@ -182,13 +187,19 @@ struct EvacuationVmReport {
   bool fail_back = false;  // a move back to its original host after maintenance
 };
 
-// A lower bound on the makespan of moving every protected VM of `hosts` live, for any schedule: every drained
-// host's NIC carries its VMs' memory at least once after one setup, and each VM needs its setup plus one copy
-// at the slower of its own NIC and the fastest NIC of a host that may receive it (up, not drained, not a
-// spare kept for failures by policy.spares). Cold
-// moves are not bounded by it. `binding` (optional) gets which term sets it.
+// A lower bound on the makespan of moving every protected VM of `hosts` live, for any schedule that keeps
+// the migration limits. Each VM's migration is taken alone at the largest share it can ever get (`share`:
+// the slower of its own NIC and the fastest NIC of a host that may receive it -- up, not drained, not a
+// spare kept for failures by policy.spares): no schedule makes it shorter nor makes it send less (its
+// re-dirtied rounds included). The bound is the largest of: one such migration; every drained host's NIC
+// carrying what its VMs send, after one setup; every drained host's migration slots
+// (host_max_parallel_migrations) and every management endpoint's (max_parallel) held for the migrations'
+// durations. VMs that do not converge even alone at that share cannot move live and count nowhere; cold
+// moves are not bounded by it. `dirty_mib_s` (by VM index; null: the declared rates) gives the rates the
+// migrations really see (a simulation's). `binding` (optional) gets which term sets it.
 double evacuation_lower_bound_s(const model::Cloud& cloud, const std::vector<model::HostIndex>& hosts,
-                                const LiveMigrationParameters& parameters, std::string* binding = nullptr);
+                                const LiveMigrationParameters& parameters, std::string* binding = nullptr,
+                                const std::vector<double>* dirty_mib_s = nullptr);
 
 class Evacuator {
  public:

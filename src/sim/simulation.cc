@@ -190,10 +190,13 @@ void compute_bounds(const model::Cloud& cloud, const Scenario& scenario, const S
       }
     }
   }
+  // At the dirty rates this run's migrations had (the bound counts re-dirtied rounds).
+  std::vector<double> dirty(cloud.vms.size());
+  for (model::VmIndex v = 0; v < cloud.vms.size(); ++v) dirty[v] = world.migrations().actual_dirty_mib_s(v);
   for (const auto& [from_s, hosts] : live_sources) {
     for (auto host : hosts) {
       std::string what;
-      double value = from_s + exec::evacuation_lower_bound_s(live_only, {host}, migration, &what);
+      double value = from_s + exec::evacuation_lower_bound_s(live_only, {host}, migration, &what, &dirty);
       if (value > best) {
         best = value;
         binding = "live migrations: " + what;
