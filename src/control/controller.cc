@@ -143,10 +143,14 @@ void Controller::vm_stopped_unexpectedly(model::VmIndex vm, model::HostIndex hos
   if (halted_ || vm >= copies_.vm_count()) return;
   const auto& state = executor_->state();
   if (!state.vms[vm].protect || state.vms[vm].host != host) return;
-  if (evacuator_->state().vms[vm].host != host) return;  // being moved
+  bool moving = evacuator_->state().vms[vm].host != host;
   // Recovering or being moved: another copy may be under way somewhere.
-  for (auto other : copies_.hosts(vm)) {
-    if (other != host) return;
+  for (auto other : copies_.hosts(vm)) moving = moving || other != host;
+  if (moving) {
+    // The move cannot carry a stopped VM: once it ends with the VM still here (a migration fails when its
+    // source no longer runs the VM), the stop is handled; a cold move restarts it on its target itself.
+    recheck_after_move(vm, host, 0);
+    return;
   }
   for (const auto& restart : vm_restarts_) {
     if (restart.vm == vm &&
@@ -209,10 +213,16 @@ void Controller::restart_in_place(std::size_t index, bool from_queue) {
     if (executor_->state().hosts[host].state != model::HostState::down) relocate(vm, host);
     return;
   }
-  if (state.vms[vm].host != host || evacuator_->state().vms[vm].host != host)
-    return refuse("the VM was moved meanwhile");
-  if (!copies_.only_on(vm, host) && !copies_.hosts(vm).empty())
-    return refuse("a copy may run elsewhere: " + copies_.describe(vm, state));
+  // An engine took the VM over meanwhile (a move planned or begun): if that move ends with the VM still
+  // here, stopped, it is restarted then (recheck_after_move).
+  if (state.vms[vm].host != host || evacuator_->state().vms[vm].host != host) {
+    refuse("an engine took the VM over meanwhile");
+    return recheck_after_move(vm, host, 0);
+  }
+  if (!copies_.only_on(vm, host) && !copies_.hosts(vm).empty()) {
+    refuse("a copy may run elsewhere: " + copies_.describe(vm, state));
+    return recheck_after_move(vm, host, 0);
+  }
   // Counted against every limit of a start there, like the engines' starts: queued until they have room.
   auto scopes = restart_scopes(host);
   if ((!from_queue && !restart_queue_.empty()) || !ledger_.try_acquire(scopes, restart_listener_)) {
@@ -249,6 +259,25 @@ void Controller::restart_in_place(std::size_t index, bool from_queue) {
                                        relocate(done.vm, done.host);
                                      }
                                    });
+}
+
+void Controller::recheck_after_move(model::VmIndex vm, model::HostIndex host, std::uint32_t checks) {
+  constexpr double kRecheckS = 5.0;
+  constexpr std::uint32_t kMaxChecks = 720;  // an hour: no move of one VM lasts longer
+  if (halted_ || checks >= kMaxChecks) return;
+  environment_.loop.schedule_after(kRecheckS, [this, vm, host, checks] {
+    if (halted_) return;
+    auto believed = evacuator_->state().vms[vm].host;
+    const auto hosts = copies_.hosts(vm);
+    bool only_here = std::all_of(hosts.begin(), hosts.end(), [&](auto other) { return other == host; });
+    if (only_here && believed == host && executor_->state().vms[vm].host == host) {
+      vm_stopped_unexpectedly(vm, host);  // the move ended (failed, cancelled) with the VM here, stopped
+      return;
+    }
+    bool moved = !hosts.empty() && believed != host &&
+                 std::all_of(hosts.begin(), hosts.end(), [&](auto other) { return other == believed; });
+    if (!moved) recheck_after_move(vm, host, checks + 1);  // planned, in flight: not settled yet
+  });
 }
 
 exec::ScopeSet Controller::restart_scopes(model::HostIndex host) const {

@@ -142,6 +142,8 @@ class Controller {
   void restart_in_place(std::size_t restart, bool from_queue = false);
   // Starts queued restarts whose slots (the host's endpoint, its starts, the global limit) are free.
   void dispatch_restarts();
+  // `vm` stopped on `host` while an engine moved it: checked again every few seconds until the move settles.
+  void recheck_after_move(model::VmIndex vm, model::HostIndex host, std::uint32_t checks);
   exec::ScopeSet restart_scopes(model::HostIndex host) const;
   // A restart in place that cannot happen (failed, refused) hands the VM to the executor, which places it
   // elsewhere, when the VM is known not to run on its host.

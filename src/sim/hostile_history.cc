@@ -86,7 +86,7 @@ class HistoryBuilder {
     auto motifs = draws_.between(2, 5);
     for (std::uint64_t m = 0; m < motifs; ++m) add_motif();
     add_controller_restarts();
-    // add_vm_crashes_and_confirmations();  TEMP
+    add_vm_crashes_and_confirmations();
     std::stable_sort(scenario.events.begin(), scenario.events.end(),
                      [](const ScenarioEvent& a, const ScenarioEvent& b) { return a.at_s < b.at_s; });
 
