@@ -150,6 +150,32 @@ TEST(Revived, ACrashedHostIsFencedThenItsVmsRunOnceElsewhere) {
   EXPECT_EQ(detail["vms"].size(), 2u) << detail.dump(2);
 }
 
+// Every fence of a crashed host failed for good (its only level, ipmi, has no BMC to call; one attempt): its
+// VM waits for a proof. An operator's confirm-down is that proof: the VM is recovered, with no further fence.
+TEST(Revived, AConfirmationEndsTheWaitOfAHostWhoseEveryFenceFailed) {
+  LiveCloud cloud(2);
+  cloud.config.fencing.levels = {daemon::FenceLevel::ipmi};
+  cloud.config.recovery.max_fence_attempts = 1;
+  ASSERT_TRUE(cloud.hosts[0]->define_domain(lab::test_domain_xml("web-1", 1, 512), true));
+  RunningDaemon running(cloud.config);
+  ASSERT_TRUE(lab::eventually([&] { return running.host_state("host-0") == "up"; }, 10.0));
+
+  cloud.crash(0);
+  nlohmann::json vm;
+  ASSERT_TRUE(lab::eventually(
+      [&] {
+        vm = running.daemon.vm("web-1");
+        return vm["state"] == "waiting" && vm["reason"].is_string() &&
+               vm["reason"].get<std::string>().find("could not be fenced") != std::string::npos;
+      },
+      30.0))
+      << vm.dump(2) << running.events_text();
+  EXPECT_TRUE(cloud.running("web-1").empty());
+  running.daemon.confirm_down("host-0", {"tester"});
+  ASSERT_TRUE(lab::eventually([&] { return cloud.running("web-1") == std::vector<int>{1}; }, 30.0))
+      << running.daemon.vm("web-1").dump(2) << running.events_text();
+}
+
 // With policy.rto_s budgets the periodic capacity check also predicts recovery times per tier (as
 // `revive check --rto`): a budget no restart can meet is reported with what binds, in GET /v1/capacity and as
 // a recovery_time_shortfall event.
