@@ -203,8 +203,8 @@ void run_simulate(const SimulateOptions& options) {
   if (status == kExitOk && chosen.fencing_held()) {
     for (const auto& host : chosen.lost_hosts) {
       if (host.outcome != sim::LostHostOutcome::fencing_held) continue;
-      std::cerr << fmt::format("revive: fencing of {} held back ({} protected VMs not recovered): {}\n",
-                               host.name, host.vms_held, host.reason);
+      std::cerr << fmt::format("revive: fencing of {} held back ({} protected VM{} not recovered): {}\n",
+                               host.name, host.vms_held, host.vms_held == 1 ? "" : "s", host.reason);
     }
     status = kExitFencingHeld;
   }

@@ -528,8 +528,9 @@ class HistoryBuilder {
 
   // Drawn after everything else (so the rest of each seed's history is what it was before these existed):
   // now and then guests crash on their own (VM-level restarts in place, and past max_restarts a relocation),
-  // sometimes the same one again and again; and an operator confirms a lost host off (confirm-down), early
-  // (refused before the host is declared), while its fence still tries, or after it failed for good.
+  // sometimes the same one again and again; an operator confirms a lost host off (confirm-down), early
+  // (refused before the host is declared), while its fence still tries, or after it failed for good; and
+  // fencing is disarmed for a while, or for good.
   void add_vm_crashes_and_confirmations() {
     auto& events = history_.scenario.events;
     if (!cloud_.vms.empty() && draws_.percent(25)) {
@@ -550,15 +551,32 @@ class HistoryBuilder {
       if (event.kind == ScenarioEvent::Kind::fail || event.kind == ScenarioEvent::Kind::isolate)
         losses.push_back(&event);
     }
-    if (losses.empty() || !draws_.percent(30)) return;
-    const auto& loss = *draws_.pick(losses);
-    ScenarioEvent event;
-    event.kind = ScenarioEvent::Kind::confirm_down;
-    event.at_s = round_to(loss.at_s + draws_.real(0.0, 200.0), 0.5);
-    event.hosts = {draws_.pick(loss.hosts)};
-    notes_.push_back(
-        fmt::format("an operator confirms {} off at {:g}", cloud_.hosts[event.hosts[0]].name, event.at_s));
-    events.push_back(std::move(event));
+    if (!losses.empty() && draws_.percent(30)) {
+      const auto& loss = *draws_.pick(losses);
+      ScenarioEvent event;
+      event.kind = ScenarioEvent::Kind::confirm_down;
+      event.at_s = round_to(loss.at_s + draws_.real(0.0, 200.0), 0.5);
+      event.hosts = {draws_.pick(loss.hosts)};
+      notes_.push_back(
+          fmt::format("an operator confirms {} off at {:g}", cloud_.hosts[event.hosts[0]].name, event.at_s));
+      events.push_back(std::move(event));
+    }
+    // An operator disarms fencing for a while (or for good): verdicts are held, then go through at arm.
+    if (!draws_.percent(15)) return;
+    ScenarioEvent disarm;
+    disarm.kind = ScenarioEvent::Kind::fencing;
+    disarm.arm = false;
+    disarm.at_s = round_to(draws_.real(0.0, 300.0), 0.5);
+    events.push_back(disarm);
+    if (draws_.percent(20)) {
+      notes_.push_back(fmt::format("fencing disarmed at {:g} for good", disarm.at_s));
+      return;
+    }
+    ScenarioEvent arm = disarm;
+    arm.arm = true;
+    arm.at_s = round_to(disarm.at_s + draws_.real(5.0, 200.0), 0.5);
+    notes_.push_back(fmt::format("fencing disarmed at {:g}, armed at {:g}", disarm.at_s, arm.at_s));
+    events.push_back(arm);
   }
 
   // Failing steps of random VMs: starts, disk maps and unmaps, network changes, stops and migrations.
@@ -641,6 +659,9 @@ std::string scenario_yaml(const HostileHistory& history) {
         break;
       case ScenarioEvent::Kind::vm_crash:
         text += fmt::format("- {{at: {}, vm_crash: {}}}\n", event.at_s, cloud.vms[event.vm].name);
+        break;
+      case ScenarioEvent::Kind::fencing:
+        text += fmt::format("- {{at: {}, fencing: {}}}\n", event.at_s, event.arm ? "arm" : "disarm");
         break;
       case ScenarioEvent::Kind::restart_controller:
         text += fmt::format("- {{at: {}, restart_controller: {{after_records: {}, delay: {}}}}}\n",

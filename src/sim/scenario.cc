@@ -210,10 +210,10 @@ class Parser {
   }
 
   void parse_event(const YAML::Node& node, const std::string& field, Scenario& scenario) {
-    if (!check_map(
-            node, field,
-            {"at", "fail", "isolate", "channels", "evacuate", "deadline", "reason", "fail_step", "slow_step",
-             "exit_maintenance", "fail_back", "cancel", "restart_controller", "vm_crash", "confirm_down"})) {
+    if (!check_map(node, field,
+                   {"at", "fail", "isolate", "channels", "evacuate", "deadline", "reason", "fail_step",
+                    "slow_step", "exit_maintenance", "fail_back", "cancel", "restart_controller", "vm_crash",
+                    "confirm_down", "fencing"})) {
       return;
     }
     ScenarioEvent event;
@@ -229,7 +229,7 @@ class Parser {
     }
     static constexpr std::array kKinds = {"fail",      "isolate",          "evacuate", "fail_step",
                                           "slow_step", "exit_maintenance", "cancel",   "restart_controller",
-                                          "vm_crash",  "confirm_down"};
+                                          "vm_crash",  "confirm_down",     "fencing"};
     int kinds = 0;
     std::string names;
     for (std::size_t i = 0; i < kKinds.size(); ++i) {
@@ -316,6 +316,15 @@ class Parser {
       event.kind = ScenarioEvent::Kind::confirm_down;
       event.hosts = hosts(confirm, field + ".confirm_down");
       ok = ok && !event.hosts.empty();
+    } else if (auto fencing = node["fencing"]; fencing) {
+      event.kind = ScenarioEvent::Kind::fencing;
+      auto value = string(fencing, field + ".fencing");
+      if (value && *value != "arm" && *value != "disarm") {
+        error(fencing, field + ".fencing", "must be arm or disarm, not \"" + *value + "\"");
+        value.reset();
+      }
+      ok = ok && value.has_value();
+      if (value) event.arm = *value == "arm";
     } else if (auto crash = node["vm_crash"]; crash) {
       event.kind = ScenarioEvent::Kind::vm_crash;
       auto vm_name = string(crash, field + ".vm_crash");

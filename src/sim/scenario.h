@@ -72,6 +72,8 @@ struct ScenarioEvent {
   // vm_crash: `vm` stops on its own where it runs (the hypervisor reports it; VM-level restarts follow).
   // confirm_down: an operator verifies the hosts are off (turning them off if they were not): the proof a
   // fence could not give, for hosts declared failed.
+  // fencing: an operator disarms fencing (no host is declared failed and fenced until it is armed again:
+  // the verdicts are held) or arms it (the held verdicts go through).
   enum class Kind : std::uint8_t {
     fail,
     isolate,
@@ -82,7 +84,8 @@ struct ScenarioEvent {
     cancel,
     restart_controller,
     vm_crash,
-    confirm_down
+    confirm_down,
+    fencing
   };
   Kind kind = Kind::fail;
   double at_s = 0.0;
@@ -90,6 +93,7 @@ struct ScenarioEvent {
   // fail, isolate, evacuate, exit_maintenance, cancel, confirm_down: the hosts.
   std::vector<model::HostIndex> hosts;
   bool fail_back = false;  // exit_maintenance
+  bool arm = true;         // fencing: arm (true) or disarm
   // restart_controller
   std::uint32_t after_records = 1;
   double restart_delay_s = 5.0;

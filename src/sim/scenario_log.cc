@@ -57,6 +57,8 @@ std::string describe_event(const model::Cloud& cloud, const ScenarioEvent& event
       return "vm_crash " + cloud.vms[event.vm].name;
     case ScenarioEvent::Kind::confirm_down:
       return "confirm_down " + host_names(cloud, event.hosts);
+    case ScenarioEvent::Kind::fencing:
+      return event.arm ? "fencing arm" : "fencing disarm";
     case ScenarioEvent::Kind::fail_step: {
       auto subject = event.step == env::StepKind::fence ? "host " + cloud.hosts[event.vm].name
                                                         : "vm " + cloud.vms[event.vm].name;
@@ -187,7 +189,8 @@ std::string scenario_log(const model::Cloud& cloud, const Scenario& scenario,
       text += fmt::format("{} lost at {} ({}; cut {}): {}, declared {}, fenced {}", host.name,
                           seconds(host.lost_at_s), host.lost == "crash" ? "crashed" : "isolated", channels,
                           to_string(host.outcome), declared, fenced);
-      if (host.vms_held > 0) text += fmt::format(", {} VMs held", host.vms_held);
+      if (host.vms_held > 0)
+        text += fmt::format(", {} VM{} held", host.vms_held, host.vms_held == 1 ? "" : "s");
       if (!host.reason.empty()) text += " -- " + host.reason;
       text += "\n";
     }

@@ -342,6 +342,20 @@ SimulationResult run_simulation(const model::Cloud& cloud, const Scenario& scena
   auto declared = [&](model::HostIndex host) {
     return detector ? detector->declared_at_s()[host] >= 0 : declared_at_s[host] >= 0;
   };
+  // A fixed `detect`'s verdicts while fencing is disarmed (`fencing: disarm`) are held until it is armed
+  // again, as the detector itself holds them (detect::HostMonitor::disarm).
+  bool fencing_armed = true;
+  std::vector<model::HostIndex> held_by_disarm;              // in verdict order
+  std::vector<bool> disarm_held(cloud.hosts.size(), false);  // held, not yet handed over
+  auto declare_failed = [&](model::HostIndex host) {
+    if (!fencing_armed) {
+      if (!disarm_held[host]) held_by_disarm.push_back(host);
+      disarm_held[host] = true;
+      return;
+    }
+    if (declared_at_s[host] < 0) declared_at_s[host] = loop.now_s();
+    controller_ref->host_failed(host);
+  };
   for (const auto& event : scenario.events) {
     switch (event.kind) {
       case ScenarioEvent::Kind::fail:
@@ -376,10 +390,7 @@ SimulationResult run_simulation(const model::Cloud& cloud, const Scenario& scena
           if (!scenario.latency.detect) continue;
           double verdict_at = event.at_s + detection_delay_s(scenario, host, event.at_s);
           if (cut[host].all() && !was_all_cut) {
-            loop.schedule_at(verdict_at, [&controller_ref, &declared_at_s, &loop, host] {
-              if (declared_at_s[host] < 0) declared_at_s[host] = loop.now_s();
-              controller_ref->host_failed(host);
-            });
+            loop.schedule_at(verdict_at, [&declare_failed, host] { declare_failed(host); });
           } else if (!cut[host].all() && !judged_cut_off[host]) {
             judged_cut_off[host] = true;
             loop.schedule_at(verdict_at, [&controller_ref, &judged_down, host] {
@@ -422,6 +433,25 @@ SimulationResult run_simulation(const model::Cloud& cloud, const Scenario& scena
         loop.schedule_at(event.at_s, [&world, &controller_ref, vm = event.vm] {
           if (auto host = world.crash_vm(vm); host != model::kNoIndex)
             controller_ref->vm_stopped_unexpectedly(vm, host);
+        });
+        break;
+      case ScenarioEvent::Kind::fencing:
+        loop.schedule_at(event.at_s, [&, arm = event.arm] {
+          if (detector) {
+            if (arm) {
+              detector->monitor().arm();
+            } else {
+              detector->monitor().disarm();
+            }
+          }
+          fencing_armed = arm;
+          if (!arm) return;
+          auto held = std::move(held_by_disarm);
+          held_by_disarm.clear();
+          for (auto host : held) {
+            disarm_held[host] = false;
+            declare_failed(host);
+          }
         });
         break;
       case ScenarioEvent::Kind::confirm_down:
@@ -510,6 +540,8 @@ SimulationResult run_simulation(const model::Cloud& cloud, const Scenario& scena
       }
     }
     std::string blocked;  // the first reason the detector gave for holding the host's fence
+    if (disarm_held[host])
+      blocked = "fencing disarmed by an operator and not armed again: its fence held back";
     if (detector) {
       for (const auto& event : detector->events()) {
         if (event.host == host && event.kind == detect::HostEvent::Kind::fence_blocked) {
@@ -560,6 +592,9 @@ SimulationResult run_simulation(const model::Cloud& cloud, const Scenario& scena
     const auto& copies = world.running_on(vm.vm);
     switch (vm.state) {
       case exec::VmState::running: {
+        // Recovered onto a host lost later whose fence is held back by decision (storm guard, disarmed): it
+        // is not recovered again, and is counted with the held ones below, not as a bug.
+        if (copies.empty() && vm.to != model::kNoIndex && held[vm.to]) break;
         if (copies.size() != 1 || copies.front() != vm.to) {
           result.violations.push_back(
               fmt::format("{} is reported running on {} but really runs on {} host(s)", cloud.vms[vm.vm].name,
@@ -683,10 +718,14 @@ SimulationResult run_simulation(const model::Cloud& cloud, const Scenario& scena
     outcome.vm = v;
     outcome.name = vm.name;
     outcome.priority = vm.priority;
-    if (held[vm.host] && !reported[v]) {
+    // Where the VM was when its host was lost: its inventory host, or where it was recovered to earlier.
+    auto last_host = vm.host;
+    if (const auto* report = report_of[v]; report && report->state == exec::VmState::running)
+      last_host = report->to;
+    if (held[last_host] && (!reported[v] || last_host != vm.host)) {
       // Not recovered by decision (no fence, no proof, no restart): not lost, not a bug.
       for (auto& host : result.lost_hosts) {
-        if (host.host != vm.host) continue;
+        if (host.host != last_host) continue;
         host.vms_held += 1;
         outcome.reason = "fencing of " + host.name + " held back: " + host.reason;
       }

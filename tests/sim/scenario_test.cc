@@ -95,6 +95,7 @@ events:
   - {at: 8, isolate: [host-0001], deadline: 3}
   - {at: 9, vm_crash: vm-999999}
   - {at: 10, confirm_down: [host-0001, host-0001]}
+  - {at: 11, fencing: off}
 )");
   EXPECT_NE(errors.find("scn.yaml:4: latency.vm_start.median: must be >= 0"), std::string::npos) << errors;
   EXPECT_NE(errors.find("scn.yaml:5: latency.bogus: unknown field"), std::string::npos) << errors;
@@ -116,7 +117,7 @@ events:
       << errors;
   EXPECT_NE(
       errors.find("needs exactly one of fail, isolate, evacuate, fail_step, slow_step, exit_maintenance, "
-                  "cancel, restart_controller, vm_crash or confirm_down"),
+                  "cancel, restart_controller, vm_crash, confirm_down or fencing"),
       std::string::npos)
       << errors;
 }
