@@ -145,6 +145,7 @@ TEST(Config, ReadsEveryField) {
   EXPECT_EQ(libvirt.migration_bandwidth_mib_s, 1000u);
   EXPECT_EQ(libvirt.migration_uris, (std::vector<std::pair<std::string, std::string>>{
                                         {"node-1", "tcp://192.168.10.1"}, {"node-3", "tcp://192.168.10.3"}}));
+  EXPECT_EQ(config.decisions.keep, 42u);
 }
 
 TEST(Config, InventoryVmsArePolicyForDiscoveredVms) {
