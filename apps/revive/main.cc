@@ -33,7 +33,8 @@ int main(int argc, char** argv) {
   app.add_option(
       "--server", server_url,
       "Talk to the daemon at this URL (also $REVIVE_SERVER): status, hosts, vms, plan show, check, "
-      "evacuate, maintenance, host confirm-down, disarm, arm, events, operations, cancel (docs/cli.md)");
+      "evacuate, maintenance, host confirm-down, disarm, arm, events, operations, cancel, audit, "
+      "decisions (docs/cli.md)");
   add_lab_commands(app);
   add_demo_command(app);
   add_token_commands(app);

@@ -353,6 +353,17 @@ void print_audit(const json& records) {
   std::cout << table.str();
 }
 
+void print_decisions(const json& list) {
+  std::cout << fmt::format("{} decision(s) kept (decisions.keep {})\n", list["decisions"].size(),
+                           list["keep"].get<std::uint64_t>());
+  Table table({"NUMBER", "KIND", "AT", "OPERATION", "HOSTS"});
+  for (const auto& d : list["decisions"]) {
+    table.add({std::to_string(d["number"].get<std::uint64_t>()), text(d["kind"]), text(d["at"]),
+               text(d["operation"]), joined(d["hosts"])});
+  }
+  std::cout << table.str();
+}
+
 std::string reason_value(const std::string& reason) {
   if (reason == "maintenance") return "maintenance";
   if (reason == "predicted_failure" || reason == "predicted-failure") return "predicted_failure";
@@ -514,6 +525,23 @@ void add_daemon_commands(CLI::App& app, std::shared_ptr<Context> context) {
     context->json_output() ? context->print_json(answer) : print_audit(answer["records"]);
   });
 
+  auto* decisions = app.add_subcommand(
+      "decisions", "The placement decisions the daemon saved with their inputs (oldest first); show N: one");
+  decisions->callback([context, decisions] {
+    if (!decisions->get_subcommands().empty()) return;
+    auto answer = context->api().get("/v1/decisions");
+    context->json_output() ? context->print_json(answer) : print_decisions(answer);
+  });
+  auto decision_number = std::make_shared<std::uint64_t>(0);
+  auto* show_decision = decisions->add_subcommand(
+      "show", "Decision N as saved (the file revive replay reads: revive decisions show N > FILE)");
+  show_decision->add_option("N", *decision_number, "The decision's number (revive decisions)")
+      ->required()
+      ->check(CLI::PositiveNumber);
+  show_decision->callback([context, decision_number] {
+    std::cout << context->api().get_text(fmt::format("/v1/decisions/{}", *decision_number));
+  });
+
   for (bool arming : {false, true}) {
     auto reason = std::make_shared<std::string>();
     auto* command = app.add_subcommand(arming ? "arm" : "disarm",
@@ -615,7 +643,7 @@ void add_daemon_commands(CLI::App& app, std::shared_ptr<Context> context) {
 
 const std::set<std::string> kDaemonCommands = {"status",   "hosts",       "vms",    "plan",   "check",
                                                "evacuate", "maintenance", "host",   "disarm", "arm",
-                                               "events",   "operations",  "cancel", "audit"};
+                                               "events",   "operations",  "cancel", "audit",  "decisions"};
 
 }  // namespace
 

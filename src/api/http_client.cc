@@ -43,7 +43,7 @@ std::unique_ptr<httplib::Client> make_client(const std::string& url, double time
 }
 
 json answer(const std::string& url, const std::string& method, const std::string& path,
-            const httplib::Result& result) {
+            const httplib::Result& result, std::string* text = nullptr) {
   if (!result) {
     throw UnreachableError(
         fmt::format("cannot reach the daemon at {}: {}", url, unreachable_reason(result.error())));
@@ -59,6 +59,7 @@ json answer(const std::string& url, const std::string& method, const std::string
   if (body.is_discarded()) {
     throw std::runtime_error(fmt::format("{} {}: the daemon's answer is not JSON", method, path));
   }
+  if (text) *text = result->body;
   return body;
 }
 
@@ -81,6 +82,13 @@ HttpClient::HttpClient(std::string url, double timeout_s, Credentials credential
 json HttpClient::get(const std::string& path) const {
   auto client = make_client(url_, timeout_s_, credentials_);
   return answer(url_, "GET", path, client->Get(path));
+}
+
+std::string HttpClient::get_text(const std::string& path) const {
+  auto client = make_client(url_, timeout_s_, credentials_);
+  std::string text;
+  answer(url_, "GET", path, client->Get(path), &text);
+  return text;
 }
 
 json HttpClient::post(const std::string& path, const json& body) const {

@@ -45,6 +45,8 @@ class HttpClient {
   const std::string& url() const { return url_; }
   // GET `path` (with its query): the JSON answer.
   nlohmann::json get(const std::string& path) const;
+  // GET `path`: the answer's body as sent (a JSON document kept byte for byte, e.g. a decision file).
+  std::string get_text(const std::string& path) const;
   // POST `body` to `path`: the JSON answer.
   nlohmann::json post(const std::string& path, const nlohmann::json& body) const;
   // GET /v1/events/stream after sequence `after`: calls `on_event` with each event, in order, until it

@@ -565,6 +565,12 @@ std::vector<HttpServer::Impl::Route> HttpServer::Impl::make_table() {
         reply(res, s.service.audit(audit_query(c.request)));
       },
       {"since", "kind", "limit"});
+  add("GET", "/v1/decisions", R::viewer, read(&Service::decisions));
+  add("GET", "/v1/decisions/{number}", R::viewer, [](Impl& s, const Call& c, httplib::Response& res) {
+    auto number = parse_unsigned(c.param("number"));
+    if (!number || *number == 0) throw bad("number", "must be a decision's number (an integer >= 1)");
+    res.set_content(s.service.decision(*number), "application/json");
+  });
   for (bool armed : {false, true}) {
     add("POST", armed ? "/v1/arm" : "/v1/disarm", R::admin,
         [armed](Impl& s, const Call& c, httplib::Response& res) {

@@ -104,6 +104,12 @@ class Service {
   // GET /v1/hosts/{host}/why (HostWhy; 404): the evidence behind the host's last fence decision, or what the
   // detector sees now when there was none.
   virtual nlohmann::json why(const std::string& host) = 0;
+  // GET /v1/decisions (DecisionList): the placement decisions saved with their inputs, oldest first
+  // (daemon/decision_store.h).
+  virtual nlohmann::json decisions() = 0;
+  // GET /v1/decisions/{number} (DecisionFile; 404 `number`): the decision file as saved, byte for byte (the
+  // text `revive replay` reads).
+  virtual std::string decision(std::uint64_t number) = 0;
   // GET /metrics: the Prometheus text exposition (version 0.0.4), docs/metrics.md.
   virtual std::string metrics() = 0;
   // Called by the HTTP server after every state-changing request (admitted or refused), from its threads;

@@ -139,10 +139,10 @@ class ConfigReader {
             "a config is a mapping with listen, data_dir, inventory, heartbeat...; got " + describe(root));
       finish();
     }
-    Section top = section(
-        root, "",
-        {"listen", "data_dir", "inventory", "heartbeat", "detector", "fencing", "recovery", "evacuation",
-         "vm_restart", "capacity_check", "discovery", "libvirt", "api", "log", "alerts", "storage"});
+    Section top = section(root, "",
+                          {"listen", "data_dir", "inventory", "heartbeat", "detector", "fencing", "recovery",
+                           "evacuation", "vm_restart", "capacity_check", "discovery", "libvirt", "api", "log",
+                           "alerts", "storage", "decisions"});
     address(top, "listen", config.listen_address, config.listen_port);
     read_api(top, config.api);
     if (require(top, "data_dir")) {
@@ -183,6 +183,12 @@ class ConfigReader {
     read_log(top, config.log);
     read_alerts(top, config.alerts);
     read_storage(top, config.storage);
+    Section decisions = section(top.value("decisions"), "decisions", {"keep"});
+    if (NodeId node = integer(decisions, "keep", config.decisions.keep, 0);
+        node != kNoNode && config.decisions.keep > kMaxDecisionsKept) {
+      error(node, "decisions.keep",
+            fmt::format("must be at most {}, got {}", kMaxDecisionsKept, config.decisions.keep));
+    }
 
     // The inventory: its own errors pass through unchanged; the config's checks against it need it loaded.
     std::optional<model::InventoryError> inventory_error;

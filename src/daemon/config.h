@@ -106,6 +106,13 @@ struct LogConfig {
   std::string level = "info";  // log.level: debug, info, warn, error
 };
 
+// decisions.*: every placement decision saved with its inputs under data_dir/decisions
+// (daemon/decision_store.h).
+struct DecisionsConfig {
+  std::uint32_t keep = 500;  // the newest kept, older removed; 0: none saved
+};
+inline constexpr std::uint32_t kMaxDecisionsKept = 100000;
+
 struct DaemonConfig {
   std::string file;  // the config file as given (for messages)
 
@@ -133,6 +140,7 @@ struct DaemonConfig {
   LogConfig log;
   AlertsConfig alerts;  // alerts.webhooks, alerts.commands, alerts.queue_size
   StorageConfig storage;
+  DecisionsConfig decisions;
 };
 
 // Throws ConfigError when the config itself has errors (its diagnostics then end with the inventory's, word

@@ -13,6 +13,7 @@
 #include <fmt/format.h>
 
 #include "control/controller.h"
+#include "daemon/decision_store.h"
 #include "daemon/durable_environment.h"
 #include "daemon/fence_evidence.h"
 #include "daemon/storage_drivers.h"
@@ -108,6 +109,7 @@ class Daemon::Engine {
         durable_journal_(config.data_dir + "/journal.db"),
         journal_(durable_journal_),
         state_store_(config.data_dir + "/state.db"),
+        saved_decisions_(config.data_dir + "/decisions", config.decisions.keep),
         inventory_(config.inventory),
         gate_(loop_, journal_, [this](std::string error) { fatal("the journal failed: " + error); }) {
     gate_.set_latency_observer([this](double seconds) { metrics_.journal_latency(seconds); });
@@ -189,6 +191,7 @@ class Daemon::Engine {
   }
 
   drivers::WallClockLoop& loop() { return loop_; }
+  const DecisionStore& saved_decisions() const { return saved_decisions_; }
 
   int run(const std::function<void()>& ready) {
     discover_all_blocking();
@@ -429,7 +432,9 @@ class Daemon::Engine {
     }
     if (request.dry_run) return drain_dry_run(hosts, request.deadline_s, *reason);
     Operation op = new_operation("evacuation", hosts, caller.user, request.reason, request.deadline_s);
+    deciding_operation_ = op.id;
     controller_->drain(hosts, loop_.now_s() + request.deadline_s, *reason);
+    deciding_operation_.clear();
     for (auto h : hosts) inventory_.hosts[h].state = model::HostState::maintenance;
     operations_.push_back(op);
     emit("evacuation_started", join_names(hosts), "", op.id,
@@ -458,7 +463,9 @@ class Daemon::Engine {
     }
     Operation op = new_operation("maintenance_exit", hosts, caller.user);
     op.reason = "maintenance_exit";
+    deciding_operation_ = op.id;
     controller_->exit_maintenance(hosts, request.fail_back);
+    deciding_operation_.clear();
     for (auto h : hosts) inventory_.hosts[h].state = model::HostState::up;
     plans_dirty_ = true;
     inventory_changed_ = true;  // the controller is rebuilt on the hosts as they are now, once idle
@@ -746,6 +753,7 @@ class Daemon::Engine {
            fmt::format("{} runs again on {}", inventory_.vms[vm].name, inventory_.hosts[host].name),
            {{"priority", std::string(model::to_string(inventory_.vms[vm].priority))}});
     });
+    controller_->set_decision_observer([this](const plan::Decision& decision) { save_decision(decision); });
     journal_.set_observer([this](const env::JournalRecord& record, std::uint64_t sequence) {
       observe(record);
       crash_point(record, sequence);
@@ -782,8 +790,10 @@ class Daemon::Engine {
             static_cast<double>(op->started_ms - unix_now_ms()) / 1000.0 + op->deadline_s + loop_.now_s();
         auto reason = exec::parse_evacuation_reason(op->reason == "predicted_failure" ? "predicted-failure"
                                                                                       : "maintenance");
+        deciding_operation_ = op->id;
         controller_->drain(hosts, std::max(loop_.now_s() + 1.0, deadline_at_s),
                            reason.value_or(exec::EvacuationReason::maintenance));
+        deciding_operation_.clear();
       }
       emit("daemon_resumed", "", "", "",
            fmt::format("resumed from the journal: {} operation(s) in flight", [&] {
@@ -1792,6 +1802,36 @@ class Daemon::Engine {
     return fence_evidence(*monitor_, h, context);
   }
 
+  // A placement decision of the controller, saved with its inputs (for revive replay): the operation it
+  // belongs to is the action deciding now, else the latest recovery of one of its failed hosts, else the
+  // latest drain of one of its drained hosts.
+  void save_decision(const plan::Decision& decision) {
+    if (saved_decisions_.keep() == 0) return;
+    std::vector<std::string> hosts;
+    for (auto h : decision.request.failed_hosts) hosts.push_back(decision.view.hosts[h].name);
+    for (auto h : decision.request.evacuated_hosts) hosts.push_back(decision.view.hosts[h].name);
+    std::string operation = deciding_operation_;
+    for (auto op = operations_.rbegin(); operation.empty() && op != operations_.rend(); ++op) {
+      bool mine = op->kind == "recovery"     ? !decision.request.failed_hosts.empty()
+                  : op->kind == "evacuation" ? !decision.request.evacuated_hosts.empty()
+                                             : false;
+      for (const auto& host : op->hosts) {
+        if (mine && std::find(hosts.begin(), hosts.end(), host) != hosts.end()) operation = op->id;
+      }
+    }
+    if (hosts.empty() && !operation.empty()) {
+      for (const auto& op : operations_)
+        if (op.id == operation) hosts = op.hosts;
+    }
+    auto started = std::chrono::steady_clock::now();
+    auto saved = saved_decisions_.save(decision, operation, hosts, unix_now_ms());
+    metrics_.decision_saved(std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count(),
+                            saved.has_value());
+    // A write that failed (on the store's thread, since the last decision) or this one dropped.
+    if (auto failure = saved_decisions_.take_failure(); !failure.empty())
+      warn_once("decisions: not saved: " + failure);
+  }
+
   // The decision to fence `host`, with its evidence; the BMC is asked for the power state beside the fence.
   void record_decision(model::HostIndex host, const std::string& why) {
     auto rule = failed_rules_.count(host) ? failed_rules_[host] : why;
@@ -1874,6 +1914,8 @@ class Daemon::Engine {
   store::SqliteJournal durable_journal_;
   ControllerJournal journal_;
   store::SqliteStore state_store_;
+  DecisionStore saved_decisions_;   // data_dir/decisions: every placement decision with its inputs
+  std::string deciding_operation_;  // the operation an API action starts, while the controller decides it
   model::Cloud inventory_;
   DurabilityGate gate_;
   std::map<std::string, std::string> domain_xml_;
@@ -2037,6 +2079,20 @@ json Daemon::audit(const api::AuditQuery& query) {
 }
 json Daemon::why(const std::string& host) {
   return on_engine([host](Engine& engine) { return engine.why_json(host); });
+}
+json Daemon::decisions() {
+  const auto& store = engine_->saved_decisions();
+  json list = json::array();
+  for (const auto& entry : store.list()) list.push_back(DecisionStore::to_json(entry));
+  return {{"decisions", list}, {"keep", store.keep()}};
+}
+std::string Daemon::decision(std::uint64_t number) {
+  auto text = engine_->saved_decisions().read(number);
+  if (!text)
+    throw api::RequestError(404, "number",
+                            fmt::format("number {}: no such decision is kept (decisions.keep: {})", number,
+                                        engine_->saved_decisions().keep()));
+  return *text;
 }
 std::string Daemon::metrics() {
   auto views = on_engine([](Engine& engine) {

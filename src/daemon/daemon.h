@@ -21,9 +21,10 @@
 //
 // Observability: every event is logged (daemon/daemon_log.h), counted (daemon/metrics.h), offered to the
 // alert hooks (daemon/alerts.h); fences and every state-changing request are audited (daemon/audit.h); each
-// fence decision keeps its evidence (daemon/fence_evidence.h, GET /v1/hosts/{host}/why). Thread-safety: run()
-// on one thread (the engine thread); stop() and every api::Service method from any thread (they hand their
-// work to the engine thread and wait up to request_timeout_s for it).
+// fence decision keeps its evidence (daemon/fence_evidence.h, GET /v1/hosts/{host}/why); every placement
+// decision is saved with its inputs for `revive replay` (daemon/decision_store.h, GET /v1/decisions).
+// Thread-safety: run() on one thread (the engine thread); stop() and every api::Service method from any
+// thread (they hand their work to the engine thread and wait up to request_timeout_s for it).
 #pragma once
 
 #include <cstdint>
@@ -76,6 +77,8 @@ class Daemon final : public api::Service {
   nlohmann::json set_armed(bool armed, const std::string& reason, const api::Caller& caller) override;
   nlohmann::json audit(const api::AuditQuery& query) override;
   nlohmann::json why(const std::string& host) override;
+  nlohmann::json decisions() override;
+  std::string decision(std::uint64_t number) override;
   std::string metrics() override;
   void record_request(const api::RequestRecord& request) override;
 

@@ -121,6 +121,11 @@ void Metrics::journal_latency(double seconds) {
   histogram(journal_, {}, kJournalBounds).add(seconds);
 }
 
+void Metrics::decision_saved(double seconds, bool ok) {
+  std::lock_guard lock(mutex_);
+  histogram(decisions_, {{"result", ok ? "saved" : "failed"}}, kJournalBounds).add(seconds);
+}
+
 void Metrics::alert_delivery(const std::string& hook, const std::string& result) {
   std::lock_guard lock(mutex_);
   ++alerts_[{{"hook", hook}, {"result", result}}];
@@ -206,6 +211,9 @@ std::string Metrics::render(const json& status, const json& hosts, const json& v
   histograms("revive_planner_seconds", "Time the planner took for each recovery plan.", planner_);
   histograms("revive_journal_durable_seconds",
              "Time the engine waited for the journal to make an intent durable.", journal_);
+  histograms("revive_decision_save_seconds",
+             "Time the engine took to hand a placement decision with its inputs to the decision store.",
+             decisions_);
   return out.take();
 }
 

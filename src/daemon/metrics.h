@@ -3,7 +3,7 @@
 //   - counters and histograms fed as things happen: observe() with every event of the event log (fence
 //     attempts by level and result, recovery time per priority tier, planner time, events by kind),
 //     step_finished() for every recovery or evacuation step, journal_latency() for every wait of the
-//     durability gate, alert_delivery() for the alert hooks;
+//     durability gate, decision_saved() for every decision saved, alert_delivery() for the alert hooks;
 //   - gauges read at scrape time from the daemon's own views (status, hosts, VMs as the API answers them):
 //     hosts by state, VMs protected / unprotected / waiting, operations in flight, detector phi per host and
 //     channel, the fencing switch and the storm guard.
@@ -29,6 +29,9 @@ class Metrics {
   void step_finished(const std::string& step, double seconds, bool ok);
   // The engine waited `seconds` for the journal to make an intent durable.
   void journal_latency(double seconds);
+  // A placement decision was queued to be saved with its inputs (daemon/decision_store.h), taking the engine
+  // `seconds`, or dropped (the store's queue full).
+  void decision_saved(double seconds, bool ok);
   // An alert hook ("webhook", "command") delivered an event, failed to, or dropped it (queue full).
   void alert_delivery(const std::string& hook, const std::string& result);
 
@@ -57,6 +60,7 @@ class Metrics {
   std::map<Labels, Histogram> steps_;                        // {step, result}
   std::map<Labels, Histogram> planner_;                      // {}
   std::map<Labels, Histogram> journal_;                      // {}
+  std::map<Labels, Histogram> decisions_;                    // {result}
   std::map<std::string, std::int64_t> recovery_started_ms_;  // recovery operation id -> its start
 };
 

@@ -432,7 +432,7 @@ TEST_F(ApiTest, TourOfEveryRouteMatchesTheDocument) {
   for (const auto& path :
        {"/v1/status", "/v1/hosts", "/v1/hosts/host-01", "/v1/vms", "/v1/vms/app-1", "/v1/groups", "/v1/plans",
         "/v1/capacity", "/v1/operations", "/v1/operations/op-1", "/v1/events", "/v1/openapi.yaml",
-        "/v1/hosts/host-01/why", "/v1/hosts/host-03/why", "/metrics"}) {
+        "/v1/hosts/host-01/why", "/v1/hosts/host-03/why", "/metrics", "/v1/decisions", "/v1/decisions/1"}) {
     EXPECT_EQ(get(path).status, 200) << path;
   }
   read_stream("/v1/events/stream", {}, [](const std::string& t) { return count(t, "id: ") >= 3; });
@@ -456,6 +456,21 @@ TEST_F(ApiTest, TourOfEveryRouteMatchesTheDocument) {
   EXPECT_EQ(get("/v1/status").status, 500);
   server_->stop();
   validate(true);
+}
+
+// A decision is served byte for byte as the service keeps it (the file revive replay reads); a number that is
+// not one is 400, one not kept 404, both naming `number`.
+TEST_F(ApiTest, ADecisionIsServedAsItsFileAndABadNumberIsNamed) {
+  auto list = get("/v1/decisions");
+  ASSERT_EQ(list.status, 200);
+  EXPECT_EQ(list.body["decisions"][0]["operation"], "op-1");
+  auto one = get("/v1/decisions/1");
+  ASSERT_EQ(one.status, 200);
+  EXPECT_EQ(one.text, fake_.decision(1));
+  EXPECT_EQ(one.header("Content-Type"), "application/json");
+  for (const char* bad : {"/v1/decisions/0", "/v1/decisions/x", "/v1/decisions/-1", "/v1/decisions/1.5"})
+    expect_error(get(bad), 400, "number");
+  expect_error(get("/v1/decisions/7"), 404, "number");
 }
 
 // ---- authentication
@@ -486,6 +501,7 @@ std::pair<std::string, std::string> example_request(const api::RouteInfo& route)
   substitute("{host}", "host-01");
   substitute("{vm}", "db-1");
   substitute("{id}", "op-1");
+  substitute("{number}", "1");
   std::string body;
   if (route.path.ends_with("/maintenance")) body = R"({"action": "enter", "dry_run": true})";
   if (route.path.ends_with("/evacuate") || route.path.ends_with("/predicted-failure"))

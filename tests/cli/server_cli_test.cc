@@ -471,5 +471,30 @@ TEST_F(ServerCli, HostWhyShowsTheEvidenceAndAuditListsTheRequests) {
   EXPECT_EQ(revive({"audit", "--kind", "vm"}).exit_status, 2);
 }
 
+// revive decisions: the daemon's saved decisions as a table or its JSON; decisions show N: the file as
+// served, byte for byte (for revive replay); an unknown number is the daemon's 404 (exit 2), a bad one
+// CLI11's.
+TEST_F(ServerCli, DecisionsListsTheSavedDecisionsAndShowPrintsTheFileAsServed) {
+  auto listed = revive({"decisions"});
+  ASSERT_EQ(listed.exit_status, 0) << listed.err;
+  for (const char* expected :
+       {"1 decision(s) kept (decisions.keep 500)", "NUMBER", "recovery", "op-1", "host-03"})
+    EXPECT_NE(listed.out.find(expected), std::string::npos) << expected << "\n" << listed.out;
+  auto as_json = revive({"--format", "json", "decisions"});
+  ASSERT_EQ(as_json.exit_status, 0) << as_json.err;
+  EXPECT_EQ(json::parse(as_json.out)["decisions"][0]["number"], 1) << as_json.out;
+  auto shown = revive({"decisions", "show", "1"});
+  ASSERT_EQ(shown.exit_status, 0) << shown.err;
+  // As the fake serves it (indented by one, keys in the file's order), not re-serialized by the CLI.
+  EXPECT_TRUE(shown.out.starts_with("{\n \"version\": 1,\n \"number\": 1,\n \"engine\": \"recovery\""))
+      << shown.out;
+  EXPECT_EQ(json::parse(shown.out)["request"]["failed_hosts"], json::array({"host-03"}));
+  auto missing = revive({"decisions", "show", "7"});
+  EXPECT_EQ(missing.exit_status, 2);
+  EXPECT_NE(missing.err.find("number 7: no such decision"), std::string::npos) << missing.err;
+  EXPECT_EQ(revive({"decisions", "show", "0"}).exit_status, 2);
+  EXPECT_EQ(revive({"decisions", "show"}).exit_status, 2);
+}
+
 }  // namespace
 }  // namespace revive::testing

@@ -145,6 +145,7 @@ TEST(Config, ReadsEveryField) {
   EXPECT_EQ(libvirt.migration_bandwidth_mib_s, 1000u);
   EXPECT_EQ(libvirt.migration_uris, (std::vector<std::pair<std::string, std::string>>{
                                         {"node-1", "tcp://192.168.10.1"}, {"node-3", "tcp://192.168.10.3"}}));
+  EXPECT_EQ(config.decisions.keep, 42u);
 }
 
 TEST(Config, InventoryVmsArePolicyForDiscoveredVms) {
@@ -165,6 +166,7 @@ TEST(Config, AppliesDefaults) {
   EXPECT_EQ(config.listen_address, "127.0.0.1");
   EXPECT_EQ(config.listen_port, 7600);
   EXPECT_EQ(config.api.request_threads, 16u);
+  EXPECT_EQ(config.decisions.keep, 500u);
   EXPECT_EQ(config.heartbeat.listen_address, "0.0.0.0");
   EXPECT_EQ(config.heartbeat.port, 7610);
   EXPECT_EQ(config.heartbeat.lease_dir, "");
@@ -280,7 +282,7 @@ TEST(Config, ReportsUnknownKeysWithTheClosestName) {
   EXPECT_EQ(with("colour: red\n"),
             "revived.yaml:4: colour: unknown field (expected one of: listen, data_dir, inventory, heartbeat, "
             "detector, fencing, recovery, evacuation, vm_restart, capacity_check, discovery, libvirt, api, "
-            "log, alerts, storage)");
+            "log, alerts, storage, decisions)");
   EXPECT_EQ(with("recovery: {strategy: revivee}\n"),
             "revived.yaml:4: recovery.strategy: expected serial, parallel-restart, parallel or revive, got "
             "'revivee' (did you mean revive?)");
@@ -678,6 +680,22 @@ TEST(Config, ReportsBadLogAndAlerts) {
             "revived.yaml:4: api.request_threads: must be at least 1, got 0");
   EXPECT_EQ(with("api: {request_threads: 1000}\n"),
             "revived.yaml:4: api.request_threads: must be at most 256, got 1000");
+}
+
+TEST(Config, ReadsAndChecksHowManyDecisionsAreKept) {
+  ConfigDir dir;
+  EXPECT_EQ(dir.load(std::string(kMinimal) + "decisions: {keep: 20}\n").decisions.keep, 20u);
+  EXPECT_EQ(dir.load(std::string(kMinimal) + "decisions: {keep: 0}\n").decisions.keep, 0u);
+  EXPECT_EQ(dir.load(std::string(kMinimal) + "decisions:\n").decisions.keep, 500u);
+  auto with = [&](const std::string& lines) { return dir.error(std::string(kMinimal) + lines); };
+  EXPECT_EQ(with("decisions: {keep: -1}\n"), "revived.yaml:4: decisions.keep: must be at least 0, got -1");
+  EXPECT_EQ(with("decisions:\n  keep: 100001\n"),
+            "revived.yaml:5: decisions.keep: must be at most 100000, got 100001");
+  EXPECT_EQ(with("decisions: {keep: many}\n"),
+            "revived.yaml:4: decisions.keep: expected an integer, got 'many'");
+  EXPECT_EQ(with("decisions: {kept: 5}\n"),
+            "revived.yaml:4: decisions.kept: unknown field (did you mean keep?)");
+  EXPECT_EQ(with("decisions: 5\n"), "revived.yaml:4: decisions: expected a mapping, got '5'");
 }
 
 }  // namespace

@@ -636,6 +636,47 @@ json FakeService::audit(const api::AuditQuery& query) {
   return {{"records", records}, {"dropped", 0}};
 }
 
+json FakeService::decisions() {
+  std::lock_guard lock(mutex_);
+  record("decisions");
+  return {{"decisions", json::array({{{"number", 1},
+                                      {"kind", "recovery"},
+                                      {"at", at(-20)},
+                                      {"operation", "op-1"},
+                                      {"hosts", {"host-03"}}}})},
+          {"keep", 500}};
+}
+
+std::string FakeService::decision(std::uint64_t number) {
+  std::lock_guard lock(mutex_);
+  record(fmt::format("decision {}", number));
+  if (number != 1)
+    throw api::RequestError(404, "number", fmt::format("number {}: no such decision is kept", number));
+  nlohmann::ordered_json file{
+      {"version", 1},
+      {"number", 1},
+      {"engine", "recovery"},
+      {"trigger", "recovery of failed hosts: host-03"},
+      {"at_s", 40.0},
+      {"at", at(-20)},
+      {"operation", "op-1"},
+      {"hosts", {"host-03"}},
+      {"inventory", "version: 1\nhosts: []\n"},
+      {"request",
+       {{"failed_hosts", {"host-03"}},
+        {"evacuated_hosts", json::array()},
+        {"excluded_hosts", json::array()},
+        {"only_vms", json::array()}}},
+      {"planner",
+       {{"exact", false},
+        {"exact_time_limit_s", 10.0},
+        {"repair_attempts", 3},
+        {"improvement_passes", 2},
+        {"spread_over_endpoints", true}}},
+      {"plan", {{"placements", json::array()}, {"waiting", json::array({{{"vm", "app-1"}}})}}}};
+  return file.dump(1) + "\n";
+}
+
 json FakeService::why(const std::string& name) {
   std::lock_guard lock(mutex_);
   record("why " + name);

@@ -42,6 +42,9 @@ class FakeService : public api::Service {
   nlohmann::json set_armed(bool armed, const std::string& reason, const api::Caller& caller) override;
   nlohmann::json audit(const api::AuditQuery& query) override;
   nlohmann::json why(const std::string& host) override;
+  // One canned decision: 1, recovery of host-03 (op-1), app-1 waiting.
+  nlohmann::json decisions() override;
+  std::string decision(std::uint64_t number) override;
   std::string metrics() override;
   // Keeps the request as an audit record (served by audit()); not counted in calls().
   void record_request(const api::RequestRecord& request) override;
