@@ -46,11 +46,13 @@
 #include <optional>
 #include <set>
 #include <string>
+#include <tuple>
 #include <unordered_map>
 #include <utility>
 #include <vector>
 
 #include "model/cloud.h"
+#include "plan/host_load_tree.h"
 #include "plan/plan.h"
 #include "plan/planner.h"
 
@@ -85,6 +87,11 @@ class PlacementEngine {
   void on_host_changed(model::HostIndex host);
 
   const std::vector<model::Priority>& effective_priorities() const { return effective_; }
+
+  // How the engine finds hosts: through its index (the default), by scanning every candidate host (the
+  // reference the index must agree with), or both, throwing std::logic_error where they differ (tests).
+  enum class Search : std::uint8_t { indexed, scan, checked };
+  void set_search(Search search);
   // Whether `vm` could go to `host` as the cloud stands (up, compatible, room; groups not checked).
   bool has_room_for(model::HostIndex host, model::VmIndex vm) const {
     return role_[host] == HostRole::available && statically_compatible(vm, host) && fits(vm, host);
@@ -93,19 +100,21 @@ class PlacementEngine {
  private:
   enum class Scoring { spread, best_fit };
   enum class HostRole : std::uint8_t { available, not_up, failed, evacuated, excluded };
-  using LoadOrder = std::set<std::pair<double, model::HostIndex>>;  // hosts by (current load, index)
   using HostFilter = std::function<bool(model::HostIndex)>;
-  // The statically compatible hosts of a class of VMs. A set holding a large share of the hosts is searched
-  // in the engine's one ordering of all hosts by load, skipping non-members; a small set (under 1/8 of the
-  // hosts) is scanned whole. Either way a load update costs one reordering, however many classes a host is
-  // in.
+  // The statically compatible hosts of a class of VMs, as runs of positions in the engine's order of hosts
+  // (see host_load_tree.h) and the tree nodes covering them. Whether the set is small (under 1/8 of the
+  // hosts) decides one tie of the packing pass (see find_host), as when small sets were scanned whole.
   struct CandidateSet {
-    std::vector<model::HostIndex> hosts;  // by index
-    std::vector<std::uint8_t> member;     // per host: 1 if compatible (large sets only)
+    PositionRuns runs;
+    std::vector<std::uint32_t> nodes;
+    std::size_t size = 0;
     bool small = false;
+    std::vector<model::HostIndex> hosts;  // by index; only when the search is not Search::indexed
   };
   struct Attempt {  // the outcome of one pass over all units
-    std::vector<std::pair<model::VmIndex, model::HostIndex>> placed;  // in placement order
+    // In placement order; a VM taken off since leaves a hole (kNoIndex), none at the end.
+    std::vector<std::pair<model::VmIndex, model::HostIndex>> placed;
+    std::size_t placed_count = 0;  // entries of `placed` that are not holes
     std::vector<model::VmIndex> waiting;
     std::unordered_map<model::VmIndex, std::string> waiting_reason_override;
     double weight = 0;
@@ -140,8 +149,21 @@ class PlacementEngine {
                              double extra_cpus = 0, double extra_memory_mib = 0,
                              const std::vector<model::VmIndex>* partners = nullptr,
                              const HostFilter* filter = nullptr);
-  // Candidate hosts of `vm` in search order (spread: least loaded first), at most `limit` of them.
-  std::vector<model::HostIndex> hosts_in_order(model::VmIndex vm, std::size_t limit);
+  template <typename Feasible>
+  model::HostIndex find_host_indexed(model::VmIndex vm, Scoring scoring, double cpus, double memory_mib,
+                                     const Feasible& feasible);
+  template <typename Feasible>
+  model::HostIndex find_host_by_scan(model::VmIndex vm, Scoring scoring, const Feasible& feasible);
+  // The tree nodes covering the candidate hosts of `set` that carry `label`.
+  const std::vector<std::uint32_t>& preferred_cover(std::size_t set, const model::Label& label);
+  // The hosts a repair of `vm` tries: least loaded first, available, allowed (spares), its groups allowing
+  // and large enough when empty; at most `limit` (at least one looked for).
+  std::vector<model::HostIndex> repair_hosts(model::VmIndex vm, int limit);
+  std::vector<model::HostIndex> repair_hosts_by_scan(model::VmIndex vm, int limit);
+  // Updates the index after a host's load, role or reserved flag changed.
+  void refresh_host(model::HostIndex host);
+  // Positions of hosts: by arch, networks, the labels VMs require or prefer, arrays, then index.
+  void order_hosts();
   // Records how the target was chosen (with the host's load before) unless `choice` is empty (an undo).
   void assign(model::VmIndex vm, model::HostIndex host, Attempt& attempt,
               std::optional<Choice> choice = std::nullopt);
@@ -205,9 +227,24 @@ class PlacementEngine {
   std::vector<model::HostIndex>
       location_;  // where each VM is (or is planned) for group checks; kNoIndex: nowhere
   std::vector<CandidateSet> sets_;
-  LoadOrder all_by_load_;
   std::map<std::vector<model::Index>, std::size_t> set_by_requirements_;
-  std::map<std::vector<model::HostIndex>, std::size_t> set_by_hosts_;
+  std::map<PositionRuns, std::size_t> set_by_runs_;
+  Search search_ = Search::indexed;
+  // The index: hosts at positions, runs of positions per static attribute, one tree of the available hosts
+  // that are not reserved and one of the available reserved hosts.
+  std::vector<std::uint32_t> position_;    // per host
+  std::vector<model::HostIndex> host_at_;  // per position
+  std::map<model::Symbol, PositionRuns> runs_by_arch_, runs_by_network_;
+  std::map<std::pair<model::Symbol, model::Symbol>, PositionRuns> runs_by_label_;
+  std::vector<PositionRuns> runs_by_array_;
+  std::map<std::tuple<std::size_t, model::Symbol, model::Symbol>, std::vector<std::uint32_t>>
+      preferred_covers_;
+  HostLoadTree regular_tree_, spare_tree_;
+  LoadTreeSearch tree_search_;
+  std::vector<double> size_;               // per VM: vm_size
+  std::vector<std::uint8_t> in_affinity_;  // per VM: in some affinity group
+  std::vector<std::size_t> slot_;      // per placed VM: its entry in the `placed` of the attempt holding it
+  std::vector<std::uint8_t> blocked_;  // per host: out of the index while spreading over endpoints
   std::vector<std::vector<model::HostIndex>> hosts_by_array_;     // hosts that reach each array, by index
   std::vector<std::vector<model::HostIndex>> hosts_by_endpoint_;  // hosts behind each endpoint, by index
   std::vector<std::vector<model::VmIndex>> planned_on_;           // VMs this request placed on each host
