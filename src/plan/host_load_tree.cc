@@ -1,5 +1,7 @@
 #include "plan/host_load_tree.h"
 
+#include <cmath>
+
 namespace revive::plan {
 
 PositionRuns runs_of(std::vector<std::uint32_t> positions) {
@@ -44,46 +46,55 @@ bool contains(const PositionRuns& runs, std::uint32_t position) {
 }
 
 HostLoadTree::HostLoadTree(std::size_t positions) {
-  while (leaves_ < positions) leaves_ *= 2;
+  const std::size_t blocks = (positions + kBlock - 1) / kBlock;
+  while (leaves_ < blocks) leaves_ *= 2;
   nodes_.assign(2 * leaves_, Node{});
+  positions_.assign(leaves_ * kBlock, Node{});
 }
 
-void HostLoadTree::pull(Node& parent, const Node& left, const Node& right) const {
+namespace {
+
+void pull(HostLoadTree::Node& parent, const HostLoadTree::Node& left, const HostLoadTree::Node& right) {
   const bool right_lower =
       right.min_load < left.min_load || (right.min_load == left.min_load && right.min_host < left.min_host);
-  const Node& low = right_lower ? right : left;
+  const HostLoadTree::Node& low = right_lower ? right : left;
   parent.min_load = low.min_load;
   parent.min_host = low.min_host;
-  if (left.max_load != right.max_load) {
-    const Node& high = right.max_load > left.max_load ? right : left;
-    parent.max_load = high.max_load;
-    parent.max_host_low = high.max_host_low;
-    parent.max_host_high = high.max_host_high;
-  } else {
-    // Equal: both empty (kNoIndex in both), or both active.
-    parent.max_load = left.max_load;
-    parent.max_host_low = std::min(left.max_host_low, right.max_host_low);
-    parent.max_host_high = left.max_host_high == model::kNoIndex ? right.max_host_high
-                           : right.max_host_high == model::kNoIndex
-                               ? left.max_host_high
-                               : std::max(left.max_host_high, right.max_host_high);
-  }
+  parent.max_load = std::max(left.max_load, right.max_load);
   parent.free_cpu = std::max(left.free_cpu, right.free_cpu);
   parent.free_memory = std::max(left.free_memory, right.free_memory);
 }
 
+// `value` as a float no smaller than it.
+float rounded_up(double value) {
+  float f = static_cast<float>(value);
+  if (static_cast<double>(f) < value) f = std::nextafter(f, std::numeric_limits<float>::infinity());
+  return f;
+}
+
+}  // namespace
+
 void HostLoadTree::set(std::uint32_t position, model::HostIndex host, bool active, double load,
                        double free_cpu, double free_memory) {
-  std::uint32_t index = static_cast<std::uint32_t>(leaves_) + position;
   Node leaf;
   if (active) {
     leaf.min_load = leaf.max_load = load;
-    leaf.min_host = leaf.max_host_low = leaf.max_host_high = host;
-    leaf.free_cpu = free_cpu;
-    leaf.free_memory = free_memory;
+    leaf.min_host = host;
+    leaf.free_cpu = rounded_up(free_cpu);
+    leaf.free_memory = rounded_up(free_memory);
   }
-  if (nodes_[index] == leaf) return;
-  nodes_[index] = leaf;
+  if (positions_[position] == leaf) return;
+  positions_[position] = leaf;
+  const std::uint32_t block = position / kBlock;
+  Node summary;
+  for (std::uint32_t p = block * kBlock; p < (block + 1) * kBlock; ++p) {
+    Node merged;
+    pull(merged, summary, positions_[p]);
+    summary = merged;
+  }
+  std::uint32_t index = static_cast<std::uint32_t>(leaves_) + block;
+  if (nodes_[index] == summary) return;
+  nodes_[index] = summary;
   for (index /= 2; index >= 1; index /= 2) {
     Node updated;
     pull(updated, nodes_[2 * index], nodes_[2 * index + 1]);
@@ -93,18 +104,25 @@ void HostLoadTree::set(std::uint32_t position, model::HostIndex host, bool activ
 }
 
 std::vector<std::uint32_t> HostLoadTree::cover(const PositionRuns& runs) const {
-  std::vector<std::uint32_t> nodes;
+  std::vector<std::uint32_t> entries;
   for (const auto& run : runs) {
-    std::uint32_t l = run.begin + static_cast<std::uint32_t>(leaves_);
-    std::uint32_t r = run.end + static_cast<std::uint32_t>(leaves_);
+    std::uint32_t first_block = (run.begin + kBlock - 1) / kBlock, end_block = run.end / kBlock;
+    if (first_block >= end_block) {  // within one block, or across the boundary of two
+      for (std::uint32_t p = run.begin; p < run.end; ++p) entries.push_back(position_entry(p));
+      continue;
+    }
+    for (std::uint32_t p = run.begin; p < first_block * kBlock; ++p) entries.push_back(position_entry(p));
+    std::uint32_t l = first_block + static_cast<std::uint32_t>(leaves_);
+    std::uint32_t r = end_block + static_cast<std::uint32_t>(leaves_);
     while (l < r) {
-      if (l & 1) nodes.push_back(l++);
-      if (r & 1) nodes.push_back(--r);
+      if (l & 1) entries.push_back(l++);
+      if (r & 1) entries.push_back(--r);
       l /= 2;
       r /= 2;
     }
+    for (std::uint32_t p = end_block * kBlock; p < run.end; ++p) entries.push_back(position_entry(p));
   }
-  return nodes;
+  return entries;
 }
 
 }  // namespace revive::plan

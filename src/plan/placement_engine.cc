@@ -266,9 +266,10 @@ std::size_t PlacementEngine::candidate_set_of(VmIndex vm) {
     return set_of_vm_[vm] = found->second;
   }
   // The compatible hosts: the runs of the VM's arch, required labels, networks and arrays, intersected.
-  auto runs_in = [](const auto& map, const auto& key) {
+  static const PositionRuns kNone;
+  auto runs_in = [](const auto& map, const auto& key) -> const PositionRuns& {
     auto found = map.find(key);
-    return found == map.end() ? PositionRuns{} : found->second;
+    return found == map.end() ? kNone : found->second;
   };
   PositionRuns runs = runs_in(runs_by_arch_, requirements[0]);
   for (const auto& label : machine.require_labels)
@@ -1025,10 +1026,14 @@ void PlacementEngine::spread_over_endpoints(Attempt& attempt, std::vector<VmInde
   std::size_t work = 0;
   // Endpoints no VM may move to for the rest of a class (see the filter below) leave the index meanwhile,
   // so that searches do not wade through their hosts, which are often the least loaded ones.
-  std::vector<std::uint8_t> endpoint_blocked(endpoint_count, 0);
+  std::unordered_set<model::EndpointIndex> endpoint_blocked;
   std::vector<model::EndpointIndex> blocked;
   auto set_blocked = [&](model::EndpointIndex endpoint, bool block) {
-    endpoint_blocked[endpoint] = block ? 1 : 0;
+    if (block) {
+      endpoint_blocked.insert(endpoint);
+    } else {
+      endpoint_blocked.erase(endpoint);
+    }
     for (HostIndex host : hosts_by_endpoint_[endpoint]) {
       blocked_[host] = block ? 1 : 0;
       refresh_host(host);
@@ -1044,11 +1049,15 @@ void PlacementEngine::spread_over_endpoints(Attempt& attempt, std::vector<VmInde
   } unblock_at_exit{unblock_all};
   // Class by class, most important first: balance the restarts of that class and the classes before it (so
   // every tier, not only the last, finishes as early as the endpoints allow), moving VMs of that class only.
+  // Per class, only the endpoints with starts are looked at (a request restarting a few VMs costs no more
+  // for a cloud with many endpoints).
+  std::unordered_map<model::EndpointIndex, double> endpoint_starts;
+  std::unordered_map<model::EndpointIndex, std::vector<VmIndex>> movable;
   for (int level = 0; level < model::kPriorityCount; ++level) {
     const auto priority = static_cast<Priority>(level);
-    std::vector<double> endpoint_starts(endpoint_count, 0.0);
-    // The VMs of this class each endpoint may give away (restarts, not in an affinity group), smallest first.
-    std::vector<std::vector<VmIndex>> movable(endpoint_count);
+    endpoint_starts.clear();
+    // The VMs of this class each endpoint may give away (restarts, not in an affinity group).
+    movable.clear();
     bool has_class = false;
     for (auto [vm, host] : attempt.placed) {
       if (vm == kNoIndex || !restarts(vm) || effective_[vm] > priority) continue;
@@ -1060,19 +1069,20 @@ void PlacementEngine::spread_over_endpoints(Attempt& attempt, std::vector<VmInde
         movable[endpoint].push_back(vm);
     }
     if (!has_class) continue;
-    for (auto& vms : movable) {
+    // Endpoints by starts per slot, most first (ties to the lower index); those without starts left out.
+    std::set<std::pair<double, model::EndpointIndex>> by_load;
+    for (auto [e, starts] : endpoint_starts) by_load.insert({-(starts / endpoint_limit(e)), e});
+    if (by_load.empty() || !(-by_load.begin()->first > 1.0 + kEpsilon)) continue;  // one wave everywhere
+    for (auto& [e, vms] : movable) {                                               // smallest first
       std::sort(vms.begin(), vms.end(),
                 [&](VmIndex a, VmIndex b) { return size_[a] != size_[b] ? size_[a] < size_[b] : a < b; });
     }
     unblock_all();
-    // Endpoints by starts per slot, most first (ties to the lower index).
-    std::set<std::pair<double, model::EndpointIndex>> by_load;
-    for (model::EndpointIndex e = 0; e < endpoint_count; ++e)
-      by_load.insert({-(endpoint_starts[e] / endpoint_limit(e)), e});
     auto add_start = [&](model::EndpointIndex e, double delta) {
-      by_load.erase({-(endpoint_starts[e] / endpoint_limit(e)), e});
-      endpoint_starts[e] += delta;
-      by_load.insert({-(endpoint_starts[e] / endpoint_limit(e)), e});
+      double& starts = endpoint_starts[e];
+      if (starts != 0) by_load.erase({-(starts / endpoint_limit(e)), e});
+      starts += delta;
+      if (starts != 0) by_load.insert({-(starts / endpoint_limit(e)), e});
     };
     std::unordered_map<HostIndex, double> host_starts;  // filled only when some endpoint is over its limit
     bool host_starts_known = false;
@@ -1094,14 +1104,16 @@ void PlacementEngine::spread_over_endpoints(Attempt& attempt, std::vector<VmInde
       // start gives it the worst load again. So its hosts leave the index until the class is done.
       const HostFilter less_loaded = [&](HostIndex host) {
         auto endpoint = cloud_.hosts[host].endpoint;
-        if (endpoint < endpoint_count &&
-            (endpoint == worst ||
-             (endpoint_starts[endpoint] + 1) / endpoint_limit(endpoint) >= worst_load - kEpsilon)) {
-          if (!endpoint_blocked[endpoint]) {
-            blocked.push_back(endpoint);
-            set_blocked(endpoint, true);
+        if (endpoint < endpoint_count) {
+          auto counted = endpoint_starts.find(endpoint);
+          const double starts = counted == endpoint_starts.end() ? 0.0 : counted->second;
+          if (endpoint == worst || (starts + 1) / endpoint_limit(endpoint) >= worst_load - kEpsilon) {
+            if (!endpoint_blocked.count(endpoint)) {
+              blocked.push_back(endpoint);
+              set_blocked(endpoint, true);
+            }
+            return false;
           }
-          return false;
         }
         auto found = host_starts.find(host);
         double host_load = ((found == host_starts.end() ? 0.0 : found->second) + 1) / host_limit;

@@ -227,8 +227,27 @@ class PlacementEngine {
   std::vector<model::HostIndex>
       location_;  // where each VM is (or is planned) for group checks; kNoIndex: nowhere
   std::vector<CandidateSet> sets_;
-  std::map<std::vector<model::Index>, std::size_t> set_by_requirements_;
-  std::map<PositionRuns, std::size_t> set_by_runs_;
+  struct Hash {  // FNV-1a over the words of a key
+    std::size_t operator()(const std::vector<model::Index>& words) const {
+      std::size_t hash = 1469598103934665603ull;
+      for (model::Index word : words) hash = (hash ^ word) * 1099511628211ull;
+      return hash;
+    }
+  };
+  struct RunHash {
+    std::size_t operator()(const PositionRun& run) const {
+      return (static_cast<std::size_t>(run.begin) << 32) ^ run.end;
+    }
+  };
+  std::unordered_map<std::vector<model::Index>, std::size_t, Hash> set_by_requirements_;
+  struct RunsHash {
+    std::size_t operator()(const PositionRuns& runs) const {
+      std::size_t hash = 1469598103934665603ull;
+      for (const auto& run : runs) hash = (hash ^ RunHash{}(run)) * 1099511628211ull;
+      return hash;
+    }
+  };
+  std::unordered_map<PositionRuns, std::size_t, RunsHash> set_by_runs_;
   Search search_ = Search::indexed;
   // The index: hosts at positions, runs of positions per static attribute, one tree of the available hosts
   // that are not reserved and one of the available reserved hosts.
@@ -237,7 +256,14 @@ class PlacementEngine {
   std::map<model::Symbol, PositionRuns> runs_by_arch_, runs_by_network_;
   std::map<std::pair<model::Symbol, model::Symbol>, PositionRuns> runs_by_label_;
   std::vector<PositionRuns> runs_by_array_;
-  std::map<std::tuple<std::size_t, model::Symbol, model::Symbol>, std::vector<std::uint32_t>>
+  struct CoverKeyHash {
+    std::size_t operator()(const std::tuple<std::size_t, model::Symbol, model::Symbol>& key) const {
+      return (std::get<0>(key) * 1099511628211ull ^ std::get<1>(key)) * 1099511628211ull ^ std::get<2>(key);
+    }
+  };
+  // Per candidate set and prefer_label: the cover of its hosts carrying the label.
+  std::unordered_map<std::tuple<std::size_t, model::Symbol, model::Symbol>, std::vector<std::uint32_t>,
+                     CoverKeyHash>
       preferred_covers_;
   HostLoadTree regular_tree_, spare_tree_;
   LoadTreeSearch tree_search_;
