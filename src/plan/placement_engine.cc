@@ -1077,7 +1077,23 @@ void PlacementEngine::spread_over_endpoints(Attempt& attempt, std::vector<VmInde
       std::sort(vms.begin(), vms.end(),
                 [&](VmIndex a, VmIndex b) { return size_[a] != size_[b] ? size_[a] < size_[b] : a < b; });
     }
-    unblock_all();
+    // Endpoints blocked in an earlier class stay out if the filter below rejects them now (then it does for
+    // the whole class); the others come back.
+    {
+      const double worst_load = -by_load.begin()->first;
+      const model::EndpointIndex worst = by_load.begin()->second;
+      std::vector<model::EndpointIndex> still;
+      for (auto e : blocked) {
+        auto counted = endpoint_starts.find(e);
+        const double starts = counted == endpoint_starts.end() ? 0.0 : counted->second;
+        if (e == worst || (starts + 1) / endpoint_limit(e) >= worst_load - kEpsilon) {
+          still.push_back(e);
+        } else {
+          set_blocked(e, false);
+        }
+      }
+      blocked.swap(still);
+    }
     auto add_start = [&](model::EndpointIndex e, double delta) {
       double& starts = endpoint_starts[e];
       if (starts != 0) by_load.erase({-(starts / endpoint_limit(e)), e});
