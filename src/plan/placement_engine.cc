@@ -142,6 +142,17 @@ PlacementEngine::PlacementEngine(const model::Cloud& cloud)
     memory_used_[host] += static_cast<double>(cloud.vms[v].memory_mib);
   }
   slot_.resize(cloud.vms.size());
+  cpus_.resize(cloud.vms.size());
+  memory_.resize(cloud.vms.size());
+  traits_.assign(cloud.vms.size(), 0);
+  for (VmIndex v = 0; v < cloud.vms.size(); ++v) {
+    const model::Vm& machine = cloud.vms[v];
+    cpus_[v] = machine.cpus;
+    memory_[v] = static_cast<double>(machine.memory_mib);
+    traits_[v] = static_cast<std::uint8_t>(
+        (machine.groups.empty() ? 0 : kHasGroups) | (machine.after.empty() ? 0 : kHasAfter) |
+        (machine.prefer_labels.empty() ? 0 : kHasPreferLabels) | (machine.protect ? kProtected : 0));
+  }
   in_affinity_.assign(cloud.vms.size(), 0);
   for (VmIndex v = 0; v < cloud.vms.size(); ++v) {
     for (model::GroupIndex g : cloud.vms[v].groups)
@@ -215,8 +226,8 @@ double PlacementEngine::load_of(HostIndex host) const {
 }
 
 void PlacementEngine::add_vm_load(HostIndex host, VmIndex vm, double sign) {
-  cpu_used_[host] += sign * cloud_.vms[vm].cpus;
-  memory_used_[host] += sign * static_cast<double>(cloud_.vms[vm].memory_mib);
+  cpu_used_[host] += sign * cpus_[vm];
+  memory_used_[host] += sign * memory_[vm];
   refresh_host(host);
 }
 
@@ -311,12 +322,12 @@ std::size_t PlacementEngine::candidate_set_of(VmIndex vm) {
 }
 
 bool PlacementEngine::fits(VmIndex vm, HostIndex host) const {
-  return cpu_used_[host] + cloud_.vms[vm].cpus <= cpu_capacity_[host] + kEpsilon &&
-         memory_used_[host] + static_cast<double>(cloud_.vms[vm].memory_mib) <=
-             memory_capacity_[host] + kEpsilon;
+  return cpu_used_[host] + cpus_[vm] <= cpu_capacity_[host] + kEpsilon &&
+         memory_used_[host] + memory_[vm] <= memory_capacity_[host] + kEpsilon;
 }
 
 bool PlacementEngine::groups_allow(VmIndex vm, HostIndex host) const {
+  if (!(traits_[vm] & kHasGroups)) return true;
   for (model::GroupIndex g : cloud_.vms[vm].groups) {
     const model::Group& group = cloud_.groups[g];
     model::Index value = cloud_.scope_value(host, group.scope);
@@ -416,8 +427,8 @@ HostIndex PlacementEngine::find_host(VmIndex vm, Scoring scoring, const std::vec
                                      const std::vector<VmIndex>* partners, const HostFilter* filter) {
   candidate_set_of(vm);
   const model::Vm& machine = cloud_.vms[vm];
-  const double cpus = machine.cpus + extra_cpus;
-  const double memory = static_cast<double>(machine.memory_mib) + extra_memory_mib;
+  const double cpus = cpus_[vm] + extra_cpus;
+  const double memory = memory_[vm] + extra_memory_mib;
   auto feasible = [&](HostIndex host) {
     if (role_[host] != HostRole::available) return false;
     if (filter && !(*filter)(host)) return false;
@@ -456,12 +467,14 @@ template <typename Feasible>
 HostIndex PlacementEngine::find_host_indexed(VmIndex vm, Scoring scoring, double cpus, double memory,
                                              const Feasible& feasible) {
   const std::size_t set = set_of_vm_[vm];
-  const auto& labels = cloud_.vms[vm].prefer_labels;
+  static const std::vector<model::Label> kNoLabels;
+  static const std::vector<model::GroupIndex> kNoGroups;
+  const auto& labels = traits_[vm] & kHasPreferLabels ? cloud_.vms[vm].prefer_labels : kNoLabels;
   // A member of an affinity group already running or planned confines the VM to its host, or to hosts
   // with its scope value: every other host fails groups_allow, so only those are looked at.
   HostIndex pinned = kNoIndex;
   std::optional<PositionRuns> within;
-  for (model::GroupIndex g : cloud_.vms[vm].groups) {
+  for (model::GroupIndex g : traits_[vm] & kHasGroups ? cloud_.vms[vm].groups : kNoGroups) {
     const model::Group& group = cloud_.groups[g];
     if (group.kind != model::GroupKind::affinity) continue;
     for (VmIndex member : group.members) {
@@ -697,7 +710,8 @@ bool PlacementEngine::place_vm(VmIndex vm, Scoring scoring, Attempt& attempt) {
   // binds only members that run).
   double extra_cpus = 0, extra_memory = 0;
   std::vector<VmIndex> partners;  // the moving members still to come, which must be able to join it
-  for (model::GroupIndex g : cloud_.vms[vm].groups) {
+  static const std::vector<model::GroupIndex> kNoGroups;
+  for (model::GroupIndex g : traits_[vm] & kHasGroups ? cloud_.vms[vm].groups : kNoGroups) {
     const model::Group& group = cloud_.groups[g];
     if (group.kind != model::GroupKind::affinity || group.scope != cloud_.scope_host()) continue;
     bool anchored = false;
@@ -831,7 +845,8 @@ PlacementEngine::Attempt PlacementEngine::run_pass(const std::vector<VmIndex>& o
   for (VmIndex vm : order) {
     // A VM whose `after` dependency moves but waits, and does not keep running where it is, cannot start.
     std::string blocked;
-    for (VmIndex dependency : cloud_.vms[vm].after) {
+    static const std::vector<VmIndex> kNoAfter;
+    for (VmIndex dependency : traits_[vm] & kHasAfter ? cloud_.vms[vm].after : kNoAfter) {
       if (moving_[dependency] && location_[dependency] == kNoIndex) {
         blocked = fmt::format("waits for {} (after), which cannot be placed", cloud_.vms[dependency].name);
         break;
@@ -1220,7 +1235,7 @@ void PlacementEngine::begin_request(const PlanRequest& request, std::vector<VmIn
 
   if (!request.only_vms.empty()) {
     for (VmIndex v : request.only_vms) {
-      if (cloud_.vms[v].protect && !moving_[v]) {
+      if ((traits_[v] & kProtected) && !moving_[v]) {
         moving_[v] = 1;
         moving.push_back(v);
       }
@@ -1228,7 +1243,7 @@ void PlacementEngine::begin_request(const PlanRequest& request, std::vector<VmIn
   } else {
     auto take_residents = [&](HostIndex h) {
       for (VmIndex v : residents_[h]) {
-        if (cloud_.vms[v].protect && !moving_[v]) {
+        if ((traits_[v] & kProtected) && !moving_[v]) {
           moving_[v] = 1;
           moving.push_back(v);
         }
@@ -1411,10 +1426,12 @@ Plan PlacementEngine::plan(const PlanRequest& request, const PlannerOptions& opt
     placement.spread_over_endpoints = std::binary_search(spread.begin(), spread.end(), vm);
     placement.choice = decision_[vm].choice;
     placement.load_when_chosen = decision_[vm].load;
-    for (VmIndex dependency : cloud_.vms[vm].after) {
-      HostIndex where = location_[dependency];
-      bool dead = where != kNoIndex && role_[where] == HostRole::failed && !moving_[dependency];
-      if (!dead) placement.start_after.push_back(dependency);
+    if (traits_[vm] & kHasAfter) {
+      for (VmIndex dependency : cloud_.vms[vm].after) {
+        HostIndex where = location_[dependency];
+        bool dead = where != kNoIndex && role_[where] == HostRole::failed && !moving_[dependency];
+        if (!dead) placement.start_after.push_back(dependency);
+      }
     }
     plan.placements.push_back(std::move(placement));
   }

@@ -269,6 +269,10 @@ class PlacementEngine {
   LoadTreeSearch tree_search_;
   std::vector<double> size_;               // per VM: vm_size
   std::vector<std::uint8_t> in_affinity_;  // per VM: in some affinity group
+  // Per VM, what the hot loops read, dense (a VM's record is three cache lines): its demand, and traits.
+  std::vector<double> cpus_, memory_;
+  enum Trait : std::uint8_t { kHasGroups = 1, kHasAfter = 2, kHasPreferLabels = 4, kProtected = 8 };
+  std::vector<std::uint8_t> traits_;
   std::vector<std::size_t> slot_;      // per placed VM: its entry in the `placed` of the attempt holding it
   std::vector<std::uint8_t> blocked_;  // per host: out of the index while spreading over endpoints
   std::vector<std::vector<model::HostIndex>> hosts_by_array_;     // hosts that reach each array, by index
