@@ -1,17 +1,18 @@
 // How planning cost grows with the cloud (issue 11, section 7; docs/PERFORMANCE.md, "Planner at scale").
 // Clouds from the project's generator (`revive generate --hosts N --vms 20N --seed 3`, built in memory once
-// per run), measured side by side in one run, CPU time of this process:
+// per run), measured side by side in one run, CPU time of this process, the sizes interleaved and the best of
+// --repeat rounds each (so that a busy neighbour slows both alike):
 // - the 5% plan (every 20th host failed) of a small and a large cloud (default 5,000 and 20,000 hosts):
-//   `cold` is the first plan of a fresh engine (what `revive plan` reports as stats.plan_ms), `warm` the best
-//   of the next --repeat plans of that engine (the daemon's case); target: large / small <= 5x (cold);
+//   `cold` is the first plan of a fresh engine (what `revive plan` reports as stats.plan_ms), `warm` a plan
+//   of an engine kept ready (the daemon's case); target: large / small <= 5x (cold);
 // - every prestaged plan (each host, each rack: `revive plan --precompute`) of a small and a larger cloud
-//   (default 5,000 and 10,000 hosts); target: larger / small <= 2.5x.
-// Each plan's fingerprint (a hash of every placement, how it was chosen, and every waiting VM with its
-// reason) and its placed priority weight are printed, so a change meant to leave plans alone can be checked
-// to.
+//   (default 5,000 and 10,000 hosts), best of --precompute-repeat rounds; target: larger / small <= 2.5x.
+// Each plan's fingerprint (a hash of every placement, how it was chosen and the target's load then, and every
+// waiting VM with its reason) and its placed priority weight are printed, so that a change meant to leave
+// plans alone can be checked to; the run fails if two plans of the same request differ.
 //
 // Usage: build/release/bench/planner_scale_bench [--small 5000] [--large 20000] [--precompute-large 10000]
-//        [--seed 3] [--repeat 3] [--skip-plan] [--skip-precompute]
+//        [--seed 3] [--repeat 3] [--precompute-repeat 2] [--skip-plan] [--skip-precompute]
 // Exit status 1 when a target is missed.
 #include <time.h>
 
@@ -23,6 +24,7 @@
 #include <cstring>
 #include <map>
 #include <memory>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
@@ -62,7 +64,16 @@ Options parse(int argc, char** argv) {
       std::fprintf(stderr, "%s needs a value\n", flag.c_str());
       std::exit(2);
     }
-    const unsigned long long value = std::stoull(argv[++i]);
+    const std::string text = argv[++i];
+    unsigned long long value = 0;
+    try {
+      std::size_t used = 0;
+      value = std::stoull(text, &used);
+      if (used != text.size()) throw std::invalid_argument(text);
+    } catch (const std::exception&) {
+      std::fprintf(stderr, "%s: '%s' is not a whole number\n", flag.c_str(), text.c_str());
+      std::exit(2);
+    }
     if (flag == "--small") {
       options.small = static_cast<std::uint32_t>(value);
     } else if (flag == "--large") {
@@ -209,8 +220,19 @@ PrecomputeFigures precompute(const model::Cloud& cloud) {
 
 }  // namespace
 
+int run(const Options& options);
+
 int main(int argc, char** argv) {
   const Options options = parse(argc, argv);
+  try {
+    return run(options);
+  } catch (const model::GeneratorError& error) {
+    std::fprintf(stderr, "cannot generate the cloud: --%s: %s\n", error.option().c_str(), error.what());
+    return 2;
+  }
+}
+
+int run(const Options& options) {
   std::map<std::uint32_t, std::unique_ptr<model::Cloud>> clouds;
   if (options.plan) {
     cloud_of(clouds, options.small, options.seed);

@@ -1,11 +1,11 @@
 // An index of hosts by load for the placement engine (src/plan/placement_engine.h): hosts sit at fixed
 // positions (ordered by their static attributes, so that the hosts a class of VMs may use form a few runs of
-// positions), and a tournament tree over the positions keeps, for every node, the best active host below it
-// in each of the engine's three search orders and the most free cpu and memory of an active host below it.
-// Changing one host costs O(log hosts), however many classes of VMs it serves; finding the best host of a set
-// of runs that passes a test visits the hosts in exactly the order a sorted scan of that set would (load,
-// then index), so it returns what a scan of the whole set returns, pruning subtrees that lack the room asked
-// for. Thread-safety: none.
+// positions), in blocks of 8 under a tournament tree whose every node keeps the least loaded active host
+// below it, the highest load below it and the most free cpu and memory of an active host below it. Changing
+// one host costs one block and its path to the root, however many classes of VMs it serves; finding the best
+// host of a set of runs that passes a test visits the hosts in exactly the order a sorted scan of that set
+// would (load, then index; or most loaded first), so it returns what a scan of the whole set returns, pruning
+// subtrees that lack the room asked for. Thread-safety: none.
 #pragma once
 
 #include <algorithm>

@@ -36,6 +36,13 @@
 // and a move that would free room some waiting VM could use is not made. Skipped when more than 256 VMs wait;
 // at most 65,536 VMs tried.
 //
+// Index (src/plan/host_load_tree.h; docs/PERFORMANCE.md, "Planner at scale"): a VM class's compatible hosts
+// are runs of positions in a fixed order of hosts, and searches go through a tree of host loads instead of
+// scanning every candidate host, returning exactly what such a scan returns (Search::scan keeps the scan as
+// the reference; tests/plan/indexed_search_test.cc compares the two). A VM whose affinity partner runs or is
+// planned is looked for only there; the spreading phase takes the hosts of endpoints it would reject out of
+// the index for the rest of a class.
+//
 // Thread-safety: none; one engine per thread. The engine keeps a reference to the cloud: the caller keeps it
 // alive and reports changes (on_vm_moved, on_host_changed) after mutating it.
 #pragma once
