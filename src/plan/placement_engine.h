@@ -44,7 +44,9 @@
 // the index for the rest of a class.
 //
 // Thread-safety: none; one engine per thread. The engine keeps a reference to the cloud: the caller keeps it
-// alive and reports changes (on_vm_moved, on_host_changed) after mutating it.
+// alive and reports changes (on_vm_moved, on_host_changed) after mutating it. A VM's demand, requirements,
+// groups, after list, prefer_labels and protect flag are read once (classes, traits): for other changes,
+// build a new engine (as the daemon does for its prestaged plans).
 #pragma once
 
 #include <cstdint>
