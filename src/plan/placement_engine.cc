@@ -162,6 +162,10 @@ PlacementEngine::PlacementEngine(const model::Cloud& cloud)
   for (VmIndex v = 0; v < cloud.vms.size(); ++v) size_[v] = vm_size(v);
   order_hosts();
   blocked_.assign(host_count, 0);
+  spread_moved_.assign(cloud.vms.size(), 0);
+  endpoint_starts_.assign(cloud.endpoints.size(), 0.0);
+  movable_.resize(cloud.endpoints.size());
+  host_starts_.assign(host_count, 0.0);
   regular_tree_ = HostLoadTree(host_count);
   spare_tree_ = HostLoadTree(host_count);
   for (HostIndex h = 0; h < host_count; ++h) refresh_host(h);
@@ -1037,7 +1041,31 @@ void PlacementEngine::spread_over_endpoints(Attempt& attempt, std::vector<VmInde
     memory_used_[source] = memory_before;
     return helps;
   };
-  std::unordered_set<VmIndex> moved;  // each VM moves at most once
+  // Each VM moves at most once (spread_moved_, per VM; the scratch arrays are zero again on return).
+  auto& moved = spread_moved_;
+  auto& endpoint_starts = endpoint_starts_;
+  auto& movable = movable_;
+  auto& host_starts = host_starts_;
+  std::vector<model::EndpointIndex> endpoints_touched;
+  std::vector<HostIndex> hosts_touched;
+  auto reset_class = [&] {
+    for (auto e : endpoints_touched) {
+      endpoint_starts[e] = 0;
+      movable[e].clear();
+    }
+    endpoints_touched.clear();
+    for (HostIndex h : hosts_touched) host_starts[h] = 0;
+    hosts_touched.clear();
+  };
+  struct Reset {
+    const decltype(reset_class)& reset;
+    std::vector<VmIndex>& spread;
+    std::vector<std::uint8_t>& moved;
+    ~Reset() {
+      reset();
+      for (VmIndex vm : spread) moved[vm] = 0;
+    }
+  } reset_at_exit{reset_class, spread, moved};
   std::size_t work = 0;
   // Endpoints no VM may move to for the rest of a class (see the filter below) leave the index meanwhile,
   // so that searches do not wade through their hosts, which are often the least loaded ones.
@@ -1066,29 +1094,27 @@ void PlacementEngine::spread_over_endpoints(Attempt& attempt, std::vector<VmInde
   // every tier, not only the last, finishes as early as the endpoints allow), moving VMs of that class only.
   // Per class, only the endpoints with starts are looked at (a request restarting a few VMs costs no more
   // for a cloud with many endpoints).
-  std::unordered_map<model::EndpointIndex, double> endpoint_starts;
-  std::unordered_map<model::EndpointIndex, std::vector<VmIndex>> movable;
   for (int level = 0; level < model::kPriorityCount; ++level) {
     const auto priority = static_cast<Priority>(level);
-    endpoint_starts.clear();
-    // The VMs of this class each endpoint may give away (restarts, not in an affinity group).
-    movable.clear();
+    reset_class();
+    // The VMs of this class each endpoint may give away (restarts, not in an affinity group): movable.
     bool has_class = false;
     for (auto [vm, host] : attempt.placed) {
       if (vm == kNoIndex || !restarts(vm) || effective_[vm] > priority) continue;
       has_class = has_class || effective_[vm] == priority;
       auto endpoint = cloud_.hosts[host].endpoint;
       if (endpoint >= endpoint_count) continue;
+      if (endpoint_starts[endpoint] == 0) endpoints_touched.push_back(endpoint);
       endpoint_starts[endpoint] += 1;
-      if (effective_[vm] == priority && !in_affinity_[vm] && !moved.count(vm))
-        movable[endpoint].push_back(vm);
+      if (effective_[vm] == priority && !in_affinity_[vm] && !moved[vm]) movable[endpoint].push_back(vm);
     }
     if (!has_class) continue;
     // Endpoints by starts per slot, most first (ties to the lower index); those without starts left out.
     std::set<std::pair<double, model::EndpointIndex>> by_load;
-    for (auto [e, starts] : endpoint_starts) by_load.insert({-(starts / endpoint_limit(e)), e});
+    for (auto e : endpoints_touched) by_load.insert({-(endpoint_starts[e] / endpoint_limit(e)), e});
     if (by_load.empty() || !(-by_load.begin()->first > 1.0 + kEpsilon)) continue;  // one wave everywhere
-    for (auto& [e, vms] : movable) {                                               // smallest first
+    for (auto e : endpoints_touched) {
+      auto& vms = movable[e];  // smallest first
       std::sort(vms.begin(), vms.end(),
                 [&](VmIndex a, VmIndex b) { return size_[a] != size_[b] ? size_[a] < size_[b] : a < b; });
     }
@@ -1099,9 +1125,7 @@ void PlacementEngine::spread_over_endpoints(Attempt& attempt, std::vector<VmInde
       const model::EndpointIndex worst = by_load.begin()->second;
       std::vector<model::EndpointIndex> still;
       for (auto e : blocked) {
-        auto counted = endpoint_starts.find(e);
-        const double starts = counted == endpoint_starts.end() ? 0.0 : counted->second;
-        if (e == worst || (starts + 1) / endpoint_limit(e) >= worst_load - kEpsilon) {
+        if (e == worst || (endpoint_starts[e] + 1) / endpoint_limit(e) >= worst_load - kEpsilon) {
           still.push_back(e);
         } else {
           set_blocked(e, false);
@@ -1111,12 +1135,12 @@ void PlacementEngine::spread_over_endpoints(Attempt& attempt, std::vector<VmInde
     }
     auto add_start = [&](model::EndpointIndex e, double delta) {
       double& starts = endpoint_starts[e];
+      if (starts == 0) endpoints_touched.push_back(e);
       if (starts != 0) by_load.erase({-(starts / endpoint_limit(e)), e});
       starts += delta;
       if (starts != 0) by_load.insert({-(starts / endpoint_limit(e)), e});
     };
-    std::unordered_map<HostIndex, double> host_starts;  // filled only when some endpoint is over its limit
-    bool host_starts_known = false;
+    bool host_starts_known = false;  // host_starts filled only when some endpoint is over its limit
     for (;;) {
       // The endpoint with the most starts per slot; nothing to gain while every one runs them in one wave.
       const double worst_load = -by_load.begin()->first;
@@ -1124,7 +1148,9 @@ void PlacementEngine::spread_over_endpoints(Attempt& attempt, std::vector<VmInde
       const model::EndpointIndex worst = by_load.begin()->second;
       if (!host_starts_known) {
         for (auto [vm, host] : attempt.placed) {
-          if (vm != kNoIndex && restarts(vm) && effective_[vm] <= priority) host_starts[host] += 1;
+          if (vm == kNoIndex || !restarts(vm) || effective_[vm] > priority) continue;
+          if (host_starts[host] == 0) hosts_touched.push_back(host);
+          host_starts[host] += 1;
         }
         host_starts_known = true;
       }
@@ -1136,9 +1162,8 @@ void PlacementEngine::spread_over_endpoints(Attempt& attempt, std::vector<VmInde
       const HostFilter less_loaded = [&](HostIndex host) {
         auto endpoint = cloud_.hosts[host].endpoint;
         if (endpoint < endpoint_count) {
-          auto counted = endpoint_starts.find(endpoint);
-          const double starts = counted == endpoint_starts.end() ? 0.0 : counted->second;
-          if (endpoint == worst || (starts + 1) / endpoint_limit(endpoint) >= worst_load - kEpsilon) {
+          if (endpoint == worst ||
+              (endpoint_starts[endpoint] + 1) / endpoint_limit(endpoint) >= worst_load - kEpsilon) {
             if (!endpoint_blocked.count(endpoint)) {
               blocked.push_back(endpoint);
               set_blocked(endpoint, true);
@@ -1146,17 +1171,14 @@ void PlacementEngine::spread_over_endpoints(Attempt& attempt, std::vector<VmInde
             return false;
           }
         }
-        auto found = host_starts.find(host);
-        double host_load = ((found == host_starts.end() ? 0.0 : found->second) + 1) / host_limit;
+        double host_load = (host_starts[host] + 1) / host_limit;
         return host_load <= 1.0 + kEpsilon || host_load < worst_load - kEpsilon;
       };
       // The worst endpoint's VMs, smallest first (those moved already gone: none comes back).
       auto& candidates = movable[worst];
-      candidates.erase(std::remove_if(candidates.begin(), candidates.end(),
-                                      [&](VmIndex vm) { return moved.count(vm) > 0; }),
-                       candidates.end());
       bool moved_one = false;
-      for (VmIndex vm : candidates) {
+      for (auto it = candidates.begin(); it != candidates.end(); ++it) {
+        const VmIndex vm = *it;
         if (++work > kSpreadWork) break;
         HostIndex from = location_[vm];
         HostIndex to = find_host(vm, Scoring::spread, {}, 0, 0, nullptr, &less_loaded);
@@ -1166,8 +1188,10 @@ void PlacementEngine::spread_over_endpoints(Attempt& attempt, std::vector<VmInde
         add_start(worst, -1);
         if (cloud_.hosts[to].endpoint < endpoint_count) add_start(cloud_.hosts[to].endpoint, +1);
         host_starts[from] -= 1;
+        if (host_starts[to] == 0) hosts_touched.push_back(to);
         host_starts[to] += 1;
-        moved.insert(vm);
+        moved[vm] = 1;
+        candidates.erase(it);
         spread.push_back(vm);
         moved_one = true;
         break;

@@ -282,7 +282,12 @@ class PlacementEngine {
   std::vector<double> cpus_, memory_;
   enum Trait : std::uint8_t { kHasGroups = 1, kHasAfter = 2, kHasPreferLabels = 4, kProtected = 8 };
   std::vector<std::uint8_t> traits_;
-  std::vector<std::size_t> slot_;      // per placed VM: its entry in the `placed` of the attempt holding it
+  std::vector<std::size_t> slot_;  // per placed VM: its entry in the `placed` of the attempt holding it
+  // Scratch of spread_over_endpoints, zero between calls: per VM moved, per endpoint its starts and movable
+  // VMs, per host its starts.
+  std::vector<std::uint8_t> spread_moved_;
+  std::vector<double> endpoint_starts_, host_starts_;
+  std::vector<std::vector<model::VmIndex>> movable_;
   std::vector<std::uint8_t> blocked_;  // per host: out of the index while spreading over endpoints
   std::vector<std::vector<model::HostIndex>> hosts_by_array_;     // hosts that reach each array, by index
   std::vector<std::vector<model::HostIndex>> hosts_by_endpoint_;  // hosts behind each endpoint, by index
