@@ -141,7 +141,86 @@ PlacementEngine::PlacementEngine(const model::Cloud& cloud)
     cpu_used_[host] += cloud.vms[v].cpus;
     memory_used_[host] += static_cast<double>(cloud.vms[v].memory_mib);
   }
-  for (HostIndex h = 0; h < host_count; ++h) all_by_load_.insert({load_of(h), h});
+  slot_.resize(cloud.vms.size());
+  cpus_.resize(cloud.vms.size());
+  memory_.resize(cloud.vms.size());
+  traits_.assign(cloud.vms.size(), 0);
+  for (VmIndex v = 0; v < cloud.vms.size(); ++v) {
+    const model::Vm& machine = cloud.vms[v];
+    cpus_[v] = machine.cpus;
+    memory_[v] = static_cast<double>(machine.memory_mib);
+    traits_[v] = static_cast<std::uint8_t>(
+        (machine.groups.empty() ? 0 : kHasGroups) | (machine.after.empty() ? 0 : kHasAfter) |
+        (machine.prefer_labels.empty() ? 0 : kHasPreferLabels) | (machine.protect ? kProtected : 0));
+  }
+  in_affinity_.assign(cloud.vms.size(), 0);
+  for (VmIndex v = 0; v < cloud.vms.size(); ++v) {
+    for (model::GroupIndex g : cloud.vms[v].groups)
+      in_affinity_[v] |= cloud.groups[g].kind == model::GroupKind::affinity ? 1 : 0;
+  }
+  size_.resize(cloud.vms.size());
+  for (VmIndex v = 0; v < cloud.vms.size(); ++v) size_[v] = vm_size(v);
+  order_hosts();
+  blocked_.assign(host_count, 0);
+  spread_moved_.assign(cloud.vms.size(), 0);
+  endpoint_starts_.assign(cloud.endpoints.size(), 0.0);
+  movable_.resize(cloud.endpoints.size());
+  host_starts_.assign(host_count, 0.0);
+  regular_tree_ = HostLoadTree(host_count);
+  spare_tree_ = HostLoadTree(host_count);
+  for (HostIndex h = 0; h < host_count; ++h) refresh_host(h);
+}
+
+void PlacementEngine::order_hosts() {
+  const std::size_t host_count = cloud_.hosts.size();
+  std::set<model::Symbol> keys;  // label keys some VM requires or prefers
+  for (const auto& machine : cloud_.vms) {
+    for (const auto& label : machine.require_labels) keys.insert(label.key);
+    for (const auto& label : machine.prefer_labels) keys.insert(label.key);
+  }
+  std::vector<std::vector<std::pair<model::Symbol, model::Symbol>>> labels(host_count);
+  for (HostIndex h = 0; h < host_count; ++h) {
+    for (const auto& label : cloud_.hosts[h].labels) {
+      if (keys.count(label.key)) labels[h].push_back({label.key, label.value});
+    }
+    std::sort(labels[h].begin(), labels[h].end());
+  }
+  host_at_.resize(host_count);
+  std::iota(host_at_.begin(), host_at_.end(), HostIndex{0});
+  std::sort(host_at_.begin(), host_at_.end(), [&](HostIndex a, HostIndex b) {
+    const model::Host& x = cloud_.hosts[a];
+    const model::Host& y = cloud_.hosts[b];
+    if (x.arch != y.arch) return x.arch < y.arch;
+    if (x.networks != y.networks) return x.networks < y.networks;
+    if (labels[a] != labels[b]) return labels[a] < labels[b];
+    if (x.arrays != y.arrays) return x.arrays < y.arrays;
+    return a < b;
+  });
+  position_.resize(host_count);
+  for (std::uint32_t p = 0; p < host_count; ++p) position_[host_at_[p]] = p;
+  std::map<model::Symbol, std::vector<std::uint32_t>> by_arch, by_network;
+  std::map<std::pair<model::Symbol, model::Symbol>, std::vector<std::uint32_t>> by_label;
+  std::vector<std::vector<std::uint32_t>> by_array(cloud_.arrays.size());
+  for (HostIndex h = 0; h < host_count; ++h) {
+    const model::Host& host = cloud_.hosts[h];
+    const std::uint32_t p = position_[h];
+    by_arch[host.arch].push_back(p);
+    for (auto network : host.networks) by_network[network].push_back(p);
+    for (const auto& label : host.labels) by_label[{label.key, label.value}].push_back(p);
+    for (auto array : host.arrays) by_array[array].push_back(p);
+  }
+  for (auto& [arch, positions] : by_arch) runs_by_arch_[arch] = runs_of(std::move(positions));
+  for (auto& [network, positions] : by_network) runs_by_network_[network] = runs_of(std::move(positions));
+  for (auto& [label, positions] : by_label) runs_by_label_[label] = runs_of(std::move(positions));
+  runs_by_array_.resize(cloud_.arrays.size());
+  for (std::size_t a = 0; a < by_array.size(); ++a) runs_by_array_[a] = runs_of(std::move(by_array[a]));
+}
+
+void PlacementEngine::refresh_host(HostIndex host) {
+  const bool usable = role_[host] == HostRole::available && !blocked_[host];
+  (spare_[host] ? spare_tree_ : regular_tree_)
+      .set(position_[host], host, usable, load_of(host), cpu_capacity_[host] - cpu_used_[host],
+           memory_capacity_[host] - memory_used_[host]);
 }
 
 double PlacementEngine::load_of(HostIndex host) const {
@@ -151,13 +230,9 @@ double PlacementEngine::load_of(HostIndex host) const {
 }
 
 void PlacementEngine::add_vm_load(HostIndex host, VmIndex vm, double sign) {
-  double before = load_of(host);
-  cpu_used_[host] += sign * cloud_.vms[vm].cpus;
-  memory_used_[host] += sign * static_cast<double>(cloud_.vms[vm].memory_mib);
-  double after = load_of(host);
-  if (after == before) return;
-  all_by_load_.erase({before, host});
-  all_by_load_.insert({after, host});
+  cpu_used_[host] += sign * cpus_[vm];
+  memory_used_[host] += sign * memory_[vm];
+  refresh_host(host);
 }
 
 double PlacementEngine::vm_size(VmIndex vm) const {
@@ -205,47 +280,58 @@ std::size_t PlacementEngine::candidate_set_of(VmIndex vm) {
   if (auto found = set_by_requirements_.find(requirements); found != set_by_requirements_.end()) {
     return set_of_vm_[vm] = found->second;
   }
-  // Start from the hosts reaching the least-reached array of the VM (or all hosts), then filter.
-  const std::vector<HostIndex>* pool = nullptr;
-  for (auto array : arrays) {
-    if (!pool || hosts_by_array_[array].size() < pool->size()) pool = &hosts_by_array_[array];
-  }
-  std::vector<HostIndex> hosts;
-  if (pool) {
-    for (HostIndex h : *pool) {
-      if (statically_compatible(vm, h)) hosts.push_back(h);
-    }
-  } else {
-    for (HostIndex h = 0; h < cloud_.hosts.size(); ++h) {
-      if (statically_compatible(vm, h)) hosts.push_back(h);
-    }
-  }
+  // The compatible hosts: the runs of the VM's arch, required labels, networks and arrays, intersected.
+  static const PositionRuns kNone;
+  auto runs_in = [](const auto& map, const auto& key) -> const PositionRuns& {
+    auto found = map.find(key);
+    return found == map.end() ? kNone : found->second;
+  };
+  PositionRuns runs = runs_in(runs_by_arch_, requirements[0]);
+  for (const auto& label : machine.require_labels)
+    runs = intersect(runs, runs_in(runs_by_label_, std::pair{label.key, label.value}));
+  for (auto network : machine.networks) runs = intersect(runs, runs_in(runs_by_network_, network));
+  for (auto array : arrays) runs = intersect(runs, runs_by_array_[array]);
   std::size_t set;
-  if (auto found = set_by_hosts_.find(hosts); found != set_by_hosts_.end()) {
+  if (auto found = set_by_runs_.find(runs); found != set_by_runs_.end()) {
     set = found->second;
   } else {
     set = sets_.size();
     CandidateSet candidates;
-    candidates.hosts = hosts;
-    candidates.small = hosts.size() * 8 < cloud_.hosts.size();
-    if (!candidates.small) {
-      candidates.member.assign(cloud_.hosts.size(), 0);
-      for (HostIndex h : hosts) candidates.member[h] = 1;
+    candidates.runs = runs;
+    candidates.nodes = regular_tree_.cover(runs);
+    candidates.size = count(runs);
+    candidates.small = candidates.size * 8 < cloud_.hosts.size();
+    if (search_ != Search::indexed) {
+      // The reference: every host tested one by one.
+      for (HostIndex h = 0; h < cloud_.hosts.size(); ++h) {
+        if (statically_compatible(vm, h)) candidates.hosts.push_back(h);
+      }
+      if (search_ == Search::checked) {
+        std::vector<HostIndex> indexed;
+        for (const auto& run : runs) {
+          for (auto p = run.begin; p < run.end; ++p) indexed.push_back(host_at_[p]);
+        }
+        std::sort(indexed.begin(), indexed.end());
+        if (indexed != candidates.hosts) {
+          throw std::logic_error(fmt::format("candidate hosts of {}: the index has {}, a scan {}",
+                                             cloud_.vms[vm].name, indexed.size(), candidates.hosts.size()));
+        }
+      }
     }
     sets_.push_back(std::move(candidates));
-    set_by_hosts_.emplace(std::move(hosts), set);
+    set_by_runs_.emplace(std::move(runs), set);
   }
   set_by_requirements_.emplace(std::move(requirements), set);
   return set_of_vm_[vm] = set;
 }
 
 bool PlacementEngine::fits(VmIndex vm, HostIndex host) const {
-  return cpu_used_[host] + cloud_.vms[vm].cpus <= cpu_capacity_[host] + kEpsilon &&
-         memory_used_[host] + static_cast<double>(cloud_.vms[vm].memory_mib) <=
-             memory_capacity_[host] + kEpsilon;
+  return cpu_used_[host] + cpus_[vm] <= cpu_capacity_[host] + kEpsilon &&
+         memory_used_[host] + memory_[vm] <= memory_capacity_[host] + kEpsilon;
 }
 
 bool PlacementEngine::groups_allow(VmIndex vm, HostIndex host) const {
+  if (!(traits_[vm] & kHasGroups)) return true;
   for (model::GroupIndex g : cloud_.vms[vm].groups) {
     const model::Group& group = cloud_.groups[g];
     model::Index value = cloud_.scope_value(host, group.scope);
@@ -343,15 +429,16 @@ std::string PlacementEngine::preference_text(VmIndex vm, HostIndex host) const {
 HostIndex PlacementEngine::find_host(VmIndex vm, Scoring scoring, const std::vector<HostIndex>& avoid,
                                      double extra_cpus, double extra_memory_mib,
                                      const std::vector<VmIndex>* partners, const HostFilter* filter) {
-  const CandidateSet& candidates = sets_[candidate_set_of(vm)];
+  candidate_set_of(vm);
   const model::Vm& machine = cloud_.vms[vm];
+  const double cpus = cpus_[vm] + extra_cpus;
+  const double memory = memory_[vm] + extra_memory_mib;
   auto feasible = [&](HostIndex host) {
     if (role_[host] != HostRole::available) return false;
     if (filter && !(*filter)(host)) return false;
     if (!avoid.empty() && std::find(avoid.begin(), avoid.end(), host) != avoid.end()) return false;
-    if (cpu_used_[host] + machine.cpus + extra_cpus > cpu_capacity_[host] + kEpsilon ||
-        memory_used_[host] + static_cast<double>(machine.memory_mib) + extra_memory_mib >
-            memory_capacity_[host] + kEpsilon) {
+    if (cpu_used_[host] + cpus > cpu_capacity_[host] + kEpsilon ||
+        memory_used_[host] + memory > memory_capacity_[host] + kEpsilon) {
       return false;
     }
     if (partners) {
@@ -361,9 +448,117 @@ HostIndex PlacementEngine::find_host(VmIndex vm, Scoring scoring, const std::vec
     }
     return groups_allow(vm, host);
   };
+  if (search_ == Search::indexed) return find_host_indexed(vm, scoring, cpus, memory, feasible);
+  const HostIndex scanned = find_host_by_scan(vm, scoring, feasible);
+  if (search_ == Search::checked) {
+    const HostIndex indexed = find_host_indexed(vm, scoring, cpus, memory, feasible);
+    if (indexed != scanned) {
+      auto name = [&](HostIndex h) { return h == kNoIndex ? std::string("none") : cloud_.hosts[h].name; };
+      throw std::logic_error(fmt::format("host for {} ({}): the index finds {}, a scan {}", machine.name,
+                                         scoring == Scoring::spread ? "spread" : "best fit", name(indexed),
+                                         name(scanned)));
+    }
+  }
+  return scanned;
+}
+
+// Ranking (both searches): the spares tier first or last (policy.spares.order; spares only for VMs that may
+// use them), then within a tier the most prefer_labels carried, then load (spread: least loaded first; best
+// fit: most loaded first), ties to the lower index, but for one case kept from when large candidate sets
+// were walked in the load order of all hosts: the packing pass among the hosts of a set of at least 1/8 of
+// the hosts carrying none of the VM's prefer_labels breaks ties to the higher index.
+template <typename Feasible>
+HostIndex PlacementEngine::find_host_indexed(VmIndex vm, Scoring scoring, double cpus, double memory,
+                                             const Feasible& feasible) {
+  const std::size_t set = set_of_vm_[vm];
+  static const std::vector<model::Label> kNoLabels;
+  static const std::vector<model::GroupIndex> kNoGroups;
+  const auto& labels = traits_[vm] & kHasPreferLabels ? cloud_.vms[vm].prefer_labels : kNoLabels;
+  // A member of an affinity group already running or planned confines the VM to its host, or to hosts
+  // with its scope value: every other host fails groups_allow, so only those are looked at.
+  HostIndex pinned = kNoIndex;
+  std::optional<PositionRuns> within;
+  for (model::GroupIndex g : traits_[vm] & kHasGroups ? cloud_.vms[vm].groups : kNoGroups) {
+    const model::Group& group = cloud_.groups[g];
+    if (group.kind != model::GroupKind::affinity) continue;
+    for (VmIndex member : group.members) {
+      HostIndex where = location_[member];
+      if (member == vm || where == kNoIndex || role_[where] == HostRole::failed) continue;
+      if (where == resting_[member] && !stays_[member]) continue;  // a drained partner will follow
+      if (group.scope == cloud_.scope_host()) {
+        if (pinned != kNoIndex && pinned != where) return kNoIndex;
+        pinned = where;
+        continue;
+      }
+      model::Index value = cloud_.scope_value(where, group.scope);
+      auto found = runs_by_label_.find({group.scope, value});
+      if (value == kNoIndex || found == runs_by_label_.end()) return kNoIndex;
+      within = within ? intersect(*within, found->second) : found->second;
+    }
+  }
+  if (pinned != kNoIndex) {
+    const bool usable = role_[pinned] == HostRole::available && !blocked_[pinned] &&
+                        (!spare_[pinned] || may_use_spares(vm)) &&
+                        contains(sets_[set].runs, position_[pinned]);
+    return usable && feasible(pinned) ? pinned : kNoIndex;
+  }
+  auto order = [&](bool ties_to_lower) {
+    if (scoring == Scoring::spread) return LoadOrder::ascending;
+    return ties_to_lower ? LoadOrder::descending_low_first : LoadOrder::descending_high_first;
+  };
+  std::vector<std::uint32_t> within_nodes;
+  if (within) within_nodes = regular_tree_.cover(intersect(sets_[set].runs, *within));
+  auto tier = [&](const HostLoadTree& tree, bool spares) -> HostIndex {
+    const std::vector<const HostLoadTree*> trees{&tree};
+    if (labels.size() == 1) {
+      std::vector<std::uint32_t> nodes;
+      if (within) {
+        auto found = runs_by_label_.find({labels[0].key, labels[0].value});
+        if (found != runs_by_label_.end())
+          nodes = regular_tree_.cover(intersect(intersect(sets_[set].runs, *within), found->second));
+      }
+      HostIndex preferred = tree_search_.run(trees, within ? nodes : preferred_cover(set, labels[0]),
+                                             order(true), cpus, memory, feasible);
+      if (preferred != kNoIndex) return preferred;
+    } else if (labels.size() > 1) {
+      // Several labels: how many a host carries ranks first; every host carrying one is looked at.
+      const CandidateSet& candidates = sets_[set];
+      HostIndex best = kNoIndex;
+      int best_count = -1;
+      double best_load = 0;
+      for (HostIndex host : preferred_pool(vm)) {
+        if ((spare_[host] != 0) != spares || !contains(candidates.runs, position_[host]) || !feasible(host))
+          continue;
+        int count = preferred_count(vm, host);
+        double load = load_of(host);
+        if (best == kNoIndex || count > best_count ||
+            (count == best_count && (scoring == Scoring::spread ? load < best_load : load > best_load))) {
+          best = host;
+          best_count = count;
+          best_load = load;
+        }
+      }
+      if (best != kNoIndex) return best;
+    }
+    return tree_search_.run(trees, within ? within_nodes : sets_[set].nodes,
+                            order(spares || sets_[set].small), cpus, memory, feasible);
+  };
+  auto regular = [&]() { return tier(regular_tree_, false); };
+  if (spares_.empty()) return regular();
+  auto spare = [&]() { return may_use_spares(vm) ? tier(spare_tree_, true) : kNoIndex; };
+  const bool spares_first = cloud_.policy.spares.order == model::SpareOrder::first;
+  HostIndex found = spares_first ? spare() : regular();
+  if (found != kNoIndex) return found;
+  return spares_first ? regular() : spare();
+}
+
+// The reference search: every candidate host looked at.
+template <typename Feasible>
+HostIndex PlacementEngine::find_host_by_scan(VmIndex vm, Scoring scoring, const Feasible& feasible) {
+  const CandidateSet& candidates = sets_[set_of_vm_[vm]];
+  const model::Vm& machine = cloud_.vms[vm];
   auto is_candidate = [&](HostIndex host) {
-    return candidates.small ? std::binary_search(candidates.hosts.begin(), candidates.hosts.end(), host)
-                            : candidates.member[host] != 0;
+    return std::binary_search(candidates.hosts.begin(), candidates.hosts.end(), host);
   };
   // The best feasible host of `hosts` (by index) in one tier: most prefer_labels, then load; ties to the
   // lower index.
@@ -395,15 +590,19 @@ HostIndex PlacementEngine::find_host(VmIndex vm, Scoring scoring, const std::vec
       HostIndex preferred = best_among(preferred_pool(vm), false, true);
       if (preferred != kNoIndex) return preferred;
     }
-    auto walk = [&](auto begin, auto end) -> HostIndex {
-      for (auto it = begin; it != end; ++it) {
-        HostIndex host = it->second;
-        if (candidates.member[host] && !spare_[host] && feasible(host)) return host;
+    // The first feasible host in the order of (load, index): least loaded first when spreading, most
+    // loaded first when packing (ties to the higher index).
+    HostIndex best = kNoIndex;
+    double best_load = 0;
+    for (HostIndex host : candidates.hosts) {
+      if (spare_[host] || !feasible(host)) continue;
+      double load = load_of(host);
+      if (best == kNoIndex || (scoring == Scoring::spread ? load < best_load : load >= best_load)) {
+        best = host;
+        best_load = load;
       }
-      return kNoIndex;
-    };
-    if (scoring == Scoring::spread) return walk(all_by_load_.begin(), all_by_load_.end());
-    return walk(all_by_load_.rbegin(), all_by_load_.rend());
+    }
+    return best;
   };
   if (spares_.empty()) return regular();
   auto spare = [&]() { return may_use_spares(vm) ? best_among(spares_, true, true) : kNoIndex; };
@@ -412,24 +611,72 @@ HostIndex PlacementEngine::find_host(VmIndex vm, Scoring scoring, const std::vec
   return cloud_.policy.spares.order == model::SpareOrder::first ? regular() : spare();
 }
 
-std::vector<HostIndex> PlacementEngine::hosts_in_order(VmIndex vm, std::size_t limit) {
-  const CandidateSet& candidates = sets_[candidate_set_of(vm)];
-  std::vector<HostIndex> hosts;
-  if (candidates.small) {
-    std::vector<std::pair<double, HostIndex>> ordered;
-    for (HostIndex host : candidates.hosts) ordered.push_back({load_of(host), host});
-    std::sort(ordered.begin(), ordered.end());
-    for (auto [load, host] : ordered) {
-      if (hosts.size() >= limit) break;
-      hosts.push_back(host);
-    }
-    return hosts;
+const std::vector<std::uint32_t>& PlacementEngine::preferred_cover(std::size_t set,
+                                                                   const model::Label& label) {
+  auto [entry, inserted] = preferred_covers_.try_emplace({set, label.key, label.value});
+  if (inserted) {
+    auto found = runs_by_label_.find({label.key, label.value});
+    if (found != runs_by_label_.end())
+      entry->second = regular_tree_.cover(intersect(sets_[set].runs, found->second));
   }
-  for (const auto& [load, host] : all_by_load_) {
-    if (hosts.size() >= limit) break;
-    if (candidates.member[host]) hosts.push_back(host);
+  return entry->second;
+}
+
+std::vector<HostIndex> PlacementEngine::repair_hosts(VmIndex vm, int limit) {
+  if (search_ == Search::scan) return repair_hosts_by_scan(vm, limit);
+  const std::size_t set = candidate_set_of(vm);
+  const double cpus = cloud_.vms[vm].cpus;
+  const double memory = static_cast<double>(cloud_.vms[vm].memory_mib);
+  std::vector<HostIndex> hosts;
+  std::vector<const HostLoadTree*> trees{&regular_tree_};
+  if (may_use_spares(vm)) trees.push_back(&spare_tree_);
+  constexpr double kAny = -std::numeric_limits<double>::infinity();
+  tree_search_.run(trees, sets_[set].nodes, LoadOrder::ascending, kAny, kAny, [&](HostIndex host) {
+    if (!groups_allow(vm, host)) return false;
+    if (cpus > cpu_capacity_[host] + kEpsilon || memory > memory_capacity_[host] + kEpsilon) return false;
+    hosts.push_back(host);
+    return static_cast<int>(hosts.size()) >= limit;
+  });
+  if (search_ == Search::checked) {
+    std::vector<HostIndex> scanned = repair_hosts_by_scan(vm, limit);
+    if (hosts != scanned) {
+      auto names = [&](const std::vector<HostIndex>& list) {
+        std::string text;
+        for (HostIndex h : list) text += " " + cloud_.hosts[h].name;
+        return text;
+      };
+      throw std::logic_error(fmt::format("hosts to repair {}: the index has{}, a scan{}", cloud_.vms[vm].name,
+                                         names(hosts), names(scanned)));
+    }
   }
   return hosts;
+}
+
+std::vector<HostIndex> PlacementEngine::repair_hosts_by_scan(VmIndex vm, int limit) {
+  const CandidateSet& candidates = sets_[candidate_set_of(vm)];
+  const double cpus = cloud_.vms[vm].cpus;
+  const double memory = static_cast<double>(cloud_.vms[vm].memory_mib);
+  std::vector<std::pair<double, HostIndex>> ordered;
+  for (HostIndex host : candidates.hosts) ordered.push_back({load_of(host), host});
+  std::sort(ordered.begin(), ordered.end());
+  std::vector<HostIndex> hosts;
+  for (auto [load, host] : ordered) {
+    if (role_[host] != HostRole::available || !spare_allowed(vm, host) || !groups_allow(vm, host)) continue;
+    if (cpus > cpu_capacity_[host] + kEpsilon || memory > memory_capacity_[host] + kEpsilon) continue;
+    hosts.push_back(host);
+    if (static_cast<int>(hosts.size()) >= limit) break;
+  }
+  return hosts;
+}
+
+void PlacementEngine::set_search(Search search) {
+  search_ = search;
+  // Candidate sets hold the scanned hosts only when built for a scan: build them again.
+  sets_.clear();
+  set_by_requirements_.clear();
+  set_by_runs_.clear();
+  preferred_covers_.clear();
+  set_of_vm_.assign(cloud_.vms.size(), kNoSet);
 }
 
 void PlacementEngine::assign(VmIndex vm, HostIndex host, Attempt& attempt, std::optional<Choice> choice) {
@@ -437,7 +684,9 @@ void PlacementEngine::assign(VmIndex vm, HostIndex host, Attempt& attempt, std::
   add_vm_load(host, vm, +1.0);
   location_[vm] = host;
   planned_on_[host].push_back(vm);
+  slot_[vm] = attempt.placed.size();
   attempt.placed.push_back({vm, host});
+  ++attempt.placed_count;
   attempt.weight += model::priority_weight(effective_[vm]);
 }
 
@@ -447,9 +696,10 @@ void PlacementEngine::unassign(VmIndex vm, Attempt& attempt) {
   location_[vm] = resting_[vm];
   auto& planned = planned_on_[host];
   planned.erase(std::find(planned.begin(), planned.end(), vm));
-  auto it = std::find_if(attempt.placed.begin(), attempt.placed.end(),
-                         [&](const auto& p) { return p.first == vm; });
-  attempt.placed.erase(it);
+  // Leave a hole (keeping the order of the others), then drop the holes at the end.
+  attempt.placed[slot_[vm]] = {kNoIndex, kNoIndex};
+  while (!attempt.placed.empty() && attempt.placed.back().first == kNoIndex) attempt.placed.pop_back();
+  --attempt.placed_count;
   attempt.weight -= model::priority_weight(effective_[vm]);
 }
 
@@ -464,7 +714,8 @@ bool PlacementEngine::place_vm(VmIndex vm, Scoring scoring, Attempt& attempt) {
   // binds only members that run).
   double extra_cpus = 0, extra_memory = 0;
   std::vector<VmIndex> partners;  // the moving members still to come, which must be able to join it
-  for (model::GroupIndex g : cloud_.vms[vm].groups) {
+  static const std::vector<model::GroupIndex> kNoGroups;
+  for (model::GroupIndex g : traits_[vm] & kHasGroups ? cloud_.vms[vm].groups : kNoGroups) {
     const model::Group& group = cloud_.groups[g];
     if (group.kind != model::GroupKind::affinity || group.scope != cloud_.scope_host()) continue;
     bool anchored = false;
@@ -503,15 +754,8 @@ bool PlacementEngine::place_vm(VmIndex vm, Scoring scoring, Attempt& attempt) {
 bool PlacementEngine::repair(VmIndex vm, Scoring scoring, const PlannerOptions& options, Attempt& attempt) {
   const double cpus = cloud_.vms[vm].cpus;
   const double memory = static_cast<double>(cloud_.vms[vm].memory_mib);
-  // Hosts to try, most free first; copied because moving VMs reorders them.
-  std::vector<HostIndex> hosts;
-  for (HostIndex host : hosts_in_order(vm, cloud_.hosts.size())) {
-    if (role_[host] != HostRole::available || !spare_allowed(vm, host) || !groups_allow(vm, host)) continue;
-    if (cpus > cpu_capacity_[host] + kEpsilon || memory > memory_capacity_[host] + kEpsilon) continue;
-    hosts.push_back(host);
-    if (static_cast<int>(hosts.size()) >= options.repair_attempts) break;
-  }
-  for (HostIndex host : hosts) {
+  // Hosts to try, least loaded first; copied because moving VMs reorders them.
+  for (HostIndex host : repair_hosts(vm, options.repair_attempts)) {
     const double cpu_short = cpu_used_[host] + cpus - cpu_capacity_[host];
     const double memory_short = memory_used_[host] + memory - memory_capacity_[host];
     // Planned VMs on this host whose departure alone makes room, smallest first.
@@ -588,8 +832,7 @@ bool PlacementEngine::displace_group_blockers(VmIndex vm, Scoring scoring, Attem
 }
 
 std::vector<VmIndex> PlacementEngine::placement_order(std::vector<VmIndex> moving, bool largest_first) const {
-  std::vector<double> size(cloud_.vms.size());
-  for (VmIndex v : moving) size[v] = vm_size(v);
+  const auto& size = size_;
   std::sort(moving.begin(), moving.end(), [&](VmIndex a, VmIndex b) {
     if (effective_[a] != effective_[b]) return effective_[a] < effective_[b];
     if (depth_[a] != depth_[b]) return depth_[a] < depth_[b];
@@ -606,7 +849,8 @@ PlacementEngine::Attempt PlacementEngine::run_pass(const std::vector<VmIndex>& o
   for (VmIndex vm : order) {
     // A VM whose `after` dependency moves but waits, and does not keep running where it is, cannot start.
     std::string blocked;
-    for (VmIndex dependency : cloud_.vms[vm].after) {
+    static const std::vector<VmIndex> kNoAfter;
+    for (VmIndex dependency : traits_[vm] & kHasAfter ? cloud_.vms[vm].after : kNoAfter) {
       if (moving_[dependency] && location_[dependency] == kNoIndex) {
         blocked = fmt::format("waits for {} (after), which cannot be placed", cloud_.vms[dependency].name);
         break;
@@ -659,9 +903,13 @@ void PlacementEngine::restore(Attempt& trial, Attempt& kept, const Snapshot& sna
 PlacementEngine::Snapshot PlacementEngine::snapshot(const Attempt& attempt,
                                                     const std::vector<VmIndex>& order) const {
   Snapshot taken;
-  taken.placed = attempt.placed;
-  taken.decisions.reserve(attempt.placed.size());
-  for (auto [vm, host] : attempt.placed) taken.decisions.push_back(decision_[vm]);
+  taken.placed.reserve(attempt.placed_count);
+  taken.decisions.reserve(attempt.placed_count);
+  for (auto [vm, host] : attempt.placed) {
+    if (vm == kNoIndex) continue;
+    taken.placed.push_back({vm, host});
+    taken.decisions.push_back(decision_[vm]);
+  }
   taken.stays.resize(order.size());
   for (std::size_t i = 0; i < order.size(); ++i) taken.stays[i] = stays_[order[i]];
   return taken;
@@ -670,10 +918,13 @@ PlacementEngine::Snapshot PlacementEngine::snapshot(const Attempt& attempt,
 bool PlacementEngine::could_fit_empty(VmIndex vm) {
   const double cpus = cloud_.vms[vm].cpus;
   const double memory = static_cast<double>(cloud_.vms[vm].memory_mib);
-  for (HostIndex host : sets_[candidate_set_of(vm)].hosts) {
-    if (role_[host] == HostRole::available && spare_allowed(vm, host) &&
-        cpus <= cpu_capacity_[host] + kEpsilon && memory <= memory_capacity_[host] + kEpsilon) {
-      return true;
+  for (const auto& run : sets_[candidate_set_of(vm)].runs) {
+    for (auto p = run.begin; p < run.end; ++p) {
+      HostIndex host = host_at_[p];
+      if (role_[host] == HostRole::available && spare_allowed(vm, host) &&
+          cpus <= cpu_capacity_[host] + kEpsilon && memory <= memory_capacity_[host] + kEpsilon) {
+        return true;
+      }
     }
   }
   return false;
@@ -734,7 +985,7 @@ PlacementEngine::Attempt PlacementEngine::improve(std::vector<VmIndex>& order, S
     Snapshot kept = snapshot(best, order);
     const double kept_weight = best.weight;
     // Waiting VMs, most valuable first, then in placement order.
-    std::vector<std::size_t> position(cloud_.vms.size());
+    std::unordered_map<VmIndex, std::size_t> position;
     for (std::size_t i = 0; i < order.size(); ++i) position[order[i]] = i;
     std::vector<VmIndex> candidates = best.waiting;
     std::sort(candidates.begin(), candidates.end(), [&](VmIndex a, VmIndex b) {
@@ -766,23 +1017,18 @@ double PlacementEngine::endpoint_limit(model::EndpointIndex endpoint) const {
 
 void PlacementEngine::spread_over_endpoints(Attempt& attempt, std::vector<VmIndex>& spread) {
   const std::size_t endpoint_count = cloud_.endpoints.size();
-  if (endpoint_count < 2 || attempt.placed.empty()) return;
+  if (endpoint_count < 2 || attempt.placed_count == 0) return;
   // A move frees room on its source; with VMs waiting, none of them may be able to use that room (they would
   // be left out needlessly, and their reasons would be wrong). Many waiting VMs: not worth checking.
   if (attempt.waiting.size() > kSpreadMaxWaiting) return;
   // Fewer restarts than the smallest endpoint's slots: every endpoint runs its starts in one wave.
-  if (static_cast<double>(attempt.placed.size()) <= smallest_endpoint_limit_) return;
+  if (static_cast<double>(attempt.placed_count) <= smallest_endpoint_limit_) return;
   const double host_limit =
       static_cast<double>(std::max<std::uint32_t>(1, cloud_.policy.host_max_parallel_restarts));
   auto restarts = [&](VmIndex vm) { return resting_[vm] == kNoIndex; };
-  auto in_affinity = [&](VmIndex vm) {
-    const auto& groups = cloud_.vms[vm].groups;
-    return std::any_of(groups.begin(), groups.end(), [&](model::GroupIndex g) {
-      return cloud_.groups[g].kind == model::GroupKind::affinity;
-    });
-  };
   auto frees_room_for_waiting = [&](VmIndex vm, HostIndex source) {
     if (attempt.waiting.empty()) return false;
+    const double cpu_before = cpu_used_[source], memory_before = memory_used_[source];
     cpu_used_[source] -= cloud_.vms[vm].cpus;
     memory_used_[source] -= static_cast<double>(cloud_.vms[vm].memory_mib);
     location_[vm] = kNoIndex;
@@ -790,83 +1036,162 @@ void PlacementEngine::spread_over_endpoints(Attempt& attempt, std::vector<VmInde
       return statically_compatible(waiting, source) && fits(waiting, source) && groups_allow(waiting, source);
     });
     location_[vm] = source;
-    cpu_used_[source] += cloud_.vms[vm].cpus;
-    memory_used_[source] += static_cast<double>(cloud_.vms[vm].memory_mib);
+    // Exactly as before (subtracting and adding back may round), so the index still holds.
+    cpu_used_[source] = cpu_before;
+    memory_used_[source] = memory_before;
     return helps;
   };
-  std::unordered_set<VmIndex> moved;  // each VM moves at most once
+  // Each VM moves at most once (spread_moved_, per VM; the scratch arrays are zero again on return).
+  auto& moved = spread_moved_;
+  auto& endpoint_starts = endpoint_starts_;
+  auto& movable = movable_;
+  auto& host_starts = host_starts_;
+  std::vector<model::EndpointIndex> endpoints_touched;
+  std::vector<HostIndex> hosts_touched;
+  auto reset_class = [&] {
+    for (auto e : endpoints_touched) {
+      endpoint_starts[e] = 0;
+      movable[e].clear();
+    }
+    endpoints_touched.clear();
+    for (HostIndex h : hosts_touched) host_starts[h] = 0;
+    hosts_touched.clear();
+  };
+  struct Reset {
+    const decltype(reset_class)& reset;
+    std::vector<VmIndex>& spread;
+    std::vector<std::uint8_t>& moved;
+    ~Reset() {
+      reset();
+      for (VmIndex vm : spread) moved[vm] = 0;
+    }
+  } reset_at_exit{reset_class, spread, moved};
   std::size_t work = 0;
+  // Endpoints no VM may move to for the rest of a class (see the filter below) leave the index meanwhile,
+  // so that searches do not wade through their hosts, which are often the least loaded ones.
+  std::unordered_set<model::EndpointIndex> endpoint_blocked;
+  std::vector<model::EndpointIndex> blocked;
+  auto set_blocked = [&](model::EndpointIndex endpoint, bool block) {
+    if (block) {
+      endpoint_blocked.insert(endpoint);
+    } else {
+      endpoint_blocked.erase(endpoint);
+    }
+    for (HostIndex host : hosts_by_endpoint_[endpoint]) {
+      blocked_[host] = block ? 1 : 0;
+      refresh_host(host);
+    }
+  };
+  auto unblock_all = [&] {
+    for (auto endpoint : blocked) set_blocked(endpoint, false);
+    blocked.clear();
+  };
+  struct Unblock {
+    const decltype(unblock_all)& unblock;
+    ~Unblock() { unblock(); }
+  } unblock_at_exit{unblock_all};
   // Class by class, most important first: balance the restarts of that class and the classes before it (so
   // every tier, not only the last, finishes as early as the endpoints allow), moving VMs of that class only.
+  // Per class, only the endpoints with starts are looked at (a request restarting a few VMs costs no more
+  // for a cloud with many endpoints).
   for (int level = 0; level < model::kPriorityCount; ++level) {
     const auto priority = static_cast<Priority>(level);
-    std::vector<double> endpoint_starts(endpoint_count, 0.0);
+    reset_class();
+    // The VMs of this class each endpoint may give away (restarts, not in an affinity group): movable.
     bool has_class = false;
     for (auto [vm, host] : attempt.placed) {
-      if (!restarts(vm) || effective_[vm] > priority) continue;
+      if (vm == kNoIndex || !restarts(vm) || effective_[vm] > priority) continue;
       has_class = has_class || effective_[vm] == priority;
       auto endpoint = cloud_.hosts[host].endpoint;
-      if (endpoint < endpoint_count) endpoint_starts[endpoint] += 1;
+      if (endpoint >= endpoint_count) continue;
+      if (endpoint_starts[endpoint] == 0) endpoints_touched.push_back(endpoint);
+      endpoint_starts[endpoint] += 1;
+      if (effective_[vm] == priority && !in_affinity_[vm] && !moved[vm]) movable[endpoint].push_back(vm);
     }
     if (!has_class) continue;
-    std::unordered_map<HostIndex, double> host_starts;  // filled only when some endpoint is over its limit
-    bool host_starts_known = false;
-    for (;;) {
-      // The endpoint with the most starts per slot; nothing to gain while every one runs them in one wave.
-      model::EndpointIndex worst = kNoIndex;
-      double worst_load = 1.0 + kEpsilon;
-      for (model::EndpointIndex e = 0; e < endpoint_count; ++e) {
-        double load = endpoint_starts[e] / endpoint_limit(e);
-        if (load > worst_load) {
-          worst = e;
-          worst_load = load;
+    // Endpoints by starts per slot, most first (ties to the lower index); those without starts left out.
+    std::set<std::pair<double, model::EndpointIndex>> by_load;
+    for (auto e : endpoints_touched) by_load.insert({-(endpoint_starts[e] / endpoint_limit(e)), e});
+    if (by_load.empty() || !(-by_load.begin()->first > 1.0 + kEpsilon)) continue;  // one wave everywhere
+    for (auto e : endpoints_touched) {
+      auto& vms = movable[e];  // smallest first
+      std::sort(vms.begin(), vms.end(),
+                [&](VmIndex a, VmIndex b) { return size_[a] != size_[b] ? size_[a] < size_[b] : a < b; });
+    }
+    // Endpoints blocked in an earlier class stay out if the filter below rejects them now (then it does for
+    // the whole class); the others come back.
+    {
+      const double worst_load = -by_load.begin()->first;
+      const model::EndpointIndex worst = by_load.begin()->second;
+      std::vector<model::EndpointIndex> still;
+      for (auto e : blocked) {
+        if (e == worst || (endpoint_starts[e] + 1) / endpoint_limit(e) >= worst_load - kEpsilon) {
+          still.push_back(e);
+        } else {
+          set_blocked(e, false);
         }
       }
-      if (worst == kNoIndex) break;
+      blocked.swap(still);
+    }
+    auto add_start = [&](model::EndpointIndex e, double delta) {
+      double& starts = endpoint_starts[e];
+      if (starts == 0) endpoints_touched.push_back(e);
+      if (starts != 0) by_load.erase({-(starts / endpoint_limit(e)), e});
+      starts += delta;
+      if (starts != 0) by_load.insert({-(starts / endpoint_limit(e)), e});
+    };
+    bool host_starts_known = false;  // host_starts filled only when some endpoint is over its limit
+    for (;;) {
+      // The endpoint with the most starts per slot; nothing to gain while every one runs them in one wave.
+      const double worst_load = -by_load.begin()->first;
+      if (!(worst_load > 1.0 + kEpsilon)) break;
+      const model::EndpointIndex worst = by_load.begin()->second;
       if (!host_starts_known) {
         for (auto [vm, host] : attempt.placed) {
-          if (restarts(vm) && effective_[vm] <= priority) host_starts[host] += 1;
+          if (vm == kNoIndex || !restarts(vm) || effective_[vm] > priority) continue;
+          if (host_starts[host] == 0) hosts_touched.push_back(host);
+          host_starts[host] += 1;
         }
         host_starts_known = true;
       }
-      std::vector<VmIndex> candidates;
-      for (HostIndex host : hosts_by_endpoint_[worst]) {
-        for (VmIndex vm : planned_on_[host]) {
-          if (restarts(vm) && effective_[vm] == priority && !in_affinity(vm) && !moved.count(vm)) {
-            candidates.push_back(vm);
-          }
-        }
-      }
-      std::sort(candidates.begin(), candidates.end(), [&](VmIndex a, VmIndex b) {
-        double size_a = vm_size(a), size_b = vm_size(b);
-        return size_a != size_b ? size_a < size_b : a < b;
-      });
       // A target qualifies when, with one more start, neither its endpoint nor the host itself is as loaded
       // as `worst` is now (a host within one wave of its own limit always qualifies on that count).
+      // An endpoint that fails here fails for the rest of the class: the worst load never grows (a move goes
+      // to an endpoint below it), and an endpoint's starts only shrink while it is the worst, when one more
+      // start gives it the worst load again. So its hosts leave the index until the class is done.
       const HostFilter less_loaded = [&](HostIndex host) {
         auto endpoint = cloud_.hosts[host].endpoint;
-        if (endpoint == worst) return false;
-        if (endpoint < endpoint_count &&
-            (endpoint_starts[endpoint] + 1) / endpoint_limit(endpoint) >= worst_load - kEpsilon) {
-          return false;
+        if (endpoint < endpoint_count) {
+          if (endpoint == worst ||
+              (endpoint_starts[endpoint] + 1) / endpoint_limit(endpoint) >= worst_load - kEpsilon) {
+            if (!endpoint_blocked.count(endpoint)) {
+              blocked.push_back(endpoint);
+              set_blocked(endpoint, true);
+            }
+            return false;
+          }
         }
-        auto found = host_starts.find(host);
-        double host_load = ((found == host_starts.end() ? 0.0 : found->second) + 1) / host_limit;
+        double host_load = (host_starts[host] + 1) / host_limit;
         return host_load <= 1.0 + kEpsilon || host_load < worst_load - kEpsilon;
       };
+      // The worst endpoint's VMs, smallest first (those moved already gone: none comes back).
+      auto& candidates = movable[worst];
       bool moved_one = false;
-      for (VmIndex vm : candidates) {
+      for (auto it = candidates.begin(); it != candidates.end(); ++it) {
+        const VmIndex vm = *it;
         if (++work > kSpreadWork) break;
         HostIndex from = location_[vm];
         HostIndex to = find_host(vm, Scoring::spread, {}, 0, 0, nullptr, &less_loaded);
         if (to == kNoIndex || frees_room_for_waiting(vm, from)) continue;
         unassign(vm, attempt);
         assign(vm, to, attempt);
-        endpoint_starts[worst] -= 1;
-        if (cloud_.hosts[to].endpoint < endpoint_count) endpoint_starts[cloud_.hosts[to].endpoint] += 1;
+        add_start(worst, -1);
+        if (cloud_.hosts[to].endpoint < endpoint_count) add_start(cloud_.hosts[to].endpoint, +1);
         host_starts[from] -= 1;
+        if (host_starts[to] == 0) hosts_touched.push_back(to);
         host_starts[to] += 1;
-        moved.insert(vm);
+        moved[vm] = 1;
+        candidates.erase(it);
         spread.push_back(vm);
         moved_one = true;
         break;
@@ -926,6 +1251,7 @@ void PlacementEngine::begin_request(const PlanRequest& request, std::vector<VmIn
   auto set_role = [&](HostIndex h, HostRole role) {
     saved_roles_.push_back({h, role_[h]});
     role_[h] = role;
+    refresh_host(h);
   };
   for (HostIndex h : request.excluded_hosts) set_role(h, HostRole::excluded);
   for (HostIndex h : request.evacuated_hosts) set_role(h, HostRole::evacuated);
@@ -933,7 +1259,7 @@ void PlacementEngine::begin_request(const PlanRequest& request, std::vector<VmIn
 
   if (!request.only_vms.empty()) {
     for (VmIndex v : request.only_vms) {
-      if (cloud_.vms[v].protect && !moving_[v]) {
+      if ((traits_[v] & kProtected) && !moving_[v]) {
         moving_[v] = 1;
         moving.push_back(v);
       }
@@ -941,7 +1267,7 @@ void PlacementEngine::begin_request(const PlanRequest& request, std::vector<VmIn
   } else {
     auto take_residents = [&](HostIndex h) {
       for (VmIndex v : residents_[h]) {
-        if (cloud_.vms[v].protect && !moving_[v]) {
+        if ((traits_[v] & kProtected) && !moving_[v]) {
           moving_[v] = 1;
           moving.push_back(v);
         }
@@ -976,7 +1302,10 @@ void PlacementEngine::end_request() {
     moving_[vm] = 0;
   }
   lifted_.clear();
-  for (auto it = saved_roles_.rbegin(); it != saved_roles_.rend(); ++it) role_[it->first] = it->second;
+  for (auto it = saved_roles_.rbegin(); it != saved_roles_.rend(); ++it) {
+    role_[it->first] = it->second;
+    refresh_host(it->first);
+  }
   saved_roles_.clear();
 }
 
@@ -1112,6 +1441,7 @@ Plan PlacementEngine::plan(const PlanRequest& request, const PlannerOptions& opt
   std::unordered_map<VmIndex, HostIndex> origin;
   for (auto [vm, from] : lifted_) origin[vm] = from;
   for (auto [vm, host] : best.placed) {
+    if (vm == kNoIndex) continue;
     Placement placement;
     placement.vm = vm;
     placement.from = origin[vm];
@@ -1120,10 +1450,12 @@ Plan PlacementEngine::plan(const PlanRequest& request, const PlannerOptions& opt
     placement.spread_over_endpoints = std::binary_search(spread.begin(), spread.end(), vm);
     placement.choice = decision_[vm].choice;
     placement.load_when_chosen = decision_[vm].load;
-    for (VmIndex dependency : cloud_.vms[vm].after) {
-      HostIndex where = location_[dependency];
-      bool dead = where != kNoIndex && role_[where] == HostRole::failed && !moving_[dependency];
-      if (!dead) placement.start_after.push_back(dependency);
+    if (traits_[vm] & kHasAfter) {
+      for (VmIndex dependency : cloud_.vms[vm].after) {
+        HostIndex where = location_[dependency];
+        bool dead = where != kNoIndex && role_[where] == HostRole::failed && !moving_[dependency];
+        if (!dead) placement.start_after.push_back(dependency);
+      }
     }
     plan.placements.push_back(std::move(placement));
   }
@@ -1436,14 +1768,17 @@ void PlacementEngine::on_vm_moved(VmIndex vm, HostIndex previous_host) {
 void PlacementEngine::on_host_changed(HostIndex host) {
   role_[host] = cloud_.hosts[host].state == model::HostState::up ? HostRole::available : HostRole::not_up;
   const bool reserved = cloud_.hosts[host].reserved;
-  if (reserved == (spare_[host] != 0)) return;
-  spare_[host] = reserved ? 1 : 0;
-  auto at = std::lower_bound(spares_.begin(), spares_.end(), host);
-  if (reserved) {
-    spares_.insert(at, host);
-  } else {
-    spares_.erase(at);
+  if (reserved != (spare_[host] != 0)) {
+    (spare_[host] ? spare_tree_ : regular_tree_).set(position_[host], host, false, 0, 0, 0);
+    spare_[host] = reserved ? 1 : 0;
+    auto at = std::lower_bound(spares_.begin(), spares_.end(), host);
+    if (reserved) {
+      spares_.insert(at, host);
+    } else {
+      spares_.erase(at);
+    }
   }
+  refresh_host(host);
 }
 
 }  // namespace revive::plan

@@ -36,8 +36,17 @@
 // and a move that would free room some waiting VM could use is not made. Skipped when more than 256 VMs wait;
 // at most 65,536 VMs tried.
 //
+// Index (src/plan/host_load_tree.h; docs/PERFORMANCE.md, "Planner at scale"): a VM class's compatible hosts
+// are runs of positions in a fixed order of hosts, and searches go through a tree of host loads instead of
+// scanning every candidate host, returning exactly what such a scan returns (Search::scan keeps the scan as
+// the reference; tests/plan/indexed_search_test.cc compares the two). A VM whose affinity partner runs or is
+// planned is looked for only there; the spreading phase takes the hosts of endpoints it would reject out of
+// the index for the rest of a class.
+//
 // Thread-safety: none; one engine per thread. The engine keeps a reference to the cloud: the caller keeps it
-// alive and reports changes (on_vm_moved, on_host_changed) after mutating it.
+// alive and reports changes (on_vm_moved, on_host_changed) after mutating it. A VM's demand, requirements,
+// groups, after list, prefer_labels and protect flag are read once (classes, traits): for other changes,
+// build a new engine (as the daemon does for its prestaged plans).
 #pragma once
 
 #include <cstdint>
@@ -46,11 +55,13 @@
 #include <optional>
 #include <set>
 #include <string>
+#include <tuple>
 #include <unordered_map>
 #include <utility>
 #include <vector>
 
 #include "model/cloud.h"
+#include "plan/host_load_tree.h"
 #include "plan/plan.h"
 #include "plan/planner.h"
 
@@ -85,6 +96,11 @@ class PlacementEngine {
   void on_host_changed(model::HostIndex host);
 
   const std::vector<model::Priority>& effective_priorities() const { return effective_; }
+
+  // How the engine finds hosts: through its index (the default), by scanning every candidate host (the
+  // reference the index must agree with), or both, throwing std::logic_error where they differ (tests).
+  enum class Search : std::uint8_t { indexed, scan, checked };
+  void set_search(Search search);
   // Whether `vm` could go to `host` as the cloud stands (up, compatible, room; groups not checked).
   bool has_room_for(model::HostIndex host, model::VmIndex vm) const {
     return role_[host] == HostRole::available && statically_compatible(vm, host) && fits(vm, host);
@@ -93,19 +109,21 @@ class PlacementEngine {
  private:
   enum class Scoring { spread, best_fit };
   enum class HostRole : std::uint8_t { available, not_up, failed, evacuated, excluded };
-  using LoadOrder = std::set<std::pair<double, model::HostIndex>>;  // hosts by (current load, index)
   using HostFilter = std::function<bool(model::HostIndex)>;
-  // The statically compatible hosts of a class of VMs. A set holding a large share of the hosts is searched
-  // in the engine's one ordering of all hosts by load, skipping non-members; a small set (under 1/8 of the
-  // hosts) is scanned whole. Either way a load update costs one reordering, however many classes a host is
-  // in.
+  // The statically compatible hosts of a class of VMs, as runs of positions in the engine's order of hosts
+  // (see host_load_tree.h) and the tree nodes covering them. Whether the set is small (under 1/8 of the
+  // hosts) decides one tie of the packing pass (see find_host), as when small sets were scanned whole.
   struct CandidateSet {
-    std::vector<model::HostIndex> hosts;  // by index
-    std::vector<std::uint8_t> member;     // per host: 1 if compatible (large sets only)
+    PositionRuns runs;
+    std::vector<std::uint32_t> nodes;
+    std::size_t size = 0;
     bool small = false;
+    std::vector<model::HostIndex> hosts;  // by index; only when the search is not Search::indexed
   };
   struct Attempt {  // the outcome of one pass over all units
-    std::vector<std::pair<model::VmIndex, model::HostIndex>> placed;  // in placement order
+    // In placement order; a VM taken off since leaves a hole (kNoIndex), none at the end.
+    std::vector<std::pair<model::VmIndex, model::HostIndex>> placed;
+    std::size_t placed_count = 0;  // entries of `placed` that are not holes
     std::vector<model::VmIndex> waiting;
     std::unordered_map<model::VmIndex, std::string> waiting_reason_override;
     double weight = 0;
@@ -140,8 +158,21 @@ class PlacementEngine {
                              double extra_cpus = 0, double extra_memory_mib = 0,
                              const std::vector<model::VmIndex>* partners = nullptr,
                              const HostFilter* filter = nullptr);
-  // Candidate hosts of `vm` in search order (spread: least loaded first), at most `limit` of them.
-  std::vector<model::HostIndex> hosts_in_order(model::VmIndex vm, std::size_t limit);
+  template <typename Feasible>
+  model::HostIndex find_host_indexed(model::VmIndex vm, Scoring scoring, double cpus, double memory_mib,
+                                     const Feasible& feasible);
+  template <typename Feasible>
+  model::HostIndex find_host_by_scan(model::VmIndex vm, Scoring scoring, const Feasible& feasible);
+  // The tree nodes covering the candidate hosts of `set` that carry `label`.
+  const std::vector<std::uint32_t>& preferred_cover(std::size_t set, const model::Label& label);
+  // The hosts a repair of `vm` tries: least loaded first, available, allowed (spares), its groups allowing
+  // and large enough when empty; at most `limit` (at least one looked for).
+  std::vector<model::HostIndex> repair_hosts(model::VmIndex vm, int limit);
+  std::vector<model::HostIndex> repair_hosts_by_scan(model::VmIndex vm, int limit);
+  // Updates the index after a host's load, role or reserved flag changed.
+  void refresh_host(model::HostIndex host);
+  // Positions of hosts: by arch, networks, the labels VMs require or prefer, arrays, then index.
+  void order_hosts();
   // Records how the target was chosen (with the host's load before) unless `choice` is empty (an undo).
   void assign(model::VmIndex vm, model::HostIndex host, Attempt& attempt,
               std::optional<Choice> choice = std::nullopt);
@@ -205,9 +236,59 @@ class PlacementEngine {
   std::vector<model::HostIndex>
       location_;  // where each VM is (or is planned) for group checks; kNoIndex: nowhere
   std::vector<CandidateSet> sets_;
-  LoadOrder all_by_load_;
-  std::map<std::vector<model::Index>, std::size_t> set_by_requirements_;
-  std::map<std::vector<model::HostIndex>, std::size_t> set_by_hosts_;
+  struct Hash {  // FNV-1a over the words of a key
+    std::size_t operator()(const std::vector<model::Index>& words) const {
+      std::size_t hash = 1469598103934665603ull;
+      for (model::Index word : words) hash = (hash ^ word) * 1099511628211ull;
+      return hash;
+    }
+  };
+  struct RunHash {
+    std::size_t operator()(const PositionRun& run) const {
+      return (static_cast<std::size_t>(run.begin) << 32) ^ run.end;
+    }
+  };
+  std::unordered_map<std::vector<model::Index>, std::size_t, Hash> set_by_requirements_;
+  struct RunsHash {
+    std::size_t operator()(const PositionRuns& runs) const {
+      std::size_t hash = 1469598103934665603ull;
+      for (const auto& run : runs) hash = (hash ^ RunHash{}(run)) * 1099511628211ull;
+      return hash;
+    }
+  };
+  std::unordered_map<PositionRuns, std::size_t, RunsHash> set_by_runs_;
+  Search search_ = Search::indexed;
+  // The index: hosts at positions, runs of positions per static attribute, one tree of the available hosts
+  // that are not reserved and one of the available reserved hosts.
+  std::vector<std::uint32_t> position_;    // per host
+  std::vector<model::HostIndex> host_at_;  // per position
+  std::map<model::Symbol, PositionRuns> runs_by_arch_, runs_by_network_;
+  std::map<std::pair<model::Symbol, model::Symbol>, PositionRuns> runs_by_label_;
+  std::vector<PositionRuns> runs_by_array_;
+  struct CoverKeyHash {
+    std::size_t operator()(const std::tuple<std::size_t, model::Symbol, model::Symbol>& key) const {
+      return (std::get<0>(key) * 1099511628211ull ^ std::get<1>(key)) * 1099511628211ull ^ std::get<2>(key);
+    }
+  };
+  // Per candidate set and prefer_label: the cover of its hosts carrying the label.
+  std::unordered_map<std::tuple<std::size_t, model::Symbol, model::Symbol>, std::vector<std::uint32_t>,
+                     CoverKeyHash>
+      preferred_covers_;
+  HostLoadTree regular_tree_, spare_tree_;
+  LoadTreeSearch tree_search_;
+  std::vector<double> size_;               // per VM: vm_size
+  std::vector<std::uint8_t> in_affinity_;  // per VM: in some affinity group
+  // Per VM, what the hot loops read, dense (a VM's record is three cache lines): its demand, and traits.
+  std::vector<double> cpus_, memory_;
+  enum Trait : std::uint8_t { kHasGroups = 1, kHasAfter = 2, kHasPreferLabels = 4, kProtected = 8 };
+  std::vector<std::uint8_t> traits_;
+  std::vector<std::size_t> slot_;  // per placed VM: its entry in the `placed` of the attempt holding it
+  // Scratch of spread_over_endpoints, zero between calls: per VM moved, per endpoint its starts and movable
+  // VMs, per host its starts.
+  std::vector<std::uint8_t> spread_moved_;
+  std::vector<double> endpoint_starts_, host_starts_;
+  std::vector<std::vector<model::VmIndex>> movable_;
+  std::vector<std::uint8_t> blocked_;  // per host: out of the index while spreading over endpoints
   std::vector<std::vector<model::HostIndex>> hosts_by_array_;     // hosts that reach each array, by index
   std::vector<std::vector<model::HostIndex>> hosts_by_endpoint_;  // hosts behind each endpoint, by index
   std::vector<std::vector<model::VmIndex>> planned_on_;           // VMs this request placed on each host
