@@ -173,11 +173,10 @@ void add_torture_commands(CLI::App& app) {
       "seed, for revive simulate");
   torture->add_flag("--no-shrink", options->no_shrink, "Do not shrink failing histories");
   torture->add_flag("--check-capacity", options->check_capacity,
-                    "Also fail a run whose hosts end over their memory (known open: both engines may plan "
-                    "onto the same room)");
+                    "Also fail a run whose hosts end over their memory (replayed from the timeline)");
   torture->add_flag("--controller-restarts", options->controller_restarts,
                     "Also kill the controller at random journal points and resume a new one (histories "
-                    "without drains; known open: limits exceeded after a resume)");
+                    "without drains: the evacuation engine does not resume yet)");
   torture->callback([options] { run_torture_command(*options); });
 
   auto replay_options = std::make_shared<ReplayOptions>();

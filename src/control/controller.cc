@@ -37,7 +37,8 @@ Controller::Controller(const model::Cloud& cloud, ControllerEnvironment environm
                              environment.storage,   environment.network,
                              environment.fencer,    environment.journal,
                              environment.estimator, &ledger_,
-                             &availability_,        &copies_};
+                             &availability_,        &copies_,
+                             environment.calls};
   executor_ = std::make_unique<exec::Executor>(cloud, recovery, options.executor);
   exec::EvacuationEnvironment evacuation{environment.loop,     environment.hypervisor,
                                          environment.storage,  environment.network,

@@ -97,7 +97,10 @@ class Evacuator::Impl {
   ~Impl() {
     ledger_->remove_listener(listener_);
     copies_->remove_listener(copies_listener_);
-    if (env_.availability != nullptr) env_.availability->remove_listener(availability_listener_);
+    if (env_.availability != nullptr) {
+      env_.availability->remove_listener(availability_listener_);
+      env_.availability->remove_planner(planner_id_);
+    }
   }
   Impl(const Impl&) = delete;
   Impl& operator=(const Impl&) = delete;
@@ -166,6 +169,8 @@ class Evacuator::Impl {
               });
             }
           });
+      // The room this engine has planned and not yet used (host_availability.h).
+      planner_id_ = env_.availability->add_planner([this](const auto& each) { for_each_reservation(each); });
     }
     env_.hypervisor.subscribe([this](const env::HypervisorEvent& event) {
       if (event.kind == env::HypervisorEvent::Kind::host_connection_lost) on_host_lost(event.host);
@@ -265,7 +270,35 @@ class Evacuator::Impl {
       dispatch_posted_ = false;
       replan_deadlines();
       dispatch();
+      note_room();
     });
+  }
+
+  // The placements planned and not yet landed, as the recovery executor must see them (host_availability.h):
+  // a move not begun or in flight, until its switch-over or, moving cold, its stop on the source (from then
+  // on the executor's view has the VM on its target: the move observer).
+  template <typename Each>
+  void for_each_reservation(const Each& each) const {
+    for (VmIndex v = 0; v < latest_move_.size(); ++v) {
+      auto m = latest_move_[v];
+      if (m == kNoMove) continue;
+      const auto& move = moves_[m];
+      if (move.to == kNoIndex) continue;
+      bool reserved = move.state == State::pending || move.state == State::cold_waiting ||
+                      move.state == State::live || (move.state == State::cold && move.off_s < 0);
+      if (reserved) each(v, move.to);
+    }
+  }
+
+  // Tells the other engines when this one's reserved room shrank (a move landed, failed or was cancelled):
+  // VMs they left waiting may fit now.
+  void note_room() {
+    if (env_.availability == nullptr) return;
+    std::uint64_t reserved = 0;
+    for_each_reservation([&](VmIndex vm, HostIndex) { reserved += cloud_.vms[vm].memory_mib + 1; });
+    bool shrank = reserved < reserved_memory_mib_;
+    reserved_memory_mib_ = reserved;
+    if (shrank) env_.availability->room_released(kNoIndex);
   }
 
   void exit_maintenance(const std::vector<HostIndex>& hosts, bool fail_back, const char* why) {
@@ -450,6 +483,8 @@ class Evacuator::Impl {
 
   // The planner on this engine's view, the decision reported with its inputs.
   plan::Plan decide(std::string_view engine, const plan::PlanRequest& request) {
+    // The planner sees the room the recovery executor has planned onto hosts and not yet used as taken.
+    ReservedRoom room(cloud_, env_.availability, planner_id_, copies_);
     auto plan = plan::plan_failover(cloud_, request, options_.planner);
     if (decision_observer) {
       std::string trigger = "drain of:";
@@ -636,6 +671,9 @@ class Evacuator::Impl {
       journal("evacuation_plan", payload);
     }
     for (const auto& placement : plan.placements) {
+      // A VM planned onto the host it runs on has nowhere to go: that host is no longer drained (a move of a
+      // cancelled drain whose target was drained before it began). It stays; its cancelled move says why.
+      if (placement.from == placement.to) continue;
       add_move(placement.vm, placement.from, placement.to, placement.effective_priority,
                host_deadline_[placement.from]);
       cloud_.vms[placement.vm].host = placement.to;
@@ -1705,6 +1743,7 @@ class Evacuator::Impl {
   void after_release() {
     pump_steps();
     if (migration_wants_slots_) request_dispatch();
+    note_room();
   }
 
   // `host` is confirmed fenced: the stops and starts in flight there will never answer. Their slots go back
@@ -1793,6 +1832,8 @@ class Evacuator::Impl {
   std::map<std::uint64_t, InFlightStep> steps_in_flight_;  // by launch id, in launch order
   std::uint64_t next_step_id_ = 1;
   HostAvailability::ListenerId availability_listener_ = 0;
+  HostAvailability::PlannerId planner_id_ = 0;
+  std::uint64_t reserved_memory_mib_ = 0;  // of the reservations when last looked at (note_room), +1 per VM
   std::vector<std::pair<HostIndex, double>> deadline_timers_;
   std::uint64_t next_sequence_ = 1;
   env::TimerId wake_timer_ = 0;

@@ -302,11 +302,13 @@ SimulationResult run_simulation(const model::Cloud& cloud, const Scenario& scena
   std::vector<std::unique_ptr<control::Controller>> controllers;
   control::Controller* live = nullptr;
   std::vector<bool> judged_down(cloud.hosts.size(), false);  // what the detector said, for a new controller
+  std::vector<bool> declared(cloud.hosts.size(), false);     // hosts the detector declared failed
+  bool restart_pending = false;  // the controller is dead and a new one not yet started
   auto start_controller = [&] {
     controllers.push_back(std::make_unique<control::Controller>(
         cloud,
         control::ControllerEnvironment{loop, world.hypervisor(), world.storage(), world.network(),
-                                       world.fencer(), crashing, &estimator},
+                                       world.fencer(), crashing, &estimator, &world.calls()},
         control::ControllerOptions{executor_options, evacuation_options, {}}));
     live = controllers.back().get();
     if (options.decision_observer) live->set_decision_observer(options.decision_observer);
@@ -314,14 +316,20 @@ SimulationResult run_simulation(const model::Cloud& cloud, const Scenario& scena
   };
   start_controller();
   crashing.on_crash = [&](double delay_s) {
+    if (restart_pending) return;  // dead already (a dead controller appends nothing; this is a guard)
+    restart_pending = true;
     live->halt();
     loop.schedule_after(delay_s, [&] {
+      restart_pending = false;
       start_controller();
       live->resume();
-      // The detector tells the new controller what it judges now (its verdicts on failed hosts are in the
-      // journal).
+      // The detector tells the new controller what it judges now: its health verdicts, and the hosts it
+      // declared failed (those declared while no controller lived are not in the journal).
       for (model::HostIndex h = 0; h < cloud.hosts.size(); ++h) {
         if (judged_down[h]) live->host_health(h, false);
+      }
+      for (model::HostIndex h = 0; h < cloud.hosts.size(); ++h) {
+        if (declared[h]) live->host_failed(h);
       }
     });
   };
@@ -369,8 +377,9 @@ SimulationResult run_simulation(const model::Cloud& cloud, const Scenario& scena
           if (!scenario.latency.detect) continue;
           double verdict_at = event.at_s + detection_delay_s(scenario, host, event.at_s);
           if (cut[host].all() && !was_all_cut) {
-            loop.schedule_at(verdict_at, [&controller_ref, &declared_at_s, &loop, host] {
+            loop.schedule_at(verdict_at, [&controller_ref, &declared_at_s, &declared, &loop, host] {
               if (declared_at_s[host] < 0) declared_at_s[host] = loop.now_s();
+              declared[host] = true;
               controller_ref->host_failed(host);
             });
           } else if (!cut[host].all() && !judged_cut_off[host]) {
@@ -420,7 +429,11 @@ SimulationResult run_simulation(const model::Cloud& cloud, const Scenario& scena
     double last_loss = last_loss_s;
     detector = std::make_unique<SimDetector>(
         loop, world, scenario, cloud.hosts.size(),
-        [&controller_ref](model::HostIndex host) { controller_ref->host_failed(host); }, last_loss + 120.0);
+        [&controller_ref, &declared](model::HostIndex host) {
+          declared[host] = true;
+          controller_ref->host_failed(host);
+        },
+        last_loss + 120.0);
     // A host the detector does not regard as up (suspect, isolated, failed...) receives no restart until it
     // is up again.
     detector->set_health_observer(

@@ -31,10 +31,10 @@ struct TortureOptions {
   std::uint64_t seeds = 100;
   unsigned jobs = 1;
   bool shrink = true;  // shrink each failing history to a minimal one
-  // Also fail a run whose hosts end holding more VM memory than they have (replayed from the timeline).
-  // Off by default: the two engines may both plan onto the room of one target (issue 9, left open).
+  // Also fail a run whose hosts end holding more VM memory than they have (replayed from the timeline; the
+  // two engines plan with one shared capacity view, exec/host_availability.h ReservedRoom).
   bool check_capacity = false;
-  HostileHistoryOptions histories;  // controller restarts (known open: off by default)
+  HostileHistoryOptions histories;  // controller restarts (histories without drains only)
 };
 
 // The outcome of one history.

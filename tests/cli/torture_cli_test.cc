@@ -31,15 +31,16 @@ TEST(TortureCli, SeedsRunWithoutAViolation) {
   EXPECT_TRUE(out["failing"].empty());
 }
 
-// With the (known-open) capacity check some seeds fail: each is reported with its replay command, shrunk to
-// fewer events, and written out as an inventory and a scenario that `revive simulate` loads; exit 4.
+// A failing seed (4634, one of issue 9's open cases: a VM reported running that runs nowhere, after an
+// isolation of a drained host) is reported with its replay command, shrunk to fewer events, and written out
+// as an inventory and a scenario that `revive simulate` loads; exit 4.
 TEST(TortureCli, AFailingSeedIsShrunkSavedAndNamedWithItsReplayCommand) {
   TempDir dir;
   auto saved = dir.path() / "failing";
-  auto run = run_cli(
-      {"torture", "--seeds", "40", "--check-capacity", "--save-failing", saved.string(), "--format", "json"});
+  auto run = run_cli({"torture", "--seeds", "1", "--first-seed", "4634", "--save-failing", saved.string(),
+                      "--format", "json"});
   auto out = nlohmann::json::parse(run.out);
-  if (out["failed"] == 0) GTEST_SKIP() << "no seed of 1..40 ends over capacity any more";
+  if (out["failed"] == 0) GTEST_SKIP() << "seed 4634 passes now: give this test another failing seed";
   EXPECT_EQ(run.exit_status, 4) << run.err;
   const auto& first = out["failing"][0];
   auto seed = first["seed"].get<std::uint64_t>();
@@ -49,10 +50,10 @@ TEST(TortureCli, AFailingSeedIsShrunkSavedAndNamedWithItsReplayCommand) {
   for (const auto& path : first["saved"]) EXPECT_TRUE(std::filesystem::exists(path.get<std::string>()));
   auto replay = run_cli({"simulate", "--inventory", first["saved"][0].get<std::string>(), "--scenario",
                          first["saved"][2].get<std::string>()});
-  EXPECT_NE(replay.exit_status, 2) << replay.err;
-  EXPECT_NE(replay.exit_status, 4) << replay.err;
+  EXPECT_EQ(replay.exit_status, 4) << replay.err;  // the shrunk history breaks the invariant there too
+  EXPECT_NE(replay.err.find("really runs on 0 host(s)"), std::string::npos) << replay.err;
   // The table names the seed, the replay command and the files.
-  auto table = run_cli({"torture", "--seeds", "1", "--first-seed", std::to_string(seed), "--check-capacity"});
+  auto table = run_cli({"torture", "--seeds", "1", "--first-seed", std::to_string(seed)});
   EXPECT_EQ(table.exit_status, 4);
   EXPECT_NE(table.out.find("FAIL seed " + std::to_string(seed)), std::string::npos) << table.out;
   EXPECT_NE(table.out.find("replay: revive torture --seeds 1 --first-seed " + std::to_string(seed)),
