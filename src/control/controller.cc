@@ -43,7 +43,8 @@ Controller::Controller(const model::Cloud& cloud, ControllerEnvironment environm
   exec::EvacuationEnvironment evacuation{environment.loop,     environment.hypervisor,
                                          environment.storage,  environment.network,
                                          &environment.journal, &ledger_,
-                                         &availability_,       &copies_};
+                                         &availability_,       &copies_,
+                                         environment.calls};
   evacuator_ = std::make_unique<exec::Evacuator>(cloud, evacuation, options.evacuation);
   // The executor follows the VMs the evacuation engine moves, so a host failing later recovers what is there.
   evacuator_->set_move_observer(

@@ -332,6 +332,8 @@ class Evacuator::Impl {
     }
     if (fail_back) {
       for (HostIndex h : hosts) {
+        // A host lost (or fenced) meanwhile takes nothing back: a migration onto it could never answer.
+        if (lost_[h] || (env_.availability != nullptr && env_.availability->fenced(h))) continue;
         std::vector<VmIndex> back;
         for (std::size_t m = 0; m < moves_.size(); ++m) {
           const auto& move = moves_[m];
@@ -855,6 +857,10 @@ class Evacuator::Impl {
                              cloud_.hosts[host].name);
       leave_to_recovery(m, why, live);
     }
+    // Their answers will not come: once the environment says such a migration ended, its slots go back.
+    for (const auto& [id, call] : live_calls_) {
+      if (call.from == host || call.to == host) env_.loop.post([this, id = id] { watch_unanswered(id); });
+    }
     set_draining(host, false);
     host_deadline_[host] = kNoDeadline;
     // VMs moved onto the lost host run there no more as far as anyone knows: failure recovery's now (never
@@ -1004,6 +1010,9 @@ class Evacuator::Impl {
           copies_->migration_answered(vm, from, to, result.ok);
           on_live_done(id, result);
         });
+    // Onto or off a host lost already: no answer will come (watch_unanswered gives its slots back once the
+    // call ended).
+    if (lost_[move.from] || lost_[move.to]) env_.loop.post([this, id] { watch_unanswered(id); });
   }
 
   // Gives back what a migration holds: its ledger slots, its per-host counts, its flow in the mirror.
@@ -1081,6 +1090,37 @@ class Evacuator::Impl {
   // A host of migrations in flight is confirmed fenced (off): they will never answer, so their slots go back
   // (not earlier: until then they may still run). A migration still in charge whose target is off cannot
   // have switched over: the VM runs on its source and is planned again like any failed migration.
+  // Migration `id` will get no answer (a host of it was lost): asks the environment every 5 s whether it
+  // still runs; once it ended, its slots go back (as at a fence) and its outcome is unknown in the copies
+  // set (the target may run the VM: a listing or a fence decides; the source keeps its entry).
+  void watch_unanswered(std::uint64_t id) {
+    if (env_.calls == nullptr || !live_calls_.contains(id)) return;
+    const auto& watched = live_calls_.at(id);
+    env_.calls->in_progress(
+        {env::StepKind::migrate, watched.vm, watched.to, watched.from, kNoIndex}, [this, id](bool running) {
+          auto found = live_calls_.find(id);
+          if (found == live_calls_.end()) return;  // answered or released meanwhile
+          if (running) {
+            env_.loop.schedule_after(5.0, [this, id] { watch_unanswered(id); });
+            return;
+          }
+          auto call = found->second;
+          live_calls_.erase(found);
+          advance_mirror();
+          release_live_call(call);
+          copies_->migration_answered(call.vm, call.from, call.to, false);
+          copies_->maybe_running(call.vm, call.to);
+          auto& move = moves_[call.move];
+          if (move.state == State::live && move.live_call == id) {
+            journal_move("migrate_failed", move, {{"error", "no answer: the call ended"}});
+            on_migration_failed(call.move, "no answer: the call ended", true);
+          }
+          pump_steps();
+          replan_deadlines();
+          dispatch();
+        });
+  }
+
   void release_migrations_on(HostIndex host) {
     bool released = false;
     std::vector<std::size_t> failed;

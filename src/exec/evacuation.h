@@ -78,6 +78,7 @@
 #include <string_view>
 #include <vector>
 
+#include "env/calls_in_progress.h"
 #include "env/event_loop.h"
 #include "env/hypervisor.h"
 #include "env/journal.h"
@@ -149,6 +150,10 @@ struct EvacuationEnvironment {
   // run. Null: the engine keeps its own, built from the cloud, and ends a host's entries at its confirmed
   // fence (with a shared one, whoever confirms a fence calls host_fenced). Must outlive the engine.
   VmCopies* copies = nullptr;
+  // Which calls are still in progress (env/calls_in_progress.h): a migration that will get no answer (a host
+  // of it lost) gives its slots back once the environment says it ended, its outcome unknown (a listing or
+  // a fence decides where the VM runs). Null: its slots are held until a host of it is confirmed fenced.
+  env::CallsInProgress* calls = nullptr;
 };
 
 enum class EvacuationOutcome : std::uint8_t {

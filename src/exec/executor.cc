@@ -445,6 +445,18 @@ class Executor::Impl {
         for (const auto& waiting : waiting_vms) {
           targets.erase(state_.find_vm(waiting.value("vm", "")));
         }
+      } else if (record.kind == "step_ended_unanswered") {
+        // The call ended without an answer: its slots are free; a start's outcome stays unknown (the start
+        // stays in unanswered_starts: held, then of unknown outcome, at once).
+        auto vm = state_.find_vm(payload.value("vm", ""));
+        auto host = host_of(payload, "host");
+        auto kind = env::parse_step_kind(payload.value("step", ""));
+        if (vm == model::kNoIndex || host == model::kNoIndex || !kind) continue;
+        auto disk =
+            payload.contains("disk") ? state_.find_disk(payload["disk"].get<std::string>()) : model::kNoIndex;
+        unanswered_calls.erase(std::make_tuple(vm, *kind, host, disk, incarnation,
+                                               payload.value("generation", 0u),
+                                               payload.value("attempt", 0u)));
       } else if (record.kind == "step_answered_failed" ||
                  (record.kind == "step_failed" && payload.value("timed_out", false))) {
         // A late failure answer ends the call (nothing else changes); a timeout ends nothing.
@@ -2025,13 +2037,40 @@ class Executor::Impl {
     auto found = ops_.find(op_id);
     if (found == ops_.end()) return;
     auto& op = found->second;
-    op.timed_out = true;  // keeps its slot until it answers or its host is fenced
+    op.timed_out = true;  // keeps its slot until it answers, its host is fenced or the call ended unanswered
+    if (env_.calls != nullptr) watch_unanswered(op_id);
     auto& step = steps_[op.step];
     if (op.attempt != step.attempts || step.state != StepState::running || !step_is_current(step)) return;
     step.last_attempt_timed_out = true;
     step_failed(op.step,
                 env::OperationResult::failure(fmt::format("no answer after {:.0f} s", timeout_for(step))),
                 true);
+  }
+
+  // Op `op_id` timed out: asks the environment every kDeadCallPollS whether its call still runs. Once it
+  // ended without an answer (a host cut off from the controller: the answer is lost), its slots go back and
+  // its outcome is unknown: a start's copy may run there until a listing or a fence says otherwise; a disk
+  // stays "maybe mapped" where it was being mapped (beliefs change on answers only).
+  void watch_unanswered(std::uint64_t op_id) {
+    auto found = ops_.find(op_id);
+    if (halted_ || found == ops_.end()) return;
+    const auto& step = steps_[found->second.step];
+    env_.calls->in_progress(
+        {step.kind, step.vm, step.host, model::kNoIndex, found->second.disk}, [this, op_id](bool running) {
+          if (halted_ || !ops_.contains(op_id)) return;  // answered meanwhile
+          if (running) {
+            env_.loop.schedule_after(kDeadCallPollS, [this, op_id] { watch_unanswered(op_id); });
+            return;
+          }
+          auto op = ops_.at(op_id);
+          ops_.erase(op_id);
+          if (op.hypervisor_host != model::kNoIndex) std::erase(ops_by_host_[op.hypervisor_host], op_id);
+          release(op);
+          const auto& ended = steps_[op.step];
+          journal_call("step_ended_unanswered", ended, op.attempt, op.generation, {}, false);
+          if (ended.kind == env::StepKind::vm_start) copies_->start_outcome_unknown(ended.vm, ended.host);
+          request_dispatch();
+        });
   }
 
   void on_op_done(std::uint64_t op_id, const env::OperationResult& result) {
