@@ -481,6 +481,7 @@ class Evacuator::Impl {
   std::uint32_t peak_migrations() const { return peak_migrations_; }
   bool finalized_ = false;  // finalize() was called: moves still in flight are blocked for good
   std::function<void(VmIndex, HostIndex)> move_observer;
+  std::function<void(VmIndex)> stop_observer;
   plan::DecisionObserver decision_observer;
 
   // The planner on this engine's view, the decision reported with its inputs.
@@ -1690,6 +1691,9 @@ class Evacuator::Impl {
     auto disk_done = [done](model::DiskIndex, const env::OperationResult& result) { done(result); };
     switch (request.kind) {
       case StepKind::stop:
+        // From here on the VM may be stopped on its source: its report is this engine's (the executor's
+        // "running there" could be one move behind if the answer is lost).
+        if (move.to != kNoIndex && stop_observer) stop_observer(move.vm);
         env_.hypervisor.stop_vm(move.from, move.vm, true, done);
         break;
       case StepKind::unmap:
@@ -1905,6 +1909,10 @@ void Evacuator::set_decision_observer(plan::DecisionObserver observer) {
 }
 void Evacuator::set_move_observer(std::function<void(model::VmIndex, model::HostIndex)> observer) {
   impl_->move_observer = std::move(observer);
+}
+
+void Evacuator::set_stop_observer(std::function<void(model::VmIndex)> observer) {
+  impl_->stop_observer = std::move(observer);
 }
 
 void Evacuator::on_vm_recovered(model::VmIndex vm, model::HostIndex host) {

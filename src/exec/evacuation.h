@@ -219,6 +219,9 @@ class Evacuator {
   // source (its home is then the target, where the move goes on to start it), so other engines (the recovery
   // executor) can follow. A source host lost before then leaves the VM to recovery.
   void set_move_observer(std::function<void(model::VmIndex, model::HostIndex)> observer);
+  // Called when a cold move's stop of the VM on its source is issued: from then on the VM may be stopped
+  // there, and this engine reports it (the recovery executor hands its report over).
+  void set_stop_observer(std::function<void(model::VmIndex)> observer);
   // Called with every placement decision and its inputs (plan/decision.h), before it acts on it.
   void set_decision_observer(plan::DecisionObserver observer);
 

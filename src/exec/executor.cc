@@ -318,6 +318,12 @@ class Executor::Impl {
     request_process();
   }
 
+  void on_vm_leaving(model::VmIndex vm) {
+    if (halted_ || vm >= state_.vms.size() || task_of_vm_[vm] == kNoTask) return;
+    auto& task = tasks_[task_of_vm_[vm]];
+    if (task.state == VmState::running) task.handed_over = true;
+  }
+
   void on_vm_moved(model::VmIndex vm, model::HostIndex host) {
     if (vm >= state_.vms.size() || host >= state_.hosts.size())
       throw std::invalid_argument("on_vm_moved: no such VM or host");
@@ -1738,7 +1744,19 @@ class Executor::Impl {
 
   // A VM's copies set changed (called synchronously by the view: take note and post).
   void on_copies_changed(model::VmIndex vm) {
-    if (halted_ || task_of_vm_[vm] == kNoTask) return;
+    if (halted_) return;
+    // Wherever a copy may run, its disks may be mapped (a live migration hands them over, a start needs them
+    // there): a belief that outlives the entry (a fence ends the entry, not the mapping), so that a later
+    // recovery unmaps them there too.
+    if (state_.vms[vm].disk_count > 0) {
+      for (const auto& entry : copies_->entries(vm)) {
+        for (auto d = state_.vms[vm].first_disk; d < state_.vm_disk_end(vm); ++d) {
+          auto& hosts = disk_hosts(d);
+          if (std::find(hosts.begin(), hosts.end(), entry.host) == hosts.end()) hosts.push_back(entry.host);
+        }
+      }
+    }
+    if (task_of_vm_[vm] == kNoTask) return;
     copies_changed_.push_back(vm);
     if (copies_posted_) return;
     copies_posted_ = true;
@@ -2297,6 +2315,10 @@ void Executor::set_decision_observer(plan::DecisionObserver observer) {
 void Executor::set_ready_observer(std::function<void(model::VmIndex)> observer) {
   impl_->ready_observer = std::move(observer);
 }
+void Executor::on_vm_leaving(model::VmIndex vm) {
+  impl_->on_vm_leaving(vm);
+}
+
 void Executor::resume() {
   impl_->resume();
 }

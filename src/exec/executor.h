@@ -153,6 +153,10 @@ class Executor {
   // so a later failure of `host` recovers it and its old host no longer counts it. Ignored while the executor
   // itself is recovering the VM.
   void on_vm_moved(model::VmIndex vm, model::HostIndex host);
+  // Another engine is stopping `vm` to move it (a cold move's stop is issued): a VM this executor recovered
+  // is reported by that engine from now on (if the stop's answer is lost, "running where recovered" would be
+  // one move behind).
+  void on_vm_leaving(model::VmIndex vm);
 
   // Continues the work of an executor that stopped (crashed) with the same journal: see Impl::resume. Call
   // once, on a fresh executor, before any other entry point.

@@ -31,16 +31,16 @@ TEST(TortureCli, SeedsRunWithoutAViolation) {
   EXPECT_TRUE(out["failing"].empty());
 }
 
-// A failing seed (4634, one of issue 9's open cases: a VM reported running that runs nowhere, after an
-// isolation of a drained host) is reported with its replay command, shrunk to fewer events, and written out
-// as an inventory and a scenario that `revive simulate` loads; exit 4.
+// A failing seed (1244 with --check-stalls, a known-open stall: docs/RELIABILITY.md) is reported with its
+// replay command, shrunk to fewer events, and written out as an inventory and a scenario that
+// `revive simulate` loads (it does not check stalls); exit 4.
 TEST(TortureCli, AFailingSeedIsShrunkSavedAndNamedWithItsReplayCommand) {
   TempDir dir;
   auto saved = dir.path() / "failing";
-  auto run = run_cli({"torture", "--seeds", "1", "--first-seed", "4634", "--save-failing", saved.string(),
-                      "--format", "json"});
+  auto run = run_cli({"torture", "--seeds", "1", "--first-seed", "1244", "--check-stalls", "--save-failing",
+                      saved.string(), "--format", "json"});
   auto out = nlohmann::json::parse(run.out);
-  if (out["failed"] == 0) GTEST_SKIP() << "seed 4634 passes now: give this test another failing seed";
+  if (out["failed"] == 0) GTEST_SKIP() << "seed 1244 no longer stalls: give this test another failing seed";
   EXPECT_EQ(run.exit_status, 4) << run.err;
   const auto& first = out["failing"][0];
   auto seed = first["seed"].get<std::uint64_t>();
@@ -50,10 +50,10 @@ TEST(TortureCli, AFailingSeedIsShrunkSavedAndNamedWithItsReplayCommand) {
   for (const auto& path : first["saved"]) EXPECT_TRUE(std::filesystem::exists(path.get<std::string>()));
   auto replay = run_cli({"simulate", "--inventory", first["saved"][0].get<std::string>(), "--scenario",
                          first["saved"][2].get<std::string>()});
-  EXPECT_EQ(replay.exit_status, 4) << replay.err;  // the shrunk history breaks the invariant there too
-  EXPECT_NE(replay.err.find("really runs on 0 host(s)"), std::string::npos) << replay.err;
+  EXPECT_NE(replay.exit_status, 2) << replay.err;
+  EXPECT_NE(replay.out.find("recovery did not complete"), std::string::npos) << replay.out;  // the stall
   // The table names the seed, the replay command and the files.
-  auto table = run_cli({"torture", "--seeds", "1", "--first-seed", std::to_string(seed)});
+  auto table = run_cli({"torture", "--seeds", "1", "--first-seed", std::to_string(seed), "--check-stalls"});
   EXPECT_EQ(table.exit_status, 4);
   EXPECT_NE(table.out.find("FAIL seed " + std::to_string(seed)), std::string::npos) << table.out;
   EXPECT_NE(table.out.find("replay: revive torture --seeds 1 --first-seed " + std::to_string(seed)),
@@ -114,6 +114,10 @@ TEST(TortureCli, TheHistoriesTheCampaignFoundBugsWithRunWithoutAViolation) {
 //   1): restarts behind that endpoint stalled; the slot goes back once the world says the call ended;
 // - 225: starts on a host whose hypervisor was cut held its start slots forever: the retry never went;
 // - 574: a fail-back onto a host lost meanwhile hung, holding its slots for good;
+// - 4634: a VM recovered onto a host, drained off it cold, its stop's answer lost (host cut off): reported
+//   running there by the executor although stopped (the evacuation engine reports it from its stop on);
+// - 7801: a migration switched over onto a host fenced later: the recovery's start elsewhere found the VM's
+//   disks still mapped there (they may be mapped wherever a copy may run, a belief that outlives the entry);
 // - 8569 (restarts): a verdict given to the dead controller re-armed the crash: two live controllers;
 // - 6588 (restarts): a dead controller's slowed disk map landed after the new one's unmap of the disk.
 TEST(TortureCli, TheSeedsOfTheLimitAndResumeFixesPass) {
@@ -123,6 +127,8 @@ TEST(TortureCli, TheSeedsOfTheLimitAndResumeFixesPass) {
                                                         {"101", "--check-stalls"},
                                                         {"225", "--check-stalls"},
                                                         {"574", "--check-stalls"},
+                                                        {"4634", "--check-stalls"},
+                                                        {"7801", "--check-stalls"},
                                                         {"8569", "--controller-restarts"},
                                                         {"6588", "--controller-restarts"}}) {
     auto run = run_cli(
