@@ -178,7 +178,7 @@ void add_torture_commands(CLI::App& app) {
                     "Also fail a run whose hosts end over their memory (replayed from the timeline)");
   torture->add_flag("--check-stalls", options->check_stalls,
                     "Also fail a run where a VM ends waiting with nothing named that it waits for (known "
-                    "open: about 0.4% of seeds)");
+                    "open: about 0.3% of seeds)");
   torture->add_flag("--controller-restarts", options->controller_restarts,
                     "Also kill the controller at random journal points and resume a new one (histories "
                     "without drains: the evacuation engine does not resume yet)");

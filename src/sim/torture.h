@@ -34,7 +34,7 @@ struct TortureOptions {
   // Also fail a run whose hosts end holding more VM memory than they have (replayed from the timeline; the
   // two engines plan with one shared capacity view, exec/host_availability.h ReservedRoom).
   bool check_capacity = false;
-  // Also fail a run where a VM's recovery stalled (check_history). Off by default: known open, about 0.4% of
+  // Also fail a run where a VM's recovery stalled (check_history). Off by default: known open, about 0.3% of
   // seeds (a critical VM waiting for a proof that never comes keeps holding back slots of its target).
   bool check_stalls = false;
   HostileHistoryOptions histories;  // controller restarts (histories without drains only)
