@@ -26,6 +26,7 @@ struct TortureCommandOptions {
   std::string save_failing;
   bool no_shrink = false;
   bool check_capacity = false;
+  bool check_stalls = false;
   bool controller_restarts = false;
 };
 
@@ -55,6 +56,7 @@ void run_torture_command(const TortureCommandOptions& options) {
   torture.jobs = options.jobs;
   torture.shrink = !options.no_shrink;
   torture.check_capacity = options.check_capacity;
+  torture.check_stalls = options.check_stalls;
   torture.histories.controller_restarts = options.controller_restarts;
   if (!options.save_failing.empty()) {
     std::error_code error;
@@ -173,11 +175,13 @@ void add_torture_commands(CLI::App& app) {
       "seed, for revive simulate");
   torture->add_flag("--no-shrink", options->no_shrink, "Do not shrink failing histories");
   torture->add_flag("--check-capacity", options->check_capacity,
-                    "Also fail a run whose hosts end over their memory (known open: both engines may plan "
-                    "onto the same room)");
+                    "Also fail a run whose hosts end over their memory (replayed from the timeline)");
+  torture->add_flag("--check-stalls", options->check_stalls,
+                    "Also fail a run where a VM ends waiting with nothing named that it waits for (known "
+                    "open: about 0.3% of seeds)");
   torture->add_flag("--controller-restarts", options->controller_restarts,
                     "Also kill the controller at random journal points and resume a new one (histories "
-                    "without drains; known open: limits exceeded after a resume)");
+                    "without drains: the evacuation engine does not resume yet)");
   torture->callback([options] { run_torture_command(*options); });
 
   auto replay_options = std::make_shared<ReplayOptions>();

@@ -41,16 +41,21 @@ Controller::Controller(const model::Cloud& cloud, ControllerEnvironment environm
                              environment.storage,   environment.network,
                              environment.fencer,    environment.journal,
                              environment.estimator, &ledger_,
-                             &availability_,        &copies_};
+                             &availability_,        &copies_,
+                             environment.calls};
   executor_ = std::make_unique<exec::Executor>(cloud, recovery, options.executor);
   exec::EvacuationEnvironment evacuation{environment.loop,     environment.hypervisor,
                                          environment.storage,  environment.network,
                                          &environment.journal, &ledger_,
-                                         &availability_,       &copies_};
+                                         &availability_,       &copies_,
+                                         environment.calls};
   evacuator_ = std::make_unique<exec::Evacuator>(cloud, evacuation, options.evacuation);
   // The executor follows the VMs the evacuation engine moves, so a host failing later recovers what is there.
   evacuator_->set_move_observer(
       [this](model::VmIndex vm, model::HostIndex host) { executor_->on_vm_moved(vm, host); });
+  // ... and hands the report of a VM it recovered to the evacuation engine once that engine stops it to move
+  // it cold (a stop whose answer is lost must not leave the VM reported running where it was).
+  evacuator_->set_stop_observer([this](model::VmIndex vm) { executor_->on_vm_leaving(vm); });
   // ... and the evacuation engine follows the VMs the executor restarts (a host drained later moves them
   // off).
   executor_->set_ready_observer([this](model::VmIndex vm) {

@@ -43,6 +43,8 @@ struct ControllerEnvironment {
   env::Fencer& fencer;
   env::Journal& journal;
   const env::DurationEstimator* estimator = nullptr;  // null: the spec's default medians
+  // Which calls are in progress, whoever made them (exec::Environment::calls); null: not known.
+  env::CallsInProgress* calls = nullptr;
 };
 
 // VM-level failures (what vSphere calls VM monitoring, Proxmox max_restart): a protected VM that stops

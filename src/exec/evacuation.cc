@@ -122,7 +122,10 @@ class Evacuator::Impl {
   ~Impl() {
     ledger_->remove_listener(listener_);
     copies_->remove_listener(copies_listener_);
-    if (env_.availability != nullptr) env_.availability->remove_listener(availability_listener_);
+    if (env_.availability != nullptr) {
+      env_.availability->remove_listener(availability_listener_);
+      env_.availability->remove_planner(planner_id_);
+    }
   }
   Impl(const Impl&) = delete;
   Impl& operator=(const Impl&) = delete;
@@ -191,6 +194,8 @@ class Evacuator::Impl {
               });
             }
           });
+      // The room this engine has planned and not yet used (host_availability.h).
+      planner_id_ = env_.availability->add_planner([this](const auto& each) { for_each_reservation(each); });
     }
     env_.hypervisor.subscribe([this](const env::HypervisorEvent& event) {
       if (event.kind == env::HypervisorEvent::Kind::host_connection_lost) on_host_lost(event.host);
@@ -290,7 +295,35 @@ class Evacuator::Impl {
       dispatch_posted_ = false;
       replan_deadlines();
       dispatch();
+      note_room();
     });
+  }
+
+  // The placements planned and not yet landed, as the recovery executor must see them (host_availability.h):
+  // a move not begun or in flight, until its switch-over or, moving cold, its stop on the source (from then
+  // on the executor's view has the VM on its target: the move observer).
+  template <typename Each>
+  void for_each_reservation(const Each& each) const {
+    for (VmIndex v = 0; v < latest_move_.size(); ++v) {
+      auto m = latest_move_[v];
+      if (m == kNoMove) continue;
+      const auto& move = moves_[m];
+      if (move.to == kNoIndex) continue;
+      bool reserved = move.state == State::pending || move.state == State::cold_waiting ||
+                      move.state == State::live || (move.state == State::cold && move.off_s < 0);
+      if (reserved) each(v, move.to);
+    }
+  }
+
+  // Tells the other engines when this one's reserved room shrank (a move landed, failed or was cancelled):
+  // VMs they left waiting may fit now.
+  void note_room() {
+    if (env_.availability == nullptr) return;
+    std::uint64_t reserved = 0;
+    for_each_reservation([&](VmIndex vm, HostIndex) { reserved += cloud_.vms[vm].memory_mib + 1; });
+    bool shrank = reserved < reserved_memory_mib_;
+    reserved_memory_mib_ = reserved;
+    if (shrank) env_.availability->room_released(kNoIndex);
   }
 
   void exit_maintenance(const std::vector<HostIndex>& hosts, bool fail_back, const char* why) {
@@ -324,6 +357,8 @@ class Evacuator::Impl {
     }
     if (fail_back) {
       for (HostIndex h : hosts) {
+        // A host lost (or fenced) meanwhile takes nothing back: a migration onto it could never answer.
+        if (lost_[h] || (env_.availability != nullptr && env_.availability->fenced(h))) continue;
         std::vector<VmIndex> back;
         for (std::size_t m = 0; m < moves_.size(); ++m) {
           const auto& move = moves_[m];
@@ -471,10 +506,13 @@ class Evacuator::Impl {
   std::uint32_t peak_migrations() const { return peak_migrations_; }
   bool finalized_ = false;  // finalize() was called: moves still in flight are blocked for good
   std::function<void(VmIndex, HostIndex)> move_observer;
+  std::function<void(VmIndex)> stop_observer;
   plan::DecisionObserver decision_observer;
 
   // The planner on this engine's view, the decision reported with its inputs.
   plan::Plan decide(std::string_view engine, const plan::PlanRequest& request) {
+    // The planner sees the room the recovery executor has planned onto hosts and not yet used as taken.
+    ReservedRoom room(cloud_, env_.availability, planner_id_, copies_);
     auto plan = plan::plan_failover(cloud_, request, options_.planner);
     if (decision_observer) {
       std::string trigger = "drain of:";
@@ -663,6 +701,9 @@ class Evacuator::Impl {
       journal("evacuation_plan", payload);
     }
     for (const auto& placement : plan.placements) {
+      // A VM planned onto the host it runs on has nowhere to go: that host is no longer drained (a move of a
+      // cancelled drain whose target was drained before it began). It stays; its cancelled move says why.
+      if (placement.from == placement.to) continue;
       add_move(placement.vm, placement.from, placement.to, placement.effective_priority,
                host_deadline_[placement.from]);
       cloud_.vms[placement.vm].host = placement.to;
@@ -858,6 +899,10 @@ class Evacuator::Impl {
                              cloud_.hosts[host].name);
       leave_to_recovery(m, why, live);
     }
+    // Their answers will not come: once the environment says such a migration ended, its slots go back.
+    for (const auto& [id, call] : live_calls_) {
+      if (call.from == host || call.to == host) env_.loop.post([this, id = id] { watch_unanswered(id); });
+    }
     set_draining(host, false);
     host_deadline_[host] = kNoDeadline;
     // VMs moved onto the lost host run there no more as far as anyone knows: failure recovery's now (never
@@ -1007,6 +1052,9 @@ class Evacuator::Impl {
           copies_->migration_answered(vm, from, to, result.ok);
           on_live_done(id, result);
         });
+    // Onto or off a host lost already: no answer will come (watch_unanswered gives its slots back once the
+    // call ended).
+    if (lost_[move.from] || lost_[move.to]) env_.loop.post([this, id] { watch_unanswered(id); });
   }
 
   // Gives back what a migration holds: its ledger slots, its per-host counts, its flow in the mirror.
@@ -1084,6 +1132,37 @@ class Evacuator::Impl {
   // A host of migrations in flight is confirmed fenced (off): they will never answer, so their slots go back
   // (not earlier: until then they may still run). A migration still in charge whose target is off cannot
   // have switched over: the VM runs on its source and is planned again like any failed migration.
+  // Migration `id` will get no answer (a host of it was lost): asks the environment every 5 s whether it
+  // still runs; once it ended, its slots go back (as at a fence) and its outcome is unknown in the copies
+  // set (the target may run the VM: a listing or a fence decides; the source keeps its entry).
+  void watch_unanswered(std::uint64_t id) {
+    if (env_.calls == nullptr || !live_calls_.contains(id)) return;
+    const auto& watched = live_calls_.at(id);
+    env_.calls->in_progress(
+        {env::StepKind::migrate, watched.vm, watched.to, watched.from, kNoIndex}, [this, id](bool running) {
+          auto found = live_calls_.find(id);
+          if (found == live_calls_.end()) return;  // answered or released meanwhile
+          if (running) {
+            env_.loop.schedule_after(5.0, [this, id] { watch_unanswered(id); });
+            return;
+          }
+          auto call = found->second;
+          live_calls_.erase(found);
+          advance_mirror();
+          release_live_call(call);
+          copies_->migration_answered(call.vm, call.from, call.to, false);
+          copies_->maybe_running(call.vm, call.to);
+          auto& move = moves_[call.move];
+          if (move.state == State::live && move.live_call == id) {
+            journal_move("migrate_failed", move, {{"error", "no answer: the call ended"}});
+            on_migration_failed(call.move, "no answer: the call ended", true);
+          }
+          pump_steps();
+          replan_deadlines();
+          dispatch();
+        });
+  }
+
   void release_migrations_on(HostIndex host) {
     bool released = false;
     std::vector<std::size_t> failed;
@@ -1816,6 +1895,9 @@ class Evacuator::Impl {
     auto disk_done = [done](model::DiskIndex, const env::OperationResult& result) { done(result); };
     switch (request.kind) {
       case StepKind::stop:
+        // From here on the VM may be stopped on its source: its report is this engine's (the executor's
+        // "running there" could be one move behind if the answer is lost).
+        if (move.to != kNoIndex && stop_observer) stop_observer(move.vm);
         env_.hypervisor.stop_vm(move.from, move.vm, true, done);
         break;
       case StepKind::unmap:
@@ -1909,6 +1991,7 @@ class Evacuator::Impl {
   void after_release() {
     pump_steps();
     if (migration_wants_slots_) request_dispatch();
+    note_room();
   }
 
   // `host` is confirmed fenced: the stops and starts in flight there will never answer. Their slots go back
@@ -1999,6 +2082,8 @@ class Evacuator::Impl {
   std::map<std::uint64_t, InFlightStep> steps_in_flight_;  // by launch id, in launch order
   std::uint64_t next_step_id_ = 1;
   HostAvailability::ListenerId availability_listener_ = 0;
+  HostAvailability::PlannerId planner_id_ = 0;
+  std::uint64_t reserved_memory_mib_ = 0;  // of the reservations when last looked at (note_room), +1 per VM
   std::vector<std::pair<HostIndex, double>> deadline_timers_;
   std::uint64_t next_sequence_ = 1;
   env::TimerId wake_timer_ = 0;
@@ -2030,6 +2115,10 @@ void Evacuator::set_decision_observer(plan::DecisionObserver observer) {
 }
 void Evacuator::set_move_observer(std::function<void(model::VmIndex, model::HostIndex)> observer) {
   impl_->move_observer = std::move(observer);
+}
+
+void Evacuator::set_stop_observer(std::function<void(model::VmIndex)> observer) {
+  impl_->stop_observer = std::move(observer);
 }
 
 void Evacuator::on_vm_recovered(model::VmIndex vm, model::HostIndex host) {

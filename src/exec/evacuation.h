@@ -83,6 +83,7 @@
 #include <string_view>
 #include <vector>
 
+#include "env/calls_in_progress.h"
 #include "env/event_loop.h"
 #include "env/hypervisor.h"
 #include "env/journal.h"
@@ -154,6 +155,10 @@ struct EvacuationEnvironment {
   // run. Null: the engine keeps its own, built from the cloud, and ends a host's entries at its confirmed
   // fence (with a shared one, whoever confirms a fence calls host_fenced). Must outlive the engine.
   VmCopies* copies = nullptr;
+  // Which calls are still in progress (env/calls_in_progress.h): a migration that will get no answer (a host
+  // of it lost) gives its slots back once the environment says it ended, its outcome unknown (a listing or
+  // a fence decides where the VM runs). Null: its slots are held until a host of it is confirmed fenced.
+  env::CallsInProgress* calls = nullptr;
 };
 
 enum class EvacuationOutcome : std::uint8_t {
@@ -225,6 +230,9 @@ class Evacuator {
   // source (its home is then the target, where the move goes on to start it), so other engines (the recovery
   // executor) can follow. A source host lost before then leaves the VM to recovery.
   void set_move_observer(std::function<void(model::VmIndex, model::HostIndex)> observer);
+  // Called when a cold move's stop of the VM on its source is issued: from then on the VM may be stopped
+  // there, and this engine reports it (the recovery executor hands its report over).
+  void set_stop_observer(std::function<void(model::VmIndex)> observer);
   // Called with every placement decision and its inputs (plan/decision.h), before it acts on it.
   void set_decision_observer(plan::DecisionObserver observer);
 

@@ -109,7 +109,8 @@ struct Task {
 
 struct Op {
   StepId step = kNoStep;
-  std::uint32_t attempt = 0;  // the step's attempt this op carries out
+  std::uint32_t attempt = 0;     // the step's attempt this op carries out
+  std::uint32_t generation = 0;  // the step's generation when it was issued (as journaled)
   std::uint32_t resource = 0;
   model::HostIndex start_host = model::kNoIndex;
   model::HostIndex hypervisor_host = model::kNoIndex;  // released when this host is fenced
@@ -170,7 +171,10 @@ class Executor::Impl {
  public:
   ~Impl() {
     ledger_->remove_listener(listener_);
-    if (env_.availability != nullptr) env_.availability->remove_listener(availability_listener_);
+    if (env_.availability != nullptr) {
+      env_.availability->remove_listener(availability_listener_);
+      env_.availability->remove_planner(planner_id_);
+    }
     copies_->remove_listener(copies_listener_);
   }
   Impl(const Impl&) = delete;
@@ -190,6 +194,7 @@ class Executor::Impl {
     for (std::size_t v = 0; v < state_.vms.size(); ++v) vm_location_[v] = state_.vms[v].host;
     task_of_vm_.assign(state_.vms.size(), kNoTask);
     disk_busy_.assign(state_.disks.size(), 0);
+    dead_disk_calls_.assign(state_.disks.size(), 0);
     // Slots are counted in the ledger (shared with the evacuation engine when given one); the executor's
     // resources are the ledger's array, switch and endpoint scopes (same ids), plus one without a limit.
     if (env_.ledger == nullptr) {
@@ -217,6 +222,14 @@ class Executor::Impl {
       }
       availability_listener_ = env_.availability->add_listener(
           [this](model::HostIndex host, HostAvailability::Change change) { on_availability(host, change); });
+      // The room this engine has planned and not yet used: a VM placed and not yet reported running on its
+      // target (from then on the evacuation engine's view follows it there, on_vm_recovered).
+      planner_id_ = env_.availability->add_planner([this](const auto& each) {
+        if (halted_) return;
+        for (const auto& task : tasks_) {
+          if (task.state == VmState::recovering && task.target != model::kNoIndex) each(task.vm, task.target);
+        }
+      });
     }
     if (env_.copies == nullptr) {
       own_copies_ = std::make_unique<VmCopies>(state_);
@@ -245,7 +258,7 @@ class Executor::Impl {
 
   void on_host_failed(model::HostIndex host) {
     if (host >= state_.hosts.size()) throw std::invalid_argument("on_host_failed: no such host");
-    if (host_failed_[host]) return;
+    if (halted_ || host_failed_[host]) return;  // a dead controller hears nothing
     host_failed_[host] = true;
     state_.hosts[host].state = model::HostState::down;
     failed_order_.push_back(host);
@@ -295,7 +308,7 @@ class Executor::Impl {
 
   void on_host_returned(model::HostIndex host) {
     if (host >= state_.hosts.size()) throw std::invalid_argument("on_host_returned: no such host");
-    if (!host_failed_[host]) return;
+    if (halted_ || !host_failed_[host]) return;
     if (fences_[host].state == Fence::State::running || fences_[host].queued) return;  // not before it ends
     host_failed_[host] = false;
     down_in_inventory_[host] = false;  // back in service: what runs there from now on is ours again
@@ -310,6 +323,7 @@ class Executor::Impl {
   void on_vm_failed(model::VmIndex vm, model::HostIndex host) {
     if (vm >= state_.vms.size() || host >= state_.hosts.size())
       throw std::invalid_argument("on_vm_failed: no such VM or host");
+    if (halted_) return;
     if (task_of_vm_[vm] != kNoTask && tasks_[task_of_vm_[vm]].state == VmState::recovering) return;
     if (vm_location_[vm] != host || !state_.vms[vm].protect) return;
     journal("vm_failed", fmt::format(R"({{"vm":"{}","host":"{}"}})", json_escape(state_.vms[vm].name),
@@ -329,9 +343,16 @@ class Executor::Impl {
     request_process();
   }
 
+  void on_vm_leaving(model::VmIndex vm) {
+    if (halted_ || vm >= state_.vms.size() || task_of_vm_[vm] == kNoTask) return;
+    auto& task = tasks_[task_of_vm_[vm]];
+    if (task.state == VmState::running) task.handed_over = true;
+  }
+
   void on_vm_moved(model::VmIndex vm, model::HostIndex host) {
     if (vm >= state_.vms.size() || host >= state_.hosts.size())
       throw std::invalid_argument("on_vm_moved: no such VM or host");
+    if (halted_) return;
     if (task_of_vm_[vm] != kNoTask) {
       auto& task = tasks_[task_of_vm_[vm]];
       if (task.state == VmState::recovering) return;
@@ -381,7 +402,15 @@ class Executor::Impl {
     std::set<std::pair<model::VmIndex, model::HostIndex>> unanswered_starts;
     std::map<model::VmIndex, model::HostIndex> relocating;  // VMs to place elsewhere after VM-level failures
     std::set<std::tuple<model::VmIndex, model::HostIndex, model::HostIndex>> unanswered_migrations;
-    std::set<std::tuple<model::VmIndex, env::StepKind, model::HostIndex, model::DiskIndex>> unanswered_calls;
+    // Every attempt of a step the dead controller issued that has no answer in the journal (a step_failed
+    // that timed out is no answer): (vm, kind, host, disk, incarnation, generation, attempt), where the
+    // incarnation counts the controllers before (their `resumed` records): each counts attempts afresh.
+    using CallKey = std::tuple<model::VmIndex, env::StepKind, model::HostIndex, model::DiskIndex,
+                               std::uint32_t, std::uint32_t, std::uint32_t>;
+    std::set<CallKey> unanswered_calls;
+    std::set<std::tuple<model::HostIndex, std::uint32_t, std::uint32_t>>
+        unanswered_fences;  // host, inc., attempt
+    std::uint32_t incarnation = 0;
     auto host_of = [this](const nlohmann::json& j, const char* key) {
       return j.contains(key) ? state_.find_host(j[key].get<std::string>()) : model::kNoIndex;
     };
@@ -393,6 +422,7 @@ class Executor::Impl {
     for (const auto& record : records) {
       auto payload = nlohmann::json::parse(record.payload, nullptr, false);
       if (payload.is_discarded()) continue;
+      if (record.kind == "resumed") ++incarnation;
       if (record.kind == "host_failed") {
         auto host = host_of(payload, "host");
         if (host == model::kNoIndex || host_failed_[host]) continue;
@@ -410,10 +440,19 @@ class Executor::Impl {
         state_.hosts[host].state = model::HostState::up;
       } else if (record.kind == "fence_started") {
         auto host = host_of(payload, "host");
+        if (host != model::kNoIndex)
+          unanswered_fences.insert({host, incarnation, payload.value("attempt", 0u)});
         if (host != model::kNoIndex && host_failed_[host]) fence_begun[host] = true;
+      } else if (record.kind == "fence_answered" ||
+                 (record.kind == "fence_failed" && !payload.value("timed_out", false))) {
+        auto host = host_of(payload, "host");
+        if (host != model::kNoIndex)
+          unanswered_fences.erase({host, incarnation, payload.value("attempt", 0u)});
       } else if (record.kind == "fence_done") {
         auto host = host_of(payload, "host");
         if (host != model::kNoIndex) {
+          if (payload.contains("attempt"))
+            unanswered_fences.erase({host, incarnation, payload.value("attempt", 0u)});
           fences_[host].state = Fence::State::done;
           copies_->host_fenced(host);
         }
@@ -437,16 +476,44 @@ class Executor::Impl {
         for (const auto& waiting : waiting_vms) {
           targets.erase(state_.find_vm(waiting.value("vm", "")));
         }
-      } else if (record.kind == "step_started" || record.kind == "step_done") {
+      } else if (record.kind == "step_ended_unanswered") {
+        // The call ended without an answer: its slots are free; a start's outcome stays unknown (the start
+        // stays in unanswered_starts: held, then of unknown outcome, at once).
         auto vm = state_.find_vm(payload.value("vm", ""));
         auto host = host_of(payload, "host");
         auto kind = env::parse_step_kind(payload.value("step", ""));
         if (vm == model::kNoIndex || host == model::kNoIndex || !kind) continue;
         auto disk =
             payload.contains("disk") ? state_.find_disk(payload["disk"].get<std::string>()) : model::kNoIndex;
-        bool done = record.kind == "step_done";
+        unanswered_calls.erase(std::make_tuple(vm, *kind, host, disk, incarnation,
+                                               payload.value("generation", 0u),
+                                               payload.value("attempt", 0u)));
+      } else if (record.kind == "step_answered_failed" ||
+                 (record.kind == "step_failed" && payload.value("timed_out", false))) {
+        // A late failure answer ends the call (nothing else changes); a timeout ends nothing.
+        auto vm = state_.find_vm(payload.value("vm", ""));
+        auto host = host_of(payload, "host");
+        auto kind = env::parse_step_kind(payload.value("step", ""));
+        if (vm == model::kNoIndex || host == model::kNoIndex || !kind) continue;
+        if (record.kind == "step_failed") continue;
+        auto disk =
+            payload.contains("disk") ? state_.find_disk(payload["disk"].get<std::string>()) : model::kNoIndex;
+        unanswered_calls.erase(std::make_tuple(vm, *kind, host, disk, incarnation,
+                                               payload.value("generation", 0u),
+                                               payload.value("attempt", 0u)));
+        if (*kind == env::StepKind::vm_start) unanswered_starts.erase({vm, host});
+      } else if (record.kind == "step_started" || record.kind == "step_done" ||
+                 record.kind == "step_answered") {
+        auto vm = state_.find_vm(payload.value("vm", ""));
+        auto host = host_of(payload, "host");
+        auto kind = env::parse_step_kind(payload.value("step", ""));
+        if (vm == model::kNoIndex || host == model::kNoIndex || !kind) continue;
+        auto disk =
+            payload.contains("disk") ? state_.find_disk(payload["disk"].get<std::string>()) : model::kNoIndex;
+        bool done = record.kind != "step_started";
         touch_disks(vm);
-        auto call = std::make_tuple(vm, *kind, host, disk);
+        auto call = std::make_tuple(vm, *kind, host, disk, incarnation, payload.value("generation", 0u),
+                                    payload.value("attempt", 0u));
         if (done) {
           unanswered_calls.erase(call);
         } else {
@@ -481,7 +548,9 @@ class Executor::Impl {
         if (auto kind = env::parse_step_kind(payload.value("step", ""))) {
           auto disk = payload.contains("disk") ? state_.find_disk(payload["disk"].get<std::string>())
                                                : model::kNoIndex;
-          unanswered_calls.erase(std::make_tuple(vm, *kind, host, disk));
+          unanswered_calls.erase(std::make_tuple(vm, *kind, host, disk, incarnation,
+                                                 payload.value("generation", 0u),
+                                                 payload.value("attempt", 0u)));
         }
       } else if (record.kind == "vm_failed") {
         auto vm = state_.find_vm(payload.value("vm", ""));
@@ -521,14 +590,12 @@ class Executor::Impl {
         copies_->seen_running(vm, to);
       }
     }
-    // Calls the dead controller made that never answered in the journal may still take effect: a copy may
-    // run there. They count as unanswered for one start timeout, then as of unknown outcome (a listing or
-    // the host's fence decides).
-    double grace_s =
-        std::max(options_.min_timeout_s, options_.timeout_factor * default_estimate(env::StepKind::vm_start));
-    // They also still hold their slots at the arrays, switches and endpoints: for the same time, so limits
-    // hold.
-    for (const auto& [vm, kind, host, disk] : unanswered_calls) {
+    // Calls the dead controller made that never answered in the journal may still be running and take effect
+    // (a call slowed past its timeout is no answer). Each keeps its slots of every limit, and a start or a
+    // live migration its unanswered entry in the copies set (no listing overrules it), until the environment
+    // says the call ended (env::CallsInProgress); then the copies entry is of unknown outcome: a listing or
+    // the host's fence decides. Without that view: for one start timeout.
+    for (const auto& [vm, kind, host, disk, incarnation_of, generation, attempt] : unanswered_calls) {
       std::uint32_t resource = unlimited_resource_;
       model::HostIndex start_host = model::kNoIndex;
       if (disk != model::kNoIndex) {
@@ -538,30 +605,51 @@ class Executor::Impl {
       } else if (kind == env::StepKind::vm_start) {
         resource = start_resource(host);
         start_host = host;
+        unanswered_starts.insert({vm, host});
       }
-      auto scopes = scopes_of(resource, start_host);
-      if (scopes.empty() || !ledger_->try_acquire(scopes, listener_)) continue;
-      env_.loop.schedule_after(grace_s, [this, scopes] {
-        ledger_->release(scopes, listener_);
-        for (auto scope : scopes) {
-          if (scope < unlimited_resource_) mark_dirty(scope);
-        }
-      });
+      // Every attempt holds its own slots (a retry may run beside the attempt it gave up on). A disk call
+      // also keeps its disk busy: no map or unmap of it goes while one may still land (a late map would
+      // undo an unmap issued meanwhile).
+      std::function<void()> ended;
+      if (disk != model::kNoIndex) {
+        ++dead_disk_calls_[disk];
+        ended = [this, disk = disk, resource] {
+          --dead_disk_calls_[disk];
+          mark_dirty(resource);
+        };
+      }
+      hold_dead_call({kind, vm, host, model::kNoIndex, disk}, scopes_of(resource, start_host),
+                     std::move(ended));
     }
     for (const auto& [vm, host] : unanswered_starts) {
       copies_->start_issued(vm, host);
-      env_.loop.schedule_after(grace_s, [this, vm = vm, host = host] {
-        if (!halted_) copies_->start_outcome_unknown(vm, host);
+      env::Call start{env::StepKind::vm_start, vm, host, model::kNoIndex, model::kNoIndex};
+      bool executors = std::any_of(unanswered_calls.begin(), unanswered_calls.end(), [&](const CallKey& key) {
+        return std::get<0>(key) == vm && std::get<1>(key) == env::StepKind::vm_start &&
+               std::get<2>(key) == host;
       });
+      // The evacuation engine's cold start (cold_start_issued) holds the slots an executor start does.
+      hold_dead_call(start, executors ? ScopeSet{} : scopes_of(start_resource(host), host),
+                     [this, vm = vm, host = host] { copies_->start_outcome_unknown(vm, host); });
     }
     for (const auto& [vm, from, to] : unanswered_migrations) {
       copies_->migration_issued(vm, from, to);
-      env_.loop.schedule_after(grace_s, [this, vm = vm, from = from, to = to] {
-        if (!halted_) {
-          copies_->migration_answered(vm, from, to, false);
-          copies_->maybe_running(vm, to);
-        }
-      });
+      // One operation at each endpoint (once when shared) and one against the global limit.
+      ScopeSet scopes;
+      auto source = ledger_->endpoint(state_.hosts[from].endpoint);
+      auto target = ledger_->endpoint(state_.hosts[to].endpoint);
+      scopes.add(source);
+      if (target != source) scopes.add(target);
+      scopes.add(ledger_->global());
+      hold_dead_call({env::StepKind::migrate, vm, to, from, model::kNoIndex}, scopes,
+                     [this, vm = vm, from = from, to = to] {
+                       copies_->migration_answered(vm, from, to, false);
+                       copies_->maybe_running(vm, to);
+                     });
+    }
+    for (const auto& [host, of, attempt] : unanswered_fences) {
+      hold_dead_call({env::StepKind::fence, model::kNoIndex, host, model::kNoIndex, model::kNoIndex},
+                     fence_scopes(), nullptr);
     }
     journal("resumed", fmt::format(R"({{"records":{}}})", records.size()));
     // Every protected VM that ran on a failed host and does not run elsewhere yet: its journaled target if
@@ -612,6 +700,43 @@ class Executor::Impl {
     if (!replay.placements.empty()) apply_plan(replay);
     request_process();
     request_dispatch();
+  }
+
+  // A call of the dead controller with no answer: takes its slots (`scopes`, even beyond a capacity: the
+  // call runs anyway) and keeps them until the environment says no such call is in progress any more (asked
+  // at once, then every kDeadCallPollS), then gives them back and runs `ended`. Without env_.calls: for one
+  // start timeout (a call slowed past that may still run: limits are then not kept).
+  static constexpr double kDeadCallPollS = 5.0;
+  void hold_dead_call(const env::Call& call, ScopeSet scopes, std::function<void()> ended) {
+    ledger_->take(scopes);  // they run whether or not there is room
+    auto end = [this, scopes, ended = std::move(ended)] {
+      if (halted_) return;
+      if (!scopes.empty()) {
+        ledger_->release(scopes, listener_);
+        on_ledger_released(std::span<const ScopeId>(scopes.begin(), scopes.end()));
+      }
+      if (ended) ended();
+    };
+    if (env_.calls == nullptr) {
+      double grace_s = std::max(options_.min_timeout_s,
+                                options_.timeout_factor * default_estimate(env::StepKind::vm_start));
+      env_.loop.schedule_after(grace_s, std::move(end));
+      return;
+    }
+    auto ask = std::make_shared<std::function<void()>>();
+    *ask = [this, call, end = std::move(end), weak = std::weak_ptr<std::function<void()>>(ask)] {
+      if (halted_) return;
+      env_.calls->in_progress(call, [this, end, weak](bool running) {
+        if (halted_) return;
+        if (!running) {
+          end();
+          return;
+        }
+        if (auto again = weak.lock()) env_.loop.schedule_after(kDeadCallPollS, [again] { (*again)(); });
+      });
+    };
+    dead_call_polls_.push_back(ask);
+    (*ask)();
   }
 
   bool busy() const { return !ops_.empty() || retries_pending_ > 0 || process_posted_ || dispatch_posted_; }
@@ -680,14 +805,21 @@ class Executor::Impl {
     env_.journal.append({std::move(kind), std::move(payload)});
   }
 
-  void journal_step(const char* kind, const Step& step, std::string_view error = {}) {
+  // `timed_out`: a step_failed given up on without an answer (the call may still run: journal resume keeps
+  // counting it until a step_answered of the same attempt, or the environment says it ended).
+  void journal_step(const char* kind, const Step& step, std::string_view error = {}, bool timed_out = false) {
+    journal_call(kind, step, step.attempts, step.generation, error, timed_out);
+  }
+  void journal_call(const char* kind, const Step& step, std::uint32_t attempt, std::uint32_t generation,
+                    std::string_view error, bool timed_out) {
     std::string text = fmt::format(R"({{"vm":"{}","step":"{}","host":"{}")",
                                    step.vm == model::kNoIndex ? "" : json_escape(state_.vms[step.vm].name),
                                    env::to_string(step.kind), json_escape(state_.hosts[step.host].name));
     if (step.disk != model::kNoIndex)
       text += fmt::format(R"(,"disk":"{}")", json_escape(state_.disks[step.disk].name));
-    text += fmt::format(R"(,"attempt":{},"generation":{})", step.attempts, step.generation);
+    text += fmt::format(R"(,"attempt":{},"generation":{})", attempt, generation);
     if (!error.empty()) text += fmt::format(R"(,"error":"{}")", json_escape(error));
+    if (timed_out) text += R"(,"timed_out":true)";
     text += "}";
     journal(kind, std::move(text));
   }
@@ -718,7 +850,7 @@ class Executor::Impl {
                  options_.timeout_factor * estimate(env::StepKind::fence, host, model::kNoIndex));
     auto timer = env_.loop.schedule_after(timeout_s, [this, host, attempt] {
       if (fences_[host].state == Fence::State::running && fences_[host].attempts == attempt) {
-        fence_failed(host, env::OperationResult::failure("fence did not answer in time"));
+        fence_failed(host, env::OperationResult::failure("fence did not answer in time"), true);
       }
     });
     ++fences_in_flight_;
@@ -728,9 +860,15 @@ class Executor::Impl {
       ledger_->release(fence_scopes(), listener_);
       request_fence_dispatch();
       auto& current = fences_[host];
-      if (current.state != Fence::State::running || current.attempts != attempt) return;  // timed out before
+      if (current.state != Fence::State::running || current.attempts != attempt) {
+        // Timed out before (or confirmed by another): the call ended, which journal resume must know.
+        if (!halted_)
+          journal("fence_answered", fmt::format(R"({{"host":"{}","attempt":{},"ok":{}}})",
+                                                json_escape(state_.hosts[host].name), attempt, result.ok));
+        return;
+      }
       if (result.ok) {
-        fence_done(host);
+        fence_done(host, attempt);
       } else {
         fence_failed(host, result);
       }
@@ -757,11 +895,15 @@ class Executor::Impl {
     });
   }
 
-  void fence_done(model::HostIndex host) {
+  // `answered_attempt`: the fence call whose answer this is (0: confirmed otherwise, no call of ours ended).
+  void fence_done(model::HostIndex host, std::uint32_t answered_attempt = 0) {
     if (halted_) return;
     auto& fence = fences_[host];
     fence.state = Fence::State::done;
-    journal("fence_done", fmt::format(R"({{"host":"{}"}})", json_escape(state_.hosts[host].name)));
+    journal("fence_done", answered_attempt == 0
+                              ? fmt::format(R"({{"host":"{}"}})", json_escape(state_.hosts[host].name))
+                              : fmt::format(R"({{"host":"{}","attempt":{}}})",
+                                            json_escape(state_.hosts[host].name), answered_attempt));
     if (env_.availability != nullptr) env_.availability->confirm_fenced(host);
     copies_->host_fenced(host);  // no copy of any VM runs there now
     // Calls in flight on the host can no longer answer: their slots are free again.
@@ -786,12 +928,14 @@ class Executor::Impl {
     request_dispatch();
   }
 
-  void fence_failed(model::HostIndex host, const env::OperationResult& result) {
+  // `timed_out`: given up on without an answer (the call may still run; journal resume keeps counting it).
+  void fence_failed(model::HostIndex host, const env::OperationResult& result, bool timed_out = false) {
     if (halted_) return;
     auto& fence = fences_[host];
     fence.error = result.error;
-    journal("fence_failed", fmt::format(R"({{"host":"{}","error":"{}"}})",
-                                        json_escape(state_.hosts[host].name), json_escape(result.error)));
+    journal("fence_failed", fmt::format(R"({{"host":"{}","attempt":{},"error":"{}"{}}})",
+                                        json_escape(state_.hosts[host].name), fence.attempts,
+                                        json_escape(result.error), timed_out ? R"(,"timed_out":true)" : ""));
     if (fence.attempts < options_.max_fence_attempts && !result.permanent) {
       fence.state = Fence::State::none;
       ++retries_pending_;
@@ -836,6 +980,7 @@ class Executor::Impl {
         request_process();
         break;
       case HostAvailability::Change::available:
+      case HostAvailability::Change::room_released:
         capacity_released_ = true;  // VMs left waiting may fit there
         request_process();
         break;
@@ -948,16 +1093,21 @@ class Executor::Impl {
       std::set_union(excluded.begin(), excluded.end(), unavailable.begin(), unavailable.end(),
                      std::back_inserter(request.excluded_hosts));
       auto started = std::chrono::steady_clock::now();
-      std::optional<plan::Plan> saved;
-      if (options_.saved_plan) saved = options_.saved_plan(state_, request);
-      auto result = saved ? std::move(*saved) : plan::plan_failover(state_, request, options_.planner);
-      auto planned = std::chrono::steady_clock::now();
-      if (decision_observer) {
-        std::string trigger = "recovery of failed hosts:";
-        for (auto host : failed) trigger += " " + state_.hosts[host].name;
-        decision_observer(
-            {"recovery", trigger, env_.loop.now_s(), state_, request, options_.planner, result});
+      plan::Plan result;
+      {
+        // The planner sees the room the evacuation engine has planned onto hosts and not yet used as taken.
+        ReservedRoom room(state_, env_.availability, planner_id_, copies_);
+        std::optional<plan::Plan> saved;
+        if (options_.saved_plan) saved = options_.saved_plan(state_, request);
+        result = saved ? std::move(*saved) : plan::plan_failover(state_, request, options_.planner);
+        if (decision_observer) {
+          std::string trigger = "recovery of failed hosts:";
+          for (auto host : failed) trigger += " " + state_.hosts[host].name;
+          decision_observer(
+              {"recovery", trigger, env_.loop.now_s(), state_, request, options_.planner, result});
+        }
       }
+      auto planned = std::chrono::steady_clock::now();
       apply_plan(result);
       if (profile_) {
         std::fprintf(
@@ -1401,6 +1551,14 @@ class Executor::Impl {
     if (step.kind == env::StepKind::vm_start || step.kind == env::StepKind::disk_unmap) {
       if (!copies_allow(step)) seek_proofs(task);
     }
+    if (options_.strategy == Strategy::revive && task.priority == model::Priority::critical &&
+        !step.reserves) {
+      // A critical step ready again (a retry) holds its slot back again: else the slots held back for its
+      // VM's later critical steps (its maps wait for this unmap) could block it for good.
+      step.reserves = true;
+      ++critical_future_[step.resource];
+      if (step.kind == env::StepKind::vm_start) ++critical_host_future_[step.host];
+    }
     step.state = StepState::ready;
     step.queued = ReadyKey{
         task.deadline, static_cast<std::uint8_t>(tier), -task.chain_s, task.order, step.sequence, id};
@@ -1577,7 +1735,7 @@ class Executor::Impl {
       return false;
     }
     if (step.disk != model::kNoIndex) {
-      if (disk_busy_[step.disk]) return false;
+      if (disk_busy_[step.disk] || dead_disk_calls_[step.disk] != 0) return false;
       if (storage_limit_ != 0 && storage_busy_ >= storage_limit_) return false;
     }
     if (step.kind == env::StepKind::vm_start) {
@@ -1611,7 +1769,19 @@ class Executor::Impl {
 
   // A VM's copies set changed (called synchronously by the view: take note and post).
   void on_copies_changed(model::VmIndex vm) {
-    if (halted_ || task_of_vm_[vm] == kNoTask) return;
+    if (halted_) return;
+    // Wherever a copy may run, its disks may be mapped (a live migration hands them over, a start needs them
+    // there): a belief that outlives the entry (a fence ends the entry, not the mapping), so that a later
+    // recovery unmaps them there too.
+    if (state_.vms[vm].disk_count > 0) {
+      for (const auto& entry : copies_->entries(vm)) {
+        for (auto d = state_.vms[vm].first_disk; d < state_.vm_disk_end(vm); ++d) {
+          auto& hosts = disk_hosts(d);
+          if (std::find(hosts.begin(), hosts.end(), entry.host) == hosts.end()) hosts.push_back(entry.host);
+        }
+      }
+    }
+    if (task_of_vm_[vm] == kNoTask) return;
     copies_changed_.push_back(vm);
     if (copies_posted_) return;
     copies_posted_ = true;
@@ -1818,6 +1988,7 @@ class Executor::Impl {
     Op op;
     op.step = id;
     op.attempt = step.attempts;
+    op.generation = step.generation;
     op.resource = step.resource;
     op.global = global_limit_ != 0;
     op.disk = step.disk;
@@ -1909,12 +2080,40 @@ class Executor::Impl {
     auto found = ops_.find(op_id);
     if (found == ops_.end()) return;
     auto& op = found->second;
-    op.timed_out = true;  // keeps its slot until it answers or its host is fenced
+    op.timed_out = true;  // keeps its slot until it answers, its host is fenced or the call ended unanswered
+    if (env_.calls != nullptr) watch_unanswered(op_id);
     auto& step = steps_[op.step];
     if (op.attempt != step.attempts || step.state != StepState::running || !step_is_current(step)) return;
     step.last_attempt_timed_out = true;
     step_failed(op.step,
-                env::OperationResult::failure(fmt::format("no answer after {:.0f} s", timeout_for(step))));
+                env::OperationResult::failure(fmt::format("no answer after {:.0f} s", timeout_for(step))),
+                true);
+  }
+
+  // Op `op_id` timed out: asks the environment every kDeadCallPollS whether its call still runs. Once it
+  // ended without an answer (a host cut off from the controller: the answer is lost), its slots go back and
+  // its outcome is unknown: a start's copy may run there until a listing or a fence says otherwise; a disk
+  // stays "maybe mapped" where it was being mapped (beliefs change on answers only).
+  void watch_unanswered(std::uint64_t op_id) {
+    auto found = ops_.find(op_id);
+    if (halted_ || found == ops_.end()) return;
+    const auto& step = steps_[found->second.step];
+    env_.calls->in_progress(
+        {step.kind, step.vm, step.host, model::kNoIndex, found->second.disk}, [this, op_id](bool running) {
+          if (halted_ || !ops_.contains(op_id)) return;  // answered meanwhile
+          if (running) {
+            env_.loop.schedule_after(kDeadCallPollS, [this, op_id] { watch_unanswered(op_id); });
+            return;
+          }
+          auto op = ops_.at(op_id);
+          ops_.erase(op_id);
+          if (op.hypervisor_host != model::kNoIndex) std::erase(ops_by_host_[op.hypervisor_host], op_id);
+          release(op);
+          const auto& ended = steps_[op.step];
+          journal_call("step_ended_unanswered", ended, op.attempt, op.generation, {}, false);
+          if (ended.kind == env::StepKind::vm_start) copies_->start_outcome_unknown(ended.vm, ended.host);
+          request_dispatch();
+        });
   }
 
   void on_op_done(std::uint64_t op_id, const env::OperationResult& result) {
@@ -1943,6 +2142,9 @@ class Executor::Impl {
     // only updated the beliefs above.
     if (op.timed_out || op.attempt != step.attempts || step.state != StepState::running ||
         !step_is_current(step)) {
+      // The call ended after all: journaled, so that a resumed controller no longer counts it.
+      journal_call(result.ok ? "step_answered" : "step_answered_failed", step, op.attempt, op.generation,
+                   result.error, false);
       return;
     }
     if (result.ok) {
@@ -1989,9 +2191,9 @@ class Executor::Impl {
     }
   }
 
-  void step_failed(StepId id, const env::OperationResult& result) {
+  void step_failed(StepId id, const env::OperationResult& result, bool timed_out = false) {
     auto& step = steps_[id];
-    journal_step("step_failed", step, result.error);
+    journal_step("step_failed", step, result.error, timed_out);
     auto& task = tasks_[step.task];
     if (!result.permanent && step.attempts < options_.max_attempts) {
       step.state = StepState::retry_wait;
@@ -2058,6 +2260,7 @@ class Executor::Impl {
   std::unordered_map<model::DiskIndex, std::vector<model::HostIndex>> disk_hosts_;  // mapped or maybe mapped
   std::unordered_set<std::uint64_t> disk_confirmed_;  // (disk, host) pairs whose map answered ok
   std::vector<std::uint8_t> disk_busy_;
+  std::vector<std::uint32_t> dead_disk_calls_;  // a dead controller's calls on the disk still in progress
   std::unordered_set<std::uint64_t> net_configured_;  // (VM, host) pairs whose networks are configured
 
   std::vector<Task> tasks_;
@@ -2093,8 +2296,10 @@ class Executor::Impl {
   std::vector<std::uint32_t> pending_replans_;
   std::vector<model::HostIndex> pending_unavailable_;  // hosts that became unavailable since the last pass
   HostAvailability::ListenerId availability_listener_ = 0;
-  std::unique_ptr<VmCopies> own_copies_;  // when the environment gives none
-  VmCopies* copies_ = nullptr;            // where a copy of each VM may run
+  HostAvailability::PlannerId planner_id_ = 0;
+  std::vector<std::shared_ptr<std::function<void()>>> dead_call_polls_;  // hold_dead_call's pollers
+  std::unique_ptr<VmCopies> own_copies_;                                 // when the environment gives none
+  VmCopies* copies_ = nullptr;                                           // where a copy of each VM may run
   VmCopies::ListenerId copies_listener_ = 0;
   std::vector<model::VmIndex> copies_changed_;  // VMs whose copies set changed since the last review
   bool copies_posted_ = false;
@@ -2138,6 +2343,10 @@ void Executor::set_decision_observer(plan::DecisionObserver observer) {
 void Executor::set_ready_observer(std::function<void(model::VmIndex)> observer) {
   impl_->ready_observer = std::move(observer);
 }
+void Executor::on_vm_leaving(model::VmIndex vm) {
+  impl_->on_vm_leaving(vm);
+}
+
 void Executor::resume() {
   impl_->resume();
 }

@@ -32,6 +32,7 @@
 #include <string_view>
 #include <vector>
 
+#include "env/calls_in_progress.h"
 #include "env/event_loop.h"
 #include "env/fencer.h"
 #include "env/hypervisor.h"
@@ -76,6 +77,12 @@ struct Environment {
   // answer); the executor seeks the proofs (fences of failed hosts, listings of live ones) and adopts a copy
   // found running. Null: the executor keeps its own. Must outlive the executor.
   VmCopies* copies = nullptr;
+  // Which calls are still in progress, whoever made them (env/calls_in_progress.h): on resume, the dead
+  // controller's calls the journal has no answer for keep their slots of every limit, and a start or
+  // migration among them its unanswered entry in the copies set, until the environment says the call ended.
+  // Null: for one start timeout only (then a listing or a fence decides where the VM runs; the slots are
+  // free again although a call slowed past that may still run).
+  env::CallsInProgress* calls = nullptr;
 };
 
 struct ExecutorOptions {
@@ -152,6 +159,10 @@ class Executor {
   // so a later failure of `host` recovers it and its old host no longer counts it. Ignored while the executor
   // itself is recovering the VM.
   void on_vm_moved(model::VmIndex vm, model::HostIndex host);
+  // Another engine is stopping `vm` to move it (a cold move's stop is issued): a VM this executor recovered
+  // is reported by that engine from now on (if the stop's answer is lost, "running where recovered" would be
+  // one move behind).
+  void on_vm_leaving(model::VmIndex vm);
 
   // Continues the work of an executor that stopped (crashed) with the same journal: see Impl::resume. Call
   // once, on a fresh executor, before any other entry point.

@@ -1,5 +1,12 @@
 #include "exec/host_availability.h"
 
+#include <algorithm>
+#include <cmath>
+#include <map>
+#include <unordered_set>
+
+#include "exec/vm_copies.h"
+
 namespace revive::exec {
 
 void HostAvailability::set(model::HostIndex host, Reason reason, bool on) {
@@ -32,6 +39,67 @@ void HostAvailability::remove_listener(ListenerId listener) {
 void HostAvailability::tell(model::HostIndex host, Change change) {
   for (std::size_t i = 0; i < listeners_.size(); ++i) {
     if (listeners_[i]) listeners_[i](host, change);
+  }
+}
+
+HostAvailability::PlannerId HostAvailability::add_planner(Reservations reservations) {
+  planners_.push_back(std::move(reservations));
+  return static_cast<PlannerId>(planners_.size() - 1);
+}
+
+void HostAvailability::remove_planner(PlannerId planner) {
+  if (planner < planners_.size()) planners_[planner] = nullptr;
+}
+
+void HostAvailability::for_each_reserved_by_others(
+    PlannerId me, const std::function<void(model::VmIndex, model::HostIndex)>& each) const {
+  for (PlannerId id = 0; id < planners_.size(); ++id) {
+    if (id != me && planners_[id]) planners_[id](each);
+  }
+}
+
+ReservedRoom::ReservedRoom(model::Cloud& view, const HostAvailability* availability,
+                           HostAvailability::PlannerId me, const VmCopies* copies)
+    : view_(view) {
+  struct Room {
+    std::uint64_t cpus = 0, memory_mib = 0;
+  };
+  std::map<model::HostIndex, Room> reserved;
+  std::unordered_set<std::uint64_t> counted;  // vm << 32 | host
+  auto hold = [&](model::VmIndex vm, model::HostIndex host) {
+    if (vm >= view.vms.size() || host >= view.hosts.size() || view.vms[vm].host == host) return;
+    if (!counted.insert(static_cast<std::uint64_t>(vm) << 32 | host).second) return;
+    auto& room = reserved[host];
+    room.cpus += view.vms[vm].cpus;
+    room.memory_mib += view.vms[vm].memory_mib;
+  };
+  if (availability != nullptr) availability->for_each_reserved_by_others(me, hold);
+  if (copies != nullptr) {
+    for (model::VmIndex vm = 0; vm < copies->vm_count() && vm < view.vms.size(); ++vm) {
+      const auto& entries = copies->entries(vm);
+      if (entries.size() == 1 && entries.front().host == view.vms[vm].host) continue;  // the usual case
+      for (const auto& entry : entries) hold(vm, entry.host);
+    }
+  }
+  // Usable capacity is capacity x overcommit: lowering the capacity by ceil(reserved / overcommit) lowers the
+  // usable one by at least the reserved room.
+  auto before_overcommit = [](std::uint64_t amount, double overcommit) {
+    return static_cast<std::uint64_t>(std::ceil(static_cast<double>(amount) / std::max(overcommit, 1e-9)));
+  };
+  for (const auto& [host, room] : reserved) {
+    auto& spec = view.hosts[host];
+    saved_.push_back({host, spec.cpus, spec.memory_mib});
+    auto cpus = before_overcommit(room.cpus, view.policy.cpu_overcommit);
+    auto memory = before_overcommit(room.memory_mib, view.policy.memory_overcommit);
+    spec.cpus = cpus >= spec.cpus ? 0 : static_cast<std::uint32_t>(spec.cpus - cpus);
+    spec.memory_mib = memory >= spec.memory_mib ? 0 : spec.memory_mib - memory;
+  }
+}
+
+ReservedRoom::~ReservedRoom() {
+  for (const auto& saved : saved_) {
+    view_.hosts[saved.host].cpus = saved.cpus;
+    view_.hosts[saved.host].memory_mib = saved.memory_mib;
   }
 }
 

@@ -72,6 +72,13 @@ bool ResourceLedger::try_acquire(const ScopeSet& scopes, ListenerId who) {
   return true;
 }
 
+void ResourceLedger::take(const ScopeSet& scopes) {
+  for (auto scope : scopes) {
+    auto busy = ++in_flight_[scope];
+    peak_[scope] = std::max(peak_[scope], busy);
+  }
+}
+
 void ResourceLedger::release(const ScopeSet& scopes, ListenerId who) {
   for (auto scope : scopes) {
     if (in_flight_[scope] == 0) throw std::logic_error("ResourceLedger::release: scope not held");

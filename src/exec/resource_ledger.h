@@ -97,6 +97,10 @@ class ResourceLedger {
   bool can_acquire(const ScopeSet& scopes, ListenerId who) const;
   // Takes a slot of every scope of `scopes` if can_acquire; otherwise takes nothing and returns false.
   bool try_acquire(const ScopeSet& scopes, ListenerId who);
+  // Counts operations that run whether or not there is room (a dead controller's calls still in flight,
+  // found on resume): a slot of every scope of `scopes`, beyond the capacity if need be (no new operation of
+  // these scopes goes until they are back under it). Give them back with release().
+  void take(const ScopeSet& scopes);
   // Gives back the slots of `scopes` (taken by `who`) and tells the other listeners.
   void release(const ScopeSet& scopes, ListenerId who);
   // Tells the other listeners that `who` no longer wants slots of `scopes` it wanted (they may take them).

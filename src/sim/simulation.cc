@@ -305,11 +305,13 @@ SimulationResult run_simulation(const model::Cloud& cloud, const Scenario& scena
   std::vector<std::unique_ptr<control::Controller>> controllers;
   control::Controller* live = nullptr;
   std::vector<bool> judged_down(cloud.hosts.size(), false);  // what the detector said, for a new controller
+  std::vector<bool> declared(cloud.hosts.size(), false);     // hosts the detector declared failed
+  bool restart_pending = false;  // the controller is dead and a new one not yet started
   auto start_controller = [&] {
     controllers.push_back(std::make_unique<control::Controller>(
         cloud,
         control::ControllerEnvironment{loop, world.hypervisor(), world.storage(), world.network(),
-                                       world.fencer(), crashing, &estimator},
+                                       world.fencer(), crashing, &estimator, &world.calls()},
         control::ControllerOptions{executor_options, evacuation_options, {}}));
     live = controllers.back().get();
     if (options.decision_observer) live->set_decision_observer(options.decision_observer);
@@ -317,14 +319,20 @@ SimulationResult run_simulation(const model::Cloud& cloud, const Scenario& scena
   };
   start_controller();
   crashing.on_crash = [&](double delay_s) {
+    if (restart_pending) return;  // dead already (a dead controller appends nothing; this is a guard)
+    restart_pending = true;
     live->halt();
     loop.schedule_after(delay_s, [&] {
+      restart_pending = false;
       start_controller();
       live->resume();
-      // The detector tells the new controller what it judges now (its verdicts on failed hosts are in the
-      // journal).
+      // The detector tells the new controller what it judges now: its health verdicts, and the hosts it
+      // declared failed (those declared while no controller lived are not in the journal).
       for (model::HostIndex h = 0; h < cloud.hosts.size(); ++h) {
         if (judged_down[h]) live->host_health(h, false);
+      }
+      for (model::HostIndex h = 0; h < cloud.hosts.size(); ++h) {
+        if (declared[h]) live->host_failed(h);
       }
     });
   };
@@ -339,9 +347,6 @@ SimulationResult run_simulation(const model::Cloud& cloud, const Scenario& scena
   std::vector<bool> crashed(cloud.hosts.size(), false), judged_cut_off(cloud.hosts.size(), false);
   double last_loss_s = 0.0;
   std::unique_ptr<SimDetector> detector;  // the real detector, made below when `latency.detect` is not fixed
-  auto declared = [&](model::HostIndex host) {
-    return detector ? detector->declared_at_s()[host] >= 0 : declared_at_s[host] >= 0;
-  };
   // A fixed `detect`'s verdicts while fencing is disarmed (`fencing: disarm`) are held until it is armed
   // again, as the detector itself holds them (detect::HostMonitor::disarm).
   bool fencing_armed = true;
@@ -354,6 +359,7 @@ SimulationResult run_simulation(const model::Cloud& cloud, const Scenario& scena
       return;
     }
     if (declared_at_s[host] < 0) declared_at_s[host] = loop.now_s();
+    declared[host] = true;
     controller_ref->host_failed(host);
   };
   for (const auto& event : scenario.events) {
@@ -459,7 +465,7 @@ SimulationResult run_simulation(const model::Cloud& cloud, const Scenario& scena
         // sure it is off (the world turns it off if it was not), which is the proof a fence gives.
         loop.schedule_at(event.at_s, [&world, &controller_ref, &event, &result, &loop, &declared] {
           for (auto host : event.hosts) {
-            bool accepted = declared(host);
+            bool accepted = declared[host];
             if (accepted) {
               world.confirm_off(host);
               accepted = controller_ref->host_confirmed_off(host);
@@ -477,7 +483,11 @@ SimulationResult run_simulation(const model::Cloud& cloud, const Scenario& scena
     double last_loss = last_loss_s;
     detector = std::make_unique<SimDetector>(
         loop, world, scenario, cloud.hosts.size(),
-        [&controller_ref](model::HostIndex host) { controller_ref->host_failed(host); }, last_loss + 120.0);
+        [&controller_ref, &declared](model::HostIndex host) {
+          declared[host] = true;
+          controller_ref->host_failed(host);
+        },
+        last_loss + 120.0);
     // A host the detector does not regard as up (suspect, isolated, failed...) receives no restart until it
     // is up again.
     detector->set_health_observer(

@@ -177,10 +177,10 @@ SeedVerdict verdict_from(const HostileHistory& history, const std::string& answe
 }
 
 // The child's answer: "ok" then one violation per line.
-std::function<std::string()> checking(const HostileHistory& history, bool check_capacity) {
-  return [&history, check_capacity] {
+std::function<std::string()> checking(const HostileHistory& history, bool check_capacity, bool check_stalls) {
+  return [&history, check_capacity, check_stalls] {
     try {
-      return "ok\n" + join_lines(check_history(history, check_capacity));
+      return "ok\n" + join_lines(check_history(history, check_capacity, check_stalls));
     } catch (const std::exception& e) {
       // An engine that throws is that seed's crash, named by what it threw.
       return "threw: " + std::string(e.what()) + "\n";
@@ -219,7 +219,8 @@ std::string violation_kind(const std::string& violation) {
   return kind;
 }
 
-std::vector<std::string> check_history(const HostileHistory& history, bool check_capacity) {
+std::vector<std::string> check_history(const HostileHistory& history, bool check_capacity,
+                                       bool check_stalls) {
   SimulationOptions options;
   options.strategy = exec::Strategy::revive;
   std::vector<std::string> placement_violations;
@@ -237,11 +238,18 @@ std::vector<std::string> check_history(const HostileHistory& history, bool check
   if (check_capacity) {
     for (auto& violation : hosts_over_capacity(history, result)) violations.push_back(std::move(violation));
   }
+  if (check_stalls) {
+    for (const auto& vm : result.vms) {
+      if (vm.state == exec::VmState::waiting && vm.reason == "recovery did not complete")
+        violations.push_back(fmt::format("{}'s recovery stalled: nothing it waits for is missing",
+                                         history.cloud.vms[vm.vm].name));
+    }
+  }
   return violations;
 }
 
-SeedVerdict run_history_isolated(const HostileHistory& history, bool check_capacity) {
-  auto child = spawn(checking(history, check_capacity));
+SeedVerdict run_history_isolated(const HostileHistory& history, bool check_capacity, bool check_stalls) {
+  auto child = spawn(checking(history, check_capacity, check_stalls));
   std::string crash;
   auto answer = collect(child, crash);
   return verdict_from(history, answer, std::move(crash));
@@ -253,13 +261,14 @@ HostileHistory with_events(const HostileHistory& history, std::vector<ScenarioEv
   return copy;
 }
 
-void shrink_failure(const HostileHistory& history, SeedVerdict& verdict, bool check_capacity) {
+void shrink_failure(const HostileHistory& history, SeedVerdict& verdict, bool check_capacity,
+                    bool check_stalls) {
   if (!verdict.failed()) return;
   auto kind = failure_kind(verdict);
   std::vector<ScenarioEvent> events = history.scenario.events;
   std::vector<std::string> last_violations = verdict.violations;
   auto still_fails = [&](const std::vector<ScenarioEvent>& candidate) {
-    auto outcome = run_history_isolated(with_events(history, candidate), check_capacity);
+    auto outcome = run_history_isolated(with_events(history, candidate), check_capacity, check_stalls);
     if (!shows(outcome, kind)) return false;
     last_violations = outcome.crash.empty() ? outcome.violations
                                             : std::vector<std::string>{"the run crashed: " + outcome.crash};
@@ -359,7 +368,7 @@ TortureReport run_torture(const TortureOptions& options,
   while (next_seed < end || !running.empty()) {
     while (next_seed < end && running.size() < jobs) {
       auto history = std::make_unique<HostileHistory>(make_hostile_history(next_seed, options.histories));
-      auto child = spawn(checking(*history, options.check_capacity));
+      auto child = spawn(checking(*history, options.check_capacity, options.check_stalls));
       running.push_back({next_seed, std::move(history), child});
       ++next_seed;
     }
@@ -369,7 +378,8 @@ TortureReport run_torture(const TortureOptions& options,
     std::string crash;
     auto answer = collect(oldest.child, crash);
     auto verdict = verdict_from(*oldest.history, answer, std::move(crash));
-    if (verdict.failed() && options.shrink) shrink_failure(*oldest.history, verdict, options.check_capacity);
+    if (verdict.failed() && options.shrink)
+      shrink_failure(*oldest.history, verdict, options.check_capacity, options.check_stalls);
     done.emplace(oldest.seed, std::move(verdict));
     hand_out();
   }

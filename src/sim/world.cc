@@ -343,6 +343,28 @@ class SimFencer final : public env::Fencer {
   SimWorld& world_;
 };
 
+class SimCalls final : public env::CallsInProgress {
+ public:
+  explicit SimCalls(SimWorld& world) : world_(world) {}
+
+  void in_progress(const env::Call& call, std::function<void(bool)> done) override {
+    bool running = false;
+    for (const auto& [id, flight] : world_.in_flight_) {
+      const auto& step = world_.timeline_[flight.step];
+      if (step.kind != call.kind || step.host != call.host) continue;
+      if (call.vm != model::kNoIndex && step.vm != call.vm) continue;
+      if (call.disk != model::kNoIndex && step.disk != call.disk) continue;
+      if (call.from != model::kNoIndex && step.from != call.from) continue;
+      running = true;
+      break;
+    }
+    world_.loop_.post([running, done = std::move(done)] { done(running); });
+  }
+
+ private:
+  SimWorld& world_;
+};
+
 // ---- the world --------------------------------------------------------------------------------------------
 
 SimWorld::SimWorld(const model::Cloud& cloud, const Scenario& scenario, SimEventLoop& loop,
@@ -390,6 +412,7 @@ SimWorld::SimWorld(const model::Cloud& cloud, const Scenario& scenario, SimEvent
   storage_ = std::make_unique<SimStorage>(*this);
   network_ = std::make_unique<SimNetwork>(*this);
   fencer_ = std::make_unique<SimFencer>(*this);
+  calls_ = std::make_unique<SimCalls>(*this);
 }
 
 SimWorld::~SimWorld() = default;
@@ -405,6 +428,9 @@ env::Network& SimWorld::network() {
 }
 env::Fencer& SimWorld::fencer() {
   return *fencer_;
+}
+env::CallsInProgress& SimWorld::calls() {
+  return *calls_;
 }
 
 double SimWorld::base_duration_s(env::StepKind kind, model::Index subject, model::DiskIndex disk,

@@ -26,6 +26,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "env/calls_in_progress.h"
 #include "env/fencer.h"
 #include "env/hypervisor.h"
 #include "env/journal.h"
@@ -61,6 +62,7 @@ class SimHypervisor;
 class SimStorage;
 class SimNetwork;
 class SimFencer;
+class SimCalls;
 
 class SimWorld {
  public:
@@ -75,6 +77,8 @@ class SimWorld {
   env::Storage& storage();
   env::Network& network();
   env::Fencer& fencer();
+  // Which calls are still running, whoever made them (a controller that died among them).
+  env::CallsInProgress& calls();
 
   // Faults.
   void crash_host(model::HostIndex host);
@@ -124,6 +128,7 @@ class SimWorld {
   friend class SimStorage;
   friend class SimNetwork;
   friend class SimFencer;
+  friend class SimCalls;
 
   struct Resources {
     model::ArrayIndex array = model::kNoIndex;
@@ -205,6 +210,7 @@ class SimWorld {
   std::unique_ptr<SimHypervisor> hypervisor_;
   std::unique_ptr<SimStorage> storage_;
   std::unique_ptr<SimNetwork> network_;
+  std::unique_ptr<SimCalls> calls_;
   std::unique_ptr<SimFencer> fencer_;
 };
 

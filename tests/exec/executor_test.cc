@@ -166,6 +166,24 @@ TEST(Executor, FailedStepIsRetriedAndTheVmStillRuns) {
   EXPECT_EQ(report_of(result, pod16().find_vm("vm-000161")).state, VmState::running);
 }
 
+// Critical steps hold back slots of their resource until dispatched (revive). An unmap of a critical VM that
+// timed out on an array slowed 30x was retried without its hold while the VM's own maps still held back
+// every slot of the array: nothing on the array could go any more, and 19 VMs ended waiting with "recovery
+// did not complete" (found while testing resume under slow calls). A critical step ready again holds its
+// slot back again.
+TEST(Executor, ACriticalStepRetriedAfterATimeoutIsNotBlockedByItsOwnVmsHeldBackSlots) {
+  auto result = simulate_pod16(
+      "  - {at: 0, slow_step: {endpoint: mgmt-1, factor: 8, until: 1500}}\n"
+      "  - {at: 0, slow_step: {array: array-1, factor: 30, until: 400}}\n");
+  std::size_t timed_out = 0;
+  for (const auto& step : result.timeline) {
+    timed_out += step.kind == env::StepKind::disk_unmap && step.finished && step.end_s - step.start_s > 60.0;
+  }
+  EXPECT_GT(timed_out, 0u);  // unmaps ran past their timeout and were retried
+  EXPECT_EQ(result.restarted, 48u);
+  EXPECT_EQ(result.waiting, 0u);
+}
+
 TEST(Executor, StepFailingForGoodSendsTheVmToAnotherTarget) {
   auto result = simulate_pod16("  - {at: 0, fail_step: {vm: vm-000161, step: vm_start, times: 3}}\n");
   auto starts = steps_of(result, "vm-000161", env::StepKind::vm_start);
@@ -609,19 +627,33 @@ struct KillPoint {
 
 class ExecutorKilledAt : public ::testing::TestWithParam<KillPoint> {};
 
+std::string kill_point_name(const ::testing::TestParamInfo<KillPoint>& param_info) {
+  const auto& point = param_info.param;
+  return fmt::format("{}_{}_{}", point.kind, point.step[0] ? point.step : "any", point.nth);
+}
+
 // The controller is killed at a journal record with operations in flight (starts, maps, fences), and a new
 // one resumes from the journal at once: every VM of the failed hosts ends running exactly once, and the
 // simulator's world sees no invariant broken (two copies, start before fence or remap, limits).
-TEST_P(ExecutorKilledAt, ResumesWithOperationsInFlight) {
-  const auto& point = GetParam();
+// Runs pod-16 with host-0006 and host-0015 crashing (and `extra_events`), kills the controller at `point`,
+// starts a new one at once that resumes from the journal (with the world's view of the calls in progress
+// when `with_calls`), and checks the world: no invariant broken (two copies, start before fence or remap,
+// every limit), every VM of the failed hosts running once elsewhere.
+void expect_resumed_run_keeps_every_invariant(const KillPoint& point, const std::string& extra_events,
+                                              bool with_calls) {
   const auto& cloud = pod16();
-  auto scenario = sim::load_scenario_text(kPod16Head, "scn.yaml", cloud);
+  auto scenario = sim::load_scenario_text(std::string(kPod16Head) + extra_events, "scn.yaml", cloud);
   sim::SimEventLoop loop;
   sim::SimWorld world(cloud, scenario, loop);
+  for (const auto& event : scenario.events) {
+    if (event.kind == sim::ScenarioEvent::Kind::slow_step) world.add_slowdown(event);
+    if (event.kind == sim::ScenarioEvent::Kind::fail_step) world.arm_fail_step(event);
+  }
   sim::SimEstimator estimator(world, scenario, sim::SimEstimator::Mode::history);
   KillingJournal journal(loop, point.kind, point.step, point.nth);
   Environment environment{loop,    world.hypervisor(), world.storage(), world.network(), world.fencer(),
                           journal, &estimator};
+  if (with_calls) environment.calls = &world.calls();
   auto failed = {cloud.find_host("host-0006"), cloud.find_host("host-0015")};
   for (auto host : failed) world.crash_host(host);
   Executor first(cloud, environment);
@@ -635,9 +667,11 @@ TEST_P(ExecutorKilledAt, ResumesWithOperationsInFlight) {
     if (journal.killed()) {
       second = std::make_unique<Executor>(cloud, environment);
       second->resume();
+      // The detector tells the new controller its verdicts (a dead controller journals none it heard).
+      for (auto host : failed) second->on_host_failed(host);
       return;
     }
-    if (loop.now_s() < 2000) loop.schedule_after(1.0, watch_for_death);
+    if (loop.now_s() < 4000) loop.schedule_after(1.0, watch_for_death);
   };
   loop.schedule_at(5.0, watch_for_death);
   loop.run();
@@ -651,6 +685,10 @@ TEST_P(ExecutorKilledAt, ResumesWithOperationsInFlight) {
       48u);
 }
 
+TEST_P(ExecutorKilledAt, ResumesWithOperationsInFlight) {
+  expect_resumed_run_keeps_every_invariant(GetParam(), "", false);
+}
+
 INSTANTIATE_TEST_SUITE_P(
     EveryRecordKind, ExecutorKilledAt,
     ::testing::Values(KillPoint{"host_failed", "", 1}, KillPoint{"host_failed", "", 2},
@@ -660,10 +698,34 @@ INSTANTIATE_TEST_SUITE_P(
                       KillPoint{"step_done", "disk_map", 20}, KillPoint{"step_started", "net_config", 4},
                       KillPoint{"step_started", "vm_start", 1}, KillPoint{"step_started", "vm_start", 30},
                       KillPoint{"step_done", "vm_start", 10}, KillPoint{"vm_running", "", 47}),
-    [](const ::testing::TestParamInfo<KillPoint>& param_info) {
-      const auto& point = param_info.param;
-      return fmt::format("{}_{}_{}", point.kind, point.step[0] ? point.step : "any", point.nth);
-    });
+    kill_point_name);
+
+// The same in a hostile run: the endpoint and an array slowed far past the step timeouts (starts, maps and
+// unmaps given up on while they still run, retried beside them, answered late) and a fence failing once, the
+// controller killed at each kind of record this gives (step_failed timed out and not, step_answered,
+// fence_failed), a new one resuming at once with the world's view of the calls in progress: the dead
+// controller's calls count against every limit until they end (the world checks each from the spec), no
+// two copies, every VM running once.
+class ExecutorKilledInAHostileRun : public ::testing::TestWithParam<KillPoint> {};
+
+constexpr const char* kHostileEvents = R"(  - {at: 0, slow_step: {endpoint: mgmt-1, factor: 6, until: 800}}
+  - {at: 0, slow_step: {array: array-2, factor: 30, until: 400}}
+  - {at: 0, fail_step: {host: host-0006, step: fence, times: 1}}
+)";
+
+TEST_P(ExecutorKilledInAHostileRun, ResumesWithSlowCallsStillRunning) {
+  expect_resumed_run_keeps_every_invariant(GetParam(), kHostileEvents, true);
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    EveryRecordKind, ExecutorKilledInAHostileRun,
+    ::testing::Values(KillPoint{"fence_failed", "", 1}, KillPoint{"fence_done", "", 1},
+                      KillPoint{"step_failed", "disk_unmap", 1}, KillPoint{"step_failed", "disk_map", 2},
+                      KillPoint{"step_answered", "disk_map", 1}, KillPoint{"step_started", "vm_start", 33},
+                      KillPoint{"step_failed", "vm_start", 1}, KillPoint{"step_failed", "vm_start", 20},
+                      KillPoint{"step_answered", "vm_start", 1}, KillPoint{"step_answered", "vm_start", 16},
+                      KillPoint{"vm_running", "", 30}),
+    kill_point_name);
 
 }  // namespace
 }  // namespace revive::exec
