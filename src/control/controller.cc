@@ -83,8 +83,9 @@ void Controller::set_decision_observer(const plan::DecisionObserver& observer) {
 }
 
 void Controller::host_failed(model::HostIndex host) {
-  // Restarts in place on it end here (the executor recovers their VMs with the rest of the host): a call in
-  // flight there can no longer answer, so its slots are given back as the executor gives back its own.
+  // Restarts in place on it end here (the executor recovers their VMs with the rest of the host). A start in
+  // flight there keeps its slots until it answers or the environment says it ended (it may still run on a
+  // host cut off from us): like every call, it counts against the limits until then.
   for (std::size_t index = 0; index < vm_restarts_.size(); ++index) {
     auto& restart = vm_restarts_[index];
     if (restart.host != host ||
@@ -93,9 +94,26 @@ void Controller::host_failed(model::HostIndex host) {
     restart.state = VmRestart::State::failed;
     restart.finished_s = environment_.loop.now_s();
     restart.reason = "its host failed: recovered with the host's other VMs";
-    release_restart_slots(index);
+    watch_restart_call(index, 0);
   }
   executor_->on_host_failed(host);
+}
+
+void Controller::watch_restart_call(std::size_t index, std::uint32_t checks) {
+  if (halted_ || environment_.calls == nullptr || index >= restart_holds_slots_.size() ||
+      !restart_holds_slots_[index])
+    return;                                  // released at its answer
+  constexpr std::uint32_t kMaxChecks = 720;  // an hour: then it is taken as ended
+  if (checks >= kMaxChecks) return release_restart_slots(index);
+  const auto& restart = vm_restarts_[index];
+  env::Call call;
+  call.kind = env::StepKind::vm_start;
+  call.vm = restart.vm;
+  call.host = restart.host;
+  environment_.calls->in_progress(call, [this, index, checks](bool running) {
+    if (!running) return release_restart_slots(index);
+    environment_.loop.schedule_after(5.0, [this, index, checks] { watch_restart_call(index, checks + 1); });
+  });
 }
 
 void Controller::release_restart_slots(std::size_t index) {

@@ -165,6 +165,10 @@ class Controller {
   exec::ResourceLedger::ListenerId restart_listener_ = 0;
   std::vector<bool> restart_holds_slots_;  // by vm_restarts_ index: its start's slots not yet given back
   void release_restart_slots(std::size_t restart);
+  // A restart whose host failed with its start in flight: its slots are given back once the environment
+  // says the call ended (CallsInProgress), checked every 5 s for up to an hour; without that source, at its
+  // answer.
+  void watch_restart_call(std::size_t restart, std::uint32_t checks);
   std::deque<std::size_t> restart_queue_;  // restarts (vm_restarts_ indices) waiting for slots, in order
   bool restart_dispatch_posted_ = false;
 };
