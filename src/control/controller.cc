@@ -51,6 +51,7 @@ Controller::Controller(const model::Cloud& cloud, ControllerEnvironment environm
   // The executor follows the VMs the evacuation engine moves, so a host failing later recovers what is there.
   evacuator_->set_move_observer(
       [this](model::VmIndex vm, model::HostIndex host) { executor_->on_vm_moved(vm, host); });
+  evacuator_->set_stop_observer([this](model::VmIndex vm) { executor_->on_vm_taken(vm); });
   // ... and the evacuation engine follows the VMs the executor restarts (a host drained later moves them
   // off).
   executor_->set_ready_observer([this](model::VmIndex vm) {
@@ -64,6 +65,18 @@ Controller::Controller(const model::Cloud& cloud, ControllerEnvironment environm
     restart_dispatch_posted_ = true;
     environment_.loop.post([this] { dispatch_restarts(); });
   });
+  // A restart's start in flight on a failed host holds its slots until the host is confirmed fenced (off):
+  // until then the call may still run there (found by revive torture: released at the declaration, the
+  // slot went to a recovery's start through the same endpoint while the restart's still ran).
+  availability_listener_ =
+      availability_.add_listener([this](model::HostIndex host, exec::HostAvailability::Change change) {
+        if (change != exec::HostAvailability::Change::fenced) return;
+        environment_.loop.post([this, host] {
+          for (std::size_t index = 0; index < vm_restarts_.size(); ++index) {
+            if (vm_restarts_[index].host == host) release_restart_slots(index);
+          }
+        });
+      });
 }
 
 void Controller::set_ready_observer(std::function<void(model::VmIndex)> observer) {
@@ -78,8 +91,9 @@ void Controller::set_decision_observer(const plan::DecisionObserver& observer) {
 }
 
 void Controller::host_failed(model::HostIndex host) {
-  // Restarts in place on it end here (the executor recovers their VMs with the rest of the host): a call in
-  // flight there can no longer answer, so its slots are given back as the executor gives back its own.
+  // Restarts in place on it end here (the executor recovers their VMs with the rest of the host). A start in
+  // flight there keeps its slots until it answers or the host is confirmed fenced, as the engines' calls do;
+  // one only scheduled holds none.
   for (std::size_t index = 0; index < vm_restarts_.size(); ++index) {
     auto& restart = vm_restarts_[index];
     if (restart.host != host ||
@@ -88,7 +102,6 @@ void Controller::host_failed(model::HostIndex host) {
     restart.state = VmRestart::State::failed;
     restart.finished_s = environment_.loop.now_s();
     restart.reason = "its host failed: recovered with the host's other VMs";
-    release_restart_slots(index);
   }
   executor_->on_host_failed(host);
 }

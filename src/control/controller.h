@@ -161,6 +161,7 @@ class Controller {
   std::unique_ptr<exec::Evacuator> evacuator_;
   std::function<void(model::VmIndex)> ready_observer_;
   exec::ResourceLedger::ListenerId restart_listener_ = 0;
+  exec::HostAvailability::ListenerId availability_listener_ = 0;
   std::vector<bool> restart_holds_slots_;  // by vm_restarts_ index: its start's slots not yet given back
   void release_restart_slots(std::size_t restart);
   std::deque<std::size_t> restart_queue_;  // restarts (vm_restarts_ indices) waiting for slots, in order

@@ -180,6 +180,7 @@ class Evacuator::Impl {
                 if (own_copies_) own_copies_->host_fenced(host);
                 release_steps_on(host);
                 release_migrations_on(host);
+                give_up_cold_moves_onto(host);
               });
             } else if (change == HostAvailability::Change::unavailable) {
               // Suspected, failed or drained by someone else: no move begins onto it.
@@ -471,6 +472,7 @@ class Evacuator::Impl {
   std::uint32_t peak_migrations() const { return peak_migrations_; }
   bool finalized_ = false;  // finalize() was called: moves still in flight are blocked for good
   std::function<void(VmIndex, HostIndex)> move_observer;
+  std::function<void(VmIndex)> stop_observer;
   plan::DecisionObserver decision_observer;
 
   // The planner on this engine's view, the decision reported with its inputs.
@@ -872,8 +874,24 @@ class Evacuator::Impl {
                                     cloud_.hosts[host].name, move.end_s, cloud_.hosts[host].name),
                         false);
     }
-    // A cold move past its stop whose target is lost: the VM (homed at the target since its stop) is the
-    // failure recovery's now; its steps not yet issued are dropped, those in flight there end at its fence.
+    give_up_cold_moves_onto(host);
+    replan_moves_onto(host, fmt::format("target {} lost before the move began", cloud_.hosts[host].name));
+    replan_deadlines();
+    dispatch();
+  }
+
+  // Whether a cold move's target is gone: its connection was lost, or it is confirmed fenced (a failure
+  // recovery declared it failed and owns what is homed there).
+  bool target_gone(HostIndex host) const {
+    return lost_[host] || (env_.availability != nullptr && env_.availability->fenced(host));
+  }
+
+  // A cold move past its stop whose target is gone: the VM (homed at the target since its stop) is the
+  // failure recovery's now; its steps not yet issued are dropped, the answers of those in flight change
+  // nothing. The engine acts on it no more: a disk it mapped to the dead target after the recovery unmapped
+  // it there would be mapped to two hosts once the VM is restarted elsewhere (found by revive torture). One
+  // whose stop is in flight is given up when the stop answers (on_step_done).
+  void give_up_cold_moves_onto(HostIndex host) {
     for (std::size_t m = 0; m < moves_.size(); ++m) {
       const auto& move = moves_[m];
       if (move.state != State::cold || move.to != host || move.off_s < 0) continue;
@@ -882,9 +900,6 @@ class Evacuator::Impl {
                                     cloud_.hosts[host].name),
                         false);
     }
-    replan_moves_onto(host, fmt::format("target {} lost before the move began", cloud_.hosts[host].name));
-    replan_deadlines();
-    dispatch();
   }
 
   // Moves onto `host` not begun are planned again (elsewhere): it may no longer receive VMs.
@@ -1816,6 +1831,7 @@ class Evacuator::Impl {
     auto disk_done = [done](model::DiskIndex, const env::OperationResult& result) { done(result); };
     switch (request.kind) {
       case StepKind::stop:
+        if (stop_observer && move.to != kNoIndex) stop_observer(move.vm);
         env_.hypervisor.stop_vm(move.from, move.vm, true, done);
         break;
       case StepKind::unmap:
@@ -1873,6 +1889,12 @@ class Evacuator::Impl {
         // Off its source: from now on its home is the target (where the rest of the move starts it).
         journal_move("cold_stop_done", move);
         if (move_observer) move_observer(move.vm, move.to);
+        if (target_gone(move.to)) {
+          // Its target was lost while it stopped: homed there, the VM is the failure recovery's (as when the
+          // target is lost past the stop).
+          give_up_cold_moves_onto(move.to);
+          break;
+        }
         move.disks_left = cloud_.vms[move.vm].disk_count;
         if (move.disks_left == 0) {
           after_disks(m);
@@ -2030,6 +2052,10 @@ void Evacuator::set_decision_observer(plan::DecisionObserver observer) {
 }
 void Evacuator::set_move_observer(std::function<void(model::VmIndex, model::HostIndex)> observer) {
   impl_->move_observer = std::move(observer);
+}
+
+void Evacuator::set_stop_observer(std::function<void(model::VmIndex)> observer) {
+  impl_->stop_observer = std::move(observer);
 }
 
 void Evacuator::on_vm_recovered(model::VmIndex vm, model::HostIndex host) {

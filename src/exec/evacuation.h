@@ -225,6 +225,10 @@ class Evacuator {
   // source (its home is then the target, where the move goes on to start it), so other engines (the recovery
   // executor) can follow. A source host lost before then leaves the VM to recovery.
   void set_move_observer(std::function<void(model::VmIndex, model::HostIndex)> observer);
+  // Called when a cold move issues its VM's clean stop on the source: from then on where the VM runs is this
+  // engine's to report (the stop may never answer), so other engines (the recovery executor) stop reporting
+  // it running there.
+  void set_stop_observer(std::function<void(model::VmIndex)> observer);
   // Called with every placement decision and its inputs (plan/decision.h), before it acts on it.
   void set_decision_observer(plan::DecisionObserver observer);
 

@@ -329,6 +329,14 @@ class Executor::Impl {
     request_process();
   }
 
+  void on_vm_taken(model::VmIndex vm) {
+    if (vm >= state_.vms.size()) throw std::invalid_argument("on_vm_taken: no such VM");
+    // Recovered, then a cold move stopped it (or is stopping it; the stop may never answer): "running on its
+    // target" would be stale (found by revive torture).
+    if (task_of_vm_[vm] != kNoTask && tasks_[task_of_vm_[vm]].state == VmState::running)
+      tasks_[task_of_vm_[vm]].handed_over = true;
+  }
+
   void on_vm_moved(model::VmIndex vm, model::HostIndex host) {
     if (vm >= state_.vms.size() || host >= state_.hosts.size())
       throw std::invalid_argument("on_vm_moved: no such VM or host");
@@ -352,6 +360,14 @@ class Executor::Impl {
       auto& hosts = disk_hosts(d);
       if (std::find(hosts.begin(), hosts.end(), host) == hosts.end()) hosts.push_back(host);
       for (auto mapped : hosts) disk_confirmed_.erase(disk_host_key(d, mapped));
+    }
+    // Moved (a cold move's stop answered) onto a host already failed: recovered like that host's VMs (the
+    // other engine gave it up; nobody else will start it).
+    if (host_failed_[host] && !down_in_inventory_[host] && state_.vms[vm].protect) {
+      auto index = task_for(vm);
+      tasks_[index].handed_over = false;
+      pending_replans_.push_back(index);
+      request_process();
     }
   }
 
@@ -633,8 +649,11 @@ class Executor::Impl {
         // Recovered, then taken by another engine whose move is unanswered (a migration whose source was cut
         // off): the VM may run on that move's target too, so the executor's "running on its target" would be
         // one move behind; the moving engine reports it (found by the torture campaign, issue 9).
+        // Nor while the set is empty: the VM was proven stopped there since (a guest crash, whose restart in
+        // place is the controller's to report; found by revive torture).
         auto hosts = copies_->hosts(task.vm);
-        if (std::any_of(hosts.begin(), hosts.end(), [&](model::HostIndex h) { return h != task.target; }))
+        if (hosts.empty() ||
+            std::any_of(hosts.begin(), hosts.end(), [&](model::HostIndex h) { return h != task.target; }))
           continue;
       }
       VmReport item;
@@ -1611,7 +1630,9 @@ class Executor::Impl {
 
   // A VM's copies set changed (called synchronously by the view: take note and post).
   void on_copies_changed(model::VmIndex vm) {
-    if (halted_ || task_of_vm_[vm] == kNoTask) return;
+    if (halted_) return;
+    note_migration_targets(vm);
+    if (task_of_vm_[vm] == kNoTask) return;
     copies_changed_.push_back(vm);
     if (copies_posted_) return;
     copies_posted_ = true;
@@ -1623,6 +1644,21 @@ class Executor::Impl {
       vms.erase(std::unique(vms.begin(), vms.end()), vms.end());
       for (auto changed : vms) review_copies(tasks_[task_of_vm_[changed]]);
     });
+  }
+
+  // Wherever a live migration of the VM goes, its disks may be mapped (a migration hands them over at its
+  // switch-over), and stay so once that host leaves the VM's set (a fence proves the VM does not run there,
+  // not that its disks are unmapped): a later recovery unmaps them there too (found by revive torture: a VM
+  // whose migration was unanswered when its source was lost was restarted elsewhere with its disks still
+  // mapped to the fenced target).
+  void note_migration_targets(model::VmIndex vm) {
+    for (const auto& entry : copies_->entries(vm)) {
+      if (entry.migrating_in == 0) continue;
+      for (auto d = state_.vms[vm].first_disk; d < state_.vm_disk_end(vm); ++d) {
+        auto& hosts = disk_hosts(d);
+        if (std::find(hosts.begin(), hosts.end(), entry.host) == hosts.end()) hosts.push_back(entry.host);
+      }
+    }
   }
 
   // Looks at where the task's VM may run: adopts a copy seen running on a host that has not failed (the VM
@@ -2124,6 +2160,10 @@ bool Executor::on_host_confirmed_off(model::HostIndex host) {
 }
 void Executor::on_vm_failed(model::VmIndex vm, model::HostIndex host) {
   impl_->on_vm_failed(vm, host);
+}
+
+void Executor::on_vm_taken(model::VmIndex vm) {
+  impl_->on_vm_taken(vm);
 }
 
 void Executor::on_vm_moved(model::VmIndex vm, model::HostIndex host) {

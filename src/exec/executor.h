@@ -152,6 +152,9 @@ class Executor {
   // so a later failure of `host` recovers it and its old host no longer counts it. Ignored while the executor
   // itself is recovering the VM.
   void on_vm_moved(model::VmIndex vm, model::HostIndex host);
+  // Another engine began to move `vm` off the host the executor recovered it onto (a cold move's stop is
+  // issued there): that engine reports it from now on, until a later failure hands it back.
+  void on_vm_taken(model::VmIndex vm);
 
   // Continues the work of an executor that stopped (crashed) with the same journal: see Impl::resume. Call
   // once, on a fresh executor, before any other entry point.
