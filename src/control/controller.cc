@@ -103,6 +103,8 @@ void Controller::host_failed(model::HostIndex host) {
     restart.finished_s = environment_.loop.now_s();
     restart.reason = "its host failed: recovered with the host's other VMs";
   }
+  evacuator_->on_host_failed(
+      host);  // a cold move onto it acts no more: the executor owns what is homed there
   executor_->on_host_failed(host);
 }
 
@@ -123,6 +125,7 @@ void Controller::host_health(model::HostIndex host, bool up) {
 void Controller::host_returned(model::HostIndex host) {
   fencer_.host_recovered(host);  // the proofs of its last loss end with it
   executor_->on_host_returned(host);
+  evacuator_->on_host_returned(host);
 }
 
 bool Controller::host_confirmed_off(model::HostIndex host) {

@@ -138,6 +138,7 @@ class Evacuator::Impl {
     backoff_until_.assign(host_count, -1.0);
     target_failures_.assign(host_count, 0);
     lost_.assign(host_count, false);
+    declared_failed_.assign(host_count, false);
     host_deadline_.assign(host_count, kNoDeadline);
     host_urgent_.assign(host_count, false);
     migrations_on_.assign(host_count, 0);
@@ -420,6 +421,17 @@ class Evacuator::Impl {
       move.reason += fmt::format("; found running on {} at {:.0f} s", cloud_.hosts[entry.host].name, now());
     }
     on_vm_recovered(vm, entry.host);
+  }
+
+  void on_host_failed(HostIndex host) {
+    if (host >= declared_failed_.size()) throw std::invalid_argument("on_host_failed: no such host");
+    declared_failed_[host] = true;
+    give_up_cold_moves_onto(host);
+  }
+
+  void on_host_returned(HostIndex host) {
+    if (host >= declared_failed_.size()) throw std::invalid_argument("on_host_returned: no such host");
+    declared_failed_[host] = false;
   }
 
   void on_vm_recovered(VmIndex vm, HostIndex host) {
@@ -880,10 +892,11 @@ class Evacuator::Impl {
     dispatch();
   }
 
-  // Whether a cold move's target is gone: its connection was lost, or it is confirmed fenced (a failure
-  // recovery declared it failed and owns what is homed there).
+  // Whether a cold move's target is gone: its connection was lost, or failure recovery declared it failed
+  // (and owns what is homed there), or it is confirmed fenced.
   bool target_gone(HostIndex host) const {
-    return lost_[host] || (env_.availability != nullptr && env_.availability->fenced(host));
+    return lost_[host] || declared_failed_[host] ||
+           (env_.availability != nullptr && env_.availability->fenced(host));
   }
 
   // A cold move past its stop whose target is gone: the VM (homed at the target since its stop) is the
@@ -1994,6 +2007,8 @@ class Evacuator::Impl {
   std::vector<std::uint32_t> target_failures_;
   bool plan_onto_backed_off_ = false;  // plan_moves may choose targets in backoff (a retry with no other)
   std::vector<bool> lost_;             // hosts whose connection was lost (host_connection_lost)
+  std::vector<bool>
+      declared_failed_;  // hosts failure recovery declared failed (on_host_failed), until returned
   std::vector<double> host_deadline_;
   std::vector<bool> host_urgent_;
   std::vector<std::uint32_t> migrations_on_;
@@ -2056,6 +2071,14 @@ void Evacuator::set_move_observer(std::function<void(model::VmIndex, model::Host
 
 void Evacuator::set_stop_observer(std::function<void(model::VmIndex)> observer) {
   impl_->stop_observer = std::move(observer);
+}
+
+void Evacuator::on_host_failed(model::HostIndex host) {
+  impl_->on_host_failed(host);
+}
+
+void Evacuator::on_host_returned(model::HostIndex host) {
+  impl_->on_host_returned(host);
 }
 
 void Evacuator::on_vm_recovered(model::VmIndex vm, model::HostIndex host) {
