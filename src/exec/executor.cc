@@ -1903,6 +1903,12 @@ class Executor::Impl {
             auto& hosts = disk_hosts(steps_[id].disk);
             if (std::find(hosts.begin(), hosts.end(), first.host) == hosts.end()) hosts.push_back(first.host);
           }
+          // ... and one being unmapped is no longer known mapped there: a plan made before the unmap answers
+          // (its graph abandoned, or the call given up on) maps it again, after it (one call per disk at a
+          // time), instead of starting the VM on a host the late unmap takes the disk from (found by revive
+          // torture, seed 12263).
+          if (first.kind == env::StepKind::disk_unmap)
+            disk_confirmed_.erase(disk_host_key(steps_[id].disk, first.host));
         }
         auto array = state_.disks[first.disk].array;
         auto done = [this, op_of_disk = std::move(op_of_disk)](model::DiskIndex disk,
