@@ -231,7 +231,10 @@ class Evacuator::Impl {
       cloud_.vms[move.vm].host = move.from;
       move.state = State::cancelled;
       move.reason = fmt::format("target {} drained before the move began", cloud_.hosts[move.to].name);
-      to_plan.push_back(move.vm);
+      // As in replan_moves_onto: only a VM whose host is still drained must go elsewhere; a fail-back (or a
+      // move whose drain ended) simply stays where the VM runs -- planned again, its host not drained, the
+      // planner "moved" it onto its own host (found by revive torture, seed 27355).
+      if (draining_[move.from]) to_plan.push_back(move.vm);
     }
     for (VmIndex v = 0; v < cloud_.vms.size(); ++v) {
       HostIndex host = cloud_.vms[v].host;
