@@ -69,6 +69,18 @@ Controller::Controller(const model::Cloud& cloud, ControllerEnvironment environm
     restart_dispatch_posted_ = true;
     environment_.loop.post([this] { dispatch_restarts(); });
   });
+  // A restart's start in flight on a failed host holds its slots until the host is confirmed fenced (off):
+  // until then the call may still run there (found by revive torture: released at the declaration, the
+  // slot went to a recovery's start through the same endpoint while the restart's still ran).
+  availability_listener_ =
+      availability_.add_listener([this](model::HostIndex host, exec::HostAvailability::Change change) {
+        if (change != exec::HostAvailability::Change::fenced) return;
+        environment_.loop.post([this, host] {
+          for (std::size_t index = 0; index < vm_restarts_.size(); ++index) {
+            if (vm_restarts_[index].host == host) release_restart_slots(index);
+          }
+        });
+      });
 }
 
 void Controller::set_ready_observer(std::function<void(model::VmIndex)> observer) {
@@ -96,6 +108,8 @@ void Controller::host_failed(model::HostIndex host) {
     restart.reason = "its host failed: recovered with the host's other VMs";
     watch_restart_call(index, 0);
   }
+  evacuator_->on_host_failed(
+      host);  // a cold move onto it acts no more: the executor owns what is homed there
   executor_->on_host_failed(host);
 }
 
@@ -133,6 +147,7 @@ void Controller::host_health(model::HostIndex host, bool up) {
 void Controller::host_returned(model::HostIndex host) {
   fencer_.host_recovered(host);  // the proofs of its last loss end with it
   executor_->on_host_returned(host);
+  evacuator_->on_host_returned(host);
 }
 
 bool Controller::host_confirmed_off(model::HostIndex host) {

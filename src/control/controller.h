@@ -163,6 +163,7 @@ class Controller {
   std::unique_ptr<exec::Evacuator> evacuator_;
   std::function<void(model::VmIndex)> ready_observer_;
   exec::ResourceLedger::ListenerId restart_listener_ = 0;
+  exec::HostAvailability::ListenerId availability_listener_ = 0;
   std::vector<bool> restart_holds_slots_;  // by vm_restarts_ index: its start's slots not yet given back
   void release_restart_slots(std::size_t restart);
   // A restart whose host failed with its start in flight: its slots are given back once the environment

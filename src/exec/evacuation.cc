@@ -141,6 +141,7 @@ class Evacuator::Impl {
     backoff_until_.assign(host_count, -1.0);
     target_failures_.assign(host_count, 0);
     lost_.assign(host_count, false);
+    declared_failed_.assign(host_count, false);
     host_deadline_.assign(host_count, kNoDeadline);
     host_urgent_.assign(host_count, false);
     migrations_on_.assign(host_count, 0);
@@ -183,6 +184,7 @@ class Evacuator::Impl {
                 if (own_copies_) own_copies_->host_fenced(host);
                 release_steps_on(host);
                 release_migrations_on(host);
+                give_up_cold_moves_onto(host);
               });
             } else if (change == HostAvailability::Change::unavailable) {
               // Suspected, failed or drained by someone else: no move begins onto it.
@@ -234,7 +236,10 @@ class Evacuator::Impl {
       cloud_.vms[move.vm].host = move.from;
       move.state = State::cancelled;
       move.reason = fmt::format("target {} drained before the move began", cloud_.hosts[move.to].name);
-      to_plan.push_back(move.vm);
+      // As in replan_moves_onto: only a VM whose host is still drained must go elsewhere; a fail-back (or a
+      // move whose drain ended) simply stays where the VM runs -- planned again, its host not drained, the
+      // planner "moved" it onto its own host (found by revive torture, seed 27355).
+      if (draining_[move.from]) to_plan.push_back(move.vm);
     }
     for (VmIndex v = 0; v < cloud_.vms.size(); ++v) {
       HostIndex host = cloud_.vms[v].host;
@@ -454,6 +459,17 @@ class Evacuator::Impl {
       move.reason += fmt::format("; found running on {} at {:.0f} s", cloud_.hosts[entry.host].name, now());
     }
     on_vm_recovered(vm, entry.host);
+  }
+
+  void on_host_failed(HostIndex host) {
+    if (host >= declared_failed_.size()) throw std::invalid_argument("on_host_failed: no such host");
+    declared_failed_[host] = true;
+    give_up_cold_moves_onto(host);
+  }
+
+  void on_host_returned(HostIndex host) {
+    if (host >= declared_failed_.size()) throw std::invalid_argument("on_host_returned: no such host");
+    declared_failed_[host] = false;
   }
 
   void on_vm_recovered(VmIndex vm, HostIndex host) {
@@ -917,8 +933,25 @@ class Evacuator::Impl {
                                     cloud_.hosts[host].name, move.end_s, cloud_.hosts[host].name),
                         false);
     }
-    // A cold move past its stop whose target is lost: the VM (homed at the target since its stop) is the
-    // failure recovery's now; its steps not yet issued are dropped, those in flight there end at its fence.
+    give_up_cold_moves_onto(host);
+    replan_moves_onto(host, fmt::format("target {} lost before the move began", cloud_.hosts[host].name));
+    replan_deadlines();
+    dispatch();
+  }
+
+  // Whether a cold move's target is gone: its connection was lost, or failure recovery declared it failed
+  // (and owns what is homed there), or it is confirmed fenced.
+  bool target_gone(HostIndex host) const {
+    return lost_[host] || declared_failed_[host] ||
+           (env_.availability != nullptr && env_.availability->fenced(host));
+  }
+
+  // A cold move past its stop whose target is gone: the VM (homed at the target since its stop) is the
+  // failure recovery's now; its steps not yet issued are dropped, the answers of those in flight change
+  // nothing. The engine acts on it no more: a disk it mapped to the dead target after the recovery unmapped
+  // it there would be mapped to two hosts once the VM is restarted elsewhere (found by revive torture). One
+  // whose stop is in flight is given up when the stop answers (on_step_done).
+  void give_up_cold_moves_onto(HostIndex host) {
     for (std::size_t m = 0; m < moves_.size(); ++m) {
       const auto& move = moves_[m];
       if (move.state != State::cold || move.to != host || move.off_s < 0) continue;
@@ -927,9 +960,6 @@ class Evacuator::Impl {
                                     cloud_.hosts[host].name),
                         false);
     }
-    replan_moves_onto(host, fmt::format("target {} lost before the move began", cloud_.hosts[host].name));
-    replan_deadlines();
-    dispatch();
   }
 
   // Moves onto `host` not begun are planned again (elsewhere): it may no longer receive VMs.
@@ -1955,6 +1985,12 @@ class Evacuator::Impl {
         // Off its source: from now on its home is the target (where the rest of the move starts it).
         journal_move("cold_stop_done", move);
         if (move_observer) move_observer(move.vm, move.to);
+        if (target_gone(move.to)) {
+          // Its target was lost while it stopped: homed there, the VM is the failure recovery's (as when the
+          // target is lost past the stop).
+          give_up_cold_moves_onto(move.to);
+          break;
+        }
         move.disks_left = cloud_.vms[move.vm].disk_count;
         if (move.disks_left == 0) {
           after_disks(m);
@@ -2055,6 +2091,8 @@ class Evacuator::Impl {
   std::vector<std::uint32_t> target_failures_;
   bool plan_onto_backed_off_ = false;  // plan_moves may choose targets in backoff (a retry with no other)
   std::vector<bool> lost_;             // hosts whose connection was lost (host_connection_lost)
+  std::vector<bool>
+      declared_failed_;  // hosts failure recovery declared failed (on_host_failed), until returned
   std::vector<double> host_deadline_;
   std::vector<bool> host_urgent_;
   std::vector<std::uint32_t> migrations_on_;
@@ -2119,6 +2157,14 @@ void Evacuator::set_move_observer(std::function<void(model::VmIndex, model::Host
 
 void Evacuator::set_stop_observer(std::function<void(model::VmIndex)> observer) {
   impl_->stop_observer = std::move(observer);
+}
+
+void Evacuator::on_host_failed(model::HostIndex host) {
+  impl_->on_host_failed(host);
+}
+
+void Evacuator::on_host_returned(model::HostIndex host) {
+  impl_->on_host_returned(host);
 }
 
 void Evacuator::on_vm_recovered(model::VmIndex vm, model::HostIndex host) {

@@ -242,6 +242,11 @@ class Evacuator {
   // recovery is the engine's again from here. With its own VmCopies, the restart is taken as proof that no
   // other copy runs. Throws std::invalid_argument for an unknown VM or host.
   void on_vm_recovered(model::VmIndex vm, model::HostIndex host);
+  // Failure recovery declared `host` failed: the VMs homed there are its own from now on, so a cold move past
+  // its stop onto `host` is given up to it (reported failed) and none of its steps is issued any more (one
+  // whose stop is in flight is given up when the stop answers). Until on_host_returned(host).
+  void on_host_failed(model::HostIndex host);
+  void on_host_returned(model::HostIndex host);
 
   // True while moves are pending or in flight.
   bool busy() const;

@@ -374,6 +374,14 @@ class Executor::Impl {
       if (std::find(hosts.begin(), hosts.end(), host) == hosts.end()) hosts.push_back(host);
       for (auto mapped : hosts) disk_confirmed_.erase(disk_host_key(d, mapped));
     }
+    // Moved (a cold move's stop answered) onto a host already failed: recovered like that host's VMs (the
+    // other engine gave it up; nobody else will start it).
+    if (host_failed_[host] && !down_in_inventory_[host] && state_.vms[vm].protect) {
+      auto index = task_for(vm);
+      tasks_[index].handed_over = false;
+      pending_replans_.push_back(index);
+      request_process();
+    }
   }
 
   // The disk is known mapped to `host` and to no other host.
@@ -758,8 +766,11 @@ class Executor::Impl {
         // Recovered, then taken by another engine whose move is unanswered (a migration whose source was cut
         // off): the VM may run on that move's target too, so the executor's "running on its target" would be
         // one move behind; the moving engine reports it (found by the torture campaign, issue 9).
+        // Nor while the set is empty: the VM was proven stopped there since (a guest crash, whose restart in
+        // place is the controller's to report; found by revive torture).
         auto hosts = copies_->hosts(task.vm);
-        if (std::any_of(hosts.begin(), hosts.end(), [&](model::HostIndex h) { return h != task.target; }))
+        if (hosts.empty() ||
+            std::any_of(hosts.begin(), hosts.end(), [&](model::HostIndex h) { return h != task.target; }))
           continue;
       }
       VmReport item;
@@ -2038,6 +2049,12 @@ class Executor::Impl {
             auto& hosts = disk_hosts(steps_[id].disk);
             if (std::find(hosts.begin(), hosts.end(), first.host) == hosts.end()) hosts.push_back(first.host);
           }
+          // ... and one being unmapped is no longer known mapped there: a plan made before the unmap answers
+          // (its graph abandoned, or the call given up on) maps it again, after it (one call per disk at a
+          // time), instead of starting the VM on a host the late unmap takes the disk from (found by revive
+          // torture, seed 12263).
+          if (first.kind == env::StepKind::disk_unmap)
+            disk_confirmed_.erase(disk_host_key(steps_[id].disk, first.host));
         }
         auto array = state_.disks[first.disk].array;
         auto done = [this, op_of_disk = std::move(op_of_disk)](model::DiskIndex disk,

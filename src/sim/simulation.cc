@@ -307,6 +307,7 @@ SimulationResult run_simulation(const model::Cloud& cloud, const Scenario& scena
   std::vector<bool> judged_down(cloud.hosts.size(), false);  // what the detector said, for a new controller
   std::vector<bool> declared(cloud.hosts.size(), false);     // hosts the detector declared failed
   bool restart_pending = false;  // the controller is dead and a new one not yet started
+  std::vector<bool> guest_crashed(cloud.vms.size(), false);  // by VM: a vm_crash event stopped it somewhere
   auto start_controller = [&] {
     controllers.push_back(std::make_unique<control::Controller>(
         cloud,
@@ -436,9 +437,11 @@ SimulationResult run_simulation(const model::Cloud& cloud, const Scenario& scena
         break;
       case ScenarioEvent::Kind::vm_crash:
         // The hypervisor reports the stop at once (libvirt's lifecycle event).
-        loop.schedule_at(event.at_s, [&world, &controller_ref, vm = event.vm] {
-          if (auto host = world.crash_vm(vm); host != model::kNoIndex)
+        loop.schedule_at(event.at_s, [&world, &controller_ref, &guest_crashed, vm = event.vm] {
+          if (auto host = world.crash_vm(vm); host != model::kNoIndex) {
+            guest_crashed[vm] = true;
             controller_ref->vm_stopped_unexpectedly(vm, host);
+          }
         });
         break;
       case ScenarioEvent::Kind::fencing:
@@ -669,9 +672,11 @@ SimulationResult run_simulation(const model::Cloud& cloud, const Scenario& scena
       case exec::EvacuationOutcome::cancelled:
         // Its move never began (the host left maintenance or the drain was cancelled): it runs where it was.
         ++result.cancelled;
-        // (Unless its host was lost later: a VM the executor does not recover -- protect: false -- then runs
-        // nowhere, rightly; found by revive torture.)
-        if (copies.size() != 1 && !(copies.empty() && (!world.powered(vm.from) || world.fenced(vm.from)))) {
+        // (Unless its host was lost later, or its guest crashed: a VM nobody restarts -- protect: false --
+        // then runs nowhere, rightly; found by revive torture.)
+        if (copies.size() != 1 &&
+            !(copies.empty() && (!world.powered(vm.from) || world.fenced(vm.from) ||
+                                 (!cloud.vms[vm.vm].protect && guest_crashed[vm.vm])))) {
           result.violations.push_back(
               fmt::format("{}'s move was cancelled but it runs on {} host(s)", name, copies.size()));
         }

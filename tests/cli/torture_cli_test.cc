@@ -90,10 +90,14 @@ TEST(TortureCli, BadArgumentsAreNamed) {
 //   "cancelled, stays there" although it may have switched over and died with the target: now failed, with
 //   where it may run.
 TEST(TortureCli, TheHistoriesTheCampaignFoundBugsWithRunWithoutAViolation) {
-  for (std::string name :
-       {"failed-migration-after-cancel", "fail-back-target-lost", "old-host-after-drain",
-        "recovered-then-drained-source-cut-off", "cancelled-unprotected-host-lost",
-        "fail-back-unanswered-target-fenced", "stopped-vm-restart-refused-then-fail-back"}) {
+  for (std::string name : {"failed-migration-after-cancel", "fail-back-target-lost", "old-host-after-drain",
+                           "recovered-then-drained-source-cut-off", "cancelled-unprotected-host-lost",
+                           "fail-back-unanswered-target-fenced", "stopped-vm-restart-refused-then-fail-back",
+                           "cold-move-target-lost-during-stop", "unanswered-migration-disks-on-fenced-target",
+                           "recovered-then-cold-stop-unanswered", "recovered-then-crashed-restart-waits",
+                           "unprotected-crash-after-cancel", "restart-in-place-slot-until-fence",
+                           "restart-in-place-slot-until-fence-migration", "unmap-in-flight-from-later-target",
+                           "target-drained-source-left-maintenance"}) {
     auto run = run_cli({"simulate", "--inventory", torture_file(name + "-inventory.yaml"), "--scenario",
                         torture_file(name + ".yaml")});
     EXPECT_TRUE(run.exit_status == 0 || run.exit_status == 3 || run.exit_status == 6)
