@@ -53,7 +53,8 @@ TEST(SavedPlansCli, APlanSavedByPrecomputeIsUsedWhileItHoldsAndSetAsideWhenItDoe
   EXPECT_EQ(stale.exit_status, 0) << stale.err;
   EXPECT_NE(stale.err.find("revive: plan host-0006 no longer holds: "), std::string::npos) << stale.err;
   EXPECT_NE(stale.err.find("; planned afresh"), std::string::npos) << stale.err;
-  for (const auto& placement : nlohmann::json::parse(stale.out)["placements"]) {
+  auto stale_plan = nlohmann::json::parse(stale.out);  // a named object: the loop must not outlive it
+  for (const auto& placement : stale_plan["placements"]) {
     EXPECT_NE(placement["to"], "host-0009") << placement.dump();
   }
 }
