@@ -15,14 +15,6 @@ namespace revive::daemon {
 
 using nlohmann::json;
 
-const std::vector<std::string>& alert_kinds() {
-  static const std::vector<std::string> kinds = {
-      "host_suspect", "host_failed",        "host_isolated",          "host_fenced",
-      "fence_failed", "fence_held",         "recovery_finished",      "evacuation_finished",
-      "vms_waiting",  "capacity_shortfall", "recovery_time_shortfall"};
-  return kinds;
-}
-
 std::optional<std::string> alert_kind_of(const Event& event) {
   const auto& kind = event.kind;
   if (kind == "host_suspect" || kind == "host_failed" || kind == "host_isolated" || kind == "host_fenced" ||

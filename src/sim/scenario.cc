@@ -318,13 +318,14 @@ class Parser {
       ok = ok && !event.hosts.empty();
     } else if (auto fencing = node["fencing"]; fencing) {
       event.kind = ScenarioEvent::Kind::fencing;
-      auto value = string(fencing, field + ".fencing");
-      if (value && *value != "arm" && *value != "disarm") {
+      if (auto value = string(fencing, field + ".fencing"); !value) {
+        ok = false;
+      } else if (*value != "arm" && *value != "disarm") {
         error(fencing, field + ".fencing", "must be arm or disarm, not \"" + *value + "\"");
-        value.reset();
+        ok = false;
+      } else {
+        event.arm = *value == "arm";
       }
-      ok = ok && value.has_value();
-      if (value) event.arm = *value == "arm";
     } else if (auto crash = node["vm_crash"]; crash) {
       event.kind = ScenarioEvent::Kind::vm_crash;
       auto vm_name = string(crash, field + ".vm_crash");
@@ -440,26 +441,28 @@ class Parser {
     resolve("host", ResourceKind::host, [&](const std::string& n) { return cloud_.find_host(n); });
     resolve("bmc", ResourceKind::bmc, [&](const std::string& n) { return cloud_.find_host(n); });
     if (auto factor = node["factor"]; factor) {
-      auto value = positive(factor, field + ".factor");
-      if (value && *value < 1.0) {
+      if (auto value = positive(factor, field + ".factor"); !value) {
+        ok = false;
+      } else if (*value < 1.0) {
         error(factor, field + ".factor",
               "must be >= 1 (a slowdown: steps take factor times as long), not " + factor.Scalar());
-        value = std::nullopt;
+        ok = false;
+      } else {
+        event.factor = *value;
       }
-      ok = ok && value;
-      if (value) event.factor = *value;
     } else {
       error(node, field + ".factor", "is required");
       ok = false;
     }
     if (auto until = node["until"]; until) {
-      auto value = non_negative(until, field + ".until");
-      if (value && *value <= event.at_s) {
+      if (auto value = non_negative(until, field + ".until"); !value) {
+        ok = false;
+      } else if (*value <= event.at_s) {
         error(until, field + ".until", fmt::format("must be later than the event's at ({} s)", event.at_s));
-        value = std::nullopt;
+        ok = false;
+      } else {
+        event.until_s = *value;
       }
-      ok = ok && value;
-      if (value) event.until_s = *value;
     }
     return ok;
   }
