@@ -26,12 +26,13 @@ struct TortureCommandOptions {
   std::string save_failing;
   bool no_shrink = false;
   bool check_capacity = false;
-  bool check_stalls = false;
+  bool check_stalls = true;
+  double max_recovery_s = 0.0;
   bool controller_restarts = false;
 };
 
 nlohmann::ordered_json verdict_json(const sim::SeedVerdict& verdict, const std::vector<std::string>& saved,
-                                    const sim::HostileHistoryOptions& histories) {
+                                    const sim::TortureOptions& torture) {
   nlohmann::ordered_json item;
   item["seed"] = verdict.seed;
   item["history"] = verdict.description;
@@ -40,7 +41,7 @@ nlohmann::ordered_json verdict_json(const sim::SeedVerdict& verdict, const std::
   item["events"] = verdict.events;
   item["shrunk_events"] = verdict.shrunk_events.size();
   item["shrunk_violations"] = verdict.shrunk_violations;
-  item["replay"] = sim::replay_command(verdict.seed, histories);
+  item["replay"] = sim::replay_command(verdict.seed, torture.histories, torture.checks);
   item["saved"] = saved;
   return item;
 }
@@ -55,8 +56,10 @@ void run_torture_command(const TortureCommandOptions& options) {
   torture.seeds = options.seeds;
   torture.jobs = options.jobs;
   torture.shrink = !options.no_shrink;
-  torture.check_capacity = options.check_capacity;
-  torture.check_stalls = options.check_stalls;
+  if (options.max_recovery_s < 0.0) throw InputError("--max-recovery-s: must be >= 0 (0: no budget)");
+  torture.checks.capacity = options.check_capacity;
+  torture.checks.stalls = options.check_stalls;
+  torture.checks.max_recovery_s = options.max_recovery_s;
   torture.histories.controller_restarts = options.controller_restarts;
   if (!options.save_failing.empty()) {
     std::error_code error;
@@ -88,7 +91,7 @@ void run_torture_command(const TortureCommandOptions& options) {
     auto& entry = kinds[kind];
     if (entry.first++ == 0) entry.second = verdict.seed;
     if (!people) {
-      failing.push_back(verdict_json(verdict, saved, torture.histories));
+      failing.push_back(verdict_json(verdict, saved, torture));
       return;
     }
     std::cout << fmt::format("FAIL seed {}: {}\n", verdict.seed, verdict.description);
@@ -102,7 +105,7 @@ void run_torture_command(const TortureCommandOptions& options) {
                                verdict.events,
                                verdict.shrunk_violations.empty() ? "" : verdict.shrunk_violations.front());
     }
-    std::cout << "  replay: " << sim::replay_command(verdict.seed, torture.histories) << "\n";
+    std::cout << "  replay: " << sim::replay_command(verdict.seed, torture.histories, torture.checks) << "\n";
     if (saved.size() >= 2) {
       std::cout << fmt::format("  or: revive simulate --inventory {} --scenario {}\n", saved[0],
                                saved.size() > 2 ? saved[2] : saved[1]);
@@ -176,9 +179,12 @@ void add_torture_commands(CLI::App& app) {
   torture->add_flag("--no-shrink", options->no_shrink, "Do not shrink failing histories");
   torture->add_flag("--check-capacity", options->check_capacity,
                     "Also fail a run whose hosts end over their memory (replayed from the timeline)");
-  torture->add_flag("--check-stalls", options->check_stalls,
-                    "Also fail a run where a VM ends waiting with nothing named that it waits for (known "
-                    "open: about 0.3% of seeds)");
+  torture->add_flag("--check-stalls,!--no-check-stalls", options->check_stalls,
+                    "Fail a run where a VM ends waiting with nothing named that it waits for (on by default; "
+                    "--no-check-stalls: off)");
+  torture->add_option("--max-recovery-s", options->max_recovery_s,
+                      "A recovery-time budget in seconds: fail a run where a VM runs again later than this "
+                      "after its host was lost (default 0: none)");
   torture->add_flag("--controller-restarts", options->controller_restarts,
                     "Also kill the controller at random journal points and resume a new one (histories "
                     "without drains: the evacuation engine does not resume yet)");

@@ -33,6 +33,8 @@ Controller::Controller(const model::Cloud& cloud, ControllerEnvironment environm
                        ControllerOptions options)
     : environment_(environment),
       restart_options_(options.vm_restart),
+      start_min_timeout_s_(options.executor.min_timeout_s),
+      start_timeout_factor_(options.executor.timeout_factor),
       fencer_(environment.fencer),
       ledger_(cloud, options.executor.global_max_parallel),
       availability_(cloud.hosts.size()),
@@ -125,7 +127,25 @@ void Controller::watch_restart_call(std::size_t index, std::uint32_t checks) {
   call.vm = restart.vm;
   call.host = restart.host;
   environment_.calls->in_progress(call, [this, index, checks](bool running) {
-    if (!running) return release_restart_slots(index);
+    if (halted_) return;
+    if (!running) {
+      release_restart_slots(index);
+      auto& unanswered = vm_restarts_[index];
+      if (unanswered.state == VmRestart::State::starting) {
+        // Given up on, and ended without an answer (its host is cut off from us): whether the VM runs there
+        // is unknown until a listing or a fence says.
+        unanswered.state = VmRestart::State::failed;
+        unanswered.finished_s = environment_.loop.now_s();
+        unanswered.reason = "its start got no answer (the host may be cut off): the VM may run there";
+        copies_.start_outcome_unknown(unanswered.vm, unanswered.host);
+        nlohmann::json payload{{"vm", executor_->state().vms[unanswered.vm].name},
+                               {"host", executor_->state().hosts[unanswered.host].name},
+                               {"attempt", unanswered.attempt},
+                               {"error", "no answer"}};
+        environment_.journal.append({"vm_restart_failed", payload.dump()});
+      }
+      return;
+    }
     environment_.loop.schedule_after(5.0, [this, index, checks] { watch_restart_call(index, checks + 1); });
   });
 }
@@ -276,13 +296,27 @@ void Controller::restart_in_place(std::size_t index, bool from_queue) {
   restart.state = VmRestart::State::starting;
   environment_.journal.append({"vm_restart_started", payload.dump()});
   copies_.start_issued(vm, host);
+  // A start that does not answer in time (its host cut off from us) keeps its slots until the environment
+  // says the call ended, as the executor's do; without that source, until its answer (found by revive
+  // torture --check-stalls, seed 6086: a restart on a host isolated meanwhile held its endpoint's only slot
+  // for ever).
+  auto estimate_s = environment_.estimator != nullptr
+                        ? environment_.estimator->expected_s(env::StepKind::vm_start, vm, model::kNoIndex)
+                        : 60.0;
+  environment_.loop.schedule_after(std::max(start_min_timeout_s_, start_timeout_factor_ * estimate_s),
+                                   [this, index] {
+                                     if (!halted_ && vm_restarts_[index].state == VmRestart::State::starting)
+                                       watch_restart_call(index, 0);
+                                   });
   environment_.hypervisor.start_vm(host, vm,
                                    [this, index, payload](const env::OperationResult& result) mutable {
                                      release_restart_slots(index);
                                      auto& done = vm_restarts_[index];
-                                     if (halted_ || done.state != VmRestart::State::starting)
-                                       return;  // its host failed meanwhile
+                                     if (halted_) return;
+                                     // A late answer too is where the VM runs (or does not).
                                      copies_.start_answered(done.vm, done.host, result.ok);
+                                     if (done.state != VmRestart::State::starting)
+                                       return;  // its host failed meanwhile, or it was given up on
                                      done.finished_s = environment_.loop.now_s();
                                      if (result.ok) {
                                        done.state = VmRestart::State::running;

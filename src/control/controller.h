@@ -153,6 +153,8 @@ class Controller {
 
   ControllerEnvironment environment_;
   VmRestartOptions restart_options_;
+  double start_min_timeout_s_;  // a restart's start is given up on after max(this, factor x its estimate)
+  double start_timeout_factor_;
   std::vector<VmRestart> vm_restarts_;
   bool halted_ = false;
   env::Fencer& fencer_;

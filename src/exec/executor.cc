@@ -189,6 +189,7 @@ class Executor::Impl {
       down_in_inventory_[h] = state_.hosts[h].state == model::HostState::down;
     }
     fences_.resize(hosts);
+    host_returns_.resize(hosts, 0);
     ops_by_host_.resize(hosts);
     vm_location_.resize(state_.vms.size());
     for (std::size_t v = 0; v < state_.vms.size(); ++v) vm_location_[v] = state_.vms[v].host;
@@ -285,25 +286,32 @@ class Executor::Impl {
     if (halted_ || host >= host_failed_.size() || !host_failed_[host]) return false;
     auto& fence = fences_[host];
     if (fence.state == Fence::State::done) return true;
-    // The VMs that gave up waiting for this host's proof; planned again once it is there.
+    // A fence in flight is left to answer: the fencer's manual level (fence::ManualFencer) answers it with
+    // this confirmation, and the fence is recorded as that level's.
+    if (fence.state == Fence::State::running) return true;
+    journal("host_confirmed_off", fmt::format(R"({{"host":"{}"}})", json_escape(state_.hosts[host].name)));
+    proven_off(host, 0);
+    return true;
+  }
+
+  // `host` is proven off otherwise than by the answer of its fence call in flight (an operator's word, or a
+  // fence call answered after it was given up on; `answered_attempt` names that call, 0 for none): its
+  // fence is done, and the VMs that gave up waiting for that proof are planned again.
+  void proven_off(model::HostIndex host, std::uint32_t answered_attempt) {
+    auto& fence = fences_[host];
     std::vector<std::uint32_t> waiting;
     for (std::uint32_t index = 0; index < tasks_.size(); ++index) {
       const auto& task = tasks_[index];
       if (task.state == VmState::waiting && task.waiting_for_proof && copies_->may_run_on(task.vm, host))
         waiting.push_back(index);
     }
-    // A fence in flight is left to answer: the fencer's manual level (fence::ManualFencer) answers it with
-    // this confirmation, and the fence is recorded as that level's.
-    if (fence.state == Fence::State::running) return true;
     if (fence.queued) {
       fence.queued = false;
       std::erase(fence_queue_, host);
     }
-    journal("host_confirmed_off", fmt::format(R"({{"host":"{}"}})", json_escape(state_.hosts[host].name)));
-    fence_done(host);
+    fence_done(host, answered_attempt);
     for (auto index : waiting) pending_replans_.push_back(index);
     request_process();
-    return true;
   }
 
   void on_host_returned(model::HostIndex host) {
@@ -313,6 +321,7 @@ class Executor::Impl {
     host_failed_[host] = false;
     down_in_inventory_[host] = false;  // back in service: what runs there from now on is ours again
     fences_[host] = Fence{};
+    ++host_returns_[host];
     failed_order_.erase(std::remove(failed_order_.begin(), failed_order_.end(), host), failed_order_.end());
     state_.hosts[host].state = model::HostState::up;
     journal("host_returned", fmt::format(R"({{"host":"{}"}})", json_escape(state_.hosts[host].name)));
@@ -442,6 +451,7 @@ class Executor::Impl {
         if (host == model::kNoIndex || !host_failed_[host]) continue;
         host_failed_[host] = false;
         fences_[host] = Fence{};
+        ++host_returns_[host];
         fence_begun[host] = false;
         failed_order_.erase(std::remove(failed_order_.begin(), failed_order_.end(), host),
                             failed_order_.end());
@@ -753,6 +763,22 @@ class Executor::Impl {
     for (auto& task : tasks_) {
       if (task.state != VmState::recovering) continue;
       task.reason = blocked_reason(task, task.waiting_for_proof);
+      if (getenv("REVIVE_DEBUG_STALL")) {
+        fprintf(stderr, "DBG vm %s\n", state_.vms[task.vm].name.c_str());
+        for (auto id : task.steps) {
+          auto& st = steps_[id];
+          bool hs = st.host == model::kNoIndex || ledger_->has_room(ledger_->host_starts(st.host));
+          fprintf(stderr,
+                  "  step %u kind %s host %s res %u state %d reserves %d critq %d cf %u chf %u busy %u cap "
+                  "%u copies %d hostroom %d glob %d cantake %d\n",
+                  id, std::string(env::to_string(st.kind)).c_str(),
+                  st.host == model::kNoIndex ? "-" : state_.hosts[st.host].name.c_str(), st.resource,
+                  (int)st.state, st.reserves, st.in_critical_queue, critical_future_[st.resource],
+                  st.host == model::kNoIndex ? 0 : critical_host_future_[st.host], busy(st.resource),
+                  capacity_[st.resource], copies_allow(st), hs,
+                  ledger_->global() != kNoScope && !ledger_->has_room(ledger_->global()), can_take(st));
+        }
+      }
       set_state(task, VmState::waiting);
     }
   }
@@ -865,17 +891,23 @@ class Executor::Impl {
       }
     });
     ++fences_in_flight_;
-    env_.fencer.fence(host, [this, host, attempt, timer](const env::OperationResult& result) {
+    auto returns = host_returns_[host];
+    env_.fencer.fence(host, [this, host, attempt, timer, returns](const env::OperationResult& result) {
       --fences_in_flight_;
       env_.loop.cancel(timer);
       ledger_->release(fence_scopes(), listener_);
       request_fence_dispatch();
       auto& current = fences_[host];
-      if (current.state != Fence::State::running || current.attempts != attempt) {
+      bool same_loss = returns == host_returns_[host] && host_failed_[host];
+      if (current.state != Fence::State::running || current.attempts != attempt || !same_loss) {
         // Timed out before (or confirmed by another): the call ended, which journal resume must know.
-        if (!halted_)
-          journal("fence_answered", fmt::format(R"({{"host":"{}","attempt":{},"ok":{}}})",
-                                                json_escape(state_.hosts[host].name), attempt, result.ok));
+        if (halted_) return;
+        journal("fence_answered", fmt::format(R"({{"host":"{}","attempt":{},"ok":{}}})",
+                                              json_escape(state_.hosts[host].name), attempt, result.ok));
+        // A confirmation given after the call was given up on is still the proof that the host is off (of
+        // this loss of it): without it a host whose fence always answers late would hold its VMs for ever
+        // (found by revive torture --check-stalls, seed 1872: a BMC slowed 37x).
+        if (result.ok && same_loss && current.state != Fence::State::done) proven_off(host, attempt);
         return;
       }
       if (result.ok) {
@@ -958,6 +990,7 @@ class Executor::Impl {
       return;
     }
     fence.state = Fence::State::failed;
+    release_reservations_out_of_sight();
     // No proof that the host's VMs stopped: none of them may start elsewhere.
     auto waiters = std::move(fence.waiters);
     fence.waiters.clear();
@@ -1559,11 +1592,21 @@ class Executor::Impl {
       held_[tier].push_back(id);
       return;
     }
+    bool proof_out_of_sight = false;
     if (step.kind == env::StepKind::vm_start || step.kind == env::StepKind::disk_unmap) {
-      if (!copies_allow(step)) seek_proofs(task);
+      if (!copies_allow(step)) {
+        seek_proofs(task);
+        proof_out_of_sight = !proof_in_sight(task);
+      }
     }
-    if (options_.strategy == Strategy::revive && task.priority == model::Priority::critical &&
-        !step.reserves) {
+    if (proof_out_of_sight) {
+      // A critical VM whose step waits for a proof no fence is bringing (a copy may run on a host that is cut
+      // off but not declared failed) holds no slot back with any of its steps: it could wait for ever, and
+      // the slots with it (found by revive torture --check-stalls, seed 1244: the start of a critical VM
+      // whose unmap waited so held a host's only start slot). Its steps hold them again once ready.
+      release_reservations(task);
+    } else if (options_.strategy == Strategy::revive && task.priority == model::Priority::critical &&
+               !step.reserves) {
       // A critical step ready again (a retry) holds its slot back again: else the slots held back for its
       // VM's later critical steps (its maps wait for this unmap) could block it for good.
       step.reserves = true;
@@ -1845,6 +1888,51 @@ class Executor::Impl {
 
   // For every host other than the target where the VM may run: a failed host's fence (started at its
   // failure; again if it failed for good), a listing of a live host where only a listing can tell.
+  // `task`'s steps hold no slot back any more (ready ones move to the regular queue: the dispatcher stops its
+  // scan of the critical queue at a step that cannot go).
+  void release_reservations(const Task& task) {
+    for (auto id : task.steps) {
+      auto& step = steps_[id];
+      bool queued = step.state == StepState::ready && step.in_critical_queue;
+      if (queued) queue_of(step).erase(step.queued);
+      unreserve(step);
+      if (queued) {
+        step.in_critical_queue = false;
+        queue_of(step).insert(step.queued);
+      }
+    }
+  }
+
+  // make_ready's rule again, for the critical steps already ready: those waiting for a proof that is no
+  // longer on its way (a fence gave up) hold no slot back.
+  void release_reservations_out_of_sight() {
+    std::vector<std::uint32_t> out_of_sight;
+    for (const auto& queue : critical_queues_) {
+      for (const auto& key : queue) {
+        const auto& step = steps_[key.step];
+        if (step.kind != env::StepKind::vm_start && step.kind != env::StepKind::disk_unmap) continue;
+        if (!copies_allow(step) && !proof_in_sight(tasks_[step.task])) out_of_sight.push_back(step.task);
+      }
+    }
+    for (auto task : out_of_sight) release_reservations(tasks_[task]);
+  }
+
+  // Whether every proof `task`'s start still lacks is on its way: on each host where another copy may run, a
+  // call that may start it there is unanswered, or the host is declared failed and its fence runs or waits
+  // for a slot (a listing of a host that does not answer may never come; a fence that failed is only tried
+  // again).
+  bool proof_in_sight(const Task& task) const {
+    if (task.target == model::kNoIndex) return false;
+    for (auto host : copies_->unproven_besides(task.vm, task.target)) {
+      if (copies_->pending_on(task.vm, host)) continue;  // the call's answer will tell
+      if (!host_failed_[host]) return false;
+      const auto& fence = fences_[host];
+      if (fence.state != Fence::State::running && fence.state != Fence::State::done && !fence.queued)
+        return false;
+    }
+    return true;
+  }
+
   void seek_proofs(const Task& task) {
     if (task.target == model::kNoIndex) return;
     for (auto host : copies_->unproven_besides(task.vm, task.target)) {
@@ -2270,6 +2358,9 @@ class Executor::Impl {
   std::vector<bool> down_in_inventory_;  // down before anything happened: nothing of ours runs there
   std::vector<model::HostIndex> failed_order_;
   std::vector<Fence> fences_;
+  // Per host, how often it came back from a loss: a fence call's late answer counts only for the loss it was
+  // made for.
+  std::vector<std::uint32_t> host_returns_;
   std::uint32_t fences_in_flight_ = 0;
   std::deque<model::HostIndex> fence_queue_;  // fences waiting for a slot, first come first served
   bool fence_dispatch_posted_ = false;

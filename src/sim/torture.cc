@@ -177,10 +177,10 @@ SeedVerdict verdict_from(const HostileHistory& history, const std::string& answe
 }
 
 // The child's answer: "ok" then one violation per line.
-std::function<std::string()> checking(const HostileHistory& history, bool check_capacity, bool check_stalls) {
-  return [&history, check_capacity, check_stalls] {
+std::function<std::string()> checking(const HostileHistory& history, const HistoryChecks& checks) {
+  return [&history, checks] {
     try {
-      return "ok\n" + join_lines(check_history(history, check_capacity, check_stalls));
+      return "ok\n" + join_lines(check_history(history, checks));
     } catch (const std::exception& e) {
       // An engine that throws is that seed's crash, named by what it threw.
       return "threw: " + std::string(e.what()) + "\n";
@@ -219,8 +219,7 @@ std::string violation_kind(const std::string& violation) {
   return kind;
 }
 
-std::vector<std::string> check_history(const HostileHistory& history, bool check_capacity,
-                                       bool check_stalls) {
+std::vector<std::string> check_history(const HostileHistory& history, const HistoryChecks& checks) {
   SimulationOptions options;
   options.strategy = exec::Strategy::revive;
   std::vector<std::string> placement_violations;
@@ -235,10 +234,23 @@ std::vector<std::string> check_history(const HostileHistory& history, bool check
   auto result = run_simulation(history.cloud, history.scenario, options);
   auto violations = result.violations;
   violations.insert(violations.end(), placement_violations.begin(), placement_violations.end());
-  if (check_capacity) {
+  if (checks.capacity) {
     for (auto& violation : hosts_over_capacity(history, result)) violations.push_back(std::move(violation));
   }
-  if (check_stalls) {
+  if (checks.max_recovery_s > 0.0) {
+    for (const auto& vm : result.vms) {
+      if (vm.state != exec::VmState::running) continue;
+      auto lost = std::find_if(result.lost_hosts.begin(), result.lost_hosts.end(),
+                               [&](const LostHostReport& host) { return host.host == vm.from; });
+      if (lost == result.lost_hosts.end()) continue;
+      auto took_s = vm.ready_s - result.first_event_s - lost->lost_at_s;
+      if (took_s > checks.max_recovery_s)
+        violations.push_back(fmt::format("{} ran again {:.1f} s after {} was lost, over the budget of {:g} s",
+                                         history.cloud.vms[vm.vm].name, took_s, lost->name,
+                                         checks.max_recovery_s));
+    }
+  }
+  if (checks.stalls) {
     for (const auto& vm : result.vms) {
       if (vm.state == exec::VmState::waiting && vm.reason == "recovery did not complete")
         violations.push_back(fmt::format("{}'s recovery stalled: nothing it waits for is missing",
@@ -248,8 +260,8 @@ std::vector<std::string> check_history(const HostileHistory& history, bool check
   return violations;
 }
 
-SeedVerdict run_history_isolated(const HostileHistory& history, bool check_capacity, bool check_stalls) {
-  auto child = spawn(checking(history, check_capacity, check_stalls));
+SeedVerdict run_history_isolated(const HostileHistory& history, const HistoryChecks& checks) {
+  auto child = spawn(checking(history, checks));
   std::string crash;
   auto answer = collect(child, crash);
   return verdict_from(history, answer, std::move(crash));
@@ -261,14 +273,13 @@ HostileHistory with_events(const HostileHistory& history, std::vector<ScenarioEv
   return copy;
 }
 
-void shrink_failure(const HostileHistory& history, SeedVerdict& verdict, bool check_capacity,
-                    bool check_stalls) {
+void shrink_failure(const HostileHistory& history, SeedVerdict& verdict, const HistoryChecks& checks) {
   if (!verdict.failed()) return;
   auto kind = failure_kind(verdict);
   std::vector<ScenarioEvent> events = history.scenario.events;
   std::vector<std::string> last_violations = verdict.violations;
   auto still_fails = [&](const std::vector<ScenarioEvent>& candidate) {
-    auto outcome = run_history_isolated(with_events(history, candidate), check_capacity, check_stalls);
+    auto outcome = run_history_isolated(with_events(history, candidate), checks);
     if (!shows(outcome, kind)) return false;
     last_violations = outcome.crash.empty() ? outcome.violations
                                             : std::vector<std::string>{"the run crashed: " + outcome.crash};
@@ -309,9 +320,14 @@ void shrink_failure(const HostileHistory& history, SeedVerdict& verdict, bool ch
   verdict.shrunk_violations = last_violations;
 }
 
-std::string replay_command(std::uint64_t seed, const HostileHistoryOptions& histories) {
-  return fmt::format("revive torture --seeds 1 --first-seed {}{}", seed,
-                     histories.controller_restarts ? " --controller-restarts" : "");
+std::string replay_command(std::uint64_t seed, const HostileHistoryOptions& histories,
+                           const HistoryChecks& checks) {
+  std::string command = fmt::format("revive torture --seeds 1 --first-seed {}", seed);
+  if (histories.controller_restarts) command += " --controller-restarts";
+  if (checks.capacity) command += " --check-capacity";
+  if (!checks.stalls) command += " --no-check-stalls";
+  if (checks.max_recovery_s > 0.0) command += fmt::format(" --max-recovery-s {:g}", checks.max_recovery_s);
+  return command;
 }
 
 std::vector<std::string> save_history(const HostileHistory& history, const SeedVerdict& verdict,
@@ -368,7 +384,7 @@ TortureReport run_torture(const TortureOptions& options,
   while (next_seed < end || !running.empty()) {
     while (next_seed < end && running.size() < jobs) {
       auto history = std::make_unique<HostileHistory>(make_hostile_history(next_seed, options.histories));
-      auto child = spawn(checking(*history, options.check_capacity, options.check_stalls));
+      auto child = spawn(checking(*history, options.checks));
       running.push_back({next_seed, std::move(history), child});
       ++next_seed;
     }
@@ -378,8 +394,7 @@ TortureReport run_torture(const TortureOptions& options,
     std::string crash;
     auto answer = collect(oldest.child, crash);
     auto verdict = verdict_from(*oldest.history, answer, std::move(crash));
-    if (verdict.failed() && options.shrink)
-      shrink_failure(*oldest.history, verdict, options.check_capacity, options.check_stalls);
+    if (verdict.failed() && options.shrink) shrink_failure(*oldest.history, verdict, options.checks);
     done.emplace(oldest.seed, std::move(verdict));
     hand_out();
   }

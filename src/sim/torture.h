@@ -26,17 +26,26 @@
 
 namespace revive::sim {
 
+// What a run is checked for beyond the simulator's own invariants (every check fails a seed).
+struct HistoryChecks {
+  // Hosts that end holding more VM memory than they have (replayed from the timeline; the two engines plan
+  // with one shared capacity view, exec/host_availability.h ReservedRoom).
+  bool capacity = false;
+  // A VM whose recovery stalled: it ends waiting with nothing named that it waits for (finalize's catch-all
+  // "recovery did not complete").
+  bool stalls = true;
+  // A recovery-time budget (seconds, 0: none): a VM restarted later than this after its host was lost fails
+  // the seed. Hostile histories slow steps many times over, so a budget finds where no schedule meets an
+  // SLA, not only bugs.
+  double max_recovery_s = 0.0;
+};
+
 struct TortureOptions {
   std::uint64_t first_seed = 1;
   std::uint64_t seeds = 100;
   unsigned jobs = 1;
   bool shrink = true;  // shrink each failing history to a minimal one
-  // Also fail a run whose hosts end holding more VM memory than they have (replayed from the timeline; the
-  // two engines plan with one shared capacity view, exec/host_availability.h ReservedRoom).
-  bool check_capacity = false;
-  // Also fail a run where a VM's recovery stalled (check_history). Off by default: known open, about 0.3% of
-  // seeds (a critical VM waiting for a proof that never comes keeps holding back slots of its target).
-  bool check_stalls = false;
+  HistoryChecks checks;
   HostileHistoryOptions histories;  // controller restarts (histories without drains only)
 };
 
@@ -59,20 +68,16 @@ struct TortureReport {
   double wall_s = 0.0;
 };
 
-// The invariants broken by one history (empty when it keeps all of them), in this process.
-// `check_stalls`: also fail a run where a VM ends waiting with nothing named that it waits for (finalize's
-// catch-all "recovery did not complete": its steps stalled).
-std::vector<std::string> check_history(const HostileHistory& history, bool check_capacity = false,
-                                       bool check_stalls = false);
+// The invariants broken by one history (empty when it keeps all of them) and what `checks` adds, in this
+// process.
+std::vector<std::string> check_history(const HostileHistory& history, const HistoryChecks& checks = {});
 
 // check_history in a child process; a crash is a failure of its own (SeedVerdict::crash).
-SeedVerdict run_history_isolated(const HostileHistory& history, bool check_capacity = false,
-                                 bool check_stalls = false);
+SeedVerdict run_history_isolated(const HostileHistory& history, const HistoryChecks& checks = {});
 
 // Delta debugging (ddmin) over the history's events: the smallest subset found that still breaks an
 // invariant of the same kind as `verdict`'s first one (or crashes the same way). Fills shrunk_*.
-void shrink_failure(const HostileHistory& history, SeedVerdict& verdict, bool check_capacity = false,
-                    bool check_stalls = false);
+void shrink_failure(const HostileHistory& history, SeedVerdict& verdict, const HistoryChecks& checks = {});
 
 // Runs seeds [first_seed, first_seed + seeds); `on_verdict` (optional) sees every verdict, in seed order,
 // failing ones after shrinking.
@@ -83,8 +88,9 @@ TortureReport run_torture(const TortureOptions& options,
 // compare equal.
 std::string violation_kind(const std::string& violation);
 
-// The command that replays one seed exactly (with the histories' options it was made with).
-std::string replay_command(std::uint64_t seed, const HostileHistoryOptions& histories = {});
+// The command that replays one seed exactly (with the histories' options it was made with, and the checks).
+std::string replay_command(std::uint64_t seed, const HostileHistoryOptions& histories = {},
+                           const HistoryChecks& checks = {});
 
 // `history` with only `events` (for writing a shrunk history).
 HostileHistory with_events(const HostileHistory& history, std::vector<ScenarioEvent> events);

@@ -170,27 +170,31 @@ TEST(HostileHistory, ControllerRestartsOnlyWhenAskedAndNeverWithDrains) {
 }
 
 // A failing history shrinks to fewer events that still fail the same way, and a seed's verdict is the same in
-// a child and in this process. The failing histories: seeds known to break an invariant still, with stalls
-// checked (the known-open stalls: 1244, 1617, ...), else any of 1..400.
+// a child and in this process. The failures: a recovery-time budget of 60 s, which a history with a crash and
+// a slowed or failing step breaks (the first such of seeds 1..400).
 TEST(Torture, ShrinksAFailingHistoryToFewerEventsThatStillFail) {
-  std::vector<std::uint64_t> seeds{1244, 1617};
-  for (std::uint64_t seed = 1; seed <= 400; ++seed) seeds.push_back(seed);
-  for (auto seed : seeds) {
+  HistoryChecks checks;
+  checks.capacity = true;
+  checks.max_recovery_s = 60.0;
+  for (std::uint64_t seed = 1; seed <= 400; ++seed) {
     auto history = make_hostile_history(seed);
-    auto verdict = run_history_isolated(history, true, true);
+    auto verdict = run_history_isolated(history, checks);
     if (!verdict.failed() || history.scenario.events.size() < 3) continue;
-    EXPECT_EQ(verdict.violations, check_history(history, true, true)) << seed;
-    shrink_failure(history, verdict, true, true);
+    EXPECT_NE(verdict.violations.front().find("over the budget of 60 s"), std::string::npos)
+        << verdict.violations.front();
+    EXPECT_EQ(verdict.violations, check_history(history, checks)) << seed;
+    EXPECT_TRUE(check_history(history).empty()) << seed << ": fails without the budget too";
+    shrink_failure(history, verdict, checks);
     ASSERT_FALSE(verdict.shrunk_events.empty()) << seed;
     EXPECT_LT(verdict.shrunk_events.size(), history.scenario.events.size()) << seed;
-    auto again = check_history(with_events(history, verdict.shrunk_events), true, true);
+    auto again = check_history(with_events(history, verdict.shrunk_events), checks);
     auto kind = violation_kind(verdict.violations.front());
     EXPECT_TRUE(std::any_of(again.begin(), again.end(),
                             [&](const std::string& violation) { return violation_kind(violation) == kind; }))
         << seed << ": " << kind;
     return;
   }
-  GTEST_SKIP() << "no seed of 1244, 1617, 1..400 stalls any more: give this test another failure";
+  ADD_FAILURE() << "no seed of 1..400 breaks a recovery-time budget of 60 s";
 }
 
 // Seeds run with several jobs give the verdicts of seeds run one at a time, in seed order.
@@ -198,8 +202,8 @@ TEST(Torture, JobsDoNotChangeTheVerdicts) {
   TortureOptions options;
   options.first_seed = 11;
   options.seeds = 12;
-  options.check_capacity = true;
-  options.check_stalls = true;  // so that some may fail
+  options.checks.capacity = true;
+  options.checks.max_recovery_s = 300.0;  // so that some fail
   options.shrink = false;
   std::vector<std::pair<std::uint64_t, std::vector<std::string>>> alone, together;
   options.jobs = 1;
@@ -243,7 +247,10 @@ void expect_no_violation(bool check_capacity, bool controller_restarts = false, 
   options.first_seed = from_environment("REVIVE_HOSTILE_FIRST_SEED", first);
   options.seeds = from_environment("REVIVE_HOSTILE_SEEDS", count);
   options.jobs = static_cast<unsigned>(from_environment("REVIVE_HOSTILE_JOBS", 2));
-  options.check_capacity = check_capacity;
+  options.checks.capacity = check_capacity;
+  // A resumed controller still leaves some recoveries stalled (about 0.1% of histories with controller
+  // restarts: docs/RELIABILITY.md); the histories without restarts are checked for stalls.
+  options.checks.stalls = !controller_restarts;
   options.shrink = true;
   std::map<std::string, std::pair<int, std::uint64_t>> kinds;  // kind -> (seeds with it, first such seed)
   auto report = run_torture(options, [&](const SeedVerdict& verdict) {
