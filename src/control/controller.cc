@@ -108,25 +108,23 @@ void Controller::host_failed(model::HostIndex host) {
     restart.state = VmRestart::State::failed;
     restart.finished_s = environment_.loop.now_s();
     restart.reason = "its host failed: recovered with the host's other VMs";
-    watch_restart_call(index, 0);
+    watch_restart_call(index);
   }
   evacuator_->on_host_failed(
       host);  // a cold move onto it acts no more: the executor owns what is homed there
   executor_->on_host_failed(host);
 }
 
-void Controller::watch_restart_call(std::size_t index, std::uint32_t checks) {
+void Controller::watch_restart_call(std::size_t index) {
   if (halted_ || environment_.calls == nullptr || index >= restart_holds_slots_.size() ||
       !restart_holds_slots_[index])
-    return;                                  // released at its answer
-  constexpr std::uint32_t kMaxChecks = 720;  // an hour: then it is taken as ended
-  if (checks >= kMaxChecks) return release_restart_slots(index);
+    return;  // released at its answer
   const auto& restart = vm_restarts_[index];
   env::Call call;
   call.kind = env::StepKind::vm_start;
   call.vm = restart.vm;
   call.host = restart.host;
-  environment_.calls->in_progress(call, [this, index, checks](bool running) {
+  environment_.calls->in_progress(call, [this, index](bool running) {
     if (halted_) return;
     if (!running) {
       release_restart_slots(index);
@@ -146,7 +144,7 @@ void Controller::watch_restart_call(std::size_t index, std::uint32_t checks) {
       }
       return;
     }
-    environment_.loop.schedule_after(5.0, [this, index, checks] { watch_restart_call(index, checks + 1); });
+    environment_.loop.schedule_after(5.0, [this, index] { watch_restart_call(index); });
   });
 }
 
@@ -306,7 +304,7 @@ void Controller::restart_in_place(std::size_t index, bool from_queue) {
   environment_.loop.schedule_after(std::max(start_min_timeout_s_, start_timeout_factor_ * estimate_s),
                                    [this, index] {
                                      if (!halted_ && vm_restarts_[index].state == VmRestart::State::starting)
-                                       watch_restart_call(index, 0);
+                                       watch_restart_call(index);
                                    });
   environment_.hypervisor.start_vm(host, vm,
                                    [this, index, payload](const env::OperationResult& result) mutable {

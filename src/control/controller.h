@@ -169,9 +169,9 @@ class Controller {
   std::vector<bool> restart_holds_slots_;  // by vm_restarts_ index: its start's slots not yet given back
   void release_restart_slots(std::size_t restart);
   // A restart whose host failed with its start in flight: its slots are given back once the environment
-  // says the call ended (CallsInProgress), checked every 5 s for up to an hour; without that source, at its
-  // answer.
-  void watch_restart_call(std::size_t restart, std::uint32_t checks);
+  // says the call ended (CallsInProgress), checked every 5 s (as the executor's unanswered calls: a call
+  // slowed many times over may run for hours); without that source, at its answer.
+  void watch_restart_call(std::size_t restart);
   std::deque<std::size_t> restart_queue_;  // restarts (vm_restarts_ indices) waiting for slots, in order
   bool restart_dispatch_posted_ = false;
 };

@@ -138,7 +138,8 @@ TEST(TortureCli, TheHistoriesTheCampaignFoundBugsWithRunWithoutAViolation) {
 // - 1872: a fence that always answered after its timeout (a BMC slowed 37x) never counted: its late
 //   confirmation is the proof;
 // - 6086: a restart in place on a host isolated meanwhile held its endpoint's only slot for ever: its start
-//   times out and keeps the slot only while the world says the call runs;
+//   times out and keeps the slot only while the world says the call runs; 5766 (restarts): ... for as long as
+//   it runs, however long (it was let go after an hour, while a start slowed 13x still ran);
 // - 8569 (restarts): a verdict given to the dead controller re-armed the crash: two live controllers;
 // - 6588 (restarts): a dead controller's slowed disk map landed after the new one's unmap of the disk.
 TEST(TortureCli, TheSeedsOfTheLimitAndResumeFixesPass) {
@@ -154,6 +155,7 @@ TEST(TortureCli, TheSeedsOfTheLimitAndResumeFixesPass) {
                                                         {"1872", "--check-stalls"},
                                                         {"2213", "--check-stalls"},
                                                         {"6086", "--check-stalls"},
+                                                        {"5766", "--controller-restarts"},
                                                         {"8569", "--controller-restarts"},
                                                         {"6588", "--controller-restarts"}}) {
     auto run = run_cli(
