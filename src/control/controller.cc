@@ -1,6 +1,8 @@
 #include "control/controller.h"
 
 #include <algorithm>
+#include <list>
+#include <memory>
 
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
@@ -9,7 +11,95 @@ namespace revive::control {
 
 namespace {
 constexpr int kRestartRank = exec::ResourceLedger::kRecoveryRank - 1;
+constexpr int kCallSlotsRank = kRestartRank - 1;
 }  // namespace
+
+// The ledger's slots for calls of others (env::OperationSlots): each call's scopes, granted in order of
+// asking as the ledger frees them.
+class Controller::CallSlots final : public env::OperationSlots {
+ public:
+  explicit CallSlots(Controller& controller) : controller_(controller) {
+    listener_ = controller_.ledger_.add_listener(kCallSlotsRank, [this](std::span<const exec::ScopeId>) {
+      if (waiting_.empty() || posted_) return;
+      posted_ = true;
+      controller_.environment_.loop.post([this] { grant(); });
+    });
+  }
+
+  ~CallSlots() override {
+    *alive_ = false;  // a call answering later releases nothing
+    controller_.ledger_.remove_listener(listener_);
+  }
+
+  void acquire(const env::Call& call, std::function<void(Release)> granted) override {
+    waiting_.push_back({scopes_of(call), std::move(granted)});
+    grant();
+  }
+
+ private:
+  exec::ScopeSet scopes_of(const env::Call& call) const {
+    const auto& state = controller_.executor_->state();
+    auto& ledger = controller_.ledger_;
+    exec::ScopeSet scopes;
+    switch (call.kind) {
+      case env::StepKind::disk_map:
+      case env::StepKind::disk_unmap:
+        if (call.disk < state.disks.size()) scopes.add(ledger.array(state.disks[call.disk].array));
+        break;
+      case env::StepKind::net_config:
+        if (call.host < state.hosts.size())
+          scopes.add(ledger.network_switch(state.hosts[call.host].network_switch));
+        break;
+      case env::StepKind::fence:
+        scopes.add(ledger.fences());
+        break;
+      default:  // starts, stops, migrations: the host's management endpoint
+        if (call.host < state.hosts.size()) scopes.add(ledger.endpoint(state.hosts[call.host].endpoint));
+        if (call.kind == env::StepKind::vm_start && call.host < state.hosts.size())
+          scopes.add(ledger.host_starts(call.host));
+        break;
+    }
+    scopes.add(ledger.global());
+    return scopes;
+  }
+
+  // Grants what fits, oldest first; a call that does not fit does not hold back the others (its scopes
+  // differ), since each is one operation.
+  void grant() {
+    posted_ = false;
+    for (auto it = waiting_.begin(); it != waiting_.end();) {
+      if (controller_.halted_) return;
+      if (!controller_.ledger_.try_acquire(it->scopes, listener_)) {
+        ++it;
+        continue;
+      }
+      auto scopes = it->scopes;
+      auto granted = std::move(it->granted);
+      it = waiting_.erase(it);
+      auto released = std::make_shared<bool>(false);
+      granted([this, scopes, released, alive = alive_] {
+        if (*released || !*alive) return;
+        *released = true;
+        controller_.ledger_.release(scopes, listener_);
+      });
+    }
+  }
+
+  struct Waiting {
+    exec::ScopeSet scopes;
+    std::function<void(Release)> granted;
+  };
+  Controller& controller_;
+  exec::ResourceLedger::ListenerId listener_ = 0;
+  std::list<Waiting> waiting_;
+  bool posted_ = false;
+  std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
+};
+
+env::OperationSlots& Controller::operation_slots() {
+  if (!call_slots_) call_slots_ = std::make_unique<CallSlots>(*this);
+  return *call_slots_;
+}
 
 std::string_view to_string(VmRestart::State state) {
   switch (state) {

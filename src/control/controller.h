@@ -23,6 +23,7 @@
 #include "env/fencer.h"
 #include "env/hypervisor.h"
 #include "env/journal.h"
+#include "env/operation_slots.h"
 #include "env/step.h"
 #include "env/storage.h"
 #include "exec/evacuation.h"
@@ -136,6 +137,9 @@ class Controller {
   const exec::HostAvailability& availability() const { return availability_; }
   const exec::VmCopies& copies() const { return copies_; }
   const exec::ResourceLedger& ledger() const { return ledger_; }
+  // Slots for calls made outside the engines (a fence level's unmaps): counted in the same ledger, ranked
+  // before the restarts in place and recovery, first come first served among themselves.
+  env::OperationSlots& operation_slots();
   // Every VM-level restart decided so far, oldest first.
   const std::vector<VmRestart>& vm_restarts() const { return vm_restarts_; }
 
@@ -172,6 +176,8 @@ class Controller {
   // says the call ended (CallsInProgress), checked every 5 s (as the executor's unanswered calls: a call
   // slowed many times over may run for hours); without that source, at its answer.
   void watch_restart_call(std::size_t restart);
+  class CallSlots;
+  std::unique_ptr<CallSlots> call_slots_;
   std::deque<std::size_t> restart_queue_;  // restarts (vm_restarts_ indices) waiting for slots, in order
   bool restart_dispatch_posted_ = false;
 };

@@ -569,10 +569,13 @@ class Daemon::Engine {
     fence::LeaseSettings lease;
     lease.lease_ttl_s = config_.detector.lease_ttl_s;
     lease_ = std::make_unique<fence::LeaseFencer>(loop_, *monitor_, lease);
+    fence_call_slots_ = std::make_unique<ControllerCallSlots>(controller_);
     storage_fencer_ = std::make_unique<fence::StorageFencer>(
-        loop_, *gated_storage_, inventory_, [this](model::HostIndex host) {
+        loop_, *gated_storage_, inventory_,
+        [this](model::HostIndex host) {
           return controller_ ? controller_->copies().vms_on(host) : std::vector<model::VmIndex>{};
-        });
+        },
+        fence_call_slots_.get());
     chain_->add_level("ipmi", *ipmi_);
     chain_->add_level("fence-agent", *fence_agent_);
     chain_->add_level("manual", *manual_);
@@ -1931,6 +1934,21 @@ class Daemon::Engine {
   std::unique_ptr<drivers::FenceAgentFencer> fence_agent_;
   std::unique_ptr<fence::ManualFencer> manual_;
   std::unique_ptr<fence::LeaseFencer> lease_;
+  // The storage level's unmaps count in the ledger of whichever controller runs (issue 9: every operation
+  // against every limit).
+  class ControllerCallSlots final : public env::OperationSlots {
+   public:
+    explicit ControllerCallSlots(std::unique_ptr<control::Controller>& controller)
+        : controller_(controller) {}
+    void acquire(const env::Call& call, std::function<void(Release)> granted) override {
+      if (!controller_) return granted([] {});
+      controller_->operation_slots().acquire(call, std::move(granted));
+    }
+
+   private:
+    std::unique_ptr<control::Controller>& controller_;
+  };
+  std::unique_ptr<ControllerCallSlots> fence_call_slots_;
   std::unique_ptr<fence::StorageFencer> storage_fencer_;
   std::unique_ptr<fence::FenceChain> chain_;
   std::unique_ptr<GatedFencer> gated_fencer_;

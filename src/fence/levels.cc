@@ -17,8 +17,8 @@ void post_unknown(env::EventLoop& loop, StatusDone done) {
 // ---------------------------------------------------------------------------------------------- storage
 
 StorageFencer::StorageFencer(env::EventLoop& loop, env::Storage& storage, const model::Cloud& cloud,
-                             VmsOnHost vms_on_host)
-    : loop_(loop), storage_(storage), cloud_(cloud), vms_on_host_(std::move(vms_on_host)) {}
+                             VmsOnHost vms_on_host, env::OperationSlots* slots)
+    : loop_(loop), storage_(storage), cloud_(cloud), vms_on_host_(std::move(vms_on_host)), slots_(slots) {}
 
 void StorageFencer::fence(model::HostIndex host, env::Completion done) {
   std::vector<model::VmIndex> vms;
@@ -71,22 +71,38 @@ void StorageFencer::fence(model::HostIndex host, env::Completion done) {
   for (auto& [array, disks] : by_array) {
     std::string array_name = array < cloud_.arrays.size() ? cloud_.arrays[array].name : std::to_string(array);
     // Called once per disk.
-    storage_.unmap_disks(array, host, disks,
-                         [this, join, array_name](model::DiskIndex disk, const env::OperationResult& result) {
-                           if (!result.ok) {
-                             if (!join->errors.empty()) join->errors += "; ";
-                             std::string disk_name =
-                                 disk < cloud_.disks.size() ? cloud_.disks[disk].name : std::to_string(disk);
-                             join->errors += "unmap " + disk_name + " on " + array_name + ": " + result.error;
-                             join->permanent = join->permanent && result.permanent;
-                           }
-                           if (--join->remaining > 0) return;
-                           if (join->errors.empty()) {
-                             join->done(env::OperationResult::success());
-                           } else {
-                             join->done(env::OperationResult::failure(join->errors, join->permanent));
-                           }
-                         });
+    auto answered = [this, join, array_name](model::DiskIndex disk, const env::OperationResult& result) {
+      if (!result.ok) {
+        if (!join->errors.empty()) join->errors += "; ";
+        std::string disk_name = disk < cloud_.disks.size() ? cloud_.disks[disk].name : std::to_string(disk);
+        join->errors += "unmap " + disk_name + " on " + array_name + ": " + result.error;
+        join->permanent = join->permanent && result.permanent;
+      }
+      if (--join->remaining > 0) return;
+      if (join->errors.empty()) {
+        join->done(env::OperationResult::success());
+      } else {
+        join->done(env::OperationResult::failure(join->errors, join->permanent));
+      }
+    };
+    if (slots_ == nullptr) {
+      storage_.unmap_disks(array, host, disks, answered);
+      continue;
+    }
+    for (auto disk : disks) {
+      env::Call call;
+      call.kind = env::StepKind::disk_unmap;
+      call.host = host;
+      call.disk = disk;
+      slots_->acquire(call, [this, array, host, disk, answered](env::OperationSlots::Release release) {
+        storage_.unmap_disks(
+            array, host, {disk},
+            [answered, release](model::DiskIndex unmapped, const env::OperationResult& result) {
+              release();
+              answered(unmapped, result);
+            });
+      });
+    }
   }
 }
 
@@ -96,8 +112,9 @@ void StorageFencer::power_status(model::HostIndex, StatusDone done) {
 
 // ------------------------------------------------------------------------------------------- hypervisor
 
-HypervisorFencer::HypervisorFencer(env::EventLoop& loop, env::Hypervisor& hypervisor)
-    : loop_(loop), hypervisor_(hypervisor) {}
+HypervisorFencer::HypervisorFencer(env::EventLoop& loop, env::Hypervisor& hypervisor,
+                                   env::OperationSlots* slots)
+    : loop_(loop), hypervisor_(hypervisor), slots_(slots) {}
 
 void HypervisorFencer::fence(model::HostIndex host, env::Completion done) {
   hypervisor_.list_running(
@@ -112,11 +129,23 @@ void HypervisorFencer::fence(model::HostIndex host, env::Completion done) {
         }
         auto remaining = std::make_shared<std::size_t>(running.size());
         for (model::VmIndex vm : running) {
-          hypervisor_.stop_vm(host, vm, /*graceful=*/false,
-                              [this, host, done, remaining](const env::OperationResult&) {
-                                // Individual results do not matter: the listing below is the proof.
-                                if (--*remaining == 0) verify(host, done);
-                              });
+          auto destroy = [this, host, vm, done, remaining](env::OperationSlots::Release release) {
+            hypervisor_.stop_vm(host, vm, /*graceful=*/false,
+                                [this, host, done, remaining, release](const env::OperationResult&) {
+                                  release();
+                                  // Individual results do not matter: the listing below is the proof.
+                                  if (--*remaining == 0) verify(host, done);
+                                });
+          };
+          if (slots_ == nullptr) {
+            destroy([] {});
+            continue;
+          }
+          env::Call call;
+          call.kind = env::StepKind::vm_stop;
+          call.vm = vm;
+          call.host = host;
+          slots_->acquire(call, destroy);
         }
       });
 }

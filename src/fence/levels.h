@@ -14,6 +14,7 @@
 #include "env/event_loop.h"
 #include "env/fencer.h"
 #include "env/hypervisor.h"
+#include "env/operation_slots.h"
 #include "env/storage.h"
 #include "fence/liveness.h"
 #include "model/cloud.h"
@@ -32,10 +33,12 @@ using VmsOnHost = std::function<std::vector<model::VmIndex>(model::HostIndex)>;
 // disk ("storage fencing cannot stop diskless VM X": a VM without disks keeps running with no storage), and
 // when no VM may run there (nothing to unmap proves nothing about the host). Succeeds only when every unmap
 // succeeded (the old copies can no longer write). `cloud` gives the disks of each VM and the names.
+// With `slots` (optional), each unmap is one call of one disk, issued once its slots (the disk's array and
+// the global limit) are granted: the level's calls count against the limits the engines keep.
 class StorageFencer final : public env::Fencer {
  public:
-  StorageFencer(env::EventLoop& loop, env::Storage& storage, const model::Cloud& cloud,
-                VmsOnHost vms_on_host);
+  StorageFencer(env::EventLoop& loop, env::Storage& storage, const model::Cloud& cloud, VmsOnHost vms_on_host,
+                env::OperationSlots* slots = nullptr);
   void fence(model::HostIndex host, env::Completion done) override;
   void power_status(model::HostIndex host,
                     std::function<void(const env::OperationResult&, env::PowerState)> done) override;
@@ -45,6 +48,7 @@ class StorageFencer final : public env::Fencer {
   env::Storage& storage_;
   const model::Cloud& cloud_;
   VmsOnHost vms_on_host_;
+  env::OperationSlots* slots_;
 };
 
 // Hypervisor destroy: for a host that is reachable but declared bad. Destroys (not shuts down) every VM the
@@ -55,7 +59,9 @@ class StorageFencer final : public env::Fencer {
 // host must not autostart VMs).
 class HypervisorFencer final : public env::Fencer {
  public:
-  HypervisorFencer(env::EventLoop& loop, env::Hypervisor& hypervisor);
+  // With `slots` (optional), each destroy is issued once its slots (the host's endpoint, the global limit)
+  // are granted.
+  HypervisorFencer(env::EventLoop& loop, env::Hypervisor& hypervisor, env::OperationSlots* slots = nullptr);
   void fence(model::HostIndex host, env::Completion done) override;
   void power_status(model::HostIndex host,
                     std::function<void(const env::OperationResult&, env::PowerState)> done) override;
@@ -64,6 +70,7 @@ class HypervisorFencer final : public env::Fencer {
   void verify(model::HostIndex host, env::Completion done);
   env::EventLoop& loop_;
   env::Hypervisor& hypervisor_;
+  env::OperationSlots* slots_;
 };
 
 // Lease expiry: the agent self-fences (watchdog device, self-fence command) within watchdog_s once it has
