@@ -27,6 +27,8 @@ constexpr std::size_t kImprovementWork = 4096;
 constexpr std::size_t kSpreadMaxWaiting = 256;
 // ... and stops after this many VMs tried (each try is one host search).
 constexpr std::size_t kSpreadWork = 65536;
+// How many VMs ahead of the one being placed the next one's state is prefetched.
+constexpr std::size_t kPrefetchAhead = 2;
 
 std::string gib(double memory_mib) {
   return fmt::format("{:.1f} GiB", memory_mib / 1024.0);
@@ -90,14 +92,13 @@ std::vector<Priority> effective_priorities(const model::Cloud& cloud) {
 PlacementEngine::PlacementEngine(const model::Cloud& cloud)
     : cloud_(cloud), effective_(plan::effective_priorities(cloud)), depth_(dependency_depths(cloud)) {
   const std::size_t host_count = cloud.hosts.size();
-  cpu_used_.assign(host_count, 0.0);
-  memory_used_.assign(host_count, 0.0);
-  cpu_capacity_.resize(host_count);
-  memory_capacity_.resize(host_count);
+  room_.assign(host_count, HostRoom{});
   role_.resize(host_count);
   hosts_by_array_.resize(cloud.arrays.size());
   hosts_by_endpoint_.resize(cloud.endpoints.size());
+  endpoint_of_.resize(host_count);
   for (HostIndex h = 0; h < host_count; ++h) {
+    endpoint_of_[h] = cloud.hosts[h].endpoint;
     for (auto array : cloud.hosts[h].arrays) hosts_by_array_[array].push_back(h);
     if (cloud.hosts[h].endpoint < cloud.endpoints.size())
       hosts_by_endpoint_[cloud.hosts[h].endpoint].push_back(h);
@@ -109,10 +110,10 @@ PlacementEngine::PlacementEngine(const model::Cloud& cloud)
     smallest_endpoint_limit_ = std::min(smallest_endpoint_limit_, endpoint_limit(e));
   double cpu_total = 0, memory_total = 0;
   for (HostIndex h = 0; h < host_count; ++h) {
-    cpu_capacity_[h] = cloud.usable_cpus(h);
-    memory_capacity_[h] = cloud.usable_memory_mib(h);
-    cpu_total += cpu_capacity_[h];
-    memory_total += memory_capacity_[h];
+    room_[h].cpu_capacity = cloud.usable_cpus(h);
+    room_[h].memory_capacity = cloud.usable_memory_mib(h);
+    cpu_total += room_[h].cpu_capacity;
+    memory_total += room_[h].memory_capacity;
     role_[h] = cloud.hosts[h].state == model::HostState::up ? HostRole::available : HostRole::not_up;
   }
   if (host_count > 0) {
@@ -138,8 +139,8 @@ PlacementEngine::PlacementEngine(const model::Cloud& cloud)
     location_[v] = host;
     if (host >= host_count) continue;
     residents_[host].push_back(v);
-    cpu_used_[host] += cloud.vms[v].cpus;
-    memory_used_[host] += static_cast<double>(cloud.vms[v].memory_mib);
+    room_[host].cpu_used += cloud.vms[v].cpus;
+    room_[host].memory_used += static_cast<double>(cloud.vms[v].memory_mib);
   }
   slot_.resize(cloud.vms.size());
   cpus_.resize(cloud.vms.size());
@@ -162,7 +163,6 @@ PlacementEngine::PlacementEngine(const model::Cloud& cloud)
   for (VmIndex v = 0; v < cloud.vms.size(); ++v) size_[v] = vm_size(v);
   order_hosts();
   blocked_.assign(host_count, 0);
-  spread_moved_.assign(cloud.vms.size(), 0);
   endpoint_starts_.assign(cloud.endpoints.size(), 0.0);
   movable_.resize(cloud.endpoints.size());
   host_starts_.assign(host_count, 0.0);
@@ -219,19 +219,20 @@ void PlacementEngine::order_hosts() {
 void PlacementEngine::refresh_host(HostIndex host) {
   const bool usable = role_[host] == HostRole::available && !blocked_[host];
   (spare_[host] ? spare_tree_ : regular_tree_)
-      .set(position_[host], host, usable, load_of(host), cpu_capacity_[host] - cpu_used_[host],
-           memory_capacity_[host] - memory_used_[host]);
+      .set(position_[host], host, usable, load_of(host), room_[host].cpu_capacity - room_[host].cpu_used,
+           room_[host].memory_capacity - room_[host].memory_used);
 }
 
 double PlacementEngine::load_of(HostIndex host) const {
-  double cpu = cpu_capacity_[host] > 0 ? cpu_used_[host] / cpu_capacity_[host] : 1.0;
-  double memory = memory_capacity_[host] > 0 ? memory_used_[host] / memory_capacity_[host] : 1.0;
+  double cpu = room_[host].cpu_capacity > 0 ? room_[host].cpu_used / room_[host].cpu_capacity : 1.0;
+  double memory =
+      room_[host].memory_capacity > 0 ? room_[host].memory_used / room_[host].memory_capacity : 1.0;
   return std::max(cpu, memory);
 }
 
 void PlacementEngine::add_vm_load(HostIndex host, VmIndex vm, double sign) {
-  cpu_used_[host] += sign * cpus_[vm];
-  memory_used_[host] += sign * memory_[vm];
+  room_[host].cpu_used += sign * cpus_[vm];
+  room_[host].memory_used += sign * memory_[vm];
   refresh_host(host);
 }
 
@@ -261,7 +262,9 @@ bool PlacementEngine::statically_compatible(VmIndex vm, HostIndex host) const {
 std::size_t PlacementEngine::candidate_set_of(VmIndex vm) {
   if (set_of_vm_[vm] != kNoSet) return set_of_vm_[vm];
   const model::Vm& machine = cloud_.vms[vm];
-  std::vector<model::Index> requirements;
+  // The key in scratch vectors (no allocation per VM); neighbouring VMs (of one host) often share it.
+  std::vector<model::Index>& requirements = requirements_scratch_;
+  requirements.clear();
   requirements.push_back(machine.host < cloud_.hosts.size() ? cloud_.hosts[machine.host].arch
                                                             : cloud_.default_arch());
   requirements.push_back(static_cast<model::Index>(machine.require_labels.size()));
@@ -271,13 +274,17 @@ std::size_t PlacementEngine::candidate_set_of(VmIndex vm) {
   }
   requirements.push_back(static_cast<model::Index>(machine.networks.size()));
   requirements.insert(requirements.end(), machine.networks.begin(), machine.networks.end());
-  std::vector<model::Index> arrays;
+  std::vector<model::Index>& arrays = arrays_scratch_;
+  arrays.clear();
   for (auto d = machine.first_disk; d < cloud_.vm_disk_end(vm); ++d) arrays.push_back(cloud_.disks[d].array);
   std::sort(arrays.begin(), arrays.end());
   arrays.erase(std::unique(arrays.begin(), arrays.end()), arrays.end());
   requirements.insert(requirements.end(), arrays.begin(), arrays.end());
 
+  if (last_set_ != kNoSet && requirements == last_requirements_) return set_of_vm_[vm] = last_set_;
   if (auto found = set_by_requirements_.find(requirements); found != set_by_requirements_.end()) {
+    last_requirements_ = requirements;
+    last_set_ = found->second;
     return set_of_vm_[vm] = found->second;
   }
   // The compatible hosts: the runs of the VM's arch, required labels, networks and arrays, intersected.
@@ -321,13 +328,15 @@ std::size_t PlacementEngine::candidate_set_of(VmIndex vm) {
     sets_.push_back(std::move(candidates));
     set_by_runs_.emplace(std::move(runs), set);
   }
-  set_by_requirements_.emplace(std::move(requirements), set);
+  set_by_requirements_.emplace(requirements, set);
+  last_requirements_ = requirements;
+  last_set_ = set;
   return set_of_vm_[vm] = set;
 }
 
 bool PlacementEngine::fits(VmIndex vm, HostIndex host) const {
-  return cpu_used_[host] + cpus_[vm] <= cpu_capacity_[host] + kEpsilon &&
-         memory_used_[host] + memory_[vm] <= memory_capacity_[host] + kEpsilon;
+  return room_[host].cpu_used + cpus_[vm] <= room_[host].cpu_capacity + kEpsilon &&
+         room_[host].memory_used + memory_[vm] <= room_[host].memory_capacity + kEpsilon;
 }
 
 bool PlacementEngine::groups_allow(VmIndex vm, HostIndex host) const {
@@ -437,8 +446,8 @@ HostIndex PlacementEngine::find_host(VmIndex vm, Scoring scoring, const std::vec
     if (role_[host] != HostRole::available) return false;
     if (filter && !(*filter)(host)) return false;
     if (!avoid.empty() && std::find(avoid.begin(), avoid.end(), host) != avoid.end()) return false;
-    if (cpu_used_[host] + cpus > cpu_capacity_[host] + kEpsilon ||
-        memory_used_[host] + memory > memory_capacity_[host] + kEpsilon) {
+    if (room_[host].cpu_used + cpus > room_[host].cpu_capacity + kEpsilon ||
+        room_[host].memory_used + memory > room_[host].memory_capacity + kEpsilon) {
       return false;
     }
     if (partners) {
@@ -633,7 +642,8 @@ std::vector<HostIndex> PlacementEngine::repair_hosts(VmIndex vm, int limit) {
   constexpr double kAny = -std::numeric_limits<double>::infinity();
   tree_search_.run(trees, sets_[set].nodes, LoadOrder::ascending, kAny, kAny, [&](HostIndex host) {
     if (!groups_allow(vm, host)) return false;
-    if (cpus > cpu_capacity_[host] + kEpsilon || memory > memory_capacity_[host] + kEpsilon) return false;
+    if (cpus > room_[host].cpu_capacity + kEpsilon || memory > room_[host].memory_capacity + kEpsilon)
+      return false;
     hosts.push_back(host);
     return static_cast<int>(hosts.size()) >= limit;
   });
@@ -662,7 +672,8 @@ std::vector<HostIndex> PlacementEngine::repair_hosts_by_scan(VmIndex vm, int lim
   std::vector<HostIndex> hosts;
   for (auto [load, host] : ordered) {
     if (role_[host] != HostRole::available || !spare_allowed(vm, host) || !groups_allow(vm, host)) continue;
-    if (cpus > cpu_capacity_[host] + kEpsilon || memory > memory_capacity_[host] + kEpsilon) continue;
+    if (cpus > room_[host].cpu_capacity + kEpsilon || memory > room_[host].memory_capacity + kEpsilon)
+      continue;
     hosts.push_back(host);
     if (static_cast<int>(hosts.size()) >= limit) break;
   }
@@ -676,6 +687,7 @@ void PlacementEngine::set_search(Search search) {
   set_by_requirements_.clear();
   set_by_runs_.clear();
   preferred_covers_.clear();
+  last_set_ = kNoSet;
   set_of_vm_.assign(cloud_.vms.size(), kNoSet);
 }
 
@@ -756,8 +768,8 @@ bool PlacementEngine::repair(VmIndex vm, Scoring scoring, const PlannerOptions& 
   const double memory = static_cast<double>(cloud_.vms[vm].memory_mib);
   // Hosts to try, least loaded first; copied because moving VMs reorders them.
   for (HostIndex host : repair_hosts(vm, options.repair_attempts)) {
-    const double cpu_short = cpu_used_[host] + cpus - cpu_capacity_[host];
-    const double memory_short = memory_used_[host] + memory - memory_capacity_[host];
+    const double cpu_short = room_[host].cpu_used + cpus - room_[host].cpu_capacity;
+    const double memory_short = room_[host].memory_used + memory - room_[host].memory_capacity;
     // Planned VMs on this host whose departure alone makes room, smallest first.
     std::vector<VmIndex> movable;
     for (VmIndex other : planned_on_[host]) {
@@ -846,7 +858,9 @@ PlacementEngine::Attempt PlacementEngine::run_pass(const std::vector<VmIndex>& o
                                                    const PlannerOptions& options) {
   Attempt attempt;
   for (VmIndex vm : order) stays_[vm] = 0;
-  for (VmIndex vm : order) {
+  for (std::size_t i = 0; i < order.size(); ++i) {
+    const VmIndex vm = order[i];
+    if (i + kPrefetchAhead < order.size()) prefetch_for_search(order[i + kPrefetchAhead]);
     // A VM whose `after` dependency moves but waits, and does not keep running where it is, cannot start.
     std::string blocked;
     static const std::vector<VmIndex> kNoAfter;
@@ -888,6 +902,24 @@ PlacementEngine::Attempt PlacementEngine::run_pass(const std::vector<VmIndex>& o
   return attempt;
 }
 
+void PlacementEngine::prefetch_for_search(VmIndex vm) const {
+  // Only hints: the VM's state and the tree entries its search starts from are fetched while the VMs
+  // before it are placed (at 20,000 hosts they are rarely in cache, and the search waits for each).
+  __builtin_prefetch(&cpus_[vm]);
+  __builtin_prefetch(&memory_[vm]);
+  __builtin_prefetch(&traits_[vm]);
+  __builtin_prefetch(&location_[vm]);
+  const std::size_t set = set_of_vm_[vm];
+  if (set == kNoSet) return;
+  for (std::uint32_t entry : sets_[set].nodes) {
+    if (entry >= regular_tree_.first_position_entry()) {
+      __builtin_prefetch(&regular_tree_.at(entry - regular_tree_.first_position_entry()));
+    } else {
+      __builtin_prefetch(&regular_tree_.node(entry));
+    }
+  }
+}
+
 void PlacementEngine::restore(Attempt& trial, Attempt& kept, const Snapshot& snapshot,
                               const std::vector<VmIndex>& order) {
   rollback(trial);
@@ -922,7 +954,7 @@ bool PlacementEngine::could_fit_empty(VmIndex vm) {
     for (auto p = run.begin; p < run.end; ++p) {
       HostIndex host = host_at_[p];
       if (role_[host] == HostRole::available && spare_allowed(vm, host) &&
-          cpus <= cpu_capacity_[host] + kEpsilon && memory <= memory_capacity_[host] + kEpsilon) {
+          cpus <= room_[host].cpu_capacity + kEpsilon && memory <= room_[host].memory_capacity + kEpsilon) {
         return true;
       }
     }
@@ -1025,24 +1057,38 @@ void PlacementEngine::spread_over_endpoints(Attempt& attempt, std::vector<VmInde
   if (static_cast<double>(attempt.placed_count) <= smallest_endpoint_limit_) return;
   const double host_limit =
       static_cast<double>(std::max<std::uint32_t>(1, cloud_.policy.host_max_parallel_restarts));
-  auto restarts = [&](VmIndex vm) { return resting_[vm] == kNoIndex; };
+  // The restarts planned, read once (in placement order the VMs' state is far apart in memory): what the
+  // passes over them below read, kept up to date as VMs move. Their order does not matter (counts and sets).
+  struct Start {
+    VmIndex vm;
+    HostIndex host;
+    model::EndpointIndex endpoint;
+    Priority priority;
+    std::uint8_t movable;  // not in an affinity group, not moved yet (each VM moves at most once)
+  };
+  std::vector<Start> planned_starts;
+  planned_starts.reserve(attempt.placed_count);
+  for (auto [vm, host] : attempt.placed) {
+    if (vm == kNoIndex || resting_[vm] != kNoIndex) continue;  // a hole, or a drained VM (no restart)
+    planned_starts.push_back(
+        {vm, host, endpoint_of_[host], effective_[vm], static_cast<std::uint8_t>(!in_affinity_[vm])});
+  }
   auto frees_room_for_waiting = [&](VmIndex vm, HostIndex source) {
     if (attempt.waiting.empty()) return false;
-    const double cpu_before = cpu_used_[source], memory_before = memory_used_[source];
-    cpu_used_[source] -= cloud_.vms[vm].cpus;
-    memory_used_[source] -= static_cast<double>(cloud_.vms[vm].memory_mib);
+    const double cpu_before = room_[source].cpu_used, memory_before = room_[source].memory_used;
+    room_[source].cpu_used -= cpus_[vm];
+    room_[source].memory_used -= memory_[vm];
     location_[vm] = kNoIndex;
     bool helps = std::any_of(attempt.waiting.begin(), attempt.waiting.end(), [&](VmIndex waiting) {
       return statically_compatible(waiting, source) && fits(waiting, source) && groups_allow(waiting, source);
     });
     location_[vm] = source;
     // Exactly as before (subtracting and adding back may round), so the index still holds.
-    cpu_used_[source] = cpu_before;
-    memory_used_[source] = memory_before;
+    room_[source].cpu_used = cpu_before;
+    room_[source].memory_used = memory_before;
     return helps;
   };
-  // Each VM moves at most once (spread_moved_, per VM; the scratch arrays are zero again on return).
-  auto& moved = spread_moved_;
+  // The scratch arrays are zero again on return; movable lists hold entries of `planned_starts`.
   auto& endpoint_starts = endpoint_starts_;
   auto& movable = movable_;
   auto& host_starts = host_starts_;
@@ -1059,13 +1105,8 @@ void PlacementEngine::spread_over_endpoints(Attempt& attempt, std::vector<VmInde
   };
   struct Reset {
     const decltype(reset_class)& reset;
-    std::vector<VmIndex>& spread;
-    std::vector<std::uint8_t>& moved;
-    ~Reset() {
-      reset();
-      for (VmIndex vm : spread) moved[vm] = 0;
-    }
-  } reset_at_exit{reset_class, spread, moved};
+    ~Reset() { reset(); }
+  } reset_at_exit{reset_class};
   std::size_t work = 0;
   // Endpoints no VM may move to for the rest of a class (see the filter below) leave the index meanwhile,
   // so that searches do not wade through their hosts, which are often the least loaded ones.
@@ -1077,10 +1118,12 @@ void PlacementEngine::spread_over_endpoints(Attempt& attempt, std::vector<VmInde
     } else {
       endpoint_blocked.erase(endpoint);
     }
+    std::vector<HostIndex>& hosts = touched_hosts_;
     for (HostIndex host : hosts_by_endpoint_[endpoint]) {
       blocked_[host] = block ? 1 : 0;
-      refresh_host(host);
+      hosts.push_back(host);
     }
+    refresh_hosts(hosts);
   };
   auto unblock_all = [&] {
     for (auto endpoint : blocked) set_blocked(endpoint, false);
@@ -1099,14 +1142,15 @@ void PlacementEngine::spread_over_endpoints(Attempt& attempt, std::vector<VmInde
     reset_class();
     // The VMs of this class each endpoint may give away (restarts, not in an affinity group): movable.
     bool has_class = false;
-    for (auto [vm, host] : attempt.placed) {
-      if (vm == kNoIndex || !restarts(vm) || effective_[vm] > priority) continue;
-      has_class = has_class || effective_[vm] == priority;
-      auto endpoint = cloud_.hosts[host].endpoint;
+    for (std::uint32_t i = 0; i < planned_starts.size(); ++i) {
+      const Start& start = planned_starts[i];
+      if (start.priority > priority) continue;
+      has_class = has_class || start.priority == priority;
+      auto endpoint = start.endpoint;
       if (endpoint >= endpoint_count) continue;
       if (endpoint_starts[endpoint] == 0) endpoints_touched.push_back(endpoint);
       endpoint_starts[endpoint] += 1;
-      if (effective_[vm] == priority && !in_affinity_[vm] && !moved[vm]) movable[endpoint].push_back(vm);
+      if (start.priority == priority && start.movable) movable[endpoint].push_back(i);
     }
     if (!has_class) continue;
     // Endpoints by starts per slot, most first (ties to the lower index); those without starts left out.
@@ -1114,9 +1158,11 @@ void PlacementEngine::spread_over_endpoints(Attempt& attempt, std::vector<VmInde
     for (auto e : endpoints_touched) by_load.insert({-(endpoint_starts[e] / endpoint_limit(e)), e});
     if (by_load.empty() || !(-by_load.begin()->first > 1.0 + kEpsilon)) continue;  // one wave everywhere
     for (auto e : endpoints_touched) {
-      auto& vms = movable[e];  // smallest first
-      std::sort(vms.begin(), vms.end(),
-                [&](VmIndex a, VmIndex b) { return size_[a] != size_[b] ? size_[a] < size_[b] : a < b; });
+      auto& entries = movable[e];  // smallest first
+      std::sort(entries.begin(), entries.end(), [&](std::uint32_t x, std::uint32_t y) {
+        const VmIndex a = planned_starts[x].vm, b = planned_starts[y].vm;
+        return size_[a] != size_[b] ? size_[a] < size_[b] : a < b;
+      });
     }
     // Endpoints blocked in an earlier class stay out if the filter below rejects them now (then it does for
     // the whole class); the others come back.
@@ -1147,10 +1193,10 @@ void PlacementEngine::spread_over_endpoints(Attempt& attempt, std::vector<VmInde
       if (!(worst_load > 1.0 + kEpsilon)) break;
       const model::EndpointIndex worst = by_load.begin()->second;
       if (!host_starts_known) {
-        for (auto [vm, host] : attempt.placed) {
-          if (vm == kNoIndex || !restarts(vm) || effective_[vm] > priority) continue;
-          if (host_starts[host] == 0) hosts_touched.push_back(host);
-          host_starts[host] += 1;
+        for (const Start& start : planned_starts) {
+          if (start.priority > priority) continue;
+          if (host_starts[start.host] == 0) hosts_touched.push_back(start.host);
+          host_starts[start.host] += 1;
         }
         host_starts_known = true;
       }
@@ -1160,7 +1206,7 @@ void PlacementEngine::spread_over_endpoints(Attempt& attempt, std::vector<VmInde
       // to an endpoint below it), and an endpoint's starts only shrink while it is the worst, when one more
       // start gives it the worst load again. So its hosts leave the index until the class is done.
       const HostFilter less_loaded = [&](HostIndex host) {
-        auto endpoint = cloud_.hosts[host].endpoint;
+        auto endpoint = endpoint_of_[host];
         if (endpoint < endpoint_count) {
           if (endpoint == worst ||
               (endpoint_starts[endpoint] + 1) / endpoint_limit(endpoint) >= worst_load - kEpsilon) {
@@ -1178,19 +1224,22 @@ void PlacementEngine::spread_over_endpoints(Attempt& attempt, std::vector<VmInde
       auto& candidates = movable[worst];
       bool moved_one = false;
       for (auto it = candidates.begin(); it != candidates.end(); ++it) {
-        const VmIndex vm = *it;
+        Start& start = planned_starts[*it];
+        const VmIndex vm = start.vm;
         if (++work > kSpreadWork) break;
-        HostIndex from = location_[vm];
+        const HostIndex from = start.host;
         HostIndex to = find_host(vm, Scoring::spread, {}, 0, 0, nullptr, &less_loaded);
         if (to == kNoIndex || frees_room_for_waiting(vm, from)) continue;
         unassign(vm, attempt);
         assign(vm, to, attempt);
         add_start(worst, -1);
-        if (cloud_.hosts[to].endpoint < endpoint_count) add_start(cloud_.hosts[to].endpoint, +1);
+        if (endpoint_of_[to] < endpoint_count) add_start(endpoint_of_[to], +1);
         host_starts[from] -= 1;
         if (host_starts[to] == 0) hosts_touched.push_back(to);
         host_starts[to] += 1;
-        moved[vm] = 1;
+        start.host = to;
+        start.endpoint = endpoint_of_[to];
+        start.movable = 0;
         candidates.erase(it);
         spread.push_back(vm);
         moved_one = true;
@@ -1276,32 +1325,63 @@ void PlacementEngine::begin_request(const PlanRequest& request, std::vector<VmIn
     for (HostIndex h : request.failed_hosts) take_residents(h);
     for (HostIndex h : request.evacuated_hosts) take_residents(h);
   }
+  // The index learns each source's load once, after all its VMs left.
+  std::vector<HostIndex>& sources = touched_hosts_;
+  sources.clear();
   for (VmIndex v : moving) {
     HostIndex from = location_[v];
     lifted_.push_back({v, from});
-    if (from != kNoIndex) add_vm_load(from, v, -1.0);
+    if (from != kNoIndex) {
+      room_[from].cpu_used -= cpus_[v];
+      room_[from].memory_used -= memory_[v];
+      if (sources.empty() || sources.back() != from) sources.push_back(from);
+    }
     // A VM drained from a host that is still up keeps running there until it moves (and if it waits).
     resting_[v] = from != kNoIndex && role_[from] == HostRole::evacuated ? from : kNoIndex;
     location_[v] = resting_[v];
   }
+  refresh_hosts(sources);
+  // Their candidate sets, in index order: VMs of one host are neighbours in memory and often share one.
+  for (VmIndex v : moving) candidate_set_of(v);
+}
+
+void PlacementEngine::refresh_hosts(std::vector<HostIndex>& hosts) {
+  for (HostIndex host : hosts) {
+    const bool usable = role_[host] == HostRole::available && !blocked_[host];
+    (spare_[host] ? spare_tree_ : regular_tree_)
+        .stage(position_[host], host, usable, load_of(host), room_[host].cpu_capacity - room_[host].cpu_used,
+               room_[host].memory_capacity - room_[host].memory_used);
+  }
+  regular_tree_.commit();
+  spare_tree_.commit();
+  hosts.clear();
 }
 
 void PlacementEngine::end_request() {
+  // The same arithmetic as unassigning each VM and putting it back, the index told once per host after.
+  std::vector<HostIndex>& touched = touched_hosts_;
+  touched.clear();
   for (auto it = lifted_.rbegin(); it != lifted_.rend(); ++it) {
     auto [vm, from] = *it;
     if (location_[vm] != kNoIndex && location_[vm] != resting_[vm]) {
       HostIndex host = location_[vm];
-      add_vm_load(host, vm, -1.0);
-      auto& planned = planned_on_[host];
-      planned.erase(std::find(planned.begin(), planned.end(), vm));
+      room_[host].cpu_used -= cpus_[vm];
+      room_[host].memory_used -= memory_[vm];
+      touched.push_back(host);
+      planned_on_[host].clear();  // every VM planned there moved in this request
     }
     location_[vm] = from;
     resting_[vm] = kNoIndex;
     stays_[vm] = 0;
-    if (from != kNoIndex) add_vm_load(from, vm, +1.0);
+    if (from != kNoIndex) {
+      room_[from].cpu_used += cpus_[vm];
+      room_[from].memory_used += memory_[vm];
+      touched.push_back(from);
+    }
     moving_[vm] = 0;
   }
   lifted_.clear();
+  refresh_hosts(touched);
   for (auto it = saved_roles_.rbegin(); it != saved_roles_.rend(); ++it) {
     role_[it->first] = it->second;
     refresh_host(it->first);
@@ -1351,7 +1431,7 @@ std::string PlacementEngine::waiting_reason_among_allowed(VmIndex vm) const {
     ++networks_ok;
     if (!statically_compatible(vm, h)) continue;
     ++arrays_ok;
-    double free_memory = memory_capacity_[h] - memory_used_[h];
+    double free_memory = room_[h].memory_capacity - room_[h].memory_used;
     if (free_memory > most_free_memory) {
       most_free_memory = free_memory;
       most_free = h;
@@ -1396,7 +1476,7 @@ std::string PlacementEngine::waiting_reason_among_allowed(VmIndex vm) const {
         "{} "
         "free); free capacity on a compatible host or add a spare",
         describe_needs(vm), arrays_ok, cloud_.hosts[most_free].name,
-        cpus_text(cpu_capacity_[most_free] - cpu_used_[most_free]), gib(most_free_memory));
+        cpus_text(room_[most_free].cpu_capacity - room_[most_free].cpu_used), gib(most_free_memory));
   }
   if (!first_group_conflict.empty()) {
     return fmt::format("the {} compatible hosts with room are ruled out by its groups (e.g. {})", room,
@@ -1524,8 +1604,8 @@ std::string PlacementEngine::describe_host_rejection(VmIndex vm, HostIndex host)
   }
   if (!fits(vm, host)) {
     return fmt::format("not enough room after the plan: {} and {} free, needs {}",
-                       cpus_text(cpu_capacity_[host] - cpu_used_[host]),
-                       gib(memory_capacity_[host] - memory_used_[host]), describe_needs(vm));
+                       cpus_text(room_[host].cpu_capacity - room_[host].cpu_used),
+                       gib(room_[host].memory_capacity - room_[host].memory_used), describe_needs(vm));
   }
   return group_conflict(vm, host);
 }
@@ -1678,7 +1758,7 @@ std::vector<HostVerdict> PlacementEngine::explain(const PlanRequest& request, co
     assign(placement.vm, placement.to, replay);
   }
   auto endpoint_text = [&](HostIndex host) {
-    auto endpoint = cloud_.hosts[host].endpoint;
+    auto endpoint = endpoint_of_[host];
     if (endpoint >= endpoint_starts.size()) return std::string("no endpoint");
     return fmt::format("endpoint {}: {} restarts planned for max_parallel {}",
                        cloud_.endpoints[endpoint].name, endpoint_starts[endpoint],

@@ -51,6 +51,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <limits>
 #include <map>
 #include <optional>
 #include <set>
@@ -171,6 +172,8 @@ class PlacementEngine {
   std::vector<model::HostIndex> repair_hosts_by_scan(model::VmIndex vm, int limit);
   // Updates the index after a host's load, role or reserved flag changed.
   void refresh_host(model::HostIndex host);
+  // refresh_host for each of `hosts` once (duplicates allowed); clears `hosts`.
+  void refresh_hosts(std::vector<model::HostIndex>& hosts);
   // Positions of hosts: by arch, networks, the labels VMs require or prefer, arrays, then index.
   void order_hosts();
   // Records how the target was chosen (with the host's load before) unless `choice` is empty (an undo).
@@ -178,6 +181,8 @@ class PlacementEngine {
               std::optional<Choice> choice = std::nullopt);
   void unassign(model::VmIndex vm, Attempt& attempt);
   bool place_vm(model::VmIndex vm, Scoring scoring, Attempt& attempt);
+  // Hints the cache about what placing `vm` will read first.
+  void prefetch_for_search(model::VmIndex vm) const;
   bool repair(model::VmIndex vm, Scoring scoring, const PlannerOptions& options, Attempt& attempt);
   // `loser` (placed, now unassigned) waits because `winner` of higher priority took its room.
   void displace(model::VmIndex loser, model::VmIndex winner, Attempt& attempt);
@@ -231,7 +236,11 @@ class PlacementEngine {
   const model::Cloud& cloud_;
   std::vector<model::Priority> effective_;
   std::vector<int> depth_;  // 0 for VMs that wait for nobody; 1 + max depth of what a VM waits for
-  std::vector<double> cpu_used_, memory_used_, cpu_capacity_, memory_capacity_;
+  // Per host, together (what a feasibility test reads, one cache line for two hosts).
+  struct alignas(32) HostRoom {
+    double cpu_used = 0, memory_used = 0, cpu_capacity = 0, memory_capacity = 0;
+  };
+  std::vector<HostRoom> room_;
   std::vector<HostRole> role_;
   std::vector<model::HostIndex>
       location_;  // where each VM is (or is planned) for group checks; kNoIndex: nowhere
@@ -249,6 +258,9 @@ class PlacementEngine {
     }
   };
   std::unordered_map<std::vector<model::Index>, std::size_t, Hash> set_by_requirements_;
+  // candidate_set_of's scratch, and the key and set it found last.
+  std::vector<model::Index> requirements_scratch_, arrays_scratch_, last_requirements_;
+  std::size_t last_set_ = std::numeric_limits<std::size_t>::max();
   struct RunsHash {
     std::size_t operator()(const PositionRuns& runs) const {
       std::size_t hash = 1469598103934665603ull;
@@ -283,20 +295,20 @@ class PlacementEngine {
   enum Trait : std::uint8_t { kHasGroups = 1, kHasAfter = 2, kHasPreferLabels = 4, kProtected = 8 };
   std::vector<std::uint8_t> traits_;
   std::vector<std::size_t> slot_;  // per placed VM: its entry in the `placed` of the attempt holding it
-  // Scratch of spread_over_endpoints, zero between calls: per VM moved, per endpoint its starts and movable
-  // VMs, per host its starts.
-  std::vector<std::uint8_t> spread_moved_;
+  // Scratch of spread_over_endpoints, zero between calls: per endpoint its starts and movable VMs (entries
+  // of its list of starts), per host its starts.
   std::vector<double> endpoint_starts_, host_starts_;
-  std::vector<std::vector<model::VmIndex>> movable_;
+  std::vector<std::vector<std::uint32_t>> movable_;
   std::vector<std::uint8_t> blocked_;  // per host: out of the index while spreading over endpoints
   std::vector<std::vector<model::HostIndex>> hosts_by_array_;     // hosts that reach each array, by index
   std::vector<std::vector<model::HostIndex>> hosts_by_endpoint_;  // hosts behind each endpoint, by index
   std::vector<std::vector<model::VmIndex>> planned_on_;           // VMs this request placed on each host
   std::vector<std::vector<model::VmIndex>> residents_;            // VMs whose cloud host is each host
-  std::vector<std::size_t> set_of_vm_;    // candidate set per VM, SIZE_MAX until computed
-  std::vector<Decision> decision_;        // per VM: how its current planned target was chosen
-  std::vector<std::uint8_t> spare_;       // per host: reserved
-  std::vector<model::HostIndex> spares_;  // the reserved hosts, by index
+  std::vector<std::size_t> set_of_vm_;             // candidate set per VM, SIZE_MAX until computed
+  std::vector<Decision> decision_;                 // per VM: how its current planned target was chosen
+  std::vector<std::uint8_t> spare_;                // per host: reserved
+  std::vector<model::EndpointIndex> endpoint_of_;  // per host: its endpoint (the host records are large)
+  std::vector<model::HostIndex> spares_;           // the reserved hosts, by index
   std::map<std::pair<model::Symbol, model::Symbol>, std::vector<model::HostIndex>>
       hosts_by_label_;  // per label (key, value): the hosts carrying it, by index
   std::map<std::vector<model::Symbol>, std::vector<model::HostIndex>> pools_;  // preferred_pool's cache
@@ -305,6 +317,7 @@ class PlacementEngine {
 
   // Per-request undo information.
   std::vector<std::pair<model::HostIndex, HostRole>> saved_roles_;
+  std::vector<model::HostIndex> touched_hosts_;  // scratch: hosts whose load changed, to refresh once
   std::vector<std::pair<model::VmIndex, model::HostIndex>> lifted_;  // moving VMs and the host they left
   std::vector<std::uint8_t> stays_;  // drained VMs found to wait: they keep running where they rest
   std::vector<std::uint8_t> moving_;
