@@ -614,13 +614,14 @@ HostIndex PlacementEngine::find_host_by_scan(VmIndex vm, Scoring scoring, const 
 
 const std::vector<std::uint32_t>& PlacementEngine::preferred_cover(std::size_t set,
                                                                    const model::Label& label) {
-  auto [entry, inserted] = preferred_covers_.try_emplace({set, label.key, label.value});
-  if (inserted) {
-    auto found = runs_by_label_.find({label.key, label.value});
-    if (found != runs_by_label_.end())
-      entry->second = regular_tree_.cover(intersect(sets_[set].runs, found->second));
-  }
-  return entry->second;
+  const std::uint32_t key[] = {static_cast<std::uint32_t>(set), label.key, label.value};
+  if (std::uint32_t found = preferred_covers_.find(key, 3); found != WordKeyMap::kNone)
+    return preferred_cover_lists_[found];
+  preferred_covers_.insert(key, 3, static_cast<std::uint32_t>(preferred_cover_lists_.size()));
+  auto& cover = preferred_cover_lists_.emplace_back();
+  auto found = runs_by_label_.find({label.key, label.value});
+  if (found != runs_by_label_.end()) cover = regular_tree_.cover(intersect(sets_[set].runs, found->second));
+  return cover;
 }
 
 std::vector<HostIndex> PlacementEngine::repair_hosts(VmIndex vm, int limit) {
@@ -679,6 +680,7 @@ void PlacementEngine::set_search(Search search) {
   set_by_requirements_.clear();
   set_by_runs_.clear();
   preferred_covers_.clear();
+  preferred_cover_lists_.clear();
   last_set_ = kNoSet;
   for (VmState& state : vm_) state.set = kNoSet;
 }

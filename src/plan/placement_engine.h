@@ -50,6 +50,7 @@
 #pragma once
 
 #include <cstdint>
+#include <deque>
 #include <functional>
 #include <limits>
 #include <map>
@@ -257,15 +258,10 @@ class PlacementEngine {
   std::map<model::Symbol, PositionRuns> runs_by_arch_, runs_by_network_;
   std::map<std::pair<model::Symbol, model::Symbol>, PositionRuns> runs_by_label_;
   std::vector<PositionRuns> runs_by_array_;
-  struct CoverKeyHash {
-    std::size_t operator()(const std::tuple<std::size_t, model::Symbol, model::Symbol>& key) const {
-      return (std::get<0>(key) * 1099511628211ull ^ std::get<1>(key)) * 1099511628211ull ^ std::get<2>(key);
-    }
-  };
-  // Per candidate set and prefer_label: the cover of its hosts carrying the label.
-  std::unordered_map<std::tuple<std::size_t, model::Symbol, model::Symbol>, std::vector<std::uint32_t>,
-                     CoverKeyHash>
-      preferred_covers_;
+  // Per candidate set and prefer_label (set, key, value): its entry in preferred_cover_lists_, the cover of
+  // the set's hosts carrying the label (a deque: references to entries stay valid as it grows).
+  WordKeyMap preferred_covers_;
+  std::deque<std::vector<std::uint32_t>> preferred_cover_lists_;
   HostLoadTree regular_tree_, spare_tree_;
   std::vector<const HostLoadTree*> regular_only_, spare_only_;  // one tree each, as searches take them
   LoadTreeSearch tree_search_;
