@@ -1,5 +1,6 @@
 #include "plan/host_load_tree.h"
 
+#include <algorithm>
 #include <cmath>
 
 namespace revive::plan {
@@ -74,8 +75,8 @@ float rounded_up(double value) {
 
 }  // namespace
 
-void HostLoadTree::set(std::uint32_t position, model::HostIndex host, bool active, double load,
-                       double free_cpu, double free_memory) {
+HostLoadTree::Node HostLoadTree::leaf_of(model::HostIndex host, bool active, double load, double free_cpu,
+                                         double free_memory) {
   Node leaf;
   if (active) {
     leaf.min_load = leaf.max_load = load;
@@ -83,15 +84,26 @@ void HostLoadTree::set(std::uint32_t position, model::HostIndex host, bool activ
     leaf.free_cpu = rounded_up(free_cpu);
     leaf.free_memory = rounded_up(free_memory);
   }
-  if (positions_[position] == leaf) return;
-  positions_[position] = leaf;
-  const std::uint32_t block = position / kBlock;
+  return leaf;
+}
+
+HostLoadTree::Node HostLoadTree::block_summary(std::uint32_t block) const {
   Node summary;
   for (std::uint32_t p = block * kBlock; p < (block + 1) * kBlock; ++p) {
     Node merged;
     pull(merged, summary, positions_[p]);
     summary = merged;
   }
+  return summary;
+}
+
+void HostLoadTree::set(std::uint32_t position, model::HostIndex host, bool active, double load,
+                       double free_cpu, double free_memory) {
+  const Node leaf = leaf_of(host, active, load, free_cpu, free_memory);
+  if (positions_[position] == leaf) return;
+  positions_[position] = leaf;
+  const std::uint32_t block = position / kBlock;
+  const Node summary = block_summary(block);
   std::uint32_t index = static_cast<std::uint32_t>(leaves_) + block;
   if (nodes_[index] == summary) return;
   nodes_[index] = summary;
@@ -101,6 +113,42 @@ void HostLoadTree::set(std::uint32_t position, model::HostIndex host, bool activ
     if (updated == nodes_[index]) break;  // so are its ancestors
     nodes_[index] = updated;
   }
+}
+
+void HostLoadTree::stage(std::uint32_t position, model::HostIndex host, bool active, double load,
+                         double free_cpu, double free_memory) {
+  const Node leaf = leaf_of(host, active, load, free_cpu, free_memory);
+  if (positions_[position] == leaf) return;
+  positions_[position] = leaf;
+  staged_.push_back(position / kBlock);
+}
+
+void HostLoadTree::commit() {
+  if (staged_.empty()) return;
+  std::sort(staged_.begin(), staged_.end());
+  staged_.erase(std::unique(staged_.begin(), staged_.end()), staged_.end());
+  // Level by level, the changed nodes in order: a node's parent is computed once, after both children.
+  parents_.clear();
+  for (std::uint32_t block : staged_) {
+    const Node summary = block_summary(block);
+    const std::uint32_t index = static_cast<std::uint32_t>(leaves_) + block;
+    if (nodes_[index] == summary) continue;
+    nodes_[index] = summary;
+    if (index > 1 && (parents_.empty() || parents_.back() != index / 2)) parents_.push_back(index / 2);
+  }
+  staged_.clear();
+  while (!parents_.empty()) {
+    staged_.swap(parents_);
+    parents_.clear();
+    for (std::uint32_t index : staged_) {
+      Node updated;
+      pull(updated, nodes_[2 * index], nodes_[2 * index + 1]);
+      if (updated == nodes_[index]) continue;
+      nodes_[index] = updated;
+      if (index > 1 && (parents_.empty() || parents_.back() != index / 2)) parents_.push_back(index / 2);
+    }
+  }
+  staged_.clear();
 }
 
 std::vector<std::uint32_t> HostLoadTree::cover(const PositionRuns& runs) const {

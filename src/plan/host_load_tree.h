@@ -61,6 +61,11 @@ class HostLoadTree {
   // Updates one position: `active` hosts take part in searches.
   void set(std::uint32_t position, model::HostIndex host, bool active, double load, double free_cpu,
            double free_memory);
+  // The same as set(), for many positions at once: stage() each, then commit() (the tree is only up to date
+  // after commit; each changed block and ancestor is computed once).
+  void stage(std::uint32_t position, model::HostIndex host, bool active, double load, double free_cpu,
+             double free_memory);
+  void commit();
   // What a search starts from to cover `runs`: the tree nodes for the whole blocks, and the positions of the
   // blocks cut by a run's ends, each as position_entry(position).
   std::vector<std::uint32_t> cover(const PositionRuns& runs) const;
@@ -77,6 +82,9 @@ class HostLoadTree {
   std::size_t leaves_ = 1;  // blocks, a power of two; node 1 is the root, leaves_ + b block b
   std::vector<Node> nodes_;
   std::vector<Node> positions_;
+  std::vector<std::uint32_t> staged_, parents_;  // stage()'s changed blocks; commit()'s scratch
+  static Node leaf_of(model::HostIndex host, bool active, double load, double free_cpu, double free_memory);
+  Node block_summary(std::uint32_t block) const;
 };
 
 // Best-first search over one or more trees (with the same positions, disjoint active hosts): visits the

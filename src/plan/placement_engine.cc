@@ -20,7 +20,7 @@ using model::VmIndex;
 namespace {
 
 constexpr double kEpsilon = 1e-9;
-constexpr std::size_t kNoSet = std::numeric_limits<std::size_t>::max();
+constexpr std::size_t kNoSet = std::numeric_limits<std::uint32_t>::max();  // VmState::set: none yet
 // The improvement phase stops after about this many VM placements (passes x moving VMs).
 constexpr std::size_t kImprovementWork = 4096;
 // Spreading restarts over endpoints is skipped when more VMs than this wait (each move checks them all).
@@ -90,14 +90,13 @@ std::vector<Priority> effective_priorities(const model::Cloud& cloud) {
 PlacementEngine::PlacementEngine(const model::Cloud& cloud)
     : cloud_(cloud), effective_(plan::effective_priorities(cloud)), depth_(dependency_depths(cloud)) {
   const std::size_t host_count = cloud.hosts.size();
-  cpu_used_.assign(host_count, 0.0);
-  memory_used_.assign(host_count, 0.0);
-  cpu_capacity_.resize(host_count);
-  memory_capacity_.resize(host_count);
+  room_.assign(host_count, HostRoom{});
   role_.resize(host_count);
   hosts_by_array_.resize(cloud.arrays.size());
   hosts_by_endpoint_.resize(cloud.endpoints.size());
+  endpoint_of_.resize(host_count);
   for (HostIndex h = 0; h < host_count; ++h) {
+    endpoint_of_[h] = cloud.hosts[h].endpoint;
     for (auto array : cloud.hosts[h].arrays) hosts_by_array_[array].push_back(h);
     if (cloud.hosts[h].endpoint < cloud.endpoints.size())
       hosts_by_endpoint_[cloud.hosts[h].endpoint].push_back(h);
@@ -109,10 +108,10 @@ PlacementEngine::PlacementEngine(const model::Cloud& cloud)
     smallest_endpoint_limit_ = std::min(smallest_endpoint_limit_, endpoint_limit(e));
   double cpu_total = 0, memory_total = 0;
   for (HostIndex h = 0; h < host_count; ++h) {
-    cpu_capacity_[h] = cloud.usable_cpus(h);
-    memory_capacity_[h] = cloud.usable_memory_mib(h);
-    cpu_total += cpu_capacity_[h];
-    memory_total += memory_capacity_[h];
+    room_[h].cpu_capacity = cloud.usable_cpus(h);
+    room_[h].memory_capacity = cloud.usable_memory_mib(h);
+    cpu_total += room_[h].cpu_capacity;
+    memory_total += room_[h].memory_capacity;
     role_[h] = cloud.hosts[h].state == model::HostState::up ? HostRole::available : HostRole::not_up;
   }
   if (host_count > 0) {
@@ -127,47 +126,36 @@ PlacementEngine::PlacementEngine(const model::Cloud& cloud)
     }
     for (const auto& label : cloud.hosts[h].labels) hosts_by_label_[{label.key, label.value}].push_back(h);
   }
-  decision_.resize(cloud.vms.size());
-  location_.resize(cloud.vms.size());
-  moving_.assign(cloud.vms.size(), 0);
-  stays_.assign(cloud.vms.size(), 0);
-  resting_.assign(cloud.vms.size(), kNoIndex);
-  set_of_vm_.assign(cloud.vms.size(), kNoSet);
-  for (VmIndex v = 0; v < cloud.vms.size(); ++v) {
-    HostIndex host = cloud.vms[v].host;
-    location_[v] = host;
-    if (host >= host_count) continue;
-    residents_[host].push_back(v);
-    cpu_used_[host] += cloud.vms[v].cpus;
-    memory_used_[host] += static_cast<double>(cloud.vms[v].memory_mib);
-  }
-  slot_.resize(cloud.vms.size());
-  cpus_.resize(cloud.vms.size());
-  memory_.resize(cloud.vms.size());
-  traits_.assign(cloud.vms.size(), 0);
+  // Per VM, what the hot loops read, in one record (a VM's record in the cloud is three cache lines).
+  vm_.assign(cloud.vms.size(), VmState{});
   for (VmIndex v = 0; v < cloud.vms.size(); ++v) {
     const model::Vm& machine = cloud.vms[v];
-    cpus_[v] = machine.cpus;
-    memory_[v] = static_cast<double>(machine.memory_mib);
-    traits_[v] = static_cast<std::uint8_t>(
+    VmState& state = vm_[v];
+    state.cpus = machine.cpus;
+    state.memory = static_cast<double>(machine.memory_mib);
+    state.size = vm_size(v);
+    state.location = machine.host;
+    state.effective = effective_[v];
+    state.traits = static_cast<std::uint8_t>(
         (machine.groups.empty() ? 0 : kHasGroups) | (machine.after.empty() ? 0 : kHasAfter) |
         (machine.prefer_labels.empty() ? 0 : kHasPreferLabels) | (machine.protect ? kProtected : 0));
+    for (model::GroupIndex g : machine.groups)
+      state.in_affinity |= cloud.groups[g].kind == model::GroupKind::affinity ? 1 : 0;
+    HostIndex host = machine.host;
+    if (host >= host_count) continue;
+    residents_[host].push_back(v);
+    room_[host].cpu_used += machine.cpus;
+    room_[host].memory_used += static_cast<double>(machine.memory_mib);
   }
-  in_affinity_.assign(cloud.vms.size(), 0);
-  for (VmIndex v = 0; v < cloud.vms.size(); ++v) {
-    for (model::GroupIndex g : cloud.vms[v].groups)
-      in_affinity_[v] |= cloud.groups[g].kind == model::GroupKind::affinity ? 1 : 0;
-  }
-  size_.resize(cloud.vms.size());
-  for (VmIndex v = 0; v < cloud.vms.size(); ++v) size_[v] = vm_size(v);
   order_hosts();
   blocked_.assign(host_count, 0);
-  spread_moved_.assign(cloud.vms.size(), 0);
   endpoint_starts_.assign(cloud.endpoints.size(), 0.0);
   movable_.resize(cloud.endpoints.size());
   host_starts_.assign(host_count, 0.0);
   regular_tree_ = HostLoadTree(host_count);
   spare_tree_ = HostLoadTree(host_count);
+  regular_only_ = {&regular_tree_};
+  spare_only_ = {&spare_tree_};
   for (HostIndex h = 0; h < host_count; ++h) refresh_host(h);
 }
 
@@ -219,19 +207,20 @@ void PlacementEngine::order_hosts() {
 void PlacementEngine::refresh_host(HostIndex host) {
   const bool usable = role_[host] == HostRole::available && !blocked_[host];
   (spare_[host] ? spare_tree_ : regular_tree_)
-      .set(position_[host], host, usable, load_of(host), cpu_capacity_[host] - cpu_used_[host],
-           memory_capacity_[host] - memory_used_[host]);
+      .set(position_[host], host, usable, load_of(host), room_[host].cpu_capacity - room_[host].cpu_used,
+           room_[host].memory_capacity - room_[host].memory_used);
 }
 
 double PlacementEngine::load_of(HostIndex host) const {
-  double cpu = cpu_capacity_[host] > 0 ? cpu_used_[host] / cpu_capacity_[host] : 1.0;
-  double memory = memory_capacity_[host] > 0 ? memory_used_[host] / memory_capacity_[host] : 1.0;
+  double cpu = room_[host].cpu_capacity > 0 ? room_[host].cpu_used / room_[host].cpu_capacity : 1.0;
+  double memory =
+      room_[host].memory_capacity > 0 ? room_[host].memory_used / room_[host].memory_capacity : 1.0;
   return std::max(cpu, memory);
 }
 
 void PlacementEngine::add_vm_load(HostIndex host, VmIndex vm, double sign) {
-  cpu_used_[host] += sign * cpus_[vm];
-  memory_used_[host] += sign * memory_[vm];
+  room_[host].cpu_used += sign * vm_[vm].cpus;
+  room_[host].memory_used += sign * vm_[vm].memory;
   refresh_host(host);
 }
 
@@ -259,9 +248,11 @@ bool PlacementEngine::statically_compatible(VmIndex vm, HostIndex host) const {
 }
 
 std::size_t PlacementEngine::candidate_set_of(VmIndex vm) {
-  if (set_of_vm_[vm] != kNoSet) return set_of_vm_[vm];
+  if (vm_[vm].set != kNoSet) return vm_[vm].set;
   const model::Vm& machine = cloud_.vms[vm];
-  std::vector<model::Index> requirements;
+  // The key in scratch vectors (no allocation per VM); neighbouring VMs (of one host) often share it.
+  std::vector<model::Index>& requirements = requirements_scratch_;
+  requirements.clear();
   requirements.push_back(machine.host < cloud_.hosts.size() ? cloud_.hosts[machine.host].arch
                                                             : cloud_.default_arch());
   requirements.push_back(static_cast<model::Index>(machine.require_labels.size()));
@@ -271,14 +262,19 @@ std::size_t PlacementEngine::candidate_set_of(VmIndex vm) {
   }
   requirements.push_back(static_cast<model::Index>(machine.networks.size()));
   requirements.insert(requirements.end(), machine.networks.begin(), machine.networks.end());
-  std::vector<model::Index> arrays;
+  std::vector<model::Index>& arrays = arrays_scratch_;
+  arrays.clear();
   for (auto d = machine.first_disk; d < cloud_.vm_disk_end(vm); ++d) arrays.push_back(cloud_.disks[d].array);
   std::sort(arrays.begin(), arrays.end());
   arrays.erase(std::unique(arrays.begin(), arrays.end()), arrays.end());
   requirements.insert(requirements.end(), arrays.begin(), arrays.end());
 
-  if (auto found = set_by_requirements_.find(requirements); found != set_by_requirements_.end()) {
-    return set_of_vm_[vm] = found->second;
+  if (last_set_ != kNoSet && requirements == last_requirements_) return vm_[vm].set = last_set_;
+  if (auto found = set_by_requirements_.find(requirements.data(), requirements.size());
+      found != WordKeyMap::kNone) {
+    last_requirements_ = requirements;
+    last_set_ = found;
+    return vm_[vm].set = found;
   }
   // The compatible hosts: the runs of the VM's arch, required labels, networks and arrays, intersected.
   static const PositionRuns kNone;
@@ -292,8 +288,11 @@ std::size_t PlacementEngine::candidate_set_of(VmIndex vm) {
   for (auto network : machine.networks) runs = intersect(runs, runs_in(runs_by_network_, network));
   for (auto array : arrays) runs = intersect(runs, runs_by_array_[array]);
   std::size_t set;
-  if (auto found = set_by_runs_.find(runs); found != set_by_runs_.end()) {
-    set = found->second;
+  // Runs as words (two per run) for the map.
+  const auto* run_words = reinterpret_cast<const std::uint32_t*>(runs.data());
+  static_assert(sizeof(PositionRun) == 2 * sizeof(std::uint32_t));
+  if (auto found = set_by_runs_.find(run_words, 2 * runs.size()); found != WordKeyMap::kNone) {
+    set = found;
   } else {
     set = sets_.size();
     CandidateSet candidates;
@@ -319,28 +318,30 @@ std::size_t PlacementEngine::candidate_set_of(VmIndex vm) {
       }
     }
     sets_.push_back(std::move(candidates));
-    set_by_runs_.emplace(std::move(runs), set);
+    set_by_runs_.insert(run_words, 2 * runs.size(), static_cast<std::uint32_t>(set));
   }
-  set_by_requirements_.emplace(std::move(requirements), set);
-  return set_of_vm_[vm] = set;
+  set_by_requirements_.insert(requirements.data(), requirements.size(), static_cast<std::uint32_t>(set));
+  last_requirements_ = requirements;
+  last_set_ = set;
+  return vm_[vm].set = set;
 }
 
 bool PlacementEngine::fits(VmIndex vm, HostIndex host) const {
-  return cpu_used_[host] + cpus_[vm] <= cpu_capacity_[host] + kEpsilon &&
-         memory_used_[host] + memory_[vm] <= memory_capacity_[host] + kEpsilon;
+  return room_[host].cpu_used + vm_[vm].cpus <= room_[host].cpu_capacity + kEpsilon &&
+         room_[host].memory_used + vm_[vm].memory <= room_[host].memory_capacity + kEpsilon;
 }
 
 bool PlacementEngine::groups_allow(VmIndex vm, HostIndex host) const {
-  if (!(traits_[vm] & kHasGroups)) return true;
+  if (!(vm_[vm].traits & kHasGroups)) return true;
   for (model::GroupIndex g : cloud_.vms[vm].groups) {
     const model::Group& group = cloud_.groups[g];
     model::Index value = cloud_.scope_value(host, group.scope);
     const bool anti = group.kind == model::GroupKind::anti_affinity;
     for (VmIndex member : group.members) {
-      HostIndex where = location_[member];
+      HostIndex where = vm_[member].location;
       if (member == vm || where == kNoIndex || role_[where] == HostRole::failed) continue;
       // A drained partner not placed yet will follow; if it ends up waiting, run_pass settles the group.
-      if (!anti && where == resting_[member] && !stays_[member]) continue;
+      if (!anti && where == vm_[member].resting && !vm_[member].stays) continue;
       model::Index member_value = cloud_.scope_value(where, group.scope);
       if (anti ? (value != kNoIndex && value == member_value)
                : (value == kNoIndex || value != member_value)) {
@@ -358,7 +359,7 @@ std::string PlacementEngine::group_conflict(VmIndex vm, HostIndex host) const {
     model::Index value = cloud_.scope_value(host, group.scope);
     for (VmIndex member : group.members) {
       if (member == vm) continue;
-      HostIndex where = location_[member];
+      HostIndex where = vm_[member].location;
       if (where == kNoIndex || role_[where] == HostRole::failed) continue;  // not placed yet, or dead
       model::Index member_value = cloud_.scope_value(where, group.scope);
       const std::string& scope = cloud_.symbols.name(group.scope);
@@ -410,7 +411,7 @@ const std::vector<HostIndex>& PlacementEngine::preferred_pool(VmIndex vm) {
 
 bool PlacementEngine::may_use_spares(VmIndex vm) const {
   // A VM drained from a host that is still up rests there; one of a failed host rests nowhere.
-  return cloud_.policy.spares.maintenance || resting_[vm] == kNoIndex;
+  return cloud_.policy.spares.maintenance || vm_[vm].resting == kNoIndex;
 }
 
 std::string PlacementEngine::preference_text(VmIndex vm, HostIndex host) const {
@@ -431,14 +432,14 @@ HostIndex PlacementEngine::find_host(VmIndex vm, Scoring scoring, const std::vec
                                      const std::vector<VmIndex>* partners, const HostFilter* filter) {
   candidate_set_of(vm);
   const model::Vm& machine = cloud_.vms[vm];
-  const double cpus = cpus_[vm] + extra_cpus;
-  const double memory = memory_[vm] + extra_memory_mib;
+  const double cpus = vm_[vm].cpus + extra_cpus;
+  const double memory = vm_[vm].memory + extra_memory_mib;
   auto feasible = [&](HostIndex host) {
     if (role_[host] != HostRole::available) return false;
     if (filter && !(*filter)(host)) return false;
     if (!avoid.empty() && std::find(avoid.begin(), avoid.end(), host) != avoid.end()) return false;
-    if (cpu_used_[host] + cpus > cpu_capacity_[host] + kEpsilon ||
-        memory_used_[host] + memory > memory_capacity_[host] + kEpsilon) {
+    if (room_[host].cpu_used + cpus > room_[host].cpu_capacity + kEpsilon ||
+        room_[host].memory_used + memory > room_[host].memory_capacity + kEpsilon) {
       return false;
     }
     if (partners) {
@@ -470,21 +471,21 @@ HostIndex PlacementEngine::find_host(VmIndex vm, Scoring scoring, const std::vec
 template <typename Feasible>
 HostIndex PlacementEngine::find_host_indexed(VmIndex vm, Scoring scoring, double cpus, double memory,
                                              const Feasible& feasible) {
-  const std::size_t set = set_of_vm_[vm];
+  const std::size_t set = vm_[vm].set;
   static const std::vector<model::Label> kNoLabels;
   static const std::vector<model::GroupIndex> kNoGroups;
-  const auto& labels = traits_[vm] & kHasPreferLabels ? cloud_.vms[vm].prefer_labels : kNoLabels;
+  const auto& labels = vm_[vm].traits & kHasPreferLabels ? cloud_.vms[vm].prefer_labels : kNoLabels;
   // A member of an affinity group already running or planned confines the VM to its host, or to hosts
   // with its scope value: every other host fails groups_allow, so only those are looked at.
   HostIndex pinned = kNoIndex;
   std::optional<PositionRuns> within;
-  for (model::GroupIndex g : traits_[vm] & kHasGroups ? cloud_.vms[vm].groups : kNoGroups) {
+  for (model::GroupIndex g : vm_[vm].traits& kHasGroups ? cloud_.vms[vm].groups : kNoGroups) {
     const model::Group& group = cloud_.groups[g];
     if (group.kind != model::GroupKind::affinity) continue;
     for (VmIndex member : group.members) {
-      HostIndex where = location_[member];
+      HostIndex where = vm_[member].location;
       if (member == vm || where == kNoIndex || role_[where] == HostRole::failed) continue;
-      if (where == resting_[member] && !stays_[member]) continue;  // a drained partner will follow
+      if (where == vm_[member].resting && !vm_[member].stays) continue;  // a drained partner will follow
       if (group.scope == cloud_.scope_host()) {
         if (pinned != kNoIndex && pinned != where) return kNoIndex;
         pinned = where;
@@ -509,7 +510,7 @@ HostIndex PlacementEngine::find_host_indexed(VmIndex vm, Scoring scoring, double
   std::vector<std::uint32_t> within_nodes;
   if (within) within_nodes = regular_tree_.cover(intersect(sets_[set].runs, *within));
   auto tier = [&](const HostLoadTree& tree, bool spares) -> HostIndex {
-    const std::vector<const HostLoadTree*> trees{&tree};
+    const std::vector<const HostLoadTree*>& trees = &tree == &spare_tree_ ? spare_only_ : regular_only_;
     if (labels.size() == 1) {
       std::vector<std::uint32_t> nodes;
       if (within) {
@@ -555,7 +556,7 @@ HostIndex PlacementEngine::find_host_indexed(VmIndex vm, Scoring scoring, double
 // The reference search: every candidate host looked at.
 template <typename Feasible>
 HostIndex PlacementEngine::find_host_by_scan(VmIndex vm, Scoring scoring, const Feasible& feasible) {
-  const CandidateSet& candidates = sets_[set_of_vm_[vm]];
+  const CandidateSet& candidates = sets_[vm_[vm].set];
   const model::Vm& machine = cloud_.vms[vm];
   auto is_candidate = [&](HostIndex host) {
     return std::binary_search(candidates.hosts.begin(), candidates.hosts.end(), host);
@@ -613,13 +614,14 @@ HostIndex PlacementEngine::find_host_by_scan(VmIndex vm, Scoring scoring, const 
 
 const std::vector<std::uint32_t>& PlacementEngine::preferred_cover(std::size_t set,
                                                                    const model::Label& label) {
-  auto [entry, inserted] = preferred_covers_.try_emplace({set, label.key, label.value});
-  if (inserted) {
-    auto found = runs_by_label_.find({label.key, label.value});
-    if (found != runs_by_label_.end())
-      entry->second = regular_tree_.cover(intersect(sets_[set].runs, found->second));
-  }
-  return entry->second;
+  const std::uint32_t key[] = {static_cast<std::uint32_t>(set), label.key, label.value};
+  if (std::uint32_t found = preferred_covers_.find(key, 3); found != WordKeyMap::kNone)
+    return preferred_cover_lists_[found];
+  preferred_covers_.insert(key, 3, static_cast<std::uint32_t>(preferred_cover_lists_.size()));
+  auto& cover = preferred_cover_lists_.emplace_back();
+  auto found = runs_by_label_.find({label.key, label.value});
+  if (found != runs_by_label_.end()) cover = regular_tree_.cover(intersect(sets_[set].runs, found->second));
+  return cover;
 }
 
 std::vector<HostIndex> PlacementEngine::repair_hosts(VmIndex vm, int limit) {
@@ -633,7 +635,8 @@ std::vector<HostIndex> PlacementEngine::repair_hosts(VmIndex vm, int limit) {
   constexpr double kAny = -std::numeric_limits<double>::infinity();
   tree_search_.run(trees, sets_[set].nodes, LoadOrder::ascending, kAny, kAny, [&](HostIndex host) {
     if (!groups_allow(vm, host)) return false;
-    if (cpus > cpu_capacity_[host] + kEpsilon || memory > memory_capacity_[host] + kEpsilon) return false;
+    if (cpus > room_[host].cpu_capacity + kEpsilon || memory > room_[host].memory_capacity + kEpsilon)
+      return false;
     hosts.push_back(host);
     return static_cast<int>(hosts.size()) >= limit;
   });
@@ -662,7 +665,8 @@ std::vector<HostIndex> PlacementEngine::repair_hosts_by_scan(VmIndex vm, int lim
   std::vector<HostIndex> hosts;
   for (auto [load, host] : ordered) {
     if (role_[host] != HostRole::available || !spare_allowed(vm, host) || !groups_allow(vm, host)) continue;
-    if (cpus > cpu_capacity_[host] + kEpsilon || memory > memory_capacity_[host] + kEpsilon) continue;
+    if (cpus > room_[host].cpu_capacity + kEpsilon || memory > room_[host].memory_capacity + kEpsilon)
+      continue;
     hosts.push_back(host);
     if (static_cast<int>(hosts.size()) >= limit) break;
   }
@@ -676,31 +680,33 @@ void PlacementEngine::set_search(Search search) {
   set_by_requirements_.clear();
   set_by_runs_.clear();
   preferred_covers_.clear();
-  set_of_vm_.assign(cloud_.vms.size(), kNoSet);
+  preferred_cover_lists_.clear();
+  last_set_ = kNoSet;
+  for (VmState& state : vm_) state.set = kNoSet;
 }
 
 void PlacementEngine::assign(VmIndex vm, HostIndex host, Attempt& attempt, std::optional<Choice> choice) {
-  if (choice) decision_[vm] = {*choice, load_of(host)};
+  if (choice) vm_[vm].decision = {*choice, load_of(host)};
   add_vm_load(host, vm, +1.0);
-  location_[vm] = host;
+  vm_[vm].location = host;
   planned_on_[host].push_back(vm);
-  slot_[vm] = attempt.placed.size();
+  vm_[vm].slot = attempt.placed.size();
   attempt.placed.push_back({vm, host});
   ++attempt.placed_count;
-  attempt.weight += model::priority_weight(effective_[vm]);
+  attempt.weight += model::priority_weight(vm_[vm].effective);
 }
 
 void PlacementEngine::unassign(VmIndex vm, Attempt& attempt) {
-  HostIndex host = location_[vm];
+  HostIndex host = vm_[vm].location;
   add_vm_load(host, vm, -1.0);
-  location_[vm] = resting_[vm];
+  vm_[vm].location = vm_[vm].resting;
   auto& planned = planned_on_[host];
   planned.erase(std::find(planned.begin(), planned.end(), vm));
   // Leave a hole (keeping the order of the others), then drop the holes at the end.
-  attempt.placed[slot_[vm]] = {kNoIndex, kNoIndex};
+  attempt.placed[vm_[vm].slot] = {kNoIndex, kNoIndex};
   while (!attempt.placed.empty() && attempt.placed.back().first == kNoIndex) attempt.placed.pop_back();
   --attempt.placed_count;
-  attempt.weight -= model::priority_weight(effective_[vm]);
+  attempt.weight -= model::priority_weight(vm_[vm].effective);
 }
 
 void PlacementEngine::rollback(Attempt& attempt) {
@@ -715,16 +721,16 @@ bool PlacementEngine::place_vm(VmIndex vm, Scoring scoring, Attempt& attempt) {
   double extra_cpus = 0, extra_memory = 0;
   std::vector<VmIndex> partners;  // the moving members still to come, which must be able to join it
   static const std::vector<model::GroupIndex> kNoGroups;
-  for (model::GroupIndex g : traits_[vm] & kHasGroups ? cloud_.vms[vm].groups : kNoGroups) {
+  for (model::GroupIndex g : vm_[vm].traits& kHasGroups ? cloud_.vms[vm].groups : kNoGroups) {
     const model::Group& group = cloud_.groups[g];
     if (group.kind != model::GroupKind::affinity || group.scope != cloud_.scope_host()) continue;
     bool anchored = false;
     double group_cpus = 0, group_memory = 0;
     for (VmIndex member : group.members) {
       if (member == vm) continue;
-      HostIndex where = location_[member];
+      HostIndex where = vm_[member].location;
       if (where != kNoIndex && role_[where] != HostRole::failed) anchored = true;
-      if (moving_[member] && where == kNoIndex) {
+      if (vm_[member].moving && where == kNoIndex) {
         group_cpus += cloud_.vms[member].cpus;
         group_memory += static_cast<double>(cloud_.vms[member].memory_mib);
       }
@@ -733,7 +739,8 @@ bool PlacementEngine::place_vm(VmIndex vm, Scoring scoring, Attempt& attempt) {
       extra_cpus += group_cpus;
       extra_memory += group_memory;
       for (VmIndex member : group.members) {
-        if (member != vm && moving_[member] && location_[member] == kNoIndex) partners.push_back(member);
+        if (member != vm && vm_[member].moving && vm_[member].location == kNoIndex)
+          partners.push_back(member);
       }
     }
   }
@@ -756,8 +763,8 @@ bool PlacementEngine::repair(VmIndex vm, Scoring scoring, const PlannerOptions& 
   const double memory = static_cast<double>(cloud_.vms[vm].memory_mib);
   // Hosts to try, least loaded first; copied because moving VMs reorders them.
   for (HostIndex host : repair_hosts(vm, options.repair_attempts)) {
-    const double cpu_short = cpu_used_[host] + cpus - cpu_capacity_[host];
-    const double memory_short = memory_used_[host] + memory - memory_capacity_[host];
+    const double cpu_short = room_[host].cpu_used + cpus - room_[host].cpu_capacity;
+    const double memory_short = room_[host].memory_used + memory - room_[host].memory_capacity;
     // Planned VMs on this host whose departure alone makes room, smallest first.
     std::vector<VmIndex> movable;
     for (VmIndex other : planned_on_[host]) {
@@ -776,7 +783,7 @@ bool PlacementEngine::repair(VmIndex vm, Scoring scoring, const PlannerOptions& 
       return size_a != size_b ? size_a < size_b : a < b;
     });
     for (VmIndex other : movable) {
-      const Decision before = decision_[other];
+      const Decision before = vm_[other].decision;
       unassign(other, attempt);
       HostIndex elsewhere = find_host(other, scoring, {host});
       if (elsewhere != kNoIndex) {
@@ -786,14 +793,14 @@ bool PlacementEngine::repair(VmIndex vm, Scoring scoring, const PlannerOptions& 
           return true;
         }
         unassign(other, attempt);
-      } else if (effective_[other] > effective_[vm] && fits(vm, host) && groups_allow(vm, host)) {
+      } else if (vm_[other].effective > vm_[vm].effective && fits(vm, host) && groups_allow(vm, host)) {
         // Nowhere else for a VM of strictly lower priority: it gives way.
         assign(vm, host, attempt, Choice::repair);
         displace(other, vm, attempt);
         return true;
       }
       assign(other, host, attempt);
-      decision_[other] = before;
+      vm_[other].decision = before;
     }
   }
   return displace_group_blockers(vm, scoring, attempt);
@@ -803,7 +810,7 @@ void PlacementEngine::displace(VmIndex loser, VmIndex winner, Attempt& attempt) 
   attempt.waiting.push_back(loser);
   attempt.waiting_reason_override[loser] =
       fmt::format("gave way to {} ({} priority), and fits nowhere else", cloud_.vms[winner].name,
-                  model::to_string(effective_[winner]));
+                  model::to_string(vm_[winner].effective));
 }
 
 bool PlacementEngine::displace_group_blockers(VmIndex vm, Scoring scoring, Attempt& attempt) {
@@ -811,32 +818,32 @@ bool PlacementEngine::displace_group_blockers(VmIndex vm, Scoring scoring, Attem
   // them out one at a time; if `vm` then fits, it stays and the member tries elsewhere.
   for (model::GroupIndex g : cloud_.vms[vm].groups) {
     for (VmIndex member : cloud_.groups[g].members) {
-      HostIndex where = location_[member];
-      if (member == vm || !moving_[member] || where == kNoIndex || where == resting_[member]) continue;
-      const Decision before = decision_[member];
+      HostIndex where = vm_[member].location;
+      if (member == vm || !vm_[member].moving || where == kNoIndex || where == vm_[member].resting) continue;
+      const Decision before = vm_[member].decision;
       unassign(member, attempt);
       if (place_vm(vm, scoring, attempt)) {
         // The member moves elsewhere if it can; one of strictly lower priority gives way; otherwise undo.
         if (place_vm(member, scoring, attempt)) return true;
-        if (effective_[member] > effective_[vm]) {
+        if (vm_[member].effective > vm_[vm].effective) {
           displace(member, vm, attempt);
           return true;
         }
         unassign(vm, attempt);
       }
       assign(member, where, attempt);
-      decision_[member] = before;
+      vm_[member].decision = before;
     }
   }
   return false;
 }
 
 std::vector<VmIndex> PlacementEngine::placement_order(std::vector<VmIndex> moving, bool largest_first) const {
-  const auto& size = size_;
+  auto size = [&](VmIndex v) { return vm_[v].size; };
   std::sort(moving.begin(), moving.end(), [&](VmIndex a, VmIndex b) {
-    if (effective_[a] != effective_[b]) return effective_[a] < effective_[b];
+    if (vm_[a].effective != vm_[b].effective) return vm_[a].effective < vm_[b].effective;
     if (depth_[a] != depth_[b]) return depth_[a] < depth_[b];
-    if (size[a] != size[b]) return largest_first ? size[a] > size[b] : size[a] < size[b];
+    if (size(a) != size(b)) return largest_first ? size(a) > size(b) : size(a) < size(b);
     return a < b;
   });
   return moving;
@@ -845,13 +852,15 @@ std::vector<VmIndex> PlacementEngine::placement_order(std::vector<VmIndex> movin
 PlacementEngine::Attempt PlacementEngine::run_pass(const std::vector<VmIndex>& order, Scoring scoring,
                                                    const PlannerOptions& options) {
   Attempt attempt;
-  for (VmIndex vm : order) stays_[vm] = 0;
-  for (VmIndex vm : order) {
+  for (VmIndex vm : order) vm_[vm].stays = 0;
+  for (std::size_t i = 0; i < order.size(); ++i) {
+    const VmIndex vm = order[i];
+    prefetch_for_search(order, i);
     // A VM whose `after` dependency moves but waits, and does not keep running where it is, cannot start.
     std::string blocked;
     static const std::vector<VmIndex> kNoAfter;
-    for (VmIndex dependency : traits_[vm] & kHasAfter ? cloud_.vms[vm].after : kNoAfter) {
-      if (moving_[dependency] && location_[dependency] == kNoIndex) {
+    for (VmIndex dependency : vm_[vm].traits& kHasAfter ? cloud_.vms[vm].after : kNoAfter) {
+      if (vm_[dependency].moving && vm_[dependency].location == kNoIndex) {
         blocked = fmt::format("waits for {} (after), which cannot be placed", cloud_.vms[dependency].name);
         break;
       }
@@ -871,10 +880,10 @@ PlacementEngine::Attempt PlacementEngine::run_pass(const std::vector<VmIndex>& o
     std::vector<VmIndex> retry;
     retry.swap(attempt.waiting);
     std::sort(retry.begin(), retry.end(), [&](VmIndex a, VmIndex b) {
-      return effective_[a] != effective_[b] ? effective_[a] < effective_[b] : a < b;
+      return vm_[a].effective != vm_[b].effective ? vm_[a].effective < vm_[b].effective : a < b;
     });
     for (VmIndex vm : retry) {
-      if (location_[vm] != resting_[vm]) continue;  // placed meanwhile
+      if (vm_[vm].location != vm_[vm].resting) continue;  // placed meanwhile
       bool blocked = attempt.waiting_reason_override.count(vm) > 0 &&
                      attempt.waiting_reason_override[vm].rfind("waits for", 0) == 0;
       if (!blocked && (place_vm(vm, scoring, attempt) || repair(vm, scoring, options, attempt))) {
@@ -888,15 +897,38 @@ PlacementEngine::Attempt PlacementEngine::run_pass(const std::vector<VmIndex>& o
   return attempt;
 }
 
+void PlacementEngine::prefetch_for_search(const std::vector<VmIndex>& order, std::size_t i) const {
+  // Only hints, in stages, each reading what the one before brought in: the state of the VM 16 places
+  // ahead, the candidate set of the one 8 ahead, its cover 4 ahead, and the tree entries the search of the
+  // VM 2 ahead starts from. At 20,000 hosts they are rarely in cache, and a search waits for each in turn.
+  if (i + 16 < order.size()) __builtin_prefetch(&vm_[order[i + 16]]);
+  auto set_of = [&](std::size_t ahead) -> const CandidateSet* {
+    if (i + ahead >= order.size()) return nullptr;
+    const std::size_t set = vm_[order[i + ahead]].set;
+    return set < sets_.size() ? &sets_[set] : nullptr;
+  };
+  if (const CandidateSet* set = set_of(8)) __builtin_prefetch(set);
+  if (const CandidateSet* set = set_of(4); set && !set->nodes.empty()) __builtin_prefetch(set->nodes.data());
+  if (const CandidateSet* set = set_of(2)) {
+    for (std::uint32_t entry : set->nodes) {
+      if (entry >= regular_tree_.first_position_entry()) {
+        __builtin_prefetch(&regular_tree_.at(entry - regular_tree_.first_position_entry()));
+      } else {
+        __builtin_prefetch(&regular_tree_.node(entry));
+      }
+    }
+  }
+}
+
 void PlacementEngine::restore(Attempt& trial, Attempt& kept, const Snapshot& snapshot,
                               const std::vector<VmIndex>& order) {
   rollback(trial);
   rollback(kept);
-  for (std::size_t i = 0; i < order.size(); ++i) stays_[order[i]] = snapshot.stays[i];
+  for (std::size_t i = 0; i < order.size(); ++i) vm_[order[i]].stays = snapshot.stays[i];
   for (std::size_t i = 0; i < snapshot.placed.size(); ++i) {
     auto [vm, host] = snapshot.placed[i];
     assign(vm, host, kept);
-    decision_[vm] = snapshot.decisions[i];
+    vm_[vm].decision = snapshot.decisions[i];
   }
 }
 
@@ -908,10 +940,10 @@ PlacementEngine::Snapshot PlacementEngine::snapshot(const Attempt& attempt,
   for (auto [vm, host] : attempt.placed) {
     if (vm == kNoIndex) continue;
     taken.placed.push_back({vm, host});
-    taken.decisions.push_back(decision_[vm]);
+    taken.decisions.push_back(vm_[vm].decision);
   }
   taken.stays.resize(order.size());
-  for (std::size_t i = 0; i < order.size(); ++i) taken.stays[i] = stays_[order[i]];
+  for (std::size_t i = 0; i < order.size(); ++i) taken.stays[i] = vm_[order[i]].stays;
   return taken;
 }
 
@@ -922,7 +954,7 @@ bool PlacementEngine::could_fit_empty(VmIndex vm) {
     for (auto p = run.begin; p < run.end; ++p) {
       HostIndex host = host_at_[p];
       if (role_[host] == HostRole::available && spare_allowed(vm, host) &&
-          cpus <= cpu_capacity_[host] + kEpsilon && memory <= memory_capacity_[host] + kEpsilon) {
+          cpus <= room_[host].cpu_capacity + kEpsilon && memory <= room_[host].memory_capacity + kEpsilon) {
         return true;
       }
     }
@@ -931,12 +963,12 @@ bool PlacementEngine::could_fit_empty(VmIndex vm) {
 }
 
 std::vector<VmIndex> PlacementEngine::promoted(const std::vector<VmIndex>& order, VmIndex vm) const {
-  const Priority priority = effective_[vm];
+  const Priority priority = vm_[vm].effective;
   // The VMs to move up: `vm` and what it waits for within its class (moving, not placed by other means).
   std::vector<VmIndex> lifted{vm};
   for (std::size_t i = 0; i < lifted.size(); ++i) {
     for (VmIndex dependency : cloud_.vms[lifted[i]].after) {
-      if (!moving_[dependency] || effective_[dependency] != priority) continue;
+      if (!vm_[dependency].moving || vm_[dependency].effective != priority) continue;
       if (std::find(lifted.begin(), lifted.end(), dependency) == lifted.end()) lifted.push_back(dependency);
     }
   }
@@ -944,7 +976,7 @@ std::vector<VmIndex> PlacementEngine::promoted(const std::vector<VmIndex>& order
   std::vector<VmIndex> result;
   result.reserve(order.size());
   std::size_t i = 0;
-  for (; i < order.size() && effective_[order[i]] < priority; ++i) result.push_back(order[i]);
+  for (; i < order.size() && vm_[order[i]].effective < priority; ++i) result.push_back(order[i]);
   // The lifted VMs keep their relative order (dependencies come first in `order`: lower depth).
   for (std::size_t j = i; j < order.size(); ++j) {
     if (is_lifted(order[j])) result.push_back(order[j]);
@@ -989,7 +1021,8 @@ PlacementEngine::Attempt PlacementEngine::improve(std::vector<VmIndex>& order, S
     for (std::size_t i = 0; i < order.size(); ++i) position[order[i]] = i;
     std::vector<VmIndex> candidates = best.waiting;
     std::sort(candidates.begin(), candidates.end(), [&](VmIndex a, VmIndex b) {
-      return effective_[a] != effective_[b] ? effective_[a] < effective_[b] : position[a] < position[b];
+      return vm_[a].effective != vm_[b].effective ? vm_[a].effective < vm_[b].effective
+                                                  : position[a] < position[b];
     });
     for (VmIndex vm : candidates) {
       if (budget == 0) break;
@@ -1025,24 +1058,38 @@ void PlacementEngine::spread_over_endpoints(Attempt& attempt, std::vector<VmInde
   if (static_cast<double>(attempt.placed_count) <= smallest_endpoint_limit_) return;
   const double host_limit =
       static_cast<double>(std::max<std::uint32_t>(1, cloud_.policy.host_max_parallel_restarts));
-  auto restarts = [&](VmIndex vm) { return resting_[vm] == kNoIndex; };
+  // The restarts planned, read once (in placement order the VMs' state is far apart in memory): what the
+  // passes over them below read, kept up to date as VMs move. Their order does not matter (counts and sets).
+  struct Start {
+    VmIndex vm;
+    HostIndex host;
+    model::EndpointIndex endpoint;
+    Priority priority;
+    std::uint8_t movable;  // not in an affinity group, not moved yet (each VM moves at most once)
+  };
+  std::vector<Start> planned_starts;
+  planned_starts.reserve(attempt.placed_count);
+  for (auto [vm, host] : attempt.placed) {
+    if (vm == kNoIndex || vm_[vm].resting != kNoIndex) continue;  // a hole, or a drained VM (no restart)
+    planned_starts.push_back(
+        {vm, host, endpoint_of_[host], vm_[vm].effective, static_cast<std::uint8_t>(!vm_[vm].in_affinity)});
+  }
   auto frees_room_for_waiting = [&](VmIndex vm, HostIndex source) {
     if (attempt.waiting.empty()) return false;
-    const double cpu_before = cpu_used_[source], memory_before = memory_used_[source];
-    cpu_used_[source] -= cloud_.vms[vm].cpus;
-    memory_used_[source] -= static_cast<double>(cloud_.vms[vm].memory_mib);
-    location_[vm] = kNoIndex;
+    const double cpu_before = room_[source].cpu_used, memory_before = room_[source].memory_used;
+    room_[source].cpu_used -= vm_[vm].cpus;
+    room_[source].memory_used -= vm_[vm].memory;
+    vm_[vm].location = kNoIndex;
     bool helps = std::any_of(attempt.waiting.begin(), attempt.waiting.end(), [&](VmIndex waiting) {
       return statically_compatible(waiting, source) && fits(waiting, source) && groups_allow(waiting, source);
     });
-    location_[vm] = source;
+    vm_[vm].location = source;
     // Exactly as before (subtracting and adding back may round), so the index still holds.
-    cpu_used_[source] = cpu_before;
-    memory_used_[source] = memory_before;
+    room_[source].cpu_used = cpu_before;
+    room_[source].memory_used = memory_before;
     return helps;
   };
-  // Each VM moves at most once (spread_moved_, per VM; the scratch arrays are zero again on return).
-  auto& moved = spread_moved_;
+  // The scratch arrays are zero again on return; movable lists hold entries of `planned_starts`.
   auto& endpoint_starts = endpoint_starts_;
   auto& movable = movable_;
   auto& host_starts = host_starts_;
@@ -1059,13 +1106,8 @@ void PlacementEngine::spread_over_endpoints(Attempt& attempt, std::vector<VmInde
   };
   struct Reset {
     const decltype(reset_class)& reset;
-    std::vector<VmIndex>& spread;
-    std::vector<std::uint8_t>& moved;
-    ~Reset() {
-      reset();
-      for (VmIndex vm : spread) moved[vm] = 0;
-    }
-  } reset_at_exit{reset_class, spread, moved};
+    ~Reset() { reset(); }
+  } reset_at_exit{reset_class};
   std::size_t work = 0;
   // Endpoints no VM may move to for the rest of a class (see the filter below) leave the index meanwhile,
   // so that searches do not wade through their hosts, which are often the least loaded ones.
@@ -1077,10 +1119,12 @@ void PlacementEngine::spread_over_endpoints(Attempt& attempt, std::vector<VmInde
     } else {
       endpoint_blocked.erase(endpoint);
     }
+    std::vector<HostIndex>& hosts = touched_hosts_;
     for (HostIndex host : hosts_by_endpoint_[endpoint]) {
       blocked_[host] = block ? 1 : 0;
-      refresh_host(host);
+      hosts.push_back(host);
     }
+    refresh_hosts(hosts);
   };
   auto unblock_all = [&] {
     for (auto endpoint : blocked) set_blocked(endpoint, false);
@@ -1099,14 +1143,15 @@ void PlacementEngine::spread_over_endpoints(Attempt& attempt, std::vector<VmInde
     reset_class();
     // The VMs of this class each endpoint may give away (restarts, not in an affinity group): movable.
     bool has_class = false;
-    for (auto [vm, host] : attempt.placed) {
-      if (vm == kNoIndex || !restarts(vm) || effective_[vm] > priority) continue;
-      has_class = has_class || effective_[vm] == priority;
-      auto endpoint = cloud_.hosts[host].endpoint;
+    for (std::uint32_t i = 0; i < planned_starts.size(); ++i) {
+      const Start& start = planned_starts[i];
+      if (start.priority > priority) continue;
+      has_class = has_class || start.priority == priority;
+      auto endpoint = start.endpoint;
       if (endpoint >= endpoint_count) continue;
       if (endpoint_starts[endpoint] == 0) endpoints_touched.push_back(endpoint);
       endpoint_starts[endpoint] += 1;
-      if (effective_[vm] == priority && !in_affinity_[vm] && !moved[vm]) movable[endpoint].push_back(vm);
+      if (start.priority == priority && start.movable) movable[endpoint].push_back(i);
     }
     if (!has_class) continue;
     // Endpoints by starts per slot, most first (ties to the lower index); those without starts left out.
@@ -1114,9 +1159,11 @@ void PlacementEngine::spread_over_endpoints(Attempt& attempt, std::vector<VmInde
     for (auto e : endpoints_touched) by_load.insert({-(endpoint_starts[e] / endpoint_limit(e)), e});
     if (by_load.empty() || !(-by_load.begin()->first > 1.0 + kEpsilon)) continue;  // one wave everywhere
     for (auto e : endpoints_touched) {
-      auto& vms = movable[e];  // smallest first
-      std::sort(vms.begin(), vms.end(),
-                [&](VmIndex a, VmIndex b) { return size_[a] != size_[b] ? size_[a] < size_[b] : a < b; });
+      auto& entries = movable[e];  // smallest first
+      std::sort(entries.begin(), entries.end(), [&](std::uint32_t x, std::uint32_t y) {
+        const VmIndex a = planned_starts[x].vm, b = planned_starts[y].vm;
+        return vm_[a].size != vm_[b].size ? vm_[a].size < vm_[b].size : a < b;
+      });
     }
     // Endpoints blocked in an earlier class stay out if the filter below rejects them now (then it does for
     // the whole class); the others come back.
@@ -1147,10 +1194,10 @@ void PlacementEngine::spread_over_endpoints(Attempt& attempt, std::vector<VmInde
       if (!(worst_load > 1.0 + kEpsilon)) break;
       const model::EndpointIndex worst = by_load.begin()->second;
       if (!host_starts_known) {
-        for (auto [vm, host] : attempt.placed) {
-          if (vm == kNoIndex || !restarts(vm) || effective_[vm] > priority) continue;
-          if (host_starts[host] == 0) hosts_touched.push_back(host);
-          host_starts[host] += 1;
+        for (const Start& start : planned_starts) {
+          if (start.priority > priority) continue;
+          if (host_starts[start.host] == 0) hosts_touched.push_back(start.host);
+          host_starts[start.host] += 1;
         }
         host_starts_known = true;
       }
@@ -1160,7 +1207,7 @@ void PlacementEngine::spread_over_endpoints(Attempt& attempt, std::vector<VmInde
       // to an endpoint below it), and an endpoint's starts only shrink while it is the worst, when one more
       // start gives it the worst load again. So its hosts leave the index until the class is done.
       const HostFilter less_loaded = [&](HostIndex host) {
-        auto endpoint = cloud_.hosts[host].endpoint;
+        auto endpoint = endpoint_of_[host];
         if (endpoint < endpoint_count) {
           if (endpoint == worst ||
               (endpoint_starts[endpoint] + 1) / endpoint_limit(endpoint) >= worst_load - kEpsilon) {
@@ -1178,19 +1225,22 @@ void PlacementEngine::spread_over_endpoints(Attempt& attempt, std::vector<VmInde
       auto& candidates = movable[worst];
       bool moved_one = false;
       for (auto it = candidates.begin(); it != candidates.end(); ++it) {
-        const VmIndex vm = *it;
+        Start& start = planned_starts[*it];
+        const VmIndex vm = start.vm;
         if (++work > kSpreadWork) break;
-        HostIndex from = location_[vm];
+        const HostIndex from = start.host;
         HostIndex to = find_host(vm, Scoring::spread, {}, 0, 0, nullptr, &less_loaded);
         if (to == kNoIndex || frees_room_for_waiting(vm, from)) continue;
         unassign(vm, attempt);
         assign(vm, to, attempt);
         add_start(worst, -1);
-        if (cloud_.hosts[to].endpoint < endpoint_count) add_start(cloud_.hosts[to].endpoint, +1);
+        if (endpoint_of_[to] < endpoint_count) add_start(endpoint_of_[to], +1);
         host_starts[from] -= 1;
         if (host_starts[to] == 0) hosts_touched.push_back(to);
         host_starts[to] += 1;
-        moved[vm] = 1;
+        start.host = to;
+        start.endpoint = endpoint_of_[to];
+        start.movable = 0;
         candidates.erase(it);
         spread.push_back(vm);
         moved_one = true;
@@ -1207,16 +1257,17 @@ bool PlacementEngine::settle_affinity_with_waiting_drained(Attempt& attempt) {
   std::vector<std::pair<VmIndex, std::string>> displaced;
   for (std::size_t i = 0; i < attempt.waiting.size(); ++i) {
     VmIndex stuck = attempt.waiting[i];
-    HostIndex rest = resting_[stuck];
-    if (rest == kNoIndex || stays_[stuck]) continue;
-    stays_[stuck] = 1;
+    HostIndex rest = vm_[stuck].resting;
+    if (rest == kNoIndex || vm_[stuck].stays) continue;
+    vm_[stuck].stays = 1;
     for (model::GroupIndex g : cloud_.vms[stuck].groups) {
       const model::Group& group = cloud_.groups[g];
       if (group.kind != model::GroupKind::affinity) continue;
       model::Index value = cloud_.scope_value(rest, group.scope);
       for (VmIndex member : group.members) {
-        HostIndex where = location_[member];
-        if (member == stuck || !moving_[member] || where == kNoIndex || where == resting_[member]) continue;
+        HostIndex where = vm_[member].location;
+        if (member == stuck || !vm_[member].moving || where == kNoIndex || where == vm_[member].resting)
+          continue;
         if (value != kNoIndex && cloud_.scope_value(where, group.scope) == value) continue;
         unassign(member, attempt);
         displaced.push_back(
@@ -1226,8 +1277,8 @@ bool PlacementEngine::settle_affinity_with_waiting_drained(Attempt& attempt) {
     }
   }
   std::sort(displaced.begin(), displaced.end(), [&](const auto& a, const auto& b) {
-    return effective_[a.first] != effective_[b.first] ? effective_[a.first] < effective_[b.first]
-                                                      : a.first < b.first;
+    return vm_[a.first].effective != vm_[b.first].effective ? vm_[a.first].effective < vm_[b.first].effective
+                                                            : a.first < b.first;
   });
   for (auto& [member, reason] : displaced) {
     if (place_vm(member, Scoring::spread, attempt)) continue;
@@ -1259,16 +1310,16 @@ void PlacementEngine::begin_request(const PlanRequest& request, std::vector<VmIn
 
   if (!request.only_vms.empty()) {
     for (VmIndex v : request.only_vms) {
-      if ((traits_[v] & kProtected) && !moving_[v]) {
-        moving_[v] = 1;
+      if ((vm_[v].traits & kProtected) && !vm_[v].moving) {
+        vm_[v].moving = 1;
         moving.push_back(v);
       }
     }
   } else {
     auto take_residents = [&](HostIndex h) {
       for (VmIndex v : residents_[h]) {
-        if ((traits_[v] & kProtected) && !moving_[v]) {
-          moving_[v] = 1;
+        if ((vm_[v].traits & kProtected) && !vm_[v].moving) {
+          vm_[v].moving = 1;
           moving.push_back(v);
         }
       }
@@ -1276,32 +1327,63 @@ void PlacementEngine::begin_request(const PlanRequest& request, std::vector<VmIn
     for (HostIndex h : request.failed_hosts) take_residents(h);
     for (HostIndex h : request.evacuated_hosts) take_residents(h);
   }
+  // The index learns each source's load once, after all its VMs left.
+  std::vector<HostIndex>& sources = touched_hosts_;
+  sources.clear();
   for (VmIndex v : moving) {
-    HostIndex from = location_[v];
+    HostIndex from = vm_[v].location;
     lifted_.push_back({v, from});
-    if (from != kNoIndex) add_vm_load(from, v, -1.0);
+    if (from != kNoIndex) {
+      room_[from].cpu_used -= vm_[v].cpus;
+      room_[from].memory_used -= vm_[v].memory;
+      if (sources.empty() || sources.back() != from) sources.push_back(from);
+    }
     // A VM drained from a host that is still up keeps running there until it moves (and if it waits).
-    resting_[v] = from != kNoIndex && role_[from] == HostRole::evacuated ? from : kNoIndex;
-    location_[v] = resting_[v];
+    vm_[v].resting = from != kNoIndex && role_[from] == HostRole::evacuated ? from : kNoIndex;
+    vm_[v].location = vm_[v].resting;
   }
+  refresh_hosts(sources);
+  // Their candidate sets, in index order: VMs of one host are neighbours in memory and often share one.
+  for (VmIndex v : moving) candidate_set_of(v);
+}
+
+void PlacementEngine::refresh_hosts(std::vector<HostIndex>& hosts) {
+  for (HostIndex host : hosts) {
+    const bool usable = role_[host] == HostRole::available && !blocked_[host];
+    (spare_[host] ? spare_tree_ : regular_tree_)
+        .stage(position_[host], host, usable, load_of(host), room_[host].cpu_capacity - room_[host].cpu_used,
+               room_[host].memory_capacity - room_[host].memory_used);
+  }
+  regular_tree_.commit();
+  spare_tree_.commit();
+  hosts.clear();
 }
 
 void PlacementEngine::end_request() {
+  // The same arithmetic as unassigning each VM and putting it back, the index told once per host after.
+  std::vector<HostIndex>& touched = touched_hosts_;
+  touched.clear();
   for (auto it = lifted_.rbegin(); it != lifted_.rend(); ++it) {
     auto [vm, from] = *it;
-    if (location_[vm] != kNoIndex && location_[vm] != resting_[vm]) {
-      HostIndex host = location_[vm];
-      add_vm_load(host, vm, -1.0);
-      auto& planned = planned_on_[host];
-      planned.erase(std::find(planned.begin(), planned.end(), vm));
+    if (vm_[vm].location != kNoIndex && vm_[vm].location != vm_[vm].resting) {
+      HostIndex host = vm_[vm].location;
+      room_[host].cpu_used -= vm_[vm].cpus;
+      room_[host].memory_used -= vm_[vm].memory;
+      touched.push_back(host);
+      planned_on_[host].clear();  // every VM planned there moved in this request
     }
-    location_[vm] = from;
-    resting_[vm] = kNoIndex;
-    stays_[vm] = 0;
-    if (from != kNoIndex) add_vm_load(from, vm, +1.0);
-    moving_[vm] = 0;
+    vm_[vm].location = from;
+    vm_[vm].resting = kNoIndex;
+    vm_[vm].stays = 0;
+    if (from != kNoIndex) {
+      room_[from].cpu_used += vm_[vm].cpus;
+      room_[from].memory_used += vm_[vm].memory;
+      touched.push_back(from);
+    }
+    vm_[vm].moving = 0;
   }
   lifted_.clear();
+  refresh_hosts(touched);
   for (auto it = saved_roles_.rbegin(); it != saved_roles_.rend(); ++it) {
     role_[it->first] = it->second;
     refresh_host(it->first);
@@ -1351,7 +1433,7 @@ std::string PlacementEngine::waiting_reason_among_allowed(VmIndex vm) const {
     ++networks_ok;
     if (!statically_compatible(vm, h)) continue;
     ++arrays_ok;
-    double free_memory = memory_capacity_[h] - memory_used_[h];
+    double free_memory = room_[h].memory_capacity - room_[h].memory_used;
     if (free_memory > most_free_memory) {
       most_free_memory = free_memory;
       most_free = h;
@@ -1396,7 +1478,7 @@ std::string PlacementEngine::waiting_reason_among_allowed(VmIndex vm) const {
         "{} "
         "free); free capacity on a compatible host or add a spare",
         describe_needs(vm), arrays_ok, cloud_.hosts[most_free].name,
-        cpus_text(cpu_capacity_[most_free] - cpu_used_[most_free]), gib(most_free_memory));
+        cpus_text(room_[most_free].cpu_capacity - room_[most_free].cpu_used), gib(most_free_memory));
   }
   if (!first_group_conflict.empty()) {
     return fmt::format("the {} compatible hosts with room are ruled out by its groups (e.g. {})", room,
@@ -1446,14 +1528,14 @@ Plan PlacementEngine::plan(const PlanRequest& request, const PlannerOptions& opt
     placement.vm = vm;
     placement.from = origin[vm];
     placement.to = host;
-    placement.effective_priority = effective_[vm];
+    placement.effective_priority = vm_[vm].effective;
     placement.spread_over_endpoints = std::binary_search(spread.begin(), spread.end(), vm);
-    placement.choice = decision_[vm].choice;
-    placement.load_when_chosen = decision_[vm].load;
-    if (traits_[vm] & kHasAfter) {
+    placement.choice = vm_[vm].decision.choice;
+    placement.load_when_chosen = vm_[vm].decision.load;
+    if (vm_[vm].traits & kHasAfter) {
       for (VmIndex dependency : cloud_.vms[vm].after) {
-        HostIndex where = location_[dependency];
-        bool dead = where != kNoIndex && role_[where] == HostRole::failed && !moving_[dependency];
+        HostIndex where = vm_[dependency].location;
+        bool dead = where != kNoIndex && role_[where] == HostRole::failed && !vm_[dependency].moving;
         if (!dead) placement.start_after.push_back(dependency);
       }
     }
@@ -1467,13 +1549,13 @@ Plan PlacementEngine::plan(const PlanRequest& request, const PlannerOptions& opt
                      return depth_[a.vm] < depth_[b.vm];
                    });
   std::sort(best.waiting.begin(), best.waiting.end(), [&](VmIndex a, VmIndex b) {
-    return effective_[a] != effective_[b] ? effective_[a] < effective_[b] : a < b;
+    return vm_[a].effective != vm_[b].effective ? vm_[a].effective < vm_[b].effective : a < b;
   });
   for (VmIndex vm : best.waiting) {
     Waiting waiting;
     waiting.vm = vm;
     waiting.from = origin[vm];
-    waiting.effective_priority = effective_[vm];
+    waiting.effective_priority = vm_[vm].effective;
     auto reason = best.waiting_reason_override.find(vm);
     waiting.reason = reason != best.waiting_reason_override.end() ? reason->second : waiting_reason(vm);
     plan.waiting.push_back(std::move(waiting));
@@ -1524,8 +1606,8 @@ std::string PlacementEngine::describe_host_rejection(VmIndex vm, HostIndex host)
   }
   if (!fits(vm, host)) {
     return fmt::format("not enough room after the plan: {} and {} free, needs {}",
-                       cpus_text(cpu_capacity_[host] - cpu_used_[host]),
-                       gib(memory_capacity_[host] - memory_used_[host]), describe_needs(vm));
+                       cpus_text(room_[host].cpu_capacity - room_[host].cpu_used),
+                       gib(room_[host].memory_capacity - room_[host].memory_used), describe_needs(vm));
   }
   return group_conflict(vm, host);
 }
@@ -1651,7 +1733,7 @@ std::vector<HostVerdict> PlacementEngine::explain(const PlanRequest& request, co
     ~Cleanup() { engine->end_request(); }
   } cleanup{this};
   begin_request(request, moving);
-  if (vm >= cloud_.vms.size() || !moving_[vm]) {
+  if (vm >= cloud_.vms.size() || !vm_[vm].moving) {
     throw std::invalid_argument(
         fmt::format("{} does not move in this plan", vm < cloud_.vms.size() ? cloud_.vms[vm].name : "VM"));
   }
@@ -1664,7 +1746,7 @@ std::vector<HostVerdict> PlacementEngine::explain(const PlanRequest& request, co
   std::vector<std::size_t> host_starts(cloud_.hosts.size(), 0);          // and per target host
   for (const Placement& placement : plan.placements) {
     auto endpoint = cloud_.hosts[placement.to].endpoint;
-    if (resting_[placement.vm] == kNoIndex) {
+    if (vm_[placement.vm].resting == kNoIndex) {
       if (endpoint < endpoint_starts.size()) ++endpoint_starts[endpoint];
       ++host_starts[placement.to];
     }
@@ -1678,7 +1760,7 @@ std::vector<HostVerdict> PlacementEngine::explain(const PlanRequest& request, co
     assign(placement.vm, placement.to, replay);
   }
   auto endpoint_text = [&](HostIndex host) {
-    auto endpoint = cloud_.hosts[host].endpoint;
+    auto endpoint = endpoint_of_[host];
     if (endpoint >= endpoint_starts.size()) return std::string("no endpoint");
     return fmt::format("endpoint {}: {} restarts planned for max_parallel {}",
                        cloud_.endpoints[endpoint].name, endpoint_starts[endpoint],
@@ -1762,7 +1844,7 @@ void PlacementEngine::on_vm_moved(VmIndex vm, HostIndex previous_host) {
     auto& residents = residents_[now];
     residents.insert(std::lower_bound(residents.begin(), residents.end(), vm), vm);
   }
-  location_[vm] = now;
+  vm_[vm].location = now;
 }
 
 void PlacementEngine::on_host_changed(HostIndex host) {
