@@ -747,7 +747,7 @@ class Daemon::Engine {
     controller_ = std::make_unique<control::Controller>(
         controller_snapshot_,
         control::ControllerEnvironment{loop_, *hypervisor_, *gated_storage_, *network_, *gated_fencer_,
-                                       journal_, nullptr},
+                                       journal_, nullptr, libvirt_.get()},
         options);
     controller_->set_ready_observer([this](model::VmIndex vm) {
       auto host = controller_->executor().state().vms[vm].host;

@@ -84,8 +84,12 @@ void migrate_as_the_session_user(const std::string& uris) {
   auto migrated_at = std::chrono::steady_clock::now();
   std::optional<env::OperationResult> migrated;
   hypervisor.migrate_vm(0, 0, 1, [&](const env::OperationResult& answer) { migrated = answer; });
-  bool saw_progress_answer = false;
+  bool saw_progress_answer = false, saw_active = false;
+  auto in_progress_seen = std::make_shared<bool>(false);
+  env::Call migration{env::StepKind::migrate, 0, 1, 0, model::kNoIndex};
   while (!migrated && seconds_since(migrated_at) < 60.0) {
+    // What a resumed revived asks of a call its predecessor left (env::CallsInProgress): libvirt's jobs.
+    hypervisor.in_progress(migration, [in_progress_seen](bool running) { *in_progress_seen |= running; });
     // Shared: the answer may come after the migration's, when this iteration is over.
     auto progress = std::make_shared<std::optional<drivers::MigrationProgress>>();
     hypervisor.migration_progress(0, [&saw_progress_answer, progress](const env::OperationResult& answer,
@@ -95,6 +99,7 @@ void migrate_as_the_session_user(const std::string& uris) {
     });
     loop.run_until([&] { return progress->has_value() || migrated.has_value(); }, 5.0);
     if (*progress && (*progress)->active) {
+      saw_active = true;
       std::cout << "migration: " << (*progress)->elapsed_s << " s, " << (*progress)->data_processed_bytes
                 << " of " << (*progress)->data_total_bytes << " bytes\n";
     }
@@ -104,6 +109,15 @@ void migrate_as_the_session_user(const std::string& uris) {
   ASSERT_TRUE(migrated->ok) << migrated->error;
   std::cout << "live migration: " << seconds_since(migrated_at) << " s\n";
   EXPECT_TRUE(saw_progress_answer);
+  // While libvirt reported the migration's job, the call was seen in progress; once it ended, it is not.
+  if (saw_active) {
+    loop.run_until([&] { return *in_progress_seen; }, 2.0);
+    EXPECT_TRUE(*in_progress_seen);
+  }
+  auto after = std::make_shared<std::optional<bool>>();
+  hypervisor.in_progress(migration, [after](bool running) { *after = running; });
+  loop.run_until([&] { return after->has_value(); }, 20.0);
+  EXPECT_EQ(*after, std::optional<bool>(false));
   EXPECT_EQ(running_on(1), std::vector<model::VmIndex>{0});
   EXPECT_TRUE(running_on(0).empty());
 

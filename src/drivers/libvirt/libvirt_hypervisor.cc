@@ -669,6 +669,25 @@ Answer<MigrationProgress> progress_blocking(const HostLink& link, const std::str
   return answer;
 }
 
+// Whether libvirt runs a job on `domain` of `link`'s host now (a start, a stop, a migration).
+Answer<bool> job_running_blocking(const HostLink& link, const std::string& domain) {
+  ConnectionRef connection(link.acquire());
+  if (!connection) return {link.not_connected(), false};
+  const std::string context = domain_context(link.name, domain);
+  DomainRef handle(virDomainLookupByName(connection.get(), domain.c_str()));
+  if (!handle) {
+    if (last_error().code == VIR_ERR_NO_DOMAIN) return {env::OperationResult::success(), false};
+    return {failure_from(context, "lookup"), false};
+  }
+  virDomainControlInfo control{};
+  if (virDomainGetControlInfo(handle.get(), &control, 0) < 0)
+    return {failure_from(context, "control info"), false};
+  if (control.state != VIR_DOMAIN_CONTROL_OK) return {env::OperationResult::success(), true};
+  virDomainJobInfo job{};
+  if (virDomainGetJobInfo(handle.get(), &job) < 0) return {failure_from(context, "job info"), false};
+  return {env::OperationResult::success(), job.type != VIR_DOMAIN_JOB_NONE};
+}
+
 Answer<std::vector<std::string>> list_running_blocking(const HostLink& link) {
   ConnectionRef connection(link.acquire());
   if (!connection) return {link.not_connected(), {}};
@@ -963,6 +982,22 @@ void LibvirtHypervisor::migration_progress(
       found->second, options_.call_timeout_s, domain_context(link->name, domain) + "job info",
       [link, domain] { return progress_blocking(*link, domain); },
       [done](const env::OperationResult& result, MigrationProgress progress) { done(result, progress); });
+}
+
+void LibvirtHypervisor::in_progress(const env::Call& call, std::function<void(bool)> done) {
+  bool vm_call = call.kind == env::StepKind::vm_start || call.kind == env::StepKind::vm_stop ||
+                 call.kind == env::StepKind::migrate;
+  auto host = call.kind == env::StepKind::migrate ? call.from : call.host;
+  if (!vm_call || call.vm >= cloud_.vms.size() || host >= hosts_.size()) {
+    loop_.post([done] { done(false); });
+    return;
+  }
+  auto link = hosts_[host];
+  std::string domain = cloud_.vms[call.vm].name;
+  run_call<bool>(
+      host, options_.call_timeout_s, domain_context(link->name, domain) + "jobs in progress",
+      [link, domain] { return job_running_blocking(*link, domain); },
+      [done](const env::OperationResult& result, bool running) { done(result.ok && running); });
 }
 
 void LibvirtHypervisor::list_running(

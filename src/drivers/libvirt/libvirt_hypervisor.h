@@ -42,6 +42,7 @@
 
 #include "drivers/libvirt/domain_xml.h"
 #include "drivers/process/workers.h"
+#include "env/calls_in_progress.h"
 #include "env/event_loop.h"
 #include "env/hypervisor.h"
 #include "env/storage.h"
@@ -108,7 +109,7 @@ struct LifecycleMapping {
 };
 std::optional<LifecycleMapping> map_lifecycle_event(int event, int detail, bool stopped_by_revive);
 
-class LibvirtHypervisor final : public env::Hypervisor, public env::Network {
+class LibvirtHypervisor final : public env::Hypervisor, public env::Network, public env::CallsInProgress {
  public:
   // `uris` by HostIndex (missing or empty entries: model::Host::uri; a host with no URI is never connected).
   LibvirtHypervisor(env::EventLoop& loop, const model::Cloud& cloud, std::vector<std::string> uris,
@@ -131,6 +132,14 @@ class LibvirtHypervisor final : public env::Hypervisor, public env::Network {
   // not checked. `network_switch` is not used: libvirt networks are per host.
   void configure_vm_networks(model::SwitchIndex network_switch, model::HostIndex host, model::VmIndex vm,
                              env::Completion done) override;
+
+  // env::CallsInProgress, from libvirt's own view of its jobs: a start or stop is in progress while the
+  // domain on `host` has a job running (virDomainGetControlInfo not OK, or virDomainGetJobInfo not NONE), a
+  // live migration while its source has one. No such domain, a host that does not answer (whatever ran
+  // there can no longer be told apart from a call that ended: the caller treats its outcome as unknown) and
+  // every other kind of call (network, storage and fence calls end with the revived process that made them)
+  // answer false.
+  void in_progress(const env::Call& call, std::function<void(bool)> done) override;
 
   // Every domain and network of `host`; remembers each domain's and network's XML (see remember_*).
   void discover(model::HostIndex host, std::function<void(const env::OperationResult&, HostDiscovery)> done);
