@@ -265,12 +265,15 @@ void Controller::resume_restarts() {
       environment_.loop.schedule_after(std::max(0.0, due), [this, index] { restart_in_place(index); });
     } else if (restart.state == VmRestart::State::running) {
       copies_.seen_running(vm, restart.host);
-    } else if ((restart.state == VmRestart::State::relocated || restart.state == VmRestart::State::failed) &&
-               !back_on_host.contains(vm)) {
-      // The journaled stop, or the start's failure answer, is the proof that it does not run there; a
-      // relocation decided but not journaled by the executor (vm_failed) is handed to it now.
+    } else if (restart.state != VmRestart::State::starting && !back_on_host.contains(vm)) {
+      // Relocated, failed or refused: the journaled stop (or the start's failure answer) is the proof that it
+      // does not run there, as long as nothing started it there since; a relocation decided but not
+      // journaled by the executor (vm_failed) is handed to it now.
       copies_.proven_absent(vm, restart.host);
-      if (!handed_over.contains(vm) && state.vms[vm].host == restart.host) relocate(vm, restart.host);
+      bool relocation =
+          restart.state == VmRestart::State::relocated || restart.state == VmRestart::State::failed;
+      if (relocation && !handed_over.contains(vm) && state.vms[vm].host == restart.host)
+        relocate(vm, restart.host);
     } else if (restart.state == VmRestart::State::starting) {
       ledger_.take(restart_scopes(restart.host));  // it runs whether or not there is room
       restart_holds_slots_[index] = true;

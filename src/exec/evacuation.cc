@@ -627,7 +627,8 @@ class Evacuator::Impl {
       case State::cancelled:
         return EvacuationOutcome::cancelled;
       case State::resuming:
-        return move.cold ? EvacuationOutcome::moving_cold : EvacuationOutcome::migrating;
+        return move.cold || move.to == kNoIndex ? EvacuationOutcome::moving_cold
+                                                : EvacuationOutcome::migrating;
     }
     return EvacuationOutcome::pending;
   }
@@ -1228,6 +1229,8 @@ class Evacuator::Impl {
             // Homed at its target since its stop: the recovery executor follows it there. In this engine's
             // view it is at its target (the room it takes there is counted) until it settles.
             if (move.off_s >= 0 && move_observer) move_observer(v, move.to);
+            // Its journaled stop is the answer that it no longer runs on its source.
+            if (move.off_s >= 0) copies_->proven_absent(v, move.from);
             cloud_.vms[v].host = move.to;
             hold_resumed_calls(m);
             env_.loop.post([this, m] { settle_resumed(m, 0); });
@@ -1258,10 +1261,13 @@ class Evacuator::Impl {
       if (cloud_.vms[v].protect) {
         to_plan.push_back(v);
       } else {
-        // A stop the dead controller may have issued holds its slots until it ended.
-        auto m = latest_move_[v];
-        add_unprotected_stop(v, host);
-        if (latest_move_[v] != m) hold_resumed_calls(latest_move_[v]);
+        // A stop the dead controller may have issued (unjournaled) holds its slots until it ended; then the
+        // host is listed: stopped, or stopped now.
+        auto m = add_move(v, host, kNoIndex, cloud_.vms[v].priority, host_deadline_[host]);
+        moves_[m].state = State::resuming;
+        moves_[m].reason = "protect: false: stopped before the deadline, not moved";
+        hold_resumed_calls(m);
+        env_.loop.post([this, m] { settle_resumed(m, 0); });
       }
     }
     cloud_.rebuild_indexes();
@@ -1286,7 +1292,7 @@ class Evacuator::Impl {
       scopes.add(ledger_->global());
       return scopes;
     };
-    if (move.state == State::resuming && !move.cold) {
+    if (move.state == State::resuming && !move.cold && move.to != kNoIndex) {
       calls.push_back({{env::StepKind::migrate, move.vm, move.to, move.from, kNoIndex}, ScopeSet{}});
     } else if (move.off_s < 0) {
       ScopeSet scopes;
@@ -1448,7 +1454,11 @@ class Evacuator::Impl {
       return;
     }
     auto vm = move.vm;
-    if (running.size() == 1 && running.front() == move.to) {
+    if (move.to == kNoIndex && running.size() == 1 && running.front() == move.from) {
+      // protect: false, not stopped yet: stopped before its deadline, as planned.
+      move.state = State::cancelled;
+      if (draining_[move.from]) add_unprotected_stop(vm, move.from);
+    } else if (running.size() == 1 && running.front() == move.to) {
       // It moved: the dead controller's migration switched over, or its cold start took effect.
       move.state = move.cold ? State::done_cold : State::done_live;
       if (move.off_s < 0) move.off_s = now();
