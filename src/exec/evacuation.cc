@@ -922,7 +922,8 @@ class Evacuator::Impl {
           (move.state == State::cold || move.state == State::stopping || move.state == State::resuming) &&
           move.off_s < 0;
       if (!live && !not_begun && !still_there) continue;             // a cold move past its stop goes on
-      if (move.state == State::resuming && !move.cold) live = true;  // its migration may have switched over
+      // A resumed migration may have switched over.
+      if (move.state == State::resuming && !move.cold && move.to != kNoIndex) live = true;
       cancel_timer(move);
       // A VM whose migration may have switched over keeps its target's capacity in the engine's view.
       if (move.to != kNoIndex && !live) cloud_.vms[move.vm].host = move.from;
@@ -1373,7 +1374,7 @@ class Evacuator::Impl {
       leave_to_recovery(m,
                         fmt::format("{} was lost before the resumed move settled: left to failure recovery",
                                     cloud_.hosts[move.from].name),
-                        !move.cold);
+                        !move.cold && move.to != kNoIndex);
       return;
     }
     if (past_stop && target_gone(move.to)) {
