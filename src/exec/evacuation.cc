@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <array>
 #include <cmath>
+#include <cstdio>
+#include <cstdlib>
 #include <limits>
 #include <map>
 #include <memory>
@@ -1320,28 +1322,22 @@ class Evacuator::Impl {
       env_.loop.schedule_after(3 * grace_s, [this, m] { --resumed_calls_[m]; });
       return;
     }
+    // Taken at once (the other engines dispatch in this instant too), given back once the call is not
+    // running (asked at once).
     for (auto& [call, scopes] : calls) {
       ++resumed_calls_[m];
-      env_.calls->in_progress(call, [this, m, call, scopes](bool running) {
-        if (halted_) return;
-        if (!running) {
-          --resumed_calls_[m];
-          return;
-        }
-        ledger_->take(scopes);  // it runs whether or not there is room
-        bool migration = call.kind == env::StepKind::migrate;
-        if (migration) {
-          ++migrations_on_[call.from];
-          ++migrations_on_[call.host];
-        }
-        watch_resumed_call(m, call, scopes, 0);
-      });
+      ledger_->take(scopes);  // it may run whether or not there is room
+      if (call.kind == env::StepKind::migrate) {
+        ++migrations_on_[call.from];
+        ++migrations_on_[call.host];
+      }
+      watch_resumed_call(m, call, scopes, 0, 0.0);
     }
   }
 
-  void watch_resumed_call(std::size_t m, const env::Call& call, const ScopeSet& scopes,
-                          std::uint32_t checks) {
-    env_.loop.schedule_after(kResumePollS, [this, m, call, scopes, checks] {
+  void watch_resumed_call(std::size_t m, const env::Call& call, const ScopeSet& scopes, std::uint32_t checks,
+                          double after_s = kResumePollS) {
+    env_.loop.schedule_after(after_s, [this, m, call, scopes, checks] {
       if (halted_) return;
       env_.calls->in_progress(call, [this, m, call, scopes, checks](bool running) {
         if (halted_) return;
