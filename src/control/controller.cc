@@ -264,7 +264,8 @@ void Controller::resume_restarts() {
       double due = restart.stopped_s + restart_options_.delay_s - environment_.loop.now_s();
       environment_.loop.schedule_after(std::max(0.0, due), [this, index] { restart_in_place(index); });
     } else if (restart.state == VmRestart::State::running) {
-      copies_.seen_running(vm, restart.host);
+      // (Unless an engine placed it elsewhere since: its host failed, it was moved.)
+      if (state.vms[vm].host == restart.host) copies_.seen_running(vm, restart.host);
     } else if (restart.state != VmRestart::State::starting && !back_on_host.contains(vm)) {
       // Relocated, failed or refused: the journaled stop (or the start's failure answer) is the proof that it
       // does not run there, as long as nothing started it there since; a relocation decided but not

@@ -923,7 +923,7 @@ class Evacuator::Impl {
       bool still_there =
           (move.state == State::cold || move.state == State::stopping || move.state == State::resuming) &&
           move.off_s < 0;
-      if (!live && !not_begun && !still_there) continue;             // a cold move past its stop goes on
+      if (!live && !not_begun && !still_there) continue;  // a cold move past its stop goes on
       // A resumed migration may have switched over.
       if (move.state == State::resuming && !move.cold && move.to != kNoIndex) live = true;
       cancel_timer(move);

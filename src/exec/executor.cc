@@ -699,8 +699,9 @@ class Executor::Impl {
     // operation counts them), not recovered twice.
     for (const auto& [vm, target] : targets) {
       auto location = vm_location_[vm];
+      // (Also one found running elsewhere than its plan's target: adopted where a late migration put it.)
       if (task_of_vm_[vm] != kNoTask || target.from == model::kNoIndex || !host_failed_[target.from] ||
-          location == model::kNoIndex || host_failed_[location] || location != target.to)
+          location == model::kNoIndex || host_failed_[location] || location == target.from)
         continue;
       auto& task = tasks_[task_for(vm)];
       task.from = target.from;
