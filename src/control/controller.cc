@@ -399,6 +399,7 @@ void Controller::vm_stopped_unexpectedly(model::VmIndex vm, model::HostIndex hos
     payload["reason"] = restart.reason;
     environment_.journal.append({"vm_restart_relocated", payload.dump()});
     vm_restarts_.push_back(std::move(restart));
+    evacuator_->on_vm_relocated(vm);
     executor_->on_vm_failed(vm, host);
     return;
   }
@@ -527,6 +528,7 @@ void Controller::dispatch_restarts() {
 void Controller::relocate(model::VmIndex vm, model::HostIndex host) {
   if (!copies_.hosts(vm).empty() && !copies_.only_on(vm, host)) return;  // a copy may run elsewhere
   copies_.proven_absent(vm, host);
+  evacuator_->on_vm_relocated(vm);  // one engine acts on it: the executor, until it runs again
   executor_->on_vm_failed(vm, host);
 }
 

@@ -469,6 +469,24 @@ class Evacuator::Impl {
     on_vm_recovered(vm, entry.host);
   }
 
+  // Failure recovery places `vm` elsewhere (its guest stopped and its restart in place could not happen):
+  // a move of it not begun is dropped and the VM is recovery's until on_vm_recovered.
+  void on_vm_relocated(VmIndex vm) {
+    if (halted_ || vm >= cloud_.vms.size()) return;
+    left_to_recovery_[vm] = true;
+    auto latest = latest_move_[vm];
+    if (latest == kNoMove) return;
+    auto& move = moves_[latest];
+    if (!not_begun(latest) && move.state != State::stop_waiting) return;  // in flight: it ends on its own
+    drop_unlaunched_stop(latest);
+    cancel_timer(move);
+    move.state = State::cancelled;
+    move.reason = "its guest stopped before its move began: placed elsewhere by failure recovery";
+    cloud_.vms[vm].host = move.from;
+    cloud_.rebuild_indexes();
+    request_dispatch();
+  }
+
   void on_host_failed(HostIndex host) {
     if (host >= declared_failed_.size()) throw std::invalid_argument("on_host_failed: no such host");
     declared_failed_[host] = true;
@@ -1348,6 +1366,9 @@ class Evacuator::Impl {
         }
         --resumed_calls_[m];
         if (!scopes.empty()) ledger_->release(scopes, listener_);
+        // The last of them ended: the move settles now (not at its next poll).
+        if (resumed_calls_[m] == 0 && moves_[m].state == State::resuming)
+          env_.loop.post([this, m] { settle_resumed(m, 0); });
         after_release();
         request_dispatch();
       });
@@ -2713,6 +2734,10 @@ void Evacuator::resume() {
 
 void Evacuator::halt() {
   impl_->halt();
+}
+
+void Evacuator::on_vm_relocated(model::VmIndex vm) {
+  impl_->on_vm_relocated(vm);
 }
 
 void Evacuator::on_host_failed(model::HostIndex host) {

@@ -268,6 +268,9 @@ class Evacuator {
   // whose stop is in flight is given up when the stop answers). Until on_host_returned(host).
   void on_host_failed(model::HostIndex host);
   void on_host_returned(model::HostIndex host);
+  // Failure recovery places `vm` elsewhere (a VM-level failure: its restart in place could not happen): a
+  // move of it not begun is cancelled, and the VM is failure recovery's until on_vm_recovered.
+  void on_vm_relocated(model::VmIndex vm);
 
   // True while moves are pending or in flight.
   bool busy() const;

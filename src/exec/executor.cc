@@ -584,7 +584,7 @@ class Executor::Impl {
         copies_->seen_running(vm, host);
       } else if (record.kind == "migrate_started" || record.kind == "migrate_done" ||
                  record.kind == "migrate_failed" || record.kind == "cold_start_issued" ||
-                 record.kind == "cold_move_done") {
+                 record.kind == "cold_stop_done" || record.kind == "cold_move_done") {
         // The evacuation engine's moves (it shares the journal).
         auto vm = state_.find_vm(payload.value("vm", ""));
         auto from = host_of(payload, "from");
@@ -592,6 +592,13 @@ class Executor::Impl {
         if (vm == model::kNoIndex || from == model::kNoIndex || to == model::kNoIndex) continue;
         if (record.kind == "migrate_started") {
           unanswered_migrations.insert({vm, from, to});
+          continue;
+        }
+        if (record.kind ==
+            "cold_stop_done") {  // stopped on `from`, homed at `to` (Evacuator's move observer)
+          touch_disks(vm);
+          vm_location_[vm] = to;
+          copies_->proven_absent(vm, from);
           continue;
         }
         if (record.kind == "cold_start_issued") {  // the VM may run on `to` from here
