@@ -537,11 +537,7 @@ SimulationResult run_simulation(const model::Cloud& cloud, const Scenario& scena
   auto& evacuator = live->evacuator();
   result.callbacks = loop.callbacks_run();
   result.journal_records = journal.size();
-  for (const auto& record : journal.read_all()) {
-    result.journal_kinds.push_back(record.kind);
-    if (std::getenv("REVIVE_DUMP_JOURNAL") != nullptr)
-      std::fprintf(stderr, "journal %s %s\n", record.kind.c_str(), record.payload.c_str());
-  }
+  for (const auto& record : journal.read_all()) result.journal_kinds.push_back(record.kind);
 
   // Outcome, from the world's true state.
   result.vms = executor.report();
