@@ -599,6 +599,11 @@ class Executor::Impl {
           touch_disks(vm);
           vm_location_[vm] = to;
           copies_->proven_absent(vm, from);
+          // Its disks go to `to` from here (the engine's maps are not journaled): maybe mapped there.
+          for (auto d = state_.vms[vm].first_disk; d < state_.vm_disk_end(vm); ++d) {
+            auto& hosts = disk_hosts(d);
+            if (std::find(hosts.begin(), hosts.end(), to) == hosts.end()) hosts.push_back(to);
+          }
           continue;
         }
         if (record.kind == "cold_start_issued") {  // the VM may run on `to` from here

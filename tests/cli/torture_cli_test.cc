@@ -115,7 +115,8 @@ TEST(TortureCli, TheHistoriesTheCampaignFoundBugsWithRunWithoutAViolation) {
                            "resumed-late-migration-adopted",
                            "resumed-restart-done-then-recovered-elsewhere",
                            "guest-crash-on-drained-host-relocated",
-                           "resumed-cold-stop-done-target-lost"}) {
+                           "resumed-cold-stop-done-target-lost",
+                           "resumed-cold-stop-disks-maybe-on-target"}) {
     auto run = run_cli({"simulate", "--inventory", torture_file(name + "-inventory.yaml"), "--scenario",
                         torture_file(name + ".yaml")});
     // 5: fencing held back by an operator (disarmed), by decision.
