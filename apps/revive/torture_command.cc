@@ -186,8 +186,8 @@ void add_torture_commands(CLI::App& app) {
                       "A recovery-time budget in seconds: fail a run where a VM runs again later than this "
                       "after its host was lost (default 0: none)");
   torture->add_flag("--controller-restarts", options->controller_restarts,
-                    "Also kill the controller at random journal points and resume a new one (histories "
-                    "without drains: the evacuation engine does not resume yet)");
+                    "Also kill the controller at random journal points and resume a new one (mid-recovery, "
+                    "mid-drain, mid-restart-in-place)");
   torture->callback([options] { run_torture_command(*options); });
 
   auto replay_options = std::make_shared<ReplayOptions>();

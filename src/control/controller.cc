@@ -2,7 +2,9 @@
 
 #include <algorithm>
 #include <list>
+#include <map>
 #include <memory>
+#include <set>
 
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
@@ -148,6 +150,9 @@ Controller::Controller(const model::Cloud& cloud, ControllerEnvironment environm
   // ... and hands the report of a VM it recovered to the evacuation engine once that engine stops it to move
   // it cold (a stop whose answer is lost must not leave the VM reported running where it was).
   evacuator_->set_stop_observer([this](model::VmIndex vm) { executor_->on_vm_leaving(vm); });
+  // ... and a VM a resumed move found running nowhere (its guest stopped meanwhile) is restarted in place.
+  evacuator_->set_found_stopped_observer(
+      [this](model::VmIndex vm, model::HostIndex host) { vm_stopped_unexpectedly(vm, host); });
   // ... and the evacuation engine follows the VMs the executor restarts (a host drained later moves them
   // off).
   executor_->set_ready_observer([this](model::VmIndex vm) {
@@ -278,11 +283,181 @@ void Controller::cancel_drain(const std::vector<model::HostIndex>& hosts) {
 
 void Controller::resume() {
   executor_->resume();
+  evacuator_->resume();
+  resume_restarts();
 }
 
 void Controller::halt() {
   halted_ = true;
   executor_->halt();
+  evacuator_->halt();
+}
+
+// The VM-level restarts of the dead controller, from their records: every one counts for its VM's window
+// (max_restarts); the latest of each VM goes on. Scheduled: the journaled stop is the proof that no copy
+// runs there, and it is restarted when due. Starting: its start may still run, so it keeps its slots and its
+// unanswered entry in the copies set until the environment says the call ended (for one grace without that
+// view), then the host is listed: running there, it is done; not running, it is restarted again. A stop
+// reported while an engine moved the VM (vm_restart_deferred) is looked at again once the move settles.
+void Controller::resume_restarts() {
+  const auto& state = executor_->state();
+  std::map<model::VmIndex, std::size_t> latest;  // by VM: index into vm_restarts_
+  std::map<model::VmIndex, model::HostIndex> deferred;
+  std::set<model::VmIndex> handed_over;  // the executor journaled the relocation (vm_failed) since
+  // VMs that a record after their latest restart record may have started on that restart's host again.
+  std::set<model::VmIndex> back_on_host;
+  for (const auto& record : environment_.journal.read_all()) {
+    bool restarts = record.kind.starts_with("vm_restart_") || record.kind == "vm_failed";
+    if (!restarts && record.payload.find("\"vm\"") == std::string::npos) continue;
+    auto payload = nlohmann::json::parse(record.payload, nullptr, false);
+    if (!payload.is_object() || !payload.contains("vm") || !payload["vm"].is_string()) continue;
+    auto vm = state.find_vm(payload.value("vm", std::string()));
+    auto host = state.find_host(payload.value("host", std::string()));
+    if (!restarts) {
+      const auto& kind = record.kind;
+      bool may_start = kind == "vm_running" || kind == "adopted" || kind == "migrate_started" ||
+                       kind == "migrate_done" || kind == "cold_start_issued" || kind == "cold_move_done" ||
+                       (kind.starts_with("step_") && payload.value("step", std::string()) == "vm_start");
+      if (!may_start) continue;
+      auto found = latest.find(vm);
+      if (found == latest.end()) continue;
+      auto target = host != model::kNoIndex ? host : state.find_host(payload.value("to", std::string()));
+      if (target == vm_restarts_[found->second].host) back_on_host.insert(vm);
+      continue;
+    }
+    if (vm == model::kNoIndex || host == model::kNoIndex) continue;
+    if (record.kind == "vm_failed") {
+      handed_over.insert(vm);
+      continue;
+    }
+    handed_over.erase(vm);
+    back_on_host.erase(vm);
+    if (record.kind == "vm_restart_deferred") {
+      deferred[vm] = host;
+      continue;
+    }
+    deferred.erase(vm);
+    auto found = latest.find(vm);
+    if (record.kind == "vm_restart_scheduled" || record.kind == "vm_restart_relocated" ||
+        found == latest.end()) {
+      VmRestart restart;
+      restart.vm = vm;
+      restart.host = host;
+      restart.attempt = payload.value("attempt", 1u);
+      restart.stopped_s = payload.value("at_s", environment_.loop.now_s());
+      vm_restarts_.push_back(std::move(restart));
+      found = latest.insert_or_assign(vm, vm_restarts_.size() - 1).first;
+    }
+    auto& restart = vm_restarts_[found->second];
+    restart.reason = payload.value("reason", payload.value("error", std::string()));
+    if (record.kind == "vm_restart_relocated") {
+      restart.state = VmRestart::State::relocated;
+    } else if (record.kind == "vm_restart_refused") {
+      restart.state = VmRestart::State::refused;
+    } else if (record.kind == "vm_restart_started") {
+      restart.state = VmRestart::State::starting;
+    } else if (record.kind == "vm_restart_done") {
+      restart.state = VmRestart::State::running;
+    } else if (record.kind == "vm_restart_failed") {
+      restart.state = VmRestart::State::failed;
+    }
+    if (restart.state != VmRestart::State::scheduled && restart.state != VmRestart::State::starting)
+      restart.finished_s = payload.value("at_s", environment_.loop.now_s());
+  }
+  restart_holds_slots_.assign(vm_restarts_.size(), false);
+  for (auto [vm, index] : latest) {
+    auto& restart = vm_restarts_[index];
+    if (restart.state == VmRestart::State::scheduled) {
+      copies_.proven_absent(vm, restart.host);  // the hypervisor's report of the stop, journaled
+      double due = restart.stopped_s + restart_options_.delay_s - environment_.loop.now_s();
+      environment_.loop.schedule_after(std::max(0.0, due), [this, index] { restart_in_place(index); });
+    } else if (restart.state == VmRestart::State::running) {
+      // (Unless an engine placed it elsewhere since: its host failed, it was moved.)
+      if (state.vms[vm].host == restart.host) copies_.seen_running(vm, restart.host);
+    } else if (restart.state != VmRestart::State::starting && !back_on_host.contains(vm)) {
+      // Relocated, failed or refused: the journaled stop (or the start's failure answer) is the proof that it
+      // does not run there, as long as nothing started it there since; a relocation decided but not
+      // journaled by the executor (vm_failed) is handed to it now.
+      copies_.proven_absent(vm, restart.host);
+      bool relocation =
+          restart.state == VmRestart::State::relocated || restart.state == VmRestart::State::failed;
+      if (relocation && !handed_over.contains(vm) && state.vms[vm].host == restart.host)
+        relocate(vm, restart.host);
+    } else if (restart.state == VmRestart::State::starting) {
+      ledger_.take(restart_scopes(restart.host));  // it runs whether or not there is room
+      restart_holds_slots_[index] = true;
+      copies_.start_issued(vm, restart.host);
+      settle_resumed_restart(index, 0);
+    }
+  }
+  for (auto [vm, host] : deferred) recheck_after_move(vm, host, 0);
+}
+
+void Controller::settle_resumed_restart(std::size_t index, std::uint32_t checks) {
+  constexpr double kPollS = 5.0;
+  constexpr std::uint32_t kMaxChecks = 720;  // an hour: then it is taken as ended
+  if (halted_) return;
+  const auto& restart = vm_restarts_[index];
+  auto ended = [this, index] {
+    if (halted_) return;
+    release_restart_slots(index);
+    auto& ending = vm_restarts_[index];
+    if (ending.state != VmRestart::State::starting) return;  // its host failed meanwhile
+    copies_.start_outcome_unknown(ending.vm, ending.host);
+    list_resumed_restart(index, 0);
+  };
+  if (environment_.calls == nullptr) {
+    double grace_s = 3 * 60.0;  // a start's timeout, about
+    environment_.loop.schedule_after(grace_s, ended);
+    return;
+  }
+  env::Call call;
+  call.kind = env::StepKind::vm_start;
+  call.vm = restart.vm;
+  call.host = restart.host;
+  environment_.calls->in_progress(call, [this, index, checks, ended](bool running) {
+    if (halted_) return;
+    if (!running || checks >= kMaxChecks) return ended();
+    environment_.loop.schedule_after(kPollS,
+                                     [this, index, checks] { settle_resumed_restart(index, checks + 1); });
+  });
+}
+
+void Controller::list_resumed_restart(std::size_t index, std::uint32_t checks) {
+  constexpr double kPollS = 5.0;
+  constexpr std::uint32_t kMaxChecks = 720;
+  if (halted_ || checks >= kMaxChecks) return;
+  auto& restart = vm_restarts_[index];
+  if (restart.state != VmRestart::State::starting) return;
+  auto as_of = copies_.version();
+  environment_.hypervisor.list_running(
+      restart.host,
+      [this, index, checks, as_of](const env::OperationResult& result, std::vector<model::VmIndex> running) {
+        if (halted_) return;
+        auto& listed = vm_restarts_[index];
+        if (listed.state != VmRestart::State::starting) return;
+        if (result.ok) copies_.listed(listed.host, running, as_of);
+        if (!result.ok || copies_.needs_listing(listed.vm, listed.host)) {
+          environment_.loop.schedule_after(
+              kPollS, [this, index, checks] { list_resumed_restart(index, checks + 1); });
+          return;
+        }
+        const auto& state = executor_->state();
+        nlohmann::json payload{{"vm", state.vms[listed.vm].name},
+                               {"host", state.hosts[listed.host].name},
+                               {"attempt", listed.attempt},
+                               {"resumed", true}};
+        listed.finished_s = environment_.loop.now_s();
+        if (copies_.seen_on(listed.vm, listed.host)) {
+          listed.state = VmRestart::State::running;
+          payload["at_s"] = environment_.loop.now_s();
+          environment_.journal.append({"vm_restart_done", payload.dump()});
+          return;
+        }
+        // Its start did not take effect: restarted again in place (same attempt).
+        listed.state = VmRestart::State::scheduled;
+        restart_in_place(index);
+      });
 }
 
 void Controller::vm_stopped_unexpectedly(model::VmIndex vm, model::HostIndex host) {
@@ -295,6 +470,9 @@ void Controller::vm_stopped_unexpectedly(model::VmIndex vm, model::HostIndex hos
   if (moving) {
     // The move cannot carry a stopped VM: once it ends with the VM still here (a migration fails when its
     // source no longer runs the VM), the stop is handled; a cold move restarts it on its target itself.
+    // Journaled, so that a controller resumed meanwhile looks at it again.
+    nlohmann::json payload{{"vm", state.vms[vm].name}, {"host", state.hosts[host].name}};
+    environment_.journal.append({"vm_restart_deferred", payload.dump()});
     recheck_after_move(vm, host, 0);
     return;
   }
@@ -316,8 +494,10 @@ void Controller::vm_stopped_unexpectedly(model::VmIndex vm, model::HostIndex hos
       ++within_window;
   }
   restart.attempt = within_window + 1;
-  nlohmann::json payload{
-      {"vm", state.vms[vm].name}, {"host", state.hosts[host].name}, {"attempt", restart.attempt}};
+  nlohmann::json payload{{"vm", state.vms[vm].name},
+                         {"host", state.hosts[host].name},
+                         {"attempt", restart.attempt},
+                         {"at_s", now}};
   if (within_window >= restart_options_.max_restarts) {
     // It keeps failing on this host: placed elsewhere (the executor plans it like a recovery, host excluded).
     restart.state = VmRestart::State::relocated;
@@ -327,6 +507,7 @@ void Controller::vm_stopped_unexpectedly(model::VmIndex vm, model::HostIndex hos
     payload["reason"] = restart.reason;
     environment_.journal.append({"vm_restart_relocated", payload.dump()});
     vm_restarts_.push_back(std::move(restart));
+    evacuator_->on_vm_relocated(vm);
     executor_->on_vm_failed(vm, host);
     return;
   }
@@ -349,6 +530,7 @@ void Controller::restart_in_place(std::size_t index, bool from_queue) {
     restart.finished_s = environment_.loop.now_s();
     restart.reason = std::move(reason);
     payload["reason"] = restart.reason;
+    payload["at_s"] = environment_.loop.now_s();
     environment_.journal.append({"vm_restart_refused", payload.dump()});
   };
   // Meanwhile the host may have been lost or drained, or the VM taken over by an engine.
@@ -382,6 +564,7 @@ void Controller::restart_in_place(std::size_t index, bool from_queue) {
   restart_holds_slots_.resize(vm_restarts_.size(), false);
   restart_holds_slots_[index] = true;
   restart.state = VmRestart::State::starting;
+  payload["at_s"] = environment_.loop.now_s();
   environment_.journal.append({"vm_restart_started", payload.dump()});
   copies_.start_issued(vm, host);
   // A start that does not answer in time (its host cut off from us) keeps its slots until the environment
@@ -408,11 +591,13 @@ void Controller::restart_in_place(std::size_t index, bool from_queue) {
                                      done.finished_s = environment_.loop.now_s();
                                      if (result.ok) {
                                        done.state = VmRestart::State::running;
+                                       payload["at_s"] = environment_.loop.now_s();
                                        environment_.journal.append({"vm_restart_done", payload.dump()});
                                      } else {
                                        done.state = VmRestart::State::failed;
                                        done.reason = result.error;
                                        payload["error"] = result.error;
+                                       payload["at_s"] = environment_.loop.now_s();
                                        environment_.journal.append({"vm_restart_failed", payload.dump()});
                                        // The hypervisor answered: the VM does not run there. Placed
                                        // elsewhere.
@@ -465,6 +650,7 @@ void Controller::dispatch_restarts() {
 void Controller::relocate(model::VmIndex vm, model::HostIndex host) {
   if (!copies_.hosts(vm).empty() && !copies_.only_on(vm, host)) return;  // a copy may run elsewhere
   copies_.proven_absent(vm, host);
+  evacuator_->on_vm_relocated(vm);  // one engine acts on it: the executor, until it runs again
   executor_->on_vm_failed(vm, host);
 }
 

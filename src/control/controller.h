@@ -113,7 +113,10 @@ class Controller {
   // the engines believe elsewhere, and a VM one of them is moving or recovering. The stop is the proof that
   // no copy runs on `host`; the restart goes through the copies set like every other start.
   void vm_stopped_unexpectedly(model::VmIndex vm, model::HostIndex host);
-  // Continues from the journal of a controller that stopped: call once, first.
+  // Continues from the journal of a controller that stopped: call once, first. Both engines resume (the
+  // executor first: it holds the dead controller's unanswered calls), then the VM-level restarts (restarts
+  // journaled count for their windows; one scheduled is restarted when due, one starting keeps its slots and
+  // its copy until its call ended, then its host is listed).
   void resume();
   // Stops acting (a controller that died; for tests).
   void halt();
@@ -151,6 +154,12 @@ class Controller {
   // `vm` stopped on `host` while an engine moved it: checked again every few seconds until the move settles.
   void recheck_after_move(model::VmIndex vm, model::HostIndex host, std::uint32_t checks);
   exec::ScopeSet restart_scopes(model::HostIndex host) const;
+  // Journal resume of the VM-level restarts (resume()).
+  void resume_restarts();
+  // A restart whose start was in flight when the controller died: its slots held until the call ended, then
+  // its host listed.
+  void settle_resumed_restart(std::size_t restart, std::uint32_t checks);
+  void list_resumed_restart(std::size_t restart, std::uint32_t checks);
   // A restart in place that cannot happen (failed, refused) hands the VM to the executor, which places it
   // elsewhere, when the VM is known not to run on its host.
   void relocate(model::VmIndex vm, model::HostIndex host);

@@ -3,8 +3,11 @@
 #include <algorithm>
 #include <array>
 #include <cmath>
+#include <cstdio>
+#include <cstdlib>
 #include <limits>
 #include <map>
+#include <memory>
 #include <stdexcept>
 #include <unordered_map>
 
@@ -207,6 +210,7 @@ class Evacuator::Impl {
   // ---- operations --------------------------------------------------------------------------------------
 
   void drain(const std::vector<HostIndex>& hosts, double deadline_s, EvacuationReason reason) {
+    if (halted_) return;
     for (HostIndex h : hosts) {
       if (h >= cloud_.hosts.size()) throw std::invalid_argument(fmt::format("host index {} out of range", h));
     }
@@ -298,6 +302,7 @@ class Evacuator::Impl {
     dispatch_posted_ = true;
     env_.loop.post([this] {
       dispatch_posted_ = false;
+      if (halted_) return;
       replan_deadlines();
       dispatch();
       note_room();
@@ -315,7 +320,8 @@ class Evacuator::Impl {
       const auto& move = moves_[m];
       if (move.to == kNoIndex) continue;
       bool reserved = move.state == State::pending || move.state == State::cold_waiting ||
-                      move.state == State::live || (move.state == State::cold && move.off_s < 0);
+                      move.state == State::live ||
+                      ((move.state == State::cold || move.state == State::resuming) && move.off_s < 0);
       if (reserved) each(v, move.to);
     }
   }
@@ -332,6 +338,7 @@ class Evacuator::Impl {
   }
 
   void exit_maintenance(const std::vector<HostIndex>& hosts, bool fail_back, const char* why) {
+    if (halted_) return;
     for (HostIndex h : hosts) {
       if (h >= cloud_.hosts.size()) throw std::invalid_argument(fmt::format("host index {} out of range", h));
     }
@@ -397,7 +404,8 @@ class Evacuator::Impl {
   bool busy() const {
     return std::any_of(moves_.begin(), moves_.end(), [](const Move& move) {
       return move.state == State::pending || move.state == State::cold_waiting || move.state == State::live ||
-             move.state == State::cold || move.state == State::stop_waiting || move.state == State::stopping;
+             move.state == State::cold || move.state == State::stop_waiting ||
+             move.state == State::stopping || move.state == State::resuming;
     });
   }
 
@@ -461,6 +469,24 @@ class Evacuator::Impl {
     on_vm_recovered(vm, entry.host);
   }
 
+  // Failure recovery places `vm` elsewhere (its guest stopped and its restart in place could not happen):
+  // a move of it not begun is dropped and the VM is recovery's until on_vm_recovered.
+  void on_vm_relocated(VmIndex vm) {
+    if (halted_ || vm >= cloud_.vms.size()) return;
+    left_to_recovery_[vm] = true;
+    auto latest = latest_move_[vm];
+    if (latest == kNoMove) return;
+    auto& move = moves_[latest];
+    if (!not_begun(latest) && move.state != State::stop_waiting) return;  // in flight: it ends on its own
+    drop_unlaunched_stop(latest);
+    cancel_timer(move);
+    move.state = State::cancelled;
+    move.reason = "its guest stopped before its move began: placed elsewhere by failure recovery";
+    cloud_.vms[vm].host = move.from;
+    cloud_.rebuild_indexes();
+    request_dispatch();
+  }
+
   void on_host_failed(HostIndex host) {
     if (host >= declared_failed_.size()) throw std::invalid_argument("on_host_failed: no such host");
     declared_failed_[host] = true;
@@ -473,6 +499,7 @@ class Evacuator::Impl {
   }
 
   void on_vm_recovered(VmIndex vm, HostIndex host) {
+    if (halted_) return;
     if (vm >= cloud_.vms.size()) throw std::invalid_argument(fmt::format("VM index {} out of range", vm));
     if (host >= cloud_.hosts.size())
       throw std::invalid_argument(fmt::format("host index {} out of range", host));
@@ -523,6 +550,7 @@ class Evacuator::Impl {
   bool finalized_ = false;  // finalize() was called: moves still in flight are blocked for good
   std::function<void(VmIndex, HostIndex)> move_observer;
   std::function<void(VmIndex)> stop_observer;
+  std::function<void(VmIndex, HostIndex)> found_stopped_observer;
   plan::DecisionObserver decision_observer;
 
   // The planner on this engine's view, the decision reported with its inputs.
@@ -552,6 +580,7 @@ class Evacuator::Impl {
     not_placed,
     failed,
     cancelled,
+    resuming,  // in flight when the controller stopped: settled from where the VM is found (resume)
   };
   struct Move {
     VmIndex vm = kNoIndex;
@@ -617,6 +646,9 @@ class Evacuator::Impl {
         return EvacuationOutcome::failed;
       case State::cancelled:
         return EvacuationOutcome::cancelled;
+      case State::resuming:
+        return move.cold || move.to == kNoIndex ? EvacuationOutcome::moving_cold
+                                                : EvacuationOutcome::migrating;
     }
     return EvacuationOutcome::pending;
   }
@@ -630,12 +662,12 @@ class Evacuator::Impl {
   }
 
   void journal(const std::string& kind, const nlohmann::ordered_json& payload) {
-    if (env_.journal != nullptr) env_.journal->append({kind, payload.dump()});
+    if (env_.journal != nullptr && !halted_) env_.journal->append({kind, payload.dump()});
   }
 
   // {vm, from, to, at_s} and `extra`'s fields.
   void journal_move(const char* kind, const Move& move, const nlohmann::ordered_json& extra = {}) {
-    if (env_.journal == nullptr) return;
+    if (env_.journal == nullptr || halted_) return;
     nlohmann::ordered_json payload;
     payload["vm"] = cloud_.vms[move.vm].name;
     payload["from"] = cloud_.hosts[move.from].name;
@@ -651,7 +683,8 @@ class Evacuator::Impl {
     auto m = latest_move_[vm];
     if (m == kNoMove) return false;
     auto state = moves_[m].state;
-    return state == State::live || state == State::cold || state == State::stopping;
+    return state == State::live || state == State::cold || state == State::stopping ||
+           state == State::resuming;
   }
 
   void cancel_timer(Move& move) {
@@ -872,6 +905,9 @@ class Evacuator::Impl {
           case State::stopping:
             why = "its clean stop had not finished";
             break;
+          case State::resuming:
+            why = "its move, in flight when the controller restarted, had not settled";
+            break;
           default:
             why = move.reason.empty() ? "it could not be moved" : move.reason;
             break;
@@ -886,6 +922,7 @@ class Evacuator::Impl {
   // A host stopped answering: no more moves to it. Moves planned there and not begun are replanned; those in
   // flight end with a failure from the environment and are replanned then.
   void on_host_lost(HostIndex host) {
+    if (halted_) return;
     if (host >= lost_.size() || lost_[host]) return;
     lost_[host] = true;
     avoid_[host] = true;
@@ -901,8 +938,12 @@ class Evacuator::Impl {
       bool live = move.state == State::live;
       bool not_begun = move.state == State::pending || move.state == State::cold_waiting ||
                        move.state == State::stop_waiting || move.state == State::not_placed;
-      bool still_there = (move.state == State::cold || move.state == State::stopping) && move.off_s < 0;
+      bool still_there =
+          (move.state == State::cold || move.state == State::stopping || move.state == State::resuming) &&
+          move.off_s < 0;
       if (!live && !not_begun && !still_there) continue;  // a cold move past its stop goes on
+      // A resumed migration may have switched over.
+      if (move.state == State::resuming && !move.cold && move.to != kNoIndex) live = true;
       cancel_timer(move);
       // A VM whose migration may have switched over keeps its target's capacity in the engine's view.
       if (move.to != kNoIndex && !live) cloud_.vms[move.vm].host = move.from;
@@ -954,7 +995,8 @@ class Evacuator::Impl {
   void give_up_cold_moves_onto(HostIndex host) {
     for (std::size_t m = 0; m < moves_.size(); ++m) {
       const auto& move = moves_[m];
-      if (move.state != State::cold || move.to != host || move.off_s < 0) continue;
+      if ((move.state != State::cold && move.state != State::resuming) || move.to != host || move.off_s < 0)
+        continue;
       leave_to_recovery(m,
                         fmt::format("target {} was lost during the move: left to failure recovery",
                                     cloud_.hosts[host].name),
@@ -998,6 +1040,512 @@ class Evacuator::Impl {
     left_to_recovery_[move.vm] = true;
     journal_move("left_to_recovery", move,
                  {{"reason", move.reason}, {"migration_unanswered", migration_unanswered}});
+  }
+
+  // ---- journal resume ----------------------------------------------------------------------------------
+
+ public:
+  void halt() { halted_ = true; }
+
+  // What the journal says of one VM's latest move (resume).
+  struct Journaled {
+    enum class Kind : std::uint8_t {
+      none,
+      planned,      // in an evacuation_plan, not begun (or its migration failed): planned again
+      migrating,    // migrate_started, unanswered
+      migrated,     // migrate_done
+      cold,         // cold_move_started, its stop unanswered
+      cold_off,     // cold_stop_done: stopped on its source, homed at its target
+      cold_start,   // cold_start_issued, unanswered
+      moved_cold,   // cold_move_done
+      cold_failed,  // cold_move_failed
+      left,         // left_to_recovery
+      stopped,      // protect: false, stopped
+    } kind = Kind::none;
+    HostIndex from = kNoIndex, to = kNoIndex;
+    model::Priority priority = model::Priority::medium;
+    double start_s = -1.0, off_s = -1.0, end_s = -1.0;
+    std::uint32_t live_attempts = 0;
+    bool cold = false;
+    std::string reason;
+  };
+
+  // Continues the drains of a controller that stopped, from the journal it shares with the recovery executor
+  // (which resumes first: it holds the slots of the dead controller's unanswered migrations and cold starts
+  // and keeps them unanswered in the copies set). Drains still in force keep their deadlines; moves that
+  // ended are reported as they ended; moves in flight are settled (settle_resumed) once every call of them
+  // the dead controller may have made has ended, by listing where the VM runs; VMs still on a drained host
+  // are planned again.
+  void resume() {
+    if (env_.journal == nullptr) return;
+    auto records = env_.journal->read_all();
+    std::vector<Journaled> seen(cloud_.vms.size());
+    std::vector<HostIndex> location(cloud_.vms.size());
+    for (VmIndex v = 0; v < cloud_.vms.size(); ++v) location[v] = cloud_.vms[v].host;
+    std::vector<bool> draining(cloud_.hosts.size(), false), urgent(cloud_.hosts.size(), false);
+    std::vector<double> deadline(cloud_.hosts.size(), kNoDeadline);
+    auto host_named = [this](const nlohmann::json& payload, const char* key) {
+      auto name = payload.value(key, std::string());
+      return name.empty() ? kNoIndex : cloud_.find_host(name);
+    };
+    auto hosts_named = [this](const nlohmann::json& payload) {
+      std::vector<HostIndex> hosts;
+      for (const auto& name : payload.value("hosts", nlohmann::json::array())) {
+        if (!name.is_string()) continue;
+        auto h = cloud_.find_host(name.get<std::string>());
+        if (h != kNoIndex) hosts.push_back(h);
+      }
+      return hosts;
+    };
+    for (const auto& record : records) {
+      auto payload = nlohmann::json::parse(record.payload, nullptr, false);
+      if (!payload.is_object()) continue;
+      const auto& kind = record.kind;
+      if (kind == "evacuate") {
+        auto reason = parse_evacuation_reason(payload.value("reason", std::string()));
+        double at = payload.value("deadline_s", kNoDeadline);
+        for (auto h : hosts_named(payload)) {
+          draining[h] = true;
+          deadline[h] = std::min(deadline[h], at);
+          if (reason == EvacuationReason::predicted_failure) urgent[h] = true;
+        }
+      } else if (kind == "exit_maintenance") {
+        for (auto h : hosts_named(payload)) {
+          draining[h] = urgent[h] = false;
+          deadline[h] = kNoDeadline;
+        }
+      } else if (kind == "host_lost") {
+        auto h = host_named(payload, "host");
+        if (h == kNoIndex) continue;
+        lost_[h] = avoid_[h] = true;
+        draining[h] = urgent[h] = false;
+        deadline[h] = kNoDeadline;
+      } else if (kind == "host_failed" || kind == "host_returned") {  // the recovery executor's
+        auto h = host_named(payload, "host");
+        if (h != kNoIndex) declared_failed_[h] = kind == "host_failed";
+      } else if (kind == "vm_running" || kind == "adopted") {  // the recovery executor restarted it
+        auto vm = payload.contains("vm") ? cloud_.find_vm(payload.value("vm", std::string())) : kNoIndex;
+        auto h = host_named(payload, "host");
+        if (vm == kNoIndex || h == kNoIndex) continue;
+        location[vm] = h;
+        if (seen[vm].kind == Journaled::Kind::left) seen[vm].kind = Journaled::Kind::none;
+      } else if (kind == "evacuation_plan") {
+        for (const auto& placement : payload.value("placements", nlohmann::json::array())) {
+          auto vm = cloud_.find_vm(placement.value("vm", std::string()));
+          auto from = host_named(placement, "from");
+          auto to = host_named(placement, "to");
+          if (vm == kNoIndex || from == kNoIndex || to == kNoIndex) continue;
+          auto& j = seen[vm];
+          j = Journaled{};
+          j.kind = Journaled::Kind::planned;
+          j.from = from;
+          j.to = to;
+          j.priority = model::parse_priority(placement.value("priority", std::string()))
+                           .value_or(cloud_.vms[vm].priority);
+        }
+      } else if (kind.starts_with("migrate_") || kind.starts_with("cold_") || kind == "left_to_recovery" ||
+                 kind == "stopped") {
+        auto vm = cloud_.find_vm(payload.value("vm", std::string()));
+        auto from = host_named(payload, "from");
+        auto to = host_named(payload, "to");
+        if (vm == kNoIndex || from == kNoIndex) continue;
+        auto& j = seen[vm];
+        double at = payload.value("at_s", now());
+        bool late = payload.value("late", false);
+        if (j.from != from || j.to != to) {
+          if (late && kind != "migrate_done") continue;  // an older move's late failure
+          auto priority = j.kind == Journaled::Kind::none ? cloud_.vms[vm].priority : j.priority;
+          j = Journaled{};
+          j.from = from;
+          j.to = to;
+          j.priority = priority;
+        }
+        if (j.start_s < 0) j.start_s = at;
+        using K = Journaled::Kind;
+        if (kind == "migrate_started") {
+          j.kind = K::migrating;
+          ++j.live_attempts;
+        } else if (kind == "migrate_done") {
+          j.kind = K::migrated;
+          j.off_s = j.end_s = at;
+          location[vm] = to;
+        } else if (kind == "migrate_failed") {
+          if (!late) j.kind = K::planned;
+        } else if (kind == "cold_move_started") {
+          j.kind = K::cold;
+          j.cold = true;
+          j.reason = payload.value("reason", std::string());
+        } else if (kind == "cold_stop_done") {
+          j.kind = K::cold_off;
+          j.cold = true;
+          j.off_s = at;
+          location[vm] = to;
+        } else if (kind == "cold_start_issued") {
+          j.kind = K::cold_start;
+          j.cold = true;
+          location[vm] = to;
+        } else if (kind == "cold_move_done") {
+          j.kind = K::moved_cold;
+          j.cold = true;
+          j.end_s = at;
+          location[vm] = to;
+        } else if (kind == "cold_move_failed") {
+          j.kind = K::cold_failed;
+          j.reason = payload.value("reason", std::string());
+          if (payload.value("runs_on_source", false)) location[vm] = from;
+        } else if (kind == "left_to_recovery") {
+          j.kind = K::left;
+          j.reason = payload.value("reason", std::string());
+        } else if (kind == "stopped") {
+          j.kind = K::stopped;
+          j.off_s = j.end_s = at;
+        }
+      }
+    }
+    for (HostIndex h = 0; h < cloud_.hosts.size(); ++h) {
+      if (!draining[h]) continue;
+      set_draining(h, true);
+      host_deadline_[h] = deadline[h];
+      host_urgent_[h] = urgent[h];
+      cloud_.hosts[h].state = model::HostState::maintenance;
+    }
+    for (VmIndex v = 0; v < cloud_.vms.size(); ++v) cloud_.vms[v].host = location[v];
+    std::vector<VmIndex> to_plan;
+    for (VmIndex v = 0; v < cloud_.vms.size(); ++v) {
+      const auto& j = seen[v];
+      using K = Journaled::Kind;
+      bool journaled_move = j.kind != K::none && j.kind != K::planned;
+      if (journaled_move) {
+        auto m = add_move(v, j.from, j.to, j.priority, host_deadline_[j.from]);
+        auto& move = moves_[m];
+        move.cold = j.cold;
+        move.start_s = j.start_s;
+        move.off_s = j.off_s;
+        move.end_s = j.end_s;
+        move.live_attempts = j.live_attempts;
+        move.reason = j.reason;
+        switch (j.kind) {
+          case K::migrated:
+            move.state = State::done_live;
+            break;
+          case K::moved_cold:
+            move.state = State::done_cold;
+            if (move.reason.empty()) move.reason = "moved cold before a controller restart";
+            break;
+          case K::stopped:
+            move.state = State::stopped;
+            move.reason = "protect: false: stopped before the deadline, not moved";
+            break;
+          case K::cold_failed:
+            move.state = State::failed;
+            break;
+          case K::left:
+            move.state = State::failed;
+            left_to_recovery_[v] = true;
+            break;
+          default:  // in flight when the controller stopped
+            move.state = State::resuming;
+            move.reason = move.reason.empty() ? "resumed after a controller restart"
+                                              : move.reason + "; resumed after a controller restart";
+            // Homed at its target since its stop: the recovery executor follows it there. In this engine's
+            // view it is at its target (the room it takes there is counted) until it settles.
+            if (move.off_s >= 0 && move_observer) move_observer(v, move.to);
+            // Its journaled stop is the answer that it no longer runs on its source.
+            if (move.off_s >= 0) copies_->proven_absent(v, move.from);
+            cloud_.vms[v].host = move.to;
+            hold_resumed_calls(m);
+            env_.loop.post([this, m] { settle_resumed(m, 0); });
+            break;
+        }
+        // Off its host past the deadline (the dead controller's deadline timer flagged it, unjournaled).
+        if (move.deadline_s < kNoDeadline && move.off_s > move.deadline_s) {
+          move.running_at_deadline = true;
+          auto note = fmt::format("still running on {} at the deadline ({:.0f} s): off it at {:.0f} s",
+                                  cloud_.hosts[move.from].name, move.deadline_s, move.off_s);
+          move.reason = move.reason.empty() ? note : move.reason + "; " + note;
+        }
+      }
+      // A VM moved (or restarted by failure recovery) onto a host drained meanwhile is moved on; every other
+      // journaled move stands.
+      if (journaled_move && j.kind != K::migrated && j.kind != K::moved_cold) continue;
+      auto host = location[v];
+      if (host == kNoIndex || !draining[host] || left_to_recovery_[v]) continue;
+      if (lost_[host] || declared_failed_[host] ||
+          (env_.availability != nullptr && env_.availability->fenced(host))) {
+        auto m = add_move(v, host, kNoIndex, cloud_.vms[v].priority, host_deadline_[host]);
+        leave_to_recovery(m,
+                          fmt::format("{} was lost before the drain resumed: left to failure recovery",
+                                      cloud_.hosts[host].name),
+                          false);
+        continue;
+      }
+      if (cloud_.vms[v].protect) {
+        to_plan.push_back(v);
+      } else {
+        // A stop the dead controller may have issued (unjournaled) holds its slots until it ended; then the
+        // host is listed: stopped, or stopped now.
+        auto m = add_move(v, host, kNoIndex, cloud_.vms[v].priority, host_deadline_[host]);
+        moves_[m].state = State::resuming;
+        moves_[m].reason = "protect: false: stopped before the deadline, not moved";
+        hold_resumed_calls(m);
+        env_.loop.post([this, m] { settle_resumed(m, 0); });
+      }
+    }
+    cloud_.rebuild_indexes();
+    plan_moves(to_plan);
+    for (HostIndex h = 0; h < cloud_.hosts.size(); ++h) {
+      if (draining[h]) schedule_deadline(h, host_deadline_[h]);
+    }
+    cloud_.rebuild_indexes();
+    request_dispatch();
+  }
+
+ private:
+  // The calls of move `m` the dead controller may have made whose slots no one else holds (the recovery
+  // executor's resume holds those of migrations and cold starts): its stop, disk unmaps and maps, network
+  // configuration. Each one still in progress (env::CallsInProgress) holds its slots until it ended; the
+  // move settles only after (resumed_calls_). A migration in progress also counts against its hosts'
+  // migration limits. Without that view, for a grace of one cold move.
+  void hold_resumed_calls(std::size_t m) {
+    const auto& move = moves_[m];
+    std::vector<std::pair<env::Call, ScopeSet>> calls;
+    auto global = [this](ScopeSet scopes) {
+      scopes.add(ledger_->global());
+      return scopes;
+    };
+    if (move.state == State::resuming && !move.cold && move.to != kNoIndex) {
+      calls.push_back({{env::StepKind::migrate, move.vm, move.to, move.from, kNoIndex}, ScopeSet{}});
+    } else if (move.off_s < 0) {
+      ScopeSet scopes;
+      scopes.add(ledger_->endpoint(cloud_.hosts[move.from].endpoint));
+      calls.push_back({{env::StepKind::vm_stop, move.vm, move.from, kNoIndex, kNoIndex}, global(scopes)});
+    } else if (move.to != kNoIndex) {
+      for (auto d = cloud_.vms[move.vm].first_disk; d < cloud_.vm_disk_end(move.vm); ++d) {
+        ScopeSet scopes;
+        scopes.add(ledger_->array(cloud_.disks[d].array));
+        auto disk = static_cast<DiskIndex>(d);
+        calls.push_back({{env::StepKind::disk_unmap, move.vm, move.from, kNoIndex, disk}, global(scopes)});
+        calls.push_back({{env::StepKind::disk_map, move.vm, move.to, kNoIndex, disk}, global(scopes)});
+      }
+      if (cloud_.hosts[move.to].network_switch != kNoIndex) {
+        ScopeSet scopes;
+        scopes.add(ledger_->network_switch(cloud_.hosts[move.to].network_switch));
+        calls.push_back({{env::StepKind::net_config, move.vm, move.to, kNoIndex, kNoIndex}, global(scopes)});
+      }
+    }
+    if (env_.calls == nullptr) {
+      ++resumed_calls_[m];
+      double grace_s = options_.cold.vm_stop_s + options_.cold.disk_unmap_s + options_.cold.disk_map_s +
+                       options_.cold.net_config_s + options_.cold.vm_start_s;
+      env_.loop.schedule_after(3 * grace_s, [this, m] { --resumed_calls_[m]; });
+      return;
+    }
+    // Taken at once (the other engines dispatch in this instant too), given back once the call is not
+    // running (asked at once).
+    for (auto& [call, scopes] : calls) {
+      ++resumed_calls_[m];
+      ledger_->take(scopes);  // it may run whether or not there is room
+      if (call.kind == env::StepKind::migrate) {
+        ++migrations_on_[call.from];
+        ++migrations_on_[call.host];
+      }
+      watch_resumed_call(m, call, scopes, 0, 0.0);
+    }
+  }
+
+  void watch_resumed_call(std::size_t m, const env::Call& call, const ScopeSet& scopes, std::uint32_t checks,
+                          double after_s = kResumePollS) {
+    env_.loop.schedule_after(after_s, [this, m, call, scopes, checks] {
+      if (halted_) return;
+      env_.calls->in_progress(call, [this, m, call, scopes, checks](bool running) {
+        if (halted_) return;
+        if (running && checks < kResumeMaxChecks) return watch_resumed_call(m, call, scopes, checks + 1);
+        if (call.kind == env::StepKind::migrate) {
+          --migrations_on_[call.from];
+          --migrations_on_[call.host];
+        }
+        --resumed_calls_[m];
+        if (!scopes.empty()) ledger_->release(scopes, listener_);
+        // The last of them ended: the move settles now (not at its next poll).
+        if (resumed_calls_[m] == 0 && moves_[m].state == State::resuming)
+          env_.loop.post([this, m] { settle_resumed(m, 0); });
+        after_release();
+        request_dispatch();
+      });
+    });
+  }
+
+  // A move in flight when the controller stopped: once the calls of it that may still run have ended (and
+  // the copies set has no operation of the VM unanswered), the hosts it may run on are listed, and the move
+  // ends where the VM is found: on its target alone (done), on its source alone (planned again), nowhere
+  // (a cold move goes on from its stop; a migration's VM stopped: handed to the VM-level restarts). Its
+  // source lost first (its target, past the stop): left to failure recovery, as in flight.
+  void settle_resumed(std::size_t m, std::uint32_t checks) {
+    if (halted_ || moves_[m].state != State::resuming) return;
+    auto& move = moves_[m];
+    auto again = [this, m, checks] {
+      env_.loop.schedule_after(kResumePollS, [this, m, checks] { settle_resumed(m, checks + 1); });
+    };
+    bool past_stop = move.off_s >= 0;
+    if (!past_stop && (lost_[move.from] || declared_failed_[move.from])) {
+      leave_to_recovery(m,
+                        fmt::format("{} was lost before the resumed move settled: left to failure recovery",
+                                    cloud_.hosts[move.from].name),
+                        !move.cold && move.to != kNoIndex);
+      return;
+    }
+    if (past_stop && target_gone(move.to)) {
+      leave_to_recovery(m,
+                        fmt::format("target {} was lost during the resumed move: left to failure recovery",
+                                    cloud_.hosts[move.to].name),
+                        false);
+      return;
+    }
+    if (checks >= kResumeMaxChecks) {
+      move.state = State::failed;
+      move.reason += fmt::format(
+          "; where it runs was not settled after {:.0f} s (its calls or listings never "
+          "ended): {}",
+          kResumeMaxChecks * kResumePollS, copies_->describe(move.vm, cloud_));
+      return;
+    }
+    bool pending = resumed_calls_[m] > 0;
+    for (const auto& entry : copies_->entries(move.vm)) {
+      pending = pending || entry.starting > 0 ||
+                (entry.migrating_in > 0 && !copies_->needs_listing(move.vm, entry.host));
+    }
+    if (pending) return again();
+    // List every host the VM may run on, and its source and target.
+    std::vector<HostIndex> hosts = copies_->hosts(move.vm);
+    for (auto host : {move.from, move.to}) {
+      if (host != kNoIndex && std::find(hosts.begin(), hosts.end(), host) == hosts.end())
+        hosts.push_back(host);
+    }
+    // A host lost (or declared failed) gives no answer: its entry ends at its fence. A listing unanswered
+    // within the poll's time counts as failed (a host cut off never answers).
+    std::erase_if(hosts, [this](HostIndex host) { return lost_[host] || declared_failed_[host]; });
+    struct Round {
+      std::size_t outstanding = 0;
+      bool failed = false;
+      bool over = false;
+    };
+    auto round = std::make_shared<Round>();
+    round->outstanding = hosts.size();
+    if (hosts.empty()) return again();
+    env_.loop.schedule_after(6 * kResumePollS, [this, m, checks, round] {
+      if (round->over || halted_) return;
+      round->over = true;
+      decide_resumed(m, checks, true);
+    });
+    for (auto host : hosts) {
+      auto as_of = copies_->version();
+      env_.hypervisor.list_running(host,
+                                   [this, m, checks, host, as_of, round](const env::OperationResult& result,
+                                                                         std::vector<VmIndex> running) {
+                                     if (halted_ || round->over) return;
+                                     if (result.ok) {
+                                       copies_->listed(host, running, as_of);
+                                     } else {
+                                       round->failed = true;
+                                     }
+                                     if (--round->outstanding > 0) return;
+                                     round->over = true;
+                                     decide_resumed(m, checks, round->failed);
+                                   });
+    }
+  }
+
+  void decide_resumed(std::size_t m, std::uint32_t checks, bool listing_failed) {
+    if (halted_ || moves_[m].state != State::resuming) return;
+    auto& move = moves_[m];
+    std::vector<HostIndex> running;
+    bool unsettled = listing_failed;
+    for (const auto& entry : copies_->entries(move.vm)) {
+      if (entry.running && !entry.unknown && entry.starting == 0 && entry.migrating_in == 0) {
+        running.push_back(entry.host);
+      } else {
+        unsettled = true;
+      }
+    }
+    if (unsettled || running.size() > 1) {
+      env_.loop.schedule_after(kResumePollS, [this, m, checks] { settle_resumed(m, checks + 1); });
+      return;
+    }
+    auto vm = move.vm;
+    if (move.to == kNoIndex && running.size() == 1 && running.front() == move.from) {
+      // protect: false, not stopped yet: stopped before its deadline, as planned.
+      move.state = State::cancelled;
+      if (draining_[move.from]) add_unprotected_stop(vm, move.from);
+    } else if (running.size() == 1 && running.front() == move.to) {
+      // It moved: the dead controller's migration switched over, or its cold start took effect.
+      move.state = move.cold ? State::done_cold : State::done_live;
+      if (move.off_s < 0) move.off_s = now();
+      move.end_s = now();
+      move.reason += fmt::format(": found running on {}", cloud_.hosts[move.to].name);
+      journal_move(move.cold ? "cold_move_done" : "migrate_done", move, {{"resumed", true}});
+      cloud_.vms[vm].host = move.to;
+      if (move_observer) move_observer(vm, move.to);
+      if (draining_[move.to]) plan_moves({vm});
+    } else if (running.size() == 1 && running.front() == move.from && !move.cold) {
+      // The migration did not switch over: planned again (if its host is still drained).
+      journal_move("migrate_failed", move, {{"error", "resumed: still on its source"}});
+      move.state = State::cancelled;
+      move.reason = "its migration did not switch over before the controller restart";
+      cloud_.vms[vm].host = move.from;
+      if (draining_[move.from]) plan_moves({vm});
+    } else if (running.size() == 1 && running.front() == move.from && draining_[move.from] &&
+               move.to != kNoIndex && !draining_[move.to] && !target_gone(move.to) && shared_up(move.to)) {
+      // A cold move whose stop did not take effect: it begins again (its time had come), onto its target.
+      move.state = State::cold;
+      start_cold(m);
+    } else if (running.size() == 1 && running.front() == move.from) {
+      // ... and one whose target can no longer take it: planned again.
+      journal_move("cold_move_failed", move,
+                   {{"reason", "resumed: its stop did not take effect"}, {"runs_on_source", true}});
+      move.state = State::cancelled;
+      move.reason = "its cold move's stop did not take effect before the controller restart";
+      cloud_.vms[vm].host = move.from;
+      if (draining_[move.from]) plan_moves({vm});
+    } else if (running.empty() && move.cold && move.to != kNoIndex) {
+      // Stopped on its source, not started on its target: the move goes on from its stop (every step is
+      // idempotent).
+      move.state = State::cold;
+      cloud_.vms[vm].host = move.to;
+      if (move.off_s < 0) {
+        move.off_s = now();
+        journal_move("cold_stop_done", move, {{"resumed", true}});
+        if (move_observer) move_observer(vm, move.to);
+      }
+      continue_after_stop(m);
+    } else if (running.empty() && move.to == kNoIndex) {
+      move.state = State::stopped;  // protect: false, stopped
+      move.end_s = now();
+      if (move.off_s < 0) move.off_s = now();
+      journal_move("stopped", move);
+    } else {
+      // Runs on some other host, or nowhere after a migration (its guest stopped): not this engine's to
+      // decide; the VM-level restarts hear of a VM found stopped.
+      move.state = State::failed;
+      move.reason = fmt::format("resumed after a controller restart: found {}",
+                                running.empty() ? std::string("running nowhere")
+                                                : "running on " + cloud_.hosts[running.front()].name);
+      journal_move("migrate_failed", move, {{"error", move.reason}});
+      cloud_.vms[vm].host = running.empty() ? move.from : running.front();
+      if (running.empty() && found_stopped_observer) {
+        env_.loop.post([this, vm, from = move.from] {
+          if (!halted_) found_stopped_observer(vm, from);
+        });
+      }
+    }
+    // A move planned in its place inherits what its deadline saw.
+    if (latest_move_[vm] != m && moves_[m].running_at_deadline) {
+      auto& next = moves_[latest_move_[vm]];
+      next.running_at_deadline = true;
+      next.reason = next.reason.empty() ? moves_[m].reason : next.reason + "; " + moves_[m].reason;
+    }
+    cloud_.rebuild_indexes();
+    after_release();
+    request_dispatch();
   }
 
   // ---- live migrations ---------------------------------------------------------------------------------
@@ -1048,6 +1596,7 @@ class Evacuator::Impl {
   // Takes the migration's ledger slots and starts it; false (nothing started) when a slot is not free now:
   // the engine dispatches again when slots are released.
   bool try_start_live(std::size_t m) {
+    if (halted_) return false;
     auto scopes = migration_scopes(moves_[m]);
     if (!ledger_->try_acquire(scopes, listener_)) {
       migration_wants_slots_ = true;
@@ -1099,6 +1648,7 @@ class Evacuator::Impl {
   }
 
   void on_live_done(std::uint64_t id, const env::OperationResult& result) {
+    if (halted_) return;
     advance_mirror();
     auto found = live_calls_.find(id);
     if (found == live_calls_.end()) return;  // released when a host of it was confirmed fenced
@@ -1166,7 +1716,7 @@ class Evacuator::Impl {
   // still runs; once it ended, its slots go back (as at a fence) and its outcome is unknown in the copies
   // set (the target may run the VM: a listing or a fence decides; the source keeps its entry).
   void watch_unanswered(std::uint64_t id) {
-    if (env_.calls == nullptr || !live_calls_.contains(id)) return;
+    if (halted_ || env_.calls == nullptr || !live_calls_.contains(id)) return;
     const auto& watched = live_calls_.at(id);
     env_.calls->in_progress(
         {env::StepKind::migrate, watched.vm, watched.to, watched.from, kNoIndex}, [this, id](bool running) {
@@ -1361,6 +1911,7 @@ class Evacuator::Impl {
   }
 
   void dispatch() {
+    if (halted_) return;
     advance_mirror();
     migration_wants_slots_ = false;  // set again by a migration refused a slot
     switch (options_.strategy) {
@@ -1817,7 +2368,7 @@ class Evacuator::Impl {
     move.state = State::cold;
     move.cold = true;
     if (move.start_s < 0) move.start_s = now();
-    journal_move("cold_move_started", move);
+    journal_move("cold_move_started", move, {{"reason", move.reason}});
     request_step({StepKind::stop, m});
   }
 
@@ -1862,6 +2413,7 @@ class Evacuator::Impl {
   }
 
   void pump_steps() {
+    if (halted_) return;
     std::stable_sort(waiting_steps_.begin(), waiting_steps_.end(),
                      [this](const StepRequest& a, const StepRequest& b) {
                        const auto &x = moves_[a.move], &y = moves_[b.move];
@@ -1903,6 +2455,7 @@ class Evacuator::Impl {
   }
 
   void launch(const StepRequest& request) {
+    if (halted_) return;
     const auto& move = moves_[request.move];
     // Stops and starts run on a host: if it is lost, they may never answer; their slots are released once
     // the host is confirmed fenced (release_steps_on).
@@ -1948,6 +2501,7 @@ class Evacuator::Impl {
   }
 
   void on_step_done(StepRequest request, const env::OperationResult& result) {
+    if (halted_) return;
     ledger_->release(scopes_of(request), listener_);
     auto m = request.move;
     auto& move = moves_[m];
@@ -1991,14 +2545,7 @@ class Evacuator::Impl {
           give_up_cold_moves_onto(move.to);
           break;
         }
-        move.disks_left = cloud_.vms[move.vm].disk_count;
-        if (move.disks_left == 0) {
-          after_disks(m);
-        } else {
-          for (auto d = cloud_.vms[move.vm].first_disk; d < cloud_.vm_disk_end(move.vm); ++d) {
-            waiting_steps_.push_back({StepKind::unmap, m, static_cast<DiskIndex>(d)});
-          }
-        }
+        continue_after_stop(m);
         break;
       case StepKind::unmap:
         waiting_steps_.push_back({StepKind::map, m, request.disk});
@@ -2052,6 +2599,20 @@ class Evacuator::Impl {
       }
     }
     if (released) after_release();
+  }
+
+  // The VM is stopped on its source: its disks follow it to the target (each unmapped there, then mapped),
+  // then its network, then its start.
+  void continue_after_stop(std::size_t m) {
+    auto& move = moves_[m];
+    move.disks_left = cloud_.vms[move.vm].disk_count;
+    if (move.disks_left == 0) {
+      after_disks(m);
+      return;
+    }
+    for (auto d = cloud_.vms[move.vm].first_disk; d < cloud_.vm_disk_end(move.vm); ++d) {
+      waiting_steps_.push_back({StepKind::unmap, m, static_cast<DiskIndex>(d)});
+    }
   }
 
   void after_disks(std::size_t m) {
@@ -2128,6 +2689,10 @@ class Evacuator::Impl {
   bool wake_scheduled_ = false;
   bool dispatch_posted_ = false;
   bool pump_posted_ = false;
+  bool halted_ = false;                                 // a controller that died: acts no more
+  std::map<std::size_t, std::uint32_t> resumed_calls_;  // by move: its dead controller's calls still running
+  static constexpr double kResumePollS = 5.0;
+  static constexpr std::uint32_t kResumeMaxChecks = 720;  // an hour
 };
 
 Evacuator::Evacuator(const model::Cloud& cloud, EvacuationEnvironment environment, EvacuationOptions options)
@@ -2157,6 +2722,22 @@ void Evacuator::set_move_observer(std::function<void(model::VmIndex, model::Host
 
 void Evacuator::set_stop_observer(std::function<void(model::VmIndex)> observer) {
   impl_->stop_observer = std::move(observer);
+}
+
+void Evacuator::set_found_stopped_observer(std::function<void(model::VmIndex, model::HostIndex)> observer) {
+  impl_->found_stopped_observer = std::move(observer);
+}
+
+void Evacuator::resume() {
+  impl_->resume();
+}
+
+void Evacuator::halt() {
+  impl_->halt();
+}
+
+void Evacuator::on_vm_relocated(model::VmIndex vm) {
+  impl_->on_vm_relocated(vm);
 }
 
 void Evacuator::on_host_failed(model::HostIndex host) {

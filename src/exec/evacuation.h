@@ -60,7 +60,7 @@
 //   migrate_done      {vm, from, to, at_s[, late]}      switched over: vm runs on `to` (late: after the move
 //                                                       was given up)
 //   migrate_failed    {vm, from, to, at_s, error[, late]}  vm still runs on `from`
-//   cold_move_started {vm, from, to, at_s}
+//   cold_move_started {vm, from, to, at_s, reason}
 //   cold_stop_done    {vm, from, to, at_s}              vm stopped on `from` (its disks follow)
 //   cold_start_issued {vm, from, to, at_s}              a start of vm on `to` may take effect from now on
 //   cold_move_done    {vm, from, to, at_s}              vm runs on `to`
@@ -70,6 +70,8 @@
 //                                                       migration_unanswered)
 //   stopped           {vm, from, to: "", at_s}          protect: false, stopped on `from`
 //   host_lost         {host};  exit_maintenance {hosts, fail_back, why}
+//   (a resumed engine settling a move in flight writes migrate_done / cold_move_done / cold_stop_done with
+//   resumed: true, and migrate_failed / cold_move_failed when the VM is found on its source: resume())
 //
 // Threading: single-threaded; call everything on the EventLoop's thread. The engine only runs in its
 // callbacks.
@@ -235,6 +237,25 @@ class Evacuator {
   void set_stop_observer(std::function<void(model::VmIndex)> observer);
   // Called with every placement decision and its inputs (plan/decision.h), before it acts on it.
   void set_decision_observer(plan::DecisionObserver observer);
+  // Called when a move resumed from the journal finds its VM running nowhere (its guest stopped while the
+  // controller was down): `vm` stopped on `host`, its source (the VM-level restarts take it).
+  void set_found_stopped_observer(std::function<void(model::VmIndex, model::HostIndex)> observer);
+
+  // Continues the drains of a controller that stopped, from the journal (call once, first, after the
+  // recovery executor's resume: that one holds the slots of the dead controller's unanswered migrations and
+  // cold starts and keeps them unanswered in the copies set). Drains in force keep their hosts in
+  // maintenance and their deadlines (on the loop's clock, as journaled); moves that ended are reported as
+  // they ended; VMs still on a drained host are planned again. A move in flight is settled once every call
+  // of it that may still run has ended (env::CallsInProgress: its stop, disk and network steps hold their
+  // slots until then, a migration its hosts' migration counts): the hosts of the VM's copies set, its
+  // source and its target are listed, and the move ends where the VM is found -- on its target alone
+  // (migrated / moved_cold), on its source alone (planned again), nowhere (a cold move goes on from its
+  // stop, every step idempotent; a migration's VM is reported to the found-stopped observer). Its source
+  // lost first (or its target, past the stop): left to failure recovery, as in flight. Not settled within
+  // an hour: failed, with the copies set as reason.
+  void resume();
+  // Stops acting (a controller that died): no call is issued, no record journaled, answers are ignored.
+  void halt();
 
   // The recovery executor restarted `vm` on `host` (after its old host failed): the engine's view follows,
   // a move of it not yet begun is dropped, and if `host` is being drained the VM is moved off it too, by
@@ -247,6 +268,9 @@ class Evacuator {
   // whose stop is in flight is given up when the stop answers). Until on_host_returned(host).
   void on_host_failed(model::HostIndex host);
   void on_host_returned(model::HostIndex host);
+  // Failure recovery places `vm` elsewhere (a VM-level failure: its restart in place could not happen): a
+  // move of it not begun is cancelled, and the VM is failure recovery's until on_vm_recovered.
+  void on_vm_relocated(model::VmIndex vm);
 
   // True while moves are pending or in flight.
   bool busy() const;

@@ -417,6 +417,8 @@ class Executor::Impl {
     };
     std::map<model::VmIndex, Target> targets;
     std::set<std::pair<model::VmIndex, model::HostIndex>> unanswered_starts;
+    // Unanswered starts whose host was fenced since: they cannot take effect (its slots are still held).
+    std::set<std::pair<model::VmIndex, model::HostIndex>> fenced_starts;
     std::map<model::VmIndex, model::HostIndex> relocating;  // VMs to place elsewhere after VM-level failures
     std::set<std::tuple<model::VmIndex, model::HostIndex, model::HostIndex>> unanswered_migrations;
     // Every attempt of a step the dead controller issued that has no answer in the journal (a step_failed
@@ -473,6 +475,13 @@ class Executor::Impl {
             unanswered_fences.erase({host, incarnation, payload.value("attempt", 0u)});
           fences_[host].state = Fence::State::done;
           copies_->host_fenced(host);
+          for (const auto& start : unanswered_starts) {
+            if (start.second == host) fenced_starts.insert(start);
+          }
+          for (const auto& call : unanswered_calls) {
+            if (std::get<1>(call) == env::StepKind::vm_start && std::get<2>(call) == host)
+              fenced_starts.insert({std::get<0>(call), host});
+          }
         }
       } else if (record.kind == "plan") {
         auto placements = payload.value("placements", nlohmann::json::array());
@@ -543,6 +552,7 @@ class Executor::Impl {
             copies_->seen_running(vm, host);
           } else {
             unanswered_starts.insert({vm, host});
+            fenced_starts.erase({vm, host});
           }
         }
         if (*kind == env::StepKind::disk_map && disk != model::kNoIndex) {
@@ -584,7 +594,7 @@ class Executor::Impl {
         copies_->seen_running(vm, host);
       } else if (record.kind == "migrate_started" || record.kind == "migrate_done" ||
                  record.kind == "migrate_failed" || record.kind == "cold_start_issued" ||
-                 record.kind == "cold_move_done") {
+                 record.kind == "cold_stop_done" || record.kind == "cold_move_done") {
         // The evacuation engine's moves (it shares the journal).
         auto vm = state_.find_vm(payload.value("vm", ""));
         auto from = host_of(payload, "from");
@@ -594,8 +604,21 @@ class Executor::Impl {
           unanswered_migrations.insert({vm, from, to});
           continue;
         }
+        if (record.kind ==
+            "cold_stop_done") {  // stopped on `from`, homed at `to` (Evacuator's move observer)
+          touch_disks(vm);
+          vm_location_[vm] = to;
+          copies_->proven_absent(vm, from);
+          // Its disks go to `to` from here (the engine's maps are not journaled): maybe mapped there.
+          for (auto d = state_.vms[vm].first_disk; d < state_.vm_disk_end(vm); ++d) {
+            auto& hosts = disk_hosts(d);
+            if (std::find(hosts.begin(), hosts.end(), to) == hosts.end()) hosts.push_back(to);
+          }
+          continue;
+        }
         if (record.kind == "cold_start_issued") {  // the VM may run on `to` from here
           unanswered_starts.insert({vm, to});
+          fenced_starts.erase({vm, to});
           continue;
         }
         unanswered_starts.erase({vm, to});
@@ -640,7 +663,8 @@ class Executor::Impl {
                      std::move(ended));
     }
     for (const auto& [vm, host] : unanswered_starts) {
-      copies_->start_issued(vm, host);
+      bool fenced = fenced_starts.contains({vm, host});
+      if (!fenced) copies_->start_issued(vm, host);
       env::Call start{env::StepKind::vm_start, vm, host, model::kNoIndex, model::kNoIndex};
       bool executors = std::any_of(unanswered_calls.begin(), unanswered_calls.end(), [&](const CallKey& key) {
         return std::get<0>(key) == vm && std::get<1>(key) == env::StepKind::vm_start &&
@@ -648,7 +672,9 @@ class Executor::Impl {
       });
       // The evacuation engine's cold start (cold_start_issued) holds the slots an executor start does.
       hold_dead_call(start, executors ? ScopeSet{} : scopes_of(start_resource(host), host),
-                     [this, vm = vm, host = host] { copies_->start_outcome_unknown(vm, host); });
+                     [this, vm = vm, host = host, fenced] {
+                       if (!fenced) copies_->start_outcome_unknown(vm, host);
+                     });
     }
     for (const auto& [vm, from, to] : unanswered_migrations) {
       copies_->migration_issued(vm, from, to);
@@ -695,8 +721,9 @@ class Executor::Impl {
     // operation counts them), not recovered twice.
     for (const auto& [vm, target] : targets) {
       auto location = vm_location_[vm];
+      // (Also one found running elsewhere than its plan's target: adopted where a late migration put it.)
       if (task_of_vm_[vm] != kNoTask || target.from == model::kNoIndex || !host_failed_[target.from] ||
-          location == model::kNoIndex || host_failed_[location] || location != target.to)
+          location == model::kNoIndex || host_failed_[location] || location == target.from)
         continue;
       auto& task = tasks_[task_for(vm)];
       task.from = target.from;

@@ -504,15 +504,12 @@ class HistoryBuilder {
     notes_.push_back(std::move(note));
   }
 
-  // In histories without drains (the evacuation engine does not resume yet), now and then the controller
-  // dies right after one of its first journal records -- mid-recovery, with fences, maps and starts in
-  // flight -- and a new one resumes from the journal 1-30 s later; once or twice.
+  // Now and then the controller dies right after one of its first journal records -- mid-recovery or
+  // mid-drain, with fences, maps, starts, migrations and cold moves in flight -- and a new one resumes from
+  // the journal 1-30 s later; once or twice.
   void add_controller_restarts() {
     auto& events = history_.scenario.events;
-    bool drains = std::any_of(events.begin(), events.end(), [](const ScenarioEvent& event) {
-      return event.kind == ScenarioEvent::Kind::evacuate;
-    });
-    if (!options_.controller_restarts || drains || !draws_.percent(45)) return;
+    if (!options_.controller_restarts || !draws_.percent(45)) return;
     auto restarts = draws_.between(1, 2);
     for (std::uint64_t r = 0; r < restarts; ++r) {
       ScenarioEvent event;
@@ -533,12 +530,7 @@ class HistoryBuilder {
   // fencing is disarmed for a while, or for good.
   void add_vm_crashes_and_confirmations() {
     auto& events = history_.scenario.events;
-    // Not with controller restarts: VM-level restarts are not resumed from the journal yet (a restart in
-    // flight when the controller dies is forgotten by the new one; docs/RELIABILITY.md, known open).
-    bool restarts = std::any_of(events.begin(), events.end(), [](const ScenarioEvent& event) {
-      return event.kind == ScenarioEvent::Kind::restart_controller;
-    });
-    if (!restarts && !cloud_.vms.empty() && draws_.percent(25)) {
+    if (!cloud_.vms.empty() && draws_.percent(25)) {
       auto crashes = draws_.between(1, 5);
       auto vm = static_cast<model::VmIndex>(draws_.between(0, cloud_.vms.size() - 1));
       for (std::uint64_t c = 0; c < crashes; ++c) {

@@ -548,17 +548,6 @@ class Parser {
     }
     std::stable_sort(scenario.events.begin(), scenario.events.end(),
                      [](const ScenarioEvent& a, const ScenarioEvent& b) { return a.at_s < b.at_s; });
-    bool drains = false;
-    for (const auto& event : scenario.events) drains = drains || event.kind == ScenarioEvent::Kind::evacuate;
-    for (const auto& event : scenario.events) {
-      if (drains && event.kind == ScenarioEvent::Kind::restart_controller) {
-        diagnostics_.push_back(
-            {file_, event.line, "events.restart_controller",
-             "not with evacuate events in this build (the evacuation engine does not resume "
-             "its drains from the journal)"});
-        break;
-      }
-    }
     return scenario;
   }
 

@@ -307,6 +307,16 @@ SimulationResult run_simulation(const model::Cloud& cloud, const Scenario& scena
   std::vector<bool> judged_down(cloud.hosts.size(), false);  // what the detector said, for a new controller
   std::vector<bool> declared(cloud.hosts.size(), false);     // hosts the detector declared failed
   bool restart_pending = false;  // the controller is dead and a new one not yet started
+  // Operator requests and the hypervisor's stop reports that came while no controller lived: handed to the
+  // new one once it resumed (an operator retries; a stop is what the new controller's listing would show).
+  std::vector<std::function<void()>> while_dead;
+  auto to_controller = [&restart_pending, &while_dead](std::function<void()> input) {
+    if (restart_pending) {
+      while_dead.push_back(std::move(input));
+    } else {
+      input();
+    }
+  };
   std::vector<bool> guest_crashed(cloud.vms.size(), false);  // by VM: a vm_crash event stopped it somewhere
   auto start_controller = [&] {
     controllers.push_back(std::make_unique<control::Controller>(
@@ -335,6 +345,9 @@ SimulationResult run_simulation(const model::Cloud& cloud, const Scenario& scena
       for (model::HostIndex h = 0; h < cloud.hosts.size(); ++h) {
         if (declared[h]) live->host_failed(h);
       }
+      auto inputs = std::move(while_dead);
+      while_dead.clear();
+      for (auto& input : inputs) input();
     });
   };
   auto& controller_ref = live;
@@ -421,26 +434,31 @@ SimulationResult run_simulation(const model::Cloud& cloud, const Scenario& scena
         result.has_evacuations = true;
         auto reason =
             exec::parse_evacuation_reason(event.reason).value_or(exec::EvacuationReason::maintenance);
-        loop.schedule_at(event.at_s, [&controller_ref, &event, reason] {
-          controller_ref->drain(event.hosts, event.at_s + event.deadline_s, reason);
+        loop.schedule_at(event.at_s, [&controller_ref, &event, reason, &to_controller] {
+          to_controller([&controller_ref, &event, reason] {
+            controller_ref->drain(event.hosts, event.at_s + event.deadline_s, reason);
+          });
         });
         break;
       }
       case ScenarioEvent::Kind::exit_maintenance:
-        loop.schedule_at(event.at_s, [&controller_ref, &event] {
-          controller_ref->exit_maintenance(event.hosts, event.fail_back);
+        loop.schedule_at(event.at_s, [&controller_ref, &event, &to_controller] {
+          to_controller(
+              [&controller_ref, &event] { controller_ref->exit_maintenance(event.hosts, event.fail_back); });
         });
         break;
       case ScenarioEvent::Kind::cancel:
-        loop.schedule_at(event.at_s,
-                         [&controller_ref, &event] { controller_ref->cancel_drain(event.hosts); });
+        loop.schedule_at(event.at_s, [&controller_ref, &event, &to_controller] {
+          to_controller([&controller_ref, &event] { controller_ref->cancel_drain(event.hosts); });
+        });
         break;
       case ScenarioEvent::Kind::vm_crash:
         // The hypervisor reports the stop at once (libvirt's lifecycle event).
-        loop.schedule_at(event.at_s, [&world, &controller_ref, &guest_crashed, vm = event.vm] {
+        loop.schedule_at(event.at_s, [&world, &controller_ref, &guest_crashed, &to_controller,
+                                      vm = event.vm] {
           if (auto host = world.crash_vm(vm); host != model::kNoIndex) {
             guest_crashed[vm] = true;
-            controller_ref->vm_stopped_unexpectedly(vm, host);
+            to_controller([&controller_ref, vm, host] { controller_ref->vm_stopped_unexpectedly(vm, host); });
           }
         });
         break;
@@ -513,14 +531,13 @@ SimulationResult run_simulation(const model::Cloud& cloud, const Scenario& scena
   }
   phase("run (plan + execute)");
   live->finalize();
-  for (const auto& controller : controllers) {
-    const auto& restarts = controller->vm_restarts();
-    result.vm_restarts.insert(result.vm_restarts.end(), restarts.begin(), restarts.end());
-  }
+  // The live controller's restarts: a resumed one rebuilt those of the dead ones from the journal.
+  result.vm_restarts = live->vm_restarts();
   auto& executor = live->executor();
   auto& evacuator = live->evacuator();
   result.callbacks = loop.callbacks_run();
   result.journal_records = journal.size();
+  for (const auto& record : journal.read_all()) result.journal_kinds.push_back(record.kind);
 
   // Outcome, from the world's true state.
   result.vms = executor.report();
@@ -608,6 +625,16 @@ SimulationResult run_simulation(const model::Cloud& cloud, const Scenario& scena
         // Recovered onto a host lost later whose fence is held back by decision (storm guard, disarmed): it
         // is not recovered again, and is counted with the held ones below, not as a bug.
         if (copies.empty() && vm.to != model::kNoIndex && held[vm.to]) break;
+        // Its guest crashed there later and its restart in place has not answered (its host cut off): the
+        // restart's report rules (below), not the recovery's.
+        auto restart = std::find_if(result.vm_restarts.rbegin(), result.vm_restarts.rend(),
+                                    [&vm](const control::VmRestart& r) { return r.vm == vm.vm; });
+        if (copies.empty() && restart != result.vm_restarts.rend() && restart->host == vm.to &&
+            (restart->state == control::VmRestart::State::scheduled ||
+             restart->state == control::VmRestart::State::starting)) {
+          ++result.waiting;
+          break;
+        }
         if (copies.size() != 1 || copies.front() != vm.to) {
           result.violations.push_back(
               fmt::format("{} is reported running on {} but really runs on {} host(s)", cloud.vms[vm.vm].name,

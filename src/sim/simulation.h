@@ -100,6 +100,7 @@ struct SimulationResult {
   double first_event_s = 0.0;
   std::uint64_t callbacks = 0;
   std::size_t journal_records = 0;
+  std::vector<std::string> journal_kinds;  // the kind of every journal record, in order
   std::vector<TimelineStep> timeline;
   std::vector<std::string> violations;  // invariants broken (empty on a correct run)
   std::vector<exec::VmReport> vms;

@@ -192,7 +192,15 @@ class SimHypervisor final : public env::Hypervisor {
     });
   }
 
+  // A new subscriber (a controller started after a restart) hears at once of the hosts whose connection
+  // was lost before: its own connection to them fails the same way.
   void subscribe(std::function<void(const env::HypervisorEvent&)> handler) override {
+    for (model::HostIndex host = 0; host < world_.connection_lost_.size(); ++host) {
+      if (!world_.connection_lost_[host]) continue;
+      world_.loop_.post([handler, host] {
+        handler({env::HypervisorEvent::Kind::host_connection_lost, host, model::kNoIndex});
+      });
+    }
     world_.hypervisor_handlers_.push_back(std::move(handler));
   }
 
@@ -580,6 +588,7 @@ void SimWorld::power_off(model::HostIndex host) {
 void SimWorld::crash_host(model::HostIndex host) {
   if (!powered_[host]) return;
   power_off(host);
+  connection_lost_[host] = true;
   for (const auto& handler : hypervisor_handlers_) {
     handler({env::HypervisorEvent::Kind::host_connection_lost, host, model::kNoIndex});
   }
@@ -590,6 +599,7 @@ void SimWorld::isolate_host(model::HostIndex host, const CutChannels& cut) {
   if (cut.storage) lease_cut_[host] = true;
   if (!cut.hypervisor || !reachable_[host]) return;
   reachable_[host] = false;
+  connection_lost_[host] = true;
   for (const auto& handler : hypervisor_handlers_) {
     handler({env::HypervisorEvent::Kind::host_connection_lost, host, model::kNoIndex});
   }

@@ -203,6 +203,7 @@ class SimWorld {
   std::vector<std::string> violations_;
   std::uint32_t double_runs_ = 0;
   std::vector<std::function<void(const env::HypervisorEvent&)>> hypervisor_handlers_;
+  std::vector<bool> connection_lost_ = std::vector<bool>(cloud_.hosts.size(), false);  // reported lost
 
   std::vector<std::uint32_t> host_migrations_busy_;
   std::uint32_t peak_migrations_per_host_ = 0;

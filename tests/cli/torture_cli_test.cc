@@ -100,17 +100,37 @@ TEST(TortureCli, BadArgumentsAreNamed) {
 //   "cancelled, stays there" although it may have switched over and died with the target: now failed, with
 //   where it may run.
 TEST(TortureCli, TheHistoriesTheCampaignFoundBugsWithRunWithoutAViolation) {
-  for (std::string name : {"failed-migration-after-cancel", "fail-back-target-lost", "old-host-after-drain",
-                           "recovered-then-drained-source-cut-off", "cancelled-unprotected-host-lost",
-                           "fail-back-unanswered-target-fenced", "stopped-vm-restart-refused-then-fail-back",
-                           "cold-move-target-lost-during-stop", "unanswered-migration-disks-on-fenced-target",
-                           "recovered-then-cold-stop-unanswered", "recovered-then-crashed-restart-waits",
-                           "unprotected-crash-after-cancel", "restart-in-place-slot-until-fence",
-                           "restart-in-place-slot-until-fence-migration", "unmap-in-flight-from-later-target",
-                           "target-drained-source-left-maintenance"}) {
+  for (std::string name : {"failed-migration-after-cancel",
+                           "fail-back-target-lost",
+                           "old-host-after-drain",
+                           "recovered-then-drained-source-cut-off",
+                           "cancelled-unprotected-host-lost",
+                           "fail-back-unanswered-target-fenced",
+                           "stopped-vm-restart-refused-then-fail-back",
+                           "cold-move-target-lost-during-stop",
+                           "unanswered-migration-disks-on-fenced-target",
+                           "recovered-then-cold-stop-unanswered",
+                           "recovered-then-crashed-restart-waits",
+                           "unprotected-crash-after-cancel",
+                           "restart-in-place-slot-until-fence",
+                           "restart-in-place-slot-until-fence-migration",
+                           "unmap-in-flight-from-later-target",
+                           "target-drained-source-left-maintenance",
+                           "resumed-start-on-fenced-host",
+                           "guest-crash-then-host-cut-off",
+                           "resumed-cold-move-past-stop-source-cut-off",
+                           "resumed-unprotected-stop-in-flight",
+                           "resumed-restart-refused-then-relocated",
+                           "resumed-cold-stop-slot-same-instant",
+                           "resumed-late-migration-adopted",
+                           "resumed-restart-done-then-recovered-elsewhere",
+                           "guest-crash-on-drained-host-relocated",
+                           "resumed-cold-stop-done-target-lost",
+                           "resumed-cold-stop-disks-maybe-on-target"}) {
     auto run = run_cli({"simulate", "--inventory", torture_file(name + "-inventory.yaml"), "--scenario",
                         torture_file(name + ".yaml")});
-    EXPECT_TRUE(run.exit_status == 0 || run.exit_status == 3 || run.exit_status == 6)
+    // 5: fencing held back by an operator (disarmed), by decision.
+    EXPECT_TRUE(run.exit_status == 0 || run.exit_status == 3 || run.exit_status == 5 || run.exit_status == 6)
         << name << ": exit " << run.exit_status << "\n"
         << run.err;
     EXPECT_EQ(run.err.find("invariant"), std::string::npos) << name << "\n" << run.err;
@@ -186,9 +206,13 @@ TEST(TortureCli, AControllerKilledAtAJournalRecordIsResumedByANewOne) {
   auto with_drain = dir.write("drain.yaml",
                               "version: 1\nevents:\n- {at: 0, evacuate: [host-0002], deadline: 300}\n"
                               "- {at: 5, restart_controller: {after_records: 2}}\n");
-  auto refused = run_cli({"simulate", "--inventory", inventory, "--scenario", with_drain.string()});
-  EXPECT_EQ(refused.exit_status, 2);
-  EXPECT_NE(refused.err.find("restart_controller"), std::string::npos) << refused.err;
+  // ... and mid-drain: the evacuation engine resumes too (its drain ends, every VM moved once).
+  auto resumed = run_cli({"simulate", "--inventory", inventory, "--scenario", with_drain.string()});
+  EXPECT_EQ(resumed.exit_status, 0) << resumed.err;
+  ASSERT_FALSE(resumed.out.empty()) << resumed.err;
+  auto summary = nlohmann::json::parse(resumed.out);
+  EXPECT_GT(summary["evacuated"], 0) << resumed.out;
+  EXPECT_EQ(summary["double_runs"], 0);
 }
 
 std::vector<std::filesystem::path> decision_files(const std::filesystem::path& dir) {

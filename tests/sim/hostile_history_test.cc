@@ -149,24 +149,32 @@ TEST(HostileHistory, HistoriesHoldEveryFaultKindOnSmallClouds) {
   }
 }
 
-// With controller restarts asked for, histories without drains kill the controller at journal records (and
-// histories with drains never do: the evacuation engine does not resume yet); without, none does.
-TEST(HostileHistory, ControllerRestartsOnlyWhenAskedAndNeverWithDrains) {
-  int restarts = 0;
+// With controller restarts asked for, histories kill the controller at journal records -- also histories
+// with drains and guest crashes (both engines and the VM-level restarts resume from the journal); without,
+// none does.
+TEST(HostileHistory, ControllerRestartsOnlyWhenAskedAlsoWithDrainsAndGuestCrashes) {
+  int restarts = 0, with_drains = 0, with_guest_crashes = 0;
   for (std::uint64_t seed = 1; seed <= 300; ++seed) {
     for (const auto& event : make_hostile_history(seed).scenario.events)
       EXPECT_NE(event.kind, ScenarioEvent::Kind::restart_controller) << seed;
     auto events = make_hostile_history(seed, {.controller_restarts = true}).scenario.events;
-    bool drains = std::any_of(events.begin(), events.end(),
-                              [](const ScenarioEvent& e) { return e.kind == ScenarioEvent::Kind::evacuate; });
+    auto has = [&events](ScenarioEvent::Kind kind) {
+      return std::any_of(events.begin(), events.end(),
+                         [kind](const ScenarioEvent& e) { return e.kind == kind; });
+    };
+    bool restarted = false;
     for (const auto& event : events) {
       if (event.kind != ScenarioEvent::Kind::restart_controller) continue;
       ++restarts;
-      EXPECT_FALSE(drains) << seed;
+      restarted = true;
       EXPECT_GE(event.after_records, 1u);
     }
+    if (restarted && has(ScenarioEvent::Kind::evacuate)) ++with_drains;
+    if (restarted && has(ScenarioEvent::Kind::vm_crash)) ++with_guest_crashes;
   }
   EXPECT_GE(restarts, 10);
+  EXPECT_GE(with_drains, 10);
+  EXPECT_GE(with_guest_crashes, 10);
 }
 
 // A failing history shrinks to fewer events that still fail the same way, and a seed's verdict is the same in
