@@ -150,9 +150,13 @@ Controller::Controller(const model::Cloud& cloud, ControllerEnvironment environm
   // ... and hands the report of a VM it recovered to the evacuation engine once that engine stops it to move
   // it cold (a stop whose answer is lost must not leave the VM reported running where it was).
   evacuator_->set_stop_observer([this](model::VmIndex vm) { executor_->on_vm_leaving(vm); });
-  // ... and a VM a resumed move found running nowhere (its guest stopped meanwhile) is restarted in place.
-  evacuator_->set_found_stopped_observer(
-      [this](model::VmIndex vm, model::HostIndex host) { vm_stopped_unexpectedly(vm, host); });
+  // ... and a VM a resumed move found running nowhere (its guest stopped meanwhile, or it died with the
+  // target the migration may have switched it over to) is recovered by the executor, which maps its disks
+  // where it places it: a restart in place on the source would start it where its disks may no longer be
+  // (found by revive torture --controller-restarts, seed 8042).
+  evacuator_->set_found_stopped_observer([this](model::VmIndex vm, model::HostIndex host) {
+    if (!halted_ && executor_->state().vms[vm].protect) relocate(vm, host);
+  });
   // ... and the evacuation engine follows the VMs the executor restarts (a host drained later moves them
   // off).
   executor_->set_ready_observer([this](model::VmIndex vm) {
@@ -228,13 +232,16 @@ void Controller::watch_restart_call(std::size_t index) {
         // Given up on, and ended without an answer (its host is cut off from us): whether the VM runs there
         // is unknown until a listing or a fence says.
         unanswered.state = VmRestart::State::failed;
+        unanswered.outcome_unknown = true;
         unanswered.finished_s = environment_.loop.now_s();
         unanswered.reason = "its start got no answer (the host may be cut off): the VM may run there";
         copies_.start_outcome_unknown(unanswered.vm, unanswered.host);
         nlohmann::json payload{{"vm", executor_->state().vms[unanswered.vm].name},
                                {"host", executor_->state().hosts[unanswered.host].name},
                                {"attempt", unanswered.attempt},
-                               {"error", "no answer"}};
+                               {"error", "no answer"},
+                               {"unanswered", true},
+                               {"at_s", environment_.loop.now_s()}};
         environment_.journal.append({"vm_restart_failed", payload.dump()});
       }
       return;
@@ -360,6 +367,7 @@ void Controller::resume_restarts() {
       restart.state = VmRestart::State::running;
     } else if (record.kind == "vm_restart_failed") {
       restart.state = VmRestart::State::failed;
+      restart.outcome_unknown = payload.value("unanswered", false);
     }
     if (restart.state != VmRestart::State::scheduled && restart.state != VmRestart::State::starting)
       restart.finished_s = payload.value("at_s", environment_.loop.now_s());
@@ -374,6 +382,11 @@ void Controller::resume_restarts() {
     } else if (restart.state == VmRestart::State::running) {
       // (Unless an engine placed it elsewhere since: its host failed, it was moved.)
       if (state.vms[vm].host == restart.host) copies_.seen_running(vm, restart.host);
+    } else if (restart.state == VmRestart::State::failed && restart.outcome_unknown) {
+      // Its start ended without an answer: no proof either way (found by revive torture
+      // --controller-restarts, seed 406: taken as a failure answer, the VM was started elsewhere while it ran
+      // on its host, cut off).
+      copies_.maybe_running(vm, restart.host);
     } else if (restart.state != VmRestart::State::starting && !back_on_host.contains(vm)) {
       // Relocated, failed or refused: the journaled stop (or the start's failure answer) is the proof that it
       // does not run there, as long as nothing started it there since; a relocation decided but not

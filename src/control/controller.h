@@ -81,6 +81,8 @@ struct VmRestart {
   double stopped_s = 0.0;  // when the stop was reported (loop clock)
   double finished_s = -1.0;
   std::string reason;  // why failed or refused
+  // failed without an answer (its call ended unanswered, the host cut off): the VM may run there.
+  bool outcome_unknown = false;
 };
 std::string_view to_string(VmRestart::State state);
 

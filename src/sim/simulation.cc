@@ -631,7 +631,7 @@ SimulationResult run_simulation(const model::Cloud& cloud, const Scenario& scena
                                     [&vm](const control::VmRestart& r) { return r.vm == vm.vm; });
         if (copies.empty() && restart != result.vm_restarts.rend() && restart->host == vm.to &&
             (restart->state == control::VmRestart::State::scheduled ||
-             restart->state == control::VmRestart::State::starting)) {
+             restart->state == control::VmRestart::State::starting || restart->outcome_unknown)) {
           ++result.waiting;
           break;
         }
@@ -788,8 +788,8 @@ SimulationResult run_simulation(const model::Cloud& cloud, const Scenario& scena
                                            [v](const control::VmRestart& r) { return r.vm == v; });
                restart != result.vm_restarts.rend() &&
                (restart->state == control::VmRestart::State::scheduled ||
-                restart->state == control::VmRestart::State::starting)) {
-      outcome.state = restart->state == control::VmRestart::State::scheduled ? "waiting" : "recovering";
+                restart->state == control::VmRestart::State::starting || restart->outcome_unknown)) {
+      outcome.state = restart->state == control::VmRestart::State::starting ? "recovering" : "waiting";
       outcome.reason = restart->reason.empty() ? "its restart in place has not answered" : restart->reason;
     } else {
       outcome.state = "waiting";

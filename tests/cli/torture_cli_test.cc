@@ -160,6 +160,10 @@ TEST(TortureCli, TheHistoriesTheCampaignFoundBugsWithRunWithoutAViolation) {
 // - 6086: a restart in place on a host isolated meanwhile held its endpoint's only slot for ever: its start
 //   times out and keeps the slot only while the world says the call runs; 5766 (restarts): ... for as long as
 //   it runs, however long (it was let go after an hour, while a start slowed 13x still ran);
+// - 406, 682 (restarts): a restart in place given up on without an answer was taken after a resume as a
+//   failure answer (relocated while it ran on its cut-off host: two copies) and reported running;
+// - 8042 (restarts): a resumed migration found running nowhere was restarted in place on its source, whose
+//   disks had gone to the (fenced) target: now recovered by the executor, which maps them;
 // - 8569 (restarts): a verdict given to the dead controller re-armed the crash: two live controllers;
 // - 6588 (restarts): a dead controller's slowed disk map landed after the new one's unmap of the disk.
 TEST(TortureCli, TheSeedsOfTheLimitAndResumeFixesPass) {
@@ -176,6 +180,9 @@ TEST(TortureCli, TheSeedsOfTheLimitAndResumeFixesPass) {
                                                         {"2213", "--check-stalls"},
                                                         {"6086", "--check-stalls"},
                                                         {"5766", "--controller-restarts"},
+                                                        {"406", "--controller-restarts"},
+                                                        {"682", "--controller-restarts"},
+                                                        {"8042", "--controller-restarts"},
                                                         {"8569", "--controller-restarts"},
                                                         {"6588", "--controller-restarts"}}) {
     auto run = run_cli(
