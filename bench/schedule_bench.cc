@@ -97,11 +97,13 @@ sim::Scenario crash(const std::vector<model::HostIndex>& hosts, std::uint64_t se
 }
 
 double robust_margin = exec::ExecutorOptions{}.robust_margin;
+std::uint32_t robust_samples = exec::ExecutorOptions{}.robust_samples;
 
 sim::SimulationResult run(const model::Cloud& cloud, const sim::Scenario& scenario, exec::Strategy strategy,
                           sim::SimEstimator::Mode estimates) {
   sim::SimulationOptions options;
   options.executor.robust_margin = robust_margin;
+  options.executor.robust_samples = robust_samples;
   options.strategy = strategy;
   options.estimates = estimates;
   return sim::run_simulation(cloud, scenario, options);
@@ -123,7 +125,7 @@ struct Summary {
 int main(int argc, char** argv) {
   // Positional (as before): [max hosts] [dump dir] [robust_margin]; then flags: --only BINDS (one kind of
   // case), --hosts N (one size), --fail P (one share), --seed S (the generator's seed, default 11),
-  // --scenario-seed S (the scenario's, default 7).
+  // --scenario-seed S (the scenario's, default 7), --samples N (ExecutorOptions::robust_samples).
   std::uint32_t max_hosts = 1000;
   std::string dump;
   std::string only;
@@ -146,6 +148,8 @@ int main(int argc, char** argv) {
       only_hosts = static_cast<std::uint32_t>(std::atoi(value().c_str()));
     } else if (arg == "--fail") {
       only_percent = static_cast<std::uint32_t>(std::atoi(value().c_str()));
+    } else if (arg == "--samples") {
+      robust_samples = static_cast<std::uint32_t>(std::atoi(value().c_str()));
     } else if (arg == "--seed") {
       generator_seed = std::strtoull(value().c_str(), nullptr, 10);
     } else if (arg == "--scenario-seed") {
@@ -160,8 +164,8 @@ int main(int argc, char** argv) {
   if (positional.size() > 0) max_hosts = static_cast<std::uint32_t>(std::atoi(positional[0].c_str()));
   if (positional.size() > 1) dump = positional[1];
   if (positional.size() > 2) robust_margin = std::atof(positional[2].c_str());
-  fmt::print("robust_margin {}, generator seed {}, scenario seed {}\n", robust_margin, generator_seed,
-             scenario_seed);
+  fmt::print("robust_margin {}, robust_samples {}, generator seed {}, scenario seed {}\n", robust_margin,
+             robust_samples, generator_seed, scenario_seed);
   std::map<std::string, Summary> summary;
   fmt::print(
       "{:<12} {:>5} {:>4} {:>5} {:>8} {:>8} {:>9} {:>7} {:>7} {:>7} {:>8} {:>8} {:>7} {:>7} {:>7} {:>7} "

@@ -19,6 +19,7 @@
 #include <string>
 #include <vector>
 
+#include "env/step.h"
 #include "model/cloud.h"
 #include "plan/capacity_check.h"
 
@@ -44,6 +45,11 @@ struct RecoveryTimeOptions {
   RecoveryLatencies latencies;
   std::uint32_t samples = 64;  // scheduler runs per failure
   std::uint64_t seed = 1;
+  // What the step-duration history knows (env::DurationEstimator): each VM's (a host's, for fences) expected
+  // durations are the medians of its draws, and noise_spread the spread around them (the latency model's
+  // spread where it does not say). Null: the latency model's medians and spreads, every VM alike. Must
+  // outlive the call.
+  const env::DurationEstimator* history = nullptr;
 };
 
 struct TierPrediction {
