@@ -50,11 +50,14 @@ double draw(const StepLatency& latency, const env::DurationEstimator* history, e
   return draw(known, random);
 }
 
-// The empirical q-quantile (nearest rank) of `values`, which it sorts.
+// The q-quantile of the distribution `values` are runs of, as a bound for a new run; sorts `values`.
 double quantile(std::vector<double>& values, double q) {
   if (values.empty()) return 0.0;
   std::sort(values.begin(), values.end());
-  auto rank = static_cast<std::size_t>(std::ceil(q * static_cast<double>(values.size())));
+  // A prediction bound, not the sample's own quantile: the k-th smallest of n runs with k = ceil(q (n + 1)),
+  // which a new run stays at or below with probability k / (n + 1) >= q. (The nearest rank ceil(q n) gives
+  // 58 / 65 = 89.2% for the p90 of 64 runs even when the model is exact.)
+  auto rank = static_cast<std::size_t>(std::ceil(q * static_cast<double>(values.size() + 1) - 1e-9));
   return values[std::min(values.size(), std::max<std::size_t>(rank, 1)) - 1];
 }
 
