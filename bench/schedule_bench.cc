@@ -84,10 +84,10 @@ std::vector<model::HostIndex> failed_hosts(std::size_t hosts, std::uint32_t perc
   return failed;
 }
 
-sim::Scenario crash(const std::vector<model::HostIndex>& hosts) {
+sim::Scenario crash(const std::vector<model::HostIndex>& hosts, std::uint64_t seed) {
   sim::Scenario scenario;
   scenario.file = "generated";
-  scenario.seed = 7;
+  scenario.seed = seed;
   scenario.latency.detect = sim::Latency{5.0, 0.0};
   sim::ScenarioEvent event;
   event.kind = sim::ScenarioEvent::Kind::fail;
@@ -97,11 +97,13 @@ sim::Scenario crash(const std::vector<model::HostIndex>& hosts) {
 }
 
 double robust_margin = exec::ExecutorOptions{}.robust_margin;
+std::uint32_t robust_samples = exec::ExecutorOptions{}.robust_samples;
 
 sim::SimulationResult run(const model::Cloud& cloud, const sim::Scenario& scenario, exec::Strategy strategy,
                           sim::SimEstimator::Mode estimates) {
   sim::SimulationOptions options;
   options.executor.robust_margin = robust_margin;
+  options.executor.robust_samples = robust_samples;
   options.strategy = strategy;
   options.estimates = estimates;
   return sim::run_simulation(cloud, scenario, options);
@@ -121,29 +123,72 @@ struct Summary {
 }  // namespace
 
 int main(int argc, char** argv) {
-  std::uint32_t max_hosts = argc > 1 ? static_cast<std::uint32_t>(std::atoi(argv[1])) : 1000;
-  std::string dump = argc > 2 ? argv[2] : "";
-  fmt::print("robust_margin {}\n", robust_margin);
-  if (argc > 3) robust_margin = std::atof(argv[3]);
+  // Positional (as before): [max hosts] [dump dir] [robust_margin]; then flags: --only BINDS (one kind of
+  // case), --hosts N (one size), --fail P (one share), --seed S (the generator's seed, default 11),
+  // --scenario-seed S (the scenario's, default 7), --samples N (ExecutorOptions::robust_samples).
+  std::uint32_t max_hosts = 1000;
+  std::string dump;
+  std::string only;
+  std::uint32_t only_hosts = 0, only_percent = 0;
+  std::uint64_t generator_seed = 11;
+  std::uint64_t scenario_seed = 7;
+  std::vector<std::string> positional;
+  for (int i = 1; i < argc; ++i) {
+    std::string arg = argv[i];
+    auto value = [&]() -> std::string {
+      if (i + 1 >= argc) {
+        fmt::print(stderr, "schedule_bench: {} needs a value\n", arg);
+        std::exit(2);
+      }
+      return argv[++i];
+    };
+    if (arg == "--only") {
+      only = value();
+    } else if (arg == "--hosts") {
+      only_hosts = static_cast<std::uint32_t>(std::atoi(value().c_str()));
+    } else if (arg == "--fail") {
+      only_percent = static_cast<std::uint32_t>(std::atoi(value().c_str()));
+    } else if (arg == "--samples") {
+      robust_samples = static_cast<std::uint32_t>(std::atoi(value().c_str()));
+    } else if (arg == "--seed") {
+      generator_seed = std::strtoull(value().c_str(), nullptr, 10);
+    } else if (arg == "--scenario-seed") {
+      scenario_seed = std::strtoull(value().c_str(), nullptr, 10);
+    } else if (arg.rfind("--", 0) == 0) {
+      fmt::print(stderr, "schedule_bench: unknown option {}\n", arg);
+      return 2;
+    } else {
+      positional.push_back(arg);
+    }
+  }
+  if (positional.size() > 0) max_hosts = static_cast<std::uint32_t>(std::atoi(positional[0].c_str()));
+  if (positional.size() > 1) dump = positional[1];
+  if (positional.size() > 2) robust_margin = std::atof(positional[2].c_str());
+  fmt::print("robust_margin {}, robust_samples {}, generator seed {}, scenario seed {}\n", robust_margin,
+             robust_samples, generator_seed, scenario_seed);
   std::map<std::string, Summary> summary;
   fmt::print(
-      "{:<12} {:>5} {:>4} {:>5} {:>8} {:>8} {:>9} {:>7} {:>7} {:>7} {:>8} {:>8} {:>7} {:>7} {:>7}  {}\n",
+      "{:<12} {:>5} {:>4} {:>5} {:>8} {:>8} {:>9} {:>7} {:>7} {:>7} {:>8} {:>8} {:>7} {:>7} {:>7} {:>7} "
+      "{:>7}  "
+      "{}\n",
       "BINDS", "HOSTS", "FAIL", "VMS", "BOUND_S", "TIGHT_S", "REVIVE_S", "X_BOUND", "X_TIGHT", "X_PAR",
-      "CRIT_S", "CRIT_PAR", "X_CRIT", "CLAIRV", "MEDIAN", "BND/PAR", "TIGHT BOUND SET BY");
+      "CRIT_S", "CRIT_PAR", "X_CRIT", "CLAIRV", "MEDIAN", "BND/PAR", "WALL_S", "TIGHT BOUND SET BY");
   for (std::uint32_t hosts : {50u, 200u, 1000u}) {
-    if (hosts > max_hosts) continue;
+    if (hosts > max_hosts || (only_hosts != 0 && hosts != only_hosts)) continue;
     for (const auto& each : cases()) {
+      if (!only.empty() && each.binding != only) continue;
       model::GeneratorOptions options;
       options.hosts = hosts;
       options.vms = hosts * 20;
-      options.seed = 11;
+      options.seed = generator_seed;
       each.generate(options);
       auto base = model::generate_cloud(options);
       for (std::uint32_t percent : {1u, 5u, 10u}) {
+        if (only_percent != 0 && percent != only_percent) continue;
         auto failed = failed_hosts(base.hosts.size(), percent);
         model::Cloud cloud = base;
         each.adjust(cloud, failed);
-        auto scenario = crash(failed);
+        auto scenario = crash(failed, scenario_seed);
         if (!dump.empty()) {
           auto name = fmt::format("{}-{}-{}",
                                   each.binding == "target host"   ? "host"
@@ -154,7 +199,8 @@ int main(int argc, char** argv) {
           std::ofstream inventory(std::filesystem::path(dump) / (name + ".yaml"));
           model::write_inventory(cloud, inventory);
           std::ofstream events(std::filesystem::path(dump) / (name + "-scenario.yaml"));
-          events << "version: 1\nseed: 7\nlatency: {detect: 5}\nevents:\n- at: 0\n  fail: [";
+          events << "version: 1\nseed: " << scenario_seed
+                 << "\nlatency: {detect: 5}\nevents:\n- at: 0\n  fail: [";
           for (std::size_t i = 0; i < failed.size(); ++i) {
             events << (i ? ", " : "") << cloud.hosts[failed[i]].name;
           }
@@ -183,11 +229,11 @@ int main(int argc, char** argv) {
         fmt::print(
             "{:<12} {:>5} {:>3}% {:>5} {:>8.1f} {:>8.1f} {:>9.1f} {:>6.3f}x {:>6.3f}x {:>6.3f}x {:>8.1f} "
             "{:>8.1f} "
-            "{:>6.3f}x {:>6.3f}x {:>6.3f}x {:>6.3f}x  {}{}\n",
+            "{:>6.3f}x {:>6.3f}x {:>6.3f}x {:>6.3f}x {:>7.1f}  {}{}\n",
             each.binding, hosts, percent, revive.restarted, revive.lower_bound_s, revive.tight_bound_s,
             revive.makespan_s, x_bound, x_tight, x_parallel, critical, critical_parallel, x_critical,
-            x_clairvoyant, x_median, revive.tight_bound_s / parallel.makespan_s, revive.tight_binding,
-            broken > 0 ? "  INVARIANTS BROKEN" : "");
+            x_clairvoyant, x_median, revive.tight_bound_s / parallel.makespan_s, revive.wall_ms / 1000.0,
+            revive.tight_binding, broken > 0 ? "  INVARIANTS BROKEN" : "");
         std::fflush(stdout);
       }
     }

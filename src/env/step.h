@@ -28,6 +28,11 @@ class DurationEstimator {
   virtual ~DurationEstimator() = default;
 
   virtual double expected_s(StepKind kind, model::Index subject, model::DiskIndex disk) const = 0;
+  // How far this run's durations of `kind` stray from expected_s: the sigma of log(actual / expected) (a
+  // history of earlier recoveries measures it as the spread of each VM's durations around its own median),
+  // or nullopt when unknown (the scheduler then assumes its own default). The scheduler draws its what-if
+  // runs from it to choose schedules that hold up against this run's noise.
+  virtual std::optional<double> noise_spread(StepKind /*kind*/) const { return std::nullopt; }
 };
 
 }  // namespace revive::env

@@ -208,6 +208,99 @@ std::vector<double> DryRun::finish_times(const std::vector<DryVm>& vms,
   return finish;
 }
 
+std::vector<double> DryRun::latest_begins(const std::vector<DryVm>& vms, double target_s) const {
+  struct Back {
+    double due;  // latest end
+    double duration;
+    std::uint32_t vm;
+    std::uint32_t disk;
+    OpKind kind;
+  };
+  // Heap order: the latest due first; among equal dues the shortest (placed last in time).
+  auto before = [](const Back& a, const Back& b) {
+    return std::tie(a.due, b.duration, b.vm, b.disk) < std::tie(b.due, a.duration, a.vm, a.disk);
+  };
+  // Places `ops` (and what `placed` adds) backward on `limit` slots, each as late as its due and the slots
+  // allow; `placed(op, begin, ops)` gets each step's latest start.
+  auto place = [&](std::vector<Back>& ops, std::uint32_t limit, std::size_t total, auto&& placed) {
+    std::make_heap(ops.begin(), ops.end(), before);
+    bool limited = limit < total;
+    std::priority_queue<double> slots;  // when each slot is taken next, going backward
+    for (std::uint32_t k = 0; limited && k < limit; ++k) slots.push(kNever);
+    while (!ops.empty()) {
+      std::pop_heap(ops.begin(), ops.end(), before);
+      auto op = ops.back();
+      ops.pop_back();
+      double end = op.due;
+      if (limited) {
+        end = std::min(end, slots.top());
+        slots.pop();
+      }
+      double begin = end - op.duration;
+      if (limited) slots.push(begin);
+      placed(op, begin, ops);
+    }
+  };
+  const auto count = static_cast<std::uint32_t>(vms.size());
+  std::vector<double> latest_start(count, kNever), latest_begin(count, kNever);
+  // Starts: on their endpoint (start resource) and on their target host.
+  std::vector<std::vector<Back>> by_resource(capacity_.size()), by_host(host_count_);
+  for (std::uint32_t v = 0; v < count; ++v) {
+    Back start{target_s - vms[v].margin_s, vms[v].start_s, v, 0, OpKind::start};
+    if (vms[v].start_resource < by_resource.size()) by_resource[vms[v].start_resource].push_back(start);
+    if (vms[v].start_host < by_host.size()) by_host[vms[v].start_host].push_back(start);
+  }
+  auto start_placed = [&](const Back& op, double begin, std::vector<Back>&) {
+    latest_start[op.vm] = std::min(latest_start[op.vm], begin);
+  };
+  for (std::size_t r = 0; r < by_resource.size(); ++r) {
+    place(by_resource[r], capacity_[r], by_resource[r].size(), start_placed);
+  }
+  for (auto& ops : by_host) place(ops, host_limit_, ops.size(), start_placed);
+  for (std::uint32_t v = 0; v < count; ++v) {
+    if (latest_start[v] == kNever) latest_start[v] = target_s - vms[v].margin_s - vms[v].start_s;
+    double preparation = vms[v].net_resource != UINT32_MAX ? vms[v].net_s : 0.0;
+    for (const auto& disk : vms[v].disks) {
+      preparation = std::max(preparation,
+                             (disk.needs_unmap ? disk.unmap_s : 0.0) + (disk.needs_map ? disk.map_s : 0.0));
+    }
+    latest_begin[v] = latest_start[v] - preparation;
+  }
+  // Preparation steps, due when their start is: net_config on its switch, map then unmap on its array.
+  for (auto& ops : by_resource) ops.clear();
+  std::vector<std::size_t> total(capacity_.size(), 0);
+  for (std::uint32_t v = 0; v < count; ++v) {
+    const auto& vm = vms[v];
+    if (vm.net_resource < by_resource.size()) {
+      by_resource[vm.net_resource].push_back({latest_start[v], vm.net_s, v, 0, OpKind::net});
+      ++total[vm.net_resource];
+    }
+    for (std::uint32_t d = 0; d < vm.disks.size(); ++d) {
+      const auto& disk = vm.disks[d];
+      if (disk.resource >= by_resource.size()) continue;
+      if (disk.needs_map) {
+        by_resource[disk.resource].push_back({latest_start[v], disk.map_s, v, d, OpKind::map});
+      } else if (disk.needs_unmap) {
+        by_resource[disk.resource].push_back({latest_start[v], disk.unmap_s, v, d, OpKind::unmap});
+      }
+      total[disk.resource] += (disk.needs_map ? 1 : 0) + (disk.needs_unmap ? 1 : 0);
+    }
+  }
+  auto preparation_placed = [&](const Back& op, double begin, std::vector<Back>& ops) {
+    const auto& vm = vms[op.vm];
+    if (op.kind == OpKind::map && vm.disks[op.disk].needs_unmap) {
+      ops.push_back({begin, vm.disks[op.disk].unmap_s, op.vm, op.disk, OpKind::unmap});
+      std::push_heap(ops.begin(), ops.end(), before);
+      return;
+    }
+    latest_begin[op.vm] = std::min(latest_begin[op.vm], begin);  // the first step of its chain
+  };
+  for (std::size_t r = 0; r < by_resource.size(); ++r) {
+    place(by_resource[r], capacity_[r], total[r], preparation_placed);
+  }
+  return latest_begin;
+}
+
 std::vector<double> DryRun::repair(const std::vector<DryVm>& vms, const std::vector<double>& base,
                                    const std::vector<double>& floor, double target_s, int max_passes,
                                    double* projected_makespan_s) const {

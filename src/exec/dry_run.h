@@ -48,6 +48,15 @@ class DryRun {
   // Finish time of every VM's start under `deadlines` (infinity for VMs that never start, e.g. after-cycles).
   std::vector<double> finish_times(const std::vector<DryVm>& vms, const std::vector<double>& deadlines) const;
 
+  // The latest moment each VM's chain may begin for every step to end by `target_s` (less its margin_s)
+  // at each resource taken alone: per resource, a backward list schedule from the target (the step with the
+  // latest due placed first, as late as it fits; among equal dues the shortest last, so a resource that
+  // binds serves its long steps first and leaves the short ones for the end, where this run's noise falls),
+  // a start due at the target, a net_config or map due when its start is due, an unmap when its map is. A
+  // VM's latest begin is the earliest of its steps' latest starts less what precedes them in its chain.
+  // Ignores `after` and releases (the repair sees those). Deadlines for a resource that binds, whichever.
+  std::vector<double> latest_begins(const std::vector<DryVm>& vms, double target_s) const;
+
   // Deadlines repaired toward `target_s`: starting from `base`, VMs that would finish (plus their margin_s)
   // later than the target get their deadline pulled earlier by their lateness, never below `floor[v]`.
   // Returns the deadlines of the best pass (smallest projected makespan, margins included);

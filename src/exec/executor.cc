@@ -10,6 +10,7 @@
 #include <iterator>
 #include <limits>
 #include <map>
+#include <queue>
 #include <set>
 #include <unordered_map>
 #include <unordered_set>
@@ -1231,7 +1232,71 @@ class Executor::Impl {
   double fence_done_estimate(model::HostIndex host, double now) const {
     if (host == model::kNoIndex || fences_[host].state == Fence::State::done || !host_failed_[host])
       return now;
+    if (host < fence_etas_.size()) return std::max(now, fence_etas_[host]);
     return now + estimate(env::StepKind::fence, host, model::kNoIndex);
+  }
+
+  // When each failed host's fence is expected to be confirmed (fence_etas_): a running fence (or one between
+  // retries) an estimate from now, the queued ones in queue order, each in the next slot of the fence limit
+  // to come free. With many hosts failed at once the fences come in waves, and the starts of a late wave's
+  // VMs wait for them: the what-if schedule must know that.
+  void estimate_fences(double now) {
+    fence_etas_.assign(state_.hosts.size(), now);
+    std::priority_queue<double, std::vector<double>, std::greater<>> slots;
+    std::size_t busy = 0;
+    for (model::HostIndex h = 0; h < state_.hosts.size(); ++h) {
+      if (!host_failed_[h] || fences_[h].state == Fence::State::done || fences_[h].queued) continue;
+      fence_etas_[h] = now + estimate(env::StepKind::fence, h, model::kNoIndex);
+      if (fences_[h].state == Fence::State::running) {
+        slots.push(fence_etas_[h]);
+        ++busy;
+      }
+    }
+    std::size_t limit = ledger_->capacity(ledger_->fences());
+    for (std::size_t k = busy; k < limit && k < busy + fence_queue_.size(); ++k) slots.push(now);
+    for (auto host : fence_queue_) {
+      double begin = now;
+      if (!slots.empty()) {
+        begin = std::max(now, slots.top());
+        slots.pop();
+      }
+      fence_etas_[host] = begin + estimate(env::StepKind::fence, host, model::kNoIndex);
+      slots.push(fence_etas_[host]);
+    }
+  }
+
+  // revive: fences still queued go in the order their VMs need them: the host whose VM's start must begin
+  // first for every resource to end by the target (a backward schedule, DryRun::latest_begins) is fenced
+  // first. First come first served otherwise (the other strategies, and hosts with no VM in this plan).
+  void order_fence_queue(const plan::Plan& result, double target_s, double now) {
+    if (fence_queue_.size() < 2) return;
+    auto dry = dry_vms(result, now);
+    DryRun dry_run(capacity_, state_.policy.host_max_parallel_restarts,
+                   static_cast<std::uint32_t>(state_.hosts.size()));
+    auto latest = dry_run.latest_begins(dry, target_s);
+    std::unordered_map<model::HostIndex, double> need;
+    for (std::size_t i = 0; i < dry.size(); ++i) {
+      auto source = vm_location_[result.placements[i].vm];
+      if (source == model::kNoIndex) continue;
+      double preparation = dry[i].net_resource != UINT32_MAX ? dry[i].net_s : 0.0;
+      for (const auto& disk : dry[i].disks) {
+        preparation = std::max(preparation,
+                               (disk.needs_unmap ? disk.unmap_s : 0.0) + (disk.needs_map ? disk.map_s : 0.0));
+      }
+      auto [it, inserted] = need.emplace(source, latest[i] + preparation);
+      if (!inserted) it->second = std::min(it->second, latest[i] + preparation);
+    }
+    auto key = [&](model::HostIndex host) {
+      auto found = need.find(host);
+      return found == need.end() ? std::numeric_limits<double>::infinity() : found->second;
+    };
+    std::stable_sort(fence_queue_.begin(), fence_queue_.end(),
+                     [&](model::HostIndex a, model::HostIndex b) { return key(a) < key(b); });
+    if (profile_) {
+      for (auto host : fence_queue_)
+        fmt::print(stderr, "profile: fence queue {} needed by {:.1f} s\n", state_.hosts[host].name,
+                   key(host));
+    }
   }
 
   // Deadlines for the revive strategy: a VM must begin preparing no later than (estimated bound - its
@@ -1249,6 +1314,7 @@ class Executor::Impl {
       index_of[result.placements[i].vm] = static_cast<std::uint32_t>(i);
     }
     double earliest = now;
+    estimate_fences(now);
     for (const auto& placement : result.placements) {
       double fence_done = fence_done_estimate(vm_location_[placement.vm], now);
       BoundVm item{placement.vm, placement.to, now, fence_done, {}};
@@ -1259,6 +1325,14 @@ class Executor::Impl {
       bound_vms.push_back(std::move(item));
     }
     auto bound = lower_bound(state_, bound_vms, duration, options_.global_max_parallel);
+    if (options_.strategy == Strategy::revive && options_.schedule_passes > 0 && fence_queue_.size() > 1) {
+      order_fence_queue(result, bound.tight_s, now);
+      estimate_fences(now);
+      for (std::size_t i = 0; i < result.placements.size(); ++i) {
+        bound_vms[i].fence_done_s = fence_done_estimate(vm_location_[result.placements[i].vm], now);
+      }
+      bound = lower_bound(state_, bound_vms, duration, options_.global_max_parallel);
+    }
     // The tight form (bound.h): what the schedule can reach, so what the deadlines aim for.
     estimated_bound_s_ = std::max(estimated_bound_s_, bound.tight_s);
     double target_s = bound.tight_s;
@@ -1324,6 +1398,90 @@ class Executor::Impl {
   // never ahead of the critical tier (floor), so the critical VMs keep every slot they need first.
   std::vector<double> repair_deadlines(const plan::Plan& result, const std::vector<double>& base,
                                        const std::vector<double>& floor, double target_s, double now) {
+    auto dry = dry_vms(result, now);
+    DryRun dry_run(capacity_, state_.policy.host_max_parallel_restarts,
+                   static_cast<std::uint32_t>(state_.hosts.size()));
+    auto passes = static_cast<int>(options_.schedule_passes);
+    // Starting points: tier-aware deadlines, and longest chain first (what a resource that is the bottleneck
+    // needs: the long starts early, the short ones fill the end); each repaired aiming exactly at the target
+    // and, when robust_margin > 0, keeping that share of each start as slack.
+    struct Candidate {
+      std::vector<double> deadlines;
+      double projected_s = 0.0;
+    };
+    std::vector<Candidate> candidates;
+    std::vector<double> margins{0.0};
+    bool robust =
+        options_.robust_samples > 0 && options_.robust_margin > 0 && dry.size() <= options_.robust_max_vms;
+    if (robust) margins.push_back(options_.robust_margin);
+    for (double margin : margins) {
+      for (auto& item : dry) item.margin_s = margin * item.start_s;
+      Candidate tiered, longest_first;
+      tiered.deadlines = dry_run.repair(dry, base, floor, target_s, passes, &tiered.projected_s);
+      longest_first.deadlines.resize(base.size());
+      for (std::size_t i = 0; i < base.size(); ++i) {
+        longest_first.deadlines[i] = result.placements[i].effective_priority == model::Priority::critical
+                                         ? base[i]
+                                         : std::max(floor[i], target_s - dry[i].chain_s - dry[i].margin_s);
+      }
+      longest_first.deadlines =
+          dry_run.repair(dry, longest_first.deadlines, floor, target_s, passes, &longest_first.projected_s);
+      // Latest begins from a backward schedule of every resource (what a resource that binds needs: its
+      // VMs in the order that ends them all by the target, the long steps first).
+      Candidate backward;
+      backward.deadlines = dry_run.latest_begins(dry, target_s);
+      for (std::size_t i = 0; i < base.size(); ++i) {
+        backward.deadlines[i] = result.placements[i].effective_priority == model::Priority::critical
+                                    ? std::min(base[i], backward.deadlines[i])
+                                    : std::max(floor[i], backward.deadlines[i]);
+      }
+      backward.deadlines =
+          dry_run.repair(dry, backward.deadlines, floor, target_s, passes, &backward.projected_s);
+      candidates.push_back(std::move(tiered));
+      candidates.push_back(std::move(longest_first));
+      candidates.push_back(std::move(backward));
+    }
+    for (auto& item : dry) item.margin_s = 0.0;
+    std::size_t chosen = 0;
+    if (!robust) {
+      // The tier-aware one is kept unless the other is projected more than 1% shorter.
+      chosen = candidates[1].projected_s < 0.99 * candidates[0].projected_s ? 1 : 0;
+    } else {
+      // Estimates are habits, not this run's durations: each candidate is scored by its mean makespan over
+      // a few runs of the what-if schedule with every duration perturbed (log-normal, estimate_noise), the
+      // same perturbations for all; the earlier candidate wins unless another is more than 0.5% better.
+      std::vector<std::vector<double>> makespans(candidates.size());
+      for (std::uint32_t sample = 0; sample < options_.robust_samples; ++sample) {
+        auto noisy = perturbed(dry, sample);
+        for (std::size_t c = 0; c < candidates.size(); ++c) {
+          auto finish = dry_run.finish_times(noisy, candidates[c].deadlines);
+          double makespan = 0.0;
+          for (double f : finish) {
+            if (f != std::numeric_limits<double>::infinity()) makespan = std::max(makespan, f);
+          }
+          makespans[c].push_back(makespan);
+        }
+      }
+      std::vector<double> score(candidates.size(), 0.0);
+      for (std::size_t c = 0; c < candidates.size(); ++c) {
+        for (double makespan : makespans[c]) score[c] += makespan / options_.robust_samples;
+      }
+      for (std::size_t c = 1; c < candidates.size(); ++c) {
+        if (score[c] < 0.995 * score[chosen]) chosen = c;
+      }
+      if (profile_) {
+        for (std::size_t c = 0; c < candidates.size(); ++c)
+          fmt::print(stderr, "profile: candidate {} projected {:.1f} score {:.1f}\n", c,
+                     candidates[c].projected_s, score[c]);
+      }
+    }
+    projected_makespan_s_ = candidates[chosen].projected_s;
+    return std::move(candidates[chosen].deadlines);
+  }
+
+  // The what-if VMs of a plan: their steps, resources and estimated durations as the dispatcher will see
+  // them.
+  std::vector<DryVm> dry_vms(const plan::Plan& result, double now) {
     std::vector<DryVm> dry(result.placements.size());
     std::unordered_map<model::VmIndex, std::uint32_t> index_of;
     for (std::size_t i = 0; i < result.placements.size(); ++i) {
@@ -1364,86 +1522,42 @@ class Executor::Impl {
         if (found != index_of.end()) item.after.push_back(found->second);
       }
     }
-    DryRun dry_run(capacity_, state_.policy.host_max_parallel_restarts,
-                   static_cast<std::uint32_t>(state_.hosts.size()));
-    auto passes = static_cast<int>(options_.schedule_passes);
-    // Starting points: tier-aware deadlines, and longest chain first (what a resource that is the bottleneck
-    // needs: the long starts early, the short ones fill the end); each repaired aiming exactly at the target
-    // and, when robust_margin > 0, keeping that share of each start as slack.
-    struct Candidate {
-      std::vector<double> deadlines;
-      double projected_s = 0.0;
-    };
-    std::vector<Candidate> candidates;
-    std::vector<double> margins{0.0};
-    bool robust =
-        options_.robust_samples > 0 && options_.robust_margin > 0 && dry.size() <= options_.robust_max_vms;
-    if (robust) margins.push_back(options_.robust_margin);
-    for (double margin : margins) {
-      for (auto& item : dry) item.margin_s = margin * item.start_s;
-      Candidate tiered, longest_first;
-      tiered.deadlines = dry_run.repair(dry, base, floor, target_s, passes, &tiered.projected_s);
-      longest_first.deadlines.resize(base.size());
-      for (std::size_t i = 0; i < base.size(); ++i) {
-        longest_first.deadlines[i] = result.placements[i].effective_priority == model::Priority::critical
-                                         ? base[i]
-                                         : std::max(floor[i], target_s - dry[i].chain_s - dry[i].margin_s);
-      }
-      longest_first.deadlines =
-          dry_run.repair(dry, longest_first.deadlines, floor, target_s, passes, &longest_first.projected_s);
-      candidates.push_back(std::move(tiered));
-      candidates.push_back(std::move(longest_first));
-    }
-    for (auto& item : dry) item.margin_s = 0.0;
-    std::size_t chosen = 0;
-    if (!robust) {
-      // The tier-aware one is kept unless the other is projected more than 1% shorter.
-      chosen = candidates[1].projected_s < 0.99 * candidates[0].projected_s ? 1 : 0;
-    } else {
-      // Estimates are habits, not this run's durations: each candidate is scored by its mean makespan over
-      // a few runs of the what-if schedule with every duration perturbed (log-normal, estimate_noise), the
-      // same perturbations for all; the earlier candidate wins unless another is more than 0.5% better.
-      std::vector<double> score(candidates.size(), 0.0);
-      for (std::uint32_t sample = 0; sample < options_.robust_samples; ++sample) {
-        auto noisy = perturbed(dry, sample);
-        for (std::size_t c = 0; c < candidates.size(); ++c) {
-          auto finish = dry_run.finish_times(noisy, candidates[c].deadlines);
-          double makespan = 0.0;
-          for (double f : finish) {
-            if (f != std::numeric_limits<double>::infinity()) makespan = std::max(makespan, f);
-          }
-          score[c] += makespan;
-        }
-      }
-      for (std::size_t c = 1; c < candidates.size(); ++c) {
-        if (score[c] < 0.995 * score[chosen]) chosen = c;
-      }
-    }
-    projected_makespan_s_ = candidates[chosen].projected_s;
-    return std::move(candidates[chosen].deadlines);
+    return dry;
   }
 
   // The what-if VMs with every duration scaled by exp(estimate_noise x z), z a standard normal keyed by
   // (VM, sample, step) alone: deterministic, the same for every candidate.
   std::vector<DryVm> perturbed(const std::vector<DryVm>& dry, std::uint32_t sample) const {
-    auto scale = [&](std::size_t v, std::uint64_t what) {
+    auto scale = [&](std::size_t v, std::uint64_t what, double sigma) {
       std::uint64_t h = mix(mix(mix(0x5eedULL + sample) ^ v) ^ what);
       double u1 = (static_cast<double>(h >> 11) + 1.0) * 0x1.0p-53;
       double u2 = static_cast<double>(mix(h) >> 11) * 0x1.0p-53;
       double z = std::sqrt(-2.0 * std::log(u1)) * std::cos(6.283185307179586 * u2);
-      return std::exp(options_.estimate_noise * z);
+      return std::exp(sigma * z);
     };
+    double start_sigma = noise_spread(env::StepKind::vm_start),
+           net_sigma = noise_spread(env::StepKind::net_config),
+           unmap_sigma = noise_spread(env::StepKind::disk_unmap),
+           map_sigma = noise_spread(env::StepKind::disk_map);
     auto noisy = dry;
     for (std::size_t v = 0; v < noisy.size(); ++v) {
       auto& item = noisy[v];
-      item.start_s *= scale(v, 1);
-      item.net_s *= scale(v, 2);
+      item.start_s *= scale(v, 1, start_sigma);
+      item.net_s *= scale(v, 2, net_sigma);
       for (std::size_t d = 0; d < item.disks.size(); ++d) {
-        item.disks[d].unmap_s *= scale(v, 16 + 2 * d);
-        item.disks[d].map_s *= scale(v, 17 + 2 * d);
+        item.disks[d].unmap_s *= scale(v, 16 + 2 * d, unmap_sigma);
+        item.disks[d].map_s *= scale(v, 17 + 2 * d, map_sigma);
       }
     }
     return noisy;
+  }
+
+  // The noise of this run's durations of `kind` around the estimates: the estimator's, else estimate_noise.
+  double noise_spread(env::StepKind kind) const {
+    if (env_.estimator != nullptr) {
+      if (auto spread = env_.estimator->noise_spread(kind)) return *spread;
+    }
+    return options_.estimate_noise;
   }
 
   static std::uint64_t mix(std::uint64_t x) {
@@ -2389,7 +2503,9 @@ class Executor::Impl {
   // made for.
   std::vector<std::uint32_t> host_returns_;
   std::uint32_t fences_in_flight_ = 0;
-  std::deque<model::HostIndex> fence_queue_;  // fences waiting for a slot, first come first served
+  std::deque<model::HostIndex>
+      fence_queue_;                 // fences waiting for a slot (revive: in the order VMs need them)
+  std::vector<double> fence_etas_;  // by host: expected fence confirmation (estimate_fences)
   bool fence_dispatch_posted_ = false;
   std::vector<model::HostIndex> vm_location_;
   std::unordered_map<model::DiskIndex, std::vector<model::HostIndex>> disk_hosts_;  // mapped or maybe mapped

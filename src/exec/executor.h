@@ -96,15 +96,18 @@ struct ExecutorOptions {
   std::uint32_t global_max_parallel = 0;  // operations in flight at once across every resource; 0 = no limit
   // revive: passes of the what-if schedule used to repair deadlines toward the bound (0: deadlines only)
   std::uint32_t schedule_passes = 40;
-  // revive, robust deadlines: besides deadlines aimed exactly at the estimated bound, the repair also makes
-  // ones that keep `robust_margin` of each VM's estimated start as slack (a long start overruns by more
-  // seconds than a short one), and picks among them by the mean makespan of `robust_samples` what-if runs
-  // with every estimate perturbed log-normally by `estimate_noise` (estimates are a VM's habit, not this
-  // run's durations). Skipped (deadlines aimed exactly) above `robust_max_vms` VMs in one plan, or with 0
-  // samples.
+  // revive, robust deadlines: the repair starts from three points (tier-aware deadlines, longest chain
+  // first, and the latest begins of a backward schedule of every resource: dry_run.h), each aimed exactly at
+  // the estimated bound and once more keeping `robust_margin` of each VM's estimated start as slack (a long
+  // start overruns by more seconds than a short one), and picks among the six by the mean makespan of
+  // `robust_samples` what-if runs with every estimate perturbed log-normally by this run's noise as the
+  // estimator knows it (env::DurationEstimator::noise_spread; `estimate_noise` when it does not): estimates
+  // are a VM's habit, not this run's durations. Skipped (deadlines aimed exactly) above `robust_max_vms` VMs
+  // in one plan, or with 0 samples. Fences still queued behind the fence limit go in the order the latest
+  // begins need them (the host whose VM must start first, first).
   double robust_margin = 0.2;
   double estimate_noise = 0.15;
-  std::uint32_t robust_samples = 4;
+  std::uint32_t robust_samples = 16;
   std::size_t robust_max_vms = 5000;
   plan::PlannerOptions planner;
   // A prestaged plan for a planning round (the state as the executor sees it, the request it would hand the

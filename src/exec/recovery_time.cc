@@ -40,11 +40,24 @@ double draw(const StepLatency& latency, std::mt19937_64& random) {
   return latency.median_s * std::exp(latency.spread * normal(random));
 }
 
-// The empirical q-quantile (nearest rank) of `values`, which it sorts.
+// A draw around what the history knows of this subject's step (its median, and the spread around it), else
+// around the latency model's.
+double draw(const StepLatency& latency, const env::DurationEstimator* history, env::StepKind kind,
+            model::Index subject, model::DiskIndex disk, std::mt19937_64& random) {
+  if (history == nullptr) return draw(latency, random);
+  StepLatency known{history->expected_s(kind, subject, disk),
+                    history->noise_spread(kind).value_or(latency.spread)};
+  return draw(known, random);
+}
+
+// The q-quantile of the distribution `values` are runs of, as a bound for a new run; sorts `values`.
 double quantile(std::vector<double>& values, double q) {
   if (values.empty()) return 0.0;
   std::sort(values.begin(), values.end());
-  auto rank = static_cast<std::size_t>(std::ceil(q * static_cast<double>(values.size())));
+  // A prediction bound, not the sample's own quantile: the k-th smallest of n runs with k = ceil(q (n + 1)),
+  // which a new run stays at or below with probability k / (n + 1) >= q. (The nearest rank ceil(q n) gives
+  // 58 / 65 = 89.2% for the p90 of 64 runs even when the model is exact.)
+  auto rank = static_cast<std::size_t>(std::ceil(q * static_cast<double>(values.size() + 1) - 1e-9));
   return values[std::min(values.size(), std::max<std::size_t>(rank, 1)) - 1];
 }
 
@@ -175,23 +188,31 @@ RecoveryTimeReport predict_recovery_times(const model::Cloud& cloud, const Recov
           released.clear();
           for (auto host : hosts) {
             double declared = draw(latency.detect, random);
-            released[host] = {declared, declared + draw(latency.fence, random)};
+            released[host] = {declared, declared + draw(latency.fence, options.history, env::StepKind::fence,
+                                                        host, model::kNoIndex, random)};
           }
           for (std::size_t i = 0; i < vms.size(); ++i) {
             auto& item = vms[i];
             item.release_s = released[plan.placements[i].from].first;
             item.fence_s = released[plan.placements[i].from].second;
             double longest = 0.0;
-            for (auto& disk : item.disks) {
-              disk.unmap_s = draw(latency.disk_unmap, random);
-              disk.map_s = draw(latency.disk_map, random);
+            auto vm = plan.placements[i].vm;
+            for (std::size_t d = 0; d < item.disks.size(); ++d) {
+              auto& disk = item.disks[d];
+              auto disk_index = static_cast<model::DiskIndex>(cloud.vms[vm].first_disk + d);
+              disk.unmap_s = draw(latency.disk_unmap, options.history, env::StepKind::disk_unmap, vm,
+                                  disk_index, random);
+              disk.map_s =
+                  draw(latency.disk_map, options.history, env::StepKind::disk_map, vm, disk_index, random);
               longest = std::max(longest, disk.unmap_s + disk.map_s);
             }
             if (item.net_resource != UINT32_MAX) {
-              item.net_s = draw(latency.net_config, random);
+              item.net_s = draw(latency.net_config, options.history, env::StepKind::net_config, vm,
+                                model::kNoIndex, random);
               longest = std::max(longest, item.net_s);
             }
-            item.start_s = draw(latency.vm_start, random);
+            item.start_s =
+                draw(latency.vm_start, options.history, env::StepKind::vm_start, vm, model::kNoIndex, random);
             item.chain_s = longest + item.start_s;
           }
           auto finish = dry_run.finish_times(vms, deadlines);

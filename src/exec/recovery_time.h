@@ -7,11 +7,11 @@
 // durations drawn from the latency model (lognormal median/spread per step kind, detection and fence per
 // failed host), with tier-ordered deadlines (critical first, as the `parallel` strategy and Revive's
 // held-back slots give the critical tier). A tier's time in one run = when its last placed VM is running,
-// from the failure. p50 and p90 are the empirical quantiles over the runs. A tier with waiting VMs never
-// completes: its budget is broken whatever the times. What binds: the term of the lower bound (exec/bound.h)
-// at median durations — a chain (one VM's own steps), or a resource (endpoint, array, switch, target host)
-// whose limit the advice names. Pure computation; deterministic for a seed. Thread-safety: none needed (no
-// state).
+// from the failure. p50 and p90 are prediction bounds from the runs (the k-th smallest of n, k = ceil(q (n +
+// 1)): a new run stays at or below it with probability >= q). A tier with waiting VMs never completes: its
+// budget is broken whatever the times. What binds: the term of the lower bound (exec/bound.h) at median
+// durations — a chain (one VM's own steps), or a resource (endpoint, array, switch, target host) whose limit
+// the advice names. Pure computation; deterministic for a seed. Thread-safety: none needed (no state).
 #pragma once
 
 #include <array>
@@ -19,6 +19,7 @@
 #include <string>
 #include <vector>
 
+#include "env/step.h"
 #include "model/cloud.h"
 #include "plan/capacity_check.h"
 
@@ -44,6 +45,11 @@ struct RecoveryTimeOptions {
   RecoveryLatencies latencies;
   std::uint32_t samples = 64;  // scheduler runs per failure
   std::uint64_t seed = 1;
+  // What the step-duration history knows (env::DurationEstimator): each VM's (a host's, for fences) expected
+  // durations are the medians of its draws, and noise_spread the spread around them (the latency model's
+  // spread where it does not say). Null: the latency model's medians and spreads, every VM alike. Must
+  // outlive the call.
+  const env::DurationEstimator* history = nullptr;
 };
 
 struct TierPrediction {

@@ -80,19 +80,31 @@ Symbol SymbolTable::find(std::string_view text) const {
 
 Cloud::Cloud() : scope_host_(symbols.intern("host")), default_arch_(symbols.intern("x86_64")) {}
 
-namespace {
 template <typename Entity>
-void index_names(const std::vector<Entity>& entities, NameMap<Index>& ids) {
-  ids.clear();
-  ids.reserve(entities.size());
-  for (Index i = 0; i < entities.size(); ++i) ids.emplace(entities[i].name, i);
+void Cloud::index_names(const std::vector<Entity>& entities, NameIndex& index) {
+  bool current = index.ends.size() == entities.size();
+  for (std::size_t i = 0, begin = 0; current && i < entities.size(); begin = index.ends[i++]) {
+    const auto& name = entities[i].name;
+    current = index.ends[i] - begin == name.size() &&
+              std::char_traits<char>::compare(index.chars.data() + begin, name.data(), name.size()) == 0;
+  }
+  if (current) return;
+  index.ids.clear();
+  index.ids.reserve(entities.size());
+  index.chars.clear();
+  index.ends.clear();
+  index.ends.reserve(entities.size());
+  for (Index i = 0; i < entities.size(); ++i) {
+    index.ids.emplace(entities[i].name, i);
+    index.chars += entities[i].name;
+    index.ends.push_back(index.chars.size());
+  }
 }
 
-Index lookup(const NameMap<Index>& ids, std::string_view name) {
-  auto found = ids.find(name);
-  return found == ids.end() ? kNoIndex : found->second;
+Index Cloud::lookup(const NameIndex& index, std::string_view name) {
+  auto found = index.ids.find(name);
+  return found == index.ids.end() ? kNoIndex : found->second;
 }
-}  // namespace
 
 void Cloud::rebuild_indexes() {
   index_names(hosts, host_ids_);
@@ -102,7 +114,9 @@ void Cloud::rebuild_indexes() {
   index_names(endpoints, endpoint_ids_);
   index_names(switches, switch_ids_);
   index_names(groups, group_ids_);
-  vms_by_host_.assign(hosts.size(), {});
+  // Cleared, not reallocated: a rebuild after moving one VM allocates nothing.
+  vms_by_host_.resize(hosts.size());
+  for (auto& list : vms_by_host_) list.clear();
   for (VmIndex v = 0; v < vms.size(); ++v) {
     vms[v].groups.clear();
     if (vms[v].host < hosts.size()) vms_by_host_[vms[v].host].push_back(v);

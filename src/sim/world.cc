@@ -674,4 +674,17 @@ double SimEstimator::expected_s(env::StepKind kind, model::Index subject, model:
   return scenario_.latency.of(kind).median_s;
 }
 
+std::optional<double> SimEstimator::noise_spread(env::StepKind kind) const {
+  double spread = scenario_.latency.of(kind).spread;
+  switch (mode_) {
+    case Mode::median:
+      return spread;
+    case Mode::history:
+      return spread * std::sqrt(1.0 - std::clamp(scenario_.latency.repeatability, 0.0, 1.0));
+    case Mode::clairvoyant:
+      return 0.0;
+  }
+  return spread;
+}
+
 }  // namespace revive::sim

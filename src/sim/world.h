@@ -240,6 +240,9 @@ class SimEstimator final : public env::DurationEstimator {
   SimEstimator(const SimWorld& world, const Scenario& scenario, Mode mode)
       : world_(world), scenario_(scenario), mode_(mode) {}
   double expected_s(env::StepKind kind, model::Index subject, model::DiskIndex disk) const override;
+  // The scenario's own noise model: history leaves spread x sqrt(1 - repeatability) unknown (this run's
+  // noise), median the whole spread, clairvoyant nothing.
+  std::optional<double> noise_spread(env::StepKind kind) const override;
 
  private:
   const SimWorld& world_;

@@ -10,6 +10,7 @@
 #include <string>
 
 #include "exec/executor.h"
+#include "model/generator.h"
 #include "model/inventory.h"
 #include "plan/planner.h"
 #include "sim/scenario.h"
@@ -324,6 +325,48 @@ TEST(Executor, TightCloudLeavesVmsWaitingWithReasonsAndRestartsTheRest) {
     EXPECT_GT(result.waiting, 0u);
     EXPECT_EQ(result.restarted + result.waiting, result.vms.size());
   }
+}
+
+// Fences queued behind fence_max_parallel go, under revive, in the order the VMs need them: the VMs of the
+// third host declared failed, pinned to one target that restarts one VM at a time, must begin at once, so
+// that host is fenced before the second; first come first served under parallel.
+TEST(Executor, QueuedFencesGoFirstToTheHostWhoseVmsMustStartFirst) {
+  model::GeneratorOptions options;
+  options.hosts = 20;
+  options.vms = 100;
+  options.seed = 3;
+  auto cloud = model::generate_cloud(options);
+  cloud.policy.fence_max_parallel = 1;
+  cloud.policy.host_max_parallel_restarts = 1;
+  auto pin = model::Label{cloud.symbols.intern("pin"), cloud.symbols.intern("yes")};
+  cloud.hosts[10].labels.push_back(pin);
+  std::vector<std::string> failed;
+  for (model::HostIndex h = 0; h < 3; ++h) {
+    failed.push_back(cloud.hosts[h].name);
+    for (auto vm : cloud.vms_on(h)) cloud.vms[vm].protect = true;
+  }
+  for (auto vm : cloud.vms_on(2)) cloud.vms[vm].require_labels.push_back(pin);
+  ASSERT_GE(cloud.vms_on(2).size(), 3u);
+  cloud.rebuild_indexes();
+  std::string scenario = std::string(kPod16Head);
+  scenario.replace(scenario.find("[host-0006, host-0015]"), 22,
+                   fmt::format("[{}, {}, {}]", failed[0], failed[1], failed[2]));
+  auto fence_begins = [&](const SimulationResult& result) {
+    std::map<std::string, double> begins;
+    for (const auto& step : result.timeline) {
+      if (step.kind == env::StepKind::fence) begins.emplace(cloud.hosts[step.host].name, step.start_s);
+    }
+    return begins;
+  };
+  auto revive = simulate(cloud, scenario, Strategy::revive);
+  auto parallel = simulate(cloud, scenario, Strategy::parallel);
+  auto revive_fences = fence_begins(revive), parallel_fences = fence_begins(parallel);
+  ASSERT_EQ(revive_fences.size(), 3u);
+  ASSERT_EQ(parallel_fences.size(), 3u);
+  EXPECT_LT(revive_fences[failed[2]], revive_fences[failed[1]]);
+  EXPECT_LT(parallel_fences[failed[1]], parallel_fences[failed[2]]);
+  EXPECT_EQ(revive.waiting, 0u);
+  EXPECT_LT(revive.makespan_s, parallel.makespan_s);
 }
 
 TEST(Executor, AfterDependenciesStartOnlyOnceTheirVmsRun) {

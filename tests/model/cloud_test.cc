@@ -27,5 +27,55 @@ TEST(Cloud, LooksUpByNameAndScope) {
   EXPECT_EQ(cloud.scope_value(0, cloud.symbols.intern("zone")), kNoIndex);
 }
 
+// A rebuild after renaming, reordering, adding or removing entities sees the change, although names that
+// did not change are not hashed again; a rebuild after moving a VM updates the per-host lists.
+TEST(Cloud, RebuildIndexesFollowsRenamesReordersAndMoves) {
+  Cloud cloud;
+  for (const char* name : {"h1", "h2"}) {
+    Host host;
+    host.name = name;
+    cloud.hosts.push_back(host);
+  }
+  for (const char* name : {"ab", "c", "de"}) {
+    Vm vm;
+    vm.name = name;
+    vm.host = 0;
+    cloud.vms.push_back(vm);
+  }
+  cloud.rebuild_indexes();
+  EXPECT_EQ(cloud.vms_on(0), (std::vector<VmIndex>{0, 1, 2}));
+  cloud.vms[1].host = 1;
+  cloud.rebuild_indexes();
+  EXPECT_EQ(cloud.vms_on(0), (std::vector<VmIndex>{0, 2}));
+  EXPECT_EQ(cloud.vms_on(1), (std::vector<VmIndex>{1}));
+  // Same total length, same count: only the bytes differ.
+  cloud.vms[0].name = "ba";
+  cloud.rebuild_indexes();
+  EXPECT_EQ(cloud.find_vm("ba"), 0u);
+  EXPECT_EQ(cloud.find_vm("ab"), kNoIndex);
+  // Same bytes in a row, other boundaries: "ab" "c" -> "a" "bc".
+  cloud.vms[0].name = "a";
+  cloud.vms[1].name = "bc";
+  cloud.rebuild_indexes();
+  EXPECT_EQ(cloud.find_vm("a"), 0u);
+  EXPECT_EQ(cloud.find_vm("bc"), 1u);
+  EXPECT_EQ(cloud.find_vm("c"), kNoIndex);
+  std::swap(cloud.vms[0], cloud.vms[2]);
+  cloud.rebuild_indexes();
+  EXPECT_EQ(cloud.find_vm("de"), 0u);
+  EXPECT_EQ(cloud.find_vm("a"), 2u);
+  cloud.vms.pop_back();
+  cloud.rebuild_indexes();
+  EXPECT_EQ(cloud.find_vm("a"), kNoIndex);
+  EXPECT_EQ(cloud.vms_on(0), (std::vector<VmIndex>{0}));
+  // A copy keeps working lookups and rebuilds on its own.
+  Cloud copy = cloud;
+  copy.hosts[1].name = "h3";
+  copy.rebuild_indexes();
+  EXPECT_EQ(copy.find_host("h3"), 1u);
+  EXPECT_EQ(cloud.find_host("h2"), 1u);
+  EXPECT_EQ(copy.find_vm("de"), 0u);
+}
+
 }  // namespace
 }  // namespace revive::model

@@ -4,6 +4,7 @@
 
 #include <string>
 
+#include "model/generator.h"
 #include "model/inventory.h"
 #include "sim/scenario.h"
 #include "sim/world.h"
@@ -163,6 +164,33 @@ events:
               3.0 * world.base_duration_s(env::StepKind::disk_unmap, vm, disk, 0), 1e-9);
   EXPECT_EQ(world.timeline()[1].attempt, 1u);
   EXPECT_TRUE(world.mapped_to(disk).empty());
+}
+
+}  // namespace
+}  // namespace revive::sim
+
+namespace revive::sim {
+namespace {
+
+// What each estimator leaves unknown of this run's durations: history the noise alone (spread x
+// sqrt(1 - repeatability)), median the whole spread, clairvoyant nothing; the scheduler's what-if runs draw
+// from it.
+TEST(SimEstimatorNoise, HistoryLeavesTheNoiseShareOfTheSpreadMedianAllOfItClairvoyantNone) {
+  model::GeneratorOptions options;
+  options.hosts = 2;
+  options.vms = 2;
+  auto cloud = model::generate_cloud(options);
+  auto scenario = load_scenario_text(
+      "version: 1\nlatency: {repeatability: 0.75, vm_start: {median: 60, spread: 0.4}}\n", "scn.yaml", cloud);
+  SimEventLoop loop;
+  SimWorld world(cloud, scenario, loop);
+  SimEstimator history(world, scenario, SimEstimator::Mode::history);
+  SimEstimator median(world, scenario, SimEstimator::Mode::median);
+  SimEstimator clairvoyant(world, scenario, SimEstimator::Mode::clairvoyant);
+  EXPECT_DOUBLE_EQ(*history.noise_spread(env::StepKind::vm_start), 0.2);
+  EXPECT_DOUBLE_EQ(*median.noise_spread(env::StepKind::vm_start), 0.4);
+  EXPECT_DOUBLE_EQ(*clairvoyant.noise_spread(env::StepKind::vm_start), 0.0);
+  EXPECT_DOUBLE_EQ(*history.noise_spread(env::StepKind::disk_map), 0.3 * 0.5);
 }
 
 }  // namespace
