@@ -524,8 +524,7 @@ class Evacuator::Impl {
       }
       // A move in flight goes on (the set of copies keeps it and the restart apart); the view follows.
     }
-    cloud_.vms[vm].host = host;
-    cloud_.rebuild_indexes();
+    cloud_.move_vm(vm, host);  // one VM: not a rebuild of every index per recovered VM
     if (!draining_[host] || has_active_move(vm)) return;
     // Restarted onto a host being drained: it leaves with the host's other VMs, by the host's deadline.
     if (cloud_.vms[vm].protect) {

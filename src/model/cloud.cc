@@ -126,6 +126,21 @@ void Cloud::rebuild_indexes() {
   }
 }
 
+void Cloud::move_vm(VmIndex vm, HostIndex host) {
+  auto& record = vms.at(vm);
+  if (record.host == host) return;
+  if (record.host < vms_by_host_.size()) {
+    auto& from = vms_by_host_[record.host];
+    auto at = std::lower_bound(from.begin(), from.end(), vm);
+    if (at != from.end() && *at == vm) from.erase(at);
+  }
+  record.host = host;
+  if (host < vms_by_host_.size()) {
+    auto& to = vms_by_host_[host];
+    to.insert(std::lower_bound(to.begin(), to.end(), vm), vm);
+  }
+}
+
 HostIndex Cloud::find_host(std::string_view name) const {
   return lookup(host_ids_, name);
 }

@@ -207,6 +207,9 @@ class Cloud {
   // last rebuild (compared byte for byte with a flat copy, much cheaper than hashing), so a view that moves
   // one VM and rebuilds pays for the per-host lists, not for every name.
   void rebuild_indexes();
+  // Moves one VM to `host` (kNoIndex: none) and keeps the per-host VM lists valid, in O(VMs on the two
+  // hosts) instead of a rebuild. Requires indexes valid before the call.
+  void move_vm(VmIndex vm, HostIndex host);
 
   // Name lookups; kNoIndex when absent. Valid after rebuild_indexes().
   HostIndex find_host(std::string_view name) const;

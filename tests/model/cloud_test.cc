@@ -27,6 +27,34 @@ TEST(Cloud, LooksUpByNameAndScope) {
   EXPECT_EQ(cloud.scope_value(0, cloud.symbols.intern("zone")), kNoIndex);
 }
 
+// Moving one VM keeps the per-host lists what a rebuild makes of them (sorted, the VM on its new host only),
+// to a host, between hosts and to none.
+TEST(Cloud, MovingOneVmKeepsThePerHostListsOfARebuild) {
+  Cloud cloud;
+  for (const char* name : {"h1", "h2", "h3"}) {
+    Host host;
+    host.name = name;
+    cloud.hosts.push_back(host);
+  }
+  for (int i = 0; i < 7; ++i) {
+    Vm vm;
+    vm.name = "vm" + std::to_string(i);
+    vm.host = static_cast<HostIndex>(i % 3);
+    cloud.vms.push_back(vm);
+  }
+  cloud.rebuild_indexes();
+  Cloud rebuilt = cloud;
+  for (auto [vm, host] :
+       std::vector<std::pair<VmIndex, HostIndex>>{{3, 1}, {0, 2}, {6, 1}, {4, kNoIndex}, {4, 0}, {5, 2}}) {
+    cloud.move_vm(vm, host);
+    rebuilt.vms[vm].host = host;
+    rebuilt.rebuild_indexes();
+    for (HostIndex h = 0; h < 3; ++h)
+      EXPECT_EQ(cloud.vms_on(h), rebuilt.vms_on(h)) << "vm " << vm << " host " << h;
+    EXPECT_EQ(cloud.vms[vm].host, host);
+  }
+}
+
 // A rebuild after renaming, reordering, adding or removing entities sees the change, although names that
 // did not change are not hashed again; a rebuild after moving a VM updates the per-host lists.
 TEST(Cloud, RebuildIndexesFollowsRenamesReordersAndMoves) {
