@@ -313,7 +313,22 @@ void Controller::resume_restarts() {
   std::set<model::VmIndex> handed_over;  // the executor journaled the relocation (vm_failed) since
   // VMs that a record after their latest restart record may have started on that restart's host again.
   std::set<model::VmIndex> back_on_host;
+  // VMs whose latest restart's start was followed by a fence of its host: the call ended with the host's
+  // power; neither its slots nor a copy outlive it (found by revive torture --controller-restarts, seed 2397:
+  // re-added as unanswered after the fence, the copy held a critical VM back for good, and its slots with
+  // it).
+  std::map<model::VmIndex, model::HostIndex> started_on;
+  std::set<model::VmIndex> fenced_after_start;
   for (const auto& record : environment_.journal.read_all()) {
+    if (record.kind == "fence_done") {
+      auto fenced = nlohmann::json::parse(record.payload, nullptr, false);
+      if (!fenced.is_object()) continue;
+      auto host = state.find_host(fenced.value("host", std::string()));
+      for (auto [vm, on] : started_on) {
+        if (on == host) fenced_after_start.insert(vm);
+      }
+      continue;
+    }
     bool restarts = record.kind.starts_with("vm_restart_") || record.kind == "vm_failed";
     if (!restarts && record.payload.find("\"vm\"") == std::string::npos) continue;
     auto payload = nlohmann::json::parse(record.payload, nullptr, false);
@@ -363,6 +378,8 @@ void Controller::resume_restarts() {
       restart.state = VmRestart::State::refused;
     } else if (record.kind == "vm_restart_started") {
       restart.state = VmRestart::State::starting;
+      started_on[vm] = host;
+      fenced_after_start.erase(vm);
     } else if (record.kind == "vm_restart_done") {
       restart.state = VmRestart::State::running;
     } else if (record.kind == "vm_restart_failed") {
@@ -396,6 +413,9 @@ void Controller::resume_restarts() {
           restart.state == VmRestart::State::relocated || restart.state == VmRestart::State::failed;
       if (relocation && !handed_over.contains(vm) && state.vms[vm].host == restart.host)
         relocate(vm, restart.host);
+    } else if (restart.state == VmRestart::State::starting && fenced_after_start.contains(vm)) {
+      restart.state = VmRestart::State::failed;
+      restart.reason = "its host was fenced: recovered with the host's other VMs";
     } else if (restart.state == VmRestart::State::starting) {
       ledger_.take(restart_scopes(restart.host));  // it runs whether or not there is room
       restart_holds_slots_[index] = true;

@@ -2002,10 +2002,18 @@ class Executor::Impl {
     }
     if (task.state != VmState::recovering) return;
     seek_proofs(task);
+    bool blocked_out_of_sight = false;
     for (auto id : task.steps) {
       const auto& step = steps_[id];
-      if (step.state == StepState::ready) mark_dirty(step.resource);
+      if (step.state != StepState::ready) continue;
+      mark_dirty(step.resource);
+      if ((step.kind == env::StepKind::vm_start || step.kind == env::StepKind::disk_unmap) &&
+          !copies_allow(step))
+        blocked_out_of_sight = !proof_in_sight(task);
     }
+    // make_ready's rule again: a proof that was on its way may no longer be (a call ended unanswered: its
+    // outcome unknown; found by revive torture --controller-restarts, seed 3331).
+    if (blocked_out_of_sight) release_reservations(task);
   }
 
   // The VM was found running on `host` (a late start answered, a migration switched over, a listing): it
@@ -2027,8 +2035,6 @@ class Executor::Impl {
     vm_running(task);
   }
 
-  // For every host other than the target where the VM may run: a failed host's fence (started at its
-  // failure; again if it failed for good), a listing of a live host where only a listing can tell.
   // `task`'s steps hold no slot back any more (ready ones move to the regular queue: the dispatcher stops its
   // scan of the critical queue at a step that cannot go).
   void release_reservations(const Task& task) {
@@ -2074,6 +2080,8 @@ class Executor::Impl {
     return true;
   }
 
+  // For every host other than the target where the VM may run: a failed host's fence (started at its
+  // failure; again if it failed for good), a listing of a live host where only a listing can tell.
   void seek_proofs(const Task& task) {
     if (task.target == model::kNoIndex) return;
     for (auto host : copies_->unproven_besides(task.vm, task.target)) {
