@@ -10,6 +10,7 @@
 #include <iterator>
 #include <limits>
 #include <map>
+#include <optional>
 #include <queue>
 #include <set>
 #include <unordered_map>
@@ -434,6 +435,17 @@ class Executor::Impl {
     auto host_of = [this](const nlohmann::json& j, const char* key) {
       return j.contains(key) ? state_.find_host(j[key].get<std::string>()) : model::kNoIndex;
     };
+    // The call a step record names (nullopt when its VM, host or step kind is unknown).
+    auto step_call = [&](const nlohmann::json& payload) -> std::optional<CallKey> {
+      auto vm = state_.find_vm(payload.value("vm", ""));
+      auto host = host_of(payload, "host");
+      auto kind = env::parse_step_kind(payload.value("step", ""));
+      if (vm == model::kNoIndex || host == model::kNoIndex || !kind) return std::nullopt;
+      auto disk =
+          payload.contains("disk") ? state_.find_disk(payload["disk"].get<std::string>()) : model::kNoIndex;
+      return CallKey{
+          vm, *kind, host, disk, incarnation, payload.value("generation", 0u), payload.value("attempt", 0u)};
+    };
     auto touch_disks = [this](model::VmIndex vm) {
       for (auto d = state_.vms[vm].first_disk; d < state_.vm_disk_end(vm); ++d) disk_hosts(d);
     };
@@ -507,47 +519,32 @@ class Executor::Impl {
       } else if (record.kind == "step_ended_unanswered") {
         // The call ended without an answer: its slots are free; a start's outcome stays unknown (the start
         // stays in unanswered_starts: held, then of unknown outcome, at once).
-        auto vm = state_.find_vm(payload.value("vm", ""));
-        auto host = host_of(payload, "host");
-        auto kind = env::parse_step_kind(payload.value("step", ""));
-        if (vm == model::kNoIndex || host == model::kNoIndex || !kind) continue;
-        auto disk =
-            payload.contains("disk") ? state_.find_disk(payload["disk"].get<std::string>()) : model::kNoIndex;
-        unanswered_calls.erase(std::make_tuple(vm, *kind, host, disk, incarnation,
-                                               payload.value("generation", 0u),
-                                               payload.value("attempt", 0u)));
-      } else if (record.kind == "step_answered_failed" ||
-                 (record.kind == "step_failed" && payload.value("timed_out", false))) {
-        // A late failure answer ends the call (nothing else changes); a timeout ends nothing.
-        auto vm = state_.find_vm(payload.value("vm", ""));
-        auto host = host_of(payload, "host");
-        auto kind = env::parse_step_kind(payload.value("step", ""));
-        if (vm == model::kNoIndex || host == model::kNoIndex || !kind) continue;
-        if (record.kind == "step_failed") continue;
-        auto disk =
-            payload.contains("disk") ? state_.find_disk(payload["disk"].get<std::string>()) : model::kNoIndex;
-        unanswered_calls.erase(std::make_tuple(vm, *kind, host, disk, incarnation,
-                                               payload.value("generation", 0u),
-                                               payload.value("attempt", 0u)));
-        if (*kind == env::StepKind::vm_start) unanswered_starts.erase({vm, host});
+        if (auto call = step_call(payload)) unanswered_calls.erase(*call);
+      } else if (record.kind == "step_failed" && payload.value("timed_out", false)) {
+        continue;  // a timeout ends nothing
+      } else if (record.kind == "step_answered_failed" || record.kind == "step_failed") {
+        // A failure answer (late or not) ends the call; a start that failed runs nowhere.
+        auto call = step_call(payload);
+        if (!call) continue;
+        unanswered_calls.erase(*call);
+        if (std::get<1>(*call) == env::StepKind::vm_start)
+          unanswered_starts.erase({std::get<0>(*call), std::get<2>(*call)});
       } else if (record.kind == "step_started" || record.kind == "step_done" ||
                  record.kind == "step_answered") {
-        auto vm = state_.find_vm(payload.value("vm", ""));
-        auto host = host_of(payload, "host");
-        auto kind = env::parse_step_kind(payload.value("step", ""));
-        if (vm == model::kNoIndex || host == model::kNoIndex || !kind) continue;
-        auto disk =
-            payload.contains("disk") ? state_.find_disk(payload["disk"].get<std::string>()) : model::kNoIndex;
+        auto call = step_call(payload);
+        if (!call) continue;
+        auto vm = std::get<0>(*call);
+        auto kind = std::get<1>(*call);
+        auto host = std::get<2>(*call);
+        auto disk = std::get<3>(*call);
         bool done = record.kind != "step_started";
         touch_disks(vm);
-        auto call = std::make_tuple(vm, *kind, host, disk, incarnation, payload.value("generation", 0u),
-                                    payload.value("attempt", 0u));
         if (done) {
-          unanswered_calls.erase(call);
+          unanswered_calls.erase(*call);
         } else {
-          unanswered_calls.insert(call);
+          unanswered_calls.insert(*call);
         }
-        if (*kind == env::StepKind::vm_start) {
+        if (kind == env::StepKind::vm_start) {
           if (done) {
             unanswered_starts.erase({vm, host});
             copies_->seen_running(vm, host);
@@ -556,30 +553,18 @@ class Executor::Impl {
             fenced_starts.erase({vm, host});
           }
         }
-        if (*kind == env::StepKind::disk_map && disk != model::kNoIndex) {
+        if (kind == env::StepKind::disk_map && disk != model::kNoIndex) {
           auto& hosts = disk_hosts(disk);  // mapped, or maybe mapped
           if (std::find(hosts.begin(), hosts.end(), host) == hosts.end()) hosts.push_back(host);
           if (done) disk_confirmed_.insert(disk_host_key(disk, host));
-        } else if (*kind == env::StepKind::disk_unmap && disk != model::kNoIndex && done) {
+        } else if (kind == env::StepKind::disk_unmap && disk != model::kNoIndex && done) {
           auto& hosts = disk_hosts(disk);
           hosts.erase(std::remove(hosts.begin(), hosts.end(), host), hosts.end());
           disk_confirmed_.erase(disk_host_key(disk, host));
-        } else if (*kind == env::StepKind::vm_start && done) {
+        } else if (kind == env::StepKind::vm_start && done) {
           vm_location_[vm] = host;
-        } else if (*kind == env::StepKind::net_config && done) {
+        } else if (kind == env::StepKind::net_config && done) {
           net_configured_.insert(vm_host_key(vm, host));
-        }
-      } else if (record.kind == "step_failed") {
-        auto vm = state_.find_vm(payload.value("vm", ""));
-        auto host = host_of(payload, "host");
-        if (vm == model::kNoIndex || host == model::kNoIndex) continue;
-        if (payload.value("step", "") == "vm_start") unanswered_starts.erase({vm, host});
-        if (auto kind = env::parse_step_kind(payload.value("step", ""))) {
-          auto disk = payload.contains("disk") ? state_.find_disk(payload["disk"].get<std::string>())
-                                               : model::kNoIndex;
-          unanswered_calls.erase(std::make_tuple(vm, *kind, host, disk, incarnation,
-                                                 payload.value("generation", 0u),
-                                                 payload.value("attempt", 0u)));
         }
       } else if (record.kind == "vm_failed") {
         auto vm = state_.find_vm(payload.value("vm", ""));
@@ -791,22 +776,6 @@ class Executor::Impl {
     for (auto& task : tasks_) {
       if (task.state != VmState::recovering) continue;
       task.reason = blocked_reason(task, task.waiting_for_proof);
-      if (getenv("REVIVE_DEBUG_STALL")) {
-        fprintf(stderr, "DBG vm %s\n", state_.vms[task.vm].name.c_str());
-        for (auto id : task.steps) {
-          auto& st = steps_[id];
-          bool hs = st.host == model::kNoIndex || ledger_->has_room(ledger_->host_starts(st.host));
-          fprintf(stderr,
-                  "  step %u kind %s host %s res %u state %d reserves %d critq %d cf %u chf %u busy %u cap "
-                  "%u copies %d hostroom %d glob %d cantake %d\n",
-                  id, std::string(env::to_string(st.kind)).c_str(),
-                  st.host == model::kNoIndex ? "-" : state_.hosts[st.host].name.c_str(), st.resource,
-                  (int)st.state, st.reserves, st.in_critical_queue, critical_future_[st.resource],
-                  st.host == model::kNoIndex ? 0 : critical_host_future_[st.host], busy(st.resource),
-                  capacity_[st.resource], copies_allow(st), hs,
-                  ledger_->global() != kNoScope && !ledger_->has_room(ledger_->global()), can_take(st));
-        }
-      }
       set_state(task, VmState::waiting);
     }
   }
