@@ -428,7 +428,6 @@ void Controller::resume_restarts() {
 
 void Controller::settle_resumed_restart(std::size_t index, std::uint32_t checks) {
   constexpr double kPollS = 5.0;
-  constexpr std::uint32_t kMaxChecks = 720;  // an hour: then it is taken as ended
   if (halted_) return;
   const auto& restart = vm_restarts_[index];
   auto ended = [this, index] {
@@ -450,7 +449,8 @@ void Controller::settle_resumed_restart(std::size_t index, std::uint32_t checks)
   call.host = restart.host;
   environment_.calls->in_progress(call, [this, index, checks, ended](bool running) {
     if (halted_) return;
-    if (!running || checks >= kMaxChecks) return ended();
+    // As long as the world says it runs (like watch_restart_call and the executor's unanswered calls).
+    if (!running) return ended();
     environment_.loop.schedule_after(kPollS,
                                      [this, index, checks] { settle_resumed_restart(index, checks + 1); });
   });
