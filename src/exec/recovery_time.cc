@@ -40,6 +40,17 @@ double draw(const StepLatency& latency, std::mt19937_64& random) {
   return latency.median_s * std::exp(latency.spread * normal(random));
 }
 
+// A draw of one of a VM's several steps of one kind (its disks) when no history knows the VM: `habit` (a
+// standard normal drawn once per VM and kind for this run) carries the share `repeatability` of the variance,
+// this step's own noise the rest; the marginal is the latency model's.
+double draw_with_habit(const StepLatency& latency, double habit, double repeatability,
+                       std::mt19937_64& random) {
+  if (latency.spread <= 0.0) return latency.median_s;
+  std::normal_distribution<double> normal(0.0, 1.0);
+  double z = std::sqrt(repeatability) * habit + std::sqrt(1.0 - repeatability) * normal(random);
+  return latency.median_s * std::exp(latency.spread * z);
+}
+
 // A draw around what the history knows of this subject's step (its median, and the spread around it), else
 // around the latency model's.
 double draw(const StepLatency& latency, const env::DurationEstimator* history, env::StepKind kind,
@@ -128,6 +139,9 @@ RecoveryTimeReport predict_recovery_times(const model::Cloud& cloud, const Recov
     }
   };
   const auto samples = std::max<std::uint32_t>(1, options.samples);
+  const double repeatability = std::clamp(latency.repeatability, 0.0, 1.0);
+  std::normal_distribution<double> normal(0.0, 1.0);
+  auto standard_normal = [&](std::mt19937_64& random) { return normal(random); };
 
   report.sampled = plan::for_each_failure(
       cloud, options.failures, [&](std::string name, std::vector<model::HostIndex> hosts) {
@@ -197,13 +211,21 @@ RecoveryTimeReport predict_recovery_times(const model::Cloud& cloud, const Recov
             item.fence_s = released[plan.placements[i].from].second;
             double longest = 0.0;
             auto vm = plan.placements[i].vm;
+            double unmap_habit = 0.0, map_habit = 0.0;
+            if (options.history == nullptr)
+              unmap_habit = standard_normal(random), map_habit = standard_normal(random);
             for (std::size_t d = 0; d < item.disks.size(); ++d) {
               auto& disk = item.disks[d];
               auto disk_index = static_cast<model::DiskIndex>(cloud.vms[vm].first_disk + d);
-              disk.unmap_s = draw(latency.disk_unmap, options.history, env::StepKind::disk_unmap, vm,
-                                  disk_index, random);
-              disk.map_s =
-                  draw(latency.disk_map, options.history, env::StepKind::disk_map, vm, disk_index, random);
+              if (options.history != nullptr) {
+                disk.unmap_s = draw(latency.disk_unmap, options.history, env::StepKind::disk_unmap, vm,
+                                    disk_index, random);
+                disk.map_s =
+                    draw(latency.disk_map, options.history, env::StepKind::disk_map, vm, disk_index, random);
+              } else {
+                disk.unmap_s = draw_with_habit(latency.disk_unmap, unmap_habit, repeatability, random);
+                disk.map_s = draw_with_habit(latency.disk_map, map_habit, repeatability, random);
+              }
               longest = std::max(longest, disk.unmap_s + disk.map_s);
             }
             if (item.net_resource != UINT32_MAX) {

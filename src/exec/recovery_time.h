@@ -38,6 +38,10 @@ struct RecoveryLatencies {
   StepLatency disk_map{4.0, 0.3};
   StepLatency net_config{3.0, 0.3};
   StepLatency vm_start{60.0, 0.4};
+  // 0..1: how much of a step's spread is the VM's habit rather than this run's noise (docs/scenario.md
+  // `latency.repeatability`). Without a history the habit is unknown and drawn per run, once per VM and step
+  // kind, so the disks of one VM map (and unmap) alike, as they do in the simulator and on real arrays.
+  double repeatability = 0.8;
 };
 
 struct RecoveryTimeOptions {

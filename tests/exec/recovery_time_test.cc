@@ -46,5 +46,33 @@ TEST(RecoveryTime, AHistoryOfTheVmsReplacesTheLatencyModelsMediansAndSpreads) {
   EXPECT_GT(compared, 0);
 }
 
+// Without a history a VM's habit is unknown but shared by its disks: with repeatability 1 a VM's disks map
+// alike (one draw per VM), with 0 each disk draws alone, so the slowest of several disks is later.
+TEST(RecoveryTime, WithoutHistoryTheDisksOfOneVmShareTheirHabit) {
+  model::GeneratorOptions generator;
+  generator.hosts = 10;
+  generator.vms = 60;
+  generator.seed = 3;
+  auto cloud = model::generate_cloud(generator);
+  RecoveryTimeOptions options;
+  options.samples = 32;
+  options.latencies.fence = {1.0, 0.0};
+  options.latencies.disk_unmap = {1.0, 0.0};
+  options.latencies.net_config = {1.0, 0.0};
+  options.latencies.vm_start = {1.0, 0.0};
+  options.latencies.disk_map = {20.0, 1.5};  // the disks decide
+  auto sum_of_medians = [&](double repeatability) {
+    options.latencies.repeatability = repeatability;
+    double sum = 0.0;
+    for (const auto& failure : predict_recovery_times(cloud, options).failures) {
+      for (const auto& tier : failure.tiers) sum += tier.p50_s;
+    }
+    return sum;
+  };
+  double shared = sum_of_medians(1.0), independent = sum_of_medians(0.0);
+  EXPECT_GT(shared, 0.0);
+  EXPECT_GT(independent, 1.2 * shared);
+}
+
 }  // namespace
 }  // namespace revive::exec
