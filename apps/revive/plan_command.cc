@@ -321,6 +321,7 @@ void run_rto_check(const CheckOptions& options, const model::Cloud& cloud,
     rto.latencies.disk_map = step_latency(latency.disk_map);
     rto.latencies.net_config = step_latency(latency.net_config);
     rto.latencies.vm_start = step_latency(latency.vm_start);
+    rto.latencies.repeatability = latency.repeatability;
   }
   auto report = exec::predict_recovery_times(cloud, rto);
   bool any_budget =
