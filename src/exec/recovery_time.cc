@@ -34,17 +34,11 @@ struct Resources {
   }
 };
 
-double draw(const StepLatency& latency, std::mt19937_64& random) {
-  if (latency.spread <= 0.0) return latency.median_s;
-  std::normal_distribution<double> normal(0.0, 1.0);
-  return latency.median_s * std::exp(latency.spread * normal(random));
-}
-
-// A draw of one of a VM's several steps of one kind (its disks) when no history knows the VM: `habit` (a
-// standard normal drawn once per VM and kind for this run) carries the share `repeatability` of the variance,
-// this step's own noise the rest; the marginal is the latency model's.
-double draw_with_habit(const StepLatency& latency, double habit, double repeatability,
-                       std::mt19937_64& random) {
+// A draw from the latency model. `habit` (a standard normal drawn once per VM and step kind for this run, for
+// the several disks of one VM when no history knows it) carries the share `repeatability` of the variance,
+// this step's own noise the rest; the marginal is the latency model's either way.
+double draw(const StepLatency& latency, std::mt19937_64& random, double habit = 0.0,
+            double repeatability = 0.0) {
   if (latency.spread <= 0.0) return latency.median_s;
   std::normal_distribution<double> normal(0.0, 1.0);
   double z = std::sqrt(repeatability) * habit + std::sqrt(1.0 - repeatability) * normal(random);
@@ -140,8 +134,6 @@ RecoveryTimeReport predict_recovery_times(const model::Cloud& cloud, const Recov
   };
   const auto samples = std::max<std::uint32_t>(1, options.samples);
   const double repeatability = std::clamp(latency.repeatability, 0.0, 1.0);
-  std::normal_distribution<double> normal(0.0, 1.0);
-  auto standard_normal = [&](std::mt19937_64& random) { return normal(random); };
 
   report.sampled = plan::for_each_failure(
       cloud, options.failures, [&](std::string name, std::vector<model::HostIndex> hosts) {
@@ -211,21 +203,24 @@ RecoveryTimeReport predict_recovery_times(const model::Cloud& cloud, const Recov
             item.fence_s = released[plan.placements[i].from].second;
             double longest = 0.0;
             auto vm = plan.placements[i].vm;
+            // Without a history the VM's habit is unknown: drawn for this run, shared by its disks.
             double unmap_habit = 0.0, map_habit = 0.0;
-            if (options.history == nullptr)
-              unmap_habit = standard_normal(random), map_habit = standard_normal(random);
+            if (options.history == nullptr) {
+              std::normal_distribution<double> normal(0.0, 1.0);
+              unmap_habit = normal(random);
+              map_habit = normal(random);
+            }
+            auto draw_disk = [&](const StepLatency& step, env::StepKind kind, double habit,
+                                 model::DiskIndex d) {
+              return options.history != nullptr ? draw(step, options.history, kind, vm, d, random)
+                                                : draw(step, random, habit, repeatability);
+            };
             for (std::size_t d = 0; d < item.disks.size(); ++d) {
               auto& disk = item.disks[d];
               auto disk_index = static_cast<model::DiskIndex>(cloud.vms[vm].first_disk + d);
-              if (options.history != nullptr) {
-                disk.unmap_s = draw(latency.disk_unmap, options.history, env::StepKind::disk_unmap, vm,
-                                    disk_index, random);
-                disk.map_s =
-                    draw(latency.disk_map, options.history, env::StepKind::disk_map, vm, disk_index, random);
-              } else {
-                disk.unmap_s = draw_with_habit(latency.disk_unmap, unmap_habit, repeatability, random);
-                disk.map_s = draw_with_habit(latency.disk_map, map_habit, repeatability, random);
-              }
+              disk.unmap_s =
+                  draw_disk(latency.disk_unmap, env::StepKind::disk_unmap, unmap_habit, disk_index);
+              disk.map_s = draw_disk(latency.disk_map, env::StepKind::disk_map, map_habit, disk_index);
               longest = std::max(longest, disk.unmap_s + disk.map_s);
             }
             if (item.net_resource != UINT32_MAX) {

@@ -7,6 +7,15 @@
 namespace revive::exec {
 namespace {
 
+// A generated cloud of 10 hosts and 60 VMs (1-8 disks each).
+model::Cloud ten_hosts() {
+  model::GeneratorOptions generator;
+  generator.hosts = 10;
+  generator.vms = 60;
+  generator.seed = 3;
+  return model::generate_cloud(generator);
+}
+
 // A history in which every VM starts in 600 s, exactly.
 class SlowStarts final : public env::DurationEstimator {
  public:
@@ -18,11 +27,7 @@ class SlowStarts final : public env::DurationEstimator {
 
 // With a step-duration history the prediction draws around what it knows of each VM, not the latency model.
 TEST(RecoveryTime, AHistoryOfTheVmsReplacesTheLatencyModelsMediansAndSpreads) {
-  model::GeneratorOptions generator;
-  generator.hosts = 10;
-  generator.vms = 60;
-  generator.seed = 3;
-  auto cloud = model::generate_cloud(generator);
+  auto cloud = ten_hosts();
   RecoveryTimeOptions options;
   options.samples = 8;
   auto plain = predict_recovery_times(cloud, options);
@@ -49,11 +54,7 @@ TEST(RecoveryTime, AHistoryOfTheVmsReplacesTheLatencyModelsMediansAndSpreads) {
 // Without a history a VM's habit is unknown but shared by its disks: with repeatability 1 a VM's disks map
 // alike (one draw per VM), with 0 each disk draws alone, so the slowest of several disks is later.
 TEST(RecoveryTime, WithoutHistoryTheDisksOfOneVmShareTheirHabit) {
-  model::GeneratorOptions generator;
-  generator.hosts = 10;
-  generator.vms = 60;
-  generator.seed = 3;
-  auto cloud = model::generate_cloud(generator);
+  auto cloud = ten_hosts();
   RecoveryTimeOptions options;
   options.samples = 32;
   options.latencies.fence = {1.0, 0.0};
